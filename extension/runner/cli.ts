@@ -1,0 +1,40 @@
+// Entry of the `qrecipe` command-line tool and of the runner process the extension spawns.
+// Each sub-command lives in commands/<name>.ts and exports `main(args): Promise<number>` (exit code).
+type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
+
+const commands: Record<string, Command> = {
+  // Add sub-commands here, one line each, in alphabetical order.
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((k) => k.length), 4);
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return ['usage: qrecipe <command> [options]', '', 'commands:', ...lines, '', 'qrecipe <command> --help for the options of one command.'].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    console.log(process.env.QRECIPE_VERSION ?? '0.1.0');
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`qrecipe: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load()).main(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    console.error(`qrecipe: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.QRECIPE_DEBUG && err instanceof Error) console.error(err.stack);
+    process.exitCode = 1;
+  },
+);
