@@ -1,0 +1,67 @@
+/**
+ * The runner protocol: what `qrecipe run --json-events` writes to stdout (one JSON object per line)
+ * and what the extension host reads; plus the run store's `run.json` record. The extension spawns
+ * the runner (`dist/cli.js run FILE --json-events`) and may write `{"type":"cancel"}` lines to its
+ * stdin; SIGINT has the same effect. Bump RUNNER_PROTOCOL_VERSION on any incompatible change.
+ */
+export const RUNNER_PROTOCOL_VERSION = 1;
+
+export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export';
+
+/** Metric values keyed by metric name, e.g. { perplexity: 5.1, bitsPerByte: 2.35, sizeBytes: 1.2e6 }. */
+export type Metrics = Record<string, number>;
+
+export type RunnerEvent =
+  /** First line of every run: where its artifacts live. */
+  | { type: 'run-start'; protocol: number; runId: string; runDir: string; recipe: string; device: string; time: string }
+  | { type: 'stage-start'; stage: StageKind; index: number; label: string }
+  | { type: 'stage-end'; stage: StageKind; index: number; seconds: number }
+  /** Per-layer progress inside a stage; `etaSeconds` estimates the rest of this stage. */
+  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; etaSeconds?: number }
+  | { type: 'layer'; stage: StageKind; result: LayerResult }
+  | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
+  | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; file?: string; line?: number; column?: number }
+  | { type: 'artifact'; kind: 'model' | 'export' | 'report'; path: string; bytes: number }
+  /** Last line of every run. */
+  | { type: 'run-end'; status: RunStatus; seconds: number; error?: string };
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** What one stage did to one layer. */
+export interface LayerResult {
+  name: string;
+  bits?: number;
+  groupSize?: number;
+  sparsity?: number;
+  /** The method's own layer loss (e.g. GPTQ's Σ(w−q)²/d²/2), when it has one. */
+  loss?: number;
+  /** ‖WX − ŴX‖² / ‖WX‖² on calibration inputs, when measured. */
+  relError?: number;
+  outlierFraction?: number;
+  method?: string;
+  device?: string;
+  seconds?: number;
+}
+
+/** `.qrecipe/runs/<time>-<recipe>/run.json`, written atomically at start (status running) and end. */
+export interface RunRecord {
+  id: string;
+  status: RunStatus;
+  recipePath: string;
+  recipeText: string;
+  recipeHash: string;
+  modelPath: string;
+  modelHash: string;
+  dataHashes: Record<string, string>;
+  seed: number;
+  versions: { qrecipe: string; addon?: string; onnxruntime: string; node: string };
+  device: string;
+  pid: number;
+  startedAt: string;
+  endedAt?: string;
+  stageSeconds: Partial<Record<StageKind, number>>;
+  metrics: { original?: Metrics; compressed?: Metrics; exported?: Metrics };
+  layers: LayerResult[];
+  artifacts: { compressedModel?: string; exports: { path: string; format: string; bytes: number; verified?: boolean }[]; log: string };
+  error?: string;
+}
