@@ -1,6 +1,6 @@
 // The one entry of `npm test`: bundles the TypeScript test files with esbuild into out/test/ and
 // runs each suite with node's test runner, then the real-VS-Code suites (extension host + UI).
-// Usage: node test/run-all.mjs [suite ...]   suites: unit lsp native fixtures e2e (default: all);
+// Usage: node test/run-all.mjs [suite ...]   suites: unit lsp native fixtures runner e2e (default: all);
 // a suite may name a sub-folder (`unit/recipe`) to run only that part.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const nodeSuites = ['unit', 'lsp', 'native', 'fixtures'];
+const nodeSuites = ['unit', 'lsp', 'native', 'fixtures', 'runner'];
 const asked = process.argv.slice(2);
 const suites = asked.length ? asked : [...nodeSuites, 'e2e'];
 
