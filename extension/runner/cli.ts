@@ -4,6 +4,7 @@ type Command = { summary: string; load: () => Promise<{ main(args: string[]): Pr
 
 const commands: Record<string, Command> = {
   // Add sub-commands here, one line each, in alphabetical order.
+  inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
 };
 
 function usage(): string {

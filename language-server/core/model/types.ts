@@ -32,6 +32,17 @@ export interface LayerInfo {
   bytes: number;
   /** Name of the activation tensor entering the consuming op (what calibration captures). */
   inputName: string;
+  /** Where the weight is stored: a graph initializer or a Constant node's value. */
+  source?: 'initializer' | 'constant';
+  /** True when the weight's bytes are in an external-data side file. */
+  external?: boolean;
+  /** Op types between the stored tensor and the consumer (e.g. ['Transpose']), nearest last. */
+  via?: string[];
+  /** Conv only: kernel spatial size and `group` attribute (groups > 1: grouped/depthwise). */
+  kernel?: number[];
+  groups?: number;
+  /** Names of other layers that consume the same stored tensor (tied weights). */
+  sharedWith?: string[];
 }
 
 export interface ModelInventory {

@@ -1,0 +1,138 @@
+/**
+ * The layer inventory of an ONNX model: every compressible weight (MatMul/Gemm B operands, Conv
+ * kernels, Gather embedding tables) with its name, shape and orientation (see types.ts). Reads the
+ * graph only: no tensor bytes are decoded, external data is only checked for presence.
+ */
+import type { LayerInfo, LayerOp, ModelInventory } from './types';
+import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
+import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
+import { loadModel, defaultOpset, graphTensors, tensorElements, isExternal, type OnnxModel, type LoadOptions } from './reader';
+import { nameFromNode, nameFromTensor, uniqueName } from './naming';
+import type { NodeProto } from './onnx-proto';
+
+export type ReadInventoryOptions = LoadOptions;
+
+/** Reads a model file and lists its compressible layers (the language server's entry point). */
+export async function readInventory(path: string, opts: ReadInventoryOptions = {}): Promise<ModelInventory> {
+  return inventoryOf(await loadModel(path, opts));
+}
+
+interface Candidate { node: NodeProto; op: LayerOp; weight: WeightPath; inputName: string }
+
+function isDefaultDomain(n: NodeProto): boolean {
+  return !n.domain || n.domain === 'ai.onnx';
+}
+
+/** Number of 2-D transposes (perm absent or [1,0]) on the weight's way to its consumer. */
+function transposeCount(w: WeightPath): number | undefined {
+  let count = 0;
+  for (const n of w.via) {
+    if (n.opType === 'Transpose') {
+      const perm = attrInts(n, 'perm');
+      if (perm && !(perm.length === 2 && perm[0] === 1 && perm[1] === 0)) return undefined;
+      count++;
+    } else if (n.opType !== 'Cast' && n.opType !== 'Identity' && n.opType !== 'DequantizeLinear' && n.opType !== 'CastLike') {
+      return undefined; // a reshape changes the layout in a way the orientation cannot follow
+    }
+  }
+  return count;
+}
+
+function findCandidates(index: GraphIndex): Candidate[] {
+  const out: Candidate[] = [];
+  for (const node of index.graph.node ?? []) {
+    if (!isDefaultDomain(node)) continue;
+    const ins = node.input ?? [];
+    const op = node.opType;
+    if (op === 'MatMul' || op === 'Gemm' || op === 'Conv') {
+      const w = ins[1] ? index.traceWeight(ins[1]) : undefined;
+      const x = ins[0] ?? '';
+      if (!w || !x || index.constants.has(x)) continue;
+      out.push({ node, op, weight: w, inputName: x });
+    } else if (op === 'Gather') {
+      const w = ins[0] ? index.traceWeight(ins[0]) : undefined;
+      const idx = ins[1] ?? '';
+      if (!w || !idx || index.isConstant(idx) || attrInt(node, 'axis', 0) !== 0) continue;
+      if (!isFloatType(w.source.tensor.dataType) && w.via.length === 0) continue; // shape/index tables
+      out.push({ node, op, weight: w, inputName: idx });
+    }
+  }
+  return out;
+}
+
+function describe(c: Candidate): Omit<LayerInfo, 'name' | 'sharedWith'> | undefined {
+  const t = c.weight.source.tensor;
+  const shape = (t.dims ?? []).map(Number);
+  if (!isWeightType(t.dataType)) return undefined;
+  const params = tensorElements(t);
+  let rows: number;
+  let cols: number;
+  let transposed = false;
+  const flips = transposeCount(c.weight);
+  const extra: Partial<LayerInfo> = {};
+  if (c.op === 'Conv') {
+    if (shape.length < 3 || c.weight.via.some((n) => n.opType === 'Transpose' || n.opType === 'Reshape')) return undefined;
+    rows = shape[0]!;
+    cols = params / rows;
+    extra.kernel = shape.slice(2);
+    extra.groups = attrInt(c.node, 'group', 1);
+  } else {
+    if (shape.length !== 2 || flips === undefined) return undefined;
+    // Stored [K, N] (MatMul B, Gemm B without transB) is Wᵀ; each 2-D transpose on the way flips it.
+    const storedIsInOut = c.op === 'MatMul' || (c.op === 'Gemm' && attrInt(c.node, 'transB', 0) === 0);
+    transposed = c.op !== 'Gather' && storedIsInOut !== (flips % 2 === 1);
+    if (c.op === 'Gather') {
+      if (flips % 2 === 1) return undefined;
+      [rows, cols] = [shape[0]!, shape[1]!];
+    } else {
+      [rows, cols] = transposed ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1]!];
+    }
+  }
+  return {
+    tensorName: c.weight.name,
+    nodeName: c.node.name ?? '',
+    op: c.op,
+    shape,
+    dtype: dtypeName(t.dataType),
+    rows,
+    cols,
+    transposed,
+    params,
+    bytes: storageBytes(t.dataType, params),
+    inputName: c.inputName,
+    source: c.weight.source.kind,
+    external: isExternal(t),
+    via: c.weight.via.map((n) => n.opType ?? ''),
+    ...extra,
+  };
+}
+
+/** The inventory of an already loaded model. */
+export function inventoryOf(model: OnnxModel): ModelInventory {
+  const index = new GraphIndex(model.proto.graph ?? {});
+  const used = new Set<string>();
+  const perOp = new Map<string, number>();
+  const layers: LayerInfo[] = [];
+  for (const c of findCandidates(index)) {
+    const d = describe(c);
+    if (!d) continue;
+    const k = perOp.get(c.op) ?? 0;
+    perOp.set(c.op, k + 1);
+    const name = uniqueName([nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used);
+    layers.push({ name, ...d });
+  }
+  const byTensor = new Map<string, LayerInfo[]>();
+  for (const l of layers) byTensor.set(l.tensorName, [...(byTensor.get(l.tensorName) ?? []), l]);
+  for (const group of byTensor.values()) {
+    if (group.length > 1) for (const l of group) l.sharedWith = group.filter((o) => o !== l).map((o) => o.name);
+  }
+  let totalParams = 0;
+  let totalBytes = 0;
+  for (const { tensor } of graphTensors(model)) {
+    if (!isWeightType(tensor.dataType)) continue;
+    const n = tensorElements(tensor);
+    totalParams += n;
+    totalBytes += storageBytes(tensor.dataType, n);
+  }
+  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes };
+}
