@@ -12,7 +12,7 @@ test('a truncated model names the file', async () => {
   await buildMlp(file).save(file);
   const cut = path.join(dir, 'cut.onnx');
   const bytes = readFileSync(file);
-  writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+  writeFileSync(cut, new Uint8Array(bytes.subarray(0, Math.floor(bytes.length * 0.6))));
   await assert.rejects(readInventory(cut), (e: Error) => e.message.includes(cut) && /truncated|not a valid/.test(e.message));
 });
 
@@ -33,7 +33,7 @@ test('a missing or short external-data file names both files', async () => {
   await buildMlp(file).save(file, { externalData: true, externalThreshold: 64 });
   const data = path.join(dir, 'ext.onnx.data');
   const bytes = readFileSync(data);
-  writeFileSync(data, bytes.subarray(0, 100));
+  writeFileSync(data, new Uint8Array(bytes.subarray(0, 100)));
   await assert.rejects(readInventory(file), (e: Error) => e.message.includes(file) && e.message.includes(data) && /too short/.test(e.message));
   rmSync(data);
   await assert.rejects(readInventory(file), (e: Error) => e.message.includes(file) && e.message.includes(data) && /missing/.test(e.message));
@@ -42,7 +42,7 @@ test('a missing or short external-data file names both files', async () => {
 test('qrecipe inspect: exit code 1 and one clear line for a bad file, no output file', () => {
   const dir = tempDir();
   const junk = path.join(dir, 'junk.onnx');
-  writeFileSync(junk, Buffer.from([0x08, 0x07, 0x3a, 0xff, 0xff, 0x01]));
+  writeFileSync(junk, new Uint8Array([0x08, 0x07, 0x3a, 0xff, 0xff, 0x01]));
   const r = spawnSync(process.execPath, ['dist/cli.js', 'inspect', junk], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`^qrecipe: ${junk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
