@@ -4,7 +4,10 @@ type Command = { summary: string; load: () => Promise<{ main(args: string[]): Pr
 
 const commands: Record<string, Command> = {
   // Add sub-commands here, one line each, in alphabetical order.
+  check: { summary: 'check a .qrecipe file (syntax, names, files, model layers)', load: () => import('./commands/check') },
+  compare: { summary: 'compare runs: metric deltas, per-layer differences, recipe diff', load: () => import('./commands/compare') },
   inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
+  runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
 };
 
 function usage(): string {

@@ -1,0 +1,36 @@
+// `qrecipe check FILE [--json]`: the language server's diagnostics from the command line.
+// Prints `file:line:col: severity code: message` (or a JSON array); exit 1 when there are errors.
+import { parseArgs, UsageError } from '../args';
+import { checkFile, formatRecord } from '../../../language-server/core/recipe/check';
+import { readInventory } from '../../../language-server/core/model/inventory';
+
+const HELP = 'usage: qrecipe check FILE.qrecipe [--json]\n\nChecks a recipe (syntax, names, files, and the model\'s layers when the model file exists).';
+
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args, { flags: ['json', 'help'], short: { h: 'help' } });
+  } catch (e) {
+    if (e instanceof UsageError) { console.error(`qrecipe check: ${e.message}\n\n${HELP}`); return 2; }
+    throw e;
+  }
+  if (parsed.flags.has('help')) { console.log(HELP); return 0; }
+  if (parsed.positionals.length !== 1) { console.error(HELP); return 2; }
+  const file = parsed.positionals[0];
+  let result;
+  try {
+    result = await checkFile(file, (p) => readInventory(p));
+  } catch (e) {
+    console.error(`qrecipe check: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  }
+  const { records } = result;
+  if (parsed.flags.has('json')) console.log(JSON.stringify(records.map(({ code, severity, range, message }) => ({ code, severity, range, message })), null, 2));
+  else {
+    for (const r of records) console.log(formatRecord(r, file));
+    const errors = records.filter((r) => r.severity === 'error').length;
+    const warnings = records.filter((r) => r.severity === 'warning').length;
+    console.error(`${file}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+  }
+  return records.some((r) => r.severity === 'error') ? 1 : 0;
+}

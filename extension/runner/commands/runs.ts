@@ -1,0 +1,37 @@
+// `qrecipe runs [--json] [--runs DIR]`: the runs of the current workspace, newest first. Runs whose
+// process died (crash, kill -9) are reported, and written back, as failed.
+import { listRuns } from '../../../language-server/core/runs/store';
+import type { RunRecord } from '../../../language-server/core/protocol/runner';
+import { parseArgs, withUsage } from '../args';
+import { resolveRunsRoot } from '../workspace';
+
+const HELP = `usage: qrecipe runs [--json] [--runs DIR]
+
+Lists the runs of the workspace (the nearest folder above the current one holding .git,
+package.json or .qrecipe), newest first: id, status, recipe, main metrics.
+  --json       print [{ dir, record }] as JSON
+  --runs DIR   read runs from DIR instead of <workspace>/.qrecipe/runs`;
+
+function headline(r: RunRecord): string {
+  const c = r.metrics.compressed ?? {};
+  const o = r.metrics.original ?? {};
+  const keys = ['perplexity', 'accuracy', 'cer'].filter((k) => c[k] !== undefined);
+  return keys.map((k) => `${k} ${o[k] !== undefined ? `${o[k]!.toPrecision(5)} -> ` : ''}${c[k]!.toPrecision(5)}`).join(', ');
+}
+
+export async function main(args: string[]): Promise<number> {
+  return withUsage('runs', HELP, async () => {
+    const a = parseArgs(args, { flags: ['json', 'help'], options: ['runs'], short: { h: 'help' } });
+    if (a.flags.has('help')) { console.log(HELP); return 0; }
+    if (a.positionals.length) { console.error(HELP); return 2; }
+    const root = resolveRunsRoot({ runs: a.options.get('runs') });
+    const runs = await listRuns(root, { repair: true });
+    if (a.flags.has('json')) { console.log(JSON.stringify(runs, null, 2)); return 0; }
+    if (!runs.length) { console.log(`no runs in ${root}`); return 0; }
+    for (const { record: r } of runs) {
+      const secs = r.endedAt ? ` ${((Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000).toFixed(0)} s` : '';
+      console.log(`${r.id.padEnd(40)} ${r.status.padEnd(10)}${secs.padStart(7)}  ${headline(r)}${r.error ? `  (${r.error})` : ''}`);
+    }
+    return 0;
+  });
+}

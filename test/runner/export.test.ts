@@ -1,0 +1,105 @@
+// The exporter against onnxruntime on synthetic models: every packed form computes what the
+// fake-quant model computes, and the packed bytes are what the format says.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadModel } from '../../language-server/core/model/reader';
+import { inventoryOf } from '../../language-server/core/model/inventory';
+import { ModelEditor } from '../../language-server/core/model/writer';
+import { getLayerWeight, setLayerWeight } from '../../language-server/core/model/weights';
+import { exportModel } from '../../extension/runner/export/onnx-export';
+import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../extension/runner/export/quant-store';
+import { decodeMessage, type ModelProto } from '../../language-server/core/model/onnx-proto';
+import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel } from './helpers';
+
+/** Quantises the named layers with the reference RTN, writes the fake-quant model, returns the codes. */
+async function fakeQuant(src: string, dst: string, spec: Record<string, { bits: number; group: number; symmetric?: boolean }>): Promise<QuantizedLayer[]> {
+  const model = await loadModel(src);
+  const inv = inventoryOf(model);
+  const editor = new ModelEditor(model);
+  const out: QuantizedLayer[] = [];
+  for (const layer of inv.layers) {
+    const s = spec[layer.name];
+    if (!s) continue;
+    const w = await getLayerWeight(editor, layer);
+    const q = quantizeRef(layer.name, w, layer.rows, layer.cols, s.bits, Math.min(s.group, layer.cols), s.symmetric);
+    setLayerWeight(editor, layer, dequantize(q));
+    out.push(q);
+  }
+  await editor.save(dst);
+  return out;
+}
+
+function opTypes(file: string): string[] {
+  const m = decodeMessage<ModelProto>('ModelProto', readFileSync(file));
+  return (m.graph?.node ?? []).map((n) => n.opType ?? '');
+}
+
+test('MatMulNBits export of MatMul and Gemm (4-bit g16, 3-bit per row in a 4-bit container, 2-bit, 8-bit) matches fake quant', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
+  const src = path.join(dir, 'mlp.onnx');
+  await writeMlpModel(src);
+  const names = inventoryOf(await loadModel(src)).layers.map((l) => l.name);
+  assert.equal(names.length, 2);
+  const A = randn(4 * 64, rng(7));
+  for (const [b1, g1, b2, g2] of [[4, 16, 3, 48], [2, 32, 8, 16], [8, 64, 4, 48]] as const) {
+    const fq = path.join(dir, `fq${b1}.onnx`);
+    const quant = await fakeQuant(src, fq, { [names[0]!]: { bits: b1, group: g1 }, [names[1]!]: { bits: b2, group: g2, symmetric: b2 === 8 } });
+    const out = path.join(dir, `nbits${b1}.onnx`);
+    const summary = await exportModel(fq, quant, 'onnx-matmulnbits', out);
+    assert.deepEqual(summary.layers.map((l) => l.encoding), ['matmulnbits', 'matmulnbits'], JSON.stringify(summary.layers));
+    assert.deepEqual(opTypes(out), ['MatMulNBits', 'MatMulNBits', 'Add'], 'Gemm keeps its bias through an Add');
+    const ref = await runOnce(fq, { A: { data: A, dims: [4, 64] } });
+    const got = await runOnce(out, { A: { data: A, dims: [4, 64] } });
+    const scale = Math.max(...ref.map(Math.abs));
+    assert.ok(maxAbsDiff(ref, got) < 1e-4 * scale, `bits ${b1}/${b2}: max diff ${maxAbsDiff(ref, got)} vs scale ${scale}`);
+    const l0 = summary.layers[0]!;
+    assert.ok(l0.bytes < l0.floatBytes * (l0.storedBits! / 32 + 0.15), `layer bytes ${l0.bytes} for ${l0.storedBits} bits`);
+  }
+});
+
+test('QDQ export: per-channel DequantizeLinear at opset 17, Cast/Sub/Mul at opset 11 and for groups; all match fake quant', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
+  const X = randn(3 * 64, rng(9));
+  for (const [opset, group, symmetric, expect] of [[17, 27, true, 'dequantizelinear'], [17, 27, false, 'dequantizelinear'], [11, 27, false, 'cast-sub-mul'], [17, 9, false, 'cast-sub-mul']] as const) {
+    const src = path.join(dir, `conv${opset}.onnx`);
+    await writeConvModel(src, opset);
+    const [layer] = inventoryOf(await loadModel(src)).layers;
+    const fq = path.join(dir, `conv${opset}-fq.onnx`);
+    const quant = await fakeQuant(src, fq, { [layer!.name]: { bits: 8, group, symmetric } });
+    const out = path.join(dir, `conv${opset}-${group}-${symmetric}-qdq.onnx`);
+    // MatMulNBits cannot take a Conv: it falls back to the dequantize forms.
+    const summary = await exportModel(fq, quant, 'onnx-matmulnbits', out);
+    assert.equal(summary.layers[0]!.encoding, expect);
+    const ref = await runOnce(fq, { X: { data: X, dims: [1, 3, 8, 8] } });
+    const got = await runOnce(out, { X: { data: X, dims: [1, 3, 8, 8] } });
+    assert.ok(maxAbsDiff(ref, got) < 1e-4, `opset ${opset} group ${group}: ${maxAbsDiff(ref, got)}`);
+  }
+  // The MLP through QDQ (transposed MatMul weight, grouped) also matches.
+  const src = path.join(dir, 'mlp.onnx');
+  await writeMlpModel(src);
+  const names = inventoryOf(await loadModel(src)).layers.map((l) => l.name);
+  const fq = path.join(dir, 'mlp-fq.onnx');
+  const quant = await fakeQuant(src, fq, { [names[0]!]: { bits: 4, group: 16 }, [names[1]!]: { bits: 8, group: 48, symmetric: true } });
+  const out = path.join(dir, 'mlp-qdq.onnx');
+  const summary = await exportModel(fq, quant, 'onnx-qdq', out);
+  assert.deepEqual(summary.layers.map((l) => l.encoding), ['cast-sub-mul', 'dequantizelinear']);
+  const A = randn(4 * 64, rng(3));
+  const ref = await runOnce(fq, { A: { data: A, dims: [4, 64] } });
+  const got = await runOnce(out, { A: { data: A, dims: [4, 64] } });
+  assert.ok(maxAbsDiff(ref, got) < 1e-4, `mlp qdq: ${maxAbsDiff(ref, got)}`);
+});
+
+test('quant.bin round-trips every field', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qstore-'));
+  const w = randn(8 * 40, rng(5));
+  const a = quantizeRef('a', w, 8, 40, 3, 8);
+  const b = { ...quantizeRef('b', w, 8, 40, 4, 40, true), gIdx: Int32Array.from({ length: 40 }, (_, c) => c % 1), sparsity: 0.5 };
+  await writeQuantStore(path.join(dir, 'quant.bin'), [a, b]);
+  const [ra, rb] = await readQuantStore(path.join(dir, 'quant.bin'));
+  assert.deepEqual(ra, a);
+  assert.deepEqual(rb, b);
+  assert.deepEqual(dequantize(rb!), dequantize(b));
+});
