@@ -33,7 +33,7 @@ async function fakeQuant(src: string, dst: string, spec: Record<string, { bits: 
 }
 
 function opTypes(file: string): string[] {
-  const m = decodeMessage<ModelProto>('ModelProto', readFileSync(file));
+  const m = decodeMessage<ModelProto>('ModelProto', new Uint8Array(readFileSync(file)));
   return (m.graph?.node ?? []).map((n) => n.opType ?? '');
 }
 
