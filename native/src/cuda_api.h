@@ -1,0 +1,63 @@
+// The CUDA backend as seen from the C++ side. Implemented in src/cuda/*.cu when the addon is built
+// with nvcc (QRECIPE_CUDA defined); otherwise these report "not compiled". Every function throws
+// std::runtime_error carrying the CUDA error text instead of aborting.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gptq.h"
+#include "quant_grid.h"
+#include "sparsegpt.h"
+
+namespace qr {
+namespace cuda {
+
+struct DeviceInfo {
+  std::string name;
+  int major = 0, minor = 0;
+  double memoryGiB = 0;
+  int multiprocessors = 0;
+};
+
+struct Status {
+  bool compiled = false;
+  int runtimeVersion = 0;
+  int driverVersion = 0;
+  std::vector<DeviceInfo> devices;
+  std::string error;  // why no device is usable, if none
+};
+
+/** Probes the driver once (cached); never throws. */
+const Status& status();
+inline bool usable() { return !status().devices.empty(); }
+
+void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx);
+void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
+         const Ctx& ctx);
+void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx);
+void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseGptOptions& o, SparseGptOutputs& out,
+               const Ctx& ctx);
+
+/** Timings of the fused dequant+GEMV kernels and their baselines (see docs/native.md). */
+struct GemvBenchOptions {
+  int rows = 4096, cols = 4096, bits = 4, groupSize = 128, iters = 50;
+  double outlierFraction = 0;  // > 0: add a CSR outlier pass
+};
+struct GemvBenchResult {
+  double fusedUs = 0, fusedGBs = 0;     // our kernel: time per call, bytes moved / time
+  double fp16Us = 0, fp16GBs = 0;       // fp16 GEMV baseline (cuBLAS if it could be loaded, else ours)
+  std::string fp16Impl;                 // "cublas" or "qrecipe"
+  double copyGBs = 0;                   // device-to-device copy bandwidth
+  double maxAbsErr = 0;                 // fused result vs float64 host reference on a few rows
+};
+GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx);
+
+/** Timing of hessian/GEMM on the device: ours vs cuBLAS SGEMM when libcublas can be loaded. */
+struct GemmBenchResult {
+  double oursMs = 0, oursTflops = 0, cublasMs = 0, cublasTflops = 0;
+};
+GemmBenchResult benchGemm(int m, int n, int k, const Ctx& ctx);
+
+}  // namespace cuda
+}  // namespace qr

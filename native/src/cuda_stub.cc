@@ -1,0 +1,35 @@
+// CPU-only builds: the CUDA backend reports that it was not compiled.
+#ifndef QRECIPE_CUDA
+#include <stdexcept>
+
+#include "cuda_api.h"
+
+namespace qr {
+namespace cuda {
+
+namespace {
+[[noreturn]] void notCompiled() {
+  throw std::runtime_error("this qrecipe addon was built without CUDA (nvcc was not found or QRECIPE_NO_CUDA=1)");
+}
+}  // namespace
+
+const Status& status() {
+  static const Status s = [] {
+    Status st;
+    st.error = "built without CUDA";
+    return st;
+  }();
+  return s;
+}
+void hessianUpdate(float*, int, const float*, int, double, double, const Ctx&) { notCompiled(); }
+void rtn(const float*, int, int, const QuantSpec&, float*, float*, uint8_t*, float*, const Ctx&) { notCompiled(); }
+void gptq(const float*, const float*, int, int, const GptqOptions&, GptqOutputs&, const Ctx&) { notCompiled(); }
+void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, SparseGptOutputs&, const Ctx&) {
+  notCompiled();
+}
+GemvBenchResult benchGemv(const GemvBenchOptions&, const Ctx&) { notCompiled(); }
+GemmBenchResult benchGemm(int, int, int, const Ctx&) { notCompiled(); }
+
+}  // namespace cuda
+}  // namespace qr
+#endif

@@ -1,0 +1,108 @@
+// GPTQ on the CPU. Inside a 128-column block every row is independent (its own quantiser state and
+// error propagation), so a thread owns whole rows; the block's error then reaches the remaining
+// columns in one gemmTN (the reference's lazy batch update).
+#include "gptq.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "gemm.h"
+#include "linalg.h"
+
+namespace qr {
+
+void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx) {
+  const QuantSpec& s = o.quant;
+  const bool groups = s.groupSize > 0;
+  const int g = groups ? s.groupSize : cols;
+  const int ng = cols / g;
+  const int maxq = s.maxq();
+
+  std::vector<int> perm(cols);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::vector<uint8_t> deadIn(cols);
+  for (int j = 0; j < cols; j++) deadIn[j] = H[size_t(j) * cols + j] == 0.0f;
+  if (o.actOrder)  // columns with the largest Hessian diagonal first (dead ones count as 1, like the reference)
+    std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) {
+      const float da = deadIn[a] ? 1.f : H[size_t(a) * cols + a], db = deadIn[b] ? 1.f : H[size_t(b) * cols + b];
+      return da > db;
+    });
+
+  HessianFactor f = factorHessian(H, cols, perm.data(), o.percdamp, ctx);
+  const float* U = f.U.data();
+
+  // Wp: W with dead columns zeroed, columns in quantisation order
+  std::vector<float> Wp(size_t(rows) * cols);
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < cols; j++) Wp[size_t(r) * cols + j] = f.dead[perm[j]] ? 0.f : W[size_t(r) * cols + perm[j]];
+
+  // parameters fitted before the loop: per row, or per original-order group (static groups)
+  std::vector<QParams> params(size_t(rows) * ng);
+  if (!groups || o.staticGroups) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+      if (!groups) {
+        params[size_t(r) * ng] = fitParams(Wp.data() + size_t(r) * cols, cols, s);
+        continue;
+      }
+      std::vector<float> row(cols);
+      for (int j = 0; j < cols; j++) row[perm[j]] = Wp[size_t(r) * cols + j];
+      for (int k = 0; k < ng; k++) params[size_t(r) * ng + k] = fitParams(row.data() + size_t(k) * g, g, s);
+    }
+  }
+
+  const int B = o.blockSize;
+  std::vector<float> errT(size_t(B) * rows);
+  std::vector<double> rowLoss(rows, 0.0);
+  const int nBlocks = (cols + B - 1) / B;
+  for (int b = 0; b < nBlocks; b++) {
+    ctx.check();
+    const int i1 = b * B, i2 = std::min(cols, i1 + B);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+      float* w = Wp.data() + size_t(r) * cols;
+      QParams* pr = params.data() + size_t(r) * ng;
+      double loss = 0;
+      for (int j = i1; j < i2; j++) {
+        if (groups && !o.staticGroups && j % g == 0) pr[j / g] = fitParams(w + j, std::min(g, cols - j), s);
+        const QParams p = !groups ? pr[0] : (o.staticGroups ? pr[perm[j] / g] : pr[j / g]);
+        const float x = w[j];
+        const int code = quantCode(x, p, maxq);
+        const float q = dequant(code, p);
+        const float* u = U + size_t(j) * cols;
+        const float d = u[j];
+        const float e = (x - q) / d;
+        loss += double(x - q) * double(x - q) / (double(d) * double(d)) / 2.0;
+        for (int k = j + 1; k < i2; k++) w[k] -= e * u[k];
+        w[j] = q;
+        out.codes[size_t(r) * cols + perm[j]] = uint8_t(code);
+        errT[size_t(j - i1) * rows + r] = e;
+      }
+      rowLoss[r] += loss;
+    }
+    if (i2 < cols)
+      gemmTN(rows, cols - i2, i2 - i1, -1.0f, errT.data(), rows, U + size_t(i1) * cols + i2, cols,
+             Wp.data() + i2, cols);
+    ctx.report(i2, cols);
+  }
+
+  out.loss = std::accumulate(rowLoss.begin(), rowLoss.end(), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; r++) {
+    for (int j = 0; j < cols; j++) out.Q[size_t(r) * cols + perm[j]] = Wp[size_t(r) * cols + j];
+    for (int k = 0; k < ng; k++) {
+      out.scales[size_t(r) * ng + k] = params[size_t(r) * ng + k].scale;
+      out.zeros[size_t(r) * ng + k] = params[size_t(r) * ng + k].zero;
+    }
+  }
+  std::vector<int> inv(cols);
+  for (int j = 0; j < cols; j++) inv[perm[j]] = j;
+  for (int c = 0; c < cols; c++) {
+    out.perm[c] = perm[c];
+    out.gIdx[c] = !groups ? 0 : (o.actOrder && !o.staticGroups ? inv[c] / g : c / g);
+  }
+}
+
+}  // namespace qr

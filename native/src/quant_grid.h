@@ -1,0 +1,44 @@
+// GPTQ's min-max uniform quantiser (per row or per group of columns) and round-to-nearest.
+#pragma once
+#include <cstdint>
+
+#include "common.h"
+
+namespace qr {
+
+/** How weights are mapped to integer codes. */
+struct QuantSpec {
+  int bits = 4;            // 2..8
+  int groupSize = 0;       // 0: one scale/zero per row; else columns per group (divides cols)
+  bool symmetric = false;  // zero fixed at 2^(bits-1)
+  bool mse = false;        // search a shrunk range minimising |err|^norm
+  float norm = 2.4f;
+  int grid = 100;
+  float maxShrink = 0.8f;
+  int maxq() const { return (1 << bits) - 1; }
+};
+
+/** Scale and zero of one quantisation group. */
+struct QParams {
+  float scale;
+  float zero;
+};
+
+/** Fit the quantiser on n values x (stride 1). */
+QParams fitParams(const float* x, int n, const QuantSpec& s);
+
+inline int quantCode(float x, QParams p, int maxq) {
+  float q = roundEven(x / p.scale) + p.zero;
+  q = q < 0.f ? 0.f : (q > float(maxq) ? float(maxq) : q);
+  return int(q);
+}
+inline float dequant(int code, QParams p) { return p.scale * (float(code) - p.zero); }
+
+/** Fit every row / group of W (rows×cols): scales and zeros are [rows][groups]. */
+void fitGrid(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, const Ctx& ctx);
+
+/** Round-to-nearest with fitted params: codes (rows×cols), dequantised weights Q (may be null). */
+void rtn(const float* W, int rows, int cols, const QuantSpec& s, const float* scales, const float* zeros,
+         uint8_t* codes, float* Q, const Ctx& ctx);
+
+}  // namespace qr

@@ -1,0 +1,95 @@
+// The quantisation grid and RTN of the addon against the float64 reference quantiser.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { quantGrid, rtn } from '../../native/index';
+import { dequant, quantCode, rtnRef, type RefQuantSpec } from './reference/quant';
+import { randn } from './reference/random';
+
+const rows = 24;
+const cols = 256;
+const W = randn(rows * cols, 7, 0.1);
+W[5] = 0; // exact zero row entries and an all-zero group exercise the [-1, 1] fallback
+for (let j = 0; j < 32; j++) W[3 * cols + j] = 0;
+
+/** Codes may differ only at exact ties of w/scale (x.5), where float32 and float64 round apart. */
+function assertCodesMatch(native: Uint8Array, ref: Uint8Array, Wv: Float32Array, scaleOf: (i: number) => number, label: string): void {
+  for (let i = 0; i < native.length; i++) {
+    if (native[i] === ref[i]) continue;
+    const t = Wv[i] / scaleOf(i);
+    const tie = Math.abs(Math.abs(t - Math.trunc(t)) - 0.5) < 1e-4;
+    assert.ok(tie && Math.abs(native[i] - ref[i]) === 1, `${label}: code ${i} is ${native[i]}, reference ${ref[i]} (w/scale=${t})`);
+  }
+}
+
+/** Σ|err|^2.4 of one group under given params (float64). */
+function groupErr(x: ArrayLike<number>, p: { scale: number; zero: number }, maxq: number): number {
+  let e = 0;
+  for (let i = 0; i < x.length; i++) e += Math.abs(dequant(quantCode(x[i], p, maxq), p) - x[i]) ** 2.4;
+  return e;
+}
+
+const specs: RefQuantSpec[] = [
+  { bits: 4 },
+  { bits: 4, groupSize: 64 },
+  { bits: 3, groupSize: 32, symmetric: true },
+  { bits: 2, groupSize: 128 },
+  { bits: 8 },
+  { bits: 4, groupSize: 64, mse: true },
+  { bits: 3, symmetric: true, mse: true },
+];
+
+for (const spec of specs) {
+  test(`rtn matches the reference quantiser ${JSON.stringify(spec)}`, async () => {
+    const r = await rtn(W, { rows, cols }, spec);
+    const ref = rtnRef(W, rows, cols, spec);
+    assert.equal(r.device, 'cpu');
+    const g = spec.groupSize || cols;
+    const maxq = 2 ** spec.bits - 1;
+    for (let k = 0; k < ref.params.length; k++) {
+      if (spec.mse) {
+        // the search may pick another shrink factor when two are tied in float32: compare the errors
+        const x = W.subarray(Math.floor(k / r.groups) * cols + (k % r.groups) * g).subarray(0, g);
+        const mine = groupErr(x, { scale: r.scales[k], zero: r.zeros[k] }, maxq);
+        const best = groupErr(x, ref.params[k], maxq);
+        assert.ok(mine <= best * (1 + 1e-4) + 1e-30, `group ${k}: mse error ${mine} > reference ${best}`);
+        continue;
+      }
+      assert.ok(Math.abs(r.scales[k] - ref.params[k].scale) <= 1e-6 * ref.params[k].scale, `scale ${k}`);
+      assert.equal(r.zeros[k], ref.params[k].zero, `zero ${k}`);
+    }
+    if (!spec.mse) assertCodesMatch(r.codes, ref.codes, W, (i) => ref.params[Math.floor(i / cols) * r.groups + Math.floor((i % cols) / g)].scale, JSON.stringify(spec));
+    // dequantised weights are scale·(code − zero) with the returned grid
+    for (let i = 0; i < W.length; i += 13) {
+      const k = Math.floor(i / cols) * r.groups + Math.floor((i % cols) / g);
+      assert.equal(r.weights[i], Math.fround(r.scales[k] * (r.codes[i] - r.zeros[k])));
+    }
+    assert.ok(r.codes.every((c) => c <= maxq));
+  });
+}
+
+test('quantGrid alone gives the same grid as rtn', async () => {
+  const spec = { bits: 4, groupSize: 64 };
+  const a = await quantGrid(W, { rows, cols }, spec);
+  const b = await rtn(W, { rows, cols }, spec);
+  assert.deepEqual(a.scales, b.scales);
+  assert.deepEqual(a.zeros, b.zeros);
+  assert.equal(a.groups, cols / 64);
+});
+
+test('the grid always represents 0 exactly and includes the row range', async () => {
+  const spec = { bits: 3, groupSize: 32 };
+  const r = await rtn(W, { rows, cols }, spec);
+  const maxq = 7;
+  for (let k = 0; k < r.scales.length; k++) {
+    const p = { scale: r.scales[k], zero: r.zeros[k] };
+    assert.equal(dequant(quantCode(0, p, maxq), p), 0);
+  }
+});
+
+test('rtn rejects bad shapes and specs with clear messages', async () => {
+  await assert.rejects(rtn(W, { rows, cols: cols + 1 }, { bits: 4 }), /W has 6144 elements but a 24×257 weight needs 6168/);
+  await assert.rejects(rtn(W, { rows, cols }, { bits: 9 }), /bits must be an integer in 2\.\.8/);
+  await assert.rejects(rtn(W, { rows, cols }, { bits: 4, groupSize: 100 }), /groupSize 100 does not divide cols 256/);
+  await assert.rejects(rtn(W, { rows: 0, cols }, { bits: 4 }), /shape must be positive/);
+});
