@@ -1,0 +1,132 @@
+// The Compare panel: two or more runs side by side (metrics with deltas against the original model,
+// a size-vs-quality scatter with its Pareto front, per-layer bits/sparsity), and the recipe diff in
+// VS Code's own diff editor. Survives reloads through a WebviewPanelSerializer keyed on run folders.
+import * as vscode from 'vscode';
+import path from 'node:path';
+import type { Ctx } from '../ctx';
+import { webviewHtml, webviewOptions } from './webview-html';
+import { compareRuns } from '../../../language-server/core/runs/compare';
+import { readRun } from '../../../language-server/core/runs/store';
+import type { RunRecord } from '../../../language-server/core/protocol/runner';
+import { isFromWebview, type CompareData, type ToWebview } from '../../../webviews/protocol';
+
+export const COMPARE_VIEW_TYPE = 'qrecipe.compare';
+
+/** What the webview keeps with setState and the serializer gets back after a reload. */
+interface CompareState {
+  runDirs: string[];
+}
+
+/** The primary quality metric of a run, lower- or higher-is-better. */
+function quality(r: RunRecord): { name: string; value: number; lowerIsBetter: boolean } | undefined {
+  const m = r.metrics.compressed ?? {};
+  if (m.perplexity !== undefined) return { name: 'perplexity', value: m.perplexity, lowerIsBetter: true };
+  if (m.accuracy !== undefined) return { name: 'accuracy', value: m.accuracy, lowerIsBetter: false };
+  if (m.cer !== undefined) return { name: 'cer', value: m.cer, lowerIsBetter: true };
+  if (m.kl !== undefined) return { name: 'kl', value: m.kl, lowerIsBetter: true };
+  return undefined;
+}
+
+export function compareData(runs: RunRecord[]): CompareData {
+  const points: CompareData['points'] = [];
+  for (const r of runs) {
+    const q = quality(r);
+    const bytes = r.metrics.compressed?.sizeBytes ?? r.artifacts.exports[0]?.bytes;
+    if (q && bytes !== undefined) points.push({ runId: r.id, label: path.basename(r.recipePath, '.qrecipe'), bytes, quality: q.value, qualityName: q.name, lowerIsBetter: q.lowerIsBetter });
+  }
+  const orig = runs.find((r) => r.metrics.original)?.metrics.original;
+  const oq = orig && quality({ ...runs[0], metrics: { compressed: orig } });
+  if (orig && oq && orig.sizeBytes !== undefined) points.push({ runId: 'original', label: 'original', bytes: orig.sizeBytes, quality: oq.value, qualityName: oq.name, lowerIsBetter: oq.lowerIsBetter });
+  return { comparison: compareRuns(runs), points };
+}
+
+export class ComparePanel {
+  private static current: ComparePanel | undefined;
+
+  static show(ctx: Ctx, runs: { dir: string }[]): void {
+    const dirs = runs.map((r) => r.dir);
+    if (ComparePanel.current) {
+      ComparePanel.current.panel.reveal();
+      void ComparePanel.current.load(dirs);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, 'QRecipe: Compare Runs', vscode.ViewColumn.Active, webviewOptions(ctx.extension.extensionUri));
+    ComparePanel.current = new ComparePanel(ctx, panel, dirs);
+  }
+
+  static register(ctx: Ctx): void {
+    ctx.push(vscode.window.registerWebviewPanelSerializer(COMPARE_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
+        const dirs = (state as CompareState | undefined)?.runDirs ?? [];
+        panel.webview.options = webviewOptions(ctx.extension.extensionUri);
+        ComparePanel.current = new ComparePanel(ctx, panel, dirs);
+      },
+    }));
+  }
+
+  private records: RunRecord[] = [];
+  private dirs: string[] = [];
+
+  private constructor(private readonly ctx: Ctx, readonly panel: vscode.WebviewPanel, dirs: string[]) {
+    panel.iconPath = vscode.Uri.joinPath(ctx.extension.extensionUri, 'extension', 'media', 'icon.png');
+    panel.webview.html = webviewHtml(panel.webview, ctx.extension.extensionUri, { script: 'compare.js', title: 'Compare runs', initial: { runDirs: dirs } satisfies CompareState });
+    panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m));
+    panel.onDidDispose(() => {
+      if (ComparePanel.current === this) ComparePanel.current = undefined;
+    });
+    this.dirs = dirs;
+  }
+
+  private async load(dirs: string[]): Promise<void> {
+    this.dirs = dirs;
+    const records: RunRecord[] = [];
+    for (const d of dirs) {
+      try {
+        records.push(await readRun(d));
+      } catch (err) {
+        this.ctx.output.warn(`compare: ${(err as Error).message}`);
+      }
+    }
+    this.records = records;
+    this.panel.title = `QRecipe: Compare ${records.length} runs`;
+    this.post({ type: 'compare/data', data: compareData(records) });
+  }
+
+  private post(m: ToWebview): void {
+    void this.panel.webview.postMessage(m);
+  }
+
+  private async onMessage(m: unknown): Promise<void> {
+    if (!isFromWebview(m)) {
+      this.ctx.output.warn(`compare view sent an unknown message: ${JSON.stringify(m).slice(0, 200)}`);
+      return;
+    }
+    switch (m.type) {
+      case 'ready':
+        await this.load(this.dirs);
+        break;
+      case 'compare/open-recipe-diff': {
+        const [a, b] = m.runIds.map((id) => this.records.find((r) => r.id === id));
+        if (a && b) await openRecipeDiff(a, b);
+        break;
+      }
+      case 'compare/reveal-run': {
+        const i = this.records.findIndex((r) => r.id === m.runId);
+        if (i >= 0) await vscode.commands.executeCommand('qrecipe.openRun', this.dirs[i]);
+        break;
+      }
+      case 'log':
+        this.ctx.output[m.level === 'error' ? 'error' : m.level === 'warning' ? 'warn' : 'info'](`compare view: ${m.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Shows the two recipes as the runs saw them (from run.json, not today's file) in the diff editor. */
+async function openRecipeDiff(a: RunRecord, b: RunRecord): Promise<void> {
+  const left = await vscode.workspace.openTextDocument({ content: a.recipeText, language: 'qrecipe' });
+  const right = await vscode.workspace.openTextDocument({ content: b.recipeText, language: 'qrecipe' });
+  await vscode.commands.executeCommand('vscode.diff', left.uri, right.uri, `${a.id} ↔ ${b.id} (recipes)`);
+}

@@ -1,0 +1,133 @@
+// The Runs tree: runs of the workspace's run store grouped by recipe, newest first, with a status
+// icon, key metrics in the description and live per-layer progress for runs still going.
+import * as vscode from 'vscode';
+import path from 'node:path';
+import { listRuns } from '../../../language-server/core/runs/store';
+import type { Metrics, RunRecord } from '../../../language-server/core/protocol/runner';
+import { runsFolder } from '../config';
+import type { RunManager } from './run-manager';
+
+export type RunsNode =
+  | { kind: 'recipe'; recipe: string; runs: { dir: string; record: RunRecord }[] }
+  | { kind: 'run'; dir: string; record: RunRecord }
+  | { kind: 'detail'; label: string; description?: string; tooltip?: string };
+
+const statusIcon: Record<string, vscode.ThemeIcon> = {
+  running: new vscode.ThemeIcon('sync~spin'),
+  succeeded: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
+  failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
+  cancelled: new vscode.ThemeIcon('circle-slash'),
+};
+
+/** The few metrics worth a glance, in the order users read them. */
+export function keyMetrics(m: Metrics | undefined): string {
+  if (!m) return '';
+  const parts: string[] = [];
+  if (m.perplexity !== undefined) parts.push(`ppl ${m.perplexity.toFixed(3)}`);
+  if (m.accuracy !== undefined) parts.push(`acc ${(100 * m.accuracy).toFixed(2)}%`);
+  if (m.cer !== undefined) parts.push(`CER ${(100 * m.cer).toFixed(2)}%`);
+  if (m.kl !== undefined) parts.push(`KL ${m.kl.toExponential(2)}`);
+  if (m.sizeBytes !== undefined) parts.push(formatBytes(m.sizeBytes));
+  if (m.bitsPerWeight !== undefined) parts.push(`${m.bitsPerWeight.toFixed(2)} bpw`);
+  return parts.join(' · ');
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<RunsNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subs: vscode.Disposable[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly runs: RunManager) {
+    const watcher = vscode.workspace.createFileSystemWatcher('**/run.json');
+    this.subs.push(watcher, watcher.onDidCreate(() => this.refresh()), watcher.onDidChange(() => this.refresh()), watcher.onDidDelete(() => this.refresh()));
+    this.subs.push(runs.onDidChange(() => this.refresh()));
+    this.subs.push(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('qrecipe.runsFolder') && this.refresh()));
+  }
+
+  /** Coalesces bursts of progress events into one repaint. */
+  refresh(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.changed.fire(undefined);
+    }, 150);
+  }
+
+  async allRuns(): Promise<{ dir: string; record: RunRecord }[]> {
+    const out: { dir: string; record: RunRecord }[] = [];
+    for (const f of vscode.workspace.workspaceFolders ?? []) out.push(...(await listRuns(runsFolder(f.uri.fsPath))));
+    return out.sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
+  }
+
+  async getChildren(node?: RunsNode): Promise<RunsNode[]> {
+    if (!node) {
+      const groups = new Map<string, { dir: string; record: RunRecord }[]>();
+      for (const r of await this.allRuns()) {
+        const key = r.record.recipePath;
+        groups.set(key, [...(groups.get(key) ?? []), r]);
+      }
+      return [...groups.entries()].map(([recipe, runs]) => ({ kind: 'recipe', recipe, runs }));
+    }
+    if (node.kind === 'recipe') return node.runs.map((r) => ({ kind: 'run', ...r }));
+    if (node.kind === 'run') return this.details(node.record);
+    return [];
+  }
+
+  private details(r: RunRecord): RunsNode[] {
+    const out: RunsNode[] = [];
+    const fmt = (m: Metrics | undefined) => keyMetrics(m) || '—';
+    out.push({ kind: 'detail', label: 'original', description: fmt(r.metrics.original) });
+    out.push({ kind: 'detail', label: 'compressed', description: fmt(r.metrics.compressed) });
+    if (r.metrics.exported) out.push({ kind: 'detail', label: 'exported', description: fmt(r.metrics.exported) });
+    for (const e of r.artifacts.exports) out.push({ kind: 'detail', label: path.basename(e.path), description: `${e.format}, ${formatBytes(e.bytes)}${e.verified ? ', verified' : ''}`, tooltip: e.path });
+    if (r.error) out.push({ kind: 'detail', label: 'error', description: r.error, tooltip: r.error });
+    out.push({ kind: 'detail', label: 'device', description: r.device });
+    return out;
+  }
+
+  getTreeItem(node: RunsNode): vscode.TreeItem {
+    if (node.kind === 'recipe') {
+      const item = new vscode.TreeItem(path.basename(node.recipe), vscode.TreeItemCollapsibleState.Expanded);
+      item.description = `${node.runs.length} run${node.runs.length === 1 ? '' : 's'}`;
+      item.iconPath = new vscode.ThemeIcon('file-code');
+      item.tooltip = node.recipe;
+      item.resourceUri = vscode.Uri.file(node.recipe);
+      item.contextValue = 'qrecipe.recipe';
+      return item;
+    }
+    if (node.kind === 'run') {
+      const r = node.record;
+      const live = this.runs.liveByDir(node.dir);
+      const item = new vscode.TreeItem(r.id.replace(/^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-/, '$1-$2-$3 $4:$5:$6 '), vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = node.dir;
+      item.iconPath = statusIcon[live ? 'running' : r.status] ?? statusIcon.failed;
+      if (live) {
+        const eta = live.etaSeconds !== undefined ? `, ETA ${Math.ceil(live.etaSeconds)} s` : '';
+        item.description = live.total ? `${live.stage} ${live.done}/${live.total}${live.layer ? ` ${live.layer}` : ''}${eta}` : (live.stageLabel ?? 'starting');
+      } else {
+        item.description = r.status === 'succeeded' ? keyMetrics(r.metrics.compressed) : r.status;
+      }
+      item.tooltip = new vscode.MarkdownString(`**${r.id}** — ${r.status}\n\n${r.recipePath}\n\ndevice: ${r.device}${r.error ? `\n\n${r.error}` : ''}`);
+      item.contextValue = `qrecipe.run.${live ? 'running' : r.status}`;
+      item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
+      return item;
+    }
+    const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+    item.description = node.description;
+    item.tooltip = node.tooltip;
+    return item;
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,64 @@
+// One code-server + Chromium session for a UI test: the installed .vsix, a fresh workspace copy, the
+// workbench loaded and the helpers the tests share (command palette, quick open, screenshots).
+import path from 'node:path';
+import os from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
+// @ts-expect-error plain ES module shared with the e2e driver
+import { startCodeServer, launchBrowser, makeWorkspace } from '../tools/code-server.mjs';
+
+export interface Session {
+  page: Page;
+  workspace: string;
+  shot(name: string): Promise<string>;
+  command(title: string): Promise<void>;
+  open(relativePath: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const root = path.resolve(__dirname, '../../..');
+
+export async function openSession(opts: { trust?: boolean } = {}): Promise<Session> {
+  const tools = JSON.parse(process.env.QRECIPE_E2E_TOOLS ?? '{}');
+  const vsix = process.env.QRECIPE_E2E_VSIX;
+  const results = process.env.QRECIPE_E2E_RESULTS ?? path.join(root, 'test-results');
+  if (!tools.codeServer || !vsix) throw new Error('run the UI tests through test/e2e.mjs (it sets up code-server and the .vsix)');
+  const workspace: string = makeWorkspace(root);
+  const server = await startCodeServer({ tools, vsix, folder: workspace, workDir: mkdtempSync(path.join(os.tmpdir(), 'qrecipe-ui-')), trust: opts.trust ?? true });
+  const browser: BrowserContext = await launchBrowser(tools);
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+  await page.waitForSelector('.statusbar', { timeout: 60_000 });
+  const session: Session = {
+    page,
+    workspace,
+    async shot(name) {
+      const file = path.join(results, 'screenshots', `${name}.png`);
+      await page.screenshot({ path: file });
+      return file;
+    },
+    async command(title) {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(`>${title}`);
+      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+      await page.keyboard.press('Enter');
+    },
+    async open(relativePath) {
+      await page.keyboard.press('Control+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(relativePath);
+      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+      await page.keyboard.press('Enter');
+      await page.locator(`.tab[data-resource-name="${path.basename(relativePath)}"]`).first().waitFor();
+    },
+    async close() {
+      await browser.close();
+      await server.stop();
+    },
+  };
+  return session;
+}
