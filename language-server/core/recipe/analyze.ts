@@ -459,7 +459,10 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         const bad = ls.filter((l) => { const w = width(l); return w !== 'channel' && l.cols % w !== 0; });
         if (!bad.length) continue;
         const w = width(bad[0]) as number;
-        const names = bad.slice(0, 4).map((l) => `${l.name} (cols ${l.cols})`).join(', ') + (bad.length > 4 ? ` and ${bad.length - 4} more` : '');
+        const byCols = new Map<number, LayerInfo[]>();
+        for (const l of bad) { if (!byCols.has(l.cols)) byCols.set(l.cols, []); byCols.get(l.cols)!.push(l); }
+        const names = [...byCols].map(([c, ls2]) => ls2.length === 1 ? `${ls2[0].name} (cols ${c})`
+          : `${ls2.slice(0, 3).map((l) => l.name).join(', ')}${ls2.length > 3 ? ` and ${ls2.length - 3} more` : ''} (cols ${c})`).join('; ');
         const at: Loc = v?.loc ?? s.keywordLoc;
         if (what === 'group') {
           const g = ls.reduce((a, l) => gcd(a, l.cols), 0);
