@@ -1,0 +1,51 @@
+/**
+ * Weight memory of one quantised layer, as the allocation budget counts it:
+ * codes n·b bits, one fp16 scale (+ one fp16 zero point when asymmetric) per group, and the sparse
+ * fp16 outliers in CSR form (fp16 value + int32 column index per outlier, int32 row pointers).
+ */
+
+export interface LayerShape {
+  rows: number;
+  cols: number;
+}
+
+export interface QuantLayout {
+  /** Columns per group, or one group per output row. */
+  group: number | 'channel';
+  symmetric: boolean;
+}
+
+export interface LayerBytes {
+  codes: number;
+  scales: number;
+  outliers: number;
+  total: number;
+}
+
+/** Number of outliers kept for a fraction of a layer's weights. */
+export function outlierCount(shape: LayerShape, fraction: number): number {
+  return Math.round(fraction * shape.rows * shape.cols);
+}
+
+/** Groups (scale/zero pairs) of a layer under a layout; a partial last group counts as one. */
+export function groupCount(shape: LayerShape, layout: QuantLayout): number {
+  return layout.group === 'channel' ? shape.rows : shape.rows * Math.ceil(shape.cols / layout.group);
+}
+
+export function layerBytes(shape: LayerShape, bits: number, layout: QuantLayout, outlierFraction: number): LayerBytes {
+  const codes = Math.ceil((shape.rows * shape.cols * bits) / 8);
+  const scales = groupCount(shape, layout) * (layout.symmetric ? 2 : 4);
+  const nnz = outlierCount(shape, outlierFraction);
+  const outliers = nnz > 0 ? nnz * (2 + 4) + (shape.rows + 1) * 4 : 0;
+  return { codes, scales, outliers, total: codes + scales + outliers };
+}
+
+/** A byte count in the largest binary unit that keeps the number ≥ 1: 1572864 → "1.50 MiB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = -1;
+  do { v /= 1024; u++; } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}

@@ -1,0 +1,103 @@
+/**
+ * What the sensitivity engine produces (`qrecipe sensitivity --json`, the run-store cache and the
+ * Sensitivity webview all share these types) and what an allocation answers.
+ */
+
+/**
+ * How a layer's sensitivity at b bits is scored:
+ * - `gradient`: LLM-MQ's first-order |⟨∂L/∂W, W − Q_b(W)⟩_F| with ∂L/∂W accumulated over calibration;
+ * - `hessian`: ½·tr(ΔW H ΔWᵀ) with the calibration Hessian H = (2/n)Σ x xᵀ (a labelled deviation
+ *   from LLM-MQ: a second-order proxy that needs no gradients);
+ * - `measured`: the calibration loss increase when this layer alone is quantised to b bits.
+ */
+export type SensitivityMetric = 'gradient' | 'hessian' | 'measured';
+
+/** One layer's scores and costs at each candidate bit width. */
+export interface LayerSensitivity {
+  name: string;
+  op: string;
+  rows: number;
+  cols: number;
+  params: number;
+  /** Candidate bit widths of this layer, ascending (after recipe overrides). */
+  candidates: number[];
+  /** Pinned width from an `override "..." { bits N }` of the recipe, if any. */
+  pinned?: number;
+  /** Metric the allocation uses for this layer, and why when it is not the one asked for. */
+  metric: SensitivityMetric;
+  reason?: string;
+  /** Scores per metric, one per candidate (same order as `candidates`); absent metrics not computed. */
+  scores: Partial<Record<SensitivityMetric, number[]>>;
+  /** Fraction of weights kept as fp16 outliers at each candidate. */
+  outlierFraction: number[];
+  /** Relative quantisation error ‖ΔW‖²/‖W‖² at each candidate (outliers protected). */
+  relError: number[];
+  /** Weight memory at each candidate: codes, scales/zeros, outliers (bytes). */
+  bytes: { codes: number; scales: number; outliers: number; total: number }[];
+  /** Zero-based line range of the recipe entries that select this layer (for reveal). */
+  recipeLines?: { start: number; end: number };
+}
+
+/** A model-level measurement at one allocation (uniform or allocated). */
+export interface MeasuredPoint {
+  label: string;
+  /** Bit width per layer, in layer order. */
+  bits: number[];
+  bytes: number;
+  averageBits: number;
+  predicted: number;
+  perplexity?: number;
+  loss?: number;
+  kl?: number;
+}
+
+export interface SensitivityResult {
+  version: 1;
+  /** Absolute path of the recipe, and of its model. */
+  recipe: string;
+  model: string;
+  /** Content hashes that key the cache. */
+  modelHash: string;
+  dataHash: string;
+  /** Calibration data set name and how much of it was used. */
+  dataset: string;
+  samples: number;
+  /** Metric asked for by the recipe (or the command line). */
+  metricAsked: SensitivityMetric;
+  group: number | 'channel';
+  symmetric: boolean;
+  /** Default outlier fraction at the lowest candidate (LLM-MQ protects its low-bit layers). */
+  outliers: number;
+  /** Budget written in the recipe. */
+  budget: { kind: 'bytes'; bytes: number } | { kind: 'bits'; bits: number };
+  /** Index of the allocate stage in the recipe and the zero-based line of its header. */
+  stage: { index: number; line: number };
+  layers: LayerSensitivity[];
+  /** Loss of the unquantised model on the calibration data (mean token cross-entropy). */
+  baseLoss?: number;
+  /** Measurements at a few allocations (uniform widths, allocations at the budget, ...). */
+  measured: MeasuredPoint[];
+  /** Seconds per phase, for the record. */
+  seconds: Record<string, number>;
+  /** Notes to show the user (fallbacks, skipped layers). */
+  notes: string[];
+}
+
+/** How a budget is expressed: total weight bytes of the allocated layers, or average code bits. */
+export type Budget = { kind: 'bytes'; bytes: number } | { kind: 'bits'; bits: number };
+
+export interface Allocation {
+  /** Chosen width per layer (layer order of the result). */
+  bits: number[];
+  /** Total weight bytes (codes + scales + outliers) and average code bits. */
+  bytes: number;
+  averageBits: number;
+  /** Σ sensitivity of the chosen widths (the predicted loss increase). */
+  predicted: number;
+  /** False when the budget is below the smallest possible size (all layers at their minimum). */
+  feasible: boolean;
+  /** Whether the solver's unit was exact for this budget kind (see mckp.ts). */
+  exact: boolean;
+  /** LP-relaxation lower bound on `predicted` at this budget: predicted − lowerBound bounds the distance to the optimum. */
+  lowerBound: number;
+}
