@@ -20,7 +20,7 @@ import type {
 /** Layers matched by one pattern written in the analysed file (for hover). */
 export interface PatternInfo { start: number; end: number; role: 'targets' | 'ignore' | 'override'; layers: LayerInfo[] }
 /** A name or path reference in the analysed file and what it points to (go to definition). */
-export interface Reference { start: number; end: number; target: Loc }
+export interface Reference { start: number; end: number; target: SourceRange }
 /** Estimated model state after a stage written in the analysed file (inlay hints). */
 export interface StageEstimate { offset: number; bytes: number; avgBits: number; note?: string }
 
@@ -95,7 +95,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     for (const use of d.uses) {
       checkAbort();
       const via = top ?? use;
-      if (d.file === absFile) references.push({ start: use.loc.start, end: use.loc.end, target: { file: use.value, start: 0, end: 0 } });
+      if (d.file === absFile) references.push({ start: use.loc.start, end: use.loc.end, target: { file: use.value, start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } });
       if (stack.includes(use.value)) { rep(use.loc, 'QR117', `Import cycle: ${[...stack, use.value].map((f) => path.basename(f)).join(' → ')}. Remove this \`use\`.`); continue; }
       const text2 = await host.readFile(use.value);
       if (text2 instanceof Error) { rep(use.loc, 'QR116', `Cannot read ${path.basename(use.value)}: ${text2.message}. Check the path (relative to this recipe).`); continue; }
@@ -187,7 +187,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     const dataKind = (name: string): string | undefined => result.recipe.datasets.find((d) => d.name === name)?.source.kind;
     const refData = (v: Val<string>): boolean => {
       const d = m.data.find((x) => x.name === v.value);
-      if (d) { if (v.loc.file === absFile) references.push({ start: v.loc.start, end: v.loc.end, target: d.nameLoc }); return true; }
+      if (d) { if (v.loc.file === absFile) references.push({ start: v.loc.start, end: v.loc.end, target: range(d.nameLoc) }); return true; }
       const dm = didYouMean(v.value, m.data.map((x) => x.name));
       rep(v.loc, 'QR112', m.data.length ? `No data set named \`${v.value}\`${dm ? `: did you mean \`${dm}\`?` : `. Data sets: ${m.data.map((x) => x.name).join(', ')}.`}` : `No data set named \`${v.value}\`: declare it with \`data ${v.value} { text "file.txt" }\`.`,
         dm ? [{ title: `Change to ${dm}`, start: v.loc.start, end: v.loc.end, text: dm }] : undefined);
@@ -277,7 +277,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           else if (user) {
             params = applyQ(params, user.keys);
             if (!stageGroupVal) stageGroupVal = user.keys.get('group');
-            if (pv.loc.file === absFile) references.push({ start: pv.loc.start, end: pv.loc.end, target: user.nameLoc });
+            if (pv.loc.file === absFile) references.push({ start: pv.loc.start, end: pv.loc.end, target: range(user.nameLoc) });
           } else {
             const all = [...Object.keys(BUILTIN_PRESETS), ...m.presets.map((p) => p.name)];
             const dm = didYouMean(name, all);
