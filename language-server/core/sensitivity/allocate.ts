@@ -10,7 +10,7 @@ import type { Allocation, Budget, LayerSensitivity, SensitivityMetric } from './
 export interface AllocatorOptions {
   /** Score every layer with this metric where it was computed (else the layer's own metric). */
   metric?: SensitivityMetric;
-  /** Layer name → pinned width (must be one of the layer's candidates). */
+  /** Layer name → pinned width (one of the layer's candidates). When given, replaces the recipe's pins (`LayerSensitivity.pinned`). */
   pins?: Record<string, number>;
   /** DP table size bound, see MckpTable. */
   maxCells?: number;
@@ -41,10 +41,10 @@ export class Allocator {
 
   constructor(readonly layers: LayerSensitivity[], private readonly opts: AllocatorOptions = {}) {
     this.totalParams = layers.reduce((a, l) => a + l.params, 0);
-    const pins = opts.pins ?? {};
+    const pins = opts.pins ?? Object.fromEntries(layers.filter((l) => l.pinned !== undefined).map((l) => [l.name, l.pinned!]));
     this.scores = layers.map((l) => layerScores(l, opts.metric));
     this.allowed = layers.map((l) => {
-      const pin = pins[l.name] ?? l.pinned;
+      const pin = pins[l.name];
       if (pin === undefined) return l.candidates.map((_, k) => k);
       const k = l.candidates.indexOf(pin);
       if (k < 0) throw new Error(`layer ${l.name}: pinned width ${pin} is not one of its candidates ${l.candidates.join(' ')}`);

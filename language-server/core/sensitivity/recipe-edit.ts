@@ -1,0 +1,102 @@
+/**
+ * Writing an allocation back into a recipe: one `override "LAYER" { bits N }` per layer inside the
+ * allocate stage, replacing the single-layer `bits` overrides written before (by hand or by an
+ * earlier write), leaving every other entry and comment as it is. Pure text edits, so the editor
+ * can apply them as one undoable WorkspaceEdit and the CLI can apply them to a file.
+ */
+import { parse } from '../recipe/parser';
+import { lower, type DocStage } from '../recipe/lower';
+import { LineIndex } from '../recipe/diagnostics';
+
+/** Replace text[start, end) with `text` (offsets into the original text; edits never overlap). */
+export interface TextEdit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** Marks the block of overrides this module writes, so a later write replaces it. */
+export const ALLOCATION_MARK = '# allocation (QRecipe sensitivity)';
+
+/** The allocate stages of a recipe text, in order, with their header line (zero-based). */
+export function allocateStages(file: string, text: string): { stage: DocStage; line: number }[] {
+  const doc = lower(file, text, parse(text).tree);
+  const lines = new LineIndex(text);
+  return doc.stages.filter((s) => s.kind === 'allocate').map((stage) => ({ stage, line: lines.position(stage.loc.start).line }));
+}
+
+/** Whether a pattern string names one layer exactly (no glob, regex or op name). */
+function isExactName(pattern: string, layers: Set<string>): boolean {
+  return layers.has(pattern) && !/[*?]/.test(pattern) && !pattern.startsWith('re:');
+}
+
+/**
+ * Edits that write `bits` (layer → width) into the `which`-th allocate stage of `text`.
+ * Throws when the recipe has no such stage.
+ */
+export function allocationEdits(file: string, text: string, bits: Record<string, number>, which = 0): TextEdit[] {
+  const stages = allocateStages(file, text);
+  const found = stages[which];
+  if (!found) throw new Error(`${file}: no allocate stage${which ? ` #${which + 1}` : ''} to write the allocation into`);
+  const { stage } = found;
+  const names = new Set(Object.keys(bits));
+  const edits: TextEdit[] = [];
+  const lineStart = (off: number): number => text.lastIndexOf('\n', off - 1) + 1;
+  const lineEnd = (off: number): number => { const e = text.indexOf('\n', off); return e < 0 ? text.length : e + 1; };
+  // Old single-layer bits overrides: remove the whole line when the override is alone on it.
+  for (const o of stage.overrides) {
+    const keys = [...o.keys.keys()];
+    if (!isExactName(o.pattern.value, names) || keys.length !== 1 || keys[0] !== 'bits') continue;
+    const ls = lineStart(o.loc.start);
+    const le = lineEnd(o.loc.end);
+    const before = text.slice(ls, o.loc.start);
+    const after = text.slice(o.loc.end, le);
+    const alone = before.trim() === '' && (after.trim() === '' || after.trim().startsWith('#'));
+    edits.push(alone ? { start: ls, end: le, text: '' } : { start: o.loc.start, end: o.loc.end, text: '' });
+  }
+  const body = text.slice(stage.loc.start, stage.loc.end);
+  const markAt = body.indexOf(ALLOCATION_MARK);
+  if (markAt >= 0) {
+    const off = stage.loc.start + markAt;
+    edits.push({ start: lineStart(off), end: lineEnd(off), text: '' });
+  }
+  const close = stage.loc.end - 1;
+  if (text[close] !== '}') throw new Error(`${file}: the allocate stage has no closing brace; fix the recipe first`);
+  const indentMatch = /\n([ \t]+)\S/.exec(body);
+  const indent = indentMatch ? indentMatch[1]! : '  ';
+  const block = [ALLOCATION_MARK, ...Object.entries(bits).map(([name, b]) => `override "${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}" { bits ${b} }`)]
+    .map((l) => indent + l).join('\n');
+  // Insert on its own lines just before the closing brace.
+  const braceLineStart = lineStart(close);
+  const braceAlone = text.slice(braceLineStart, close).trim() === '';
+  if (braceAlone) edits.push({ start: braceLineStart, end: braceLineStart, text: block + '\n' });
+  else edits.push({ start: close, end: close, text: '\n' + block + '\n' });
+  return mergeEdits(edits);
+}
+
+/** Sorts edits and drops exact duplicates (a removed override line that also held the mark). */
+function mergeEdits(edits: TextEdit[]): TextEdit[] {
+  const sorted = edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  const out: TextEdit[] = [];
+  for (const e of sorted) {
+    const last = out[out.length - 1];
+    if (last && e.start < last.end) {
+      // Overlapping removals: extend the previous one.
+      if (!e.text && !last.text) { last.end = Math.max(last.end, e.end); continue; }
+      if (e.start >= last.start && e.end <= last.end && !e.text) continue;
+    }
+    out.push({ ...e });
+  }
+  return out;
+}
+
+/** Applies non-overlapping edits to a text. */
+export function applyEdits(text: string, edits: TextEdit[]): string {
+  let out = '';
+  let at = 0;
+  for (const e of [...edits].sort((a, b) => a.start - b.start)) {
+    out += text.slice(at, e.start) + e.text;
+    at = e.end;
+  }
+  return out + text.slice(at);
+}
