@@ -101,3 +101,46 @@ export interface Allocation {
   /** LP-relaxation lower bound on `predicted` at this budget: predicted − lowerBound bounds the distance to the optimum. */
   lowerBound: number;
 }
+
+/** One point of the budget → predicted-loss frontier, as the view draws it. */
+export interface FrontierPointView {
+  bytes: number;
+  averageBits: number;
+  predicted: number;
+}
+
+/** What the Sensitivity view shows: the engine's result and what the allocator precomputed. */
+export interface SensitivityViewData {
+  result: SensitivityResult;
+  /** Frontier under each budget kind (with the recipe's pins). */
+  frontier: { bytes: FrontierPointView[]; bits: FrontierPointView[] };
+  /** Smallest and largest allocation under each kind (bytes; average code bits). */
+  ranges: { bytes: { min: number; max: number }; bits: { min: number; max: number } };
+  /** SPADE traces computed so far for this recipe. */
+  spade: SpadeResult[];
+  /** Samples SPADE can be run on (text lines, image files, OCR lines). */
+  spadeSamples: string[];
+}
+
+/**
+ * SPADE on one sample: the pruned "trace" network's saliency next to the dense model's, per-layer
+ * fidelity and sparsity, and whether the trace still behaves like the dense model on this sample.
+ */
+export interface SpadeResult {
+  version: 1;
+  model: string;
+  sample: string;
+  /** Tokens (text models: one label per token) or an image grid (pixels, row-major). */
+  input: { kind: 'tokens'; tokens: string[] } | { kind: 'image'; width: number; height: number };
+  /** Saliency method used and why (e.g. no gradient rule for an op → occlusion). */
+  method: 'gradient-x-input' | 'integrated-gradients' | 'occlusion';
+  reason?: string;
+  /** Normalised saliency per token / pixel. */
+  saliency: { dense: number[]; trace: number[] };
+  /** Per pruned layer: target and achieved sparsity, fidelity ‖WX − W′X‖²/‖WX‖² on the sample. */
+  layers: { name: string; target: number; sparsity: number; fidelity: number; importance?: number[] }[];
+  /** KL(dense ‖ trace) of the output distribution at the target position, and the top-1 tokens/classes. */
+  faithfulness: { kl: number; top1Dense: string; top1Trace: string; unchanged: boolean };
+  augmentations: number;
+  seconds: number;
+}
