@@ -243,11 +243,11 @@ function findRepoRoot(from: string): string | undefined {
   }
 }
 
-/** Candidate paths of the addon, in the order they are tried. */
+/** Candidate paths of the addon, in the order they are tried; QRECIPE_ADDON, when set, is the only one. */
 export function addonCandidates(): string[] {
+  if (process.env.QRECIPE_ADDON) return [path.resolve(process.env.QRECIPE_ADDON)];
   const rel = path.join('native', 'build', 'Release', 'qrecipe.node');
   const list: string[] = [];
-  if (process.env.QRECIPE_ADDON) list.push(path.resolve(process.env.QRECIPE_ADDON));
   list.push(path.join(__dirname, '..', rel)); // bundles live in dist/
   const fromDir = findRepoRoot(__dirname);
   if (fromDir) list.push(path.join(fromDir, rel));
@@ -266,13 +266,13 @@ function load(): Addon {
     }
     try {
       const mod = { exports: {} as Addon };
-      process.dlopen(mod, file);
+      // process.dlopen keeps the path out of the bundler's hands (a plain require would be rewritten)
+      (process as NodeJS.Process & { dlopen(m: { exports: unknown }, f: string): void }).dlopen(mod, file);
       addon = mod.exports;
       addonPath = file;
       return addon;
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message}`);
-      if (process.env.QRECIPE_ADDON) break; // an explicit override that fails must not be masked
     }
   }
   throw new NativeLoadError(

@@ -1,0 +1,95 @@
+// The wrapper's contract: cancellation, progress, device choice, errors, backend info, loader messages.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+import { backendInfo, CancelledError, gptq, HessianAccumulator, rtn, sparsegpt } from '../../native/index';
+import { makeLayer } from './helpers';
+import { randn } from './reference/random';
+
+if (process.argv.includes('--loader-child')) {
+  // child mode (see the loader test): report what loading does with the environment given
+  try {
+    console.log(JSON.stringify({ ok: true, path: backendInfo().addonPath }));
+  } catch (e) {
+    console.log(JSON.stringify({ ok: false, name: (e as Error).name, message: (e as Error).message }));
+  }
+} else {
+  const L = makeLayer(256, 1024, 256, 3);
+  const shape = { rows: L.rows, cols: L.cols };
+
+  test('backendInfo describes the addon', () => {
+    const info = backendInfo();
+    assert.match(info.version, /^\d+\.\d+\.\d+/);
+    assert.ok(info.threads >= 1);
+    assert.match(info.cpuKernel, /^x86-64-v[234]$/);
+    assert.equal(typeof info.cuda.compiled, 'boolean');
+    assert.ok(Array.isArray(info.cuda.devices));
+    if (info.cuda.devices.length === 0) assert.ok(info.cuda.error, 'says why no GPU is usable');
+    assert.match(info.addonPath, /qrecipe\.node$/);
+  });
+
+  test('progress reports every column block of GPTQ, ending at the total', async () => {
+    const seen: { done: number; total: number }[] = [];
+    await gptq(L.W, L.H, shape, { bits: 4 }, { onProgress: (p) => seen.push(p) });
+    // progress arrives through a thread-safe queue: let pending calls drain
+    await new Promise((r) => setImmediate(r));
+    assert.ok(seen.length >= 2, `only ${seen.length} progress events`);
+    assert.equal(seen.at(-1)!.done, L.cols);
+    assert.ok(seen.every((p) => p.total === L.cols));
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i].done > seen[i - 1].done);
+  });
+
+  test('aborting during GPTQ rejects with CancelledError', async () => {
+    const ac = new AbortController();
+    const p = gptq(L.W, L.H, shape, { bits: 4, blockSize: 32 }, { signal: ac.signal, onProgress: () => ac.abort() });
+    await assert.rejects(p, (e: Error) => e instanceof CancelledError && e.name === 'CancelledError');
+  });
+
+  test('aborting during SparseGPT and Hessian accumulation rejects with CancelledError', async () => {
+    const ac = new AbortController();
+    await assert.rejects(sparsegpt(L.W, L.H, shape, { sparsity: 0.5, blockSize: 32 }, { signal: ac.signal, onProgress: () => ac.abort() }), CancelledError);
+    const acc = new HessianAccumulator(256);
+    const ac2 = new AbortController();
+    const X = randn(4096 * 256, 1);
+    await assert.rejects(acc.add(X, 4096, 1, { signal: ac2.signal, onProgress: () => ac2.abort() }), CancelledError);
+  });
+
+  test('an already aborted signal rejects before any work', async () => {
+    await assert.rejects(rtn(L.W, shape, { bits: 4 }, { signal: AbortSignal.abort() }), CancelledError);
+  });
+
+  test('a throwing progress callback does not break the call', async () => {
+    const r = await rtn(L.W, shape, { bits: 4 }, { onProgress: () => { throw new Error('boom'); } });
+    assert.equal(r.codes.length, L.W.length);
+  });
+
+  test('device choice: cpu is honoured, cuda without a GPU is a clear error, bad names are refused', async () => {
+    const r = await rtn(L.W, shape, { bits: 4 }, { device: 'cpu' });
+    assert.equal(r.device, 'cpu');
+    const info = backendInfo();
+    if (info.cuda.devices.length === 0) await assert.rejects(rtn(L.W, shape, { bits: 4 }, { device: 'cuda' }), /no usable GPU|without CUDA/);
+    await assert.rejects(rtn(L.W, shape, { bits: 4 }, { device: 'tpu' as never }), /device must be 'auto', 'cpu' or 'cuda'/);
+  });
+
+  test('the addon itself validates what the wrapper would (defence in depth)', async () => {
+    const raw = (process as unknown as { dlopen: (m: { exports: Record<string, (o: object) => Promise<unknown>> }, f: string) => void });
+    const mod = { exports: {} as Record<string, (o: object) => Promise<unknown>> };
+    raw.dlopen(mod, backendInfo().addonPath);
+    assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, W: new Float32Array(3) }), /'W' has 3 elements, expected 16/);
+    assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, bits: 1 }), /bits must be 2\.\.8/);
+    assert.throws(() => mod.exports.quantGrid({ rows: 2, cols: 2, W: new Float64Array(4) }), /'W' must be a Float32Array/);
+    assert.throws(() => mod.exports.wanda({ rows: -1, cols: 2 }), /rows and cols must be positive/);
+  });
+
+  test('the loader explains what it tried when the addon is missing', () => {
+    const r = spawnSync(process.execPath, [__filename, '--loader-child'], {
+      env: { ...process.env, QRECIPE_ADDON: '/nonexistent/qrecipe.node' }, cwd: '/', encoding: 'utf8',
+    });
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    assert.equal(out.ok, false);
+    assert.equal(out.name, 'NativeLoadError');
+    assert.match(out.message, /\/nonexistent\/qrecipe\.node: not found/);
+    assert.match(out.message, /npm run build:native/);
+  });
+}
