@@ -51,7 +51,8 @@ export async function startCodeServer({ tools, vsix, folder, workDir, trust = tr
   writeFileSync(path.join(dirs.user, 'User', 'settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': !trust,
     'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'telemetry.telemetryLevel': 'off',
-    'workbench.tips.enabled': false, 'update.mode': 'none', ...settings,
+    'workbench.tips.enabled': false, 'update.mode': 'none', 'chat.disableAIFeatures': true,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden', 'window.commandCenter': false, ...settings,
   }, null, 2));
   if (vsix) {
     const r = spawnSync(tools.codeServer, ['--extensions-dir', dirs.ext, '--user-data-dir', dirs.user, '--install-extension', vsix, '--force'], { env, encoding: 'utf8' });

@@ -13,6 +13,10 @@ export interface Session {
   shot(name: string): Promise<string>;
   command(title: string): Promise<void>;
   open(relativePath: string): Promise<void>;
+  /** Waits for a notification toast whose text matches, and returns its text. */
+  notification(text: RegExp, timeoutMs?: number): Promise<string>;
+  /** Opens the QRecipe view container and returns the Runs view's rows' text. */
+  runRows(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -54,6 +58,17 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
       await page.keyboard.press('Enter');
       await page.locator(`.tab[data-resource-name="${path.basename(relativePath)}"]`).first().waitFor();
+    },
+    async notification(text, timeoutMs = 30_000) {
+      const toast = page.locator('.notifications-toasts .notification-toast, .notification-list-item').filter({ hasText: text }).first();
+      await toast.waitFor({ timeout: timeoutMs });
+      return (await toast.textContent()) ?? '';
+    },
+    async runRows() {
+      const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Runs/i }) }).first();
+      if (!(await view.isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="QRecipe"]').first().click();
+      await view.waitFor();
+      return view.locator('.monaco-list-row').allTextContents();
     },
     async close() {
       await browser.close();

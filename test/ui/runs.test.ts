@@ -1,0 +1,124 @@
+// The user journey of issue 9 in a real VS Code (code-server + headless Chromium), screenshots kept:
+// diagnostics come and go → Run via the CodeLens → progress → the run in the sidebar with metrics →
+// a second recipe → Compare shows both → Export from the command palette writes a file that loads;
+// a killed runner shows as failed and the tree stays usable; an untrusted workspace refuses to run.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { openSession, type Session } from './session';
+
+async function waitForRuns(s: Session, accept: (rows: string[]) => boolean, timeoutMs: number): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  let rows: string[] = [];
+  while (Date.now() < end) {
+    rows = await s.runRows();
+    if (accept(rows)) return rows;
+    await s.page.waitForTimeout(1000);
+  }
+  throw new Error(`runs view never satisfied the condition; rows: ${JSON.stringify(rows)}`);
+}
+
+async function breakAndFix(s: Session): Promise<void> {
+  await s.page.locator('.monaco-editor .view-lines').first().click();
+  await s.page.keyboard.press('Control+End');
+  await s.page.keyboard.type('\nquantize rtn { bits 4  group 100 }');
+  await s.page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 20_000 });
+  await s.shot('journey-1-diagnostic');
+  for (let i = 0; i < 3; i++) await s.page.keyboard.press('Control+Z');
+  await s.page.keyboard.press('Control+S');
+  await s.page.waitForFunction(() => !document.querySelector('.monaco-editor .squiggly-error'), undefined, { timeout: 20_000 });
+}
+
+test('journey: diagnostics, run via CodeLens, second run, compare, export', { timeout: 900_000 }, async () => {
+  const s = await openSession();
+  try {
+    await s.open('examples/quickstart.qrecipe');
+    await breakAndFix(s);
+
+    await s.page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Run' }).first().click({ timeout: 30_000 });
+    await s.notification(/QRecipe: quickstart/);
+    await s.shot('journey-2-progress');
+    const rows = await waitForRuns(s, (r) => r.some((x) => /ppl \d/.test(x)), 300_000);
+    assert.ok(rows.some((r) => /quickstart/.test(r)));
+    await s.shot('journey-3-run-in-sidebar');
+
+    await s.open('examples/sparsegpt-2of4.qrecipe');
+    await s.command('QRecipe: Run Recipe');
+    await waitForRuns(s, (r) => r.filter((x) => /ppl \d/.test(x)).length >= 2, 300_000);
+
+    // Compare: select both runs in the tree, then the view's Compare action.
+    const runRows = s.page.locator('.pane .monaco-list-row').filter({ hasText: /ppl \d/ });
+    await runRows.nth(0).click();
+    await runRows.nth(1).click({ modifiers: ['Control'] });
+    await s.page.locator('.pane-header .action-label[aria-label*="Compare Runs"]').first().click();
+    const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
+    await view.locator('text=Comparing 2 runs').waitFor({ timeout: 30_000 });
+    assert.ok(await view.locator('svg.scatter circle').count() >= 2, 'scatter shows the runs');
+    await s.shot('journey-4-compare');
+
+    // Export from the command palette: run (first), format (MatMulNBits), destination typed in the dialog.
+    await s.command('QRecipe: Export Compressed Model');
+    await s.page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+    await s.page.keyboard.press('Enter');
+    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'onnx-matmulnbits' }).first().waitFor();
+    await s.page.keyboard.press('Enter');
+    const dest = path.join(s.workspace, 'exported-w4.onnx');
+    const input = s.page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(dest);
+    await s.page.keyboard.press('Enter');
+    await s.notification(/exported to exported-w4\.onnx/, 180_000);
+    await s.shot('journey-5-exported');
+    assert.ok(existsSync(dest) && statSync(dest).size > 0);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(dest);
+    assert.deepEqual(session.inputNames, ['input_ids']);
+  } catch (err) {
+    await s.shot('journey-failure');
+    throw err;
+  } finally {
+    await s.close();
+  }
+});
+
+test('a runner killed mid-run shows as failed and the Runs view stays usable', { timeout: 400_000 }, async () => {
+  const s = await openSession();
+  try {
+    await s.open('examples/quickstart.qrecipe');
+    await s.command('QRecipe: Run Recipe');
+    await waitForRuns(s, (r) => r.some((x) => /\d+\/\d+/.test(x)), 180_000); // per-layer progress is showing
+    execSync(`pkill -KILL -f "dist/cli.js run .*${s.workspace.replace(/[^A-Za-z0-9/_-]/g, '.')}"`);
+    await s.notification(/failed/, 60_000);
+    const rows = await waitForRuns(s, (r) => r.some((x) => /failed/.test(x)), 30_000);
+    assert.ok(rows.some((r) => /failed/.test(r)));
+    await s.shot('killed-runner');
+    await s.command('QRecipe: Refresh Runs');
+    assert.ok((await s.runRows()).length > 0, 'the tree still answers');
+  } catch (err) {
+    await s.shot('killed-runner-failure');
+    throw err;
+  } finally {
+    await s.close();
+  }
+});
+
+test('an untrusted workspace refuses to run a recipe with a clear message', { timeout: 180_000 }, async () => {
+  const s = await openSession({ trust: false });
+  try {
+    const distrust = s.page.locator('.monaco-dialog-box .monaco-button', { hasText: /No, I don.t trust/ });
+    if (await distrust.first().isVisible({ timeout: 10_000 }).catch(() => false)) await distrust.first().click();
+    await s.open('examples/quickstart.qrecipe');
+    await s.command('QRecipe: Run Recipe');
+    const text = await s.notification(/untrusted workspace/);
+    assert.match(text, /Trust this workspace/);
+    await s.shot('untrusted-refuses');
+    assert.ok(!existsSync(path.join(s.workspace, '.qrecipe')), 'nothing was run');
+  } catch (err) {
+    await s.shot('untrusted-failure');
+    throw err;
+  } finally {
+    await s.close();
+  }
+});
