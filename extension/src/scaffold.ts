@@ -30,11 +30,10 @@ export async function scaffoldRecipe(modelPath: string, recipePath: string): Pro
     lines.push('data heldout { idx "images-idx3-ubyte.gz" labels "labels-idx1-ubyte.gz" }');
   }
   lines.push('');
-  const stage = targets.length ? 'quantize gptq' : 'quantize rtn';
-  lines.push(`${stage} {`);
-  lines.push(`  targets ${targets.length ? '"MatMul" "Gemm"' : hasConv ? '"Conv"' : '"*"'}`);
-  if (head) lines.push(`  ignore "${head.name}"`);
-  lines.push(`  bits 4${group ? `  group ${group}` : ''}  on calib`);
+  lines.push(`quantize ${targets.length ? 'gptq' : 'rtn'} on calib {`);
+  lines.push(`  targets ${targets.length ? '"Linear"' : hasConv ? '"Conv"' : '"*"'}`);
+  if (head && targets.length) lines.push(`  ignore "${head.name}"`);
+  lines.push(`  bits 4${group ? `  group ${group}` : ''}`);
   lines.push('}');
   lines.push('');
   lines.push(`evaluate { ${isTokenModel ? 'perplexity on heldout  kl on heldout' : 'accuracy on heldout'}  size }`);
