@@ -211,6 +211,7 @@ interface Addon {
   unpackNBits: RawJob;
   benchGemv: RawJob<GemvBenchResult>;
   benchGemm: RawJob<GemmBenchResult>;
+  benchGemmCpu: RawJob<{ ms: number; gflops: number }>;
 }
 
 /** CUDA benchmark of the fused dequant+GEMV kernel (see docs/native.md). */
@@ -615,6 +616,11 @@ export function unpackInt8PerChannel(values: Int8Array, zeroPoints: Int8Array): 
 /** Times the fused dequant+GEMV kernel against an fp16 GEMV and the device's copy bandwidth. */
 export async function benchGemv(o: { rows: number; cols: number; bits: 2 | 3 | 4 | 8; groupSize?: number; iters?: number; outlierFraction?: number }, opts?: CallOptions): Promise<GemvBenchResult & Ran> {
   return call((a) => a.benchGemv, { ...o }, opts);
+}
+
+/** Times the CPU kernel behind the Hessian and GPTQ updates: C(m×n) += Aᵀ·B, best of `iters`. */
+export async function benchGemmCpu(o: { m: number; n: number; k: number; iters?: number }, opts?: CallOptions): Promise<{ ms: number; gflops: number } & Ran> {
+  return call((a) => a.benchGemmCpu, { ...o }, { ...opts, device: 'cpu' });
 }
 
 /** Times the CUDA GEMM used for the Hessian against cuBLAS SGEMM (when libcublas can be loaded). */

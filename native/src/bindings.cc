@@ -2,7 +2,12 @@
 // algorithm (CPU or CUDA) on a worker thread, add scalar results on the main thread.
 #include <napi.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <vector>
+
+#include "gemm.h"
 
 #include "cuda_api.h"
 #include "gptq.h"
@@ -333,6 +338,36 @@ class GemmBenchJob : public Job {
   cuda::GemmBenchResult r_;
 };
 
+// CPU GEMM timing for the benchmark: C(m×n) += Aᵀ·B with A k×m, B k×n, random data, best of `iters`.
+class CpuGemmBenchJob : public Job {
+ public:
+  CpuGemmBenchJob(Napi::Env env, Napi::Object o) : Job(env, o) {
+    m_ = integer("m", 1024, true);
+    n_ = integer("n", 1024, true);
+    k_ = integer("k", 1024, true);
+    iters_ = integer("iters", 3);
+    if (m_ <= 0 || n_ <= 0 || k_ <= 0 || iters_ <= 0) throw Napi::RangeError::New(env, "m, n, k, iters must be positive");
+  }
+  void Run(const Ctx& ctx) override {
+    std::vector<float> A(size_t(k_) * m_), B(size_t(k_) * n_), C(size_t(m_) * n_);
+    for (size_t i = 0; i < A.size(); i++) A[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+    for (size_t i = 0; i < B.size(); i++) B[i] = float((i * 40503u) % 1000) / 1000.f - 0.5f;
+    best_ = 1e30;
+    for (int it = 0; it < iters_; it++) {
+      ctx.check();
+      const auto t0 = std::chrono::steady_clock::now();
+      gemmTN(m_, n_, k_, 1.0f, A.data(), m_, B.data(), n_, C.data(), n_);
+      best_ = std::min(best_, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  void Fill(Napi::Env, Napi::Object r) override {
+    r.Set("ms", best_);
+    r.Set("gflops", 2.0 * m_ * n_ * k_ / (best_ * 1e6));
+  }
+  int m_, n_, k_, iters_;
+  double best_ = 0;
+};
+
 template <class J, class... A>
 Napi::Value start(const Napi::CallbackInfo& info, A... extra) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
@@ -355,6 +390,7 @@ void registerBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("packNBits", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<PackJob>(i, false); }));
   exports.Set("unpackNBits", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<PackJob>(i, true); }));
   exports.Set("benchGemv", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemvBenchJob>(i); }));
+  exports.Set("benchGemmCpu", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<CpuGemmBenchJob>(i); }));
   exports.Set("benchGemm", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemmBenchJob>(i); }));
 }
 

@@ -1,0 +1,86 @@
+// Timings of the native backend per layer: Hessian accumulation (vs a plain GEMM of the same shape),
+// RTN, GPTQ and SparseGPT; on CUDA also our GEMM vs cuBLAS and the fused dequant+GEMV vs an fp16
+// GEMV with achieved GB/s. Prints one table; ratios are measured within this run.
+import {
+  backendInfo, benchGemm, benchGemmCpu, benchGemv, gptq, HessianAccumulator, rtn, sparsegpt, type Device,
+} from '../../native/index';
+
+function arg(name: string): string | undefined {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`) || x === `--${name}`);
+  return a === undefined ? undefined : a.includes('=') ? a.split('=')[1] : '';
+}
+
+function fillRandom(a: Float32Array, seed: number, scale: number): void {
+  let s = seed >>> 0;
+  for (let i = 0; i < a.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+}
+
+async function time<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await f();
+  return [r, (performance.now() - t0) / 1000];
+}
+
+async function main(): Promise<void> {
+  const info = backendInfo();
+  const device = (arg('device') ?? 'auto') as Device;
+  const gpu = device !== 'cpu' && info.cuda.devices.length > 0;
+  const full = arg('full') !== undefined || gpu;
+  const layers = (arg('layers') ?? (full ? '4096x4096,11008x4096' : '1024x1024,2752x1024')).split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  const tokens = Number(arg('tokens') ?? (full ? 128 * 2048 : 16 * 512));
+  console.log(`qrecipe native ${info.version}: ${info.threads} CPU threads, kernel ${info.cpuKernel}, CUDA ${info.cuda.compiled ? 'compiled' : 'not compiled'}` +
+    `${info.cuda.devices.length ? `, GPU ${info.cuda.devices[0].name}` : ` (${info.cuda.error ?? 'no GPU'})`}`);
+  console.log(`device=${gpu ? 'cuda' : 'cpu'}; layers ${layers.map((l) => l.join('×')).join(', ')}; ${tokens} calibration tokens${full ? '' : ' (reduced CPU set; --full for 4096-size layers with 128×2048 tokens)'}`);
+  const rows: string[][] = [['layer', 'step', 'time', 'rate', 'vs']];
+  for (const [R, C] of layers) {
+    const name = `${R}×${C}`;
+    // Hessian from token chunks of 2048 (one calibration sample each)
+    const acc = new HessianAccumulator(C);
+    const chunk = Math.min(2048, tokens);
+    const X = new Float32Array(chunk * C);
+    fillRandom(X, 1, 1);
+    const [, th] = await time(async () => {
+      for (let t = 0; t < tokens; t += chunk) await acc.add(X, Math.min(chunk, tokens - t), 1, { device: gpu ? 'cuda' : 'cpu' });
+    });
+    const hFlops = 2 * C * C * tokens; // as a full GEMM would count them (the Hessian computes half)
+    let vs = '';
+    if (gpu) {
+      const g = await benchGemm({ m: C, n: C, k: chunk });
+      vs = `our GEMM ${g.oursTflops.toFixed(1)} TFLOP/s` + (g.cublasTflops ? `, cuBLAS SGEMM ${g.cublasTflops.toFixed(1)} TFLOP/s (ours/cuBLAS ${(g.oursTflops / g.cublasTflops).toFixed(2)})` : ', cuBLAS not loadable');
+    } else {
+      const g = await benchGemmCpu({ m: C, n: C, k: chunk, iters: 2 });
+      const gemmTotal = (g.ms / 1000) * (tokens / chunk);
+      vs = `plain GEMM same shape ${gemmTotal.toFixed(2)} s (${g.gflops.toFixed(0)} GFLOP/s); hessian/GEMM time ${(th / gemmTotal).toFixed(2)}`;
+    }
+    rows.push([name, 'hessian', `${th.toFixed(2)} s`, `${(hFlops / th / 1e9).toFixed(0)} GFLOP/s eq.`, vs]);
+    const W = new Float32Array(R * C);
+    fillRandom(W, 2, 0.05);
+    const dev = gpu ? 'cuda' : 'cpu';
+    const [, tr] = await time(() => rtn(W, { rows: R, cols: C }, { bits: 4, groupSize: 128 }, { device: dev }));
+    rows.push([name, 'rtn w4g128', `${tr.toFixed(3)} s`, '', '']);
+    const [g, tg] = await time(() => gptq(W, acc.H, { rows: R, cols: C }, { bits: 4, groupSize: 128 }, { device: dev }));
+    rows.push([name, 'gptq w4g128', `${tg.toFixed(2)} s`, `${((2 * R * C * C) / tg / 1e9).toFixed(0)} GFLOP/s eq.`, `loss ${g.loss.toExponential(3)} on ${g.device}`]);
+    const [s, ts] = await time(() => sparsegpt(W, acc.H, { rows: R, cols: C }, { sparsity: 0.5 }, { device: dev }));
+    rows.push([name, 'sparsegpt 50%', `${ts.toFixed(2)} s`, '', `loss ${s.loss.toExponential(3)} on ${s.device}`]);
+  }
+  if (gpu) {
+    for (const [R, C] of layers)
+      for (const bits of [2, 3, 4, 8] as const) {
+        const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200 });
+        rows.push([`${R}×${C}`, `gemv w${bits}g128`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s`,
+          `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; max err ${r.maxAbsErr.toExponential(1)}`]);
+      }
+    const o = await benchGemv({ rows: 4096, cols: 4096, bits: 2, groupSize: 128, iters: 200, outlierFraction: 0.005 });
+    rows.push(['4096×4096', 'gemv w2g128+0.5% CSR', `${o.fusedUs.toFixed(1)} µs`, `${o.fusedGBs.toFixed(0)} GB/s`, `fp16 ${o.fp16Us.toFixed(1)} µs`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
