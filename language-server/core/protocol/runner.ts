@@ -22,7 +22,8 @@ export type RunnerEvent =
   | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; file?: string; line?: number; column?: number }
   | { type: 'artifact'; kind: 'model' | 'export' | 'report'; path: string; bytes: number }
-  /** Last line of every run. */
+  /** Last line of every run. A recipe that fails its check before any compute emits only `log`
+   *  events (errors located at file/line/column) and `run-end`: no run-start, no run folder. */
   | { type: 'run-end'; status: RunStatus; seconds: number; error?: string };
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -62,6 +63,32 @@ export interface RunRecord {
   stageSeconds: Partial<Record<StageKind, number>>;
   metrics: { original?: Metrics; compressed?: Metrics; exported?: Metrics };
   layers: LayerResult[];
-  artifacts: { compressedModel?: string; exports: { path: string; format: string; bytes: number; verified?: boolean }[]; log: string };
+  artifacts: {
+    /** The compressed (fake-quant, pruned) model, relative to the run folder. */
+    compressedModel?: string;
+    /** `quant.bin`: codes, scales and zeros of the quantised layers (what `qrecipe export RUN` packs). */
+    quant?: string;
+    exports: ExportRecord[];
+    log: string;
+  };
   error?: string;
+  /** Warnings of the run (also in run.log), e.g. layers an export left in float. */
+  warnings?: string[];
+}
+
+/** One exported file and its verification (`verified`: onnxruntime-node loaded it). */
+export interface ExportRecord {
+  path: string;
+  format: string;
+  bytes: number;
+  verified?: boolean;
+  /** Bytes of the quantised layers' tensors in the file (codes, scales, zeros) and as float32. */
+  quantizedBytes?: number;
+  quantizedFloatBytes?: number;
+  /** 8·quantizedBytes / parameters of the quantised layers. */
+  bitsPerWeight?: number;
+  /** The exported model's metric against the fake-quant evaluation of the same data. */
+  check?: { metric: string; dataset?: string; exported: number; fakeQuant: number; relDiff: number; ok: boolean };
+  /** How each quantised layer was written (MatMulNBits, DequantizeLinear, Cast/Sub/Mul or float). */
+  layers?: { name: string; encoding: string; bits: number; storedBits?: number; bytes: number }[];
 }

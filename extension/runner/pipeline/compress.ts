@@ -1,0 +1,52 @@
+// The compression stages (prune, quantize, allocate): which layers, which calibration statistics
+// they need, and the per-layer loop with progress. Methods that need data get each layer's Hessian
+// and input norms from calibration (sequentially, block by block, for transformer models).
+import type { AllocateStage, PruneStage, QuantizeStage } from '../../../language-server/core/recipe/resolved';
+import type { LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
+import { LayerProgress, StageError, type RunContext } from './context';
+import { quantizeLayer, type LayerStats } from './quantize';
+import { pruneLayer } from './prune';
+import { calibrate } from './calibrate';
+
+type Timed = <T>(stage: StageKind, label: string, fn: () => Promise<T>) => Promise<T>;
+
+function needsData(stage: PruneStage | QuantizeStage): boolean {
+  return stage.method === 'gptq' || stage.method === 'sparsegpt' || stage.method === 'wanda';
+}
+
+function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
+  const n = stage.selection.layers?.length ?? 0;
+  if (stage.kind === 'quantize') {
+    const p = stage.params;
+    return `${stage.method} ${p.bits} bit, group ${p.group}${p.symmetric ? ', symmetric' : ''} on ${n} layers`;
+  }
+  if (stage.kind === 'prune') {
+    const p = stage.params;
+    return `${stage.method} ${p.pattern === 'unstructured' ? `${(100 * p.sparsity).toFixed(0)}%` : `${p.pattern.n}:${p.pattern.m}`} on ${n} layers`;
+  }
+  return `${stage.method} on ${n} layers`;
+}
+
+export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
+  const layers = stage.selection.layers ?? [];
+  if (stage.kind === 'allocate') {
+    throw new StageError(stage, 'allocate llm-mq: the sensitivity measurement and bit allocation engine is not connected to the runner yet; use `quantize` with explicit bits and per-layer overrides instead');
+  }
+  const work = (name: string, stats?: LayerStats): Promise<LayerResult> =>
+    stage.kind === 'quantize' ? quantizeLayer(ctx, stage, name, stats) : pruneLayer(ctx, stage, name, stats);
+  const progress = new LayerProgress(ctx, stage.kind, layers.length);
+  if (!needsData(stage)) {
+    await timed(stage.kind, describe(stage), async () => {
+      for (const name of layers) await progress.run(name, () => work(name));
+    });
+    return;
+  }
+  const data = stage.data ?? ctx.recipe.datasets[0]?.name;
+  const dataset = ctx.recipe.datasets.find((d) => d.name === data);
+  if (!dataset) throw new StageError(stage, `${stage.method} needs a calibration data set (write \`on NAME\`)`);
+  await timed(stage.kind, `${describe(stage)}, calibration on ${dataset.name}`, () =>
+    calibrate(ctx, stage.kind, dataset, layers, async (group, stats) => {
+      for (const name of group) await progress.run(name, () => work(name, stats.get(name)));
+    }));
+}
+

@@ -1,0 +1,52 @@
+// What every stage of a run gets: the event sink, the cancel signal, the device, the model state,
+// the resolved recipe and the run folder.
+import type { Device } from '../../../native/index';
+import type { ResolvedRecipe, ResolvedStage } from '../../../language-server/core/recipe/resolved';
+import type { LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
+import { throwIfAborted } from '../../../language-server/core/util/cancel';
+import type { EventSink } from '../events';
+import type { ModelState } from './model-state';
+
+export interface RunContext {
+  sink: EventSink;
+  signal: AbortSignal;
+  device: Device;
+  recipe: ResolvedRecipe;
+  state: ModelState;
+  runDir: string;
+  /** Per-stage warnings also kept for run.json. */
+  warn(message: string): void;
+}
+
+/** Thrown for a problem in the recipe found at run time; the runner prints it at the stage's line. */
+export class StageError extends Error {
+  constructor(readonly stage: ResolvedStage, message: string) {
+    super(message);
+    this.name = 'StageError';
+  }
+}
+
+/**
+ * Per-layer progress of one stage: before each layer a progress event (done/total, the layer, an
+ * ETA from the mean time per layer so far), after it the layer's result as a layer event.
+ */
+export class LayerProgress {
+  private done = 0;
+  private readonly t0 = Date.now();
+  constructor(private readonly ctx: RunContext, private readonly stage: StageKind, private readonly total: number) {}
+
+  async run(name: string, fn: () => Promise<LayerResult | undefined>): Promise<void> {
+    throwIfAborted(this.ctx.signal, this.stage);
+    const elapsed = (Date.now() - this.t0) / 1000;
+    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: name, ...(this.done ? { etaSeconds: (elapsed / this.done) * (this.total - this.done) } : {}) });
+    const started = Date.now();
+    const r = await fn();
+    this.done++;
+    if (r) {
+      const result = { ...r, seconds: (Date.now() - started) / 1000 };
+      this.ctx.state.results.push(result);
+      this.ctx.sink.emit({ type: 'layer', stage: this.stage, result });
+    }
+    if (this.done === this.total) this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, etaSeconds: 0 });
+  }
+}

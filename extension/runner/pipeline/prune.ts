@@ -1,0 +1,41 @@
+// The prune stage for one layer: magnitude, Wanda (input norms) or SparseGPT (Hessian).
+import * as native from '../../../native/index';
+import type { PruneStage, PruneParams } from '../../../language-server/core/recipe/resolved';
+import type { LayerResult } from '../../../language-server/core/protocol/runner';
+import type { RunContext } from './context';
+import { relativeOutputError, type LayerStats } from './quantize';
+
+export function pruneParamsOf(stage: PruneStage, name: string): PruneParams {
+  return stage.perLayer?.[name] ?? stage.params;
+}
+
+export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: string, stats?: LayerStats): Promise<LayerResult> {
+  const layer = ctx.state.layer(name);
+  const p = pruneParamsOf(stage, name);
+  const { rows, cols } = layer;
+  const pattern = p.pattern === 'unstructured' ? { sparsity: p.sparsity } : { n: p.pattern.n, m: p.pattern.m };
+  const W = await ctx.state.weight(name);
+  const opts = { signal: ctx.signal, device: ctx.device };
+  let r: native.Pruned;
+  let loss: number | undefined;
+  if (stage.method === 'magnitude') {
+    r = await native.magnitude(W, { rows, cols }, pattern, opts);
+  } else if (stage.method === 'wanda') {
+    if (!stats) throw new Error(`layer '${name}': Wanda needs calibration statistics`);
+    r = await native.wanda(W, stats.colNorms, { rows, cols }, pattern, opts);
+  } else {
+    if (!stats) throw new Error(`layer '${name}': SparseGPT needs calibration statistics`);
+    // The lazy-update block must hold whole N:M groups.
+    const m = p.pattern === 'unstructured' ? 1 : p.pattern.m;
+    const block = Math.max(m, Math.round(p.block / m) * m);
+    const s = await native.sparsegpt(W, stats.H, { rows, cols }, { ...pattern, blockSize: block, percdamp: p.dampening }, opts);
+    r = s;
+    loss = s.loss;
+  }
+  let zeros = 0;
+  for (let i = 0; i < r.mask.length; i++) zeros += r.mask[i]!;
+  ctx.state.setWeight(name, r.weights);
+  ctx.state.dropQuantized(name);
+  const relError = stats ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
+  return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: r.device };
+}

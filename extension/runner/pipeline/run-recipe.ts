@@ -1,0 +1,171 @@
+// One run of a recipe, end to end: preflight (no compute on a bad recipe) → run folder and record
+// → load → [calibrate] → prune / quantize / allocate → evaluate → export → final record. The record
+// is written atomically at the start (running, with pid) and at the end (succeeded, failed or
+// cancelled); artifacts are written through temp files, so no state looks complete before it is.
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
+import type { RunRecord, RunStatus, StageKind } from '../../../language-server/core/protocol/runner';
+import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
+import { CancelledError } from '../../../language-server/core/util/cancel';
+import * as native from '../../../native/index';
+import type { EventSink } from '../events';
+import { writeQuantStore } from '../export/quant-store';
+import { preflight, formatProblem } from './preflight';
+import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
+import { ModelState } from './model-state';
+import { StageError, type RunContext } from './context';
+import { runCompressionStage } from './compress';
+import { Evaluator } from './evaluate';
+import { runExportStage } from './export-stage';
+
+export interface RunOptions {
+  recipe: string;
+  device: native.Device;
+  /** Runs folder (already resolved). */
+  runsRoot: string;
+  sink: EventSink;
+  signal: AbortSignal;
+}
+
+export const COMPRESSED_MODEL = 'model.onnx';
+export const QUANT_FILE = 'quant.bin';
+
+function resolveDevice(asked: native.Device): string {
+  try {
+    const info = native.backendInfo();
+    if (asked === 'cuda' && !info.cuda.devices.length) throw new Error(`--device cuda: no usable CUDA device (${info.cuda.error ?? 'none found'})`);
+    return asked === 'cpu' || !info.cuda.devices.length ? `cpu (${info.threads} threads, ${info.cpuKernel})` : `cuda (${info.cuda.devices[0]!.name})`;
+  } catch (err) {
+    if (asked === 'cuda') throw err;
+    return 'cpu';
+  }
+}
+
+function isCancel(err: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || err instanceof CancelledError || (err instanceof Error && err.name === 'CancelledError');
+}
+
+/** Runs the recipe; resolves with the process exit code (0 ok, 1 failed, 130 cancelled). */
+export async function runRecipe(o: RunOptions): Promise<number> {
+  const t0 = Date.now();
+  const { sink, signal } = o;
+  const recipePath = path.resolve(o.recipe);
+  const pre = await preflight(recipePath);
+  for (const p of pre.problems) {
+    sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
+  }
+  const errors = pre.problems.filter((p) => p.severity === 'error');
+  if (errors.length || !pre.recipe?.model) {
+    const first = errors[0] ? formatProblem(errors[0]) : 'the recipe cannot run';
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `${errors.length} error${errors.length === 1 ? '' : 's'} in the recipe, nothing was run (${first})` });
+    return 1;
+  }
+  const recipe = pre.recipe;
+  const model = recipe.model!;
+  let device: string;
+  try {
+    device = resolveDevice(o.device);
+  } catch (err) {
+    sink.emit({ type: 'run-end', status: 'failed', seconds: 0, error: (err as Error).message });
+    return 1;
+  }
+
+  const { id, dir } = await createRunDir(o.runsRoot, recipePath);
+  sink.attachLog(path.join(dir, LOG_FILE));
+  const warnings: string[] = [];
+  const record: RunRecord = {
+    id, status: 'running', recipePath, recipeText: pre.text, recipeHash: sha256Text(pre.text),
+    modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
+    versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
+    startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
+  };
+  await writeRecord(dir, record);
+  sink.emit({ type: 'run-start', protocol: 1, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
+  for (const p of pre.problems) if (p.severity === 'warning') warnings.push(formatProblem(p));
+
+  let status: RunStatus = 'succeeded';
+  let error: string | undefined;
+  let stageIndex = 0;
+  let state: ModelState | undefined;
+  const timed = async <T>(stage: StageKind, label: string, fn: () => Promise<T>): Promise<T> => {
+    const index = stageIndex++;
+    sink.emit({ type: 'stage-start', stage, index, label });
+    const s0 = Date.now();
+    const r = await fn();
+    const seconds = (Date.now() - s0) / 1000;
+    record.stageSeconds[stage] = (record.stageSeconds[stage] ?? 0) + seconds;
+    sink.emit({ type: 'stage-end', stage, index, seconds });
+    return r;
+  };
+  let current: ResolvedStage | undefined;
+  try {
+    record.modelHash = await sha256Path(model.path);
+    record.dataHashes = await hashDatasets(recipe.datasets);
+    await writeRecord(dir, record);
+    state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
+    const ctx: RunContext = {
+      sink, signal, device: o.device, recipe, state, runDir: dir,
+      warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
+    };
+    const evaluator = new Evaluator(ctx);
+    let saved = false;
+    const saveCompressed = async (): Promise<string> => {
+      const file = path.join(dir, COMPRESSED_MODEL);
+      if (!saved) {
+        const bytes = await state!.save(file, signal);
+        record.artifacts.compressedModel = COMPRESSED_MODEL;
+        sink.emit({ type: 'artifact', kind: 'model', path: file, bytes });
+        saved = true;
+      }
+      return file;
+    };
+    for (const stage of recipe.stages) {
+      current = stage;
+      if (stage.kind === 'prune' || stage.kind === 'quantize' || stage.kind === 'allocate') {
+        saved = false;
+        await runCompressionStage(ctx, stage, timed);
+      } else if (stage.kind === 'evaluate') {
+        const file = await saveCompressed();
+        await timed('evaluate', stage.metrics.map((m) => m.metric + (m.data ? ` on ${m.data}` : '')).join(', '), async () => {
+          const m = await evaluator.evaluate(stage, file);
+          record.metrics.original = { ...record.metrics.original, ...m.original };
+          record.metrics.compressed = { ...record.metrics.compressed, ...m.compressed };
+        });
+      } else if (stage.kind === 'export') {
+        const file = await saveCompressed();
+        await timed('export', `${stage.format} ${stage.path}`, async () => {
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator));
+        });
+      }
+      record.layers = state.results;
+      await writeRecord(dir, record);
+    }
+    current = undefined;
+    await saveCompressed();
+    if (state.quant.size) {
+      const bytes = await writeQuantStore(path.join(dir, QUANT_FILE), [...state.quant.values()]);
+      record.artifacts.quant = QUANT_FILE;
+      sink.emit({ type: 'artifact', kind: 'report', path: path.join(dir, QUANT_FILE), bytes });
+    }
+  } catch (err) {
+    status = isCancel(err, signal) ? 'cancelled' : 'failed';
+    error = status === 'cancelled' ? 'cancelled by the user' : (err as Error).message;
+    const where = current ?? (err instanceof StageError ? err.stage : undefined);
+    if (status === 'failed') {
+      sink.emit({
+        type: 'log', level: 'error', message: error,
+        ...(where ? { file: where.range.file, line: where.range.start.line + 1, column: where.range.start.character + 1 } : {}),
+      });
+      if (process.env.QRECIPE_DEBUG && err instanceof Error) sink.emit({ type: 'log', level: 'error', message: err.stack ?? '' });
+    }
+  }
+  record.layers = state?.results ?? [];
+  record.status = status;
+  record.endedAt = new Date().toISOString();
+  if (error) record.error = error;
+  if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`run folder ${dir} disappeared`);
+  await writeRecord(dir, record);
+  sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, ...(error ? { error } : {}) });
+  return status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
+}
