@@ -1,0 +1,15 @@
+/** Inlay hints: estimated model size and average bits per weight after each stage. */
+import { InlayHintKind, type InlayHint, type Range } from 'vscode-languageserver';
+import type { Analysis } from '../core/recipe/analyze';
+import { formatBytes } from '../core/recipe/estimate';
+
+export function inlayHints(a: Analysis, range: Range): InlayHint[] {
+  const lines = a.doc.lines;
+  const lo = lines.offset(range.start), hi = lines.offset(range.end);
+  return a.estimates.filter((e) => e.offset >= lo && e.offset <= hi).map((e) => ({
+    position: lines.position(e.offset),
+    label: `≈ ${formatBytes(e.bytes)}, ${e.avgBits.toFixed(2)} bits/weight${e.note ? `, ${e.note}` : ''}`,
+    kind: InlayHintKind.Type, paddingLeft: true,
+    tooltip: 'Estimated weight size after this stage (codes + scales/zero points + outliers) and average bits of the compressible layers.',
+  }));
+}

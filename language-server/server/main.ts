@@ -1,0 +1,150 @@
+/**
+ * The QRecipe language server (bundled to dist/server.js). Works over IPC when the extension starts
+ * it with vscode-languageclient and over stdio with `node dist/server.js --stdio` (the transport is
+ * picked from the command line by vscode-languageserver). All analysis lives in core/recipe; this
+ * file wires requests to it.
+ */
+import {
+  createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type InitializeResult,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { parse, type ParseResult } from '../core/recipe/parser';
+import { LineIndex } from '../core/recipe/diagnostics';
+import { format } from '../core/recipe/format';
+import { fileSystemHost } from '../core/recipe/host';
+import { InventoryCache } from '../core/recipe/inventory-cache';
+import { readInventory } from '../core/model/inventory';
+import { modelsChangedMethod, resolvedRecipeMethod, type ModelsChangedParams, type ResolvedRecipeParams, type ResolvedRecipeResult } from '../core/protocol/lsp';
+import { Analyses } from './analyses';
+import { toLspDiagnostic } from './convert';
+import { complete } from './completion';
+import { hover } from './hover';
+import { folding, symbols } from './outline';
+import { legend, semanticTokens } from './semantic-tokens';
+import { codeActions } from './code-actions';
+import { inlayHints } from './inlay-hints';
+import { makeSafe } from './safe';
+import { pathToUri, uriToPath } from './uri';
+
+const connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+const inventories = new InventoryCache((p) => readInventory(p));
+const safe = makeSafe((m) => connection.console.error(m));
+const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
+
+const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
+  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.map((d) => toLspDiagnostic(d, a.doc.lines)) });
+}, debounceMs);
+
+/** Parse of the current text, cached by (uri, version): completion and hover need no full analysis. */
+const parses = new Map<string, { version: number; parse: ParseResult; lines: LineIndex }>();
+function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextDocument } | undefined {
+  const doc = documents.get(uri);
+  if (!doc) return undefined;
+  const hit = parses.get(uri);
+  if (hit && hit.version === doc.version) return { ...hit, doc };
+  const text = doc.getText();
+  const entry = { version: doc.version, parse: parse(text), lines: new LineIndex(text) };
+  parses.set(uri, entry);
+  return { ...entry, doc };
+}
+
+connection.onInitialize((): InitializeResult => ({
+  capabilities: {
+    textDocumentSync: TextDocumentSyncKind.Incremental,
+    completionProvider: { triggerCharacters: ['"', '/', ' ', ':'] },
+    hoverProvider: true,
+    definitionProvider: true,
+    documentSymbolProvider: true,
+    foldingRangeProvider: true,
+    documentFormattingProvider: true,
+    codeActionProvider: { codeActionKinds: ['quickfix'] },
+    semanticTokensProvider: { legend, full: true },
+    inlayHintProvider: true,
+  },
+  serverInfo: { name: 'qrecipe-language-server', version: '0.1.0' },
+}));
+
+documents.onDidOpen((e) => analyses.schedule(e.document.uri, 0));
+documents.onDidChangeContent((e) => analyses.schedule(e.document.uri));
+documents.onDidClose((e) => {
+  analyses.forget(e.document.uri);
+  parses.delete(e.document.uri);
+  void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+});
+
+function recheckModels(paths?: string[]): void {
+  if (paths?.length) for (const p of paths) inventories.invalidate(p);
+  else inventories.invalidate();
+  analyses.scheduleAll(documents.all().map((d) => d.uri));
+}
+connection.onDidChangeWatchedFiles((e) => {
+  const models = e.changes.filter((c) => /\.(onnx|data|onnx_data|bin)$/i.test(c.uri)).map((c) => uriToPath(c.uri));
+  const recipes = e.changes.some((c) => c.uri.endsWith('.qrecipe'));
+  if (models.length || recipes) recheckModels(models.length ? models : undefined);
+});
+connection.onNotification(modelsChangedMethod, (p: ModelsChangedParams) => recheckModels(p?.paths));
+
+connection.onRequest(resolvedRecipeMethod, (p: ResolvedRecipeParams, token) => safe<ResolvedRecipeResult | null>('resolvedRecipe', token, null, async () => {
+  const a = await analyses.get(p.uri);
+  return { recipe: a.recipe, errors: a.diagnostics.filter((d) => d.severity === 'error').length };
+}));
+
+connection.onCompletion((p, token) => safe('completion', token, [], async () => {
+  const cur = parsed(p.textDocument.uri);
+  if (!cur) return [];
+  const a = analyses.latest(p.textDocument.uri) ?? await analyses.get(p.textDocument.uri).catch(() => undefined);
+  return complete(cur.parse, cur.lines, cur.lines.offset(p.position), uriToPath(p.textDocument.uri), a);
+}));
+
+connection.onHover((p, token) => safe('hover', token, null, async () => {
+  const cur = parsed(p.textDocument.uri);
+  if (!cur) return null;
+  const a = await analyses.get(p.textDocument.uri).catch(() => analyses.latest(p.textDocument.uri));
+  return hover(cur.parse, cur.lines, cur.lines.offset(p.position), a);
+}));
+
+connection.onDefinition((p, token) => safe('definition', token, null, async () => {
+  const a = await analyses.get(p.textDocument.uri);
+  const o = a.doc.lines.offset(p.position);
+  const r = a.references.find((x) => o >= x.start && o <= x.end);
+  if (!r) return null;
+  return { uri: pathToUri(r.target.file), range: { start: r.target.start, end: r.target.end } };
+}));
+
+connection.onDocumentSymbol((p, token) => safe('symbols', token, [], () => {
+  const cur = parsed(p.textDocument.uri);
+  return cur ? symbols(cur.parse, cur.lines) : [];
+}));
+
+connection.onFoldingRanges((p, token) => safe('folding', token, [], () => {
+  const cur = parsed(p.textDocument.uri);
+  return cur ? folding(cur.parse, cur.lines) : [];
+}));
+
+connection.onDocumentFormatting((p, token) => safe('formatting', token, [], () => {
+  const cur = parsed(p.textDocument.uri);
+  if (!cur) return [];
+  const text = cur.doc.getText();
+  const out = format(text);
+  if (out === undefined || out === text) return [];
+  return [{ range: cur.lines.range(0, text.length), newText: out }];
+}));
+
+connection.onCodeAction((p, token) => safe('codeAction', token, [], async () => {
+  const a = await analyses.get(p.textDocument.uri);
+  return codeActions(p.textDocument.uri, a, p.range);
+}));
+
+connection.languages.semanticTokens.on((p, token) => safe('semanticTokens', token, { data: [] }, () => {
+  const cur = parsed(p.textDocument.uri);
+  return { data: cur ? semanticTokens(cur.parse, cur.lines) : [] };
+}));
+
+connection.languages.inlayHint.on((p, token) => safe('inlayHints', token, [], async () => {
+  const a = await analyses.get(p.textDocument.uri);
+  return inlayHints(a, p.range);
+}));
+
+documents.listen(connection);
+connection.listen();
