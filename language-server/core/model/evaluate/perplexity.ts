@@ -1,0 +1,70 @@
+/**
+ * Perplexity of a causal LM over non-overlapping windows of L tokens: each window is fed whole and
+ * the cross-entropy is taken over its L−1 shifted targets (logits at t predict token t+1);
+ * ppl = exp(mean CE over all targets). Bits per byte = total CE / ln 2 / bytes covered (for byte-level
+ * tokens, bits per token).
+ */
+import { throwIfAborted, yieldToLoop } from '../../util/cancel';
+import { openSession, MemoryPeak } from './session';
+import { describeIo, lmFeeds, logSoftmaxRow } from './io';
+import type { EvalOptions, EvalResult } from './result';
+
+export interface PerplexityOptions extends EvalOptions {
+  /** Windows per onnxruntime run (default 4). */
+  batch?: number;
+  /** Bytes of text per token (1 for byte-level; tokenizer: bytes / tokens of the data). */
+  bytesPerToken?: number;
+}
+
+export async function evaluatePerplexity(model: string, windows: Int32Array[], opts: PerplexityOptions = {}): Promise<EvalResult> {
+  const t0 = performance.now();
+  const mem = new MemoryPeak();
+  const opened = opts.session ?? await openSession(model, { provider: opts.provider });
+  const { session, provider, fallbacks } = opened;
+  try {
+    const io = describeIo(session, model);
+    if (io.task !== 'lm') throw new Error(`${model}: perplexity needs a language model with token-id input; this model takes '${io.input}' (${io.inputType})`);
+    const batch = Math.max(1, opts.batch ?? 4);
+    let nll = 0;
+    let targets = 0;
+    let tokens = 0;
+    let runSeconds = 0;
+    for (let i = 0; i < windows.length; i += batch) {
+      throwIfAborted(opts.signal, 'perplexity evaluation');
+      const group = windows.slice(i, i + batch);
+      const r0 = performance.now();
+      const out = await session.run(lmFeeds(io, group));
+      runSeconds += (performance.now() - r0) / 1000;
+      const logits = out[io.output]!;
+      const [b, t, v] = logits.dims as number[];
+      if (b !== group.length || t !== group[0]!.length || !v) throw new Error(`${model}: output '${io.output}' has shape [${logits.dims.join(', ')}], expected [${group.length}, ${group[0]!.length}, vocab]`);
+      const data = logits.data as Float32Array;
+      const row = new Float64Array(v);
+      for (let w = 0; w < b; w++) {
+        for (let k = 0; k < t - 1; k++) {
+          logSoftmaxRow(data, (w * t + k) * v, v, row);
+          nll -= row[group[w]![k + 1]!]!;
+          targets++;
+        }
+      }
+      tokens += b * t;
+      mem.sample();
+      for (const x of Object.values(out)) x.dispose();
+      opts.onProgress?.({ done: Math.min(i + batch, windows.length), total: windows.length, label: 'windows' });
+      await yieldToLoop();
+    }
+    const mean = nll / targets;
+    return {
+      metric: 'perplexity',
+      value: Math.exp(mean),
+      details: { meanNll: mean, bitsPerToken: mean / Math.LN2, bitsPerByte: mean / Math.LN2 / (opts.bytesPerToken ?? 1), targets, seqlen: windows[0]?.length ?? 0 },
+      samples: windows.length,
+      throughput: { value: tokens / runSeconds, unit: 'tokens/s' },
+      provider, fallbacks,
+      seconds: (performance.now() - t0) / 1000,
+      ...mem.toJSON(),
+    };
+  } finally {
+    if (!opts.session) await session.release();
+  }
+}
