@@ -5,9 +5,9 @@
  * Requests that expect an answer carry `requestId`; the answer carries `inReplyTo`.
  */
 import type { Comparison } from '../language-server/core/runs/compare';
-import type { Allocation, Budget, FrontierPointView, SensitivityMetric, SensitivityViewData } from '../language-server/core/sensitivity/types';
+import type { Allocation, Budget, FrontierPointView, LayerSensitivity, SensitivityMetric, SensitivityViewData, SpadeResult } from '../language-server/core/sensitivity/types';
 
-export type { Allocation, Budget, SensitivityMetric, SensitivityViewData };
+export type { Allocation, Budget, FrontierPointView, LayerSensitivity, SensitivityMetric, SensitivityViewData, SpadeResult };
 
 // ---- to the webview -------------------------------------------------------------------------
 

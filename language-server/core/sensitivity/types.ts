@@ -81,6 +81,8 @@ export interface SensitivityResult {
   seconds: Record<string, number>;
   /** Notes to show the user (fallbacks, skipped layers). */
   notes: string[];
+  /** Samples of the calibration set SPADE can be run on (labels as `qrecipe spade --sample` takes them). */
+  spadeSamples?: string[];
 }
 
 /** How a budget is expressed: total weight bytes of the allocated layers, or average code bits. */

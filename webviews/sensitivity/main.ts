@@ -1,0 +1,391 @@
+// Sensitivity view: layers × bit-widths heat map, the allocation under a live budget slider (bars
+// coloured by width, size and outliers), the budget → predicted-loss frontier, pins, layer details
+// with reveal-in-recipe, "Write allocation to recipe", and SPADE traces (dense vs trace saliency).
+// The extension host owns the solver tables; the slider sends `sensitivity/solve` and keeps at most
+// one request in flight (the latest position wins), so the view follows the pointer.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import type { Allocation, Budget, FrontierPointView, LayerSensitivity, SensitivityMetric, SensitivityViewData, SpadeResult } from '../protocol';
+import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
+import { STYLES } from './styles';
+import { bitsClass, formatBytes, heat, fmt } from './format';
+
+interface State {
+  recipe: string;
+  metric?: SensitivityMetric;
+  kind: Budget['kind'];
+  /** Slider position per kind: bytes, or average bits. */
+  value: { bytes?: number; bits?: number };
+  pins: Record<string, number>;
+  selected?: string;
+  tab: 'allocation' | 'spade';
+  spadeSample?: string;
+}
+
+addStyles(STYLES);
+const app = document.getElementById('app')!;
+const saved = getState<Partial<State>>() ?? {};
+let state: State = { recipe: saved.recipe ?? '', kind: saved.kind ?? 'bits', value: saved.value ?? {}, pins: saved.pins ?? {}, tab: saved.tab ?? 'allocation', metric: saved.metric, selected: saved.selected, spadeSample: saved.spadeSample };
+let data: SensitivityViewData | undefined;
+let allocation: Allocation | undefined;
+let frontier: { bytes: FrontierPointView[]; bits: FrontierPointView[] } | undefined;
+let status: { state: 'computing' | 'error' | 'idle'; message: string } = { state: 'computing', message: 'Waiting for the extension…' };
+let nextId = 1;
+let inFlight = 0;
+let pending = false;
+
+function save(): void {
+  setState(state);
+}
+
+function layers(): LayerSensitivity[] {
+  return data?.result.layers ?? [];
+}
+
+function metricOf(): SensitivityMetric {
+  return state.metric ?? data?.result.metricAsked ?? 'hessian';
+}
+
+function budget(): Budget {
+  const r = data!.ranges[state.kind];
+  const v = state.value[state.kind] ?? defaultValue();
+  const x = Math.min(r.max, Math.max(r.min, v));
+  return state.kind === 'bytes' ? { kind: 'bytes', bytes: Math.round(x) } : { kind: 'bits', bits: x };
+}
+
+function defaultValue(): number {
+  const b = data!.result.budget;
+  if (b.kind === state.kind) return b.kind === 'bytes' ? b.bytes : b.bits;
+  const r = data!.ranges[state.kind];
+  return (r.min + r.max) / 2;
+}
+
+/** Sends a solve now, or marks one pending while another is in flight (the latest position wins). */
+function solve(): void {
+  if (!data) return;
+  if (inFlight) { pending = true; return; }
+  inFlight = nextId++;
+  post({ type: 'sensitivity/solve', requestId: inFlight, budget: budget(), pins: state.pins, metric: metricOf() });
+}
+
+onMessage((m) => {
+  switch (m.type) {
+    case 'sensitivity/data':
+      data = m.data;
+      frontier = m.data.frontier;
+      if (!Object.keys(state.pins).length) state.pins = Object.fromEntries(m.data.result.layers.filter((l) => l.pinned !== undefined).map((l) => [l.name, l.pinned!]));
+      // Pins of layers that no longer exist (recipe changed) are dropped.
+      state.pins = Object.fromEntries(Object.entries(state.pins).filter(([n, b]) => m.data.result.layers.some((l) => l.name === n && l.candidates.includes(b))));
+      status = { state: 'idle', message: '' };
+      inFlight = 0;
+      save();
+      render();
+      solve();
+      break;
+    case 'sensitivity/status':
+      status = { state: m.state, message: m.message };
+      renderStatus();
+      break;
+    case 'sensitivity/solved':
+      if (m.inReplyTo !== inFlight) break;
+      inFlight = 0;
+      allocation = m.allocation;
+      if (m.frontier) frontier = m.frontier;
+      if (pending) { pending = false; solve(); }
+      renderAllocation();
+      break;
+    default:
+      break;
+  }
+});
+
+// ---- rendering ------------------------------------------------------------------------------
+
+const statusEl = h('div', { class: 'status', role: 'status', 'aria-live': 'polite' });
+const bodyEl = h('div', { class: 'body' });
+app.append(statusEl, bodyEl);
+
+function renderStatus(): void {
+  statusEl.replaceChildren();
+  statusEl.className = `status ${status.state}`;
+  if (status.state === 'computing') statusEl.append(h('vscode-progress-ring', { class: 'ring' }), status.message);
+  else if (status.state === 'error') statusEl.append(h('span', { class: 'codicon' }, '⚠ '), status.message);
+}
+
+let sliderEl: HTMLInputElement | undefined;
+let readoutEl: HTMLElement | undefined;
+let frontierEl: HTMLElement | undefined;
+let gridEl: HTMLElement | undefined;
+let detailsEl: HTMLElement | undefined;
+
+function render(): void {
+  renderStatus();
+  bodyEl.replaceChildren();
+  if (!data) return;
+  const r = data.result;
+  const tabs = h('div', { class: 'tabs', role: 'tablist' },
+    tabButton('allocation', 'Allocation'), tabButton('spade', `SPADE${data.spade.length ? ` (${data.spade.length})` : ''}`));
+  bodyEl.append(
+    h('div', { class: 'head' },
+      h('div', { class: 'title' }, h('strong', {}, r.recipe.split(/[\\/]/).pop() ?? r.recipe),
+        h('span', { class: 'muted' }, ` · ${r.model.split(/[\\/]/).pop()} · ${r.layers.length} layers · calibration ${r.dataset} (${r.samples} samples)`)),
+      tabs),
+  );
+  if (r.notes.length) bodyEl.append(h('ul', { class: 'notes' }, ...r.notes.map((n) => h('li', {}, n))));
+  if (state.tab === 'spade') bodyEl.append(renderSpade());
+  else bodyEl.append(renderAllocationTab());
+  renderAllocation();
+}
+
+function tabButton(id: State['tab'], label: string): HTMLElement {
+  const b = h('button', { role: 'tab', class: 'tab', 'aria-selected': state.tab === id ? 'true' : 'false', tabindex: state.tab === id ? 0 : -1 }, label);
+  b.addEventListener('click', () => { state.tab = id; save(); render(); });
+  b.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') { state.tab = state.tab === 'allocation' ? 'spade' : 'allocation'; save(); render(); (bodyEl.querySelector('[aria-selected="true"]') as HTMLElement | null)?.focus(); }
+  });
+  return b;
+}
+
+function renderAllocationTab(): HTMLElement {
+  const d = data!;
+  const r = d.ranges[state.kind];
+  const metrics = (['gradient', 'hessian', 'measured'] as SensitivityMetric[]).filter((m) => d.result.layers.some((l) => l.scores[m]));
+  const metricSel = h('select', { id: 'metric', 'aria-label': 'sensitivity metric' }, ...metrics.map((m) => h('option', { value: m, selected: m === metricOf() }, m)));
+  metricSel.addEventListener('change', () => { state.metric = metricSel.value as SensitivityMetric; save(); solve(); renderGrid(); });
+  const kindSel = h('select', { id: 'kind', 'aria-label': 'budget unit' }, h('option', { value: 'bits', selected: state.kind === 'bits' }, 'average bits'), h('option', { value: 'bytes', selected: state.kind === 'bytes' }, 'size (bytes)'));
+  kindSel.addEventListener('change', () => { state.kind = kindSel.value as Budget['kind']; save(); render(); solve(); });
+  const step = state.kind === 'bits' ? 0.01 : Math.max(1, Math.round((r.max - r.min) / 1000));
+  sliderEl = h('input', { type: 'range', id: 'budget', min: r.min, max: r.max, step, value: state.value[state.kind] ?? defaultValue(), 'aria-label': 'weight memory budget' });
+  sliderEl.addEventListener('input', () => { state.value[state.kind] = Number(sliderEl!.value); save(); solve(); renderReadout(); });
+  readoutEl = h('div', { class: 'readout', 'aria-live': 'polite' });
+  const write = h('vscode-button', { id: 'write', title: 'Write one override per layer into the allocate stage (undoable)' }, 'Write allocation to recipe');
+  write.addEventListener('click', () => {
+    if (!allocation) return;
+    post({ type: 'sensitivity/write-allocation', bits: Object.fromEntries(layers().map((l, i) => [l.name, allocation!.bits[i]!])) });
+  });
+  const clear = h('vscode-button', { secondary: true, id: 'clear-pins' }, 'Clear pins');
+  clear.addEventListener('click', () => { state.pins = {}; save(); solve(); });
+  const recompute = h('vscode-button', { secondary: true, id: 'recompute', title: 'Run the engine again, ignoring the cache' }, 'Recompute');
+  recompute.addEventListener('click', () => post({ type: 'sensitivity/recompute', metric: metricOf() }));
+  frontierEl = h('div', { class: 'frontier' });
+  gridEl = h('div', { class: 'grid', role: 'grid', 'aria-label': 'layers: sensitivity per bit width and allocated bits' });
+  detailsEl = h('div', { class: 'details', 'aria-live': 'polite' });
+  return h('div', { class: 'alloc' },
+    h('div', { class: 'controls' },
+      h('label', { for: 'metric' }, 'Metric '), metricSel,
+      h('label', { for: 'kind' }, ' Budget in '), kindSel,
+      sliderEl, readoutEl, write, clear, recompute),
+    h('div', { class: 'row' }, frontierEl, detailsEl),
+    gridEl);
+}
+
+function renderReadout(): void {
+  if (!readoutEl || !data) return;
+  const b = budget();
+  const target = b.kind === 'bytes' ? formatBytes(b.bytes) : `${b.bits.toFixed(2)} bits`;
+  readoutEl.replaceChildren(h('span', { class: 'muted' }, `budget ${target}`));
+  if (!allocation) return;
+  const a = allocation;
+  readoutEl.append(
+    h('span', {}, ` → ${formatBytes(a.bytes)}`), h('span', {}, ` · ${a.averageBits.toFixed(3)} avg bits`),
+    h('span', { title: 'Σ sensitivity of the chosen widths' }, ` · predicted Δloss ${fmt(a.predicted)}`),
+    a.feasible ? '' : h('span', { class: 'bad' }, ' · below the smallest allocation'),
+    a.exact ? '' : h('span', { class: 'muted', title: `LP lower bound ${fmt(a.lowerBound)}` }, ` · within ${fmt(((a.predicted - a.lowerBound) / Math.max(1e-30, a.predicted)) * 100)}% of optimal`),
+  );
+}
+
+function renderAllocation(): void {
+  renderReadout();
+  renderFrontier();
+  renderGrid();
+  renderDetails();
+}
+
+function renderFrontier(): void {
+  if (!frontierEl || !data || !frontier) return;
+  const pts = frontier[state.kind];
+  const W = 420, H = 200, L = 56, B = 34, T = 10, R = 10;
+  const xv = (p: { bytes: number; averageBits: number }) => (state.kind === 'bytes' ? p.bytes : p.averageBits);
+  const xs = pts.map(xv);
+  const ys = pts.map((p) => Math.max(p.predicted, 1e-30));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const ly = ys.map(Math.log10);
+  const y0 = Math.min(...ly), y1 = Math.max(...ly);
+  const X = (x: number) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const Y = (y: number) => T + (1 - (Math.log10(Math.max(y, 1e-30)) - y0) / (y1 - y0 || 1)) * (H - T - B);
+  const svg = s('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'frontier: budget against predicted loss (log scale)' });
+  svg.append(s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }), s('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
+  let d = '';
+  pts.forEach((p, i) => { d += `${i ? 'L' : 'M'}${X(xv(p)).toFixed(1)},${Y(p.predicted).toFixed(1)}`; });
+  svg.append(s('path', { d, class: 'front' }));
+  const fx = (v: number) => (state.kind === 'bytes' ? formatBytes(v) : `${v.toFixed(2)} b`);
+  svg.append(s('text', { x: L, y: H - 12 }, fx(x0)), s('text', { x: W - R, y: H - 12, 'text-anchor': 'end' }, fx(x1)),
+    s('text', { x: 4, y: T + 10 }, fmt(10 ** y1)), s('text', { x: 4, y: H - B }, fmt(10 ** y0)),
+    s('text', { x: (W + L) / 2, y: H - 2, 'text-anchor': 'middle', class: 'muted' }, state.kind === 'bytes' ? 'weight bytes' : 'average bits'));
+  for (const m of data.result.measured) {
+    if (m.perplexity === undefined) continue;
+    const x = state.kind === 'bytes' ? m.bytes : m.averageBits;
+    if (x < x0 || x > x1) continue;
+    svg.append(s('circle', { cx: X(x), cy: Y(m.predicted), r: 3, class: 'measured' }, s('title', {}, `${m.label}: perplexity ${fmt(m.perplexity)}${m.kl !== undefined ? `, KL ${fmt(m.kl)}` : ''}`)));
+  }
+  if (allocation) svg.append(s('circle', { cx: X(xv(allocation)), cy: Y(allocation.predicted), r: 5, class: 'current' }, s('title', {}, 'current allocation')));
+  frontierEl.replaceChildren(h('div', { class: 'label' }, 'Frontier (predicted Δloss, log)'), svg);
+}
+
+function renderGrid(): void {
+  if (!gridEl || !data) return;
+  const ls = layers();
+  const metric = metricOf();
+  const cands = [...new Set(ls.flatMap((l) => l.candidates))].sort((a, b) => a - b);
+  const all = ls.flatMap((l) => (l.scores[metric] ?? l.scores[l.metric] ?? []).filter((v) => v > 0));
+  const lo = Math.log10(Math.min(...all, 1)), hi = Math.log10(Math.max(...all, 1e-30));
+  const maxBytes = Math.max(...ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
+  gridEl.style.setProperty('--cands', String(cands.length));
+  const head = h('div', { class: 'grow head', role: 'row' }, h('div', { class: 'name', role: 'columnheader' }, 'layer'),
+    ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader' }, `${b}b`)), h('div', { class: 'bar', role: 'columnheader' }, 'allocated (size, outliers)'));
+  const rows = ls.map((l, i) => {
+    const scores = l.scores[metric] ?? l.scores[l.metric] ?? [];
+    const chosen = allocation?.bits[i];
+    const pin = state.pins[l.name];
+    const row = h('div', { class: `grow${state.selected === l.name ? ' selected' : ''}`, role: 'row', tabindex: 0, 'data-layer': l.name, 'aria-label': `${l.name}: ${chosen ?? '?'} bits${pin ? ', pinned' : ''}` },
+      h('div', { class: 'name', role: 'rowheader', title: l.name }, pin !== undefined ? '📌 ' : '', l.name));
+    for (const b of cands) {
+      const k = l.candidates.indexOf(b);
+      const cell = h('div', { class: `cell${chosen === b ? ' chosen' : ''}${pin === b ? ' pinned' : ''}`, role: 'gridcell', title: k < 0 ? 'not a candidate' : `${b} bits: ${metric} ${fmt(scores[k]!)} · ${formatBytes(l.bytes[k]!.total)} (click to pin)` });
+      if (k >= 0) {
+        cell.style.setProperty('--heat', `${Math.round(heat(scores[k]!, lo, hi) * 100)}%`);
+        cell.textContent = fmt(scores[k]!);
+        cell.addEventListener('click', (e) => { e.stopPropagation(); togglePin(l, b); });
+      } else cell.classList.add('none');
+      row.append(cell);
+    }
+    const k = chosen === undefined ? -1 : l.candidates.indexOf(chosen);
+    const bar = h('div', { class: 'bar' });
+    if (k >= 0) {
+      const by = l.bytes[k]!;
+      const fill = h('div', { class: `fill ${bitsClass(chosen!)}` });
+      fill.style.setProperty('width', `${(100 * by.total) / maxBytes}%`);
+      bar.append(fill, h('span', { class: 'barlabel' }, `${chosen}b · ${formatBytes(by.total)}${by.outliers ? ` · ${fmt(l.outlierFraction[k]! * 100)}% outliers` : ''}`));
+    }
+    row.append(bar);
+    row.addEventListener('click', () => select(l.name));
+    row.addEventListener('keydown', (e) => onRowKey(e, l, i));
+    return row;
+  });
+  gridEl.replaceChildren(head, ...rows);
+}
+
+function onRowKey(e: KeyboardEvent, l: LayerSensitivity, i: number): void {
+  const rows = [...gridEl!.querySelectorAll<HTMLElement>('.grow[data-layer]')];
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    e.preventDefault();
+    const next = rows[Math.max(0, Math.min(rows.length - 1, i + (e.key === 'ArrowDown' ? 1 : -1)))];
+    next?.focus();
+    if (next?.dataset.layer) select(next.dataset.layer, false);
+  } else if (e.key === 'Enter') {
+    post({ type: 'sensitivity/reveal-layer', layer: l.name });
+  } else if (/^[2-8]$/.test(e.key) && l.candidates.includes(Number(e.key))) {
+    togglePin(l, Number(e.key));
+  } else if (e.key === '0' || e.key === 'Backspace' || e.key === 'Delete') {
+    delete state.pins[l.name]; save(); solve();
+  }
+}
+
+function togglePin(l: LayerSensitivity, b: number): void {
+  if (state.pins[l.name] === b) delete state.pins[l.name];
+  else state.pins[l.name] = b;
+  save();
+  solve();
+}
+
+function select(name: string, focusRow = true): void {
+  state.selected = name;
+  save();
+  for (const r of gridEl?.querySelectorAll<HTMLElement>('.grow[data-layer]') ?? []) r.classList.toggle('selected', r.dataset.layer === name);
+  if (focusRow) gridEl?.querySelector<HTMLElement>(`.grow[data-layer="${CSS.escape(name)}"]`)?.focus();
+  renderDetails();
+}
+
+function renderDetails(): void {
+  if (!detailsEl || !data) return;
+  const i = layers().findIndex((l) => l.name === state.selected);
+  const l = layers()[i];
+  if (!l) { detailsEl.replaceChildren(h('div', { class: 'muted' }, 'Select a layer (click, or arrows + Enter to reveal it in the recipe; 2–8 pins a width, 0 unpins).')); return; }
+  const metrics = (['gradient', 'hessian', 'measured'] as SensitivityMetric[]).filter((m) => l.scores[m]);
+  const table = h('table', { class: 'cands' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'bits'), ...metrics.map((m) => h('th', {}, m)), h('th', {}, 'rel. error'), h('th', {}, 'bytes'), h('th', {}, 'outliers'), h('th', {}, ''))),
+    h('tbody', {}, ...l.candidates.map((b, k) => {
+      const pin = h('vscode-button', { secondary: state.pins[l.name] !== b, title: state.pins[l.name] === b ? 'unpin' : `pin ${l.name} at ${b} bits` }, state.pins[l.name] === b ? 'Unpin' : 'Pin');
+      pin.addEventListener('click', () => togglePin(l, b));
+      return h('tr', { class: allocation?.bits[i] === b ? 'chosen' : '' }, h('td', {}, `${b}`), ...metrics.map((m) => h('td', { class: 'num' }, fmt(l.scores[m]![k]!))),
+        h('td', { class: 'num' }, fmt(l.relError[k]!)), h('td', { class: 'num' }, formatBytes(l.bytes[k]!.total)),
+        h('td', { class: 'num' }, l.bytes[k]!.outliers ? `${fmt(l.outlierFraction[k]! * 100)}% (${formatBytes(l.bytes[k]!.outliers)})` : '—'), h('td', {}, pin));
+    })));
+  const reveal = h('vscode-button', { secondary: true }, 'Reveal in recipe');
+  reveal.addEventListener('click', () => post({ type: 'sensitivity/reveal-layer', layer: l.name }));
+  detailsEl.replaceChildren(
+    h('div', { class: 'label' }, h('strong', {}, l.name), ` ${l.op} ${l.rows}×${l.cols} · ${l.params.toLocaleString('en-US')} params`),
+    h('div', {}, `metric: ${l.metric}`, l.reason ? h('span', { class: 'muted' }, ` — ${l.reason}`) : ''),
+    table, reveal);
+}
+
+// ---- SPADE ----------------------------------------------------------------------------------
+
+function renderSpade(): HTMLElement {
+  const d = data!;
+  const pick = h('select', { id: 'sample', 'aria-label': 'sample' }, ...d.spadeSamples.map((x) => h('option', { value: x, selected: x === state.spadeSample }, x.length > 60 ? `${x.slice(0, 60)}…` : x)));
+  pick.addEventListener('change', () => { state.spadeSample = pick.value; save(); render(); });
+  const run = h('vscode-button', { id: 'run-spade' }, 'Run SPADE');
+  run.addEventListener('click', () => post({ type: 'sensitivity/spade', sample: pick.value || state.spadeSample || d.spadeSamples[0] || '' }));
+  const r = d.spade.find((x) => x.sample === (state.spadeSample ?? pick.value)) ?? d.spade[0];
+  const box = h('div', { class: 'spade' }, h('div', { class: 'controls' }, h('label', { for: 'sample' }, 'Sample '), pick, run));
+  if (!r) { box.append(h('p', { class: 'muted' }, 'No SPADE trace yet: pick a sample and run it.')); return box; }
+  const f = r.faithfulness;
+  box.append(h('div', { class: 'faith' },
+    h('vscode-badge', { variant: 'counter', class: f.unchanged ? 'ok' : 'bad' }, f.unchanged ? 'top-1 unchanged' : 'top-1 changed'),
+    ` KL(dense‖trace) ${fmt(f.kl)} · dense → “${f.top1Dense}”, trace → “${f.top1Trace}” · ${r.method}${r.reason ? ` (${r.reason})` : ''} · ${r.augmentations} augmented copies`));
+  const diff = r.saliency.trace.map((v, i) => v - r.saliency.dense[i]!);
+  for (const [label, vals] of [['dense', r.saliency.dense], ['trace', r.saliency.trace], ['trace − dense', diff]] as [string, number[]][]) {
+    box.append(h('div', { class: 'label' }, label), saliencyView(r, vals, label === 'trace − dense'));
+  }
+  box.append(h('div', { class: 'label' }, 'Trace per layer (sparsity bar, fidelity ‖WX−W′X‖²/‖WX‖²)'));
+  const strip = h('div', { class: 'strip', role: 'list' });
+  for (const l of r.layers) {
+    const cell = h('div', { class: 'scell', role: 'listitem', tabindex: 0, title: `${l.name}: sparsity ${fmt(l.sparsity * 100)}% (target ${fmt(l.target * 100)}%), fidelity ${fmt(l.fidelity)}` });
+    const bar = h('div', { class: 'sfill' });
+    bar.style.setProperty('height', `${Math.round(l.sparsity * 100)}%`);
+    cell.style.setProperty('--heat', `${Math.round(Math.min(1, l.fidelity) * 100)}%`);
+    cell.append(bar);
+    strip.append(cell);
+  }
+  box.append(strip);
+  return box;
+}
+
+function saliencyView(r: SpadeResult, vals: number[], signed: boolean): HTMLElement {
+  const m = Math.max(1e-30, ...vals.map(Math.abs));
+  if (r.input.kind === 'tokens') {
+    return h('div', { class: 'tokens' }, ...r.input.tokens.map((t, i) => {
+      const v = vals[i]! / m;
+      const span = h('span', { class: `tok${signed && v < 0 ? ' neg' : ''}`, title: fmt(vals[i]!) }, t === '\n' ? '⏎' : t === ' ' ? '␣' : t);
+      span.style.setProperty('--heat', `${Math.round(Math.abs(v) * 100)}%`);
+      return span;
+    }));
+  }
+  const { width, height } = r.input;
+  const c = h('canvas', { width, height, class: 'pixels', role: 'img', 'aria-label': 'saliency map' });
+  const g = c.getContext('2d');
+  if (g) {
+    const img = g.createImageData(width, height);
+    vals.forEach((v0, i) => {
+      const v = v0 / m;
+      img.data[4 * i] = v > 0 ? 255 : 0; img.data[4 * i + 2] = v < 0 ? 255 : 0; img.data[4 * i + 1] = 0; img.data[4 * i + 3] = Math.round(Math.abs(v) * 255);
+    });
+    g.putImageData(img, 0, 0);
+  }
+  return c;
+}
+
+render();
+post({ type: 'ready' });

@@ -1,0 +1,60 @@
+// Styles of the Sensitivity view: theme colours only, through VS Code's CSS variables.
+export const STYLES = `
+  body { color: var(--vscode-foreground); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 16px 24px; }
+  .muted, .label { color: var(--vscode-descriptionForeground); }
+  .label { margin: 10px 0 4px; }
+  .bad { color: var(--vscode-errorForeground); }
+  .status { min-height: 1.6em; display: flex; align-items: center; gap: 8px; }
+  .status.error { color: var(--vscode-errorForeground); }
+  .status .ring { width: 16px; height: 16px; }
+  .head { display: flex; justify-content: space-between; align-items: center; flex-wrap: wrap; gap: 8px; margin: 6px 0; }
+  .tabs { display: flex; gap: 2px; }
+  .tab { background: none; color: var(--vscode-foreground); border: none; border-bottom: 2px solid transparent; padding: 4px 10px; cursor: pointer; font: inherit; }
+  .tab[aria-selected="true"] { border-bottom-color: var(--vscode-panelTitle-activeBorder, var(--vscode-focusBorder)); }
+  .tab:focus-visible, .grow:focus-visible, .scell:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
+  .notes { color: var(--vscode-editorWarning-foreground); margin: 4px 0; }
+  .controls { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin: 8px 0; }
+  select { background: var(--vscode-dropdown-background); color: var(--vscode-dropdown-foreground); border: 1px solid var(--vscode-dropdown-border, transparent); padding: 2px 4px; font: inherit; }
+  input[type=range] { flex: 1 1 260px; min-width: 200px; accent-color: var(--vscode-focusBorder); }
+  .readout { flex-basis: 100%; font-variant-numeric: tabular-nums; }
+  .row { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
+  .details { flex: 1 1 360px; min-width: 300px; }
+  svg.chart { background: var(--vscode-editorWidget-background); border: 1px solid var(--vscode-widget-border, transparent); }
+  svg.chart text { fill: var(--vscode-foreground); font-size: 10px; }
+  svg.chart .axis { stroke: var(--vscode-descriptionForeground); }
+  svg.chart .front { stroke: var(--vscode-charts-blue); fill: none; stroke-width: 1.5; }
+  svg.chart .current { fill: var(--vscode-charts-orange); stroke: var(--vscode-editor-background); stroke-width: 1.5; }
+  svg.chart .measured { fill: var(--vscode-charts-purple); }
+  .grid { margin-top: 12px; font-size: 0.92em; }
+  .grow { display: grid; grid-template-columns: minmax(160px, 260px) repeat(var(--cands, 4), 64px) 1fr; align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
+  .grow.head { font-weight: 600; color: var(--vscode-descriptionForeground); }
+  .grow.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
+  .grow:hover:not(.head) { background: var(--vscode-list-hoverBackground); }
+  .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .cell { text-align: center; font-variant-numeric: tabular-nums; font-size: 0.9em; padding: 2px 0; cursor: pointer;
+    background: color-mix(in srgb, var(--vscode-charts-red) var(--heat, 0%), var(--vscode-editor-background)); border: 1px solid transparent; }
+  .cell.none { background: none; cursor: default; }
+  .cell.chosen { border-color: var(--vscode-focusBorder); font-weight: 600; }
+  .cell.pinned { outline: 2px dashed var(--vscode-charts-yellow); outline-offset: -2px; }
+  .bar { position: relative; height: 16px; }
+  .fill { position: absolute; left: 0; top: 2px; bottom: 2px; opacity: 0.8; }
+  .barlabel { position: relative; padding-left: 4px; font-size: 0.85em; white-space: nowrap; }
+  .b2 { background: var(--vscode-charts-red); }
+  .b3 { background: var(--vscode-charts-orange); }
+  .b4 { background: var(--vscode-charts-green); }
+  .b5 { background: var(--vscode-charts-purple); }
+  .b8 { background: var(--vscode-charts-blue); }
+  table.cands { border-collapse: collapse; margin: 6px 0; }
+  table.cands th, table.cands td { padding: 2px 8px; border-bottom: 1px solid var(--vscode-widget-border, var(--vscode-editorWidget-border)); }
+  table.cands tr.chosen td { font-weight: 600; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  .faith { margin: 8px 0; }
+  .tokens { font-family: var(--vscode-editor-font-family); white-space: pre-wrap; line-height: 1.8; }
+  .tok { background: color-mix(in srgb, var(--vscode-charts-red) var(--heat, 0%), transparent); padding: 1px 0; }
+  .tok.neg { background: color-mix(in srgb, var(--vscode-charts-blue) var(--heat, 0%), transparent); }
+  canvas.pixels { image-rendering: pixelated; width: min(100%, 640px); border: 1px solid var(--vscode-widget-border, transparent); }
+  .strip { display: flex; gap: 2px; align-items: flex-end; height: 48px; }
+  .scell { position: relative; flex: 1 1 8px; max-width: 24px; height: 100%;
+    background: color-mix(in srgb, var(--vscode-charts-red) var(--heat, 0%), var(--vscode-editorWidget-background)); }
+  .sfill { position: absolute; left: 0; right: 0; bottom: 0; background: var(--vscode-charts-blue); opacity: 0.6; }
+`;
