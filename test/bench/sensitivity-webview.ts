@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   const fromView: unknown[] = [];
   const send = async (m: ToWebview): Promise<void> => {
-    if (!isToWebview(m)) throw new Error(`mock host built an invalid message ${m.type}`);
+    if (!isToWebview(m)) throw new Error(`mock host built an invalid message ${(m as { type: string }).type}`);
     await page.evaluate((msg) => window.postMessage(msg, '*'), m as unknown as Record<string, unknown>);
   };
   const allocators = new Map<string, Allocator>();

@@ -26,7 +26,7 @@ interface State {
 addStyles(STYLES);
 const app = document.getElementById('app')!;
 const saved = getState<Partial<State>>() ?? {};
-let state: State = { recipe: saved.recipe ?? '', kind: saved.kind ?? 'bits', value: saved.value ?? {}, pins: saved.pins ?? {}, tab: saved.tab ?? 'allocation', metric: saved.metric, selected: saved.selected, spadeSample: saved.spadeSample };
+const state: State = { recipe: saved.recipe ?? '', kind: saved.kind ?? 'bits', value: saved.value ?? {}, pins: saved.pins ?? {}, tab: saved.tab ?? 'allocation', metric: saved.metric, selected: saved.selected, spadeSample: saved.spadeSample };
 let data: SensitivityViewData | undefined;
 let allocation: Allocation | undefined;
 let frontier: { bytes: FrontierPointView[]; bits: FrontierPointView[] } | undefined;
