@@ -7,6 +7,7 @@ const commands: Record<string, Command> = {
   check: { summary: 'check a .qrecipe file (syntax, names, files, model layers)', load: () => import('./commands/check') },
   compare: { summary: 'compare runs: metric deltas, per-layer differences, recipe diff', load: () => import('./commands/compare') },
   eval: { summary: 'evaluate an ONNX model: perplexity, accuracy, cer, kl, latency, size', load: () => import('./commands/eval') },
+  export: { summary: 'export a run\'s compressed model (MatMulNBits, QDQ or fake-quant ONNX)', load: () => import('./commands/export') },
   inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
   run: { summary: 'run a recipe end to end (check, calibrate, compress, evaluate, export)', load: () => import('./commands/run') },
   runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },

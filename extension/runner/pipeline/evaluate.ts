@@ -1,12 +1,14 @@
 // The evaluate stage: each metric on the original model (measured once per run) and on the
-// compressed (fake-quant) model, same data, same settings.
-import type { EvaluateStage } from '../../../language-server/core/recipe/resolved';
+// compressed (fake-quant) model, same data, same settings, through the model layer's one
+// evaluation entry. `size` of the compressed model is the packed size the quantisation implies
+// (the fake-quant file itself is float).
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
 import type { Metrics } from '../../../language-server/core/protocol/runner';
-import { evaluatePerplexity } from '../../../language-server/core/model/evaluate/perplexity';
-import { evaluateCer } from '../../../language-server/core/model/evaluate/cer';
+import { evaluateModel, type EvalSpec } from '../../../language-server/core/model/evaluate/index';
 import type { EvalResult } from '../../../language-server/core/model/evaluate/result';
 import type { RunContext } from './context';
-import { ocrLines, textWindows } from './datasets';
 import { groupsOf } from '../export/quant-store';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
@@ -15,42 +17,52 @@ export function metricKey(m: { metric: string; data?: string }): string {
   return m.data ? `${m.metric}:${m.data}` : m.metric;
 }
 
+/** The evaluation inputs of a recipe data set: its files and how many samples to use. */
+export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit'> {
+  const s = d.source;
+  if (s.kind === 'text' && s.tokenizer !== 'byte') throw new Error(`data set '${d.name}': tokenizer.json tokenisation is not supported by the runner yet; use \`tokenizer byte\``);
+  return { data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples };
+}
+
 export class Evaluator {
   private readonly originalCache = new Map<string, number>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
   constructor(private readonly ctx: RunContext) {}
 
-  private dataset(m: MetricSpec) {
+  private dataset(m: MetricSpec): ResolvedDataset | undefined {
+    if (!m.data) return undefined;
     const d = this.ctx.recipe.datasets.find((x) => x.name === m.data);
-    if (!d) throw new Error(`${m.metric} needs a data set (\`${m.metric} on NAME\`)`);
+    if (!d) throw new Error(`${m.metric}: no data set '${m.data}'`);
     return d;
   }
 
-  /** One metric of one model file (undefined for metrics this runner does not measure). */
-  async measure(m: MetricSpec, model: string, label: string): Promise<EvalResult | undefined> {
-    const opts = { signal: this.ctx.signal, onProgress: (p: { done: number; total: number }) => this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `${label} ${m.metric}` }) };
-    switch (m.metric) {
-      case 'perplexity': return evaluatePerplexity(model, await textWindows(this.dataset(m), 'evaluation'), opts);
-      case 'cer': {
-        const { lines, chars } = await ocrLines(this.dataset(m), this.ctx.recipe.model!.path);
-        return evaluateCer(model, lines, chars, opts);
-      }
-      default: return undefined;
-    }
+  /** One metric of one model file. */
+  async measure(m: MetricSpec, model: string, label: string): Promise<EvalResult> {
+    const original = this.ctx.state.original.path;
+    const d = this.dataset(m);
+    const keys = path.join(path.dirname(original), 'ppocr_keys_v1.txt');
+    return evaluateModel({
+      model, metric: m.metric, ...(d ? dataSpec(d) : {}),
+      ...(m.metric === 'kl' ? { reference: original } : {}),
+      ...(m.metric === 'cer' && existsSync(keys) ? { keys } : {}),
+      signal: this.ctx.signal,
+      onProgress: (p) => this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `${label} model: ${m.metric}` }),
+    });
   }
 
-  /** Size of the compressed weights as the quantisation stages left them (codes + fp32 scales + zeros). */
-  private sizeMetrics(): Metrics {
+  /** Size of the compressed weights as the quantisation stages left them (codes + fp32 scales + packed zeros). */
+  private packedSize(): Metrics {
     const st = this.ctx.state;
     let quantBytes = 0;
     let quantParams = 0;
+    let floatBytes = 0;
     for (const q of st.quant.values()) {
       const groups = q.rows * groupsOf(q);
       quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + 4 * groups + Math.ceil((groups * q.bits) / 8);
       quantParams += q.rows * q.cols;
+      floatBytes += st.layer(q.name).bytes;
     }
-    const floatBytes = [...st.quant.values()].reduce((a, q) => a + st.layer(q.name).bytes, 0);
     return { sizeBytes: st.inventory.totalBytes - floatBytes + quantBytes, ...(quantParams ? { bitsPerWeight: (8 * quantBytes) / quantParams } : {}) };
   }
 
@@ -58,30 +70,38 @@ export class Evaluator {
     const original: Metrics = {};
     const compressed: Metrics = {};
     this.lastQuality = undefined;
+    const emit = (model: 'original' | 'compressed', m: MetricSpec, metrics: Metrics): void =>
+      this.ctx.sink.emit({ type: 'metrics', model, ...(m.data ? { dataset: m.data } : {}), metrics });
     for (const m of stage.metrics) {
       if (m.metric === 'size') {
-        Object.assign(compressed, this.sizeMetrics());
-        original.sizeBytes = this.ctx.state.inventory.totalBytes;
+        const o = { sizeBytes: this.ctx.state.inventory.totalBytes };
+        const c = this.packedSize();
+        Object.assign(original, o);
+        Object.assign(compressed, c);
+        emit('original', m, o);
+        emit('compressed', m, c);
+        continue;
+      }
+      if (m.metric === 'kl') {
+        // KL(original ‖ compressed): zero by definition for the original.
+        const r = await this.measure(m, compressedModel, 'compressed');
+        compressed.kl = r.value;
+        if (typeof r.details.top1Agreement === 'number') compressed.top1Agreement = r.details.top1Agreement;
+        emit('compressed', m, { kl: r.value });
         continue;
       }
       const key = metricKey(m);
       let o = this.originalCache.get(key);
       if (o === undefined) {
-        const r = await this.measure(m, this.ctx.state.original.path, 'original');
-        if (!r) { this.ctx.warn(`metric '${m.metric}' is not measured by this runner yet; skipped`); continue; }
-        o = r.value;
+        o = (await this.measure(m, this.ctx.state.original.path, 'original')).value;
         this.originalCache.set(key, o);
       }
-      const c = (await this.measure(m, compressedModel, 'compressed'))!.value;
-      this.lastQuality ??= { spec: m, value: c };
+      const c = (await this.measure(m, compressedModel, 'compressed')).value;
+      if (m.metric !== 'latency') this.lastQuality ??= { spec: m, value: c };
       original[m.metric] = o;
       compressed[m.metric] = c;
-      this.ctx.sink.emit({ type: 'metrics', model: 'original', ...(m.data ? { dataset: m.data } : {}), metrics: { [m.metric]: o } });
-      this.ctx.sink.emit({ type: 'metrics', model: 'compressed', ...(m.data ? { dataset: m.data } : {}), metrics: { [m.metric]: c } });
-    }
-    if (Object.keys(compressed).some((k) => k === 'sizeBytes')) {
-      this.ctx.sink.emit({ type: 'metrics', model: 'original', metrics: { sizeBytes: original.sizeBytes! } });
-      this.ctx.sink.emit({ type: 'metrics', model: 'compressed', metrics: { sizeBytes: compressed.sizeBytes!, ...(compressed.bitsPerWeight !== undefined ? { bitsPerWeight: compressed.bitsPerWeight } : {}) } });
+      emit('original', m, { [m.metric]: o });
+      emit('compressed', m, { [m.metric]: c });
     }
     return { original, compressed };
   }
