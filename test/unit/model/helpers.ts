@@ -1,5 +1,6 @@
 // Small ONNX models built with the writer, for the model-layer tests.
 import { mkdtempSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { ModelEditor } from '../../../language-server/core/model/writer';
@@ -53,4 +54,39 @@ export function buildConv(file: string, seed = 5): ModelEditor {
   e.addNode({ opType: 'Conv', inputs: ['r1', 'dw.weight'], outputs: ['y'], name: 'dw', attributes: { group: { i: 4 } } });
   e.addGraphValue('output', 'y', 'float32', ['N', 4, 4, 4]);
   return e;
+}
+
+/** A PNG encoder for tests: 8-bit RGB or grey, each row with the given filter type. */
+export function encodePng(width: number, height: number, channels: 1 | 3, pixels: Uint8Array, filters = [0, 1, 2, 3, 4]): Uint8Array {
+  const stride = width * channels;
+  const raw = new Uint8Array(height * (stride + 1));
+  for (let y = 0; y < height; y++) {
+    const f = filters[y % filters.length]!;
+    raw[y * (stride + 1)] = f;
+    for (let x = 0; x < stride; x++) {
+      const cur = pixels[y * stride + x]!;
+      const a = x >= channels ? pixels[y * stride + x - channels]! : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + x]! : 0;
+      const c = y > 0 && x >= channels ? pixels[(y - 1) * stride + x - channels]! : 0;
+      const p = a + b - c;
+      const pred = [0, a, b, (a + b) >> 1, Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c][f]!;
+      raw[y * (stride + 1) + 1 + x] = (cur - pred) & 255;
+    }
+  }
+  const chunk = (type: string, body: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(12 + body.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, body.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(body, 8);
+    return out; // CRC left 0: the decoder does not check it
+  };
+  const ihdr = new Uint8Array(13);
+  const dv = new DataView(ihdr.buffer);
+  dv.setUint32(0, width); dv.setUint32(4, height);
+  ihdr[8] = 8; ihdr[9] = channels === 1 ? 0 : 2;
+  const parts = [new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', new Uint8Array(deflateSync(raw))), chunk('IEND', new Uint8Array())];
+  const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((o, p) => { all.set(p, o); return o + p.length; }, 0);
+  return all;
 }
