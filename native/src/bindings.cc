@@ -140,7 +140,8 @@ class GptqJob : public MatrixJob {
     out_.perm = array<int32_t>("perm", napi_int32_array, cols_);
   }
   void Run(const Ctx& ctx) override {
-    if (onCuda()) return cuda::gptq(W_, H_, rows_, cols_, o_, out_, ctx);
+    if (onCuda() && cuda::supports(o_.quant, true, o_.blockSize, 0)) return cuda::gptq(W_, H_, rows_, cols_, o_, out_, ctx);
+    device_ = "cpu";
     gptq(W_, H_, rows_, cols_, o_, out_, ctx);
   }
   void Fill(Napi::Env, Napi::Object r) override { r.Set("loss", out_.loss); }
@@ -171,7 +172,9 @@ class SparseGptJob : public MatrixJob {
     }
   }
   void Run(const Ctx& ctx) override {
-    if (onCuda()) return cuda::sparsegpt(W_, H_, rows_, cols_, o_, out_, ctx);
+    if (onCuda() && cuda::supports(o_.quant, o_.quantize, o_.blockSize, o_.m))
+      return cuda::sparsegpt(W_, H_, rows_, cols_, o_, out_, ctx);
+    device_ = "cpu";
     sparsegpt(W_, H_, rows_, cols_, o_, out_, ctx);
   }
   void Fill(Napi::Env, Napi::Object r) override { r.Set("loss", out_.loss); }

@@ -32,6 +32,9 @@ struct Status {
 const Status& status();
 inline bool usable() { return !status().devices.empty(); }
 
+/** Whether the CUDA solvers handle these options (block 128, groups of 32k columns, m dividing 32). */
+bool supports(const QuantSpec& s, bool quantize, int blockSize, int m);
+
 void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx);
 void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
          const Ctx& ctx);

@@ -21,6 +21,7 @@ const Status& status() {
   }();
   return s;
 }
+bool supports(const QuantSpec&, bool, int, int) { return false; }
 void hessianUpdate(float*, int, const float*, int, double, double, const Ctx&) { notCompiled(); }
 void rtn(const float*, int, int, const QuantSpec&, float*, float*, uint8_t*, float*, const Ctx&) { notCompiled(); }
 void gptq(const float*, const float*, int, int, const GptqOptions&, GptqOutputs&, const Ctx&) { notCompiled(); }

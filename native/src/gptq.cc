@@ -12,34 +12,35 @@
 
 namespace qr {
 
-void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx) {
+GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx) {
   const QuantSpec& s = o.quant;
   const bool groups = s.groupSize > 0;
   const int g = groups ? s.groupSize : cols;
-  const int ng = cols / g;
-  const int maxq = s.maxq();
-
-  std::vector<int> perm(cols);
-  std::iota(perm.begin(), perm.end(), 0);
+  GptqPrep p;
+  p.groups = cols / g;
+  const int ng = p.groups;
+  p.perm.resize(cols);
+  std::iota(p.perm.begin(), p.perm.end(), 0);
   std::vector<uint8_t> deadIn(cols);
   for (int j = 0; j < cols; j++) deadIn[j] = H[size_t(j) * cols + j] == 0.0f;
   if (o.actOrder)  // columns with the largest Hessian diagonal first (dead ones count as 1, like the reference)
-    std::stable_sort(perm.begin(), perm.end(), [&](int a, int b) {
+    std::stable_sort(p.perm.begin(), p.perm.end(), [&](int a, int b) {
       const float da = deadIn[a] ? 1.f : H[size_t(a) * cols + a], db = deadIn[b] ? 1.f : H[size_t(b) * cols + b];
       return da > db;
     });
-
+  const std::vector<int>& perm = p.perm;
   HessianFactor f = factorHessian(H, cols, perm.data(), o.percdamp, ctx);
-  const float* U = f.U.data();
+  p.U = std::move(f.U);
 
-  // Wp: W with dead columns zeroed, columns in quantisation order
-  std::vector<float> Wp(size_t(rows) * cols);
+  p.Wp.resize(size_t(rows) * cols);
+  std::vector<float>& Wp = p.Wp;
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
     for (int j = 0; j < cols; j++) Wp[size_t(r) * cols + j] = f.dead[perm[j]] ? 0.f : W[size_t(r) * cols + perm[j]];
 
   // parameters fitted before the loop: per row, or per original-order group (static groups)
-  std::vector<QParams> params(size_t(rows) * ng);
+  p.params.resize(size_t(rows) * ng);
+  std::vector<QParams>& params = p.params;
   if (!groups || o.staticGroups) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
@@ -52,6 +53,40 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
       for (int k = 0; k < ng; k++) params[size_t(r) * ng + k] = fitParams(row.data() + size_t(k) * g, g, s);
     }
   }
+  return p;
+}
+
+void finishGptq(const GptqPrep& p, int rows, int cols, const GptqOptions& o, GptqOutputs& out) {
+  const bool groups = o.quant.groupSize > 0;
+  const int g = groups ? o.quant.groupSize : cols;
+  const int ng = p.groups;
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; r++) {
+    for (int j = 0; j < cols; j++) out.Q[size_t(r) * cols + p.perm[j]] = p.Wp[size_t(r) * cols + j];
+    for (int k = 0; k < ng; k++) {
+      out.scales[size_t(r) * ng + k] = p.params[size_t(r) * ng + k].scale;
+      out.zeros[size_t(r) * ng + k] = p.params[size_t(r) * ng + k].zero;
+    }
+  }
+  std::vector<int> inv(cols);
+  for (int j = 0; j < cols; j++) inv[p.perm[j]] = j;
+  for (int c = 0; c < cols; c++) {
+    out.perm[c] = p.perm[c];
+    out.gIdx[c] = !groups ? 0 : (o.actOrder && !o.staticGroups ? inv[c] / g : c / g);
+  }
+}
+
+void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx) {
+  const QuantSpec& s = o.quant;
+  const bool groups = s.groupSize > 0;
+  const int g = groups ? s.groupSize : cols;
+  const int maxq = s.maxq();
+  GptqPrep prep = prepareGptq(W, H, rows, cols, o, ctx);
+  const int ng = prep.groups;
+  const std::vector<int>& perm = prep.perm;
+  const float* U = prep.U.data();
+  std::vector<float>& Wp = prep.Wp;
+  std::vector<QParams>& params = prep.params;
 
   const int B = o.blockSize;
   std::vector<float> errT(size_t(B) * rows);
@@ -87,22 +122,8 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
              Wp.data() + i2, cols);
     ctx.report(i2, cols);
   }
-
   out.loss = std::accumulate(rowLoss.begin(), rowLoss.end(), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int r = 0; r < rows; r++) {
-    for (int j = 0; j < cols; j++) out.Q[size_t(r) * cols + perm[j]] = Wp[size_t(r) * cols + j];
-    for (int k = 0; k < ng; k++) {
-      out.scales[size_t(r) * ng + k] = params[size_t(r) * ng + k].scale;
-      out.zeros[size_t(r) * ng + k] = params[size_t(r) * ng + k].zero;
-    }
-  }
-  std::vector<int> inv(cols);
-  for (int j = 0; j < cols; j++) inv[perm[j]] = j;
-  for (int c = 0; c < cols; c++) {
-    out.perm[c] = perm[c];
-    out.gIdx[c] = !groups ? 0 : (o.actOrder && !o.staticGroups ? inv[c] / g : c / g);
-  }
+  finishGptq(prep, rows, cols, o, out);
 }
 
 }  // namespace qr

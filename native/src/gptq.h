@@ -2,6 +2,7 @@
 // over the columns not yet quantised through the upper Cholesky factor of H⁻¹.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "quant_grid.h"
 
@@ -27,5 +28,20 @@ struct GptqOutputs {
 };
 
 void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx);
+
+/**
+ * The host-side steps shared by the CPU and CUDA solvers, so both start from the same bits: order,
+ * U, W in quantisation order (dead columns zeroed) and the parameters fitted before the loop.
+ */
+struct GptqPrep {
+  std::vector<int> perm;
+  std::vector<float> U;       // cols×cols upper factor of H⁻¹ in quantisation order
+  std::vector<float> Wp;      // rows×cols, permuted
+  std::vector<QParams> params;  // rows×groups
+  int groups = 1;
+};
+GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx);
+/** Writes Q (un-permuted from Wp), scales, zeros, gIdx, perm into out. */
+void finishGptq(const GptqPrep& p, int rows, int cols, const GptqOptions& o, GptqOutputs& out);
 
 }  // namespace qr

@@ -1,0 +1,195 @@
+// FP32 TN GEMM on CUDA cores (128×128 tiles, 8×8 outputs per thread), the device's status probe and
+// the optional dlopen'ed cuBLAS used by the benchmarks as a baseline.
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "../cuda_api.h"
+#include "common.cuh"
+
+namespace qr {
+namespace cuda {
+
+namespace {
+constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+
+__global__ void __launch_bounds__(256) gemmTNKernel(int M, int N, int K, float alpha, const float* __restrict__ A,
+                                                    int lda, const float* __restrict__ B, int ldb, float* C, int ldc,
+                                                    bool lowerOnly) {
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  if (lowerOnly && m0 + BM <= n0) return;
+  __shared__ float As[BK][BM];
+  __shared__ float Bs[BK][BN];
+  const int tid = threadIdx.x;
+  const int tr = tid / 16, tc = tid % 16;  // 16×16 threads, each 8×8 outputs
+  float acc[TM][TN] = {};
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    // 256 threads load 8×128 of A and of B: 4 values each, coalesced along M / N
+    for (int t = 0; t < 4; t++) {
+      const int idx = tid + t * 256;
+      const int kk = idx / BM, mm = idx % BM;
+      const int gk = k0 + kk;
+      As[kk][mm] = (gk < K && m0 + mm < M) ? A[size_t(gk) * lda + m0 + mm] : 0.f;
+      Bs[kk][mm] = (gk < K && n0 + mm < N) ? B[size_t(gk) * ldb + n0 + mm] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; i++) a[i] = As[kk][tr * TM + i];
+#pragma unroll
+      for (int j = 0; j < TN; j++) b[j] = Bs[kk][tc * TN + j];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < TM; i++) {
+    const int m = m0 + tr * TM + i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < TN; j++) {
+      const int n = n0 + tc * TN + j;
+      if (n < N) C[size_t(m) * ldc + n] += alpha * acc[i][j];
+    }
+  }
+}
+}  // namespace
+
+void gemmTN(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+            bool lowerOnly, cudaStream_t s) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  dim3 grid((N + BN - 1) / BN, (M + BM - 1) / BM);
+  gemmTNKernel<<<grid, 256, 0, s>>>(M, N, K, alpha, A, lda, B, ldb, C, ldc, lowerOnly);
+  QR_LAUNCHED("gemmTN");
+}
+
+const Status& status() {
+  static Status st;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    st.compiled = true;
+    cudaRuntimeGetVersion(&st.runtimeVersion);
+    cudaError_t e = cudaDriverGetVersion(&st.driverVersion);
+    int n = 0;
+    if (e == cudaSuccess) e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      st.error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+      cudaGetLastError();
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      cudaDeviceProp p;
+      if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+      DeviceInfo d;
+      d.name = p.name;
+      d.major = p.major;
+      d.minor = p.minor;
+      d.memoryGiB = double(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0);
+      d.multiprocessors = p.multiProcessorCount;
+      st.devices.push_back(d);
+    }
+    if (st.devices.empty()) st.error = "no CUDA device found";
+  });
+  return st;
+}
+
+// --- optional cuBLAS through dlopen (benchmarks only; the addon never needs it) ---
+struct Cublas {
+  void* handle = nullptr;
+  int (*create)(void**) = nullptr;
+  int (*setStream)(void*, cudaStream_t) = nullptr;
+  int (*sgemm)(void*, int, int, int, int, int, const float*, const float*, int, const float*, int, const float*,
+               float*, int) = nullptr;
+  int (*gemmEx)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
+                const void*, void*, int, int, int, int) = nullptr;
+};
+
+Cublas* cublas(std::string* why) {
+  static Cublas cb;
+  static std::string err;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* env = std::getenv("QRECIPE_CUBLAS");
+    void* lib = dlopen(env ? env : "libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      err = dlerror();
+      return;
+    }
+    cb.create = reinterpret_cast<decltype(cb.create)>(dlsym(lib, "cublasCreate_v2"));
+    cb.setStream = reinterpret_cast<decltype(cb.setStream)>(dlsym(lib, "cublasSetStream_v2"));
+    cb.sgemm = reinterpret_cast<decltype(cb.sgemm)>(dlsym(lib, "cublasSgemm_v2"));
+    cb.gemmEx = reinterpret_cast<decltype(cb.gemmEx)>(dlsym(lib, "cublasGemmEx"));
+    if (!cb.create || !cb.setStream || !cb.sgemm || !cb.gemmEx || cb.create(&cb.handle) != 0) {
+      err = "libcublas loaded but its symbols or handle are unusable";
+      cb.handle = nullptr;
+    }
+  });
+  if (!cb.handle) {
+    if (why) *why = err;
+    return nullptr;
+  }
+  return &cb;
+}
+
+bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s) {
+  if (!cb) return false;
+  // row-major C(M×N) = Aᵀ(M×K)·B(K×N)  ⇔  column-major Cᵀ(N×M) = Bᵀ·A with B seen as N×K col-major (op N)
+  // and A seen as M×K col-major (op T)
+  const float one = 1.f, zero = 0.f;
+  cb->setStream(cb->handle, s);
+  return cb->sgemm(cb->handle, 0 /*N*/, 1 /*T*/, N, M, K, &one, B, N, A, M, &zero, C, N) == 0;
+}
+
+bool cublasHgemv(Cublas* cb, int N, int K, const void* W, const void* x, void* y, cudaStream_t s) {
+  if (!cb) return false;
+  // y(N) = W(N×K row-major)·x: column-major y(N×1) = Wᵀ_colmajor(K×N)ᵀ · x(K×1)
+  const float one = 1.f, zero = 0.f;
+  cb->setStream(cb->handle, s);
+  const int R16F = 2, R32F = 0, COMPUTE_32F = 68, ALGO_DEFAULT = -1;
+  return cb->gemmEx(cb->handle, 1 /*T*/, 0 /*N*/, N, 1, K, &one, W, R16F, K, x, R16F, K, &zero, y, R32F, N,
+                    COMPUTE_32F, ALGO_DEFAULT) == 0;
+}
+
+GemmBenchResult benchGemm(int m, int n, int k, const Ctx& ctx) {
+  GemmBenchResult r;
+  Stream s;
+  DevBuf<float> A(size_t(k) * m), B(size_t(k) * n), C(size_t(m) * n);
+  QR_CUDA(cudaMemsetAsync(A.p, 0, A.n * 4, s));
+  QR_CUDA(cudaMemsetAsync(B.p, 0, B.n * 4, s));
+  C.zero(s);
+  cudaEvent_t e0, e1;
+  QR_CUDA(cudaEventCreate(&e0));
+  QR_CUDA(cudaEventCreate(&e1));
+  auto timeIt = [&](auto&& f) {
+    f();  // warm-up
+    QR_CUDA(cudaEventRecord(e0, s));
+    const int iters = 5;
+    for (int i = 0; i < iters; i++) f();
+    QR_CUDA(cudaEventRecord(e1, s));
+    QR_CUDA(cudaEventSynchronize(e1));
+    float ms = 0;
+    QR_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+    return double(ms) / iters;
+  };
+  const double flops = 2.0 * m * n * k;
+  r.oursMs = timeIt([&] { gemmTN(m, n, k, 1.f, A.p, m, B.p, n, C.p, n, false, s); });
+  r.oursTflops = flops / (r.oursMs * 1e9);
+  ctx.check();
+  Cublas* cb = cublas(nullptr);
+  if (cb) {
+    r.cublasMs = timeIt([&] { cublasSgemmTN(cb, m, n, k, A.p, B.p, C.p, s); });
+    r.cublasTflops = flops / (r.cublasMs * 1e9);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return r;
+}
+
+}  // namespace cuda
+}  // namespace qr

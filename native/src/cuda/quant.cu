@@ -1,0 +1,419 @@
+// CUDA paths of the Hessian, RTN, GPTQ and SparseGPT. The Hessian factorisation and the parameters
+// fitted before the loop come from the same host code as the CPU path (prepareGptq / factorHessian),
+// so both start from identical bits; the column loop runs one warp per row with the row's 128-column
+// block in registers, and the lazy update is gemmTN on the device. Per-element updates use
+// __fmul_rn/__fsub_rn so they round exactly like the CPU loop (no FMA contraction).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "../cuda_api.h"
+#include "../linalg.h"
+#include "common.cuh"
+
+namespace qr {
+namespace cuda {
+
+namespace {
+
+struct DSpec {
+  int bits, maxq, symmetric, mse, grid;
+  float norm, maxShrink;
+};
+
+DSpec toDevice(const QuantSpec& s) {
+  return DSpec{s.bits, s.maxq(), s.symmetric ? 1 : 0, s.mse ? 1 : 0, s.grid, s.norm, s.maxShrink};
+}
+
+__device__ __forceinline__ QParams dFromRange(float xmin, float xmax, const DSpec& s) {
+  if (s.symmetric) {
+    xmax = fmaxf(fabsf(xmin), xmax);
+    xmin = -xmax;
+  }
+  if (xmin == 0.f && xmax == 0.f) {
+    xmin = -1.f;
+    xmax = 1.f;
+  }
+  QParams p;
+  p.scale = __fdiv_rn(__fsub_rn(xmax, xmin), float(s.maxq));
+  p.zero = s.symmetric ? float((s.maxq + 1) / 2) : nearbyintf(__fdiv_rn(-xmin, p.scale));
+  return p;
+}
+
+__device__ __forceinline__ int dCode(float x, QParams p, int maxq) {
+  float q = __fadd_rn(nearbyintf(__fdiv_rn(x, p.scale)), p.zero);
+  q = q < 0.f ? 0.f : (q > float(maxq) ? float(maxq) : q);
+  return int(q);
+}
+__device__ __forceinline__ float dDequant(int code, QParams p) { return __fmul_rn(p.scale, __fsub_rn(float(code), p.zero)); }
+
+/** Candidate grid i of the MSE search (i < 0: the full range). */
+__device__ __forceinline__ QParams dCandidate(float xmin, float xmax, int i, const DSpec& s) {
+  if (i < 0) return dFromRange(xmin, xmax, s);
+  const float p = __fsub_rn(1.f, __fdiv_rn(float(i), float(s.grid)));
+  if (s.symmetric) return dFromRange(__fmul_rn(p, xmin), __fmul_rn(p, xmax), s);
+  const float lo = __fmul_rn(p, xmin), hi = __fmul_rn(p, xmax);
+  if (lo == 0.f && hi == 0.f) return dFromRange(0.f, 0.f, s);
+  QParams c;
+  c.scale = __fdiv_rn(__fsub_rn(hi, lo), float(s.maxq));
+  c.zero = nearbyintf(__fdiv_rn(-lo, c.scale));
+  return c;
+}
+
+/** Sequential fit of n values with stride 1 (one thread), the CPU's fitParams on the device. */
+__device__ QParams dFit(const float* x, int n, const DSpec& s) {
+  float xmin = 0.f, xmax = 0.f;
+  for (int i = 0; i < n; i++) {
+    xmin = fminf(xmin, x[i]);
+    xmax = fmaxf(xmax, x[i]);
+  }
+  QParams best = dFromRange(xmin, xmax, s);
+  if (!s.mse) return best;
+  float bestErr = INFINITY;
+  const int steps = int(s.maxShrink * s.grid);
+  for (int i = 0; i < steps; i++) {
+    const QParams c = dCandidate(xmin, xmax, i, s);
+    float err = 0.f;
+    for (int k = 0; k < n; k++) err += powf(fabsf(dDequant(dCode(x[k], c, s.maxq), c) - x[k]), s.norm);
+    if (err < bestErr) {
+      bestErr = err;
+      best = c;
+    }
+  }
+  return best;
+}
+
+__global__ void rtnKernel(const float* W, int rows, int cols, int g, DSpec s, float* scales, float* zeros,
+                          uint8_t* codes, float* Q) {
+  const int ng = cols / g;
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= rows * ng) return;
+  const int r = idx / ng, k = idx % ng;
+  const float* x = W + size_t(r) * cols + size_t(k) * g;
+  const QParams p = dFit(x, g, s);
+  scales[idx] = p.scale;
+  zeros[idx] = p.zero;
+  if (!codes) return;
+  for (int j = 0; j < g; j++) {
+    const int c = dCode(x[j], p, s.maxq);
+    codes[size_t(r) * cols + size_t(k) * g + j] = uint8_t(c);
+    if (Q) Q[size_t(r) * cols + size_t(k) * g + j] = dDequant(c, p);
+  }
+}
+
+__inline__ __device__ float warpMin(float v) {
+  for (int o = 16; o; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__inline__ __device__ float warpMax(float v) {
+  for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__inline__ __device__ float warpSum(float v) {
+  for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+constexpr int SLOTS = 4;  // 128-column block / 32 lanes
+
+/** Warp-cooperative fit of a group starting at column j (values: registers below i2, global beyond). */
+__device__ QParams warpFitGroup(const float (&w)[SLOTS], const float* wrow, int i1, int i2, int j, int len,
+                                const DSpec& s, int lane) {
+  float mn = 0.f, mx = 0.f;
+  for (int c = j + lane; c < j + len; c += 32) {
+    float v;
+    if (c < i2) {
+      const int t = (c - i1) >> 5;
+      v = t == 0 ? w[0] : t == 1 ? w[1] : t == 2 ? w[2] : w[3];
+    } else v = wrow[c];
+    mn = fminf(mn, v);
+    mx = fmaxf(mx, v);
+  }
+  mn = warpMin(mn);
+  mx = warpMax(mx);
+  QParams best = dFromRange(mn, mx, s);
+  if (!s.mse) return best;
+  float bestErr = INFINITY;
+  const int steps = int(s.maxShrink * s.grid);
+  for (int i = 0; i < steps; i++) {
+    const QParams cnd = dCandidate(mn, mx, i, s);
+    float err = 0.f;
+    for (int c = j + lane; c < j + len; c += 32) {
+      float v;
+      if (c < i2) {
+        const int t = (c - i1) >> 5;
+        v = t == 0 ? w[0] : t == 1 ? w[1] : t == 2 ? w[2] : w[3];
+      } else v = wrow[c];
+      err += powf(fabsf(dDequant(dCode(v, cnd, s.maxq), cnd) - v), s.norm);
+    }
+    err = warpSum(err);
+    if (err < bestErr) {
+      bestErr = err;
+      best = cnd;
+    }
+  }
+  return best;
+}
+
+/**
+ * One 128-column block of GPTQ / SparseGPT: one warp per row. mode 0: one grid per row (params[r]),
+ * 1: static groups by original column (params[r][perm[j]/g]), 2: groups fitted at group starts.
+ * quant = 0 (SparseGPT without quantisation): q is w or 0. mask: SparseGPT's block mask (rows×128)
+ * for unstructured pruning, or null; nmN/nmM > 0: N:M chosen in the kernel.
+ */
+__global__ void __launch_bounds__(128) columnBlockKernel(float* Wp, int rows, int cols, int i1, int i2,
+                                                         const float* __restrict__ U, QParams* params, int ng, int g,
+                                                         int mode, const int* __restrict__ perm, DSpec s, int quant,
+                                                         uint8_t* codes, uint8_t* maskBlock, uint8_t* maskOut,
+                                                         int nmN, int nmM, float* errT, double* rowLoss) {
+  const int lane = threadIdx.x & 31;
+  const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  float* wrow = Wp + size_t(r) * cols;
+  float w[SLOTS];
+  int pruned = 0;  // bit t: slot t pruned
+#pragma unroll
+  for (int t = 0; t < SLOTS; t++) {
+    const int c = i1 + lane + 32 * t;
+    w[t] = c < i2 ? wrow[c] : 0.f;
+    if (maskBlock && c < i2 && maskBlock[size_t(r) * 128 + (c - i1)]) pruned |= 1 << t;
+  }
+  QParams cur = mode == 0 ? params[size_t(r) * ng] : QParams{1.f, 0.f};
+  double loss = 0;
+  for (int j = i1; j < i2; j++) {
+    const int jt = (j - i1) >> 5, jl = (j - i1) & 31;
+    if (nmN > 0 && (j - i1) % nmM == 0) {
+      // N:M: lanes of this group hold columns j..j+M−1 in slot jt; rank by (score, column)
+      const int base = jl;
+      const bool inGroup = lane >= base && lane < base + nmM;
+      const int c = i1 + lane + 32 * jt;
+      float v = jt == 0 ? w[0] : jt == 1 ? w[1] : jt == 2 ? w[2] : w[3];
+      const float d = U[size_t(c < cols ? c : 0) * cols + (c < cols ? c : 0)];
+      const float score = __fdiv_rn(__fmul_rn(v, v), __fmul_rn(d, d));
+      int rank = 0;
+      for (int o = 0; o < nmM; o++) {
+        const float so = __shfl_sync(0xffffffffu, score, base + o);
+        if (inGroup && (so < score || (so == score && base + o < lane))) rank++;
+      }
+      if (inGroup) {
+        if (rank < nmN) pruned |= 1 << jt;
+        else pruned &= ~(1 << jt);
+      }
+    }
+    if (mode == 2 && j % g == 0) {
+      cur = warpFitGroup(w, wrow, i1, i2, j, min(g, cols - j), s, lane);
+      if (lane == 0) params[size_t(r) * ng + j / g] = cur;
+    }
+    const QParams p = mode == 1 ? params[size_t(r) * ng + perm[j] / g] : cur;
+    float e = 0.f, q = 0.f;
+    if (lane == jl) {
+      const float x = jt == 0 ? w[0] : jt == 1 ? w[1] : jt == 2 ? w[2] : w[3];
+      const bool isPruned = (pruned >> jt) & 1;
+      q = isPruned ? 0.f : x;
+      if (quant) {
+        const int code = dCode(q, p, s.maxq);
+        q = dDequant(code, p);
+        codes[size_t(r) * cols + j] = uint8_t(code);
+      }
+      const float d = U[size_t(j) * cols + j];
+      e = __fdiv_rn(__fsub_rn(x, q), d);
+      const double dx = double(__fsub_rn(x, q));
+      loss += dx * dx / (double(d) * double(d)) / 2.0;
+      errT[size_t(j - i1) * rows + r] = e;
+      if (maskOut) maskOut[size_t(r) * cols + j] = isPruned ? 1 : 0;
+    }
+    e = __shfl_sync(0xffffffffu, e, jl);
+    q = __shfl_sync(0xffffffffu, q, jl);
+    const float* u = U + size_t(j) * cols;
+#pragma unroll
+    for (int t = 0; t < SLOTS; t++) {
+      const int c = i1 + lane + 32 * t;
+      if (c > j && c < i2) w[t] = __fsub_rn(w[t], __fmul_rn(e, u[c]));
+      if (c == j) w[t] = q;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < SLOTS; t++) {
+    const int c = i1 + lane + 32 * t;
+    if (c < i2) wrow[c] = w[t];
+  }
+  for (int o = 16; o; o >>= 1) loss += __shfl_xor_sync(0xffffffffu, loss, o);
+  if (lane == 0) rowLoss[r] += loss;
+}
+
+/** Runs the block loop shared by GPTQ and SparseGPT on the device. hostMask: unstructured SparseGPT. */
+struct LoopArgs {
+  int rows, cols, mode, g, ng, quant, nmN = 0, nmM = 0;
+  double sparsity = -1;  // ≥ 0: unstructured mask per block, chosen on the host from device scores
+  DSpec spec;
+};
+
+double runColumnLoop(std::vector<float>& Wp, const std::vector<float>& U, std::vector<QParams>& params,
+                     const std::vector<int>& perm, const LoopArgs& a, uint8_t* codesOut, uint8_t* maskOut,
+                     const Ctx& ctx) {
+  const int rows = a.rows, cols = a.cols;
+  Stream st;
+  DevBuf<float> dW(Wp.size()), dU(U.size()), dErr(size_t(128) * rows);
+  DevBuf<QParams> dP(params.size());
+  DevBuf<int> dPerm(perm.size());
+  DevBuf<uint8_t> dCodes(codesOut ? size_t(rows) * cols : 0), dMaskOut(maskOut ? size_t(rows) * cols : 0),
+      dMaskBlock(a.sparsity >= 0 ? size_t(rows) * 128 : 0);
+  DevBuf<double> dLoss(rows);
+  dW.upload(Wp.data(), Wp.size(), st);
+  dU.upload(U.data(), U.size(), st);
+  dP.upload(params.data(), params.size(), st);
+  dPerm.upload(perm.data(), perm.size(), st);
+  dLoss.zero(st);
+  if (dMaskOut.p) dMaskOut.zero(st);
+  std::vector<float> blockW, score;
+  std::vector<uint8_t> blockMask;
+  const int nBlocks = (cols + 127) / 128;
+  for (int b = 0; b < nBlocks; b++) {
+    ctx.check();
+    const int i1 = b * 128, i2 = std::min(cols, i1 + 128), w1 = i2 - i1;
+    if (a.sparsity >= 0) {
+      // the block's threshold: the same selection as the CPU path, on the device's current weights
+      blockW.resize(size_t(rows) * w1);
+      QR_CUDA(cudaMemcpy2DAsync(blockW.data(), w1 * sizeof(float), dW.p + i1, cols * sizeof(float),
+                                w1 * sizeof(float), rows, cudaMemcpyDeviceToHost, st));
+      st.sync();
+      score.resize(blockW.size());
+      for (int r = 0; r < rows; r++)
+        for (int j = 0; j < w1; j++) {
+          const float d = U[size_t(i1 + j) * cols + i1 + j], w = blockW[size_t(r) * w1 + j];
+          score[size_t(r) * w1 + j] = w * w / (d * d);
+        }
+      std::vector<float> sorted(score);
+      const size_t k = std::min(sorted.size() - 1, size_t(double(sorted.size()) * a.sparsity));
+      std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+      const float thresh = a.sparsity > 0 ? sorted[k] : -1.f;
+      blockMask.assign(size_t(rows) * 128, 0);
+      for (int r = 0; r < rows; r++)
+        for (int j = 0; j < w1; j++) blockMask[size_t(r) * 128 + j] = score[size_t(r) * w1 + j] <= thresh;
+      dMaskBlock.upload(blockMask.data(), blockMask.size(), st);
+    }
+    columnBlockKernel<<<(rows + 3) / 4, 128, 0, st>>>(dW.p, rows, cols, i1, i2, dU.p, dP.p, a.ng, a.g, a.mode,
+                                                     dPerm.p, a.spec, a.quant, dCodes.p, dMaskBlock.p, dMaskOut.p,
+                                                     a.nmN, a.nmM, dErr.p, dLoss.p);
+    QR_LAUNCHED("columnBlockKernel");
+    if (i2 < cols) gemmTN(rows, cols - i2, w1, -1.f, dErr.p, rows, dU.p + size_t(i1) * cols + i2, cols, dW.p + i2, cols, false, st);
+    st.sync();
+    ctx.report(i2, cols);
+  }
+  dW.download(Wp.data(), Wp.size(), st);
+  dP.download(params.data(), params.size(), st);
+  std::vector<uint8_t> codesPerm;
+  if (codesOut) dCodes.download(codesOut, size_t(rows) * cols, st);
+  if (maskOut) dMaskOut.download(maskOut, size_t(rows) * cols, st);
+  std::vector<double> loss(rows);
+  dLoss.download(loss.data(), rows, st);
+  st.sync();
+  return std::accumulate(loss.begin(), loss.end(), 0.0);
+}
+
+}  // namespace
+
+bool supports(const QuantSpec& s, bool quantize, int blockSize, int m) {
+  return blockSize == 128 && (!quantize || s.groupSize == 0 || s.groupSize % 32 == 0) && (m == 0 || 32 % m == 0);
+}
+
+void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx) {
+  Stream st;
+  const double total = n + samples;
+  DevBuf<float> dH(size_t(cols) * cols), dX(size_t(std::min(tokens, 8192)) * cols);
+  // the old mean is scaled on the host (H·n/(n+s)) on its way to the device
+  const float keepF = float(n / total), add = float(2.0 / total);
+  std::vector<float> keep;
+  if (keepF != 1.f) {
+    keep.assign(H, H + dH.n);
+    for (float& v : keep) v *= keepF;
+    dH.upload(keep.data(), keep.size(), st);
+  } else {
+    dH.upload(H, dH.n, st);
+  }
+  for (int t0 = 0; t0 < tokens; t0 += 8192) {
+    ctx.check();
+    const int t = std::min(8192, tokens - t0);
+    dX.upload(X + size_t(t0) * cols, size_t(t) * cols, st);
+    gemmTN(cols, cols, t, add, dX.p, cols, dX.p, cols, dH.p, cols, true, st);
+    st.sync();
+    ctx.report(t0 + t, tokens);
+  }
+  dH.download(H, dH.n, st);
+  st.sync();
+  for (int i = 0; i < cols; i++)
+    for (int j = i + 1; j < cols; j++) H[size_t(i) * cols + j] = H[size_t(j) * cols + i];
+}
+
+void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
+         const Ctx& ctx) {
+  Stream st;
+  const int g = s.groupSize > 0 ? s.groupSize : cols;
+  const int ng = cols / g;
+  DevBuf<float> dW(size_t(rows) * cols), dS(size_t(rows) * ng), dZ(size_t(rows) * ng),
+      dQ(Q ? size_t(rows) * cols : 0);
+  DevBuf<uint8_t> dC(codes ? size_t(rows) * cols : 0);
+  dW.upload(W, dW.n, st);
+  const int n = rows * ng;
+  rtnKernel<<<(n + 127) / 128, 128, 0, st>>>(dW.p, rows, cols, g, toDevice(s), dS.p, dZ.p, dC.p, dQ.p);
+  QR_LAUNCHED("rtnKernel");
+  dS.download(scales, dS.n, st);
+  dZ.download(zeros, dZ.n, st);
+  if (codes) dC.download(codes, dC.n, st);
+  if (Q) dQ.download(Q, dQ.n, st);
+  st.sync();
+  ctx.check();
+}
+
+void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx) {
+  GptqPrep prep = prepareGptq(W, H, rows, cols, o, ctx);
+  LoopArgs a;
+  a.rows = rows;
+  a.cols = cols;
+  a.g = o.quant.groupSize > 0 ? o.quant.groupSize : cols;
+  a.ng = prep.groups;
+  a.mode = o.quant.groupSize == 0 ? 0 : (o.staticGroups ? 1 : 2);
+  a.quant = 1;
+  a.spec = toDevice(o.quant);
+  std::vector<uint8_t> codesPerm(size_t(rows) * cols);
+  out.loss = runColumnLoop(prep.Wp, prep.U, prep.params, prep.perm, a, codesPerm.data(), nullptr, ctx);
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < cols; j++) out.codes[size_t(r) * cols + prep.perm[j]] = codesPerm[size_t(r) * cols + j];
+  finishGptq(prep, rows, cols, o, out);
+}
+
+void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseGptOptions& o, SparseGptOutputs& out,
+               const Ctx& ctx) {
+  HessianFactor f = factorHessian(H, cols, nullptr, o.percdamp, ctx);
+  std::vector<float> Wc(size_t(rows) * cols);
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < cols; j++) Wc[size_t(r) * cols + j] = f.dead[j] ? 0.f : W[size_t(r) * cols + j];
+  const bool groups = o.quantize && o.quant.groupSize > 0;
+  LoopArgs a;
+  a.rows = rows;
+  a.cols = cols;
+  a.g = groups ? o.quant.groupSize : cols;
+  a.ng = cols / a.g;
+  a.mode = groups ? 2 : 0;
+  a.quant = o.quantize ? 1 : 0;
+  a.spec = toDevice(o.quant);
+  a.nmN = o.n;
+  a.nmM = o.m;
+  if (o.n == 0) a.sparsity = o.sparsity;
+  std::vector<QParams> params(size_t(rows) * a.ng, QParams{1.f, 0.f});
+  if (o.quantize && !groups)
+    for (int r = 0; r < rows; r++) params[r] = fitParams(Wc.data() + size_t(r) * cols, cols, o.quant);
+  std::vector<int> perm(cols);
+  std::iota(perm.begin(), perm.end(), 0);
+  out.loss = runColumnLoop(Wc, f.U, params, perm, a, o.quantize ? out.codes : nullptr, out.mask, ctx);
+  std::copy(Wc.begin(), Wc.end(), out.Q);
+  if (o.quantize)
+    for (size_t i = 0; i < params.size(); i++) {
+      out.scales[i] = params[i].scale;
+      out.zeros[i] = params[i].zero;
+    }
+}
+
+}  // namespace cuda
+}  // namespace qr
