@@ -79,9 +79,12 @@ export async function listImageFolder(dir: string, labelsFile?: string): Promise
   return { files, labels, classes };
 }
 
-/** Bilinear resize of one 8-bit channel plane with half-pixel centres (as OpenCV's INTER_LINEAR). */
-export function resizePlane(src: Float32Array, w: number, h: number, ow: number, oh: number): Float32Array {
-  const out = new Float32Array(ow * oh);
+/**
+ * Bilinear resize of one channel plane with half-pixel centres and no antialiasing (as OpenCV's
+ * INTER_LINEAR); `precise` keeps the result in float64 until the caller rounds it to float32.
+ */
+export function resizePlane(src: Float32Array, w: number, h: number, ow: number, oh: number, precise = false): Float32Array | Float64Array {
+  const out = precise ? new Float64Array(ow * oh) : new Float32Array(ow * oh);
   const sx = w / ow;
   const sy = h / oh;
   for (let y = 0; y < oh; y++) {
@@ -129,7 +132,7 @@ export function imageToChw(img: RgbaImage, spec: ImageInputSpec): Float32Array {
       // grey as ITU-R BT.601 luma, as image libraries convert RGB to L
       p[i] = ch < 0 ? 0.299 * img.rgba[o]! + 0.587 * img.rgba[o + 1]! + 0.114 * img.rgba[o + 2]! : img.rgba[o + ch]!;
     }
-    planes.push(w === spec.width && h === spec.height ? p : resizePlane(p, w, h, spec.width, spec.height));
+    planes.push(w === spec.width && h === spec.height ? p : Float32Array.from(resizePlane(p, w, h, spec.width, spec.height)));
   }
   const out = new Float32Array(spec.channels * spec.width * spec.height);
   planes.forEach((p, c) => {

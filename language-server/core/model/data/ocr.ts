@@ -17,32 +17,30 @@ export async function listOcrLines(dir: string, labelsFile?: string): Promise<Oc
   if (!existsSync(lf)) throw new DataFileError(lf, 'labels file not found (expected file<TAB>text lines)');
   const lines = await readLabelLines(lf);
   if (!lines.length) throw new DataFileError(lf, 'no labelled lines');
+  // Images sit beside the labels file or in its `images/` sub-folder.
   const files = lines.map(([name], k) => {
-    const f = path.resolve(path.dirname(lf), name);
-    if (!existsSync(f)) throw new DataFileError(lf, `line ${k + 1}: image '${name}' not found`);
+    const f = [path.resolve(path.dirname(lf), name), path.resolve(path.dirname(lf), 'images', name)].find((p) => existsSync(p));
+    if (!f) throw new DataFileError(lf, `line ${k + 1}: image '${name}' not found`);
     return f;
   });
   return { files, texts: lines.map(([, t]) => t) };
 }
 
 /**
- * PP-OCR recogniser input: height 48, width = max(320, ⌊48·w/h⌋) (the default 3×48×320 shape
- * widened to the image's aspect ratio), resized to ⌈48·w/h⌉ columns (capped), BGR channel order,
- * (v/255 − 0.5)/0.5, zero-padded on the right. Returns the CHW tensor data and its width.
+ * PP-OCR recogniser input, one line at a time without padding (the protocol of
+ * test/fixtures/README.md): height 48, width min(⌈48·w/h⌉, maxWidth), bilinear resize with
+ * half-pixel centres on the 0..255 values, (v/255 − 0.5)/0.5, CHW in R, G, B order.
  */
-export function ppocrInput(img: RgbaImage, height = 48, minWidth = 320): { data: Float32Array; width: number } {
-  const ratio = img.width / img.height;
-  const width = Math.floor(height * Math.max(minWidth / height, ratio));
-  const resized = Math.min(width, Math.ceil(height * ratio));
+export function ppocrInput(img: RgbaImage, height = 48, maxWidth = 960): { data: Float32Array; width: number } {
+  const width = Math.max(1, Math.min(Math.ceil((height * img.width) / img.height), maxWidth));
   const data = new Float32Array(3 * height * width);
-  [2, 1, 0].forEach((ch, c) => {
+  for (let c = 0; c < 3; c++) {
     const p = new Float32Array(img.width * img.height);
-    for (let i = 0; i < p.length; i++) p[i] = img.rgba[i * 4 + ch]!;
-    const r = resizePlane(p, img.width, img.height, resized, height);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < resized; x++) data[c * height * width + y * width + x] = (r[y * resized + x]! / 255 - 0.5) / 0.5;
-    }
-  });
+    for (let i = 0; i < p.length; i++) p[i] = img.rgba[i * 4 + c]!;
+    const r = resizePlane(p, img.width, img.height, width, height, true);
+    const base = c * height * width;
+    for (let i = 0; i < r.length; i++) data[base + i] = (r[i]! / 255 - 0.5) / 0.5;
+  }
   return { data, width };
 }
 
@@ -53,7 +51,7 @@ export async function readCharList(keysFile: string): Promise<string[]> {
   return ['', ...chars, ' '];
 }
 
-/** Greedy CTC: argmax per time step, merge repeats, drop blanks (class 0). */
+/** Greedy CTC: argmax per time step (lowest index wins ties), merge repeats, drop blanks (class 0), trim spaces. */
 export function ctcGreedy(probs: Float32Array, steps: number, classes: number, chars: string[]): string {
   let out = '';
   let prev = -1;
@@ -68,7 +66,7 @@ export function ctcGreedy(probs: Float32Array, steps: number, classes: number, c
     if (best !== prev && best !== 0) out += chars[best] ?? '';
     prev = best;
   }
-  return out;
+  return out.replace(/^ +| +$/g, '');
 }
 
 /** Levenshtein distance over Unicode code points. */

@@ -9,7 +9,7 @@ import { describeIo } from './io';
 import { ctcGreedy, editDistance, ppocrInput, readPng, type OcrLines } from '../data/ocr';
 import type { EvalOptions, EvalResult } from './result';
 
-export async function evaluateCer(model: string, lines: OcrLines, chars: string[], opts: EvalOptions = {}): Promise<EvalResult & { texts: string[] }> {
+export async function evaluateCer(model: string, lines: OcrLines, chars: string[], opts: EvalOptions & { maxWidth?: number } = {}): Promise<EvalResult & { texts: string[] }> {
   const t0 = performance.now();
   const mem = new MemoryPeak();
   const opened = opts.session ?? await openSession(model, { provider: opts.provider });
@@ -24,7 +24,7 @@ export async function evaluateCer(model: string, lines: OcrLines, chars: string[
     for (let i = 0; i < lines.files.length; i++) {
       throwIfAborted(opts.signal, 'CER evaluation');
       const img = await readPng(lines.files[i]!);
-      const { data, width } = ppocrInput(img, io.shape[2] ?? 48);
+      const { data, width } = ppocrInput(img, io.shape[2] ?? 48, opts.maxWidth);
       const r0 = performance.now();
       const out = await session.run({ [io.input]: new ort.Tensor('float32', data, [1, 3, io.shape[2] ?? 48, width]) });
       runSeconds += (performance.now() - r0) / 1000;
