@@ -8,8 +8,12 @@ const commands: Record<string, Command> = {
   compare: { summary: 'compare runs: metric deltas, per-layer differences, recipe diff', load: () => import('./commands/compare') },
   eval: { summary: 'evaluate an ONNX model: perplexity, accuracy, cer, kl, latency, size', load: () => import('./commands/eval') },
   export: { summary: 'export a run\'s compressed model (MatMulNBits, QDQ or fake-quant ONNX)', load: () => import('./commands/export') },
+  'export-llmc': { summary: 'convert a .qrecipe to an llm-compressor YAML recipe', load: () => import('./commands/export-llmc') },
+  'import-llmc': { summary: 'convert an llm-compressor YAML recipe to .qrecipe', load: () => import('./commands/import-llmc') },
   inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
   run: { summary: 'run a recipe end to end (check, calibrate, compress, evaluate, export)', load: () => import('./commands/run') },
+  sensitivity: { summary: 'per-layer sensitivity and LLM-MQ bit allocation of a recipe\'s allocate stage', load: () => import('./commands/sensitivity') },
+  spade: { summary: 'SPADE trace of one sample: per-layer pruned trace, saliency, faithfulness', load: () => import('./commands/spade') },
   runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
 };
 

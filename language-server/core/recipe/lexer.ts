@@ -118,8 +118,16 @@ export function splitNumber(text: string): { value: number; unit: string } {
   return { value: Number(m[1]), unit: m[2] };
 }
 
-/** The content of a string token without quotes, with escapes resolved. */
+/**
+ * The content of a string token without quotes. Only `\"` and `\\` are escapes; any other backslash
+ * is kept, so regexes read as written: `"re:layers\..*"` is the regex `layers\..*`.
+ */
 export function stringValue(tok: Token): string {
   const body = tok.text.slice(1, tok.unterminated ? undefined : -1);
-  return body.replace(/\\(.)/g, '$1');
+  return body.replace(/\\(["\\])/g, '$1');
+}
+
+/** Writes `s` as a string token that `stringValue` reads back unchanged (backslashes doubled only where needed). */
+export function quoteString(s: string): string {
+  return `"${s.replace(/\\(?=["\\]|$)/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
