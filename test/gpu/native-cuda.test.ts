@@ -1,0 +1,117 @@
+// The CUDA path against the CPU path and the float64 references (run on the GPU machine; every test
+// is skipped when no usable GPU is present). Build with `node test/gpu/build.mjs`, see docs/native.md.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { backendInfo, benchGemv, gptq, HessianAccumulator, rtn, sparsegpt, type GptqOptions } from '../../native/index';
+import { makeLayer, mismatches, relDiff } from '../native/helpers';
+import { gptqRef } from '../native/reference/gptq';
+import { layerLoss } from '../native/reference/random';
+import { sparsegptRef } from '../native/reference/sparsegpt';
+
+const info = backendInfo();
+const skip = info.cuda.devices.length === 0 ? `no usable GPU (${info.cuda.error ?? 'none'})` : false;
+console.log(`GPU tests on ${info.cuda.devices[0]?.name ?? 'nothing'}: ${JSON.stringify(info.cuda)}`);
+
+const L = makeLayer(96, 512, 1024, 31);
+const shape = { rows: L.rows, cols: L.cols };
+
+test('rtn on CUDA gives the CPU grid and codes', { skip }, async () => {
+  for (const q of [{ bits: 4, groupSize: 128 }, { bits: 3 }, { bits: 2, groupSize: 32, symmetric: true }, { bits: 8, groupSize: 64 }]) {
+    const a = await rtn(L.W, shape, q, { device: 'cuda' });
+    const b = await rtn(L.W, shape, q, { device: 'cpu' });
+    assert.equal(a.device, 'cuda');
+    assert.deepEqual(a.scales, b.scales);
+    assert.deepEqual(a.zeros, b.zeros);
+    assert.deepEqual(a.codes, b.codes);
+    assert.deepEqual(a.weights, b.weights);
+  }
+});
+
+test('rtn with the MSE search on CUDA stays within ties of the CPU', { skip }, async () => {
+  const a = await rtn(L.W, shape, { bits: 3, groupSize: 64, mse: true }, { device: 'cuda' });
+  const b = await rtn(L.W, shape, { bits: 3, groupSize: 64, mse: true }, { device: 'cpu' });
+  assert.ok(mismatches(a.codes, b.codes) <= a.codes.length * 0.01);
+});
+
+test('Hessian on CUDA equals the CPU accumulation', { skip }, async () => {
+  const a = new HessianAccumulator(L.cols);
+  const b = new HessianAccumulator(L.cols);
+  for (let i = 0; i < 3; i++) {
+    await a.add(L.X, L.tokens, 2, { device: 'cuda' });
+    await b.add(L.X, L.tokens, 2, { device: 'cpu' });
+  }
+  let maxRel = 0;
+  for (let i = 0; i < L.cols; i++)
+    for (let j = 0; j < L.cols; j++) {
+      const s = Math.sqrt(b.H[i * L.cols + i] * b.H[j * L.cols + j]);
+      maxRel = Math.max(maxRel, Math.abs(a.H[i * L.cols + j] - b.H[i * L.cols + j]) / s);
+    }
+  assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+});
+
+const variants: GptqOptions[] = [
+  { bits: 4 },
+  { bits: 3, groupSize: 128 },
+  { bits: 4, groupSize: 64, actOrder: true },
+  { bits: 4, groupSize: 64, actOrder: true, staticGroups: true },
+  { bits: 2, groupSize: 32, symmetric: true },
+  { bits: 4, groupSize: 256, mse: true },
+];
+for (const o of variants) {
+  test(`gptq on CUDA matches the CPU and the reference ${JSON.stringify(o)}`, { skip }, async () => {
+    const a = await gptq(L.W, L.H, shape, o, { device: 'cuda' });
+    const b = await gptq(L.W, L.H, shape, o, { device: 'cpu' });
+    assert.equal(a.device, 'cuda');
+    const d = mismatches(a.codes, b.codes);
+    console.log(`${JSON.stringify(o)}: ${d} of ${a.codes.length} codes differ between CUDA and CPU; loss ${a.loss} vs ${b.loss}`);
+    assert.ok(d <= a.codes.length * 0.002, `${d} codes differ`);
+    assert.ok(relDiff(a.loss, b.loss) < 1e-4);
+    assert.deepEqual(a.gIdx, b.gIdx);
+    if (!o.mse) {
+      const ref = gptqRef(L.W, L.H, L.rows, L.cols, o);
+      assert.ok(relDiff(a.loss, ref.loss) < 1e-4, `loss ${a.loss} vs reference ${ref.loss}`);
+    }
+    const r = await rtn(L.W, shape, o, { device: 'cuda' });
+    assert.ok(layerLoss(L.W, a.weights, L.rows, L.cols, L.X, L.tokens) <= layerLoss(L.W, r.weights, L.rows, L.cols, L.X, L.tokens));
+  });
+}
+
+for (const o of [{ sparsity: 0.5 }, { n: 2, m: 4 }, { n: 4, m: 8 }, { sparsity: 0.5, quant: { bits: 4, groupSize: 128 } }, { n: 2, m: 4, quant: { bits: 4 } }]) {
+  test(`sparsegpt on CUDA matches the CPU ${JSON.stringify(o)}`, { skip }, async () => {
+    const a = await sparsegpt(L.W, L.H, shape, o, { device: 'cuda' });
+    const b = await sparsegpt(L.W, L.H, shape, o, { device: 'cpu' });
+    assert.equal(a.device, 'cuda');
+    const d = mismatches(a.mask, b.mask);
+    console.log(`${JSON.stringify(o)}: ${d} mask entries differ; loss ${a.loss} vs ${b.loss}`);
+    assert.ok(d <= a.mask.length * 0.002);
+    assert.ok(relDiff(a.loss, b.loss) < 1e-3);
+    if (!o.quant) {
+      const ref = sparsegptRef(L.W, L.H, L.rows, L.cols, o);
+      assert.ok(relDiff(a.loss, ref.loss) < 1e-3);
+    }
+    if (o.quant) assert.ok(mismatches(a.quantized!.codes, b.quantized!.codes) <= a.mask.length * 0.002);
+  });
+}
+
+test('a large GPTQ layer on CUDA agrees with the CPU', { skip }, async () => {
+  const big = makeLayer(1024, 1024, 2048, 5);
+  const o = { bits: 4, groupSize: 128 };
+  const t0 = performance.now();
+  const a = await gptq(big.W, big.H, { rows: 1024, cols: 1024 }, o, { device: 'cuda' });
+  const t1 = performance.now();
+  const b = await gptq(big.W, big.H, { rows: 1024, cols: 1024 }, o, { device: 'cpu' });
+  const t2 = performance.now();
+  console.log(`1024×1024 GPTQ: cuda ${(t1 - t0).toFixed(0)} ms, cpu ${(t2 - t1).toFixed(0)} ms; ${mismatches(a.codes, b.codes)} codes differ`);
+  assert.ok(mismatches(a.codes, b.codes) <= a.codes.length * 0.002);
+  assert.ok(relDiff(a.loss, b.loss) < 1e-4);
+});
+
+test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers', { skip }, async () => {
+  for (const bits of [2, 3, 4, 8] as const)
+    for (const outlierFraction of [0, 0.005]) {
+      const r = await benchGemv({ rows: 1024, cols: 4096, bits, groupSize: 128, iters: 5, outlierFraction });
+      console.log(`gemv w${bits} outliers ${outlierFraction}: ${r.fusedUs.toFixed(1)} µs, max err ${r.maxAbsErr}`);
+      assert.ok(r.maxAbsErr < 1e-2, `max abs error ${r.maxAbsErr}`);
+    }
+});
