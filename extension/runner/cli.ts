@@ -12,9 +12,9 @@ const commands: Record<string, Command> = {
   'import-llmc': { summary: 'convert an llm-compressor YAML recipe to .qrecipe', load: () => import('./commands/import-llmc') },
   inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
   run: { summary: 'run a recipe end to end (check, calibrate, compress, evaluate, export)', load: () => import('./commands/run') },
+  runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
   sensitivity: { summary: 'per-layer sensitivity and LLM-MQ bit allocation of a recipe\'s allocate stage', load: () => import('./commands/sensitivity') },
   spade: { summary: 'SPADE trace of one sample: per-layer pruned trace, saliency, faithfulness', load: () => import('./commands/spade') },
-  runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
 };
 
 function usage(): string {

@@ -6,7 +6,7 @@
 // Hessian lives in the same cols = in/groups·kh·kw space as its weight.
 // Stopgap in the runner until the model layer ships its calibration capture.
 import path from 'node:path';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 import { HessianAccumulator } from '../../../native/index';
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
@@ -21,6 +21,9 @@ import { feedBatches } from '../../../language-server/core/model/evaluate/datase
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import type { RunContext } from './context';
 import type { LayerStats } from './quantize';
+
+/** Folder of a run's scratch files (removed when the run ends). */
+export const SCRATCH_DIR = '.scratch';
 
 const BLOCK = /(?:^|\.)(?:layers|layer|blocks|block|h)\.(\d+)\./;
 
@@ -156,8 +159,11 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   const groups = blockGroups(layers);
   const sequential = groups.length > 1;
   ctx.sink.emit({ type: 'log', level: 'info', message: sequential ? `${stage}: sequential calibration over ${groups.length} groups (transformer blocks) on '${dataset.name}'` : `${stage}: one-pass calibration on '${dataset.name}'` });
-  const current = path.join(ctx.runDir, 'calibration-model.onnx');
-  const scratch = path.join(ctx.runDir, 'calibration-capture.onnx');
+  // Scratch models live in the run's hidden .scratch folder, never under a finished-looking name.
+  const dir = path.join(ctx.runDir, SCRATCH_DIR);
+  mkdirSync(dir, { recursive: true });
+  const current = path.join(dir, 'calibration-model.onnx');
+  const scratch = path.join(dir, 'calibration-capture.onnx');
   try {
     for (const group of groups) {
       throwIfAborted(ctx.signal, 'calibration');

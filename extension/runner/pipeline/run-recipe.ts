@@ -3,7 +3,7 @@
 // is written atomically at the start (running, with pid) and at the end (succeeded, failed or
 // cancelled); artifacts are written through temp files, so no state looks complete before it is.
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
 import type { RunRecord, RunStatus, StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
@@ -16,6 +16,7 @@ import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
+import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
 import { runExportStage } from './export-stage';
 
@@ -160,6 +161,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       if (process.env.QRECIPE_DEBUG && err instanceof Error) sink.emit({ type: 'log', level: 'error', message: err.stack ?? '' });
     }
   }
+  rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
   record.layers = state?.results ?? [];
   record.status = status;
   record.endedAt = new Date().toISOString();

@@ -7,9 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RunnerEvent, RunRecord } from '../../language-server/core/protocol/runner';
+import type { RunnerEvent, RunRecord } from '../../../language-server/core/protocol/runner';
 
-const ROOT = path.resolve(__dirname, '../../..');
+const ROOT = path.resolve(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 
@@ -115,7 +115,8 @@ test('kill -9 in the middle of a layer loop: the store reports the run failed, w
   assert.equal(runs.length, 1);
   assert.equal(runs[0]!.record.status, 'failed');
   assert.match(runs[0]!.record.error ?? '', /crashed or killed/);
-  const files = readdirSync(start.runDir);
+  const files = readdirSync(start.runDir).filter((f) => !f.startsWith('.'));
+  assert.deepEqual(files.sort(), ['run.json', 'run.log'], 'only the record and the log (scratch files are hidden temp files)');
   assert.ok(files.includes('run.log') && readFileSync(path.join(start.runDir, 'run.log'), 'utf8').includes('quantize'), 'the log says how far it got');
   assert.ok(!files.includes('quant.bin'), 'no quantisation store of a half run');
   assert.ok(!files.includes('model.onnx'), 'no compressed model of a half run');

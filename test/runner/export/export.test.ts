@@ -5,14 +5,14 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadModel } from '../../language-server/core/model/reader';
-import { inventoryOf } from '../../language-server/core/model/inventory';
-import { ModelEditor } from '../../language-server/core/model/writer';
-import { getLayerWeight, setLayerWeight } from '../../language-server/core/model/weights';
-import { exportModel } from '../../extension/runner/export/onnx-export';
-import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../extension/runner/export/quant-store';
-import { decodeMessage, type ModelProto } from '../../language-server/core/model/onnx-proto';
-import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel } from './helpers';
+import { loadModel } from '../../../language-server/core/model/reader';
+import { inventoryOf } from '../../../language-server/core/model/inventory';
+import { ModelEditor } from '../../../language-server/core/model/writer';
+import { getLayerWeight, setLayerWeight } from '../../../language-server/core/model/weights';
+import { exportModel } from '../../../extension/runner/export/onnx-export';
+import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
+import { decodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
+import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel } from '../helpers';
 
 /** Quantises the named layers with the reference RTN, writes the fake-quant model, returns the codes. */
 async function fakeQuant(src: string, dst: string, spec: Record<string, { bits: number; group: number; symmetric?: boolean }>): Promise<QuantizedLayer[]> {
