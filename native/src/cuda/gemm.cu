@@ -116,7 +116,7 @@ Cublas* cublas(std::string* why) {
   static std::once_flag once;
   std::call_once(once, [] {
     const char* env = std::getenv("QRECIPE_CUBLAS");
-    void* lib = dlopen(env ? env : "libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+    void* lib = dlopen(env && *env ? env : "libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
       err = dlerror();
       return;
