@@ -43,6 +43,12 @@ export interface SaveOptions extends LongRunOptions {
   externalThreshold?: number;
   /** Inline size limit before switching to external data automatically (default 1.9 GB < protobuf's 2 GiB). */
   maxInlineBytes?: number;
+  /**
+   * Unchanged external tensors keep pointing at their current side file instead of being copied
+   * (for short-lived variants of a big model, e.g. calibration graphs); the target must be in the
+   * model's own folder, as onnxruntime only reads external data beside the model.
+   */
+  keepExternal?: boolean;
 }
 
 export interface SaveResult { path: string; bytes: number; externalPath?: string; externalBytes?: number }
@@ -237,11 +243,14 @@ export class ModelEditor {
   /** Writes the model atomically to `file` (see SaveOptions for external data). */
   async save(file: string, opts: SaveOptions = {}): Promise<SaveResult> {
     const target = path.resolve(file);
+    if (opts.keepExternal && path.dirname(target) !== this.model.dir) {
+      throw new Error(`${target}: a model that keeps its external data must be saved in ${this.model.dir}`);
+    }
     const proto = this.model.proto;
     const graph = this.graph;
     const inits = graph.initializer;
 
-    const lengths = inits.map((t) => this.dataLength(t));
+    const lengths = inits.map((t) => (opts.keepExternal && isExternal(t) && !this.lazy.has(t) ? 0 : this.dataLength(t)));
     const total = lengths.reduce<number>((a, b) => a + (b ?? 0), 0);
     const maxInline = opts.maxInlineBytes ?? 1.9e9;
     const external = opts.externalData ?? total > maxInline;
@@ -256,6 +265,11 @@ export class ModelEditor {
     for (let k = 0; k < inits.length; k++) {
       const t = inits[k]!;
       const len = lengths[k];
+      if (opts.keepExternal && isExternal(t) && !this.lazy.has(t)) {
+        const header = encodeMessage('TensorProto', t);
+        plans.push({ header, inlineLength: header.length, length: 0, stream: false });
+        continue;
+      }
       if (len === undefined) {
         // Typed fields (float_data, ...) of a small tensor that was never replaced: keep as is.
         const header = encodeMessage('TensorProto', t);
