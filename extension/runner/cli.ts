@@ -10,6 +10,7 @@ const commands: Record<string, Command> = {
   export: { summary: 'export a run\'s compressed model (MatMulNBits, QDQ or fake-quant ONNX)', load: () => import('./commands/export') },
   'export-llmc': { summary: 'convert a .qrecipe to an llm-compressor YAML recipe', load: () => import('./commands/export-llmc') },
   'import-llmc': { summary: 'convert an llm-compressor YAML recipe to .qrecipe', load: () => import('./commands/import-llmc') },
+  grad: { summary: 'gradients of a loss w.r.t. weights (averaged over batches) or inputs/embeddings', load: () => import('./commands/grad') },
   inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
   run: { summary: 'run a recipe end to end (check, calibrate, compress, evaluate, export)', load: () => import('./commands/run') },
   runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
