@@ -10,7 +10,7 @@ import { diag, didYouMean, type Diagnostic } from './diagnostics';
 import type { AnalysisHost } from './host';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME } from './schema';
-import { compilePattern, isCompiled, isDefaultTarget, type CompiledPattern } from './patterns';
+import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern } from './patterns';
 import { dtypeBits, formatBytes, quantizedBytes } from './estimate';
 import type {
   AllocateParams, DatasetSource, LayerSelection, MetricName, PruneParams, QuantParams, ResolvedDataset, ResolvedOverride,
@@ -205,6 +205,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     }
     result.inventory = inv;
     const layers = inv?.layers ?? [];
+    const selectedSets = new WeakMap<LayerInfo[], Set<LayerInfo>>();
 
     // model state for estimates: bits per weight of each layer
     const state = new Map<string, { bits: number; bytes: number }>();
@@ -291,10 +292,11 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           perLayer = {};
           const ovLayers = overrideLayers(s.overrides, sel.selected);
           overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
+          const hits = overridesByLayer(ovLayers);
           for (const l of sel.selected) {
             let p = params;
             groupFrom.set(l.name, stageGroupVal);
-            s.overrides.forEach((o, i) => { if (ovLayers[i].includes(l)) { p = { ...p, ...overrides[i].params }; if (o.keys.has('group')) groupFrom.set(l.name, o.keys.get('group')); } });
+            for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (s.overrides[i].keys.has('group')) groupFrom.set(l.name, s.overrides[i].keys.get('group')); }
             perLayer[l.name] = p;
           }
           divisibility(s, sel.selected, (l) => perLayer![l.name].group, groupFrom, 'group');
@@ -320,10 +322,11 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           const ovLayers = overrideLayers(s.overrides, sel.selected);
           overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
           const from = new Map<string, Val | undefined>();
+          const hits = overridesByLayer(ovLayers);
           for (const l of sel.selected) {
             let p = params;
             from.set(l.name, s.keys.get('pattern'));
-            s.overrides.forEach((o, i) => { if (ovLayers[i].includes(l)) { p = { ...p, ...overrides[i].params }; if (o.keys.has('pattern')) from.set(l.name, o.keys.get('pattern')); } });
+            for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (s.overrides[i].keys.has('pattern')) from.set(l.name, s.overrides[i].keys.get('pattern')); }
             if (typeof p.pattern === 'object') p = { ...p, sparsity: p.pattern.n / p.pattern.m };
             perLayer[l.name] = p;
           }
@@ -352,9 +355,10 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           perLayer = {};
           const ovLayers = overrideLayers(s.overrides, sel.selected);
           overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
+          const hits = overridesByLayer(ovLayers);
           for (const l of sel.selected) {
             let c = params.candidates;
-            overrides.forEach((o, i) => { if (ovLayers[i].includes(l)) { if (o.params.candidates) c = o.params.candidates; if (o.params.bits) c = [o.params.bits]; } });
+            for (const i of hits.get(l) ?? []) { const o = overrides[i]; if (o.params.candidates) c = o.params.candidates; if (o.params.bits) c = [o.params.bits]; }
             perLayer[l.name] = { candidates: c };
           }
           const gv = s.keys.get('group');
@@ -406,9 +410,14 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       const resolved: LayerSelection = { targets: s.targets.map(rpat), ignore: s.ignore.map(rpat) };
       if (!inv) return { resolved, selected: [] };
       const tp = compiled(s.targets), ip = compiled(s.ignore);
-      const targeted = layers.filter((l) => (s.targets.length ? tp.some((t) => t.c.test(l)) : isDefaultTarget(l)));
-      for (const t of tp) {
-        const hit = layers.filter((l) => t.c.test(l));
+      const ix = layerIndex(layers);
+      const tHits = tp.map((t) => ix.match(t.c));
+      let targeted: LayerInfo[];
+      if (!s.targets.length) targeted = layers.filter(isDefaultTarget);
+      else if (tp.length === 1) targeted = tHits[0];
+      else { const any = new Set(tHits.flat()); targeted = layers.filter((l) => any.has(l)); }
+      for (const [k, t] of tp.entries()) {
+        const hit = tHits[k];
         if (t.v.loc.file === absFile) patterns.push({ start: t.v.loc.start, end: t.v.loc.end, role: 'targets', layers: hit });
         if (!hit.length) {
           const near = nearName(t.v.value);
@@ -416,9 +425,12 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
             [...(near ? [{ title: `Change to "${near}"`, start: t.v.loc.start, end: t.v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(t.v, s.targets) ?? [])]);
         }
       }
+      const tset = new Set(targeted);
+      const ignored = new Set<LayerInfo>();
       for (const t of ip) {
-        const hitAll = layers.filter((l) => t.c.test(l));
-        const hit = targeted.filter((l) => t.c.test(l));
+        const hitAll = ix.match(t.c);
+        const hit = hitAll.filter((l) => tset.has(l));
+        for (const l of hit) ignored.add(l);
         if (t.v.loc.file === absFile) patterns.push({ start: t.v.loc.start, end: t.v.loc.end, role: 'ignore', layers: hit });
         if (!hit.length) {
           const near = nearName(t.v.value);
@@ -427,7 +439,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
             [...(near && !hitAll.length ? [{ title: `Change to "${near}"`, start: t.v.loc.start, end: t.v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(t.v, s.ignore) ?? [])]);
         }
       }
-      const selected = targeted.filter((l) => !ip.some((t) => t.c.test(l)));
+      const selected = ignored.size ? targeted.filter((l) => !ignored.has(l)) : targeted;
       if (!selected.length) {
         if (targeted.length && s.ignore.length) {
           const first = s.ignore[0];
@@ -441,10 +453,16 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       return { resolved, selected, layers: targeted };
     }
 
+    function selectedSet(selected: LayerInfo[]): Set<LayerInfo> {
+      let st = selectedSets.get(selected);
+      if (!st) { st = new Set(selected); selectedSets.set(selected, st); }
+      return st;
+    }
     function overrideLayers(os: DocOverride[], selected: LayerInfo[]): LayerInfo[][] {
       return os.map((o) => {
         const c = compilePattern(o.pattern.value);
-        const hit = isCompiled(c) ? selected.filter((l) => c.test(l)) : [];
+        const sel = selectedSet(selected);
+        const hit = isCompiled(c) ? layerIndex(layers).match(c).filter((l) => sel.has(l)) : [];
         if (o.pattern.loc.file === absFile) patterns.push({ start: o.pattern.loc.start, end: o.pattern.loc.end, role: 'override', layers: hit });
         if (!hit.length && isCompiled(c)) rep(o.pattern.loc, 'QR208', `Override ${JSON.stringify(o.pattern.value)} matches none of the ${selected.length} selected layers; it has no effect.`, [{ title: 'Remove this override', start: o.loc.start, end: o.loc.end, text: '' }]);
         return hit;
@@ -514,6 +532,13 @@ function applyP(keys: Map<string, Val>): Partial<PruneParams> {
   if (keys.has('dampening')) out.dampening = keys.get('dampening')!.value as number;
   if (keys.has('block')) out.block = keys.get('block')!.value as number;
   return out;
+}
+
+/** For each layer, the indices of the overrides that match it, in order. */
+function overridesByLayer(ovLayers: LayerInfo[][]): Map<LayerInfo, number[]> {
+  const m = new Map<LayerInfo, number[]>();
+  ovLayers.forEach((ls, i) => { for (const l of ls) { const a = m.get(l); if (a) a.push(i); else m.set(l, [i]); } });
+  return m;
 }
 
 function gcd(a: number, b: number): number { while (b) [a, b] = [b, a % b]; return a; }
