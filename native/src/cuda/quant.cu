@@ -179,7 +179,9 @@ __global__ void __launch_bounds__(128) columnBlockKernel(float* Wp, int rows, in
     w[t] = c < i2 ? wrow[c] : 0.f;
     if (maskBlock && c < i2 && maskBlock[size_t(r) * 128 + (c - i1)]) pruned |= 1 << t;
   }
-  QParams cur = mode == 0 ? params[size_t(r) * ng] : QParams{1.f, 0.f};
+  // the grid in force at the block start: per row, or (groups wider than the block) the group fitted
+  // in an earlier block; refitted below at each group start
+  QParams cur = mode == 0 ? params[size_t(r) * ng] : (mode == 2 ? params[size_t(r) * ng + i1 / g] : QParams{1.f, 0.f});
   double loss = 0;
   for (int j = i1; j < i2; j++) {
     const int jt = (j - i1) >> 5, jl = (j - i1) & 31;
@@ -318,32 +320,48 @@ bool supports(const QuantSpec& s, bool quantize, int blockSize, int m) {
   return blockSize == 128 && (!quantize || s.groupSize == 0 || s.groupSize % 32 == 0) && (m == 0 || 32 % m == 0);
 }
 
+namespace {
+__global__ void scaleLowerKernel(float* H, int n, float keep) {
+  const int i = blockIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j <= i) H[size_t(i) * n + j] *= keep;
+}
+__global__ void mirrorKernel(float* H, int n) {
+  // 32×32 tiles through shared memory so both the read (lower) and the write (upper) are coalesced
+  __shared__ float tile[32][33];
+  const int bi = blockIdx.y, bj = blockIdx.x;
+  if (bj > bi) return;
+  const int i = bi * 32 + threadIdx.y, j = bj * 32 + threadIdx.x;
+  if (i < n && j < n) tile[threadIdx.y][threadIdx.x] = H[size_t(i) * n + j];
+  __syncthreads();
+  const int ti = bj * 32 + threadIdx.y, tj = bi * 32 + threadIdx.x;  // transposed position
+  if (ti < n && tj < n && tj > ti) H[size_t(ti) * n + tj] = tile[threadIdx.x][threadIdx.y];
+}
+}  // namespace
+
 void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx) {
   Stream st;
   const double total = n + samples;
-  DevBuf<float> dH(size_t(cols) * cols), dX(size_t(std::min(tokens, 8192)) * cols);
-  // the old mean is scaled on the host (H·n/(n+s)) on its way to the device
-  const float keepF = float(n / total), add = float(2.0 / total);
-  std::vector<float> keep;
-  if (keepF != 1.f) {
-    keep.assign(H, H + dH.n);
-    for (float& v : keep) v *= keepF;
-    dH.upload(keep.data(), keep.size(), st);
-  } else {
-    dH.upload(H, dH.n, st);
+  const float keep = float(n / total), add = float(2.0 / total);
+  const int slab = 16384;
+  DevBuf<float> dH(size_t(cols) * cols), dX(size_t(std::min(tokens, slab)) * cols);
+  dH.upload(H, dH.n, st);
+  if (keep != 1.f) {
+    scaleLowerKernel<<<dim3((cols + 255) / 256, cols), 256, 0, st>>>(dH.p, cols, keep);
+    QR_LAUNCHED("scaleLowerKernel");
   }
-  for (int t0 = 0; t0 < tokens; t0 += 8192) {
+  for (int t0 = 0; t0 < tokens; t0 += slab) {
     ctx.check();
-    const int t = std::min(8192, tokens - t0);
+    const int t = std::min(slab, tokens - t0);
     dX.upload(X + size_t(t0) * cols, size_t(t) * cols, st);
     gemmTN(cols, cols, t, add, dX.p, cols, dX.p, cols, dH.p, cols, true, st);
     st.sync();
     ctx.report(t0 + t, tokens);
   }
+  const int tiles = (cols + 31) / 32;
+  mirrorKernel<<<dim3(tiles, tiles), dim3(32, 32), 0, st>>>(dH.p, cols);
+  QR_LAUNCHED("mirrorKernel");
   dH.download(H, dH.n, st);
   st.sync();
-  for (int i = 0; i < cols; i++)
-    for (int j = i + 1; j < cols; j++) H[size_t(i) * cols + j] = H[size_t(j) * cols + i];
 }
 
 void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
