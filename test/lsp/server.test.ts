@@ -113,6 +113,15 @@ test('completion: keywords, keys, valid group sizes, layer names, data sets', as
   assert.ok(layers.includes('lm_head') && layers.includes('layers.0.mlp.up_proj'), layers.slice(0, 10).join());
 });
 
+test('completion: file paths inside a path string', async () => {
+  const text = 'model "../fixtures/tiny-lm/"\n';
+  const uri = open('p.qrecipe', text);
+  const r = await c.request<{ label: string }[] | { items: { label: string }[] }>('textDocument/completion', { textDocument: { uri }, position: at(text, 'tiny-lm/', 8) });
+  const labels = (Array.isArray(r) ? r : r.items).map((i) => i.label);
+  assert.ok(labels.includes('model.onnx') && labels.includes('data/'), labels.join());
+  assert.ok(!labels.includes('train.py'), 'a model path lists .onnx files and folders only');
+});
+
 test('hover: method docs cite the paper; a pattern lists the layers it matches', async () => {
   const text = MODEL + 'quantize gptq { targets "re:layers\\.0\\..*"  group 64 }\n';
   const uri = open('e.qrecipe', text);
