@@ -69,7 +69,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     await run();
   } catch (e) {
     if (signal?.aborted) throw e;
-    diagnostics.push(diag('QR113', 0, 0, `Internal error in the analysis (please report): ${e instanceof Error ? e.message : String(e)}`));
+    diagnostics.push(diag('QR199', 0, 0, `Internal error in the analysis (please report): ${e instanceof Error ? e.message : String(e)}`));
   }
   diagnostics.sort((a, b) => a.start - b.start || a.end - b.end);
   return result;
@@ -243,10 +243,6 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
             if (w && k && !w.includes(k)) rep(mt.on.loc, 'QR119', `\`${mt.metric}\` needs a ${w.join(' or ')} data set; \`${mt.on.value}\` reads ${k}.`);
           }
           metrics.push({ metric: mt.metric, data: mt.on?.value, range: range(mt.loc) });
-        }
-        if (!s.metrics.length && s.loc.file === absFile && doc.tree) {
-          // an empty evaluate block is reported by lowering when the block is missing; report empty blocks here
-          rep(s.keywordLoc, 'QR107', '`evaluate` lists no metric: add e.g. `perplexity on heldout` or `size`.');
         }
         result.recipe.stages.push({ ...base, kind: 'evaluate', metrics });
         return;

@@ -31,6 +31,7 @@ export const CODES = {
   QR117: { severity: 'error', title: 'import problem' },
   QR118: { severity: 'warning', title: 'suspicious stage order' },
   QR119: { severity: 'error', title: 'data set of the wrong kind' },
+  QR199: { severity: 'error', title: 'internal error of the analysis (a bug: please report it)' },
   // model-aware
   QR201: { severity: 'warning', title: 'pattern matches no layer' },
   QR202: { severity: 'error', title: 'selection is empty' },

@@ -372,7 +372,7 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
       else { out.push(diag('QR107', args[i].start, args[i].end, 'Write `on NAME` with the name of a data set.')); i++; }
     }
     if (args.length > i) out.push(diag('QR108', args[i].start, args[args.length - 1].end, kind === 'evaluate' ? 'Metrics go inside the block: `evaluate { perplexity on heldout }`.' : `Unexpected ${args.slice(i).map((a) => a.text).join(' ')}: the header is \`${kw} METHOD on DATASET { ... }\`.`));
-    if (kind === 'evaluate' && !item.block) out.push(diag('QR107', item.keyword.start, item.keyword.end, '`evaluate` needs a block of metrics: `evaluate { perplexity on heldout  size }`.'));
+    if (kind === 'evaluate' && !item.block?.entries.some((e) => e.kind === 'Entry')) out.push(diag('QR107', item.keyword.start, item.keyword.end, '`evaluate` lists no metric: write e.g. `evaluate { perplexity on heldout  size }`.'));
     walkBlock(item.block, kind, `a ${kind} stage`, stage.method?.value as string | undefined, stage);
     doc.stages.push(stage);
   }
