@@ -380,6 +380,17 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       }
     });
 
+    // MatMulNBits stores blocks of a power-of-two size ≥ 16
+    if (m.stages.some((s) => s.kind === 'export' && s.format?.value === 'onnx-matmulnbits')) {
+      for (const s of m.stages) {
+        if (s.kind !== 'quantize' && s.kind !== 'allocate') continue;
+        for (const g of [s.keys.get('group'), ...s.overrides.map((o) => o.keys.get('group'))]) {
+          const v = g?.value;
+          if (g && typeof v === 'number' && (v < 16 || (v & (v - 1)) !== 0)) rep(g.loc, 'QR114', `onnx-matmulnbits needs a group size that is a power of two ≥ 16, not ${v}: use 16, 32, 64 or 128, or export onnx-qdq.`);
+        }
+      }
+    }
+
     // helpers over the inventory ------------------------------------------------------------
     function rpat(v: Val<string>): ResolvedPattern {
       const c = compilePattern(v.value);
