@@ -35,6 +35,8 @@ fdSuite([
   conv('depthwise stride 2 pad 1', [2, 3, 6, 6], [3, 1, 3, 3], [ai('group', 3), aints('strides', [2, 2]), aints('pads', [1, 1, 1, 1])]),
   conv('auto_pad SAME_UPPER stride 2', [1, 2, 5, 5], [2, 2, 3, 3], [{ name: 'auto_pad', s: 'SAME_UPPER' }, aints('strides', [2, 2])]),
   conv('1-D', [2, 3, 7], [2, 3, 3], [aints('strides', [2]), aints('pads', [1, 1])]),
+  conv('opset 9 group 1 stride 2 (swapped-axes convolution)', [2, 2, 6, 5], [3, 2, 3, 3], [aints('strides', [2, 2]), aints('pads', [1, 1, 1, 1])], true, 9),
+  conv('opset 9 pointwise (MatMul)', [2, 3, 4, 4], [5, 3, 1, 1], [], true, 9),
   conv('opset 9 depthwise', [1, 2, 5, 5], [2, 1, 3, 3], [ai('group', 2), aints('pads', [1, 1, 1, 1]), aints('strides', [2, 2])], true, 9),
   { name: 'MaxPool 2x2 stride 2', dtype: 'float', inputs: { x: { dims: [2, 2, 4, 4] } }, nodes: [{ op: 'MaxPool', inputs: ['x'], attrs: [aints('kernel_shape', [2, 2]), aints('strides', [2, 2])] }] },
   { name: 'MaxPool 3x3 stride 2 pad 1 (overlapping)', dtype: 'float', inputs: { x: { dims: [1, 2, 5, 5] } }, nodes: [{ op: 'MaxPool', inputs: ['x'], attrs: [aints('kernel_shape', [3, 3]), aints('strides', [2, 2]), aints('pads', [1, 1, 1, 1])] }] },

@@ -133,7 +133,6 @@ function fullExtent(w: Window): number[] {
 const conv: Rule = (c) => {
   const b = c.b;
   const [x, wt, bias] = c.inputs as [string, string, string | undefined];
-  const xd = c.info(x).dims;
   const wd = c.info(wt).dims;
   const t = c.info(x).dtype;
   const K = wd.slice(2);
@@ -141,40 +140,80 @@ const conv: Rule = (c) => {
   const G = c.attrI('group', 1);
   const g = c.gradOut[0]!;
   const n = K.length;
-  const [N, C] = [xd[0]!, xd[1]!];
-  const M = wd[0]!;
   const out: (string | undefined)[] = [undefined, undefined, undefined];
   if (c.needs[0]) {
     const full = b.op1('ConvTranspose', [g, wt], [aints('strides', w.s), aints('dilations', w.d), ai('group', G), aints('kernel_shape', K)]);
     out[0] = cropToInput(b, full, w, fullExtent(w), t);
   }
-  if (c.needs[1]) {
-    // gW[m, c, k] = Σ_n,o g[n, m, o] · Xpad[n, c, o·s + k·d]: a convolution of X by g with the
-    // roles of stride and dilation exchanged, batch as the summed channel.
-    const attrs = [aints('strides', w.d), aints('dilations', w.s), aints('pads', [...w.pb, ...w.pe])];
-    let r: string;
-    if (G === 1) {
-      const perm = [1, 0, ...range(2, 2 + n)];
-      r = b.op1('Conv', [b.transpose(x, perm), b.transpose(g, perm)], attrs);
-      r = b.transpose(r, perm); // [M, C, K']
-    } else {
-      const Cg = C / G;
-      const Mg = M / G;
-      const xr = b.reshape(x, [1, N * C, ...w.S]);
-      let gw = b.reshape(g, [N, G, 1, Mg, ...w.O]);
-      if (Cg > 1) gw = b.op1('Expand', [gw, b.ints([N, G, Cg, Mg, ...w.O])]);
-      gw = b.reshape(gw, [N * C * Mg, 1, ...w.O]);
-      r = b.op1('Conv', [xr, gw], [...attrs, ai('group', N * C)]); // [1, N·C·Mg, *K']
-      const Kp = range(0, n).map((k) => Math.floor((w.S[k]! + w.pb[k]! + w.pe[k]! - w.s[k]! * (w.O[k]! - 1) - 1) / w.d[k]!) + 1);
-      r = b.reduceSum(b.reshape(r, [N, G, Cg, Mg, ...Kp]), [0], false); // [G, Cg, Mg, K']
-      r = b.transpose(r, [0, 2, 1, ...range(3, 3 + n)]);
-      r = b.reshape(r, [M, Cg, ...Kp]);
-    }
-    out[1] = b.slice(r, new Array<number>(n).fill(0), K, range(2, 2 + n));
-  }
+  if (c.needs[1]) out[1] = convWeightGrad(c, w, G);
   if (bias && c.needs[2]) out[2] = b.reduceSum(g, [0, ...range(2, 2 + n)], false);
   return out;
 };
+
+/**
+ * gW[m, c, k] = Σ_n,o g[n, m, o] · Xpad[n, c, o·s + k·d]. Pointwise convolutions are one MatMul;
+ * group-1 and depthwise kernels gather the input windows with one strided Slice per kernel offset
+ * (im2col) and contract with a MatMul or Mul + ReduceSum; other grouped kernels (and strided
+ * kernels before opset 10, which has no strided Slice) use a convolution of X by g with stride and
+ * dilation exchanged.
+ */
+function convWeightGrad(c: RuleContext, w: Window, G: number): string {
+  const b = c.b;
+  const [x, wt] = c.inputs as [string, string];
+  const g = c.gradOut[0]!;
+  const xd = c.info(x).dims;
+  const wd = c.info(wt).dims;
+  const t = c.info(x).dtype;
+  const K = wd.slice(2);
+  const n = K.length;
+  const [N, C] = [xd[0]!, xd[1]!];
+  const M = wd[0]!;
+  const OHW = w.O.reduce((a, v) => a * v, 1);
+  const P = K.reduce((a, v) => a * v, 1);
+  const depthwise = G === C && G === M;
+  const unpadded = [...w.pb, ...w.pe].every((p) => p === 0);
+  const unit = (v: number[]): boolean => v.every((q) => q === 1);
+  if (G === 1 && P === 1 && unpadded && unit(w.s)) {
+    const gm = b.reshape(b.transpose(b.reshape(g, [N, M, OHW]), [1, 0, 2]), [M, N * OHW]);
+    const xm = b.reshape(b.transpose(b.reshape(x, [N, C, OHW]), [0, 2, 1]), [N * OHW, C]);
+    return b.reshape(b.op1('MatMul', [gm, xm]), wd);
+  }
+  if ((G === 1 || depthwise) && (b.opset >= 10 || unit(w.s))) {
+    const xp = b.pad(x, [0, 0, ...w.pb, 0, 0, ...w.pe], 0, t);
+    const cols = offsets(K).map((o) => {
+      const starts = o.map((i, k) => i * w.d[k]!);
+      const ends = starts.map((s0, k) => s0 + (w.O[k]! - 1) * w.s[k]! + 1);
+      return b.reshape(b.slice(xp, starts, ends, range(2, 2 + n), unit(w.s) ? undefined : w.s), [N, C, 1, OHW]);
+    });
+    const patches = cols.length === 1 ? cols[0]! : b.op1('Concat', cols, [ai('axis', 2)]); // [N, C, P, O]
+    if (depthwise) {
+      const prod = b.mul(patches, b.reshape(g, [N, C, 1, OHW]));
+      return b.reshape(b.reduceSum(prod, [0, 3], false), wd);
+    }
+    const gm = b.reshape(b.transpose(b.reshape(g, [N, M, OHW]), [1, 0, 2]), [M, N * OHW]);
+    const pm = b.reshape(b.transpose(patches, [0, 3, 1, 2]), [N * OHW, C * P]);
+    return b.reshape(b.op1('MatMul', [gm, pm]), wd);
+  }
+  const attrs = [aints('strides', w.d), aints('dilations', w.s), aints('pads', [...w.pb, ...w.pe])];
+  let r: string;
+  if (G === 1) {
+    const perm = [1, 0, ...range(2, 2 + n)];
+    r = b.transpose(b.op1('Conv', [b.transpose(x, perm), b.transpose(g, perm)], attrs), perm); // [M, C, K']
+  } else {
+    const Cg = C / G;
+    const Mg = M / G;
+    const xr = b.reshape(x, [1, N * C, ...w.S]);
+    let gw = b.reshape(g, [N, G, 1, Mg, ...w.O]);
+    if (Cg > 1) gw = b.op1('Expand', [gw, b.ints([N, G, Cg, Mg, ...w.O])]);
+    gw = b.reshape(gw, [N * C * Mg, 1, ...w.O]);
+    r = b.op1('Conv', [xr, gw], [...attrs, ai('group', N * C)]); // [1, N·C·Mg, *K']
+    const Kp = range(0, n).map((k) => Math.floor((w.S[k]! + w.pb[k]! + w.pe[k]! - w.s[k]! * (w.O[k]! - 1) - 1) / w.d[k]!) + 1);
+    r = b.reduceSum(b.reshape(r, [N, G, Cg, Mg, ...Kp]), [0], false); // [G, Cg, Mg, K']
+    r = b.transpose(r, [0, 2, 1, ...range(3, 3 + n)]);
+    r = b.reshape(r, [M, Cg, ...Kp]);
+  }
+  return b.slice(r, new Array<number>(n).fill(0), K, range(2, 2 + n));
+}
 
 /** Kernel offsets of a pooling window in row-major order. */
 function offsets(K: number[]): number[][] {
