@@ -36,6 +36,7 @@ function describe(t: Token, ctx: ReturnType<typeof cursorContext>, a: Analysis |
     const i = item.args.indexOf(t);
     if (i > 0 && item.args[i - 1].text === 'on') return datasetDoc(t.text, a);
     if (kw.name === 'data') return datasetDoc(t.text, a);
+    if (kw.name === 'preset') return `**preset ${t.text}** — quantization parameters that a stage pulls in with \`preset ${t.text}\` (keys written in the stage win).`;
     if (kw.name === 'model' || kw.name === 'use' || t.kind === 'string') return pathDoc(t, a);
     return undefined;
   }
