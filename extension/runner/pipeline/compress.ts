@@ -45,7 +45,7 @@ export async function runCompressionStage(ctx: RunContext, stage: PruneStage | Q
   const dataset = ctx.recipe.datasets.find((d) => d.name === data);
   if (!dataset) throw new StageError(stage, `${stage.method} needs a calibration data set (write \`on NAME\`)`);
   await timed(stage.kind, `${describe(stage)}, calibration on ${dataset.name}`, () =>
-    calibrate(ctx, stage.kind, dataset, layers, async (group, stats) => {
+    calibrate(ctx, stage.kind, dataset, layers, stage.method !== 'wanda', async (group, stats) => {
       for (const name of group) await progress.run(name, () => work(name, stats.get(name)));
     }));
 }

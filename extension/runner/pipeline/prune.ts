@@ -21,10 +21,16 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   if (stage.method === 'magnitude') {
     r = await native.magnitude(W, { rows, cols }, pattern, opts);
   } else if (stage.method === 'wanda') {
-    if (!stats) throw new Error(`layer '${name}': Wanda needs calibration statistics`);
+    if (!stats) {
+      ctx.warn(`layer '${name}': pruned by magnitude instead of Wanda (no calibration statistics)`);
+      return pruneLayer(ctx, { ...stage, method: 'magnitude' }, name);
+    }
     r = await native.wanda(W, stats.colNorms, { rows, cols }, pattern, opts);
   } else {
-    if (!stats) throw new Error(`layer '${name}': SparseGPT needs calibration statistics`);
+    if (!stats) {
+      ctx.warn(`layer '${name}': pruned by magnitude instead of SparseGPT (no calibration statistics)`);
+      return pruneLayer(ctx, { ...stage, method: 'magnitude' }, name);
+    }
     // The lazy-update block must hold whole N:M groups.
     const m = p.pattern === 'unstructured' ? 1 : p.pattern.m;
     const block = Math.max(m, Math.round(p.block / m) * m);
@@ -36,6 +42,6 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   for (let i = 0; i < r.mask.length; i++) zeros += r.mask[i]!;
   ctx.state.setWeight(name, r.weights);
   ctx.state.dropQuantized(name);
-  const relError = stats ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
+  const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
   return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: r.device };
 }

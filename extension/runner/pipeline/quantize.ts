@@ -64,7 +64,11 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, outlierFraction, device: o.device };
   }
   if (stage.method === 'gptq') {
-    if (!stats) throw new Error(`layer '${name}': GPTQ needs calibration statistics`);
+    if (!stats) {
+      // Layers the capture cannot serve (e.g. depthwise convolutions) fall back to RTN.
+      ctx.warn(`layer '${name}': quantised with RTN instead of GPTQ (no calibration statistics)`);
+      return quantizeLayer(ctx, { ...stage, method: 'rtn' }, name);
+    }
     const r = await native.gptq(W, stats.H, { rows, cols }, {
       ...spec, blockSize: p.block, percdamp: p.dampening, actOrder: p.actorder,
       // Static groups keep each group's grid on contiguous columns, which packed formats need.
@@ -82,6 +86,6 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     ...(contiguous ? {} : { gIdx: q.gIdx }),
   };
   ctx.state.setQuantized(ql, weights);
-  const relError = stats ? relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
+  const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
   return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: q.device };
 }
