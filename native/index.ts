@@ -260,6 +260,9 @@ export function addonCandidates(): string[] {
 function load(): Addon {
   if (addon) return addon;
   const tried: string[] = [];
+  // OpenMP threads that spin between parallel regions would starve the JS thread (progress
+  // callbacks, other work); libgomp reads this once when it is loaded, so set it before dlopen
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   for (const file of addonCandidates()) {
     if (!existsSync(file)) {
       tried.push(`${file}: not found`);
