@@ -22,9 +22,9 @@ export interface LayerBytes {
   total: number;
 }
 
-/** Number of outliers kept for a fraction of a layer's weights. */
+/** Number of outliers kept for a fraction of a layer's weights (⌊fraction·n⌋, as the addon keeps). */
 export function outlierCount(shape: LayerShape, fraction: number): number {
-  return Math.round(fraction * shape.rows * shape.cols);
+  return Math.floor(fraction * shape.rows * shape.cols + 1e-9);
 }
 
 /** Groups (scale/zero pairs) of a layer under a layout; a partial last group counts as one. */

@@ -1,0 +1,214 @@
+/**
+ * The sensitivity engine behind `qrecipe sensitivity`: for the layers of a recipe's allocate stage,
+ * every candidate width's Hessian-weighted error ½·tr(ΔW H ΔWᵀ), LLM-MQ's first-order
+ * |⟨∂L/∂W, ΔW⟩|, and the measured loss/KL change of quantising that layer alone; outlier fractions
+ * and bytes; then model-level measurements at a few allocations. Results are cached by content
+ * hashes of the model, the data and the stage settings.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import { byteWindows } from '../model/data/text';
+import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../recipe/resolved';
+import { writeFileAtomic } from '../util/atomic';
+import { throwIfAborted, type LongRunOptions } from '../util/cancel';
+import { Allocator } from './allocate';
+import { layerBytes, type QuantLayout } from './cost';
+import { layerGradients } from './gradients';
+import { ModelProbe } from './probe';
+import { errorScores, outlierFractionAt, quantizeWeight } from './quantize';
+import type { Budget, LayerSensitivity, MeasuredPoint, SensitivityMetric, SensitivityResult } from './types';
+
+export const ENGINE_VERSION = 1;
+
+export interface SensitivityOptions extends LongRunOptions {
+  /** Metric the allocation uses (default: the stage's `metric`). */
+  metric?: SensitivityMetric;
+  /** Metrics to compute (default all three). */
+  metrics?: SensitivityMetric[];
+  /** Calibration windows used by the measured metric (default 8). */
+  measureWindows?: number;
+  /** Extra budgets to measure, for every computed metric (e.g. the uniform-4-bit size, 3.5 bits). */
+  comparePoints?: { label: string; budget: Budget | { kind: 'uniform-bytes'; bits: number } }[];
+  /** Folder of cached results; none: no cache. */
+  cacheDir?: string;
+  noCache?: boolean;
+  /** Stage to use when the recipe has several (index among allocate stages). */
+  which?: number;
+}
+
+async function fileHash(file: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(new Uint8Array(await fs.readFile(file)));
+  return h.digest('hex');
+}
+
+function textWindows(d: ResolvedDataset, purpose: string): { file: string; seqlen: number } {
+  if (d.source.kind !== 'text') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): ${purpose} needs a text data set, it is ${d.source.kind}`);
+  if (d.source.tokenizer !== 'byte') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): only byte-level text is supported for ${purpose}`);
+  return { file: d.source.path, seqlen: d.seqlen };
+}
+
+/** The allocate stage to analyse, with its calibration set and the evaluation set (perplexity). */
+export function stageOf(recipe: ResolvedRecipe, which = 0): { stage: AllocateStage; calib: ResolvedDataset; evalSet?: ResolvedDataset } {
+  const stages = recipe.stages.filter((s): s is AllocateStage => s.kind === 'allocate');
+  const stage = stages[which];
+  if (!stage) throw new Error(`${recipe.file}: no allocate stage${which ? ` #${which + 1}` : ''}`);
+  if (!stage.data) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage needs calibration data (\`on DATASET\`)`);
+  const calib = recipe.datasets.find((d) => d.name === stage.data);
+  if (!calib) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: unknown data set '${stage.data}'`);
+  const ev = recipe.stages.flatMap((s) => (s.kind === 'evaluate' ? s.metrics : [])).find((m) => m.metric === 'perplexity' && m.data);
+  const evalSet = ev ? recipe.datasets.find((d) => d.name === ev.data) : undefined;
+  return { stage, calib, evalSet };
+}
+
+export async function computeSensitivity(recipe: ResolvedRecipe, opts: SensitivityOptions = {}): Promise<SensitivityResult> {
+  if (!recipe.model) throw new Error(`${recipe.file}: the recipe names no model`);
+  const { stage, calib, evalSet } = stageOf(recipe, opts.which);
+  const names = stage.selection.layers;
+  if (!names?.length) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage selects no layers (is the model readable?)`);
+  const metrics = opts.metrics ?? ['hessian', 'gradient', 'measured'];
+  const metricAsked = opts.metric ?? stage.params.metric;
+  const cw = textWindows(calib, 'calibration');
+  const layout: QuantLayout = { group: stage.params.group, symmetric: stage.params.symmetric };
+
+  const modelHash = await fileHash(recipe.model.path);
+  const dataHash = createHash('sha256').update(await fileHash(cw.file)).update(evalSet && evalSet.source.kind === 'text' ? await fileHash(evalSet.source.path) : '').digest('hex');
+  const key = createHash('sha256').update(JSON.stringify({
+    v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
+    params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, cmp: opts.comparePoints,
+  })).digest('hex').slice(0, 32);
+  const cacheFile = opts.cacheDir ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
+  if (cacheFile && !opts.noCache && existsSync(cacheFile)) {
+    try {
+      const cached = JSON.parse(await fs.readFile(cacheFile, 'utf8')) as SensitivityResult;
+      if (cached.version === 1) return { ...cached, recipe: recipe.file };
+    } catch {
+      // A damaged cache entry is recomputed.
+    }
+  }
+
+  const seconds: Record<string, number> = {};
+  const notes: string[] = [];
+  let t = performance.now();
+  const lap = (name: string): void => { seconds[name] = (performance.now() - t) / 1000; t = performance.now(); };
+  const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
+
+  const windows = await byteWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed });
+  const probe = await ModelProbe.open(recipe.model.path, names);
+  for (const s of probe.skipped) notes.push(`layer ${s.name} left out: ${s.why}`);
+  try {
+    const H = await probe.hessians(windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'calibration: Hessians') });
+    lap('hessians');
+    let grads = new Map<string, Float32Array>();
+    let blocked = new Map<string, string>();
+    if (metrics.includes('gradient')) {
+      try {
+        const g = await layerGradients(probe.model, probe.layers, windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'gradients') });
+        grads = g.grads;
+        blocked = g.blocked;
+      } catch (err) {
+        const why = (err as Error).message.split('\n')[0]!;
+        notes.push(`gradient metric unavailable: ${why}`);
+        for (const l of probe.layers) blocked.set(l.name, `the gradient model could not be built (${why})`);
+      }
+      lap('gradients');
+    }
+    const mw = windows.slice(0, Math.max(1, opts.measureWindows ?? 8));
+    const base = metrics.includes('measured') ? await probe.loss(mw) : undefined;
+
+    const layers: LayerSensitivity[] = [];
+    for (const [i, l] of probe.layers.entries()) {
+      throwIfAborted(opts.signal, 'sensitivity');
+      progress(i, probe.layers.length, `layer ${l.name}`);
+      const candidates = stage.perLayer?.[l.name]?.candidates ?? stage.params.candidates;
+      const pinOverride = [...stage.overrides].reverse().find((o) => o.layers?.includes(l.name) && o.params.bits !== undefined);
+      const W = await probe.weight(l);
+      const G = grads.get(l.name);
+      const scores: LayerSensitivity['scores'] = { hessian: [] };
+      if (G) scores.gradient = [];
+      if (base) scores.measured = [];
+      const relError: number[] = [];
+      const fractions = candidates.map((b) => outlierFractionAt(b, stage.params.outliers));
+      for (const [k, b] of candidates.entries()) {
+        const Q = await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
+        const e = errorScores(W, Q, l, H.get(l.name), G);
+        scores.hessian!.push(e.hessian!);
+        if (G) scores.gradient!.push(e.gradient!);
+        relError.push(e.relError);
+        if (base) {
+          const r = await probe.loss(mw, new Map([[l.name, Q]]), { signal: opts.signal });
+          // Noise can make a tiny change negative; the allocation needs a non-increasing cost of precision.
+          scores.measured!.push(Math.max(0, r.loss - base.loss));
+        }
+      }
+      let metric: SensitivityMetric = metricAsked;
+      let reason: string | undefined;
+      if (!scores[metricAsked]) {
+        metric = 'hessian';
+        reason = metricAsked === 'gradient' ? (blocked.get(l.name) ?? 'no gradient') + ' → Hessian metric' : `${metricAsked} not computed → Hessian metric`;
+      }
+      layers.push({
+        name: l.name, op: l.op, rows: l.rows, cols: l.cols, params: l.rows * l.cols, candidates, metric, reason, scores,
+        outlierFraction: fractions, relError,
+        bytes: candidates.map((b, k) => layerBytes(l, b, layout, fractions[k]!)),
+        ...(pinOverride?.params.bits !== undefined && candidates.includes(pinOverride.params.bits) ? { pinned: pinOverride.params.bits } : {}),
+        recipeLines: { start: (pinOverride?.range ?? stage.range).start.line, end: (pinOverride?.range ?? stage.range).end.line },
+      });
+    }
+    lap('scores');
+
+    // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
+    const measured: MeasuredPoint[] = [];
+    const ew = evalSet ? textWindows(evalSet, 'perplexity') : cw;
+    const evalWindows = evalSet ? await byteWindows(ew.file, ew.seqlen, { maxWindows: evalSet.samples }) : windows;
+    const computedMetrics = (['hessian', 'gradient', 'measured'] as SensitivityMetric[]).filter((m) => layers.every((l) => l.scores[m]));
+    const measure = async (label: string, bits: number[], metric?: SensitivityMetric): Promise<void> => {
+      const overrides = new Map<string, Float32Array>();
+      let bytes = 0;
+      let codeBits = 0;
+      let predicted = 0;
+      for (const [i, l] of probe.layers.entries()) {
+        const b = bits[i]!;
+        const f = outlierFractionAt(b, stage.params.outliers);
+        overrides.set(l.name, await quantizeWeight(await probe.weight(l), l, b, layout, f));
+        bytes += layerBytes(l, b, layout, f).total;
+        codeBits += b * l.rows * l.cols;
+        const k = layers[i]!.candidates.indexOf(b);
+        const s = layers[i]!.scores[metric ?? metricAsked] ?? layers[i]!.scores.hessian!;
+        predicted += k >= 0 ? s[k]! : NaN;
+      }
+      const r = await probe.loss(evalWindows, overrides, { signal: opts.signal });
+      const params = probe.layers.reduce((a, l) => a + l.rows * l.cols, 0);
+      measured.push({ label, bits, bytes, averageBits: codeBits / params, predicted, loss: r.loss, perplexity: Math.exp(r.loss), kl: r.kl });
+      progress(measured.length, measured.length, `measured ${label}`);
+    };
+    const baseLoss = (await probe.loss(evalWindows)).loss;
+    for (const b of stage.params.candidates) await measure(`uniform ${b}-bit`, layers.map(() => b));
+    const points: NonNullable<SensitivityOptions['comparePoints']> = [{ label: 'recipe budget', budget: stage.params.budget }, ...(opts.comparePoints ?? [])];
+    for (const m of computedMetrics) {
+      const al = new Allocator(layers, { metric: m });
+      for (const p of points) {
+        const budget: Budget = p.budget.kind === 'uniform-bytes'
+          ? { kind: 'bytes', bytes: layers.reduce((a, l) => a + layerBytes(l, (p.budget as { bits: number }).bits, layout, outlierFractionAt((p.budget as { bits: number }).bits, stage.params.outliers)).total, 0) }
+          : p.budget;
+        const a = al.solve(budget);
+        await measure(`${m} @ ${p.label}`, a.bits, m);
+      }
+    }
+    lap('measure');
+    const spadeSamples = (await fs.readFile(cw.file, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+    const result: SensitivityResult = {
+      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: windows.length,
+      metricAsked, group: stage.params.group, symmetric: stage.params.symmetric, outliers: stage.params.outliers, budget: stage.params.budget,
+      stage: { index: opts.which ?? 0, line: stage.range.start.line }, layers, baseLoss, measured, seconds, notes, spadeSamples,
+    };
+    if (cacheFile) {
+      await fs.mkdir(path.dirname(cacheFile), { recursive: true });
+      await writeFileAtomic(cacheFile, JSON.stringify(result));
+    }
+    return result;
+  } finally {
+    await probe.close();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * ∂L/∂W of each layer, averaged over calibration windows, from the gradients engine's gradient
+ * model (forward graph + LM loss head + backward nodes) run by onnxruntime. Layers whose gradient
+ * path crosses an op without a rule come back in `blocked` with that op, so the caller can fall
+ * back to another metric and say why.
+ */
+import * as ort from 'onnxruntime-node';
+import type { OnnxModel } from '../model/reader';
+import type { LayerInfo } from '../model/types';
+import { transpose } from '../model/weights';
+import { buildGradientModel } from '../grad/gradient-model';
+import { describeIo, lmFeeds } from '../model/evaluate/io';
+import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
+
+export interface LayerGradients {
+  /** Layer name → mean ∂L/∂W (rows × cols). */
+  grads: Map<string, Float32Array>;
+  /** Layer name → why it has no gradient. */
+  blocked: Map<string, string>;
+}
+
+export async function layerGradients(model: OnnxModel, layers: LayerInfo[], windows: Int32Array[], opts: LongRunOptions = {}): Promise<LayerGradients> {
+  const blocked = new Map<string, string>();
+  const grads = new Map<string, Float32Array>();
+  if (!windows.length || !layers.length) return { grads, blocked };
+  // The gradient model is specialised to one batch shape: one window per run.
+  const dense = await ort.InferenceSession.create(model.path, { logSeverityLevel: 3 });
+  const io = describeIo(dense, model.path);
+  await dense.release();
+  const sample = lmFeeds(io, [windows[0]!]);
+  const gm = await buildGradientModel(model.proto, sample, { wrt: layers.map((l) => l.tensorName), loss: { kind: 'lm', ids: io.input } });
+  for (const l of layers) {
+    const why = gm.blocked.get(l.tensorName);
+    if (why?.length) blocked.set(l.name, `gradient path crosses ${why.map((u) => `${u.opType} (${u.reason})`).join(', ')}`);
+    else if (gm.unused.includes(l.tensorName)) blocked.set(l.name, 'the loss does not depend on this layer');
+    else if (!gm.gradOutputs.has(l.tensorName)) blocked.set(l.name, 'no gradient was produced');
+  }
+  const wanted = layers.filter((l) => !blocked.has(l.name));
+  if (!wanted.length) return { grads, blocked };
+  const session = await ort.InferenceSession.create(gm.bytes, { logSeverityLevel: 3 });
+  try {
+    const sums = new Map(wanted.map((l) => [l.name, new Float64Array(l.rows * l.cols)]));
+    for (let i = 0; i < windows.length; i++) {
+      throwIfAborted(opts.signal, 'gradients');
+      const out = await session.run(lmFeeds(io, [windows[i]!]), wanted.map((l) => gm.gradOutputs.get(l.tensorName)!));
+      for (const l of wanted) {
+        const t = out[gm.gradOutputs.get(l.tensorName)!]!;
+        const g = l.transposed ? transpose(t.data as Float32Array, l.cols, l.rows) : (t.data as Float32Array);
+        const s = sums.get(l.name)!;
+        for (let k = 0; k < s.length; k++) s[k] += g[k]!;
+        t.dispose();
+      }
+      opts.onProgress?.({ done: i + 1, total: windows.length, label: 'gradient windows' });
+      await yieldToLoop();
+    }
+    for (const [name, s] of sums) grads.set(name, Float32Array.from(s, (x) => x / windows.length));
+  } finally {
+    await session.release();
+  }
+  return { grads, blocked };
+}
