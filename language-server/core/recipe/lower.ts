@@ -224,7 +224,7 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
     const other = anyKeySpec(key.text);
     if (other) {
       const homes = [...new Set(other.blocks.map((b) => b.replace('override-', '')))];
-      out.push(diag('QR103', key.start, key.end, `\`${key.text}\` is not allowed in ${where}: it belongs in ${homes.map((h) => h === 'data' ? 'a data set' : h === 'preset' ? 'a preset' : `a ${h} stage`).join(' or ')}${kind.startsWith('override') ? ' (overrides take only per-layer parameters)' : ''}. Move it there or remove it.`, [{ title: `Remove \`${key.text}\``, start: key.start, end: key.end, text: '' }]));
+      out.push(diag('QR103', key.start, key.end, `\`${key.text}\` is not allowed in ${where}: it belongs in ${homes.map((h) => h === 'data' ? 'a data set' : h === 'preset' ? 'a preset' : `${h === 'allocate' ? 'an' : 'a'} ${h} stage`).join(' or ')}${kind.startsWith('override') ? ' (overrides take only per-layer parameters)' : ''}. Move it there or remove it.`, [{ title: `Remove \`${key.text}\``, start: key.start, end: key.end, text: '' }]));
       return;
     }
     const alias = LLMC_ALIASES[key.text];
@@ -323,7 +323,7 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
     }
     if (kw === 'data' || kw === 'preset') {
       if (!args.length || args[0].kind !== 'ident') {
-        out.push(diag(args.length ? 'QR104' : 'QR107', args[0]?.start ?? item.keyword.start, args[0]?.end ?? item.keyword.end, `A ${kw} needs a name (letters, digits, _ -): \`${kw} NAME { ... }\`.`));
+        out.push(diag(args.length ? 'QR104' : 'QR107', args[0]?.start ?? item.keyword.start, args[0]?.end ?? item.keyword.end, `A ${kw === 'data' ? 'data set' : kw} needs a name (letters, digits, _ -): \`${kw} NAME { ... }\`.`));
         return;
       }
       tooMany(1, `${kw} ${args[0].text} { ... }`);
