@@ -24,6 +24,7 @@ import { legend, semanticTokens } from './semantic-tokens';
 import { codeActions } from './code-actions';
 import { inlayHints } from './inlay-hints';
 import { makeSafe } from './safe';
+import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -32,8 +33,12 @@ const inventories = new InventoryCache((p) => readInventory(p));
 const safe = makeSafe((m) => connection.console.error(m));
 const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
 
+const modelOf = new Map<string, string>(); // uri → model path of its last analysis
+const watcher = new ModelWatcher((p) => recheckModels([p]));
 const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
   void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.map((d) => toLspDiagnostic(d, a.doc.lines)) });
+  if (a.recipe.model) modelOf.set(uri, a.recipe.model.path); else modelOf.delete(uri);
+  watcher.set(modelOf.values());
 }, debounceMs);
 
 /** Parse of the current text, cached by (uri, version): completion and hover need no full analysis. */
@@ -70,6 +75,8 @@ documents.onDidChangeContent((e) => analyses.schedule(e.document.uri));
 documents.onDidClose((e) => {
   analyses.forget(e.document.uri);
   parses.delete(e.document.uri);
+  modelOf.delete(e.document.uri);
+  watcher.set(modelOf.values());
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
 });
 
@@ -145,6 +152,8 @@ connection.languages.inlayHint.on((p, token) => safe('inlayHints', token, [], as
   const a = await analyses.get(p.textDocument.uri);
   return inlayHints(a, p.range);
 }));
+
+connection.onShutdown(() => watcher.dispose());
 
 documents.listen(connection);
 connection.listen();

@@ -5,6 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { LspClient, type PublishedDiagnostics } from './client';
 import { buildServer } from './build-server';
 
@@ -164,6 +166,27 @@ test('definition, outline, semantic tokens, folding and inlay hints', async () =
   const hints = await c.request<{ label: string }[]>('textDocument/inlayHint', { textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: 20, character: 0 } } });
   assert.equal(hints.length, 1);
   assert.match(hints[0].label, /bits\/weight/);
+});
+
+test('a model file that changes on disk refreshes the inventory and the diagnostics', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'qrecipe-lsp-'));
+  try {
+    const model = path.join(tmp, 'model.onnx');
+    copyFileSync(path.join(dir, '..', 'fixtures', 'tiny-lm', 'model.onnx'), model);
+    const uri = pathToFileURL(path.join(tmp, 'r.qrecipe')).href;
+    const first = diagsFor(uri);
+    c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'qrecipe', version: ++version, text: 'model "model.onnx"\nquantize rtn { group 64 }\n' } });
+    assert.deepEqual((await first).diagnostics, []);
+    const broken = c.waitFor<PublishedDiagnostics>('textDocument/publishDiagnostics', (p) => p.uri === uri && p.diagnostics.some((d) => d.code === 'QR207'));
+    writeFileSync(model, 'not an onnx model');
+    await broken;
+    const fixed = c.waitFor<PublishedDiagnostics>('textDocument/publishDiagnostics', (p) => p.uri === uri && p.diagnostics.length === 0);
+    copyFileSync(path.join(dir, '..', 'fixtures', 'tiny-lm', 'model.onnx'), model);
+    await fixed;
+    c.notify('textDocument/didClose', { textDocument: { uri } });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('junk input: the server answers every request and stays alive', async () => {
