@@ -30,7 +30,7 @@ const ignore = [
   '!extension/media/**', '!extension/syntaxes/**', '!extension/language-configuration.json', '!extension/walkthrough/**',
   '!examples/**',
   '!native/build/Release/qrecipe.node', '!native/build/Release/*.so*',
-  '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**/*.js',
+  '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**/*.js', '!node_modules/onnxruntime-common/dist/cjs/package.json',
   '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/*.js',
   `!node_modules/onnxruntime-node/bin/napi-v6/${os}/${arch}/**`,
 ];

@@ -99,9 +99,9 @@ export async function launchBrowser(tools) {
 /** A throw-away workspace holding what the tests open: the examples and the fixtures they use. */
 export function makeWorkspace(root) {
   const ws = mkdtempSync(path.join(os.tmpdir(), 'qrecipe-ws-'));
-  cpSync(path.join(root, 'examples'), path.join(ws, 'examples'), { recursive: true });
+  cpSync(path.join(root, 'examples'), path.join(ws, 'examples'), { recursive: true, filter: (s) => !/[\\/](out|\.qrecipe)$/.test(s) });
   cpSync(path.join(root, 'test', 'fixtures'), path.join(ws, 'test', 'fixtures'), {
-    recursive: true, filter: (s) => !s.endsWith('.py') && !s.includes('__pycache__') && !s.endsWith('.test.ts'),
+    recursive: true, filter: (s) => !s.endsWith('.py') && !/__pycache__|[\\/]\.cache$|[\\/]\.qrecipe$/.test(s) && !s.endsWith('.test.ts'),
   });
   return ws;
 }

@@ -26,7 +26,8 @@ async function breakAndFix(s: Session): Promise<void> {
   await s.page.keyboard.type('\nquantize rtn { bits 4  group 100 }');
   await s.page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 20_000 });
   await s.shot('journey-1-diagnostic');
-  for (let i = 0; i < 3; i++) await s.page.keyboard.press('Control+Z');
+  // Undo until the typed text is gone (typing makes several undo stops), then save.
+  for (let i = 0; i < 20 && (await s.page.locator('.view-line', { hasText: 'group 100' }).count()); i++) await s.page.keyboard.press('Control+Z');
   await s.page.keyboard.press('Control+S');
   await s.page.waitForFunction(() => !document.querySelector('.monaco-editor .squiggly-error'), undefined, { timeout: 20_000 });
 }
