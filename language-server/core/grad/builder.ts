@@ -59,6 +59,7 @@ export class GraphBuilder {
   readonly initializers: TensorProto[] = [];
   private counter = 0;
   private readonly constCache = new Map<string, string>();
+  private readonly producer = new Map<string, NodeProto>();
 
   /**
    * @param opset default-domain opset of the model (decides which op forms are emitted)
@@ -81,6 +82,7 @@ export class GraphBuilder {
     const node: NodeProto = { opType, input: inputs, output: outs, name: this.fresh(`node_${opType}`) };
     if (attrs.length) node.attribute = attrs.map(toProto);
     this.nodes.push(node);
+    for (const o of outs) this.producer.set(o, node);
     return outs;
   }
 
@@ -114,8 +116,18 @@ export class GraphBuilder {
   div(a: string, b: string): string { return this.op1('Div', [a, b]); }
   neg(a: string): string { return this.op1('Neg', [a]); }
   shape(x: string): string { return this.op1('Shape', [x]); }
-  reshapeLike(g: string, like: string): string { return this.op1('Reshape', [g, this.shape(like)]); }
-  reshape(g: string, dims: number[]): string { return this.op1('Reshape', [g, this.ints(dims)]); }
+  reshapeLike(g: string, like: string): string { return this.op1('Reshape', [this.beforeReshape(g), this.shape(like)]); }
+  reshape(g: string, dims: number[]): string { return this.op1('Reshape', [this.beforeReshape(g), this.ints(dims)]); }
+
+  /**
+   * The data a Reshape emitted here reshapes, so that two reshapes in a row become one (fewer
+   * nodes, and onnxruntime 1.30's reshape fusion fails on some Reshape → Reshape chains whose
+   * first shape comes from a Shape node).
+   */
+  private beforeReshape(v: string): string {
+    const p = this.producer.get(v);
+    return p?.opType === 'Reshape' ? p.input![0]! : v;
+  }
   transpose(x: string, perm: number[]): string { return this.op1('Transpose', [x], [aints('perm', perm)]); }
   cast(x: string, to: number): string { return this.op1('Cast', [x], [ai('to', to)]); }
 

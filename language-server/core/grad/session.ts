@@ -43,7 +43,15 @@ export class GradientSession {
     if (this.current?.key === key) return this.current;
     await this.release();
     const model = await buildGradientModel(this.proto, feeds, this.options);
-    const session = await ort.InferenceSession.create(model.bytes, { logSeverityLevel: 3, ...this.sessionOptions });
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model.bytes, { logSeverityLevel: 3, ...this.sessionOptions });
+    } catch (err) {
+      // An onnxruntime graph rewrite can fail on a generated graph that is valid ONNX; the
+      // unoptimised graph computes the same values, only slower.
+      if (this.sessionOptions.graphOptimizationLevel === 'disabled') throw err;
+      session = await ort.InferenceSession.create(model.bytes, { logSeverityLevel: 4, ...this.sessionOptions, graphOptimizationLevel: 'disabled' });
+    }
     this.builds++;
     this.current = { key, model, session };
     return this.current;

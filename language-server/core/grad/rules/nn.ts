@@ -231,6 +231,30 @@ function scatterWindows(b: GraphBuilder, stacked: string, w: Window, dtype: numb
   return b.op1('ConvTranspose', [stacked, kernel], [aints('strides', w.s), aints('dilations', w.d), aints('kernel_shape', w.K)]);
 }
 
+/**
+ * Non-overlapping windows (kernel = stride, no padding, no dilation): the input is viewed as
+ * [N, C, O1, k1, O2, k2, ...] and compared with the output broadcast over the k axes; tied maxima
+ * share the gradient (the general path below gives it to the first one, as the forward argmax).
+ */
+function maxPoolTiled(c: RuleContext, w: Window): string {
+  const b = c.b;
+  const x = c.inputs[0]!;
+  const xd = c.info(x).dims;
+  const t = c.info(x).dtype;
+  const n = w.K.length;
+  const [N, C] = [xd[0]!, xd[1]!];
+  const used = w.O.map((o, k) => o * w.K[k]!);
+  const xc = used.every((u, k) => u === w.S[k]) ? x : b.slice(x, new Array<number>(n).fill(0), used, range(2, 2 + n));
+  const tiled = [N, C, ...w.O.flatMap((o, k) => [o, w.K[k]!])];
+  const flat = [N, C, ...w.O.flatMap((o) => [o, 1])];
+  const kAxes = range(0, n).map((k) => 3 + 2 * k);
+  const mask = b.cast(b.equal(b.reshape(xc, tiled), b.reshape(c.outputs[0]!, flat)), t);
+  const share = b.div(mask, b.reduceSum(mask, kAxes, true));
+  const gx = b.reshape(b.mul(share, b.reshape(c.gradOut[0]!, flat)), [N, C, ...used]);
+  const short = w.S.map((s, k) => s - used[k]!);
+  return short.every((v) => v === 0) ? gx : b.pad(gx, [0, 0, ...new Array<number>(n).fill(0), 0, 0, ...short], 0, t);
+}
+
 const maxPool: Rule = (c) => {
   if (!c.needs[0]) return [];
   if (c.gradOut[1]) throw new UnsupportedForm('MaxPool indices used downstream');
@@ -241,6 +265,9 @@ const maxPool: Rule = (c) => {
   const K = c.attrInts('kernel_shape')!;
   const w = window(c, K, true);
   const n = K.length;
+  if (c.attrI('ceil_mode', 0) === 0 && w.K.every((k, i) => k === w.s[i] && w.d[i] === 1) && [...w.pb, ...w.pe].every((p) => p === 0)) {
+    return [maxPoolTiled(c, w)];
+  }
   const F = fullExtent(w);
   if (b.opset < 10 && w.s.some((s) => s !== 1)) throw new UnsupportedForm('MaxPool gradient with strides needs opset 10 (strided Slice)');
   const endPad = w.S.map((S, k) => Math.max(w.pe[k]!, F[k]! - S - w.pb[k]!));
