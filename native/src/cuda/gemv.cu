@@ -49,6 +49,8 @@ __global__ void __launch_bounds__(256) dequantGemvKernel(const uint8_t* __restri
   const int ng = K / g;
   const uint8_t* row = B + size_t(r) * K * BITS / 8;
   float acc = 0.f;
+  // unrolled so several independent weight loads are in flight per lane (the kernel is memory-bound)
+#pragma unroll 4
   for (int c0 = lane * 32; c0 < K; c0 += 32 * 32) {
     uint32_t w[BITS];
     loadWords<BITS>(row + size_t(c0) * BITS / 8, w);
