@@ -29,7 +29,11 @@ export interface Progress {
 export interface CallOptions {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
-  /** Default 'auto'. Calls without a CUDA path always run on the CPU unless 'cuda' is forced (error). */
+  /**
+   * Default 'auto': CUDA when a GPU is usable, the call has a CUDA path and the problem is large
+   * enough to gain (Hessian ≥ 2·10¹⁰ flops, GPTQ/SparseGPT ≥ 4 M weights, RTN ≥ 16 M weights), else
+   * the CPU. 'cuda' forces the GPU (an error when there is none or the call has no CUDA path).
+   */
   device?: Device;
 }
 

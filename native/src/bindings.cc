@@ -24,8 +24,6 @@ namespace qr {
 
 namespace {
 
-using napi_f32 = std::integral_constant<napi_typedarray_type, napi_float32_array>;
-
 // Shape and device handling common to the weight-matrix jobs.
 class MatrixJob : public Job {
  public:
@@ -44,6 +42,7 @@ class MatrixJob : public Job {
       device_ = "cuda";
     } else if (dev == "auto" && hasCuda && cuda::usable()) {
       device_ = "cuda";
+      auto_ = true;
     }
   }
 
@@ -74,7 +73,15 @@ class MatrixJob : public Job {
       throw Napi::RangeError::New(Env(), "cols " + std::to_string(cols_) + " is not a multiple of m=" + std::to_string(m));
     if (!(sparsity >= 0 && sparsity < 1)) throw Napi::RangeError::New(Env(), "sparsity must be in [0, 1)");
   }
+  /**
+   * 'auto' sends small problems to the CPU: below `work` of `threshold` the copies and launches
+   * cost more than the device saves (an explicit 'cuda' is always honoured).
+   */
+  void cpuIfSmall(double work, double threshold) {
+    if (auto_ && work < threshold) device_ = "cpu";
+  }
   int rows_, cols_;
+  bool auto_ = false;
 };
 
 class QuantGridJob : public MatrixJob {
@@ -87,6 +94,7 @@ class QuantGridJob : public MatrixJob {
     zeros_ = array<float>("zeros", napi_float32_array, ng);
     codes_ = array<uint8_t>("codes", napi_uint8_array, size(), true);
     Q_ = array<float>("Q", napi_float32_array, size(), true);
+    cpuIfSmall(double(size()), double(1 << 24));
   }
   void Run(const Ctx& ctx) override {
     if (onCuda()) return cuda::rtn(W_, rows_, cols_, s_, scales_, zeros_, codes_, Q_, ctx);
@@ -108,6 +116,7 @@ class HessianJob : public MatrixJob {
     n_ = number("count", 0);
     samples_ = number("samples", 1);
     if (!(n_ >= 0) || !(samples_ > 0)) throw Napi::RangeError::New(env, "count must be ≥ 0 and samples > 0");
+    cpuIfSmall(2.0 * rows_ * double(cols_) * cols_, 2e10);
   }
   void Run(const Ctx& ctx) override {
     if (onCuda()) return cuda::hessianUpdate(H_, cols_, X_, rows_, n_, samples_, ctx);
@@ -138,6 +147,7 @@ class GptqJob : public MatrixJob {
     out_.zeros = array<float>("zeros", napi_float32_array, ng);
     out_.gIdx = array<int32_t>("gIdx", napi_int32_array, cols_);
     out_.perm = array<int32_t>("perm", napi_int32_array, cols_);
+    cpuIfSmall(double(size()), double(1 << 22));
   }
   void Run(const Ctx& ctx) override {
     if (onCuda() && cuda::supports(o_.quant, true, o_.blockSize, 0)) return cuda::gptq(W_, H_, rows_, cols_, o_, out_, ctx);
@@ -170,6 +180,7 @@ class SparseGptJob : public MatrixJob {
       out_.scales = array<float>("scales", napi_float32_array, ng);
       out_.zeros = array<float>("zeros", napi_float32_array, ng);
     }
+    cpuIfSmall(double(size()), double(1 << 22));
   }
   void Run(const Ctx& ctx) override {
     if (onCuda() && cuda::supports(o_.quant, o_.quantize, o_.blockSize, o_.m))
