@@ -249,8 +249,9 @@ function maxPoolTiled(c: RuleContext, w: Window): string {
   const flat = [N, C, ...w.O.flatMap((o) => [o, 1])];
   const kAxes = range(0, n).map((k) => 3 + 2 * k);
   const mask = b.cast(b.equal(b.reshape(xc, tiled), b.reshape(c.outputs[0]!, flat)), t);
-  const share = b.div(mask, b.reduceSum(mask, kAxes, true));
-  const gx = b.reshape(b.mul(share, b.reshape(c.gradOut[0]!, flat)), [N, C, ...used]);
+  // Divide the small gradient by the tie count, then one broadcasting Mul spreads it.
+  const perWindow = b.div(b.reshape(c.gradOut[0]!, flat), b.reduceSum(mask, kAxes, true));
+  const gx = b.reshape(b.mul(mask, perWindow), [N, C, ...used]);
   const short = w.S.map((s, k) => s - used[k]!);
   return short.every((v) => v === 0) ? gx : b.pad(gx, [0, 0, ...new Array<number>(n).fill(0), 0, 0, ...short], 0, t);
 }
