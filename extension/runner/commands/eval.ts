@@ -13,7 +13,8 @@ metrics:
   size        file size and bits per weight (--reference: divide by its parameter count)
 options:
   --labels PATH  --seqlen N  --limit N  --batch N  --reference MODEL  --keys FILE
-  --mean a,b,c  --std a,b,c  --runs N  --warmup N  --provider auto|cpu|cuda|webgpu  --json`;
+  --mean a,b,c  --std a,b,c  --runs N  --warmup N  --provider auto|cpu|cuda|webgpu
+  --tokenizer tokenizer.json (BPE; default byte-level)  --json`;
 
 type Parsed = Record<string, string | boolean>;
 
@@ -32,7 +33,7 @@ function parse(args: string[]): { positional: string[]; flags: Parsed } {
   return { positional, flags };
 }
 
-const KNOWN = new Set(['json', 'help', 'metric', 'data', 'labels', 'seqlen', 'limit', 'batch', 'reference', 'keys', 'mean', 'std', 'runs', 'warmup', 'provider']);
+const KNOWN = new Set(['tokenizer', 'json', 'help', 'metric', 'data', 'labels', 'seqlen', 'limit', 'batch', 'reference', 'keys', 'mean', 'std', 'runs', 'warmup', 'provider']);
 
 function int(flags: Parsed, k: string): number | undefined {
   const v = flags[k];
@@ -74,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
     model: positional[0]!, metric, data: str('data'), labels: str('labels'), seqlen: int(flags, 'seqlen'), limit: int(flags, 'limit'),
     batch: int(flags, 'batch'), reference: str('reference'), keys: str('keys'), mean: list(flags, 'mean'), std: list(flags, 'std'),
     runs: int(flags, 'runs'), warmup: flags.warmup === '0' ? 0 : int(flags, 'warmup'),
-    provider: str('provider') as 'auto' | 'cpu' | 'cuda' | 'webgpu' | undefined, signal: ac.signal,
+    tokenizer: str('tokenizer'), provider: str('provider') as 'auto' | 'cpu' | 'cuda' | 'webgpu' | undefined, signal: ac.signal,
     onProgress: flags.json || !process.stderr.isTTY ? undefined : (p) => process.stderr.write(`\r${p.label ?? ''} ${p.done}/${p.total}   `),
   });
   if (!flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');

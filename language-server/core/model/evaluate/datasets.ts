@@ -9,7 +9,8 @@ import { readIdx } from '../data/idx';
 import { listImageFolder, readPng, imageToChw } from '../data/images';
 import { DataFileError } from '../data/errors';
 import { listOcrLines, ppocrInput } from '../data/ocr';
-import { byteWindows, type WindowOptions } from '../data/text';
+import { byteWindows, readBytes, tokenWindows, type WindowOptions } from '../data/text';
+import { loadTokenizer } from '../data/tokenizer';
 import { lmFeeds, type ModelIo } from './io';
 import type { SampleSource } from './accuracy';
 import type { FeedBatch } from './agreement';
@@ -78,11 +79,23 @@ export function lmSeqlen(io: ModelIo, seqlen?: number): number {
   return L;
 }
 
+/**
+ * Token windows of a text file: byte-level, or through a tokenizer.json; `bytesPerToken` turns
+ * per-token cross-entropy into bits per byte.
+ */
+export async function textWindows(data: string, seqlen: number, opts: WindowOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
+  if (!tokenizer) return { windows: await byteWindows(data, seqlen, opts), bytesPerToken: 1 };
+  const tok = await loadTokenizer(tokenizer);
+  const bytes = await readBytes(data);
+  const ids = tok.encode(new TextDecoder().decode(bytes));
+  return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes.length / Math.max(1, ids.length) };
+}
+
 /** Feed batches for agreement runs, for any task. */
-export async function feedBatches(data: string, io: ModelIo, model: string, opts: ImageOptions & WindowOptions & { seqlen?: number; batch?: number }): Promise<{ total: number; batches: () => AsyncIterable<FeedBatch> }> {
+export async function feedBatches(data: string, io: ModelIo, model: string, opts: ImageOptions & WindowOptions & { seqlen?: number; batch?: number; tokenizer?: string }): Promise<{ total: number; batches: () => AsyncIterable<FeedBatch> }> {
   const batch = opts.batch ?? (io.task === 'lm' ? 4 : 32);
   if (io.task === 'lm') {
-    const windows = await byteWindows(data, lmSeqlen(io, opts.seqlen), opts);
+    const { windows } = await textWindows(data, lmSeqlen(io, opts.seqlen), opts, opts.tokenizer);
     return {
       total: windows.length,
       async *batches() {

@@ -14,7 +14,7 @@ import { evaluateAgreement } from './agreement';
 import { evaluateLatency } from './latency';
 import { evaluateSize } from './size';
 import { feedBatches, imageSamples, lmSeqlen } from './datasets';
-import { byteWindows } from '../data/text';
+import { textWindows } from './datasets';
 import { listOcrLines, readCharList } from '../data/ocr';
 import type { EvalOptions, EvalResult } from './result';
 
@@ -38,6 +38,8 @@ export interface EvalSpec extends Omit<EvalOptions, 'session'> {
   keys?: string;
   runs?: number;
   warmup?: number;
+  /** Hugging Face tokenizer.json (BPE) for LM data; default byte-level (token = UTF-8 byte). */
+  tokenizer?: string;
 }
 
 function findKeys(spec: EvalSpec): string {
@@ -57,7 +59,7 @@ export async function evaluateModel(spec: EvalSpec): Promise<EvalResult> {
     const probe = await openSession(spec.model, { provider: 'cpu' });
     const io = describeIo(probe.session, spec.model);
     await probe.session.release();
-    const { total, batches } = await feedBatches(spec.data!, io, spec.model, { labels: spec.labels, seqlen: spec.seqlen, maxWindows: spec.limit, limit: spec.limit, batch: spec.batch, mean: spec.mean, std: spec.std });
+    const { total, batches } = await feedBatches(spec.data!, io, spec.model, { labels: spec.labels, seqlen: spec.seqlen, maxWindows: spec.limit, limit: spec.limit, batch: spec.batch, mean: spec.mean, std: spec.std, tokenizer: spec.tokenizer });
     return evaluateAgreement(spec.model, spec.reference!, batches, total, base);
   }
   const opened = await openSession(spec.model, { provider: spec.provider });
@@ -66,8 +68,8 @@ export async function evaluateModel(spec: EvalSpec): Promise<EvalResult> {
     const opts = { ...base, session: opened };
     switch (spec.metric) {
       case 'perplexity': {
-        const windows = await byteWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit });
-        return await evaluatePerplexity(spec.model, windows, { ...opts, batch: spec.batch });
+        const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit }, spec.tokenizer);
+        return await evaluatePerplexity(spec.model, windows, { ...opts, batch: spec.batch, bytesPerToken });
       }
       case 'accuracy': {
         const src = await imageSamples(spec.data!, io, spec.model, { labels: spec.labels, mean: spec.mean, std: spec.std, limit: spec.limit });
