@@ -31,7 +31,7 @@ import type { FeedBatch } from './evaluate/agreement';
 /** What the algorithms get for one layer. */
 export interface LayerStats {
   layer: LayerInfo;
-  /** H = (2/n)·Σ x·xᵀ (cols × cols, row-major); shared with layers reading the same input. */
+  /** H = (2/n)·Σ x·xᵀ (cols × cols, row-major); this layer's own array (safe to modify in place). */
   hessian: Float32Array;
   /** ‖X_j‖₂ per input column. */
   colNorms: Float32Array;
@@ -197,11 +197,16 @@ async function runGroup(
   return { stats, provider: opened.provider };
 }
 
+// Layers that read the same activation (q/k/v, gate/up) get their own copy of H: solvers damp
+// and factor H in place, which must not leak into the next layer's statistics.
 function layerStats(group: LayerInfo[], pass: Pass): Map<string, LayerStats> {
   const out = new Map<string, LayerStats>();
+  const handedOut = new Set<string>();
   for (const l of group) {
     const s = pass.stats.get(l.inputName)!;
-    out.set(l.name, { layer: l, hessian: s.H, colNorms: s.columnNorms(), samples: s.samples, rows: s.rows });
+    const hessian = handedOut.has(l.inputName) ? s.H.slice() : s.H;
+    handedOut.add(l.inputName);
+    out.set(l.name, { layer: l, hessian, colNorms: s.columnNorms(), samples: s.samples, rows: s.rows });
   }
   return out;
 }
