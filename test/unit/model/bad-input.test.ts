@@ -49,3 +49,14 @@ test('qrecipe inspect: exit code 1 and one clear line for a bad file, no output 
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.deepEqual(readdirSync(dir), ['junk.onnx']);
 });
+
+test('qrecipe eval on a model whose external data is missing names the side file', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'ext.onnx');
+  await buildMlp(file).save(file, { externalData: true, externalThreshold: 64 });
+  rmSync(path.join(dir, 'ext.onnx.data'));
+  const r = spawnSync(process.execPath, ['dist/cli.js', 'eval', file, '--metric', 'latency', '--runs', '1'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /ext\.onnx\.data' of tensor '.*' is missing/);
+  assert.deepEqual(readdirSync(dir), ['ext.onnx']);
+});

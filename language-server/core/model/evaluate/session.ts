@@ -6,6 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { loadModel } from '../reader';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 export type ProviderChoice = Provider | 'auto';
@@ -75,7 +76,11 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
       return { session, provider, fallbacks };
     } catch (err) {
       const why = ((err as Error).message ?? String(err)).split('\n')[0]!.slice(0, 200);
-      if (provider === 'cpu') throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})`);
+      if (provider === 'cpu') {
+        // Our reader names the file and the problem (truncated, not ONNX, missing side file) better.
+        if (typeof model === 'string') await loadModel(model);
+        throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})`);
+      }
       broken.set(provider, why);
       fallbacks.push(`${provider}: ${why}`);
     }
