@@ -150,7 +150,17 @@ export async function main(args: string[]): Promise<number> {
 
     if (wrt === 'weights') {
       const sel = p.options.get('weights');
-      const r = await weightGradients(model, batches, {
+      // Token ids of every batch go into --out, so a reference implementation can replay them.
+      const tokens: { dims: number[]; ids: number[] }[] = [];
+      const inp = inputInfo(model);
+      const recording = async function* (): AsyncGenerator<Feeds> {
+        for await (const f of batches) {
+          const t = f[inp.name];
+          if (out && t && (t.type === 'int64' || t.type === 'int32')) tokens.push({ dims: t.dims.map(Number), ids: Array.from(t.data as ArrayLike<number | bigint>, Number) });
+          yield f;
+        }
+      };
+      const r = await weightGradients(model, recording(), {
         loss, weights: sel === undefined ? 'layers' : sel === 'all' ? 'all' : sel.split(','), total: o.batches,
         onProgress: json ? undefined : (q) => process.stderr.write(`\rbatch ${q.done}/${q.total}`),
       });
@@ -160,7 +170,7 @@ export async function main(args: string[]): Promise<number> {
         model: model.path, wrt, loss: loss.kind, lossValue: r.loss, batches: r.batches,
         weights: rows, blocked: r.blocked, unsupported: r.unsupported, unused: r.unused,
       };
-      if (out) await writeOut(out, summary, [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! })));
+      if (out) await writeOut(out, tokens.length ? { ...summary, input: inp.name, tokens } : summary, [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! })));
       if (json) console.log(JSON.stringify(summary, null, 1));
       else {
         console.log(`${model.path}: loss ${loss.kind} = ${r.loss.toFixed(4)} over ${r.batches} batches`);
