@@ -23,11 +23,12 @@ for (const o of variants) {
   test(`gptq matches the float64 reference ${JSON.stringify(o)}`, async () => {
     const r = await gptq(L.W, L.H, shape, o);
     const ref = gptqRef(L.W, L.H, L.rows, L.cols, o);
-    // float32 error propagation may flip codes near rounding ties; a flip changes later columns
-    // slightly, so allow a small fraction and compare the losses tightly
+    // float32 error propagation could flip a code sitting on a rounding tie (none seen in practice:
+    // 0 differences on these layers); allow one in 10⁴ and compare the losses tightly
     const diff = mismatches(r.codes, ref.codes);
-    assert.ok(diff <= r.codes.length * 0.002, `${diff} of ${r.codes.length} codes differ`);
-    assert.ok(relDiff(r.loss, ref.loss) < 1e-4, `loss ${r.loss} vs reference ${ref.loss}`);
+    console.log(`gptq ${JSON.stringify(o)}: ${diff} codes differ from float64, loss rel diff ${relDiff(r.loss, ref.loss).toExponential(2)}`);
+    assert.ok(diff <= r.codes.length * 1e-4, `${diff} of ${r.codes.length} codes differ`);
+    assert.ok(relDiff(r.loss, ref.loss) < 1e-5, `loss ${r.loss} vs reference ${ref.loss}`);
     assert.deepEqual([...r.perm], ref.perm);
     // the returned grid and group mapping reproduce the dequantised weights exactly
     for (let i = 0; i < r.codes.length; i++) {

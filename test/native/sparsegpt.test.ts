@@ -24,8 +24,9 @@ for (const o of [{ sparsity: 0.5 }, { sparsity: 0.7 }, { n: 2, m: 4 }, { n: 4, m
     const r = await sparsegpt(L.W, L.H, shape, o);
     const ref = sparsegptRef(L.W, L.H, L.rows, L.cols, o);
     const diff = mismatches(r.mask, ref.mask);
-    assert.ok(diff <= r.mask.length * 0.002, `${diff} mask entries differ`);
-    assert.ok(relDiff(r.loss, ref.loss) < 1e-3, `loss ${r.loss} vs reference ${ref.loss}`);
+    console.log(`sparsegpt ${JSON.stringify(o)}: ${diff} mask entries differ from float64, loss rel diff ${relDiff(r.loss, ref.loss).toExponential(2)}`);
+    assert.ok(diff <= r.mask.length * 1e-4, `${diff} mask entries differ`);
+    assert.ok(relDiff(r.loss, ref.loss) < 1e-5, `loss ${r.loss} vs reference ${ref.loss}`);
     for (let i = 0; i < r.mask.length; i++) if (r.mask[i]) assert.equal(r.weights[i], 0);
     if (o.n) assertNM(r.mask, L.rows, L.cols, o.n, o.m!);
     else {
