@@ -114,3 +114,41 @@ test('the rule table covers the ops the issue lists', () => {
     assert.ok(have.has(op), `no rule for ${op}`);
   }
 });
+
+test('qrecipe grad: weight gradients of a token model from a text file, written to JSON + bin', async () => {
+  const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { main } = await import('../../../extension/runner/commands/grad');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qrecipe-grad-cli-'));
+  const file = path.join(dir, 'tokens.onnx');
+  const e = ModelEditor.create(file, 17);
+  e.addGraphValue('input', 'ids', 'int64', ['B', 'T']);
+  e.addInitializer('E', 'float32', [256, 4], f32(1024, 6));
+  e.addInitializer('W', 'float32', [4, 256], f32(1024, 7));
+  e.addNode({ opType: 'Gather', inputs: ['E', 'ids'], outputs: ['emb'], name: 'embed' });
+  e.addNode({ opType: 'MatMul', inputs: ['emb', 'W'], outputs: ['logits'], name: 'head' });
+  e.addGraphValue('output', 'logits', 'float32', ['B', 'T', 256]);
+  await e.save(file);
+  const text = path.join(dir, 'text.txt');
+  writeFileSync(text, 'the quick brown fox jumps over the lazy dog, again and again and again.');
+  const out = path.join(dir, 'g.json');
+  const logs: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => { logs.push(a.join(' ')); };
+  let code: number;
+  try {
+    code = await main([file, '--data', text, '--batches', '2', '--batch', '2', '--seqlen', '8', '--out', out, '--json']);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(code, 0);
+  const summary = JSON.parse(logs.join('\n')) as { weights: { tensor: string; norm: number }[]; batches: number };
+  assert.deepEqual(summary.weights.map((w) => w.tensor).sort(), ['E', 'W']);
+  assert.equal(summary.batches, 2);
+  const written = JSON.parse(readFileSync(out, 'utf8')) as { data: string; tokens: unknown[]; weights: { tensor: string; offset: number; length: number }[] };
+  assert.equal(written.tokens.length, 2);
+  const bin = readFileSync(path.join(dir, written.data));
+  assert.equal(bin.byteLength, written.weights.reduce((a, w) => a + w.length * 4, 0));
+  assert.ok(summary.weights.every((w) => w.norm > 0));
+});
