@@ -124,21 +124,25 @@ function toFloat32(t: ort.Tensor): Float32Array {
   throw new Error(`activation of type ${t.type} cannot be calibrated`);
 }
 
-/** Writes a variant of the editor's model exposing `names` as outputs; returns its path. */
-async function exposeOutputs(editor: ModelEditor, names: string[]): Promise<string> {
+/**
+ * Writes a variant of the editor's model exposing `names` as outputs; returns the files written
+ * (the model first, then any side file for changed weights), to be removed after the session ends.
+ */
+async function exposeOutputs(editor: ModelEditor, names: string[]): Promise<string[]> {
   const graph = editor.graph;
   const before = graph.output.length;
   const inputs = new Set(graph.input.map((v) => v.name));
   for (const n of names) if (!inputs.has(n) && !graph.output.some((o) => o.name === n)) graph.output.push({ name: n });
+  // Unchanged external weights are referenced, not copied, so the variant must sit beside them.
   const external = graph.initializer.some(isExternal);
   const dir = external ? editor.model.dir : os.tmpdir();
   const file = tempPathFor(path.join(dir, `${path.basename(editor.model.path, '.onnx')}.calib.onnx`));
   try {
-    await editor.save(file, { keepExternal: external, maxInlineBytes: Infinity });
+    const res = await editor.save(file, { keepExternal: external, externalLocation: `${path.basename(file)}.data` });
+    return res.externalPath ? [file, res.externalPath] : [file];
   } finally {
     graph.output.splice(before);
   }
-  return file;
 }
 
 interface Pass { stats: Map<string, InputStats>; provider: string }
@@ -148,15 +152,17 @@ async function runGroup(
   useNative: boolean, mem: MemoryPeak, opts: CalibrationOptions,
 ): Promise<Pass> {
   const names = [...new Set(group.map((l) => l.inputName))];
-  const file = await exposeOutputs(editor, names);
   const stats = new Map<string, InputStats>();
   const convOf = new Map<string, { layer: LayerInfo; g: ConvGeometry }>();
   for (const l of group) if (l.op === 'Conv') convOf.set(l.inputName, { layer: l, g: geometry(index, l) });
+  const files = await exposeOutputs(editor, names);
+  const removeFiles = async (): Promise<void> => { for (const f of files) await fs.rm(f, { force: true }); };
   let opened;
   try {
-    opened = await openSession(file, { provider: opts.provider });
-  } finally {
-    await fs.rm(file, { force: true });
+    opened = await openSession(files[0]!, { provider: opts.provider });
+  } catch (err) {
+    await removeFiles();
+    throw err;
   }
   try {
     for await (const batch of iterate(batches)) {
@@ -189,6 +195,7 @@ async function runGroup(
     }
   } finally {
     await opened.session.release();
+    await removeFiles();
   }
   for (const l of group) {
     const s = stats.get(l.inputName);

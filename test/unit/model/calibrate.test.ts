@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { accumulateHessian, InputStats } from '../../../language-server/core/model/hessian';
 import { im2col } from '../../../language-server/core/model/im2col';
@@ -143,4 +144,22 @@ test('calibrateSequential: later groups see the weights written for earlier grou
   assert.equal(report.passes, 2);
   assert.ok(headH!.every((v) => v === 0), 'head input is relu(x·0) = 0');
   assert.ok((await getLayerWeight(editor, up)).every((v) => v === 0));
+});
+
+test('calibration on an external-data model leaves no temp files beside it', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'mlp.onnx');
+  await buildMlp(file).save(file, { externalData: true, externalThreshold: 64 });
+  const before = readdirSync(dir).sort();
+  const inv = inventoryOf(await loadModel(file));
+  const up = inv.layers.find((l) => l.name === 'model.layers.0.mlp.up_proj')!;
+  const head = inv.layers.find((l) => l.name === 'head')!;
+  let headRows = 0;
+  await calibrateSequential(file, [mlpFeeds(3, 9)], async (layers, stats) => {
+    if (layers[0] === up) return new Map([[up.name, new Float32Array(up.rows * up.cols).fill(0.1)]]);
+    headRows = stats.get(head.name)!.rows;
+    return undefined;
+  }, { groups: [[up], [head]] });
+  assert.equal(headRows, 3);
+  assert.deepEqual(readdirSync(dir).sort(), before);
 });
