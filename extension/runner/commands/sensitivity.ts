@@ -20,6 +20,7 @@ prints the allocation at the recipe's budget (LLM-MQ: one width per layer, minim
   --metrics LIST     metrics to compute, comma-separated (default hessian,gradient,measured)
   --compare          also measure every metric's allocation at the size of uniform 4-bit and at 3.5 bits
   --stage N          the N-th allocate stage (1-based) when there are several
+  --eval-windows N   windows of the evaluation set for the measured points (default: its samples)
   --no-cache         recompute even when a cached result exists (cache: <runs>/.cache/)
   --runs DIR         run store folder (default: <workspace>/.qrecipe/runs)
   --progress         progress lines on stderr
@@ -78,7 +79,7 @@ export function formatResult(r: SensitivityResult): string {
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, { flags: ['json', 'help', 'no-cache', 'compare', 'progress'], options: ['metric', 'metrics', 'stage', 'runs'], short: { h: 'help' } });
+    parsed = parseArgs(args, { flags: ['json', 'help', 'no-cache', 'compare', 'progress'], options: ['metric', 'metrics', 'stage', 'runs', 'eval-windows'], short: { h: 'help' } });
   } catch (e) {
     if (e instanceof UsageError) { console.error(`qrecipe sensitivity: ${e.message}\n\n${HELP}`); return 2; }
     throw e;
@@ -92,8 +93,10 @@ export async function main(args: string[]): Promise<number> {
     const metrics = parsed.options.get('metrics')?.split(',').map((m) => metricArg(m.trim(), '--metrics')!);
     const stage = parsed.options.has('stage') ? Number(parsed.options.get('stage')) : 1;
     if (!Number.isInteger(stage) || stage < 1) throw new UsageError(`--stage must be a positive integer, got '${parsed.options.get('stage')}'`);
+    const ev = parsed.options.has('eval-windows') ? Number(parsed.options.get('eval-windows')) : undefined;
+    if (ev !== undefined && (!Number.isInteger(ev) || ev < 1)) throw new UsageError(`--eval-windows must be a positive integer, got '${parsed.options.get('eval-windows')}'`);
     opts = {
-      metric, metrics, which: stage - 1, noCache: parsed.flags.has('no-cache'),
+      evalWindows: ev, metric, metrics, which: stage - 1, noCache: parsed.flags.has('no-cache'),
       cacheDir: path.join(resolveRunsRoot({ runs: parsed.options.get('runs'), recipe: file }), '.cache'),
       comparePoints: parsed.flags.has('compare') ? [{ label: 'uniform-4 size', budget: { kind: 'uniform-bytes', bits: 4 } }, { label: '3.5 bits', budget: { kind: 'bits', bits: 3.5 } }] : undefined,
     };

@@ -26,6 +26,8 @@ export interface SensitivityOptions extends LongRunOptions {
   metric?: SensitivityMetric;
   /** Metrics to compute (default all three). */
   metrics?: SensitivityMetric[];
+  /** Evaluation windows of the measured points (default: the evaluation data set's `samples`). */
+  evalWindows?: number;
   /** Calibration windows used by the measured metric (default 8). */
   measureWindows?: number;
   /** Extra budgets to measure, for every computed metric (e.g. the uniform-4-bit size, 3.5 bits). */
@@ -76,7 +78,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const dataHash = createHash('sha256').update(await fileHash(cw.file)).update(evalSet && evalSet.source.kind === 'text' ? await fileHash(evalSet.source.path) : '').digest('hex');
   const key = createHash('sha256').update(JSON.stringify({
     v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
-    params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, cmp: opts.comparePoints,
+    params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints,
   })).digest('hex').slice(0, 32);
   const cacheFile = opts.cacheDir ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
   if (cacheFile && !opts.noCache && existsSync(cacheFile)) {
@@ -104,7 +106,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     let blocked = new Map<string, string>();
     if (metrics.includes('gradient')) {
       try {
-        const g = await layerGradients(probe.model, probe.layers, windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'gradients') });
+        const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'gradients') });
         grads = g.grads;
         blocked = g.blocked;
       } catch (err) {
@@ -161,7 +163,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
     const measured: MeasuredPoint[] = [];
     const ew = evalSet ? textWindows(evalSet, 'perplexity') : cw;
-    const evalWindows = evalSet ? await byteWindows(ew.file, ew.seqlen, { maxWindows: evalSet.samples }) : windows;
+    const evalWindows = evalSet ? await byteWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples }) : windows.slice(0, opts.evalWindows);
     const computedMetrics = (['hessian', 'gradient', 'measured'] as SensitivityMetric[]).filter((m) => layers.every((l) => l.scores[m]));
     const measure = async (label: string, bits: number[], metric?: SensitivityMetric): Promise<void> => {
       const overrides = new Map<string, Float32Array>();

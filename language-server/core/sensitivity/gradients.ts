@@ -9,7 +9,7 @@ import type { OnnxModel } from '../model/reader';
 import type { LayerInfo } from '../model/types';
 import { transpose } from '../model/weights';
 import { buildGradientModel } from '../grad/gradient-model';
-import { describeIo, lmFeeds } from '../model/evaluate/io';
+import { lmFeeds, type ModelIo } from '../model/evaluate/io';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
 
 export interface LayerGradients {
@@ -19,14 +19,11 @@ export interface LayerGradients {
   blocked: Map<string, string>;
 }
 
-export async function layerGradients(model: OnnxModel, layers: LayerInfo[], windows: Int32Array[], opts: LongRunOptions = {}): Promise<LayerGradients> {
+export async function layerGradients(model: OnnxModel, io: ModelIo, layers: LayerInfo[], windows: Int32Array[], opts: LongRunOptions = {}): Promise<LayerGradients> {
   const blocked = new Map<string, string>();
   const grads = new Map<string, Float32Array>();
   if (!windows.length || !layers.length) return { grads, blocked };
   // The gradient model is specialised to one batch shape: one window per run.
-  const dense = await ort.InferenceSession.create(model.path, { logSeverityLevel: 3 });
-  const io = describeIo(dense, model.path);
-  await dense.release();
   const sample = lmFeeds(io, [windows[0]!]);
   const gm = await buildGradientModel(model.proto, sample, { wrt: layers.map((l) => l.tensorName), loss: { kind: 'lm', ids: io.input } });
   for (const l of layers) {

@@ -69,7 +69,9 @@ export class ModelProbe {
     const probeEditor = new ModelEditor(probe);
     const graphInputs = new Set(probeEditor.graph.input.map((v) => v.name));
     for (const l of layers) {
-      probeEditor.removeInitializer(l.tensorName);
+      // Constant-node weights (PP-OCR stores its weights so) become inputs the same way.
+      if (l.source === 'constant') probeEditor.graph.node = probeEditor.graph.node.filter((n) => !(n.opType === 'Constant' && n.output?.[0] === l.tensorName));
+      else probeEditor.removeInitializer(l.tensorName);
       probeEditor.addGraphValue('input', l.tensorName, 'float32', l.shape);
       if (!graphInputs.has(l.inputName)) probeEditor.addGraphValue('output', l.inputName, 'float32');
     }
@@ -91,7 +93,6 @@ export class ModelProbe {
   /** Why a layer cannot be probed, or undefined. */
   static unsupported(l: LayerInfo): string | undefined {
     if (l.op !== 'MatMul' && l.op !== 'Gemm') return `${l.op} layers are not probed (MatMul and Gemm only)`;
-    if (l.source === 'constant') return 'its weight is a Constant node, not an initializer that a feed can override';
     if (l.dtype !== 'float32') return `its weight is ${l.dtype}; float32 only`;
     if (l.via?.length) return `its weight reaches the op through ${l.via.join(', ')}`;
     return undefined;
@@ -136,6 +137,26 @@ export class ModelProbe {
       this.keepDense(group, out);
       for (const t of Object.values(out)) t.dispose();
       opts.onProgress?.({ done: Math.min(i + batch, windows.length), total: windows.length, label: 'calibration windows' });
+      await yieldToLoop();
+    }
+    return new Map([...acc].map(([n, a]) => [n, a.H]));
+  }
+
+  /**
+   * Input Hessians of the probed layers from arbitrary feeds (one sample each, e.g. augmented
+   * copies of one sample), every activation row a column of X.
+   */
+  async hessiansFor(feeds: Record<string, ort.Tensor>[], opts: LongRunOptions = {}): Promise<Map<string, Float32Array>> {
+    const acc = new Map(this.layers.map((l) => [l.name, new HessianAccumulator(l.cols)]));
+    for (const [i, f] of feeds.entries()) {
+      throwIfAborted(opts.signal, 'calibration');
+      const out = await this.run(f, undefined, this.layers.map((l) => l.inputName));
+      for (const l of this.layers) {
+        const data = out[l.inputName]!.data as Float32Array;
+        await acc.get(l.name)!.add(data, data.length / l.cols, 1);
+      }
+      for (const t of Object.values(out)) t.dispose();
+      opts.onProgress?.({ done: i + 1, total: feeds.length, label: 'augmented copies' });
       await yieldToLoop();
     }
     return new Map([...acc].map(([n, a]) => [n, a.H]));
