@@ -92,3 +92,14 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+/** A: [2,320] → MatMul(W: 320×24 stored [in,out]) → Y: wide enough for several MatMulNBits blocks per row. */
+export async function writeWideModel(file: string, seed = 4): Promise<void> {
+  const rand = rng(seed);
+  const e = ModelEditor.create(file, 17);
+  e.addGraphValue('input', 'A', 'float32', [2, 320]);
+  e.addGraphValue('output', 'Y', 'float32', [2, 24]);
+  e.addInitializer('w', 'float32', [320, 24], f32(randn(320 * 24, rand, 0.1)));
+  e.addNode({ opType: 'MatMul', name: 'fc', inputs: ['A', 'w'], outputs: ['Y'] });
+  await e.save(file);
+}

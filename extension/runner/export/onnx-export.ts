@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { loadModel, defaultOpset } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { ModelEditor, type NewNode } from '../../../language-server/core/model/writer';
+import { ModelEditor, makeNode, type NewNode } from '../../../language-server/core/model/writer';
 import { GraphIndex, attrInt } from '../../../language-server/core/model/graph';
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import type { NodeProto } from '../../../language-server/core/model/onnx-proto';
@@ -75,7 +75,7 @@ function mmnbEligible(rw: Rewrite, layer: LayerInfo, node: NodeProto | undefined
     const beta = node.attribute?.find((a) => a.name === 'beta')?.f ?? 1;
     if (attrInt(node, 'transA', 0) !== 0 || alpha !== 1 || (node.input?.[2] && beta !== 1)) return 'Gemm with transA/alpha/beta';
   }
-  if (blockSizeFor(q) === undefined) return q.gIdx ? 'act-order group index' : `group size ${q.groupSize} is not a power of two ≥ 16`;
+  if (blockSizeFor(q) === undefined) return q.gIdx ? 'act-order group index' : `group size ${q.groupSize} is not a multiple of 16`;
   if (!integerZeros(q)) return 'zero points are not integers';
   return undefined;
 }
@@ -99,7 +99,9 @@ function toMatMulNBits(rw: Rewrite, layer: LayerInfo, node: NodeProto, q: Quanti
     attributes: { K: { i: q.cols }, N: { i: q.rows }, bits: { i: p.bits }, block_size: { i: bs } },
   }];
   if (bias) nodes.push({ opType: 'Add', domain: '', name: uniq(rw, `${node.name || out}_bias`), inputs: [mmOut, bias], outputs: [out], attributes: {} });
-  rw.editor.replaceNode(node.name!, nodes);
+  // Nodes are found by identity: exporters leave names empty or repeated.
+  const at = rw.editor.graph.node.indexOf(node);
+  rw.editor.graph.node.splice(at, 1, ...nodes.map(makeNode));
   rw.editor.removeInitializer(layer.tensorName);
   const bytes = p.B.byteLength + p.scales.byteLength + p.zeroPoints.byteLength;
   return { name: layer.name, encoding: 'matmulnbits', bits: q.bits, storedBits: p.bits, bytes, floatBytes: 4 * layer.params, params: layer.params };
@@ -118,7 +120,7 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
   const zeros = integerZeros(q)!;
   const base = layer.tensorName;
   const symmetric = zeros.every((z) => z === 1 << (q.bits - 1));
-  const before = rw.index.consumers.get(layer.tensorName)?.[0]?.name;
+  const consumer = rw.index.consumers.get(layer.tensorName)?.[0];
   const constantNode = rw.editor.graph.node.find((n) => n.opType === 'Constant' && n.output?.[0] === layer.tensorName);
   // Codes in the stored layout: transposed layers store Wᵀ.
   const codesStored = new Uint8Array(q.rows * q.cols);
@@ -126,7 +128,7 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
     for (let r = 0; r < q.rows; r++) for (let c = 0; c < q.cols; c++) codesStored[c * q.rows + r] = q.codes[r * q.cols + c]!;
   } else codesStored.set(q.codes);
   const remove = (): void => {
-    if (constantNode) rw.editor.removeNode(constantNode.name!);
+    if (constantNode) rw.editor.graph.node.splice(rw.editor.graph.node.indexOf(constantNode), 1);
     else rw.editor.removeInitializer(layer.tensorName);
   };
   let bytes: number;
@@ -183,7 +185,9 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
     bytes = q.codes.byteLength + 8 * q.rows * groups;
     encoding = 'cast-sub-mul';
   }
-  for (const n of nodes) rw.editor.addNode(n, before ? { before } : {});
+  // Insert right before the weight's first consumer (found by identity, names may be empty).
+  const at = consumer ? rw.editor.graph.node.indexOf(consumer) : -1;
+  rw.editor.graph.node.splice(at >= 0 ? at : rw.editor.graph.node.length, 0, ...nodes.map(makeNode));
   return { name: layer.name, encoding, bits: q.bits, storedBits: 8, bytes, floatBytes: 4 * layer.params, params: layer.params };
 }
 
@@ -218,7 +222,7 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
     if (layer.rows !== q.rows || layer.cols !== q.cols) throw new Error(`layer '${q.name}': ${layer.rows}x${layer.cols} in the model, ${q.rows}x${q.cols} in quant.bin`);
     const floatEntry = (why: string): ExportedLayer => ({ name: layer.name, encoding: 'float', bits: q.bits, bytes: layer.bytes, floatBytes: 4 * layer.params, params: layer.params, why });
     if (format === 'onnx-fakequant') { layers.push(floatEntry('fake-quant format')); continue; }
-    const node = editor.graph.node.find((n) => n.name === layer.nodeName);
+    const node = (index.consumers.get(layer.tensorName) ?? []).find((n) => n.opType === layer.op);
     const notNBits = format === 'onnx-matmulnbits' ? mmnbEligible(rw, layer, node, q) : 'QDQ format';
     if (!notNBits) {
       layers.push(toMatMulNBits(rw, layer, node!, q));

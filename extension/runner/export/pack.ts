@@ -12,15 +12,18 @@ export function containerBits(bits: number): number {
   return c;
 }
 
-export function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
-}
+/** Block sizes onnxruntime 1.30's MatMulNBits accepts (checked: 512 and up are refused). */
+export const MATMULNBITS_BLOCKS = [256, 128, 64, 32, 16];
 
-/** MatMulNBits block size for a layer: its group size, or for one group per row the next power of two ≥ cols. */
+/**
+ * MatMulNBits block size for a layer: one group per row uses the next power of two ≥ cols (at most
+ * 256, each block repeating the row's scale and zero); groups use the largest supported block that
+ * divides the group size (blocks of one group repeat its scale and zero, which is exact).
+ */
 export function blockSizeFor(q: QuantizedLayer): number | undefined {
   if (q.gIdx) return undefined;
-  if (q.groupSize >= q.cols) return Math.max(16, 2 ** Math.ceil(Math.log2(q.cols)));
-  return isPowerOfTwo(q.groupSize) && q.groupSize >= 16 ? q.groupSize : undefined;
+  if (q.groupSize >= q.cols) return Math.min(256, Math.max(16, 2 ** Math.ceil(Math.log2(q.cols))));
+  return MATMULNBITS_BLOCKS.find((b) => q.groupSize % b === 0);
 }
 
 /** Integer zero points (asymmetric GPTQ/RTN zeros are rounded already); undefined if one is not. */
@@ -72,7 +75,7 @@ export function packMatMulNBits(q: QuantizedLayer, blockSize: number, zeros: Uin
   const zpVals = new Uint8Array(blocks);
   for (let r = 0; r < N; r++) {
     for (let b = 0; b < blocks; b++) {
-      const g = blockSize >= K ? 0 : groupOf(q, b * blockSize);
+      const g = groupOf(q, b * blockSize);
       const z = zeros[r * groups + g]!;
       scales[r * blocks + b] = q.scales[r * groups + g]!;
       zpVals[b] = z;

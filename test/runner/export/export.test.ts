@@ -12,7 +12,7 @@ import { getLayerWeight, setLayerWeight } from '../../../language-server/core/mo
 import { exportModel } from '../../../extension/runner/export/onnx-export';
 import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
 import { decodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
-import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel } from '../helpers';
+import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel, writeWideModel } from '../helpers';
 
 /** Quantises the named layers with the reference RTN, writes the fake-quant model, returns the codes. */
 async function fakeQuant(src: string, dst: string, spec: Record<string, { bits: number; group: number; symmetric?: boolean }>): Promise<QuantizedLayer[]> {
@@ -60,6 +60,27 @@ test('MatMulNBits export of MatMul and Gemm (4-bit g16, 3-bit per row in a 4-bit
   }
 });
 
+test('MatMulNBits blocks stay within 16..256: per-row K=320 and groups of 80 (blocks of 16) repeat their scale exactly', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
+  const src = path.join(dir, 'wide.onnx');
+  await writeWideModel(src);
+  const [name] = inventoryOf(await loadModel(src)).layers.map((l) => l.name);
+  const A = randn(2 * 320, rng(11));
+  for (const [bits, group, block] of [[8, 320, 256], [4, 80, 16], [3, 320, 256]] as const) {
+    const fq = path.join(dir, `wide-fq-${bits}-${group}.onnx`);
+    const quant = await fakeQuant(src, fq, { [name!]: { bits, group } });
+    const out = path.join(dir, `wide-${bits}-${group}.onnx`);
+    const summary = await exportModel(fq, quant, 'onnx-matmulnbits', out);
+    assert.equal(summary.layers[0]!.encoding, 'matmulnbits');
+    const m = decodeMessage<ModelProto>('ModelProto', new Uint8Array(readFileSync(out)));
+    const node = m.graph!.node!.find((n) => n.opType === 'MatMulNBits')!;
+    assert.equal(node.attribute!.find((a) => a.name === 'block_size')!.i, block);
+    const ref = await runOnce(fq, { A: { data: A, dims: [2, 320] } });
+    const got = await runOnce(out, { A: { data: A, dims: [2, 320] } });
+    assert.ok(maxAbsDiff(ref, got) < 1e-4 * Math.max(...ref.map(Math.abs)), `bits ${bits} group ${group}: ${maxAbsDiff(ref, got)}`);
+  }
+});
+
 test('QDQ export: per-channel DequantizeLinear at opset 17, Cast/Sub/Mul at opset 11 and for groups; all match fake quant', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
   const X = randn(3 * 64, rng(9));
@@ -90,6 +111,32 @@ test('QDQ export: per-channel DequantizeLinear at opset 17, Cast/Sub/Mul at opse
   const ref = await runOnce(fq, { A: { data: A, dims: [4, 64] } });
   const got = await runOnce(out, { A: { data: A, dims: [4, 64] } });
   assert.ok(maxAbsDiff(ref, got) < 1e-4, `mlp qdq: ${maxAbsDiff(ref, got)}`);
+});
+
+test('unnamed nodes and Constant-node weights (as PP-OCR has) are rewritten in place', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
+  const src = path.join(dir, 'mlp.onnx');
+  await writeMlpModel(src);
+  // Move w1 into an unnamed Constant node and blank every node name.
+  const editor = new ModelEditor(await loadModel(src));
+  const w1 = editor.tensor('w1')!;
+  const bytes = await editor.bytes(w1);
+  editor.removeInitializer('w1');
+  editor.graph.node.unshift({ opType: 'Constant', output: ['w1'], input: [], attribute: [{ name: 'value', type: 4, t: { name: 'w1', dims: [64, 48], dataType: 1, rawData: bytes } }] });
+  for (const n of editor.graph.node) n.name = '';
+  const unnamed = path.join(dir, 'unnamed.onnx');
+  await editor.save(unnamed);
+  const names = inventoryOf(await loadModel(unnamed)).layers.map((l) => l.name);
+  const A = randn(4 * 64, rng(13));
+  for (const format of ['onnx-qdq', 'onnx-matmulnbits'] as const) {
+    const fq = path.join(dir, `unnamed-fq-${format}.onnx`);
+    const quant = await fakeQuant(unnamed, fq, { [names[0]!]: { bits: 4, group: 16 }, [names[1]!]: { bits: 8, group: 48, symmetric: true } });
+    const out = path.join(dir, `unnamed-${format}.onnx`);
+    await exportModel(fq, quant, format, out);
+    const ref = await runOnce(fq, { A: { data: A, dims: [4, 64] } });
+    const got = await runOnce(out, { A: { data: A, dims: [4, 64] } });
+    assert.ok(maxAbsDiff(ref, got) < 1e-4, `${format}: ${maxAbsDiff(ref, got)}`);
+  }
 });
 
 test('quant.bin round-trips every field', async () => {
