@@ -28,7 +28,7 @@ const ignore = [
   '!package.json', '!README.md', '!LICENSE', '!CHANGELOG.md',
   '!dist/*.js', '!dist/webviews/*.js', '!dist/webviews/*.css',
   '!extension/media/**', '!extension/syntaxes/**', '!extension/language-configuration.json', '!extension/walkthrough/**',
-  '!examples/**',
+  '!examples/*.qrecipe', '!examples/*.md',
   '!native/build/Release/qrecipe.node', '!native/build/Release/*.so*',
   '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**/*.js', '!node_modules/onnxruntime-common/dist/cjs/package.json',
   '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/*.js',
