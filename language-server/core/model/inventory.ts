@@ -6,7 +6,7 @@
 import type { LayerInfo, LayerOp, ModelInventory } from './types';
 import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
-import { loadModel, defaultOpset, graphTensors, tensorElements, isExternal, type OnnxModel, type LoadOptions } from './reader';
+import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, type OnnxModel, type LoadOptions } from './reader';
 import { nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
@@ -23,6 +23,9 @@ function isDefaultDomain(n: NodeProto): boolean {
   return !n.domain || n.domain === 'ai.onnx';
 }
 
+const RESHAPES = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
+const NEUTRAL = new Set(['Cast', 'CastLike', 'Identity', 'DequantizeLinear']);
+
 /** Number of 2-D transposes (perm absent or [1,0]) on the weight's way to its consumer. */
 function transposeCount(w: WeightPath): number | undefined {
   let count = 0;
@@ -31,11 +34,44 @@ function transposeCount(w: WeightPath): number | undefined {
       const perm = attrInts(n, 'perm');
       if (perm && !(perm.length === 2 && perm[0] === 1 && perm[1] === 0)) return undefined;
       count++;
-    } else if (n.opType !== 'Cast' && n.opType !== 'Identity' && n.opType !== 'DequantizeLinear' && n.opType !== 'CastLike') {
-      return undefined; // a reshape changes the layout in a way the orientation cannot follow
+    } else if (!NEUTRAL.has(n.opType ?? '') && !RESHAPES.has(n.opType ?? '')) {
+      return undefined;
     }
   }
   return count;
+}
+
+/**
+ * The 2-D shape the consumer sees, in the stored (row-major) element order: the stored shape, or
+ * the target of the reshape-like op nearest the consumer. Undefined when it is not 2-D or when a
+ * reshape and a transpose are mixed (the rows × cols view would not be a plain reinterpretation).
+ */
+function consumerShape(model: OnnxModel, index: GraphIndex, w: WeightPath, stored: number[]): [number, number] | undefined {
+  const reshapes = w.via.filter((n) => RESHAPES.has(n.opType ?? ''));
+  const squeeze = (d: number[]): number[] => d.filter((x) => x !== 1);
+  if (!reshapes.length) {
+    const d = stored.length === 2 ? stored : squeeze(stored);
+    return d.length === 2 ? [d[0]!, d[1]!] : undefined;
+  }
+  if (w.via.some((n) => n.opType === 'Transpose')) return undefined;
+  const last = reshapes[reshapes.length - 1]!;
+  const total = stored.reduce((a, b) => a * b, 1);
+  let d: number[];
+  if (last.opType === 'Reshape') {
+    const src = index.constants.get(last.input?.[1] ?? '');
+    if (!src) return undefined;
+    const target = Array.from(tensorFloat32(model, src.tensor));
+    const known = target.reduce((a, v) => (v > 0 ? a * v : a), 1);
+    d = target.map((v) => (v === -1 ? total / known : v));
+    if (d.some((v) => v <= 0)) return undefined; // 0 = "copy the input dim": not followed here
+  } else if (last.opType === 'Flatten') {
+    const axis = attrInt(last, 'axis', 1);
+    const a = stored.slice(0, axis).reduce((x, y) => x * y, 1);
+    d = [a, total / a];
+  } else {
+    d = squeeze(stored);
+  }
+  return d.length === 2 && d[0]! * d[1]! === total ? [d[0]!, d[1]!] : undefined;
 }
 
 function findCandidates(index: GraphIndex): Candidate[] {
@@ -60,7 +96,7 @@ function findCandidates(index: GraphIndex): Candidate[] {
   return out;
 }
 
-function describe(c: Candidate): Omit<LayerInfo, 'name' | 'sharedWith'> | undefined {
+function describe(model: OnnxModel, index: GraphIndex, c: Candidate): Omit<LayerInfo, 'name' | 'sharedWith'> | undefined {
   const t = c.weight.source.tensor;
   const shape = (t.dims ?? []).map(Number);
   if (!isWeightType(t.dataType)) return undefined;
@@ -77,15 +113,16 @@ function describe(c: Candidate): Omit<LayerInfo, 'name' | 'sharedWith'> | undefi
     extra.kernel = shape.slice(2);
     extra.groups = attrInt(c.node, 'group', 1);
   } else {
-    if (shape.length !== 2 || flips === undefined) return undefined;
+    const seen = flips === undefined ? undefined : consumerShape(model, index, c.weight, shape);
+    if (!seen || flips === undefined) return undefined;
     // Stored [K, N] (MatMul B, Gemm B without transB) is Wᵀ; each 2-D transpose on the way flips it.
     const storedIsInOut = c.op === 'MatMul' || (c.op === 'Gemm' && attrInt(c.node, 'transB', 0) === 0);
     transposed = c.op !== 'Gather' && storedIsInOut !== (flips % 2 === 1);
     if (c.op === 'Gather') {
-      if (flips % 2 === 1) return undefined;
-      [rows, cols] = [shape[0]!, shape[1]!];
+      if (flips % 2 === 1 || (shape.length !== 2 && !c.weight.via.some((n) => RESHAPES.has(n.opType ?? '')))) return undefined;
+      [rows, cols] = seen;
     } else {
-      [rows, cols] = transposed ? [shape[1]!, shape[0]!] : [shape[0]!, shape[1]!];
+      [rows, cols] = transposed ? [seen[1], seen[0]] : seen;
     }
   }
   return {
@@ -114,7 +151,7 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
   const perOp = new Map<string, number>();
   const layers: LayerInfo[] = [];
   for (const c of findCandidates(index)) {
-    const d = describe(c);
+    const d = describe(model, index, c);
     if (!d) continue;
     const k = perOp.get(c.op) ?? 0;
     perOp.set(c.op, k + 1);

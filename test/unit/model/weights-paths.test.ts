@@ -68,3 +68,43 @@ test('weights through Cast (fp16), Identity and DequantizeLinear at opset 21', a
   assert.deepEqual(after.y2, before.y2);
   assert.deepEqual(after.y3, before.y3);
 });
+
+test('weights through Reshape and Squeeze: rows × cols of the consumer view, get/set round trip', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'r.onnx');
+  const e = ModelEditor.create(file, 13);
+  e.addGraphValue('input', 'x', 'float32', [2, 6]);
+  e.addInitializer('flat.weight', 'float32', [24], f32bytes(randomF32(24, 1)));
+  e.addInitializer('flat.shape', 'int64', [2], new Uint8Array(BigInt64Array.of(-1n, 4n).buffer));
+  e.addNode({ opType: 'Reshape', inputs: ['flat.weight', 'flat.shape'], outputs: ['flat.w2'] });
+  e.addNode({ opType: 'MatMul', inputs: ['x', 'flat.w2'], outputs: ['y1'], name: 'flat' });
+  e.addInitializer('sq.weight', 'float32', [1, 6, 5], f32bytes(randomF32(30, 2)));
+  e.addInitializer('sq.axes', 'int64', [1], new Uint8Array(BigInt64Array.of(0n).buffer));
+  e.addNode({ opType: 'Squeeze', inputs: ['sq.weight', 'sq.axes'], outputs: ['sq.w2'] });
+  e.addNode({ opType: 'MatMul', inputs: ['x', 'sq.w2'], outputs: ['y2'], name: 'sq' });
+  e.addGraphValue('output', 'y1', 'float32');
+  e.addGraphValue('output', 'y2', 'float32');
+  await e.save(file);
+  const m = await loadModel(file);
+  const inv = inventoryOf(m);
+  const flat = inv.layers.find((l) => l.name === 'flat')!;
+  const sq = inv.layers.find((l) => l.name === 'sq')!;
+  assert.deepEqual([flat.shape, flat.rows, flat.cols, flat.transposed, flat.via], [[24], 4, 6, true, ['Reshape']]);
+  assert.deepEqual([sq.shape, sq.rows, sq.cols, sq.via], [[1, 6, 5], 5, 6, ['Squeeze']]);
+  const ed = new ModelEditor(m);
+  const w = await getLayerWeight(ed, flat);
+  const stored = randomF32(24, 1);
+  assert.equal(w[3 * 6 + 1], stored[1 * 4 + 3]); // W[out 3][in 1] = stored[in 1][out 3]
+  for (const l of [flat, sq]) setLayerWeight(ed, l, (await getLayerWeight(ed, l)).map((v) => -v));
+  const out = path.join(dir, 'neg.onnx');
+  await ed.save(out);
+  const x = new ort.Tensor('float32', randomF32(12, 3), [2, 6]);
+  const run = async (f: string): Promise<Record<string, ort.Tensor>> => {
+    const s = await ort.InferenceSession.create(f);
+    const r = await s.run({ x });
+    await s.release();
+    return r;
+  };
+  const [a, b] = [await run(file), await run(out)];
+  for (const k of ['y1', 'y2']) (a[k]!.data as Float32Array).forEach((v, i) => assert.equal((b[k]!.data as Float32Array)[i], -v));
+});
