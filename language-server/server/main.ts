@@ -36,7 +36,8 @@ const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
 const modelOf = new Map<string, string>(); // uri → model path of its last analysis
 const watcher = new ModelWatcher((p) => recheckModels([p]));
 const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
-  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.map((d) => toLspDiagnostic(d, a.doc.lines)) });
+  // a file of junk can have 100,000 problems; the first 1,000 are enough to act on
+  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, 1000).map((d) => toLspDiagnostic(d, a.doc.lines)) });
   if (a.recipe.model) modelOf.set(uri, a.recipe.model.path); else modelOf.delete(uri);
   watcher.set(modelOf.values());
 }, debounceMs);

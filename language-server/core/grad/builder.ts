@@ -86,6 +86,15 @@ export class GraphBuilder {
     return outs;
   }
 
+  /** Emits a copy of `like` (same op type and attributes) on new inputs, with `outputs` outputs. */
+  copyOf(like: NodeProto, inputs: string[], outputs: number): string[] {
+    const outs = this.op(like.opType ?? '', inputs, [], outputs);
+    const node = this.nodes[this.nodes.length - 1]!;
+    if (like.attribute?.length) node.attribute = like.attribute;
+    if (like.domain) node.domain = like.domain;
+    return outs;
+  }
+
   op1(opType: string, inputs: string[], attrs: Attr[] = []): string {
     return this.op(opType, inputs, attrs, 1)[0]!;
   }

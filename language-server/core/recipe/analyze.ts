@@ -120,7 +120,8 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     const stages = [...base.stages];
     const merged = new Set<number>();
     for (const s of cur.stages) {
-      const i = stages.findIndex((b, k) => !merged.has(k) && b.kind === s.kind && !cur.stages.includes(b));
+      // only imported stages are merge targets: this file's own stages are appended
+      const i = base.stages.findIndex((b, k) => !merged.has(k) && b.kind === s.kind);
       if (i < 0) { stages.push(s); continue; }
       merged.add(i);
       const b = stages[i];

@@ -16,6 +16,8 @@ export interface ParseResult {
   tokens: Token[];
 }
 
+/** Deeper blocks become error nodes, so recursion stays bounded on any input. */
+const MAX_DEPTH = 16;
 const TOP_KEYWORDS = ['use', 'model', 'data', 'preset', 'prune', 'quantize', 'allocate', 'evaluate', 'export'];
 const isTopKeyword = (t: Token): boolean => t.kind === 'ident' && KEYWORD_BY_NAME.has(t.text);
 
@@ -54,7 +56,7 @@ export function parse(text: string): ParseResult {
 
   const errorNode = (toks: Token[]): ErrorNode => ({ kind: 'Error', start: toks[0].start, end: toks[toks.length - 1].end, children: toks });
 
-  function parseBlock(kind: BlockKind | undefined): BlockNode {
+  function parseBlock(kind: BlockKind | undefined, depth: number): BlockNode {
     const open = tokens[pos++];
     const block: BlockNode = { kind: 'Block', blockKind: kind, open, entries: [], start: open.start, end: open.end, children: [open] };
     for (;;) {
@@ -70,7 +72,7 @@ export function parse(text: string): ParseResult {
           report(diag('QR003', open.start, open.end, `This '{' is not closed before \`${t.text}\` on line ${lineOf(t.start)}: add '}'.`));
           break;
         }
-        const e = parseEntry(kind);
+        const e = parseEntry(kind, depth);
         block.entries.push(e);
         block.children.push(e);
         continue;
@@ -102,7 +104,7 @@ export function parse(text: string): ParseResult {
     return block;
   }
 
-  function parseEntry(kind: BlockKind | undefined): EntryNode {
+  function parseEntry(kind: BlockKind | undefined, depth: number): EntryNode {
     const key = tokens[pos++];
     const spec = kind ? keySpec(kind, key.text) : undefined;
     const maxIdents = spec ? spec.maxIdents : 1;
@@ -127,9 +129,16 @@ export function parse(text: string): ParseResult {
     const j = nextSignificant(pos, true);
     if (tokens[j]?.kind === 'lbrace') {
       while (pos < j) entry.children.push(tokens[pos++]);
-      const sub = parseBlock(kind && key.text === 'override' ? overrideBlockOf(kind) : undefined);
-      entry.block = sub;
-      entry.children.push(sub);
+      if (depth >= MAX_DEPTH) {
+        const junk: Token[] = [];
+        consumeBalanced(junk);
+        report(diag('QR004', junk[0].start, junk[junk.length - 1].end, `Blocks nest at most ${MAX_DEPTH} deep: this block is ignored.`));
+        entry.children.push(errorNode(junk));
+      } else {
+        const sub = parseBlock(kind && key.text === 'override' ? overrideBlockOf(kind) : undefined, depth + 1);
+        entry.block = sub;
+        entry.children.push(sub);
+      }
     }
     entry.end = entry.children[entry.children.length - 1].end;
     return entry;
@@ -149,7 +158,7 @@ export function parse(text: string): ParseResult {
     const j = nextSignificant(pos, true);
     if (tokens[j]?.kind === 'lbrace') {
       while (pos < j) item.children.push(tokens[pos++]);
-      const block = parseBlock(KEYWORD_BY_NAME.get(keyword.text)?.block);
+      const block = parseBlock(KEYWORD_BY_NAME.get(keyword.text)?.block, 1);
       item.block = block;
       item.children.push(block);
     }

@@ -256,6 +256,22 @@ function maxPoolTiled(c: RuleContext, w: Window): string {
   return short.every((v) => v === 0) ? gx : b.pad(gx, [0, 0, ...new Array<number>(n).fill(0), 0, 0, ...short], 0, t);
 }
 
+/**
+ * The forward argmax, recomputed by a MaxPool with its Indices output (flat positions in the whole
+ * input), receives each window's gradient through ScatterElements; overlapping windows add up
+ * (reduction 'add', opset 16).
+ */
+function maxPoolScatter(c: RuleContext, overlapping: boolean): string {
+  const b = c.b;
+  const x = c.inputs[0]!;
+  const xi = c.info(x);
+  const total = xi.dims.reduce((a, v) => a * v, 1);
+  const [, indices] = b.copyOf(c.node, [x], 2) as [string, string];
+  const attrs = [ai('axis', 0), ...(overlapping ? [{ name: 'reduction', s: 'add' }] : [])];
+  const flat = b.op1('ScatterElements', [b.zeros([total], xi.dtype), b.reshape(indices, [-1]), b.reshape(c.gradOut[0]!, [-1])], attrs);
+  return b.reshapeLike(flat, x);
+}
+
 const maxPool: Rule = (c) => {
   if (!c.needs[0]) return [];
   if (c.gradOut[1]) throw new UnsupportedForm('MaxPool indices used downstream');
@@ -266,6 +282,8 @@ const maxPool: Rule = (c) => {
   const K = c.attrInts('kernel_shape')!;
   const w = window(c, K, true);
   const n = K.length;
+  const overlapping = w.K.some((k, i) => (k - 1) * w.d[i]! + 1 > w.s[i]!);
+  if (c.attrI('storage_order', 0) === 0 && (b.opset >= 16 || (b.opset >= 11 && !overlapping))) return [maxPoolScatter(c, overlapping)];
   if (c.attrI('ceil_mode', 0) === 0 && w.K.every((k, i) => k === w.s[i] && w.d[i] === 1) && [...w.pb, ...w.pe].every((p) => p === 0)) {
     return [maxPoolTiled(c, w)];
   }

@@ -24,7 +24,12 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
   try {
     const io = describeIo(session, model);
     if (io.task !== 'lm') throw new Error(`${model}: perplexity needs a language model with token-id input; this model takes '${io.input}' (${io.inputType})`);
-    const batch = Math.max(1, opts.batch ?? 4);
+    // Default batch: as many windows as keep one run's logits near 256 MB (a 32k vocabulary at
+    // 2048 tokens is 256 MB per window already).
+    const outMeta = (session.outputMetadata as readonly { name: string; shape?: readonly (number | string)[] }[]).find((m) => m.name === io.output);
+    const vocab = typeof outMeta?.shape?.[2] === 'number' ? outMeta.shape[2] : 32000;
+    const seqlen = windows[0]?.length ?? 1;
+    const batch = Math.max(1, opts.batch ?? Math.min(8, Math.floor((256 * 1048576) / (seqlen * vocab * 4))));
     let nll = 0;
     let targets = 0;
     let tokens = 0;
