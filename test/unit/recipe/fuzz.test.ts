@@ -80,3 +80,19 @@ test(`fuzz: ${COUNT} mutated recipes (seed ${SEED})`, async () => {
   assert.ok(withErrors > COUNT / 4, `mutations produce errors (${withErrors})`);
   assert.ok(formatted > 0, 'some mutations stay valid and are formatted');
 });
+
+test('pathological inputs: deep nesting, runs of braces, quotes and junk finish without throwing', async () => {
+  const host = memoryHost({}, tinyLm());
+  const inputs = [
+    'quantize rtn {' + ' override "x" {'.repeat(3000), '{'.repeat(20000), '}'.repeat(20000), '"\n'.repeat(5000), '\u0000\uFFFF'.repeat(10000),
+    'quantize rtn { bits 4 }\n'.repeat(2000), 'a '.repeat(20000), `quantize rtn { targets ${'"x" '.repeat(5000)}}`,
+  ];
+  for (const text of inputs) {
+    const p = parse(text);
+    assert.equal(print(p.tree), text);
+    const a = await analyze('/work/p.qrecipe', text, host);
+    assert.ok(a.diagnostics.every((d) => d.end <= text.length && d.code !== 'QR199'));
+    const f = format(text);
+    if (f !== undefined) assert.equal(format(f), f);
+  }
+});
