@@ -34,10 +34,12 @@ function median(v: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** Median over at least `runs` passes and at least one second of passes, after a warm-up. */
 async function timed(runs: number, pass: () => Promise<number>): Promise<{ ms: number; held: number }> {
   let held = await pass(); // warm-up
   const times: number[] = [];
-  for (let k = 0; k < runs; k++) {
+  const start = performance.now();
+  for (let k = 0; k < runs || performance.now() - start < 1000; k++) {
     const t0 = performance.now();
     held = await pass();
     times.push(performance.now() - t0);
