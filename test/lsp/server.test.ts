@@ -189,6 +189,20 @@ test('a model file that changes on disk refreshes the inventory and the diagnost
   }
 });
 
+test('custom request qrecipe/resolvedRecipe returns the resolved recipe with per-layer parameters', async () => {
+  const text = MODEL + 'quantize gptq on calib { targets "Linear"  ignore "lm_head"  group 64  override "layers.0.*" { bits 8 } }\n';
+  const uri = open('r.qrecipe', text);
+  type R = { recipe: { model?: { path: string }; stages: { kind: string; perLayer?: Record<string, { bits: number }>; selection?: { layers?: string[] } }[] }; errors: number };
+  const r = await c.request<R>('qrecipe/resolvedRecipe', { uri });
+  assert.equal(r.errors, 0);
+  assert.ok(r.recipe.model?.path.endsWith(path.join('fixtures', 'tiny-lm', 'model.onnx')));
+  const q = r.recipe.stages[0];
+  assert.equal(q.kind, 'quantize');
+  assert.equal(q.selection?.layers?.length, 28);
+  assert.equal(q.perLayer?.['layers.0.mlp.up_proj'].bits, 8);
+  assert.equal(q.perLayer?.['layers.1.mlp.up_proj'].bits, 4);
+});
+
 test('junk input: the server answers every request and stays alive', async () => {
   const junk = '\u0000{{}}"unterminated\n quantize } { ] re:( \uFFFF model model model 1e999999 2:0 -\n';
   const uri = open('h.qrecipe', junk);
