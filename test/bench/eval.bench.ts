@@ -14,6 +14,8 @@ import { readInventory } from '../../language-server/core/model/inventory';
 import type { FeedBatch } from '../../language-server/core/model/evaluate/agreement';
 import * as ort from 'onnxruntime-node';
 import { generateLlamaShaped } from '../fixtures/gen-llama-shaped';
+import { InputStats } from '../../language-server/core/model/hessian';
+import { Rng } from '../../language-server/core/util/rng';
 
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
@@ -94,12 +96,33 @@ async function llama(): Promise<void> {
   calibRow(`llama-shaped ${blocks} blocks`, c.report, 2 * seqlen, modelMB);
 }
 
+/** The Hessian update behind calibration, TypeScript loop vs the native addon, on the same chunk. */
+async function hessianBackends(): Promise<void> {
+  const C = quick ? 1024 : 4096;
+  const T = 128;
+  const X = new Rng(3).fillNormal(new Float32Array(T * C));
+  const time = async (useNative: boolean): Promise<{ s: number; backend: string }> => {
+    const st = new InputStats(C, true, useNative);
+    const t0 = performance.now();
+    await st.add(X, T, 1);
+    return { s: (performance.now() - t0) / 1000, backend: st.backend };
+  };
+  const ts = await time(false);
+  const nat = await time(true);
+  const gflop = (C * C * T) / 1e9; // multiply-adds of the symmetric half, counted as 2 flops each
+  rows.push({
+    case: `Hessian ${C}x${C}, ${T} tokens`, what: 'accumulate: typescript', value: `${ts.s.toFixed(2)} s`,
+    extra: nat.backend === 'native' ? `native ${nat.s.toFixed(3)} s (${(ts.s / nat.s).toFixed(1)}x faster, ${(gflop / nat.s).toFixed(1)} GFLOP/s)` : 'native addon not loaded',
+  });
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   if (!flag('generate')) {
     await tinyLm();
     await fmnist();
     await ocr();
+    await hessianBackends();
   }
   if (!flag('skip-llama')) await llama();
   const w = (k: keyof Row): number => Math.max(k.length, ...rows.map((r) => r[k].length));
