@@ -93,9 +93,9 @@ const softplus = unary((c, x) => c.b.op1('Sigmoid', [x]));
 const neg: Rule = (c) => (c.needs[0] ? [c.b.neg(c.gradOut[0]!)] : []);
 const identity: Rule = (c) => (c.needs[0] ? [c.gradOut[0]!] : []);
 
-/** Passes the gradient where `cond` holds, zero elsewhere. */
+/** Passes the gradient where `cond` holds, zero elsewhere (a 0/1 mask: onnxruntime's Where with a scalar is slow). */
 function gate(c: RuleContext, cond: string): string {
-  return c.b.op1('Where', [cond, c.gradOut[0]!, c.b.scalar(dt(c), 0)]);
+  return c.b.mul(c.gradOut[0]!, c.b.cast(cond, dt(c)));
 }
 
 const relu: Rule = (c) => (c.needs[0] ? [gate(c, c.b.op1('Greater', [c.inputs[0]!, c.b.scalar(dt(c), 0)]))] : []);
