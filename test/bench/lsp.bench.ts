@@ -11,6 +11,9 @@ import { readInventory } from '../../language-server/core/model/inventory';
 import { analyze } from '../../language-server/core/recipe/analyze';
 import { fileSystemHost } from '../../language-server/core/recipe/host';
 import { LspClient, type PublishedDiagnostics } from '../lsp/client';
+import { parse } from '../../language-server/core/recipe/parser';
+import { LineIndex } from '../../language-server/core/recipe/diagnostics';
+import { complete } from '../../language-server/server/completion';
 
 const BLOCKS = 512; // 2 layers each
 const D = 32, H = 64;
@@ -68,9 +71,20 @@ async function main(): Promise<void> {
     // in-process analysis (inventory cached) for reference
     const host = fileSystemHost(async () => inv);
     const inproc: number[] = [];
-    for (let i = 0; i < 15; i++) { const t0 = performance.now(); await analyze(file, text, host); inproc.push(performance.now() - t0); }
+    const cpu: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const t0 = performance.now(); const c0 = process.cpuUsage();
+      await analyze(file, text, host);
+      const cu = process.cpuUsage(c0); cpu.push((cu.user + cu.system) / 1000); inproc.push(performance.now() - t0);
+    }
     const a0 = await analyze(file, text, host);
-    console.log(`in-process analyze: p50 ${pct(inproc, 50).toFixed(1)} ms (diagnostics: ${a0.diagnostics.length})`);
+    console.log(`load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs (wall-clock times below include waiting for a CPU)`);
+    console.log(`in-process analyze: wall p50 ${pct(inproc, 50).toFixed(1)} ms, CPU p50 ${pct(cpu, 50).toFixed(1)} ms (diagnostics: ${a0.diagnostics.length})`);
+    const p0 = parse(text), li = new LineIndex(text);
+    const offs = [text.indexOf('  bits 4') + 2, text.indexOf('group 32') + 6, text.indexOf('"re:') + 1, text.indexOf('\n\n') + 1];
+    const cl: number[] = [];
+    for (let k = 0; k < 200; k++) { const t0 = performance.now(); await complete(p0, li, offs[k % offs.length], file, a0); cl.push(performance.now() - t0); }
+    console.log(`in-process completion: p50 ${pct(cl, 50).toFixed(2)} ms, p99 ${pct(cl, 99).toFixed(2)} ms`);
 
     const c = await LspClient.start(path.join(process.cwd(), 'dist', 'server.js'), { QRECIPE_LSP_DEBOUNCE_MS: '0' });
     const uri = pathToFileURL(file).href;
