@@ -126,6 +126,7 @@ test('imports: the base recipe is merged and this file overrides keys', async ()
   assert.ok(q.kind === 'quantize' && q.params.bits === 3 && q.params.actorder && q.params.group === 64);
   assert.equal(a.recipe.stages.length, 2);
   assert.equal(a.recipe.stages[0].range.file, FILE);
+  assert.ok(a.references.some((r) => r.target.file === '/work/base.qrecipe' && r.start === 4), 'go to definition on the use path');
   // a cycle and an import error are reported on the use line
   const cyc = await analyze(FILE, 'use "r.qrecipe"\n', memoryHost({ [FILE]: 'use "r.qrecipe"\n' }));
   assert.ok(codes(cyc.diagnostics).includes('QR117'));
