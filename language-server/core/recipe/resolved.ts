@@ -27,6 +27,7 @@ export interface ResolvedRecipe {
 export interface ResolvedModel {
   /** Absolute path of the .onnx file (external data files are looked up next to it). */
   path: string;
+  /** The `model` line. */
   range: SourceRange;
 }
 
@@ -42,7 +43,9 @@ export type DatasetSource =
   | { kind: 'ocr'; path: string; labels: string };
 
 export interface ResolvedDataset {
+  /** The name stages and metrics refer to (`on NAME`). */
   name: string;
+  /** What to read and how. */
   source: DatasetSource;
   /** Samples drawn (text windows, images, lines). Default 128. */
   samples: number;
@@ -50,13 +53,17 @@ export interface ResolvedDataset {
   seqlen: number;
   /** Seed of the random sample choice. Default 0. */
   seed: number;
+  /** The whole `data NAME { ... }` item. */
   range: SourceRange;
 }
 
 /** A layer pattern as written (glob, `re:` regex, op name or exact name). */
 export interface ResolvedPattern {
+  /** The pattern as written, `re:` prefix included. */
   text: string;
+  /** How it matches (see patterns.ts): regex from the start of the name, whole-name glob, op name, exact name. */
   kind: 'regex' | 'glob' | 'op' | 'name';
+  /** The pattern string in the recipe. */
   range: SourceRange;
 }
 
@@ -102,24 +109,32 @@ export interface AllocateParams {
   budget: { kind: 'bytes'; bytes: number } | { kind: 'bits'; bits: number };
   /** Bit widths a layer may get, ascending. */
   candidates: number[];
+  /** Sensitivity measure (see the `metric` key in schema.ts). */
   metric: 'gradient' | 'hessian' | 'measured';
+  /** Fraction of largest-magnitude weights kept in FP16 per layer. */
   outliers: number;
+  /** Group size of the quantizer used for every candidate width. */
   group: number | 'channel';
+  /** Zero point fixed at mid-range (true) or fitted per group (false). */
   symmetric: boolean;
 }
 
 /** `override "pattern" { ... }`: the keys written in it only. */
 export interface ResolvedOverride<P> {
+  /** Which selected layers it applies to. */
   pattern: ResolvedPattern;
+  /** Only the keys written in the override block; later overrides win. */
   params: Partial<P>;
   /** Selected layers it applies to (with an inventory). */
   layers?: string[];
+  /** The whole `override "..." { ... }` entry. */
   range: SourceRange;
 }
 
 interface StageBase {
   /** Position in the execution order, from 0. */
   index: number;
+  /** The whole stage item (header and block). */
   range: SourceRange;
 }
 
@@ -128,8 +143,11 @@ export interface PruneStage extends StageBase {
   method: 'magnitude' | 'wanda' | 'sparsegpt';
   /** Calibration data set name (undefined for magnitude). */
   data?: string;
+  /** Layers the stage applies to. */
   selection: LayerSelection;
+  /** Stage-level parameters after defaults (N:M sets sparsity to N/M). */
   params: PruneParams;
+  /** Per-layer overrides in the order written. */
   overrides: ResolvedOverride<PruneParams>[];
   /** Effective parameters of each selected layer (with an inventory). */
   perLayer?: Record<string, PruneParams>;
@@ -138,18 +156,26 @@ export interface PruneStage extends StageBase {
 export interface QuantizeStage extends StageBase {
   kind: 'quantize';
   method: 'rtn' | 'gptq';
+  /** Calibration data set name (undefined for rtn). */
   data?: string;
+  /** Layers the stage applies to. */
   selection: LayerSelection;
+  /** Stage-level parameters after defaults, then the preset, then the keys written. */
   params: QuantParams;
+  /** Per-layer overrides in the order written. */
   overrides: ResolvedOverride<QuantParams>[];
+  /** Effective parameters of each selected layer (with an inventory). */
   perLayer?: Record<string, QuantParams>;
 }
 
 export interface AllocateStage extends StageBase {
   kind: 'allocate';
   method: 'llm-mq';
+  /** Calibration data set name. */
   data?: string;
+  /** Layers that get a bit width. */
   selection: LayerSelection;
+  /** Budget, candidates and quantizer settings after defaults. */
   params: AllocateParams;
   /** Overrides: `bits` pins the layers, `candidates` narrows their choices. */
   overrides: ResolvedOverride<{ bits: number; candidates: number[] }>[];
@@ -157,6 +183,7 @@ export interface AllocateStage extends StageBase {
   perLayer?: Record<string, { candidates: number[] }>;
 }
 
+/** Evaluation metrics (see the evaluate keys in schema.ts). */
 export type MetricName = 'perplexity' | 'accuracy' | 'cer' | 'kl' | 'size' | 'latency';
 
 export interface EvaluateStage extends StageBase {
@@ -167,6 +194,7 @@ export interface EvaluateStage extends StageBase {
 
 export interface ExportStage extends StageBase {
   kind: 'export';
+  /** Output format (see the `export` keyword in schema.ts). */
   format: 'onnx-matmulnbits' | 'onnx-qdq' | 'onnx-fakequant';
   /** Absolute output path. */
   path: string;
