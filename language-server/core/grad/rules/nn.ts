@@ -152,8 +152,8 @@ const conv: Rule = (c) => {
 
 /**
  * gW[m, c, k] = Σ_n,o g[n, m, o] · Xpad[n, c, o·s + k·d]. Pointwise convolutions are one MatMul;
- * group-1 and depthwise kernels gather the input windows with one strided Slice per kernel offset
- * (im2col) and contract with a MatMul or Mul + ReduceSum; other grouped kernels (and strided
+ * group-1 and depthwise kernels take the input window of each kernel offset with one strided Slice
+ * and contract it with g by a MatMul or Mul + ReduceSum; other grouped kernels (and strided
  * kernels before opset 10, which has no strided Slice) use a convolution of X by g with stride and
  * dilation exchanged.
  */
@@ -179,20 +179,20 @@ function convWeightGrad(c: RuleContext, w: Window, G: number): string {
     return b.reshape(b.op1('MatMul', [gm, xm]), wd);
   }
   if ((G === 1 || depthwise) && (b.opset >= 10 || unit(w.s))) {
+    // One kernel offset at a time, so no [N, C, P, O] patch tensor is ever materialised.
     const xp = b.pad(x, [0, 0, ...w.pb, 0, 0, ...w.pe], 0, t);
-    const cols = offsets(K).map((o) => {
+    const g3 = b.reshape(g, [N, M, OHW]);
+    const parts = offsets(K).map((o) => {
       const starts = o.map((i, k) => i * w.d[k]!);
       const ends = starts.map((s0, k) => s0 + (w.O[k]! - 1) * w.s[k]! + 1);
-      return b.reshape(b.slice(xp, starts, ends, range(2, 2 + n), unit(w.s) ? undefined : w.s), [N, C, 1, OHW]);
+      const win = b.reshape(b.slice(xp, starts, ends, range(2, 2 + n), unit(w.s) ? undefined : w.s), [N, C, OHW]);
+      if (depthwise) return b.reshape(b.reduceSum(b.mul(win, g3), [0, 2], false), [C, 1]);
+      // [N, M, O] x [N, O, C] → [N, M, C], summed over the batch.
+      const prod = b.op1('MatMul', [g3, b.transpose(win, [0, 2, 1])]);
+      return b.reshape(N === 1 ? prod : b.reduceSum(prod, [0], false), [M, C, 1]);
     });
-    const patches = cols.length === 1 ? cols[0]! : b.op1('Concat', cols, [ai('axis', 2)]); // [N, C, P, O]
-    if (depthwise) {
-      const prod = b.mul(patches, b.reshape(g, [N, C, 1, OHW]));
-      return b.reshape(b.reduceSum(prod, [0, 3], false), wd);
-    }
-    const gm = b.reshape(b.transpose(b.reshape(g, [N, M, OHW]), [1, 0, 2]), [M, N * OHW]);
-    const pm = b.reshape(b.transpose(patches, [0, 3, 1, 2]), [N * OHW, C * P]);
-    return b.reshape(b.op1('MatMul', [gm, pm]), wd);
+    const stacked = parts.length === 1 ? parts[0]! : b.op1('Concat', parts, [ai('axis', depthwise ? 1 : 2)]);
+    return b.reshape(stacked, wd);
   }
   const attrs = [aints('strides', w.d), aints('dilations', w.s), aints('pads', [...w.pb, ...w.pe])];
   let r: string;
