@@ -37,14 +37,21 @@ addStyles(`
 const app = document.getElementById('app')!;
 let state: State = getState<State>() ?? { runDirs: [] };
 
-function fmt(v: number | undefined): string {
-  if (v === undefined || Number.isNaN(v)) return '—';
+// Messages cross as JSON, so a missing value (undefined in an array) arrives as null.
+function fmt(v: number | null | undefined): string {
+  if (v == null || Number.isNaN(v)) return '—';
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(3);
   return v.toFixed(a >= 100 ? 1 : 4);
 }
 
 const lowerIsBetter = (name: string) => !/accuracy|agreement/i.test(name);
+
+function fmtMetric(name: string, v: number | null | undefined): string {
+  if (v == null || !/bytes/i.test(name)) return fmt(v);
+  const a = Math.abs(v);
+  return a >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(2)} MiB` : a >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v} B`;
+}
 
 function cell(text: string, cls?: string): HTMLElement {
   return h('vscode-table-cell', { class: cls }, text);
@@ -56,11 +63,11 @@ function metricsTable(d: CompareData): HTMLElement {
     ...c.runs.map((r, i) => h('vscode-table-header-cell', { title: r.id }, `run ${i + 1}`)));
   const body = h('vscode-table-body', { slot: 'body' });
   for (const m of c.metrics) {
-    const row = h('vscode-table-row', {}, cell(m.name), cell(fmt(m.original), 'num'));
+    const row = h('vscode-table-row', {}, cell(m.name), cell(fmtMetric(m.name, m.original), 'num'));
     m.values.forEach((v, i) => {
-      const delta = m.deltas[i];
-      const good = delta === undefined || delta === 0 ? undefined : (delta < 0) === lowerIsBetter(m.name);
-      const text = delta === undefined ? fmt(v) : `${fmt(v)}  (${delta >= 0 ? '+' : ''}${fmt(delta)})`;
+      const delta: number | null | undefined = m.deltas[i];
+      const good = delta == null || delta === 0 ? undefined : (delta < 0) === lowerIsBetter(m.name);
+      const text = delta == null ? fmtMetric(m.name, v) : `${fmtMetric(m.name, v)}  (${delta >= 0 ? '+' : ''}${fmtMetric(m.name, delta)})`;
       row.append(cell(text, good === undefined ? 'num' : good ? 'num better' : 'num worse'));
     });
     body.append(row);
@@ -112,7 +119,7 @@ function layersTable(d: CompareData): HTMLElement {
   const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => h('vscode-table-header-cell', {}, `run ${i + 1}: bits · sparsity · loss`)));
   const body = h('vscode-table-body', { slot: 'body' });
   for (const l of c.layers) {
-    body.append(h('vscode-table-row', {}, cell(l.name), ...l.runs.map((r) => cell(r ? `${r.bits ?? '—'} · ${r.sparsity !== undefined ? (100 * r.sparsity).toFixed(0) + '%' : '—'} · ${fmt(r.loss)}` : '—', 'num'))));
+    body.append(h('vscode-table-row', {}, cell(l.name), ...l.runs.map((r) => cell(r ? `${r.bits ?? '—'} · ${r.sparsity != null ? (100 * r.sparsity).toFixed(0) + '%' : '—'} · ${fmt(r.loss)}` : '—', 'num'))));
   }
   return h('vscode-table', { zebra: true, bordered: true }, header, body);
 }

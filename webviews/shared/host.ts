@@ -11,6 +11,10 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const api = acquireVsCodeApi();
 
+// A webview's own errors would otherwise vanish in its devtools: send them to the extension's log.
+window.addEventListener('error', (e) => post({ type: 'log', level: 'error', message: `${e.message} (${e.filename}:${e.lineno})` }));
+window.addEventListener('unhandledrejection', (e) => post({ type: 'log', level: 'error', message: `unhandled rejection: ${String(e.reason)}` }));
+
 export function post(message: FromWebview): void {
   api.postMessage(message);
 }

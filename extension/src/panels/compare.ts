@@ -2,42 +2,18 @@
 // a size-vs-quality scatter with its Pareto front, per-layer bits/sparsity), and the recipe diff in
 // VS Code's own diff editor. Survives reloads through a WebviewPanelSerializer keyed on run folders.
 import * as vscode from 'vscode';
-import path from 'node:path';
 import type { Ctx } from '../ctx';
 import { webviewHtml, webviewOptions } from './webview-html';
-import { compareRuns } from '../../../language-server/core/runs/compare';
 import { readRun } from '../../../language-server/core/runs/store';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
-import { isFromWebview, type CompareData, type ToWebview } from '../../../webviews/protocol';
+import { isFromWebview, type ToWebview } from '../../../webviews/protocol';
+import { compareData } from './compare-data';
 
 export const COMPARE_VIEW_TYPE = 'qrecipe.compare';
 
 /** What the webview keeps with setState and the serializer gets back after a reload. */
 interface CompareState {
   runDirs: string[];
-}
-
-/** The primary quality metric of a run, lower- or higher-is-better. */
-function quality(r: RunRecord): { name: string; value: number; lowerIsBetter: boolean } | undefined {
-  const m = r.metrics.compressed ?? {};
-  if (m.perplexity !== undefined) return { name: 'perplexity', value: m.perplexity, lowerIsBetter: true };
-  if (m.accuracy !== undefined) return { name: 'accuracy', value: m.accuracy, lowerIsBetter: false };
-  if (m.cer !== undefined) return { name: 'cer', value: m.cer, lowerIsBetter: true };
-  if (m.kl !== undefined) return { name: 'kl', value: m.kl, lowerIsBetter: true };
-  return undefined;
-}
-
-export function compareData(runs: RunRecord[]): CompareData {
-  const points: CompareData['points'] = [];
-  for (const r of runs) {
-    const q = quality(r);
-    const bytes = r.metrics.compressed?.sizeBytes ?? r.artifacts.exports[0]?.bytes;
-    if (q && bytes !== undefined) points.push({ runId: r.id, label: path.basename(r.recipePath, '.qrecipe'), bytes, quality: q.value, qualityName: q.name, lowerIsBetter: q.lowerIsBetter });
-  }
-  const orig = runs.find((r) => r.metrics.original)?.metrics.original;
-  const oq = orig && quality({ ...runs[0], metrics: { compressed: orig } });
-  if (orig && oq && orig.sizeBytes !== undefined) points.push({ runId: 'original', label: 'original', bytes: orig.sizeBytes, quality: oq.value, qualityName: oq.name, lowerIsBetter: oq.lowerIsBetter });
-  return { comparison: compareRuns(runs), points };
 }
 
 export class ComparePanel {

@@ -12,6 +12,9 @@ import { Allocator } from '../../../language-server/core/sensitivity/allocate';
 import { allocationEdits, allocateStages } from '../../../language-server/core/sensitivity/recipe-edit';
 import type { FrontierPointView, SensitivityMetric, SensitivityResult, SensitivityViewData, SpadeResult } from '../../../language-server/core/sensitivity/types';
 import { isFromWebview, type FromWebview, type ToWebview } from '../../../webviews/protocol';
+import { checkFile } from '../../../language-server/core/recipe/check';
+import { listOcrLines } from '../../../language-server/core/model/data/ocr';
+import { readFile } from 'node:fs/promises';
 
 export const SENSITIVITY_VIEW_TYPE = 'qrecipe.sensitivity';
 
@@ -49,6 +52,21 @@ export function registerSensitivityPanel(ctx: Ctx): void {
       }));
     },
   }));
+}
+
+/** A result without layers for recipes that have no allocate stage (the view shows SPADE only). */
+async function spadeOnlyResult(recipe: string): Promise<SensitivityResult> {
+  const { analysis } = await checkFile(recipe);
+  const r = analysis.recipe;
+  const d = r.datasets[0];
+  let samples: string[] = [];
+  if (d?.source.kind === 'ocr') samples = (await listOcrLines(d.source.path, d.source.labels)).files.map((f) => path.basename(f));
+  else if (d?.source.kind === 'text') samples = (await readFile(d.source.path, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+  return {
+    version: 1, recipe, model: r.model?.path ?? '', modelHash: '', dataHash: '', dataset: d?.name ?? '', samples: samples.length, metricAsked: 'hessian',
+    group: 128, symmetric: false, outliers: 0, budget: { kind: 'bits', bits: 4 }, stage: { index: 0, line: 0 }, layers: [], measured: [], seconds: {},
+    notes: ['This recipe has no allocate stage: only SPADE is available.'], spadeSamples: samples,
+  };
 }
 
 export class SensitivityPanel {
@@ -163,6 +181,13 @@ export class SensitivityPanel {
   }
 
   private async compute(extra: string[]): Promise<void> {
+    const text = (await vscode.workspace.openTextDocument(vscode.Uri.file(this.recipe))).getText();
+    if (!allocateStages(this.recipe, text).length) {
+      // No allocate stage: the view opens on SPADE alone, with the recipe's first data set's samples.
+      this.result = await spadeOnlyResult(this.recipe);
+      this.sendData();
+      return;
+    }
     const result = await this.cli<SensitivityResult>('Measuring layer sensitivity', ['sensitivity', this.recipe, ...extra]);
     if (!result) return;
     this.result = result;
@@ -172,6 +197,11 @@ export class SensitivityPanel {
 
   private sendData(): void {
     const result = this.result!;
+    if (!result.layers.length) {
+      const empty = { min: 0, max: 0 };
+      this.post({ type: 'sensitivity/data', data: { result, frontier: { bytes: [], bits: [] }, ranges: { bytes: empty, bits: empty }, spade: this.spade, spadeSamples: result.spadeSamples ?? [] } });
+      return;
+    }
     const pins = Object.fromEntries(result.layers.filter((l) => l.pinned !== undefined).map((l) => [l.name, l.pinned!]));
     const { allocator } = this.allocator(result.metricAsked, pins);
     const data: SensitivityViewData = {
