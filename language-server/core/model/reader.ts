@@ -91,6 +91,11 @@ export function externalRef(model: OnnxModel, t: TensorProto): ExternalRef {
   const location = entry(t, 'location');
   if (!location) throw new ModelFileError(model.path, `tensor '${t.name ?? ''}' is external but has no location`);
   const file = path.resolve(model.dir, location);
+  // As onnxruntime does: side files live in the model's folder tree, never elsewhere.
+  const rel = path.relative(model.dir, file);
+  if (path.isAbsolute(location) || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new ModelFileError(model.path, `tensor '${t.name ?? ''}': external data location '${location}' is outside the model's folder`);
+  }
   const offset = Number(entry(t, 'offset') ?? 0);
   const lengthText = entry(t, 'length');
   const length = lengthText !== undefined ? Number(lengthText) : storageBytes(t.dataType, tensorElements(t));

@@ -60,3 +60,14 @@ test('qrecipe eval on a model whose external data is missing names the side file
   assert.match(r.stderr, /ext\.onnx\.data' of tensor '.*' is missing/);
   assert.deepEqual(readdirSync(dir), ['ext.onnx']);
 });
+
+test('an external-data location outside the model folder is refused', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'm.onnx');
+  await buildMlp(file).save(file, { externalData: true, externalThreshold: 64, externalLocation: 'm.data' });
+  const bytes = readFileSync(file);
+  // same length, so the protobuf stays valid: "m.data" → "../x.y"
+  const patched = Buffer.from(bytes.toString('latin1').split('m.data').join('../x.y'), 'latin1');
+  writeFileSync(file, new Uint8Array(patched));
+  await assert.rejects(readInventory(file), (e: Error) => e.message.startsWith(file) && /outside the model's folder/.test(e.message));
+});
