@@ -23,11 +23,15 @@ async function waitForRuns(s: Session, accept: (rows: string[]) => boolean, time
 async function breakAndFix(s: Session): Promise<void> {
   await s.page.locator('.monaco-editor .view-lines').first().click();
   await s.page.keyboard.press('Control+End');
-  await s.page.keyboard.type('\nquantize rtn { bits 4  group 100 }');
+  await s.page.keyboard.insertText('\nquantize rtn { bits 4  group 100 }'); // no auto-closing brackets
   await s.page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 20_000 });
   await s.shot('journey-1-diagnostic');
-  // Undo until the typed text is gone (typing makes several undo stops), then save.
-  for (let i = 0; i < 20 && (await s.page.locator('.view-line', { hasText: 'group 100' }).count()); i++) await s.page.keyboard.press('Control+Z');
+  // Fix it: delete the inserted line again, then save.
+  await s.page.keyboard.press('Control+End');
+  await s.page.keyboard.press('Home');
+  await s.page.keyboard.press('Shift+End');
+  await s.page.keyboard.press('Delete');
+  await s.page.keyboard.press('Backspace');
   await s.page.keyboard.press('Control+S');
   await s.page.waitForFunction(() => !document.querySelector('.monaco-editor .squiggly-error'), undefined, { timeout: 20_000 });
 }
@@ -90,7 +94,8 @@ test('a runner killed mid-run shows as failed and the Runs view stays usable', {
     await s.open('examples/quickstart.qrecipe');
     await s.command('QRecipe: Run Recipe');
     await waitForRuns(s, (r) => r.some((x) => /\d+\/\d+/.test(x)), 180_000); // per-layer progress is showing
-    execSync(`pkill -KILL -f "dist/cli.js run .*${s.workspace.replace(/[^A-Za-z0-9/_-]/g, '.')}"`);
+    // "[d]ist" keeps pkill from matching the shell that runs it.
+    execSync(`pkill -KILL -f "[d]ist/cli.js run .*${s.workspace.replace(/[^A-Za-z0-9/_-]/g, '.')}"`);
     await s.notification(/failed/, 60_000);
     const rows = await waitForRuns(s, (r) => r.some((x) => /failed/.test(x)), 30_000);
     assert.ok(rows.some((r) => /failed/.test(r)));

@@ -32,6 +32,7 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
   const browser: BrowserContext = await launchBrowser(tools);
   const page = await browser.newPage();
   await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.bringToFront();
   await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   await page.waitForSelector('.statusbar', { timeout: 60_000 });
   const session: Session = {
@@ -60,9 +61,21 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       await page.locator(`.tab[data-resource-name="${path.basename(relativePath)}"]`).first().waitFor();
     },
     async notification(text, timeoutMs = 30_000) {
-      const toast = page.locator('.notifications-toasts .notification-toast, .notification-list-item').filter({ hasText: text }).first();
-      await toast.waitFor({ timeout: timeoutMs });
-      return (await toast.textContent()) ?? '';
+      // A headless window never has focus, and VS Code holds toasts back until it does: so look in
+      // the notification centre too, which lists every notification at once.
+      const item = page.locator('.notification-list-item').filter({ hasText: text }).first();
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        if (await item.isVisible().catch(() => false)) return (await item.textContent()) ?? '';
+        await page.keyboard.press('Escape');
+        await session.command('Notifications: Show Notifications');
+        const found = await item.waitFor({ timeout: 1500 }).then(() => true, () => false);
+        const content = found ? ((await item.textContent()) ?? '') : '';
+        await page.keyboard.press('Escape');
+        if (found) return content;
+        if (Date.now() > end) throw new Error(`no notification matching ${text} within ${timeoutMs} ms`);
+        await page.waitForTimeout(1500);
+      }
     },
     async runRows() {
       const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Runs/i }) }).first();
