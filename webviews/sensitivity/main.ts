@@ -63,7 +63,7 @@ function defaultValue(): number {
 
 /** Sends a solve now, or marks one pending while another is in flight (the latest position wins). */
 function solve(): void {
-  if (!data) return;
+  if (!data || !data.result.layers.length) return;
   if (inFlight) { pending = true; return; }
   inFlight = nextId++;
   post({ type: 'sensitivity/solve', requestId: inFlight, budget: budget(), pins: state.pins, metric: metricOf() });
@@ -124,12 +124,14 @@ function render(): void {
   bodyEl.replaceChildren();
   if (!data) return;
   const r = data.result;
+  const spadeOnly = !r.layers.length;
+  if (spadeOnly) state.tab = 'spade';
   const tabs = h('div', { class: 'tabs', role: 'tablist' },
-    tabButton('allocation', 'Allocation'), tabButton('spade', `SPADE${data.spade.length ? ` (${data.spade.length})` : ''}`));
+    spadeOnly ? undefined : tabButton('allocation', 'Allocation'), tabButton('spade', `SPADE${data.spade.length ? ` (${data.spade.length})` : ''}`));
   bodyEl.append(
     h('div', { class: 'head' },
       h('div', { class: 'title' }, h('strong', {}, r.recipe.split(/[\\/]/).pop() ?? r.recipe),
-        h('span', { class: 'muted' }, ` · ${r.model.split(/[\\/]/).pop()} · ${r.layers.length} layers · calibration ${r.dataset} (${r.samples} samples)`)),
+        h('span', { class: 'muted' }, ` · ${r.model.split(/[\\/]/).pop()}${spadeOnly ? '' : ` · ${r.layers.length} layers · calibration ${r.dataset} (${r.samples} samples)`}`)),
       tabs),
   );
   if (r.notes.length) bodyEl.append(h('ul', { class: 'notes' }, ...r.notes.map((n) => h('li', {}, n))));
