@@ -63,10 +63,21 @@ async function* readBatches(model: OnnxModel, data: string, o: Options, withLabe
     return;
   }
   if (isDir) {
+    // Lines are zero-padded on the right to the widest one (as PaddleOCR pads to its input width),
+    // so every batch has one shape and the gradient model is built once.
     const lines = await listOcrLines(data);
-    for (let b = 0; b < Math.min(o.batches, lines.files.length); b++) {
-      const x = ppocrInput(await readPng(lines.files[b]!), inp.dims[2] ?? 48);
-      yield { [inp.name]: new ort.Tensor('float32', x.data, [1, 3, inp.dims[2] ?? 48, x.width]) };
+    const height = inp.dims[2] ?? 48;
+    const count = Math.min(o.batches * o.batch, lines.files.length);
+    const images = [];
+    for (let k = 0; k < count; k++) images.push(ppocrInput(await readPng(lines.files[k]!), height));
+    const width = Math.max(...images.map((x) => x.width));
+    for (let start = 0; start < count; start += o.batch) {
+      const group = images.slice(start, start + o.batch);
+      const x = new Float32Array(group.length * 3 * height * width);
+      group.forEach((img, n) => {
+        for (let row = 0; row < 3 * height; row++) x.set(img.data.subarray(row * img.width, (row + 1) * img.width), (n * 3 * height + row) * width);
+      });
+      yield { [inp.name]: new ort.Tensor('float32', x, [group.length, 3, height, width]) };
     }
     return;
   }

@@ -7,6 +7,7 @@
  */
 import type { AttributeProto, NodeProto, TensorProto } from '../model/onnx-proto';
 import { AttributeType, DataType } from '../model/onnx-schema';
+import { float32ToBytes } from '../model/dtype';
 
 /** Shape and element type of a value, as observed when the forward graph was probed. */
 export interface ValueInfo {
@@ -49,6 +50,7 @@ export function makeTensor(name: string, dtype: number, dims: number[], values: 
     case DataType.INT64: raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(Math.trunc(v)))).buffer); break;
     case DataType.INT32: raw = new Uint8Array(Int32Array.from(values).buffer); break;
     case DataType.BOOL: case DataType.UINT8: raw = Uint8Array.from(values); break;
+    case DataType.FLOAT16: case DataType.BFLOAT16: raw = float32ToBytes(dtype, Float32Array.from(values)); break;
     default: throw new Error(`gradient graph: cannot write constants of ONNX type ${dtype}`);
   }
   return { name, dataType: dtype, dims, rawData: raw };
