@@ -35,6 +35,12 @@ const spade: SpadeResult = {
   faithfulness: { kl: 0.03, top1Dense: 'x', top1Trace: 'x', unchanged: true }, augmentations: 64, seconds: 1,
 };
 
+const imageSpade: SpadeResult = {
+  ...spade, sample: 'clean-00.png', input: { kind: 'image', width: 40, height: 6 }, method: 'occlusion',
+  saliency: { dense: Array.from({ length: 240 }, (_, i) => Math.sin(i / 7)), trace: Array.from({ length: 240 }, (_, i) => Math.sin(i / 7 + 0.3)) },
+  faithfulness: { kl: 0.2, top1Dense: 'Protecting Users', top1Trace: 'Protecting Users', unchanged: true },
+};
+
 async function main(): Promise<void> {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -52,7 +58,7 @@ async function main(): Promise<void> {
     if (!isFromWebview(m)) { errors.push(`invalid message from the view: ${JSON.stringify(m)}`); return; }
     if (m.type === 'ready') {
       const al = new Allocator(layers);
-      const data: SensitivityViewData = { result, frontier: { bytes: al.frontier('bytes'), bits: al.frontier('bits') }, ranges: { bytes: al.range('bytes'), bits: al.range('bits') }, spade: [spade], spadeSamples: result.spadeSamples! };
+      const data: SensitivityViewData = { result, frontier: { bytes: al.frontier('bytes'), bits: al.frontier('bits') }, ranges: { bytes: al.range('bytes'), bits: al.range('bits') }, spade: [spade, imageSpade], spadeSamples: [...result.spadeSamples!, 'clean-00.png'] };
       await send({ type: 'sensitivity/data', data });
     } else if (m.type === 'sensitivity/solve') {
       const key = `${m.metric}${JSON.stringify(m.pins)}`;
@@ -93,6 +99,9 @@ async function main(): Promise<void> {
   await page.click('.tab:nth-child(2)');
   await page.waitForSelector('.tokens');
   await page.screenshot({ path: path.join(root, 'out/bench/sensitivity-spade.png'), fullPage: true });
+  await page.selectOption('#sample', 'clean-00.png');
+  await page.waitForSelector('canvas.pixels');
+  await page.screenshot({ path: path.join(root, 'out/bench/sensitivity-spade-image.png'), fullPage: true });
   await browser.close();
   const types = fromView.map((m) => (m as { type: string }).type);
   console.log(`slider moved: allocation ${before === after ? 'UNCHANGED' : 'changed'}; readout: ${readout}`);
