@@ -19,7 +19,7 @@ import { ModelEditor } from './writer';
 import { loadModel, isExternal } from './reader';
 import { inventoryOf } from './inventory';
 import { setLayerWeight } from './weights';
-import { GraphIndex, attrInts } from './graph';
+import { GraphIndex, attrInt, attrInts } from './graph';
 import { InputStats } from './hessian';
 import { im2col, type ConvGeometry } from './im2col';
 import { halfToFloat } from './dtype';
@@ -224,13 +224,16 @@ async function prepare(model: string | ModelEditor, opts: CalibrationOptions): P
   const editor = typeof model === 'string' ? new ModelEditor(await loadModel(model)) : model;
   const all = opts.layers ?? inventoryOf(editor.model).layers;
   const skipped: { name: string; reason: string }[] = [];
+  const index = new GraphIndex(editor.graph);
+  const transA = new Set((editor.graph.node ?? []).filter((n) => n.opType === 'Gemm' && attrInt(n, 'transA', 0) === 1).map((n) => n.name ?? ''));
   const usable = all.filter((l) => {
-    const why = calibrationSkipReason(l);
+    const why = calibrationSkipReason(l) ?? (l.op === 'Gemm' && transA.has(l.nodeName) ? 'Gemm with transA=1: its activation is stored transposed' : undefined);
     if (why) skipped.push({ name: l.name, reason: why });
     return !why;
   });
-  const groups = (opts.groups ?? groupLayers(usable, opts.groupLayers)).map((g) => g.filter((l) => !calibrationSkipReason(l))).filter((g) => g.length);
-  return { editor, index: new GraphIndex(editor.graph), groups, skipped };
+  const ok = new Set(usable.map((l) => l.name));
+  const groups = (opts.groups ?? groupLayers(usable, opts.groupLayers)).map((g) => g.filter((l) => ok.has(l.name))).filter((g) => g.length);
+  return { editor, index, groups, skipped };
 }
 
 /**
