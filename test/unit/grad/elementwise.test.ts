@@ -37,6 +37,7 @@ const cases: FdCase[] = [
   { name: 'Sum of three with broadcast', dtype: D, inputs: { a: { dims: [2, 3] }, b: { dims: [3] }, c: { dims: [2, 1] } }, nodes: [{ op: 'Sum', inputs: ['a', 'b', 'c'] }] },
   { name: 'Max then Min, broadcast', dtype: D, inputs: { a: { dims: [2, 3] }, b: { dims: [3] }, c: { dims: [2, 1] } }, nodes: [{ op: 'Max', inputs: ['a', 'b'] }, { op: 'Min', inputs: ['y0', 'c'] }] },
   { name: 'Min(Max(a, b), b): ties shared', dtype: D, inputs: { a: { dims: [2, 3] }, b: { dims: [2, 3] } }, nodes: [{ op: 'Max', inputs: ['a', 'b'] }, { op: 'Min', inputs: ['y0', 'b'] }] },
+  { name: 'Identity then Dropout (inference)', dtype: 'float', inputs: { x: { dims: [2, 3] } }, nodes: [{ op: 'Identity', inputs: ['x'] }, { op: 'Dropout', inputs: ['y0'] }, { op: 'Tanh', inputs: ['y1'] }] },
   { name: 'Mul x*x (same input twice)', dtype: D, inputs: { x: { dims: [4] } }, nodes: [{ op: 'Mul', inputs: ['x', 'x'] }] },
   { name: 'Add with an initializer (weight)', dtype: D, inputs: { x: { dims: [2, 3] }, w: { dims: [3], initializer: true } }, nodes: [{ op: 'Add', inputs: ['x', 'w'] }, { op: 'Tanh', inputs: ['y0'] }] },
   { name: 'Add opset 9 broadcast', opset: 9, dtype: 'float', inputs: { a: { dims: [2, 3, 4] }, b: { dims: [3, 1] } }, nodes: [{ op: 'Mul', inputs: ['a', 'b'] }] },
