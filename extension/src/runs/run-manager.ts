@@ -62,7 +62,8 @@ export class RunManager implements vscode.Disposable {
     const cfg = config();
     const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws)];
     const env: Record<string, string> = {};
-    if (cfg.threads > 0) env.QRECIPE_THREADS = String(cfg.threads);
+    // The native addon's OpenMP loops read OMP_NUM_THREADS; onnxruntime sessions read QRECIPE_THREADS.
+    if (cfg.threads > 0) env.QRECIPE_THREADS = env.OMP_NUM_THREADS = String(cfg.threads);
     if (cfg.executionProvider !== 'auto') env.QRECIPE_EXECUTION_PROVIDER = cfg.executionProvider;
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env });

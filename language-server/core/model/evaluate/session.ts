@@ -54,9 +54,23 @@ function unusable(provider: Provider, bundled: boolean): string | undefined {
 /** Providers that failed once are not retried in this process. */
 const broken = new Map<Provider, string>();
 
+/**
+ * Defaults a process inherits from its environment: the runner the extension spawns gets the
+ * user's `qrecipe.executionProvider` and `qrecipe.threads` settings this way.
+ */
+function environmentDefaults(): { provider?: ProviderChoice; threads?: number } {
+  const p = process.env.QRECIPE_EXECUTION_PROVIDER;
+  const t = Number(process.env.QRECIPE_THREADS);
+  return {
+    provider: p === 'cpu' || p === 'cuda' || p === 'webgpu' || p === 'auto' ? p : undefined,
+    threads: Number.isInteger(t) && t > 0 ? t : undefined,
+  };
+}
+
 /** Opens `model` (a path or the bytes of a model) on the best available provider. */
 export async function openSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OpenedSession> {
-  const choice = opts.provider ?? 'auto';
+  const env = environmentDefaults();
+  const choice = opts.provider ?? env.provider ?? 'auto';
   const have = listed();
   const order: Provider[] = choice === 'auto' ? (['cuda', 'webgpu', 'cpu'] as Provider[]).filter((p) => p === 'cpu' || have.has(p)) : [choice];
   for (const p of order) {
@@ -68,7 +82,7 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
   for (const provider of order) {
     const known = broken.get(provider);
     if (known) { fallbacks.push(`${provider}: ${known}`); continue; }
-    const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...opts.ort, executionProviders: [provider] };
+    const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...(env.threads ? { intraOpNumThreads: env.threads } : {}), ...opts.ort, executionProviders: [provider] };
     try {
       const session = typeof model === 'string'
         ? await ort.InferenceSession.create(model, options)
