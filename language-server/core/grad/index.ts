@@ -180,8 +180,9 @@ function embeddingOutputs(model: OnnxModel, input: string): string[] {
   return out;
 }
 
+/** A copy: output tensors may be backed by memory of the session, which is released below. */
 function toFloat32(t: ort.Tensor): Float32Array {
-  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+  return Float32Array.from(t.data as ArrayLike<number>);
 }
 
 /** ∂L/∂input (or ∂L/∂embedding rows) for one batch. */

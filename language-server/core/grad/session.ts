@@ -9,6 +9,7 @@ import { buildGradientModel, type GradientModel, type GradientModelOptions } fro
 
 export type Feeds = Record<string, ort.Tensor>;
 
+/** Results of one run; the tensors are valid until the session's next build or release (copy to keep). */
 export interface GradientStep {
   loss: number;
   /** Gradient tensor of each requested value that has one (keyed by the value's name). */
