@@ -48,7 +48,7 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ state: 'visible' });
       await input.fill(`>${title}`);
-      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+      await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: title }).waitFor();
       await page.keyboard.press('Enter');
     },
     async open(relativePath) {
@@ -56,7 +56,8 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       const input = page.locator('.quick-input-widget input');
       await input.waitFor({ state: 'visible' });
       await input.fill(relativePath);
-      await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+      // Quick open first lists recently opened files: wait until the wanted one is on top.
+      await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: path.basename(relativePath) }).waitFor();
       await page.keyboard.press('Enter');
       await page.locator(`.tab[data-resource-name="${path.basename(relativePath)}"]`).first().waitFor();
     },

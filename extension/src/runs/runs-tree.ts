@@ -32,6 +32,15 @@ export function keyMetrics(m: Metrics | undefined): string {
   return parts.join(' · ');
 }
 
+/** `Nov 23 01:30:41` from the run's start time (local), falling back to the id. */
+export function runLabel(r: RunRecord): string {
+  const t = new Date(r.startedAt);
+  if (Number.isNaN(t.getTime())) return r.id;
+  const month = t.toLocaleString('en', { month: 'short' });
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${month} ${t.getDate()} ${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
+}
+
 export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB`;
@@ -106,7 +115,8 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
     if (node.kind === 'run') {
       const r = node.record;
       const live = this.runs.liveByDir(node.dir);
-      const item = new vscode.TreeItem(r.id.replace(/^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-/, '$1-$2-$3 $4:$5:$6 '), vscode.TreeItemCollapsibleState.Collapsed);
+      // The group already names the recipe: the label is the start time, the description the result.
+      const item = new vscode.TreeItem(runLabel(r), vscode.TreeItemCollapsibleState.Collapsed);
       item.id = node.dir;
       item.iconPath = statusIcon[live ? 'running' : r.status] ?? statusIcon.failed;
       if (live) {
