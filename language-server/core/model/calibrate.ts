@@ -23,7 +23,7 @@ import { GraphIndex, attrInt, attrInts } from './graph';
 import { InputStats } from './hessian';
 import { im2col, type ConvGeometry } from './im2col';
 import { halfToFloat } from './dtype';
-import { openSession, MemoryPeak, type ProviderChoice } from './evaluate/session';
+import { openSession, runSession, MemoryPeak, type ProviderChoice } from './evaluate/session';
 import { tempPathFor } from '../util/atomic';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
 import type { FeedBatch } from './evaluate/agreement';
@@ -168,7 +168,7 @@ async function runGroup(
     for await (const batch of iterate(batches)) {
       throwIfAborted(opts.signal, 'calibration');
       const fetch = names.filter((n) => !(n in batch.feeds));
-      const out = await opened.session.run(batch.feeds, fetch.length ? fetch : [opened.session.outputNames[0]!]);
+      const out = await runSession(opened.session, batch.feeds, editor.model.path, 'a calibration batch', fetch.length ? fetch : [opened.session.outputNames[0]!]);
       for (const name of names) {
         const t = out[name] ?? batch.feeds[name];
         if (!t) throw new Error(`activation '${name}' was not produced`);

@@ -1,7 +1,7 @@
 /** Top-1 accuracy of an image classifier. */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, MemoryPeak } from './session';
+import { openSession, runSession, MemoryPeak } from './session';
 import { describeIo } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
@@ -30,7 +30,7 @@ export async function evaluateAccuracy(model: string, data: SampleSource, opts: 
       const end = Math.min(data.count, i + batch);
       const x = new ort.Tensor('float32', await data.get(i, end), [end - i, ...data.sampleShape]);
       const r0 = performance.now();
-      const out = await session.run({ [io.input]: x });
+      const out = await runSession(session, { [io.input]: x }, model, 'a batch of images');
       runSeconds += (performance.now() - r0) / 1000;
       const y = out[io.output]!;
       const classes = y.dims[y.dims.length - 1]!;

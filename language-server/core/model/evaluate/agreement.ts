@@ -5,7 +5,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, MemoryPeak } from './session';
+import { openSession, runSession, MemoryPeak } from './session';
 import { logProbRow, looksLikeProbabilities } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
@@ -26,8 +26,8 @@ export async function evaluateAgreement(
     let maxKl = 0;
     for await (const batch of batches()) {
       throwIfAborted(opts.signal, 'agreement evaluation');
-      const ya = (await a.session.run(batch.feeds))[a.session.outputNames[0]!]!;
-      const yb = (await b.session.run(batch.feeds))[b.session.outputNames[0]!]!;
+      const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch'))[a.session.outputNames[0]!]!;
+      const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch'))[b.session.outputNames[0]!]!;
       if (ya.dims.join() !== yb.dims.join()) throw new Error(`${model}: output shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
       const n = ya.dims[ya.dims.length - 1]!;
       const va = ya.data as Float32Array;

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, MemoryPeak } from './session';
+import { openSession, runSession, MemoryPeak } from './session';
 import { describeIo } from './io';
 import { ctcGreedy, editDistance, ppocrInput, readPng, type OcrLines } from '../data/ocr';
 import type { EvalOptions, EvalResult } from './result';
@@ -26,7 +26,7 @@ export async function evaluateCer(model: string, lines: OcrLines, chars: string[
       const img = await readPng(lines.files[i]!);
       const { data, width } = ppocrInput(img, io.shape[2] ?? 48, opts.maxWidth);
       const r0 = performance.now();
-      const out = await session.run({ [io.input]: new ort.Tensor('float32', data, [1, 3, io.shape[2] ?? 48, width]) });
+      const out = await runSession(session, { [io.input]: new ort.Tensor('float32', data, [1, 3, io.shape[2] ?? 48, width]) }, model, lines.files[i]!);
       runSeconds += (performance.now() - r0) / 1000;
       const y = out[io.output]!;
       const [, steps, classes] = y.dims as number[];

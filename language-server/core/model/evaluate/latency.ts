@@ -1,7 +1,7 @@
 /** Latency (warm-up, then median and p90 of N timed runs) and the throughput it implies. */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, MemoryPeak } from './session';
+import { openSession, runSession, MemoryPeak } from './session';
 import { describeIo, lmFeeds } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
@@ -53,7 +53,7 @@ export async function evaluateLatency(model: string, opts: LatencyOptions = {}):
     for (let i = 0; i < warmup + runs; i++) {
       throwIfAborted(opts.signal, 'latency measurement');
       const r0 = performance.now();
-      await session.run(feeds);
+      await runSession(session, feeds, model, 'a timed run');
       if (i >= warmup) times.push(performance.now() - r0);
       mem.sample();
       opts.onProgress?.({ done: i + 1, total: warmup + runs, label: i < warmup ? 'warm-up' : 'runs' });

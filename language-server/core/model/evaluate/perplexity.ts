@@ -5,7 +5,7 @@
  * tokens, bits per token).
  */
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, MemoryPeak } from './session';
+import { openSession, runSession, MemoryPeak } from './session';
 import { describeIo, lmFeeds, logSoftmaxRow } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
@@ -38,7 +38,7 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
       throwIfAborted(opts.signal, 'perplexity evaluation');
       const group = windows.slice(i, i + batch);
       const r0 = performance.now();
-      const out = await session.run(lmFeeds(io, group));
+      const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`);
       runSeconds += (performance.now() - r0) / 1000;
       const logits = out[io.output]!;
       const [b, t, v] = logits.dims as number[];

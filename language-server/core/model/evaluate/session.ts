@@ -115,3 +115,16 @@ export class MemoryPeak {
     return { peakRssMB: Math.round(this.rss / 1048576), peakArrayBuffersMB: Math.round(this.arrayBuffers / 1048576) };
   }
 }
+
+/** session.run with an error that names the model and what was being run. */
+export async function runSession(
+  session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, model: string, what: string, fetches?: string[],
+): Promise<ort.InferenceSession.ReturnType> {
+  try {
+    const quiet: ort.InferenceSession.RunOptions = { logSeverityLevel: 4 };
+    return fetches ? await session.run(feeds, fetches, quiet) : await session.run(feeds, quiet);
+  } catch (err) {
+    const shapes = Object.entries(feeds).map(([k, t]) => `${k} [${t.dims.join(', ')}]`).join(', ');
+    throw new Error(`${model}: onnxruntime failed on ${what} (inputs ${shapes}): ${((err as Error).message ?? String(err)).split('\n')[0]}`);
+  }
+}
