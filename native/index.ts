@@ -170,6 +170,8 @@ export interface BackendInfo {
     devices: { name: string; computeCapability: string; memoryGiB: number; multiprocessors: number }[];
     /** Why no device is usable, when none is. */
     error?: string;
+    /** With a device: where GPTQ/SparseGPT factor H — 'device' (cuSOLVER) or 'host (<why>)'. */
+    factor?: string;
   };
 }
 
@@ -216,6 +218,7 @@ interface Addon {
   benchGemv: RawJob<GemvBenchResult>;
   benchGemm: RawJob<GemmBenchResult>;
   benchGemmCpu: RawJob<{ ms: number; gflops: number }>;
+  benchHessian: RawJob<HessianBenchResult>;
 }
 
 /** CUDA benchmark of the fused dequant+GEMV kernel (see docs/native.md). */
@@ -227,6 +230,21 @@ export interface GemvBenchResult {
   fp16Impl: string;
   copyGBs: number;
   maxAbsErr: number;
+  /** MB of weight copies the timed calls rotate through (≥ 256 MiB, more than the L2 cache). */
+  workingSetMB: number;
+}
+/**
+ * Device-side rate of one Hessian update (X and H on the device), TFLOP/s counted as a full GEMM of
+ * the same shape: ours, cuBLAS SSYRK, cuBLAS SGEMM with beta, and plain cuBLAS SGEMM (the baseline);
+ * 0 where cuBLAS is not loadable. `used` names the kernel HessianAccumulator.add picks.
+ */
+export interface HessianBenchResult {
+  ownTflops: number;
+  syrkTflops: number;
+  gemmTflops: number;
+  cublasGemmTflops: number;
+  usedTflops: number;
+  used: string;
 }
 export interface GemmBenchResult {
   oursMs: number;
@@ -633,4 +651,9 @@ export async function benchGemmCpu(o: { m: number; n: number; k: number; iters?:
 /** Times the CUDA GEMM used for the Hessian against cuBLAS SGEMM (when libcublas can be loaded). */
 export async function benchGemm(o: { m: number; n: number; k: number }, opts?: CallOptions): Promise<GemmBenchResult & Ran> {
   return call((a) => a.benchGemm, { ...o }, opts);
+}
+
+/** Times one Hessian update on the device with each available kernel against cuBLAS SGEMM. */
+export async function benchHessian(o: { cols: number; tokens: number }, opts?: CallOptions): Promise<HessianBenchResult & Ran> {
+  return call((a) => a.benchHessian, { ...o }, opts);
 }

@@ -35,6 +35,11 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   }
   c.Set("devices", devs);
   if (!st.error.empty()) c.Set("error", st.error);
+  if (!st.devices.empty()) {
+    // where the CUDA GPTQ/SparseGPT factor H: on the device with cuSOLVER, else the host's float64 path
+    const std::string why = cuda::factorStatus();
+    c.Set("factor", why.empty() ? std::string("device") : "host (" + why + ")");
+  }
   o.Set("cuda", c);
   return o;
 }

@@ -327,6 +327,7 @@ class GemvBenchJob : public Job {
     r.Set("fp16Impl", r_.fp16Impl);
     r.Set("copyGBs", r_.copyGBs);
     r.Set("maxAbsErr", r_.maxAbsErr);
+    r.Set("workingSetMB", r_.workingSetMB);
   }
   cuda::GemvBenchOptions o_;
   cuda::GemvBenchResult r_;
@@ -350,6 +351,27 @@ class GemmBenchJob : public Job {
   }
   int m_, n_, k_;
   cuda::GemmBenchResult r_;
+};
+
+class HessianBenchJob : public Job {
+ public:
+  HessianBenchJob(Napi::Env env, Napi::Object o) : Job(env, o) {
+    cols_ = integer("cols", 4096, true);
+    tokens_ = integer("tokens", 8192, true);
+    if (!cuda::usable()) throw Napi::Error::New(env, "no usable GPU: " + cuda::status().error);
+    device_ = "cuda";
+  }
+  void Run(const Ctx& ctx) override { r_ = cuda::benchHessian(cols_, tokens_, ctx); }
+  void Fill(Napi::Env, Napi::Object r) override {
+    r.Set("ownTflops", r_.ownTflops);
+    r.Set("syrkTflops", r_.syrkTflops);
+    r.Set("gemmTflops", r_.gemmTflops);
+    r.Set("cublasGemmTflops", r_.cublasGemmTflops);
+    r.Set("usedTflops", r_.usedTflops);
+    r.Set("used", r_.used);
+  }
+  int cols_, tokens_;
+  cuda::HessianBenchResult r_;
 };
 
 // CPU GEMM timing for the benchmark: C(m×n) += Aᵀ·B with A k×m, B k×n, random data, best of `iters`.
@@ -406,6 +428,7 @@ void registerBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("benchGemv", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemvBenchJob>(i); }));
   exports.Set("benchGemmCpu", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<CpuGemmBenchJob>(i); }));
   exports.Set("benchGemm", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemmBenchJob>(i); }));
+  exports.Set("benchHessian", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<HessianBenchJob>(i); }));
 }
 
 }  // namespace qr

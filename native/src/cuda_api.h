@@ -53,6 +53,7 @@ struct GemvBenchResult {
   std::string fp16Impl;                 // "cublas" or "qrecipe"
   double copyGBs = 0;                   // device-to-device copy bandwidth
   double maxAbsErr = 0;                 // fused result vs float64 host reference on a few rows
+  double workingSetMB = 0;              // weights rotated through per timed call (> L2: honest HBM numbers)
 };
 GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx);
 
@@ -61,6 +62,20 @@ struct GemmBenchResult {
   double oursMs = 0, oursTflops = 0, cublasMs = 0, cublasTflops = 0;
 };
 GemmBenchResult benchGemm(int m, int n, int k, const Ctx& ctx);
+
+/**
+ * Device-side rate of one Hessian update (cols×cols from `tokens` tokens already on the device, H
+ * kept there), in TFLOP/s counted as a full GEMM of the same shape (2·cols²·tokens), for each kernel:
+ * ours (lower half + mirror), cuBLAS SSYRK + mirror, cuBLAS SGEMM with beta, and plain cuBLAS SGEMM
+ * (the baseline). 0 where cuBLAS is not loadable. `used`: the kernel hessianUpdate picks.
+ */
+struct HessianBenchResult {
+  double ownTflops = 0, syrkTflops = 0, gemmTflops = 0, cublasGemmTflops = 0, usedTflops = 0;
+  std::string used;
+};
+HessianBenchResult benchHessian(int cols, int tokens, const Ctx& ctx);
+/** "" when GPTQ/SparseGPT factor H on the device (cuSOLVER + cuBLAS loadable), else why not. */
+std::string factorStatus();
 
 }  // namespace cuda
 }  // namespace qr

@@ -30,6 +30,8 @@ void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, Sp
 }
 GemvBenchResult benchGemv(const GemvBenchOptions&, const Ctx&) { notCompiled(); }
 GemmBenchResult benchGemm(int, int, int, const Ctx&) { notCompiled(); }
+HessianBenchResult benchHessian(int, int, const Ctx&) { notCompiled(); }
+std::string factorStatus() { return "built without CUDA"; }
 
 }  // namespace cuda
 }  // namespace qr

@@ -12,7 +12,8 @@
 
 namespace qr {
 
-GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx) {
+GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx,
+                     bool factor) {
   const QuantSpec& s = o.quant;
   const bool groups = s.groupSize > 0;
   const int g = groups ? s.groupSize : cols;
@@ -29,8 +30,12 @@ GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const G
       return da > db;
     });
   const std::vector<int>& perm = p.perm;
-  HessianFactor f = factorHessian(H, cols, perm.data(), o.percdamp, ctx);
-  p.U = std::move(f.U);
+  HessianFactor f;
+  if (factor) {
+    f = factorHessian(H, cols, perm.data(), o.percdamp, ctx);
+    p.U = std::move(f.U);
+  } else f.dead = deadIn;  // the caller factors H itself (the CUDA path, on the device)
+  p.dead = f.dead;
 
   p.Wp.resize(size_t(rows) * cols);
   std::vector<float>& Wp = p.Wp;

@@ -35,12 +35,14 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
  */
 struct GptqPrep {
   std::vector<int> perm;
-  std::vector<float> U;       // cols×cols upper factor of H⁻¹ in quantisation order
+  std::vector<float> U;       // cols×cols upper factor of H⁻¹ in quantisation order (empty: not factored)
+  std::vector<uint8_t> dead;  // by original column: diag(H) = 0
   std::vector<float> Wp;      // rows×cols, permuted
   std::vector<QParams> params;  // rows×groups
   int groups = 1;
 };
-GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx);
+GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx,
+                     bool factor = true);
 /** Writes Q (un-permuted from Wp), scales, zeros, gIdx, perm into out. */
 void finishGptq(const GptqPrep& p, int rows, int cols, const GptqOptions& o, GptqOutputs& out);
 

@@ -1,8 +1,14 @@
 // Timings of the native backend per layer: Hessian accumulation (vs a plain GEMM of the same shape),
-// RTN, GPTQ and SparseGPT; on CUDA also our GEMM vs cuBLAS and the fused dequant+GEMV vs an fp16
-// GEMV with achieved GB/s. Prints one table; ratios are measured within this run.
+// RTN, GPTQ and SparseGPT; on CUDA also the Hessian kernels vs cuBLAS SGEMM, GPTQ vs a plain PyTorch
+// GPTQ on the same W and H (test/bench/gptq_torch.py, when python3 with torch is there) and the fused
+// dequant+GEMV vs cuBLAS's fp16 GEMV with achieved GB/s. Prints one table; ratios are measured within
+// this run.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
 import {
-  backendInfo, benchGemm, benchGemmCpu, benchGemv, gptq, HessianAccumulator, rtn, sparsegpt, type Device,
+  backendInfo, benchGemmCpu, benchGemv, benchHessian, gptq, HessianAccumulator, rtn, sparsegpt, type Device,
 } from '../../native/index';
 
 function arg(name: string): string | undefined {
@@ -22,6 +28,31 @@ async function time<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
   const r = await f();
   return [r, (performance.now() - t0) / 1000];
+}
+
+interface TorchGptq {
+  ms: number;
+  loss: number;
+  device: string;
+}
+
+/** Runs the PyTorch reference GPTQ on the same W and H (raw float32 files); null with the reason printed. */
+function torchGptq(W: Float32Array, H: Float32Array, rows: number, cols: number): TorchGptq | string {
+  const dir = path.resolve('out', 'bench', 'gptq-inputs');
+  mkdirSync(dir, { recursive: true });
+  const wf = path.join(dir, `W-${rows}x${cols}.bin`), hf = path.join(dir, `H-${cols}.bin`);
+  writeFileSync(wf, new Uint8Array(W.buffer, W.byteOffset, W.byteLength));
+  writeFileSync(hf, new Uint8Array(H.buffer, H.byteOffset, H.byteLength));
+  const py = process.env.QRECIPE_PYTHON ?? 'python3';
+  const script = path.resolve('test', 'bench', 'gptq_torch.py');
+  const r = spawnSync(py, [script, '--w', wf, '--h', hf, '--rows', `${rows}`, '--cols', `${cols}`, '--bits', '4', '--group', '128'],
+    { encoding: 'utf8', timeout: 300_000 });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as TorchGptq;
+  } catch {
+    return `PyTorch reference unavailable (${py}: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()})`;
+  }
 }
 
 async function main(): Promise<void> {
@@ -49,8 +80,13 @@ async function main(): Promise<void> {
     const hFlops = 2 * C * C * tokens; // as a full GEMM would count them (the Hessian computes half)
     let vs = '';
     if (gpu) {
-      const g = await benchGemm({ m: C, n: C, k: chunk });
-      vs = `our GEMM ${g.oursTflops.toFixed(1)} TFLOP/s` + (g.cublasTflops ? `, cuBLAS SGEMM ${g.cublasTflops.toFixed(1)} TFLOP/s (ours/cuBLAS ${(g.oursTflops / g.cublasTflops).toFixed(2)})` : ', cuBLAS not loadable');
+      const h = await benchHessian({ cols: C, tokens: chunk });
+      const e2e = hFlops / th / 1e12;
+      vs = h.cublasGemmTflops
+        ? `device-side, TFLOP/s as a full GEMM: cuBLAS SGEMM ${h.cublasGemmTflops.toFixed(1)}, ours ${h.ownTflops.toFixed(1)} (${(h.ownTflops / h.cublasGemmTflops).toFixed(2)}×), ` +
+          `SGEMM+beta ${h.gemmTflops.toFixed(1)}, SSYRK ${h.syrkTflops.toFixed(1)}; used ${h.used}: ${(h.usedTflops / h.cublasGemmTflops).toFixed(2)}× cuBLAS GEMM; ` +
+          `end to end (host X and H) ${(e2e / h.cublasGemmTflops).toFixed(2)}×`
+        : `ours ${h.ownTflops.toFixed(1)} TFLOP/s, cuBLAS not loadable`;
     } else {
       const g = await benchGemmCpu({ m: C, n: C, k: chunk, iters: 2 });
       const gemmTotal = (g.ms / 1000) * (tokens / chunk);
@@ -62,8 +98,22 @@ async function main(): Promise<void> {
     const dev = gpu ? 'cuda' : 'cpu';
     const [, tr] = await time(() => rtn(W, { rows: R, cols: C }, { bits: 4, groupSize: 128 }, { device: dev }));
     rows.push([name, 'rtn w4g128', `${tr.toFixed(3)} s`, '', '']);
+    if (gpu) {
+      // the first CUDA GPTQ loads cuSOLVER and creates handles: keep that out of the timing
+      await gptq(W.subarray(0, 256 * C), acc.H, { rows: 256, cols: C }, { bits: 4, groupSize: 128 }, { device: dev });
+      process.env.QRECIPE_HOST_FACTOR = '1';
+      const [gh, tgh] = await time(() => gptq(W, acc.H, { rows: R, cols: C }, { bits: 4, groupSize: 128 }, { device: dev }));
+      delete process.env.QRECIPE_HOST_FACTOR;
+      rows.push([name, 'gptq w4g128 (H factored on host)', `${tgh.toFixed(3)} s`, '', `loss ${gh.loss.toExponential(5)} on ${gh.device}`]);
+    }
     const [g, tg] = await time(() => gptq(W, acc.H, { rows: R, cols: C }, { bits: 4, groupSize: 128 }, { device: dev }));
-    rows.push([name, 'gptq w4g128', `${tg.toFixed(2)} s`, `${((2 * R * C * C) / tg / 1e9).toFixed(0)} GFLOP/s eq.`, `loss ${g.loss.toExponential(3)} on ${g.device}`]);
+    rows.push([name, 'gptq w4g128', `${tg.toFixed(3)} s`, `${((2 * R * C * C) / tg / 1e9).toFixed(0)} GFLOP/s eq.`,
+      `loss ${g.loss.toExponential(5)} on ${g.device}${gpu ? ` (H factored: ${info.cuda.factor ?? '?'})` : ''}`]);
+    if (gpu && arg('no-torch') === undefined) {
+      const t = torchGptq(W, acc.H, R, C);
+      rows.push([name, 'gptq w4g128 PyTorch', typeof t === 'string' ? '-' : `${(t.ms / 1000).toFixed(3)} s`, '',
+        typeof t === 'string' ? t : `loss ${t.loss.toExponential(5)} (ours/torch loss ${(g.loss / t.loss).toFixed(5)}); ours ${((t.ms / 1000) / tg).toFixed(2)}× faster (torch inputs already on the GPU, ours from host arrays)`]);
+    }
     const [s, ts] = await time(() => sparsegpt(W, acc.H, { rows: R, cols: C }, { sparsity: 0.5 }, { device: dev }));
     rows.push([name, 'sparsegpt 50%', `${ts.toFixed(2)} s`, '', `loss ${s.loss.toExponential(3)} on ${s.device}`]);
   }
@@ -71,8 +121,9 @@ async function main(): Promise<void> {
     for (const [R, C] of layers)
       for (const bits of [2, 3, 4, 8] as const) {
         const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200 });
-        rows.push([`${R}×${C}`, `gemv w${bits}g128`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s`,
-          `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; max err ${r.maxAbsErr.toExponential(1)}`]);
+        rows.push([`${R}×${C}`, `gemv w${bits}g128`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s (${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% of copy)`,
+          `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
+          `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
       }
     const o = await benchGemv({ rows: 4096, cols: 4096, bits: 2, groupSize: 128, iters: 200, outlierFraction: 0.005 });
     rows.push(['4096×4096', 'gemv w2g128+0.5% CSR', `${o.fusedUs.toFixed(1)} µs`, `${o.fusedGBs.toFixed(0)} GB/s`, `fp16 ${o.fp16Us.toFixed(1)} µs`]);

@@ -34,20 +34,57 @@ test('rtn with the MSE search on CUDA stays within ties of the CPU', { skip }, a
   assert.ok(mismatches(a.codes, b.codes) <= a.codes.length * 0.01);
 });
 
-test('Hessian on CUDA equals the CPU accumulation', { skip }, async () => {
-  const a = new HessianAccumulator(L.cols);
-  const b = new HessianAccumulator(L.cols);
-  for (let i = 0; i < 3; i++) {
-    await a.add(L.X, L.tokens, 2, { device: 'cuda' });
-    await b.add(L.X, L.tokens, 2, { device: 'cpu' });
-  }
-  let maxRel = 0;
-  for (let i = 0; i < L.cols; i++)
-    for (let j = 0; j < L.cols; j++) {
-      const s = Math.sqrt(b.H[i * L.cols + i] * b.H[j * L.cols + j]);
-      maxRel = Math.max(maxRel, Math.abs(a.H[i * L.cols + j] - b.H[i * L.cols + j]) / s);
+// every Hessian kernel (cuBLAS SSYRK, cuBLAS SGEMM, ours), chosen through QRECIPE_HESSIAN
+for (const kernel of ['default', 'syrk', 'gemm', 'own']) {
+  test(`Hessian on CUDA (${kernel} kernel) equals the CPU accumulation`, { skip }, async () => {
+    if (kernel === 'default') delete process.env.QRECIPE_HESSIAN;
+    else process.env.QRECIPE_HESSIAN = kernel;
+    const a = new HessianAccumulator(L.cols);
+    const b = new HessianAccumulator(L.cols);
+    try {
+      for (let i = 0; i < 3; i++) {
+        await a.add(L.X, L.tokens, 2, { device: 'cuda' });
+        await b.add(L.X, L.tokens, 2, { device: 'cpu' });
+      }
+    } finally {
+      delete process.env.QRECIPE_HESSIAN;
     }
-  assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+    let maxRel = 0;
+    for (let i = 0; i < L.cols; i++)
+      for (let j = 0; j < L.cols; j++) {
+        const s = Math.sqrt(b.H[i * L.cols + i] * b.H[j * L.cols + j]);
+        maxRel = Math.max(maxRel, Math.abs(a.H[i * L.cols + j] - b.H[i * L.cols + j]) / s);
+        // the mirrored kernels are symmetric by construction; a full SGEMM is not guaranteed to be
+        if (kernel !== 'gemm') assert.equal(a.H[i * L.cols + j], a.H[j * L.cols + i], `H not symmetric at ${i},${j}`);
+      }
+    console.log(`Hessian ${kernel}: max relative difference to the CPU ${maxRel}`);
+    assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+  });
+}
+
+test('GPTQ with H factored on the device (cuSOLVER) agrees with the host float64 factorisation', { skip }, async () => {
+  console.log(`factorisation: ${info.cuda.factor}`);
+  for (const o of [{ bits: 4, groupSize: 128 }, { bits: 3, groupSize: 64, actOrder: true }] as GptqOptions[]) {
+    const a = await gptq(L.W, L.H, shape, o, { device: 'cuda' });
+    process.env.QRECIPE_HOST_FACTOR = '1';
+    let b;
+    try {
+      b = await gptq(L.W, L.H, shape, o, { device: 'cuda' });
+    } finally {
+      delete process.env.QRECIPE_HOST_FACTOR;
+    }
+    const d = mismatches(a.codes, b.codes);
+    console.log(`${JSON.stringify(o)} device vs host factor: ${d} codes differ, loss ${a.loss} vs ${b.loss}`);
+    assert.ok(d <= a.codes.length * 0.002, `${d} codes differ`);
+    assert.ok(relDiff(a.loss, b.loss) < 1e-4);
+  }
+});
+
+test('a non-positive-definite Hessian on the CUDA path rejects with a clear error', { skip }, async () => {
+  const H = new Float32Array(L.cols * L.cols);
+  for (let j = 0; j < L.cols; j++) H[j * L.cols + j] = 1;
+  H[1] = H[L.cols] = 5; // |off-diagonal| > diagonal: indefinite even after 1 % dampening
+  await assert.rejects(gptq(L.W, H, shape, { bits: 4 }, { device: 'cuda' }), /not positive definite/);
 });
 
 const variants: GptqOptions[] = [
@@ -114,4 +151,10 @@ test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers'
       console.log(`gemv w${bits} outliers ${outlierFraction}: ${r.fusedUs.toFixed(1)} µs, max err ${r.maxAbsErr}`);
       assert.ok(r.maxAbsErr < 1e-2, `max abs error ${r.maxAbsErr}`);
     }
+  // 4-bit kernel shapes: K not a multiple of 4096, a wide K (11008, down_proj), narrower groups
+  for (const [rows, cols, groupSize] of [[1000, 1536, 64], [512, 11008, 128], [333, 4096, 32]]) {
+    const r = await benchGemv({ rows, cols, bits: 4, groupSize, iters: 5 });
+    console.log(`gemv w4 ${rows}×${cols} g${groupSize}: max err ${r.maxAbsErr}`);
+    assert.ok(r.maxAbsErr < 1e-2, `max abs error ${r.maxAbsErr}`);
+  }
 });

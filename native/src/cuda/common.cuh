@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -32,6 +33,16 @@ struct DevBuf {
   }
   DevBuf(const DevBuf&) = delete;
   DevBuf& operator=(const DevBuf&) = delete;
+  DevBuf& operator=(DevBuf&& o) noexcept {
+    if (this != &o) {
+      if (p) cudaFree(p);
+      p = o.p;
+      n = o.n;
+      o.p = nullptr;
+      o.n = 0;
+    }
+    return *this;
+  }
   ~DevBuf() {
     if (p) cudaFree(p);
   }
@@ -61,11 +72,45 @@ struct Stream {
 void gemmTN(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
             bool lowerOnly, cudaStream_t s);
 
-/** Optional cuBLAS, loaded with dlopen for benchmarks only (QRECIPE_CUBLAS or libcublas.so.13 on the path). */
-struct Cublas;
+/**
+ * Optional cuBLAS, loaded with dlopen at first use (QRECIPE_CUBLAS or libcublas.so.13 on the loader
+ * path): the addon links no cuBLAS, so it loads and runs (on its own kernels) without one. The handle
+ * is shared by every job, so calls hold mu while they set the stream and enqueue.
+ */
+struct Cublas {
+  void* handle = nullptr;
+  std::mutex mu;
+  int (*create)(void**) = nullptr;
+  int (*setStream)(void*, cudaStream_t) = nullptr;
+  int (*sgemm)(void*, int, int, int, int, int, const float*, const float*, int, const float*, int, const float*,
+               float*, int) = nullptr;
+  int (*gemmEx)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
+                const void*, void*, int, int, int, int) = nullptr;
+  int (*ssyrk)(void*, int, int, int, int, const float*, const float*, int, const float*, float*, int) = nullptr;
+  int (*dtrsm)(void*, int, int, int, int, int, int, const double*, const double*, int, double*, int) = nullptr;
+};
 Cublas* cublas(std::string* why);
 /** C(M×N) = Aᵀ·B like gemmTN (beta 0) through cublasSgemm; returns false if cuBLAS is unavailable. */
 bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s);
+/** C = alpha·Aᵀ·B + beta·C, row-major with leading dimensions, through cublasSgemm. */
+bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+                      float beta, float* C, int ldc, cudaStream_t s);
+/** Lower triangle of row-major H(n×n) = alpha·XᵀX + beta·H for row-major X (k×n), through cublasSsyrk. */
+bool cublasSyrkLower(Cublas* cb, int n, int k, float alpha, const float* X, float beta, float* H, cudaStream_t s);
+
+/**
+ * U = upper Cholesky factor of (damped, permuted) H⁻¹ on the device in float64, the device twin of
+ * factorHessian (same steps, same P·chol(P·H·P)⁻¹·P construction): cuSOLVER's Dpotrf (dlopen'ed:
+ * QRECIPE_CUSOLVER, else libcusolver.so.12 beside cuBLAS or on the loader path) and cuBLAS's Dtrsm.
+ * dH: H (float32, n×n) already on the device; dead: by original column; perm: quantisation order
+ * (null = identity). Returns false (nothing written) when either library is unavailable, so the
+ * caller falls back to the host; throws when H is not positive definite.
+ */
+bool deviceFactor(const float* dH, int n, const int* perm, const uint8_t* dead, double percdamp, float* dU,
+                  cudaStream_t s, const Ctx& ctx);
+/** Why the device factorisation is unavailable ("" when it is available). */
+std::string deviceFactorStatus();
+
 /** y(N) = W(N×K, fp16 row-major)·x(K, fp16) through cublasGemmEx, fp32 accumulate. */
 bool cublasHgemv(Cublas* cb, int N, int K, const void* W, const void* x, void* y, cudaStream_t s);
 

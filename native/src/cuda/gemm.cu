@@ -99,17 +99,7 @@ const Status& status() {
   return st;
 }
 
-// --- optional cuBLAS through dlopen (benchmarks only; the addon never needs it) ---
-struct Cublas {
-  void* handle = nullptr;
-  int (*create)(void**) = nullptr;
-  int (*setStream)(void*, cudaStream_t) = nullptr;
-  int (*sgemm)(void*, int, int, int, int, int, const float*, const float*, int, const float*, int, const float*,
-               float*, int) = nullptr;
-  int (*gemmEx)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
-                const void*, void*, int, int, int, int) = nullptr;
-};
-
+// --- optional cuBLAS through dlopen (the addon never needs it; used when present) ---
 Cublas* cublas(std::string* why) {
   static Cublas cb;
   static std::string err;
@@ -125,6 +115,8 @@ Cublas* cublas(std::string* why) {
     cb.setStream = reinterpret_cast<decltype(cb.setStream)>(dlsym(lib, "cublasSetStream_v2"));
     cb.sgemm = reinterpret_cast<decltype(cb.sgemm)>(dlsym(lib, "cublasSgemm_v2"));
     cb.gemmEx = reinterpret_cast<decltype(cb.gemmEx)>(dlsym(lib, "cublasGemmEx"));
+    cb.ssyrk = reinterpret_cast<decltype(cb.ssyrk)>(dlsym(lib, "cublasSsyrk_v2"));
+    cb.dtrsm = reinterpret_cast<decltype(cb.dtrsm)>(dlsym(lib, "cublasDtrsm_v2"));
     if (!cb.create || !cb.setStream || !cb.sgemm || !cb.gemmEx || cb.create(&cb.handle) != 0) {
       err = "libcublas loaded but its symbols or handle are unusable";
       cb.handle = nullptr;
@@ -137,19 +129,33 @@ Cublas* cublas(std::string* why) {
   return &cb;
 }
 
-bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s) {
+bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+                      float beta, float* C, int ldc, cudaStream_t s) {
   if (!cb) return false;
   // row-major C(M×N) = Aᵀ(M×K)·B(K×N)  ⇔  column-major Cᵀ(N×M) = Bᵀ·A with B seen as N×K col-major (op N)
   // and A seen as M×K col-major (op T)
-  const float one = 1.f, zero = 0.f;
+  std::lock_guard<std::mutex> lock(cb->mu);
   cb->setStream(cb->handle, s);
-  return cb->sgemm(cb->handle, 0 /*N*/, 1 /*T*/, N, M, K, &one, B, N, A, M, &zero, C, N) == 0;
+  return cb->sgemm(cb->handle, 0 /*N*/, 1 /*T*/, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc) == 0;
+}
+
+bool cublasSyrkLower(Cublas* cb, int n, int k, float alpha, const float* X, float beta, float* H, cudaStream_t s) {
+  if (!cb || !cb->ssyrk) return false;
+  // row-major X (k×n) is column-major Xc (n×k); row-major lower of H = column-major upper of Xc·Xcᵀ
+  std::lock_guard<std::mutex> lock(cb->mu);
+  cb->setStream(cb->handle, s);
+  return cb->ssyrk(cb->handle, 1 /*UPPER*/, 0 /*N*/, n, k, &alpha, X, n, &beta, H, n) == 0;
+}
+
+bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s) {
+  return cublasSgemmTNAcc(cb, M, N, K, 1.f, A, M, B, N, 0.f, C, N, s);
 }
 
 bool cublasHgemv(Cublas* cb, int N, int K, const void* W, const void* x, void* y, cudaStream_t s) {
   if (!cb) return false;
   // y(N) = W(N×K row-major)·x: column-major y(N×1) = Wᵀ_colmajor(K×N)ᵀ · x(K×1)
   const float one = 1.f, zero = 0.f;
+  std::lock_guard<std::mutex> lock(cb->mu);
   cb->setStream(cb->handle, s);
   const int R16F = 2, R32F = 0, COMPUTE_32F = 68, ALGO_DEFAULT = -1;
   return cb->gemmEx(cb->handle, 1 /*T*/, 0 /*N*/, N, 1, K, &one, W, R16F, K, x, R16F, K, &zero, y, R32F, N,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -87,6 +88,90 @@ __global__ void __launch_bounds__(256) dequantGemvKernel(const uint8_t* __restri
   if (lane == 0) y[r] = acc;
 }
 
+
+// --- 4-bit: x staged in shared memory as float, rows two per warp, exact integer→float by PRMT ---
+constexpr int G4_WARPS = 8, G4_ROWS = 2, G4_CHUNKS = 4;  // chunks: 16-byte loads per lane per row in flight
+constexpr int XS_STRIDE = 36;  // floats per 32-column chunk in shared memory: padded so lanes 128 B apart hit distinct banks
+
+/** Σ (q−z)·x over the 8 nibbles of w; q−z is exact: byte q placed under 2²³'s exponent, minus (2²³+z). */
+__device__ __forceinline__ float dot8(uint32_t w, const float* xs, float magic, float acc) {
+  const uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;  // elements 0,2,4,6 and 1,3,5,7
+  const float4 a = *reinterpret_cast<const float4*>(xs), b = *reinterpret_cast<const float4*>(xs + 4);
+  const uint32_t M = 0x4B000000u;
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7440)) - magic, a.x, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7440)) - magic, a.y, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7441)) - magic, a.z, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7441)) - magic, a.w, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7442)) - magic, b.x, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7442)) - magic, b.y, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7443)) - magic, b.z, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7443)) - magic, b.w, acc);
+  return acc;
+}
+
+__global__ void __launch_bounds__(G4_WARPS * 32) gemv4Kernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
+                                                      const uint8_t* __restrict__ zeros, const __half* __restrict__ x,
+                                                      float* __restrict__ y, int N, int K, int g,
+                                                      const int* __restrict__ rowPtr, const int* __restrict__ colIdx,
+                                                      const __half* __restrict__ vals) {
+  extern __shared__ float xs[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int r0 = (blockIdx.x * G4_WARPS + warp) * G4_ROWS;
+  const int nChunks = K / 32, ng = K / g, cpg = g / 32;
+  const size_t rowBytes = size_t(K) / 2;
+  float acc[G4_ROWS] = {};
+  for (int base = 0; base < nChunks; base += 32 * G4_CHUNKS) {
+    // weights, scales and zeros of this step are requested first so their latency overlaps the x fill
+    uint4 w[G4_ROWS][G4_CHUNKS];
+    float sc[G4_ROWS][G4_CHUNKS], mg[G4_ROWS][G4_CHUNKS];
+#pragma unroll
+    for (int rr = 0; rr < G4_ROWS; rr++)
+#pragma unroll
+      for (int i = 0; i < G4_CHUNKS; i++) {
+        const int c = base + lane + 32 * i, r = r0 + rr;
+        const bool ok = c < nChunks && r < N;
+        w[rr][i] = ok ? __ldg(reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes) + c) : make_uint4(0, 0, 0, 0);
+        const size_t gi = size_t(ok ? r : 0) * ng + (ok ? c / cpg : 0);
+        sc[rr][i] = ok ? __half2float(scales[gi]) : 0.f;
+        mg[rr][i] = 8388608.f + float(zeros[gi]);
+      }
+    if (base == 0) {
+      const __half2* x2 = reinterpret_cast<const __half2*>(x);
+      for (int i = threadIdx.x; i < K / 2; i += blockDim.x) {
+        const int e = 2 * i, c = e >> 5;
+        *reinterpret_cast<float2*>(xs + c * XS_STRIDE + (e & 31)) = __half22float2(x2[i]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int rr = 0; rr < G4_ROWS; rr++)
+#pragma unroll
+      for (int i = 0; i < G4_CHUNKS; i++) {
+        const int c = base + lane + 32 * i;
+        if (c >= nChunks) continue;
+        const float* xc = xs + c * XS_STRIDE;
+        float p0 = dot8(w[rr][i].x, xc, mg[rr][i], 0.f);
+        float p1 = dot8(w[rr][i].y, xc + 8, mg[rr][i], 0.f);
+        p0 = dot8(w[rr][i].z, xc + 16, mg[rr][i], p0);
+        p1 = dot8(w[rr][i].w, xc + 24, mg[rr][i], p1);
+        acc[rr] = fmaf(sc[rr][i], p0 + p1, acc[rr]);
+      }
+  }
+#pragma unroll
+  for (int rr = 0; rr < G4_ROWS; rr++) {
+    const int r = r0 + rr;
+    if (r >= N) break;
+    float a = acc[rr];
+    if (rowPtr)
+      for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32) a = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], a);
+    for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    if (lane == 0) y[r] = a;
+  }
+}
+
+constexpr size_t G4_MAX_SMEM = 160 * 1024;  // opted in below; x of up to 36k columns
+bool gemv4Fits(int K) { return K % 32 == 0 && size_t(K / 32) * XS_STRIDE * sizeof(float) <= G4_MAX_SMEM; }
+
 __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__ W, const __half* __restrict__ x,
                                                       float* __restrict__ y, int N, int K) {
   const int lane = threadIdx.x & 31;
@@ -111,6 +196,15 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  if (bits == 4 && gemv4Fits(K)) {
+    const int rowsPerBlock = G4_WARPS * G4_ROWS;
+    const size_t smem = size_t(K / 32) * XS_STRIDE * sizeof(float);
+    static std::once_flag once;
+    std::call_once(once, [] { cudaFuncSetAttribute(gemv4Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM)); });
+    gemv4Kernel<<<(N + rowsPerBlock - 1) / rowsPerBlock, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
+    QR_LAUNCHED("gemv4Kernel");
+    return;
+  }
   const dim3 grid((N + 7) / 8), block(256);
   switch (bits) {
     case 2: dequantGemvKernel<2><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
@@ -157,13 +251,24 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   }
   ctx.check();
   Stream st;
-  DevBuf<uint8_t> dB(B.size()), dZ(zeros.size());
-  DevBuf<__half> dS(scales.size()), dX(K), dVals(vals.size());
+  // every timed call reads a different copy of the weights, scales and zeros, and all copies together
+  // (≥ 256 MiB) are far larger than the L2 cache (50 MB on the H100): each call streams from HBM
+  const size_t rotateBytes = size_t(256) << 20;
+  const size_t setBytes = B.size() + scales.size() * 2 + zeros.size();
+  const size_t nSets = std::min<size_t>(64, std::max<size_t>(1, (rotateBytes + setBytes - 1) / setBytes));
+  r.workingSetMB = double(nSets * setBytes) / 1e6;
+  DevBuf<uint8_t> dB(B.size() * nSets), dZ(zeros.size() * nSets);
+  DevBuf<__half> dS(scales.size() * nSets), dX(K), dVals(vals.size());
   DevBuf<int> dRp(rowPtr.size()), dCi(colIdx.size());
   DevBuf<float> dY(N);
   dB.upload(B.data(), B.size(), st);
   dZ.upload(zeros.data(), zeros.size(), st);
   QR_CUDA(cudaMemcpyAsync(dS.p, scales.data(), scales.size() * 2, cudaMemcpyHostToDevice, st));
+  for (size_t k = 1; k < nSets; k++) {
+    QR_CUDA(cudaMemcpyAsync(dB.p + k * B.size(), dB.p, B.size(), cudaMemcpyDeviceToDevice, st));
+    QR_CUDA(cudaMemcpyAsync(dZ.p + k * zeros.size(), dZ.p, zeros.size(), cudaMemcpyDeviceToDevice, st));
+    QR_CUDA(cudaMemcpyAsync(dS.p + k * scales.size(), dS.p, scales.size() * 2, cudaMemcpyDeviceToDevice, st));
+  }
   QR_CUDA(cudaMemcpyAsync(dX.p, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice, st));
   if (!vals.empty()) {
     QR_CUDA(cudaMemcpyAsync(dVals.p, vals.data(), vals.size() * 2, cudaMemcpyHostToDevice, st));
@@ -184,7 +289,12 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
     return double(ms) * 1000.0 / o.iters;  // µs
   };
   const int* rp = vals.empty() ? nullptr : dRp.p;
-  r.fusedUs = timeIt([&] { launchDequant(bits, dB.p, dS.p, dZ.p, dX.p, dY.p, N, K, g, rp, dCi.p, dVals.p, st); });
+  size_t it = 0;
+  r.fusedUs = timeIt([&] {
+    const size_t k = it++ % nSets;
+    launchDequant(bits, dB.p + k * B.size(), dS.p + k * scales.size(), dZ.p + k * zeros.size(), dX.p, dY.p, N, K, g,
+                  rp, dCi.p, dVals.p, st);
+  });
   const double fusedBytes = double(B.size()) + double(N) * ng * 3 + K * 2.0 + N * 4.0 +
                             double(vals.size()) * 6 + double(rowPtr.size()) * 4;
   r.fusedGBs = fusedBytes / (r.fusedUs * 1e3);
@@ -206,17 +316,20 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   ctx.check();
   // fp16 baseline: dense fp16 weights of the same shape
   {
-    DevBuf<__half> dW(size_t(N) * K);
-    QR_CUDA(cudaMemsetAsync(dW.p, 0, dW.n * 2, st));
+    const size_t wCount = size_t(N) * K;
+    const size_t nW = std::max<size_t>(1, (rotateBytes + wCount * 2 - 1) / (wCount * 2));
+    DevBuf<__half> dW(wCount * nW);
+    QR_CUDA(cudaMemsetAsync(dW.p, 0x11, dW.n * 2, st));  // small finite fp16 values
     std::string why;
     Cublas* cb = cublas(&why);
+    size_t j = 0;
     if (cb && cublasHgemv(cb, N, K, dW.p, dX.p, dY.p, st)) {
       r.fp16Impl = "cublas";
-      r.fp16Us = timeIt([&] { cublasHgemv(cb, N, K, dW.p, dX.p, dY.p, st); });
+      r.fp16Us = timeIt([&] { cublasHgemv(cb, N, K, dW.p + (j++ % nW) * wCount, dX.p, dY.p, st); });
     } else {
       r.fp16Impl = "qrecipe";
       r.fp16Us = timeIt([&] {
-        fp16GemvKernel<<<(N + 7) / 8, 256, 0, st>>>(dW.p, dX.p, dY.p, N, K);
+        fp16GemvKernel<<<(N + 7) / 8, 256, 0, st>>>(dW.p + (j++ % nW) * wCount, dX.p, dY.p, N, K);
         QR_LAUNCHED("fp16GemvKernel");
       });
     }

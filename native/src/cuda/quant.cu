@@ -5,6 +5,8 @@
 // __fmul_rn/__fsub_rn so they round exactly like the CPU loop (no FMA contraction).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -251,19 +253,17 @@ struct LoopArgs {
   DSpec spec;
 };
 
-double runColumnLoop(std::vector<float>& Wp, const std::vector<float>& U, std::vector<QParams>& params,
-                     const std::vector<int>& perm, const LoopArgs& a, uint8_t* codesOut, uint8_t* maskOut,
-                     const Ctx& ctx) {
+double runColumnLoop(std::vector<float>& Wp, const float* dU, const std::vector<float>& Udiag,
+                     std::vector<QParams>& params, const std::vector<int>& perm, const LoopArgs& a, uint8_t* codesOut,
+                     uint8_t* maskOut, cudaStream_t st, const Ctx& ctx) {
   const int rows = a.rows, cols = a.cols;
-  Stream st;
-  DevBuf<float> dW(Wp.size()), dU(U.size()), dErr(size_t(128) * rows);
+  DevBuf<float> dW(Wp.size()), dErr(size_t(128) * rows);
   DevBuf<QParams> dP(params.size());
   DevBuf<int> dPerm(perm.size());
   DevBuf<uint8_t> dCodes(codesOut ? size_t(rows) * cols : 0), dMaskOut(maskOut ? size_t(rows) * cols : 0),
       dMaskBlock(a.sparsity >= 0 ? size_t(rows) * 128 : 0);
   DevBuf<double> dLoss(rows);
   dW.upload(Wp.data(), Wp.size(), st);
-  dU.upload(U.data(), U.size(), st);
   dP.upload(params.data(), params.size(), st);
   dPerm.upload(perm.data(), perm.size(), st);
   dLoss.zero(st);
@@ -279,11 +279,11 @@ double runColumnLoop(std::vector<float>& Wp, const std::vector<float>& U, std::v
       blockW.resize(size_t(rows) * w1);
       QR_CUDA(cudaMemcpy2DAsync(blockW.data(), w1 * sizeof(float), dW.p + i1, cols * sizeof(float),
                                 w1 * sizeof(float), rows, cudaMemcpyDeviceToHost, st));
-      st.sync();
+      QR_CUDA(cudaStreamSynchronize(st));
       score.resize(blockW.size());
       for (int r = 0; r < rows; r++)
         for (int j = 0; j < w1; j++) {
-          const float d = U[size_t(i1 + j) * cols + i1 + j], w = blockW[size_t(r) * w1 + j];
+          const float d = Udiag[i1 + j], w = blockW[size_t(r) * w1 + j];
           score[size_t(r) * w1 + j] = w * w / (d * d);
         }
       std::vector<float> sorted(score);
@@ -295,13 +295,18 @@ double runColumnLoop(std::vector<float>& Wp, const std::vector<float>& U, std::v
         for (int j = 0; j < w1; j++) blockMask[size_t(r) * 128 + j] = score[size_t(r) * w1 + j] <= thresh;
       dMaskBlock.upload(blockMask.data(), blockMask.size(), st);
     }
-    columnBlockKernel<<<(rows + 3) / 4, 128, 0, st>>>(dW.p, rows, cols, i1, i2, dU.p, dP.p, a.ng, a.g, a.mode,
+    columnBlockKernel<<<(rows + 3) / 4, 128, 0, st>>>(dW.p, rows, cols, i1, i2, dU, dP.p, a.ng, a.g, a.mode,
                                                      dPerm.p, a.spec, a.quant, dCodes.p, dMaskBlock.p, dMaskOut.p,
                                                      a.nmN, a.nmM, dErr.p, dLoss.p);
     QR_LAUNCHED("columnBlockKernel");
-    if (i2 < cols) gemmTN(rows, cols - i2, w1, -1.f, dErr.p, rows, dU.p + size_t(i1) * cols + i2, cols, dW.p + i2, cols, false, st);
-    st.sync();
-    ctx.report(i2, cols);
+    // our GEMM sums k in order like the CPU's, which keeps the two paths' weights close
+    if (i2 < cols)
+      gemmTN(rows, cols - i2, w1, -1.f, dErr.p, rows, dU + size_t(i1) * cols + i2, cols, dW.p + i2, cols, false, st);
+    // progress every 8 blocks: a sync per block would leave the device idle while the host reports
+    if ((b & 7) == 7 || b == nBlocks - 1 || a.sparsity >= 0) {
+      QR_CUDA(cudaStreamSynchronize(st));
+      ctx.report(i2, cols);
+    }
   }
   dW.download(Wp.data(), Wp.size(), st);
   dP.download(params.data(), params.size(), st);
@@ -310,7 +315,7 @@ double runColumnLoop(std::vector<float>& Wp, const std::vector<float>& U, std::v
   if (maskOut) dMaskOut.download(maskOut, size_t(rows) * cols, st);
   std::vector<double> loss(rows);
   dLoss.download(loss.data(), rows, st);
-  st.sync();
+  QR_CUDA(cudaStreamSynchronize(st));
   return std::accumulate(loss.begin(), loss.end(), 0.0);
 }
 
@@ -338,30 +343,112 @@ __global__ void mirrorKernel(float* H, int n) {
 }
 }  // namespace
 
+/** Which kernel accumulates the Hessian: cuBLAS SYRK (half the flops) when loadable, else our GEMM. */
+enum class HessianKernel { Syrk, Gemm, Own };
+
+namespace {
+HessianKernel pickHessianKernel() {
+  const char* env = std::getenv("QRECIPE_HESSIAN");  // syrk | gemm | own: for benchmarks
+  const std::string want = env ? env : "";
+  Cublas* cb = cublas(nullptr);
+  if (want == "own" || !cb) return HessianKernel::Own;
+  if (want == "gemm" || !cb->ssyrk) return HessianKernel::Gemm;
+  return HessianKernel::Syrk;
+}
+
+/** dH = beta·dH + alpha·XᵀX on the device (lower triangle only for Syrk/Own; mirrored by finishHessian). */
+void hessianStep(HessianKernel k, float* dH, int cols, const float* dX, int t, float alpha, float beta,
+                 cudaStream_t st) {
+  if (k == HessianKernel::Syrk && cublasSyrkLower(cublas(nullptr), cols, t, alpha, dX, beta, dH, st)) return;
+  if (k == HessianKernel::Gemm &&
+      cublasSgemmTNAcc(cublas(nullptr), cols, cols, t, alpha, dX, cols, dX, cols, beta, dH, cols, st))
+    return;
+  if (k != HessianKernel::Own) throw std::runtime_error("cuBLAS call failed in the Hessian update");
+  if (beta != 1.f) {
+    scaleLowerKernel<<<dim3((cols + 255) / 256, cols), 256, 0, st>>>(dH, cols, beta);
+    QR_LAUNCHED("scaleLowerKernel");
+  }
+  gemmTN(cols, cols, t, alpha, dX, cols, dX, cols, dH, cols, true, st);
+}
+
+void finishHessian(HessianKernel k, float* dH, int cols, cudaStream_t st) {
+  if (k == HessianKernel::Gemm) return;  // computed in full
+  const int tiles = (cols + 31) / 32;
+  mirrorKernel<<<dim3(tiles, tiles), dim3(32, 32), 0, st>>>(dH, cols);
+  QR_LAUNCHED("mirrorKernel");
+}
+}  // namespace
+
 void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx) {
   Stream st;
   const double total = n + samples;
   const float keep = float(n / total), add = float(2.0 / total);
   const int slab = 16384;
+  const HessianKernel k = pickHessianKernel();
   DevBuf<float> dH(size_t(cols) * cols), dX(size_t(std::min(tokens, slab)) * cols);
-  dH.upload(H, dH.n, st);
-  if (keep != 1.f) {
-    scaleLowerKernel<<<dim3((cols + 255) / 256, cols), 256, 0, st>>>(dH.p, cols, keep);
-    QR_LAUNCHED("scaleLowerKernel");
-  }
+  if (keep != 0.f) dH.upload(H, dH.n, st);
+  else dH.zero(st);  // the first add: H is overwritten (beta 0), no need to copy it up
   for (int t0 = 0; t0 < tokens; t0 += slab) {
     ctx.check();
     const int t = std::min(slab, tokens - t0);
     dX.upload(X + size_t(t0) * cols, size_t(t) * cols, st);
-    gemmTN(cols, cols, t, add, dX.p, cols, dX.p, cols, dH.p, cols, true, st);
+    hessianStep(k, dH.p, cols, dX.p, t, add, t0 == 0 ? keep : 1.f, st);
     st.sync();
     ctx.report(t0 + t, tokens);
   }
-  const int tiles = (cols + 31) / 32;
-  mirrorKernel<<<dim3(tiles, tiles), dim3(32, 32), 0, st>>>(dH.p, cols);
-  QR_LAUNCHED("mirrorKernel");
+  finishHessian(k, dH.p, cols, st);
   dH.download(H, dH.n, st);
   st.sync();
+}
+
+HessianBenchResult benchHessian(int cols, int tokens, const Ctx& ctx) {
+  HessianBenchResult r;
+  Stream st;
+  DevBuf<float> dX(size_t(tokens) * cols), dH(size_t(cols) * cols);
+  // random-ish data so no kernel sees a special case (zeros)
+  std::vector<float> x(size_t(tokens) * cols);
+  uint32_t seed = 12345;
+  for (auto& v : x) {
+    seed = seed * 1664525u + 1013904223u;
+    v = float(seed >> 8) * (2.f / 16777216.f) - 1.f;
+  }
+  dX.upload(x.data(), x.size(), st);
+  dH.zero(st);
+  cudaEvent_t e0, e1;
+  QR_CUDA(cudaEventCreate(&e0));
+  QR_CUDA(cudaEventCreate(&e1));
+  const double flops = 2.0 * double(cols) * cols * tokens;  // as a full GEMM counts them
+  auto timeIt = [&](auto&& f) {
+    f();
+    QR_CUDA(cudaEventRecord(e0, st));
+    const int iters = 5;
+    for (int i = 0; i < iters; i++) f();
+    QR_CUDA(cudaEventRecord(e1, st));
+    QR_CUDA(cudaEventSynchronize(e1));
+    float ms = 0;
+    QR_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+    return flops / (double(ms) / iters * 1e9);
+  };
+  auto step = [&](HessianKernel k) {
+    hessianStep(k, dH.p, cols, dX.p, tokens, 1e-3f, 0.5f, st);
+    finishHessian(k, dH.p, cols, st);
+  };
+  r.ownTflops = timeIt([&] { step(HessianKernel::Own); });
+  ctx.check();
+  Cublas* cb = cublas(nullptr);
+  if (cb) {
+    r.cublasGemmTflops = timeIt([&] {
+      cublasSgemmTNAcc(cb, cols, cols, tokens, 1.f, dX.p, cols, dX.p, cols, 0.f, dH.p, cols, st);
+    });
+    if (cb->ssyrk) r.syrkTflops = timeIt([&] { step(HessianKernel::Syrk); });
+    r.gemmTflops = timeIt([&] { step(HessianKernel::Gemm); });
+  }
+  const HessianKernel k = pickHessianKernel();
+  r.used = k == HessianKernel::Syrk ? "cublas-syrk" : k == HessianKernel::Gemm ? "cublas-gemm" : "qrecipe";
+  r.usedTflops = k == HessianKernel::Syrk ? r.syrkTflops : k == HessianKernel::Gemm ? r.gemmTflops : r.ownTflops;
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return r;
 }
 
 void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
@@ -384,8 +471,38 @@ void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, 
   ctx.check();
 }
 
+namespace {
+/** U on the device (factored there when cuSOLVER is loadable, else on the host) and its diagonal on the host. */
+struct DeviceU {
+  DevBuf<float> U;
+  std::vector<float> diag;
+};
+
+void placeU(const float* H, int cols, const int* perm, const std::vector<uint8_t>& dead, double percdamp,
+            std::vector<float>& hostU, DeviceU& out, cudaStream_t st, const Ctx& ctx) {
+  out.U = DevBuf<float>(size_t(cols) * cols);
+  bool onDevice = false;
+  if (hostU.empty()) {
+    DevBuf<float> dH(size_t(cols) * cols);
+    dH.upload(H, dH.n, st);
+    onDevice = deviceFactor(dH.p, cols, perm, dead.data(), percdamp, out.U.p, st, ctx);
+    if (!onDevice) hostU = factorHessian(H, cols, perm, percdamp, ctx).U;
+  }
+  if (!onDevice) out.U.upload(hostU.data(), hostU.size(), st);
+  out.diag.resize(cols);
+  QR_CUDA(cudaMemcpy2DAsync(out.diag.data(), sizeof(float), out.U.p, size_t(cols + 1) * sizeof(float), sizeof(float),
+                            cols, cudaMemcpyDeviceToHost, st));
+  QR_CUDA(cudaStreamSynchronize(st));
+}
+
+bool factorOnDevice() { return !std::getenv("QRECIPE_HOST_FACTOR") && deviceFactorStatus().empty(); }
+}  // namespace
+
 void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx) {
-  GptqPrep prep = prepareGptq(W, H, rows, cols, o, ctx);
+  GptqPrep prep = prepareGptq(W, H, rows, cols, o, ctx, !factorOnDevice());
+  Stream st;
+  DeviceU U;
+  placeU(H, cols, prep.perm.data(), prep.dead, o.percdamp, prep.U, U, st, ctx);
   LoopArgs a;
   a.rows = rows;
   a.cols = cols;
@@ -395,18 +512,27 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
   a.quant = 1;
   a.spec = toDevice(o.quant);
   std::vector<uint8_t> codesPerm(size_t(rows) * cols);
-  out.loss = runColumnLoop(prep.Wp, prep.U, prep.params, prep.perm, a, codesPerm.data(), nullptr, ctx);
+  out.loss = runColumnLoop(prep.Wp, U.U.p, U.diag, prep.params, prep.perm, a, codesPerm.data(), nullptr, st, ctx);
+  const int* perm = prep.perm.data();
+#pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
-    for (int j = 0; j < cols; j++) out.codes[size_t(r) * cols + prep.perm[j]] = codesPerm[size_t(r) * cols + j];
+    for (int j = 0; j < cols; j++) out.codes[size_t(r) * cols + perm[j]] = codesPerm[size_t(r) * cols + j];
   finishGptq(prep, rows, cols, o, out);
 }
 
 void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseGptOptions& o, SparseGptOutputs& out,
                const Ctx& ctx) {
-  HessianFactor f = factorHessian(H, cols, nullptr, o.percdamp, ctx);
+  std::vector<uint8_t> dead(cols);
+  for (int j = 0; j < cols; j++) dead[j] = H[size_t(j) * cols + j] == 0.0f;
+  std::vector<float> hostU;
+  if (!factorOnDevice()) hostU = factorHessian(H, cols, nullptr, o.percdamp, ctx).U;
+  Stream st;
+  DeviceU U;
+  placeU(H, cols, nullptr, dead, o.percdamp, hostU, U, st, ctx);
   std::vector<float> Wc(size_t(rows) * cols);
+#pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
-    for (int j = 0; j < cols; j++) Wc[size_t(r) * cols + j] = f.dead[j] ? 0.f : W[size_t(r) * cols + j];
+    for (int j = 0; j < cols; j++) Wc[size_t(r) * cols + j] = dead[j] ? 0.f : W[size_t(r) * cols + j];
   const bool groups = o.quantize && o.quant.groupSize > 0;
   LoopArgs a;
   a.rows = rows;
@@ -424,7 +550,7 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
     for (int r = 0; r < rows; r++) params[r] = fitParams(Wc.data() + size_t(r) * cols, cols, o.quant);
   std::vector<int> perm(cols);
   std::iota(perm.begin(), perm.end(), 0);
-  out.loss = runColumnLoop(Wc, f.U, params, perm, a, o.quantize ? out.codes : nullptr, out.mask, ctx);
+  out.loss = runColumnLoop(Wc, U.U.p, U.diag, params, perm, a, o.quantize ? out.codes : nullptr, out.mask, st, ctx);
   std::copy(Wc.begin(), Wc.end(), out.Q);
   if (o.quantize)
     for (size_t i = 0; i < params.size(); i++) {
