@@ -10,6 +10,7 @@ import { ModelsTree } from './models/models-tree';
 import { RecipeCodeLens } from './codelens';
 import { QRecipeTaskProvider } from './tasks';
 import { ComparePanel } from './panels/compare';
+import { registerSensitivityPanel } from './panels/sensitivity';
 
 let ctx: Ctx | undefined;
 
@@ -28,6 +29,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<QRecip
   ctx.push(vscode.workspace.onDidGrantWorkspaceTrust(() => ctx?.log('workspace trusted: running recipes is allowed')));
   registerCommands(ctx, { runs, runsTree });
   ComparePanel.register(ctx);
+  registerSensitivityPanel(ctx);
   try {
     ctx.client = await startLanguageClient(ctx);
     ctx.log('language server started');
