@@ -10,6 +10,7 @@ import { ModelEditor } from '../../../language-server/core/model/writer';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { getLayerWeight } from '../../../language-server/core/model/weights';
+import { CancelledError } from '../../../language-server/core/util/cancel';
 import { buildMlp, buildConv, f32bytes, randomF32, tempDir } from './helpers';
 
 /** float64 reference: (2/n)·Σ over all rows of x xᵀ. */
@@ -161,5 +162,23 @@ test('calibration on an external-data model leaves no temp files beside it', asy
     return undefined;
   }, { groups: [[up], [head]] });
   assert.equal(headRows, 3);
+  assert.deepEqual(readdirSync(dir).sort(), before);
+});
+
+test('cancelling calibration and saving throws CancelledError and leaves no temp files', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'mlp.onnx');
+  await buildMlp(file).save(file, { externalData: true, externalThreshold: 64 });
+  const before = readdirSync(dir).sort();
+  const ac = new AbortController();
+  const run = captureStats(file, [mlpFeeds(2, 1), mlpFeeds(2, 2)], {
+    groupLayers: 1, signal: ac.signal, onProgress: (p) => { if (p.done === 1) ac.abort(); },
+  });
+  await assert.rejects(run, CancelledError);
+  assert.deepEqual(readdirSync(dir).sort(), before);
+  const editor = new ModelEditor(await loadModel(file));
+  const ac2 = new AbortController();
+  ac2.abort();
+  await assert.rejects(editor.save(path.join(dir, 'copy.onnx'), { signal: ac2.signal, externalData: true }), CancelledError);
   assert.deepEqual(readdirSync(dir).sort(), before);
 });
