@@ -25,7 +25,7 @@ evaluate { perplexity on heldout }
 export onnx-matmulnbits "${exported}"
 `);
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'run', file, '--json-events'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'run', file, '--json-events'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const wall = (Date.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(r.stdout.slice(-2000) + r.stderr);
   const events = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);

@@ -32,7 +32,7 @@ function events(stdout: string): RunnerEvent[] {
 }
 
 function runSync(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 28 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

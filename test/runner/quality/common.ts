@@ -16,7 +16,7 @@ export function buildCli(): void {
 export function runRecipe(ws: string, name: string, text: string): RunRecord {
   const file = path.join(ws, `${name}.qrecipe`);
   writeFileSync(file, text);
-  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 28 });
   const events = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);
   const start = events.find((e) => e.type === 'run-start');
   assert.equal(r.status, 0, `${name}: ${r.stdout.slice(-1500)}\n${r.stderr}`);

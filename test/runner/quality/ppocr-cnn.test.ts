@@ -40,7 +40,7 @@ test('PP-OCR: 8-bit CER unchanged (and its QDQ export matches); 4-bit GPTQ CER â
   const original = w8.metrics.original!.cer!;
   console.log(`# PP-OCR CER: original ${original.toFixed(4)}, RTN w8 ${cer(w8).toFixed(4)}`);
   assert.equal(w8.layers.length, 47);
-  assert.ok(Math.abs(cer(w8) - original) <= 0.005, `8-bit CER ${cer(w8)} vs original ${original}`);
+  assert.ok(cer(w8) <= original + 0.005, `8-bit CER ${cer(w8)} vs original ${original}`);
   const x = w8.artifacts.exports[0]!;
   assert.equal(x.verified, true);
   assert.ok(x.check?.ok, JSON.stringify(x.check));

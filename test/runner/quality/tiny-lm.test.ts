@@ -32,7 +32,7 @@ ${stage}
 evaluate { perplexity on heldout }
 ${extra}
 `);
-  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28 });
   const events = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);
   const start = events.find((e) => e.type === 'run-start');
   assert.equal(r.status, 0, `${name}: ${r.stdout.slice(-1500)}\n${r.stderr}`);
