@@ -90,6 +90,16 @@ export class ModelProbe {
     return p;
   }
 
+  /** The variant model file (weights as inputs, activations as outputs), valid until close(). */
+  get variantPath(): string {
+    return path.join(this.tmp, 'probe.onnx');
+  }
+
+  /** Feeds of the probed weights: dense, or overridden (rows × cols) where given. */
+  weightFeeds(overrides?: Map<string, Float32Array>): Record<string, ort.Tensor> {
+    return this.overrideFeeds(overrides);
+  }
+
   /** Why a layer cannot be probed, or undefined. */
   static unsupported(l: LayerInfo): string | undefined {
     if (l.op !== 'MatMul' && l.op !== 'Gemm') return `${l.op} layers are not probed (MatMul and Gemm only)`;

@@ -6,15 +6,19 @@
  * importance in the trace, and faithfulness (KL of the trace's output vs the dense one, top-1).
  *
  * Tasks: causal LMs (sample = text; target = the dense model's next token after it) and CTC text
- * recognisers (sample = a line image; target = the dense greedy decoding). Saliency is occlusion
- * (a token replaced by a space; an 8×8 pixel patch set to mid-grey) measured on the target's
- * log-probability — a model-agnostic method that needs no gradient rules.
+ * recognisers (sample = a line image; target = the dense greedy decoding). Saliency: for LMs,
+ * gradient × input of the target logit at the token embeddings (the gradients engine builds the
+ * backward graph over the probe's variant, so the same graph serves dense and trace weights);
+ * otherwise, or when that fails, occlusion (a token replaced by a space; an 8×8 pixel patch set to
+ * mid-grey) measured on the target's log-probability.
  */
 import * as ort from 'onnxruntime-node';
 import * as native from '../../../native/index';
 import { Rng } from '../util/rng';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
 import { ctcGreedy } from '../model/data/ocr';
+import { loadModel, tensorFloat32 } from '../model/reader';
+import { buildGradientModel } from '../grad/gradient-model';
 import { ModelProbe } from './probe';
 import type { SpadeResult } from './types';
 
@@ -194,24 +198,83 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
     const top1Trace = task.top1(traceOut);
     const baseDense = task.score(dd);
     const baseTrace = task.score(td);
-    const dense: number[] = [];
-    const traceS: number[] = [];
-    for (let i = 0; i < task.units; i++) {
-      throwIfAborted(opts.signal, 'SPADE saliency');
-      const x = task.occlude(i);
-      dense.push(baseDense - task.score(task.dists(await run(x, false))));
-      traceS.push(baseTrace - task.score(task.dists(await run(x, true))));
-      if (i % 16 === 15) { opts.onProgress?.({ done: i + 1, total: task.units, label: 'occlusion' }); await yieldToLoop(); }
+    let method: SpadeResult['method'] = 'occlusion';
+    let reason: string | undefined;
+    let saliency: { dense: number[]; trace: number[] } | undefined;
+    if (sample.kind === 'text') {
+      try {
+        const V = denseOut.dims[2]!;
+        const row = (denseOut.data as Float32Array).subarray((sample.tokens!.length - 1) * V, sample.tokens!.length * V);
+        let target = 0;
+        for (let c = 1; c < V; c++) if (row[c]! > row[target]!) target = c;
+        saliency = await gradientTimesInput(probe, sample.tokens!, target, overrides);
+        method = 'gradient-x-input';
+      } catch (err) {
+        reason = `gradient × input unavailable (${(err as Error).message.split('\n')[0]}); occlusion instead`;
+      }
+    } else {
+      reason = 'occlusion: pixel saliency through the recogniser\'s gradients is not wired';
+    }
+    if (!saliency) {
+      const dense: number[] = [];
+      const traceS: number[] = [];
+      for (let i = 0; i < task.units; i++) {
+        throwIfAborted(opts.signal, 'SPADE saliency');
+        const x = task.occlude(i);
+        dense.push(baseDense - task.score(task.dists(await run(x, false))));
+        traceS.push(baseTrace - task.score(task.dists(await run(x, true))));
+        if (i % 16 === 15) { opts.onProgress?.({ done: i + 1, total: task.units, label: 'occlusion' }); await yieldToLoop(); }
+      }
+      saliency = { dense, trace: traceS };
     }
     return {
-      version: 1, model: modelFile, sample: sample.label, input: task.input, method: 'occlusion',
-      reason: 'occlusion (model-agnostic; gradient×input is not wired to the gradients engine yet)',
-      saliency: { dense, trace: traceS }, layers,
+      version: 1, model: modelFile, sample: sample.label, input: task.input, method, reason,
+      saliency, layers,
       faithfulness: { kl: klMean, top1Dense, top1Trace, unchanged: top1Dense === top1Trace },
       augmentations: copies.length, seconds: (performance.now() - t0) / 1000,
     };
   } finally {
     await probe.close();
+  }
+}
+
+/**
+ * Gradient × input of the target logit at the token embeddings, for the dense weights and for the
+ * trace: Σ_d ∂logit/∂e_{t,d} · e_{t,d} per token t. Needs an embedding Gather on the token input.
+ */
+async function gradientTimesInput(probe: ModelProbe, tokens: Uint8Array, target: number, trace: Map<string, Float32Array>): Promise<{ dense: number[]; trace: number[] }> {
+  const variant = await loadModel(probe.variantPath);
+  const g = variant.proto.graph!;
+  const gather = (g.node ?? []).find((n) => n.opType === 'Gather' && n.input?.[1] === probe.io.input);
+  if (!gather?.output?.[0]) throw new Error('no embedding Gather on the token input');
+  const table = (g.initializer ?? []).find((t) => t.name === gather.input![0]);
+  if (!table || table.dims?.length !== 2) throw new Error('the embedding table is not a 2-D initializer');
+  const E = tensorFloat32(variant, table);
+  const D = Number(table.dims[1]);
+  const ids = probe.io.inputType === 'int32'
+    ? new ort.Tensor('int32', Int32Array.from(tokens), [1, tokens.length])
+    : new ort.Tensor('int64', BigInt64Array.from(tokens, (b) => BigInt(b)), [1, tokens.length]);
+  const feeds = { [probe.io.input]: ids, ...probe.weightFeeds() };
+  const gm = await buildGradientModel(variant.proto, feeds, { wrt: [gather.output[0]], loss: { kind: 'logit', target, position: -1 }, output: probe.io.output });
+  const gradName = gm.gradOutputs.get(gather.output[0]);
+  if (!gradName) {
+    const why = gm.blocked.get(gather.output[0])?.map((u) => `${u.opType} (${u.reason})`).join(', ');
+    throw new Error(why ? `gradient path crosses ${why}` : 'no gradient for the embeddings');
+  }
+  const session = await ort.InferenceSession.create(gm.bytes, { logSeverityLevel: 3 });
+  try {
+    const saliency = async (w: Record<string, ort.Tensor>): Promise<number[]> => {
+      const out = await session.run({ [probe.io.input]: ids, ...w }, [gradName]);
+      const grad = out[gradName]!.data as Float32Array;
+      return Array.from(tokens, (tok, t) => {
+        let s = 0;
+        for (let d = 0; d < D; d++) s += grad[t * D + d]! * E[tok * D + d]!;
+        return s;
+      });
+    };
+    return { dense: await saliency(probe.weightFeeds()), trace: await saliency(probe.weightFeeds(trace)) };
+  } finally {
+    await session.release();
   }
 }
 
