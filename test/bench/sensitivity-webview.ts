@@ -22,11 +22,14 @@ for (let b = 0; b < 4; b++) for (const [p, rows, cols] of [['q_proj', 192, 192],
     bytes: cands.map((x) => layerBytes({ rows, cols }, x, { group: 64, symmetric: false }, x === 2 ? 0.005 : 0)),
   });
 }
-const result: SensitivityResult = {
+const mock: SensitivityResult = {
   version: 1, recipe: '/w/examples/mixed-precision.qrecipe', model: '/w/model.onnx', modelHash: 'm', dataHash: 'd', dataset: 'calib', samples: 32,
   metricAsked: 'hessian', group: 64, symmetric: false, outliers: 0.005, budget: { kind: 'bits', bits: 3 }, stage: { index: 0, line: 6 },
   layers, measured: [], seconds: {}, notes: [], spadeSamples: ['the quick brown fox', 'NAME ls - list'],
 };
+// SENSITIVITY_JSON=result.json (from `qrecipe sensitivity --json`) renders a real result instead.
+const result: SensitivityResult = process.env.SENSITIVITY_JSON ? JSON.parse(readFileSync(process.env.SENSITIVITY_JSON, 'utf8')) as SensitivityResult : mock;
+const layersOf = result.layers;
 const text = 'the quick brown fox';
 const spade: SpadeResult = {
   version: 1, model: result.model, sample: text, input: { kind: 'tokens', tokens: [...text] }, method: 'gradient-x-input',
@@ -57,12 +60,12 @@ async function main(): Promise<void> {
     fromView.push(m);
     if (!isFromWebview(m)) { errors.push(`invalid message from the view: ${JSON.stringify(m)}`); return; }
     if (m.type === 'ready') {
-      const al = new Allocator(layers);
+      const al = new Allocator(layersOf);
       const data: SensitivityViewData = { result, frontier: { bytes: al.frontier('bytes'), bits: al.frontier('bits') }, ranges: { bytes: al.range('bytes'), bits: al.range('bits') }, spade: [spade, imageSpade], spadeSamples: [...result.spadeSamples!, 'clean-00.png'] };
       await send({ type: 'sensitivity/data', data });
     } else if (m.type === 'sensitivity/solve') {
       const key = `${m.metric}${JSON.stringify(m.pins)}`;
-      const al = allocators.get(key) ?? new Allocator(layers, { metric: m.metric, pins: m.pins });
+      const al = allocators.get(key) ?? new Allocator(layersOf, { metric: m.metric, pins: m.pins });
       allocators.set(key, al);
       await send({ type: 'sensitivity/solved', inReplyTo: m.requestId, allocation: al.solve(m.budget) });
     }
@@ -89,10 +92,10 @@ async function main(): Promise<void> {
   const after = await page.$$eval('.cell.chosen', (els) => els.map((e) => e.textContent).join());
   mkdirSync(path.join(root, 'out/bench'), { recursive: true });
   await page.screenshot({ path: path.join(root, 'out/bench/sensitivity-allocation.png'), fullPage: true });
-  await page.click('.grow[data-layer="layers.0.v_proj"] .cell:nth-child(2)');
+  await page.click(`.grow[data-layer="${layersOf[2]!.name}"] .cell:nth-child(2)`);
   await page.waitForTimeout(200);
   const pinned = await page.$$eval('.cell.pinned', (els) => els.length);
-  await page.focus('.grow[data-layer="layers.0.q_proj"]');
+  await page.focus(`.grow[data-layer="${layersOf[0]!.name}"]`);
   await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
   await page.click('#write');
