@@ -7,6 +7,7 @@ import { LayerProgress, StageError, type RunContext } from './context';
 import { quantizeLayer, type LayerStats } from './quantize';
 import { pruneLayer } from './prune';
 import { calibrate } from './calibrate';
+import { allocateStage } from './allocate';
 
 type Timed = <T>(stage: StageKind, label: string, fn: () => Promise<T>) => Promise<T>;
 
@@ -24,13 +25,15 @@ function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
     const p = stage.params;
     return `${stage.method} ${p.pattern === 'unstructured' ? `${(100 * p.sparsity).toFixed(0)}%` : `${p.pattern.n}:${p.pattern.m}`} on ${n} layers`;
   }
-  return `${stage.method} on ${n} layers`;
+  const b = stage.params.budget;
+  return `${stage.method} to ${b.kind === 'bits' ? `${b.bits} bits` : `${b.bytes} bytes`} over ${n} layers (candidates ${stage.params.candidates.join(' ')})`;
 }
 
 export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
   const layers = stage.selection.layers ?? [];
   if (stage.kind === 'allocate') {
-    throw new StageError(stage, 'allocate llm-mq: the sensitivity measurement and bit allocation engine is not connected to the runner yet; use `quantize` with explicit bits and per-layer overrides instead');
+    await timed('allocate', describe(stage), () => allocateStage(ctx, stage));
+    return;
   }
   const work = (name: string, stats?: LayerStats): Promise<LayerResult> =>
     stage.kind === 'quantize' ? quantizeLayer(ctx, stage, name, stats) : pruneLayer(ctx, stage, name, stats);

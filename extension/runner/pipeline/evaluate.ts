@@ -63,6 +63,13 @@ export class Evaluator {
       quantParams += q.rows * q.cols;
       floatBytes += st.layer(q.name).bytes;
     }
+    for (const [name, o] of st.outlierLayers) {
+      // Codes, fp32 scales, packed zeros, and the outliers as CSR (fp16 value + int32 column, row pointers).
+      const l = st.layer(name);
+      quantBytes += Math.ceil((l.rows * l.cols * o.bits) / 8) + 4 * o.groups + Math.ceil((o.groups * o.bits) / 8) + 6 * o.nnz + 4 * (l.rows + 1);
+      quantParams += l.rows * l.cols;
+      floatBytes += l.bytes;
+    }
     return { sizeBytes: st.inventory.totalBytes - floatBytes + quantBytes, ...(quantParams ? { bitsPerWeight: (8 * quantBytes) / quantParams } : {}) };
   }
 

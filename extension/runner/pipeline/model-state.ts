@@ -16,6 +16,8 @@ export class ModelState {
   private readonly changed = new Map<string, Float32Array>();
   /** Quantised codes of the layers quantised so far (a later stage may replace them). */
   readonly quant = new Map<string, QuantizedLayer>();
+  /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
+  readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
 
@@ -56,6 +58,7 @@ export class ModelState {
   /** A pruning stage after quantisation invalidates the codes of the layers it changes. */
   dropQuantized(name: string): void {
     this.quant.delete(name);
+    this.outlierLayers.delete(name);
   }
 
   get changedLayers(): string[] {

@@ -61,6 +61,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     outlierFraction = values.length / (rows * cols);
     ctx.state.setWeight(name, weights);
     ctx.state.dropQuantized(name);
+    ctx.state.outlierLayers.set(name, { bits: p.bits, groups: rows * o.dense.groups, nnz: values.length });
     return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, outlierFraction, device: o.device };
   }
   if (stage.method === 'gptq') {
