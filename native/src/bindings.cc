@@ -115,18 +115,45 @@ class HessianJob : public MatrixJob {
     H_ = array<float>("H", napi_float32_array, int64_t(cols_) * cols_);
     n_ = number("count", 0);
     samples_ = number("samples", 1);
+    resident_ = integer("resident", 0);
     if (!(n_ >= 0) || !(samples_ > 0)) throw Napi::RangeError::New(env, "count must be ≥ 0 and samples > 0");
     cpuIfSmall(2.0 * rows_ * double(cols_) * cols_, 2e10);
   }
   void Run(const Ctx& ctx) override {
-    if (onCuda()) return cuda::hessianUpdate(H_, cols_, X_, rows_, n_, samples_, ctx);
+    if (onCuda()) return cuda::hessianUpdate(H_, cols_, X_, rows_, n_, samples_, ctx, resident_);
+    // a device-resident H is newer than the host copy: bring it back before the CPU adds to it
+    if (resident_ > 0) cuda::hessianFetch(resident_, H_, cols_, true);
     hessianUpdate(H_, cols_, X_, rows_, n_, samples_, ctx);
   }
   void Fill(Napi::Env, Napi::Object r) override { r.Set("count", n_ + samples_); }
   const float* X_;
   float* H_;
   double n_, samples_;
+  int resident_;
 };
+
+// Synchronous: hessianFetch({ id, cols, H?, release? }) copies a device-resident Hessian into H and
+// optionally frees it; returns whether one existed.
+Napi::Value HessianFetch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "hessianFetch expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const int64_t id = o.Get("id").ToNumber().Int64Value();
+  const int cols = o.Has("cols") ? o.Get("cols").ToNumber().Int32Value() : 0;
+  const bool release = o.Has("release") && o.Get("release").ToBoolean().Value();
+  float* H = nullptr;
+  if (o.Has("H") && o.Get("H").IsTypedArray()) {
+    Napi::Float32Array a = o.Get("H").As<Napi::Float32Array>();
+    if (cols <= 0 || a.ElementLength() != size_t(cols) * cols)
+      throw Napi::RangeError::New(env, "hessianFetch: H must hold cols×cols values");
+    H = a.Data();
+  }
+  try {
+    return Napi::Boolean::New(env, cuda::usable() && cuda::hessianFetch(id, H, cols, release));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
 
 class GptqJob : public MatrixJob {
  public:
@@ -311,6 +338,8 @@ class GemvBenchJob : public Job {
     o_.groupSize = integer("groupSize", 128);
     o_.iters = integer("iters", 50);
     o_.outlierFraction = number("outlierFraction", 0);
+    o_.variant = integer("variant", 0);
+    o_.flush = integer("flush", 0);
     if (o_.bits != 2 && o_.bits != 3 && o_.bits != 4 && o_.bits != 8)
       throw Napi::RangeError::New(env, "bits must be 2, 3, 4 or 8");
     if (o_.groupSize <= 0 || o_.cols % o_.groupSize || o_.groupSize % 32)
@@ -428,6 +457,7 @@ void registerBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("benchGemv", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemvBenchJob>(i); }));
   exports.Set("benchGemmCpu", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<CpuGemmBenchJob>(i); }));
   exports.Set("benchGemm", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<GemmBenchJob>(i); }));
+  exports.Set("hessianFetch", Napi::Function::New(env, HessianFetch));
   exports.Set("benchHessian", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return start<HessianBenchJob>(i); }));
 }
 

@@ -35,7 +35,15 @@ inline bool usable() { return !status().devices.empty(); }
 /** Whether the CUDA solvers handle these options (block 128, groups of 32k columns, m dividing 32). */
 bool supports(const QuantSpec& s, bool quantize, int blockSize, int m);
 
-void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx);
+/**
+ * H ← H·n/(n+s) + (2/(n+s))·XᵀX on the device. residentId > 0 keeps H on the device between calls
+ * (created on first use from the host H; the host H is then stale until hessianFetch); when the
+ * device lacks room it silently works like residentId 0 (copy H up and down each call).
+ */
+void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx,
+                   int64_t residentId = 0);
+/** Copies the resident H `id` into H (if H is non-null) and frees it when `release`; false if there is none. */
+bool hessianFetch(int64_t id, float* H, int cols, bool release);
 void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, uint8_t* codes, float* Q,
          const Ctx& ctx);
 void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx);
@@ -46,6 +54,8 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
 struct GemvBenchOptions {
   int rows = 4096, cols = 4096, bits = 4, groupSize = 128, iters = 50;
   double outlierFraction = 0;  // > 0: add a CSR outlier pass
+  int variant = 0;             // kernel variant (see launchDequant in gemv.cu); 0 = what the product uses
+  int flush = 0;               // 1: one weight copy, L2 flushed (128 MiB memset) before each individually timed call
 };
 struct GemvBenchResult {
   double fusedUs = 0, fusedGBs = 0;     // our kernel: time per call, bytes moved / time

@@ -22,7 +22,8 @@ const Status& status() {
   return s;
 }
 bool supports(const QuantSpec&, bool, int, int) { return false; }
-void hessianUpdate(float*, int, const float*, int, double, double, const Ctx&) { notCompiled(); }
+void hessianUpdate(float*, int, const float*, int, double, double, const Ctx&, int64_t) { notCompiled(); }
+bool hessianFetch(int64_t, float*, int, bool) { return false; }
 void rtn(const float*, int, int, const QuantSpec&, float*, float*, uint8_t*, float*, const Ctx&) { notCompiled(); }
 void gptq(const float*, const float*, int, int, const GptqOptions&, GptqOutputs&, const Ctx&) { notCompiled(); }
 void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, SparseGptOutputs&, const Ctx&) {

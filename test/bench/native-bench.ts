@@ -69,13 +69,15 @@ async function main(): Promise<void> {
   for (const [R, C] of layers) {
     const name = `${R}×${C}`;
     // Hessian from token chunks of 2048 (one calibration sample each)
-    const acc = new HessianAccumulator(C);
+    // on the GPU, H stays in device memory across adds and comes back once (reading acc.H)
+    const acc = new HessianAccumulator(C, { keepOnDevice: gpu });
     // chunks of 2048 tokens (one calibration sample) on the CPU; larger on the GPU to amortise copying H
     const chunk = Math.min(gpu ? 8192 : 2048, tokens);
     const X = new Float32Array(chunk * C);
     fillRandom(X, 1, 1);
     const [, th] = await time(async () => {
       for (let t = 0; t < tokens; t += chunk) await acc.add(X.subarray(0, Math.min(chunk, tokens - t) * C), Math.min(chunk, tokens - t), 1, { device: gpu ? 'cuda' : 'cpu' });
+      return acc.H; // the download of a device-resident H is part of the cost
     });
     const hFlops = 2 * C * C * tokens; // as a full GEMM would count them (the Hessian computes half)
     let vs = '';
@@ -125,6 +127,18 @@ async function main(): Promise<void> {
           `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
           `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
       }
+    // 4-bit kernel variants (10+b: streaming, b blocks per SM; 1: one pass per block; 2: generic kernel),
+    // and the default with an L2 flush before each individually timed call instead of rotating copies
+    for (const [R, C] of layers) {
+      const cells: string[] = [];
+      for (const variant of [11, 12, 13, 14, 1, 2]) {
+        const r = await benchGemv({ rows: R, cols: C, bits: 4, groupSize: 128, iters: 200, variant });
+        cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}%`);
+      }
+      const f = await benchGemv({ rows: R, cols: C, bits: 4, groupSize: 128, iters: 100, flush: 1 });
+      cells.push(`flushed L2: ${f.fusedUs.toFixed(1)} µs vs fp16 ${f.fp16Us.toFixed(1)} µs (${(f.fp16Us / f.fusedUs).toFixed(2)}×, ${((100 * f.fusedGBs) / f.copyGBs).toFixed(0)}%)`);
+      rows.push([`${R}×${C}`, 'gemv w4 variants', '', '', cells.join('; ')]);
+    }
     const o = await benchGemv({ rows: 4096, cols: 4096, bits: 2, groupSize: 128, iters: 200, outlierFraction: 0.005 });
     rows.push(['4096×4096', 'gemv w2g128+0.5% CSR', `${o.fusedUs.toFixed(1)} µs`, `${o.fusedGBs.toFixed(0)} GB/s`, `fp16 ${o.fp16Us.toFixed(1)} µs`]);
   }

@@ -62,6 +62,25 @@ for (const kernel of ['default', 'syrk', 'gemm', 'own']) {
   });
 }
 
+test('a Hessian kept on the device (keepOnDevice) equals the CPU accumulation, also when adds switch device', { skip }, async () => {
+  const a = new HessianAccumulator(L.cols, { keepOnDevice: true });
+  const b = new HessianAccumulator(L.cols);
+  for (const device of ['cuda', 'cuda', 'cpu', 'cuda'] as const) {
+    const r = await a.add(L.X, L.tokens, 2, { device });
+    assert.equal(r.device, device);
+    await b.add(L.X, L.tokens, 2, { device: 'cpu' });
+  }
+  let maxRel = 0;
+  const H = a.H;
+  for (let i = 0; i < L.cols; i++)
+    for (let j = 0; j < L.cols; j++)
+      maxRel = Math.max(maxRel, Math.abs(H[i * L.cols + j] - b.H[i * L.cols + j]) / Math.sqrt(b.H[i * L.cols + i] * b.H[j * L.cols + j]));
+  assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+  assert.equal(a.count, b.count);
+  a.dispose();
+  assert.deepEqual(a.H, H);
+});
+
 test('GPTQ with H factored on the device (cuSOLVER) agrees with the host float64 factorisation', { skip }, async () => {
   console.log(`factorisation: ${info.cuda.factor}`);
   for (const o of [{ bits: 4, groupSize: 128 }, { bits: 3, groupSize: 64, actOrder: true }] as GptqOptions[]) {

@@ -169,6 +169,81 @@ __global__ void __launch_bounds__(G4_WARPS * 32) gemv4Kernel(const uint8_t* __re
   }
 }
 
+
+/**
+ * 4-bit streaming variant: a fixed grid of `blocksPerSM` blocks per SM; each warp walks its rows
+ * (r, r + all warps, ...) in steps of 32·G4_CHUNKS chunks and loads step u+1 while it computes step u,
+ * so every warp keeps two steps of weights in flight and x is staged once per block.
+ */
+struct G4Tile {
+  uint4 w[G4_CHUNKS];
+  float sc[G4_CHUNKS], mg[G4_CHUNKS];
+};
+
+__global__ void __launch_bounds__(G4_WARPS * 32) gemv4StreamKernel(
+    const uint8_t* __restrict__ B, const __half* __restrict__ scales, const uint8_t* __restrict__ zeros,
+    const __half* __restrict__ x, float* __restrict__ y, int N, int K, int g, const int* __restrict__ rowPtr,
+    const int* __restrict__ colIdx, const __half* __restrict__ vals) {
+  extern __shared__ float xs[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int gw = blockIdx.x * G4_WARPS + warp, nw = gridDim.x * G4_WARPS;
+  const int nChunks = K / 32, ng = K / g, cpg = g / 32;
+  const int steps = (nChunks + 32 * G4_CHUNKS - 1) / (32 * G4_CHUNKS);
+  const int myRows = gw < N ? (N - 1 - gw) / nw + 1 : 0;
+  const int total = myRows * steps;
+  const size_t rowBytes = size_t(K) / 2;
+  auto load = [&](int u, G4Tile& t) {
+    const int r = gw + (u / steps) * nw, base = (u % steps) * 32 * G4_CHUNKS;
+#pragma unroll
+    for (int i = 0; i < G4_CHUNKS; i++) {
+      const int c = base + lane + 32 * i;
+      const bool ok = c < nChunks;
+      t.w[i] = ok ? __ldg(reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes) + c) : make_uint4(0, 0, 0, 0);
+      const size_t gi = size_t(r) * ng + (ok ? c / cpg : 0);
+      t.sc[i] = ok ? __half2float(scales[gi]) : 0.f;
+      t.mg[i] = 8388608.f + float(zeros[gi]);
+    }
+  };
+  float acc = 0.f;
+  auto compute = [&](int u, const G4Tile& t) {
+    const int r = gw + (u / steps) * nw, step = u % steps, base = step * 32 * G4_CHUNKS;
+#pragma unroll
+    for (int i = 0; i < G4_CHUNKS; i++) {
+      const int c = base + lane + 32 * i;
+      if (c >= nChunks) continue;
+      const float* xc = xs + c * XS_STRIDE;
+      float p0 = dot8(t.w[i].x, xc, t.mg[i], 0.f);
+      float p1 = dot8(t.w[i].y, xc + 8, t.mg[i], 0.f);
+      p0 = dot8(t.w[i].z, xc + 16, t.mg[i], p0);
+      p1 = dot8(t.w[i].w, xc + 24, t.mg[i], p1);
+      acc = fmaf(t.sc[i], p0 + p1, acc);
+    }
+    if (step == steps - 1) {
+      if (rowPtr)
+        for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32)
+          acc = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], acc);
+      for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+      if (lane == 0) y[r] = acc;
+      acc = 0.f;
+    }
+  };
+  G4Tile ta, tb;
+  if (total > 0) load(0, ta);
+  const __half2* x2 = reinterpret_cast<const __half2*>(x);
+  for (int i = threadIdx.x; i < K / 2; i += blockDim.x) {
+    const int e = 2 * i, c = e >> 5;
+    *reinterpret_cast<float2*>(xs + c * XS_STRIDE + (e & 31)) = __half22float2(x2[i]);
+  }
+  __syncthreads();
+  for (int u = 0; u < total; u += 2) {
+    if (u + 1 < total) load(u + 1, tb);
+    compute(u, ta);
+    if (u + 2 < total) load(u + 2, ta);
+    if (u + 1 < total) compute(u + 1, tb);
+  }
+}
+
+constexpr int G4_STREAM_BLOCKS_PER_SM = 2;
 constexpr size_t G4_MAX_SMEM = 160 * 1024;  // opted in below; x of up to 36k columns
 bool gemv4Fits(int K) { return K % 32 == 0 && size_t(K / 32) * XS_STRIDE * sizeof(float) <= G4_MAX_SMEM; }
 
@@ -194,15 +269,34 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
   if (lane == 0) y[r] = acc;
 }
 
+/**
+ * variant (benchmarks): 0 default, 1 the 4-bit kernel with two rows per warp and one row pass per
+ * block, 2 the generic kernel, 10 + b the 4-bit streaming kernel with b blocks per SM.
+ */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
-                   int g, const int* rp, const int* ci, const __half* v, cudaStream_t st) {
-  if (bits == 4 && gemv4Fits(K)) {
-    const int rowsPerBlock = G4_WARPS * G4_ROWS;
+                   int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
+  if (bits == 4 && gemv4Fits(K) && variant != 2) {
     const size_t smem = size_t(K / 32) * XS_STRIDE * sizeof(float);
     static std::once_flag once;
-    std::call_once(once, [] { cudaFuncSetAttribute(gemv4Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM)); });
-    gemv4Kernel<<<(N + rowsPerBlock - 1) / rowsPerBlock, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
-    QR_LAUNCHED("gemv4Kernel");
+    static int sms = 0;
+    std::call_once(once, [] {
+      cudaFuncSetAttribute(gemv4Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
+      cudaFuncSetAttribute(gemv4StreamKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
+      int dev = 0;
+      cudaGetDevice(&dev);
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    });
+    if (variant == 1) {
+      const int rowsPerBlock = G4_WARPS * G4_ROWS;
+      gemv4Kernel<<<(N + rowsPerBlock - 1) / rowsPerBlock, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
+      QR_LAUNCHED("gemv4Kernel");
+      return;
+    }
+    // streaming: blocks per SM from the variant (0: the default)
+    const int perSM = variant >= 10 ? variant - 10 : G4_STREAM_BLOCKS_PER_SM;
+    const int blocks = std::max(1, std::min((N + G4_WARPS - 1) / G4_WARPS, sms * perSM));
+    gemv4StreamKernel<<<blocks, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
+    QR_LAUNCHED("gemv4StreamKernel");
     return;
   }
   const dim3 grid((N + 7) / 8), block(256);
@@ -255,7 +349,8 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   // (≥ 256 MiB) are far larger than the L2 cache (50 MB on the H100): each call streams from HBM
   const size_t rotateBytes = size_t(256) << 20;
   const size_t setBytes = B.size() + scales.size() * 2 + zeros.size();
-  const size_t nSets = std::min<size_t>(64, std::max<size_t>(1, (rotateBytes + setBytes - 1) / setBytes));
+  const size_t nSets =
+      o.flush ? 1 : std::min<size_t>(64, std::max<size_t>(1, (rotateBytes + setBytes - 1) / setBytes));
   r.workingSetMB = double(nSets * setBytes) / 1e6;
   DevBuf<uint8_t> dB(B.size() * nSets), dZ(zeros.size() * nSets);
   DevBuf<__half> dS(scales.size() * nSets), dX(K), dVals(vals.size());
@@ -278,8 +373,28 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   cudaEvent_t e0, e1;
   QR_CUDA(cudaEventCreate(&e0));
   QR_CUDA(cudaEventCreate(&e1));
+  DevBuf<uint8_t> flushBuf(o.flush ? size_t(128) << 20 : 0);
+  std::vector<cudaEvent_t> ev(o.flush ? 2 * o.iters : 0);
+  for (auto& e : ev) QR_CUDA(cudaEventCreate(&e));
   auto timeIt = [&](auto&& f) {
     for (int i = 0; i < 3; i++) f();
+    if (o.flush) {
+      // each call timed alone after evicting L2 by writing 128 MiB (> 2.5× the 50 MB L2)
+      for (int i = 0; i < o.iters; i++) {
+        QR_CUDA(cudaMemsetAsync(flushBuf.p, i & 0xff, flushBuf.n, st));
+        QR_CUDA(cudaEventRecord(ev[2 * i], st));
+        f();
+        QR_CUDA(cudaEventRecord(ev[2 * i + 1], st));
+      }
+      QR_CUDA(cudaStreamSynchronize(st));
+      double total = 0;
+      for (int i = 0; i < o.iters; i++) {
+        float ms = 0;
+        QR_CUDA(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
+        total += ms;
+      }
+      return total * 1000.0 / o.iters;
+    }
     QR_CUDA(cudaEventRecord(e0, st));
     for (int i = 0; i < o.iters; i++) f();
     QR_CUDA(cudaEventRecord(e1, st));
@@ -293,7 +408,7 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   r.fusedUs = timeIt([&] {
     const size_t k = it++ % nSets;
     launchDequant(bits, dB.p + k * B.size(), dS.p + k * scales.size(), dZ.p + k * zeros.size(), dX.p, dY.p, N, K, g,
-                  rp, dCi.p, dVals.p, st);
+                  rp, dCi.p, dVals.p, st, o.variant);
   });
   const double fusedBytes = double(B.size()) + double(N) * ng * 3 + K * 2.0 + N * 4.0 +
                             double(vals.size()) * 6 + double(rowPtr.size()) * 4;
@@ -317,7 +432,7 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   // fp16 baseline: dense fp16 weights of the same shape
   {
     const size_t wCount = size_t(N) * K;
-    const size_t nW = std::max<size_t>(1, (rotateBytes + wCount * 2 - 1) / (wCount * 2));
+    const size_t nW = o.flush ? 1 : std::max<size_t>(1, (rotateBytes + wCount * 2 - 1) / (wCount * 2));
     DevBuf<__half> dW(wCount * nW);
     QR_CUDA(cudaMemsetAsync(dW.p, 0x11, dW.n * 2, st));  // small finite fp16 values
     std::string why;
@@ -344,6 +459,7 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
+  for (auto& e : ev) cudaEventDestroy(e);
   return r;
 }
 

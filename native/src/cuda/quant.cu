@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <numeric>
 #include <vector>
 
@@ -379,25 +382,74 @@ void finishHessian(HessianKernel k, float* dH, int cols, cudaStream_t st) {
 }
 }  // namespace
 
-void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx) {
+namespace {
+/** Hessians kept on the device between adds (HessianAccumulator with keepOnDevice), by accumulator id. */
+struct Resident {
+  DevBuf<float> H;
+  int cols = 0;
+};
+std::mutex residentMu;
+std::unordered_map<int64_t, std::unique_ptr<Resident>> residents;
+
+/** The resident entry for id (created, with H uploaded, when there is room), or null. */
+Resident* residentFor(int64_t id, const float* H, int cols, bool fromZero, cudaStream_t st) {
+  std::lock_guard<std::mutex> lock(residentMu);
+  auto it = residents.find(id);
+  if (it != residents.end()) {
+    if (it->second->cols == cols) return it->second.get();
+    residents.erase(it);
+  }
+  size_t freeB = 0, totalB = 0;
+  QR_CUDA(cudaMemGetInfo(&freeB, &totalB));
+  const size_t bytes = size_t(cols) * cols * sizeof(float);
+  if (freeB < 2 * bytes + (size_t(1) << 30)) return nullptr;  // leave room for the solvers
+  auto r = std::make_unique<Resident>();
+  r->H = DevBuf<float>(size_t(cols) * cols);
+  r->cols = cols;
+  if (fromZero) r->H.zero(st);
+  else r->H.upload(H, r->H.n, st);
+  Resident* p = r.get();
+  residents[id] = std::move(r);
+  return p;
+}
+}  // namespace
+
+bool hessianFetch(int64_t id, float* H, int cols, bool release) {
+  std::lock_guard<std::mutex> lock(residentMu);
+  auto it = residents.find(id);
+  if (it == residents.end()) return false;
+  if (H) {
+    if (it->second->cols != cols) throw std::runtime_error("hessianFetch: the resident Hessian has another size");
+    QR_CUDA(cudaMemcpy(H, it->second->H.p, it->second->H.n * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+  if (release) residents.erase(it);
+  return true;
+}
+
+void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx,
+                   int64_t residentId) {
   Stream st;
   const double total = n + samples;
   const float keep = float(n / total), add = float(2.0 / total);
   const int slab = 16384;
   const HessianKernel k = pickHessianKernel();
-  DevBuf<float> dH(size_t(cols) * cols), dX(size_t(std::min(tokens, slab)) * cols);
-  if (keep != 0.f) dH.upload(H, dH.n, st);
-  else dH.zero(st);  // the first add: H is overwritten (beta 0), no need to copy it up
+  Resident* res = residentId > 0 ? residentFor(residentId, H, cols, keep == 0.f, st) : nullptr;
+  DevBuf<float> own(res ? 0 : size_t(cols) * cols), dX(size_t(std::min(tokens, slab)) * cols);
+  float* dH = res ? res->H.p : own.p;
+  if (!res) {
+    if (keep != 0.f) own.upload(H, own.n, st);
+    else own.zero(st);  // the first add: H is overwritten (beta 0), no need to copy it up
+  }
   for (int t0 = 0; t0 < tokens; t0 += slab) {
     ctx.check();
     const int t = std::min(slab, tokens - t0);
     dX.upload(X + size_t(t0) * cols, size_t(t) * cols, st);
-    hessianStep(k, dH.p, cols, dX.p, t, add, t0 == 0 ? keep : 1.f, st);
+    hessianStep(k, dH, cols, dX.p, t, add, t0 == 0 ? keep : 1.f, st);
     st.sync();
     ctx.report(t0 + t, tokens);
   }
-  finishHessian(k, dH.p, cols, st);
-  dH.download(H, dH.n, st);
+  finishHessian(k, dH, cols, st);
+  if (!res) own.download(H, own.n, st);
   st.sync();
 }
 
