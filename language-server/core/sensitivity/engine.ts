@@ -131,6 +131,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       if (G) scores.gradient = [];
       if (base) scores.measured = [];
       const relError: number[] = [];
+      const lossDelta: number[] = [];
       const fractions = candidates.map((b) => outlierFractionAt(b, stage.params.outliers));
       for (const [k, b] of candidates.entries()) {
         const Q = await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
@@ -139,9 +140,12 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
         if (G) scores.gradient!.push(e.gradient!);
         relError.push(e.relError);
         if (base) {
+          // The allocation uses the KL to the dense model: the loss change of one quantised layer is
+          // near zero at first order for a trained model (its gradient is small) and is dominated by
+          // window noise, while the KL is the second-order effect and never negative.
           const r = await probe.loss(mw, new Map([[l.name, Q]]), { signal: opts.signal });
-          // Noise can make a tiny change negative; the allocation needs a non-increasing cost of precision.
-          scores.measured!.push(Math.max(0, r.loss - base.loss));
+          scores.measured!.push(r.kl);
+          lossDelta.push(r.loss - base.loss);
         }
       }
       let metric: SensitivityMetric = metricAsked;
@@ -152,7 +156,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       }
       layers.push({
         name: l.name, op: l.op, rows: l.rows, cols: l.cols, params: l.rows * l.cols, candidates, metric, reason, scores,
-        outlierFraction: fractions, relError,
+        outlierFraction: fractions, relError, ...(lossDelta.length ? { measuredLoss: lossDelta } : {}),
         bytes: candidates.map((b, k) => layerBytes(l, b, layout, fractions[k]!)),
         ...(pinOverride?.params.bits !== undefined && candidates.includes(pinOverride.params.bits) ? { pinned: pinOverride.params.bits } : {}),
         recipeLines: { start: (pinOverride?.range ?? stage.range).start.line, end: (pinOverride?.range ?? stage.range).end.line },

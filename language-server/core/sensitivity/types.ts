@@ -8,7 +8,8 @@
  * - `gradient`: LLM-MQ's first-order |⟨∂L/∂W, W − Q_b(W)⟩_F| with ∂L/∂W accumulated over calibration;
  * - `hessian`: ½·tr(ΔW H ΔWᵀ) with the calibration Hessian H = (2/n)Σ x xᵀ (a labelled deviation
  *   from LLM-MQ: a second-order proxy that needs no gradients);
- * - `measured`: the calibration loss increase when this layer alone is quantised to b bits.
+ * - `measured`: the mean KL(dense ‖ quantised) over calibration tokens when this layer alone is
+ *   quantised to b bits (the loss change is kept beside it in `measuredLoss`).
  */
 export type SensitivityMetric = 'gradient' | 'hessian' | 'measured';
 
@@ -30,6 +31,8 @@ export interface LayerSensitivity {
   scores: Partial<Record<SensitivityMetric, number[]>>;
   /** Fraction of weights kept as fp16 outliers at each candidate. */
   outlierFraction: number[];
+  /** Measured calibration loss change at each candidate (when `measured` was computed). */
+  measuredLoss?: number[];
   /** Relative quantisation error ‖ΔW‖²/‖W‖² at each candidate (outliers protected). */
   relError: number[];
   /** Weight memory at each candidate: codes, scales/zeros, outliers (bytes). */
