@@ -3,7 +3,7 @@
 // Node's headers come from --nodedir (default /usr, where the distribution's node-dev puts them).
 // Usage: node native/build.mjs [--debug-cuda-archs=sm_90] ; env QRECIPE_NO_CUDA=1, CUDA_HOME, QRECIPE_NODEDIR.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, copyFileSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ async function buildCuda() {
   await Promise.all(workers);
   const lib = path.join(outDir, 'libqrecipe_cuda.a');
   await run('ar', ['rcs', lib + '.tmp', ...objs]);
-  const { renameSync, rmSync } = await import('node:fs');
+  const { renameSync } = await import('node:fs');
   rmSync(lib, { force: true });
   renameSync(lib + '.tmp', lib);
   console.log(`cuda: ${sources.length} files for ${archs.join(',')}+compute_90 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -80,7 +80,12 @@ async function main() {
   const t0 = Date.now();
   mkdirSync(buildDir, { recursive: true });
   let cudaLib = '';
-  if (wantCuda) cudaLib = await buildCuda();
+  if (wantCuda) {
+    cudaLib = await buildCuda();
+    // make does not track the CUDA library as a link input: drop a stale addon so it is relinked
+    for (const f of [path.join(buildDir, 'Release', 'qrecipe.node'), path.join(buildDir, 'Release', 'obj.target', 'qrecipe.node')])
+      if (existsSync(f) && statSync(f).mtimeMs < statSync(cudaLib).mtimeMs) rmSync(f);
+  }
   else console.log(process.env.QRECIPE_NO_CUDA ? 'cuda: skipped (QRECIPE_NO_CUDA set)' : `cuda: skipped (${nvcc} not found)`);
   const gyp = findNodeGyp();
   const nodedir = process.env.QRECIPE_NODEDIR || '/usr';

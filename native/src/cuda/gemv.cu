@@ -89,49 +89,51 @@ __global__ void __launch_bounds__(256) dequantGemvKernel(const uint8_t* __restri
 }
 
 
-// --- 4-bit: x staged in shared memory as float, rows two per warp, exact integer→float by PRMT ---
-constexpr int G4_WARPS = 8, G4_ROWS = 2, G4_CHUNKS = 4;  // chunks: 16-byte loads per lane per row in flight
-constexpr int XS_STRIDE = 36;  // floats per 32-column chunk in shared memory: padded so lanes 128 B apart hit distinct banks
+// --- 4-bit: x staged once per block in shared memory as float; each warp takes ROWS rows and, per
+// 32-column chunk, loads that chunk of x into registers once for all ROWS rows (the shared-memory
+// reads of x, not HBM, bound a one-row-per-warp kernel); codes become floats exactly by PRMT.
+constexpr int XS_STRIDE = 36;  // floats per 32-column chunk in shared memory: padded so lanes 144 B apart hit distinct banks
 
 /** Σ (q−z)·x over the 8 nibbles of w; q−z is exact: byte q placed under 2²³'s exponent, minus (2²³+z). */
-__device__ __forceinline__ float dot8(uint32_t w, const float* xs, float magic, float acc) {
+__device__ __forceinline__ float dot8(uint32_t w, const float (&x)[32], int o, float magic, float acc) {
   const uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;  // elements 0,2,4,6 and 1,3,5,7
-  const float4 a = *reinterpret_cast<const float4*>(xs), b = *reinterpret_cast<const float4*>(xs + 4);
   const uint32_t M = 0x4B000000u;
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7440)) - magic, a.x, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7440)) - magic, a.y, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7441)) - magic, a.z, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7441)) - magic, a.w, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7442)) - magic, b.x, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7442)) - magic, b.y, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7443)) - magic, b.z, acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7443)) - magic, b.w, acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7440)) - magic, x[o + 0], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7440)) - magic, x[o + 1], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7441)) - magic, x[o + 2], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7441)) - magic, x[o + 3], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7442)) - magic, x[o + 4], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7442)) - magic, x[o + 5], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7443)) - magic, x[o + 6], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7443)) - magic, x[o + 7], acc);
   return acc;
 }
 
-__global__ void __launch_bounds__(G4_WARPS * 32) gemv4Kernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
+/** ROWS rows per warp, WARPS warps per block, CH 16-byte chunks per lane and row in flight per step. */
+template <int ROWS, int CH, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) gemv4Kernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
                                                       const uint8_t* __restrict__ zeros, const __half* __restrict__ x,
                                                       float* __restrict__ y, int N, int K, int g,
                                                       const int* __restrict__ rowPtr, const int* __restrict__ colIdx,
                                                       const __half* __restrict__ vals) {
   extern __shared__ float xs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int r0 = (blockIdx.x * G4_WARPS + warp) * G4_ROWS;
+  const int r0 = (blockIdx.x * WARPS + warp) * ROWS;
   const int nChunks = K / 32, ng = K / g, cpg = g / 32;
   const size_t rowBytes = size_t(K) / 2;
-  float acc[G4_ROWS] = {};
-  for (int base = 0; base < nChunks; base += 32 * G4_CHUNKS) {
-    // weights, scales and zeros of this step are requested first so their latency overlaps the x fill
-    uint4 w[G4_ROWS][G4_CHUNKS];
-    float sc[G4_ROWS][G4_CHUNKS], mg[G4_ROWS][G4_CHUNKS];
+  float acc[ROWS] = {};
+  for (int base = 0; base < nChunks; base += 32 * CH) {
+    // this step's weights, scales and zeros are requested first so their latency overlaps the x fill
+    uint4 w[ROWS][CH];
+    float sc[ROWS][CH], mg[ROWS][CH];
 #pragma unroll
-    for (int rr = 0; rr < G4_ROWS; rr++)
+    for (int rr = 0; rr < ROWS; rr++)
 #pragma unroll
-      for (int i = 0; i < G4_CHUNKS; i++) {
+      for (int i = 0; i < CH; i++) {
         const int c = base + lane + 32 * i, r = r0 + rr;
         const bool ok = c < nChunks && r < N;
         w[rr][i] = ok ? __ldg(reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes) + c) : make_uint4(0, 0, 0, 0);
-        const size_t gi = size_t(ok ? r : 0) * ng + (ok ? c / cpg : 0);
+        const size_t gi = ok ? size_t(r) * ng + c / cpg : 0;
         sc[rr][i] = ok ? __half2float(scales[gi]) : 0.f;
         mg[rr][i] = 8388608.f + float(zeros[gi]);
       }
@@ -144,108 +146,57 @@ __global__ void __launch_bounds__(G4_WARPS * 32) gemv4Kernel(const uint8_t* __re
       __syncthreads();
     }
 #pragma unroll
-    for (int rr = 0; rr < G4_ROWS; rr++)
+    for (int i = 0; i < CH; i++) {
+      const int c = base + lane + 32 * i;
+      if (c >= nChunks) continue;
+      float xr[32];
 #pragma unroll
-      for (int i = 0; i < G4_CHUNKS; i++) {
-        const int c = base + lane + 32 * i;
-        if (c >= nChunks) continue;
-        const float* xc = xs + c * XS_STRIDE;
-        float p0 = dot8(w[rr][i].x, xc, mg[rr][i], 0.f);
-        float p1 = dot8(w[rr][i].y, xc + 8, mg[rr][i], 0.f);
-        p0 = dot8(w[rr][i].z, xc + 16, mg[rr][i], p0);
-        p1 = dot8(w[rr][i].w, xc + 24, mg[rr][i], p1);
+      for (int v = 0; v < 8; v++) {
+        const float4 t = *reinterpret_cast<const float4*>(xs + c * XS_STRIDE + 4 * v);
+        xr[4 * v] = t.x;
+        xr[4 * v + 1] = t.y;
+        xr[4 * v + 2] = t.z;
+        xr[4 * v + 3] = t.w;
+      }
+#pragma unroll
+      for (int rr = 0; rr < ROWS; rr++) {
+        float p0 = dot8(w[rr][i].x, xr, 0, mg[rr][i], 0.f);
+        float p1 = dot8(w[rr][i].y, xr, 8, mg[rr][i], 0.f);
+        p0 = dot8(w[rr][i].z, xr, 16, mg[rr][i], p0);
+        p1 = dot8(w[rr][i].w, xr, 24, mg[rr][i], p1);
         acc[rr] = fmaf(sc[rr][i], p0 + p1, acc[rr]);
       }
+    }
   }
 #pragma unroll
-  for (int rr = 0; rr < G4_ROWS; rr++) {
+  for (int rr = 0; rr < ROWS; rr++) {
     const int r = r0 + rr;
     if (r >= N) break;
     float a = acc[rr];
     if (rowPtr)
-      for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32) a = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], a);
+      for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32)
+        a = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], a);
     for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) y[r] = a;
   }
 }
 
-
-/**
- * 4-bit streaming variant: a fixed grid of `blocksPerSM` blocks per SM; each warp walks its rows
- * (r, r + all warps, ...) in steps of 32·G4_CHUNKS chunks and loads step u+1 while it computes step u,
- * so every warp keeps two steps of weights in flight and x is staged once per block.
- */
-struct G4Tile {
-  uint4 w[G4_CHUNKS];
-  float sc[G4_CHUNKS], mg[G4_CHUNKS];
-};
-
-__global__ void __launch_bounds__(G4_WARPS * 32) gemv4StreamKernel(
-    const uint8_t* __restrict__ B, const __half* __restrict__ scales, const uint8_t* __restrict__ zeros,
-    const __half* __restrict__ x, float* __restrict__ y, int N, int K, int g, const int* __restrict__ rowPtr,
-    const int* __restrict__ colIdx, const __half* __restrict__ vals) {
-  extern __shared__ float xs[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int gw = blockIdx.x * G4_WARPS + warp, nw = gridDim.x * G4_WARPS;
-  const int nChunks = K / 32, ng = K / g, cpg = g / 32;
-  const int steps = (nChunks + 32 * G4_CHUNKS - 1) / (32 * G4_CHUNKS);
-  const int myRows = gw < N ? (N - 1 - gw) / nw + 1 : 0;
-  const int total = myRows * steps;
-  const size_t rowBytes = size_t(K) / 2;
-  auto load = [&](int u, G4Tile& t) {
-    const int r = gw + (u / steps) * nw, base = (u % steps) * 32 * G4_CHUNKS;
-#pragma unroll
-    for (int i = 0; i < G4_CHUNKS; i++) {
-      const int c = base + lane + 32 * i;
-      const bool ok = c < nChunks;
-      t.w[i] = ok ? __ldg(reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes) + c) : make_uint4(0, 0, 0, 0);
-      const size_t gi = size_t(r) * ng + (ok ? c / cpg : 0);
-      t.sc[i] = ok ? __half2float(scales[gi]) : 0.f;
-      t.mg[i] = 8388608.f + float(zeros[gi]);
-    }
-  };
-  float acc = 0.f;
-  auto compute = [&](int u, const G4Tile& t) {
-    const int r = gw + (u / steps) * nw, step = u % steps, base = step * 32 * G4_CHUNKS;
-#pragma unroll
-    for (int i = 0; i < G4_CHUNKS; i++) {
-      const int c = base + lane + 32 * i;
-      if (c >= nChunks) continue;
-      const float* xc = xs + c * XS_STRIDE;
-      float p0 = dot8(t.w[i].x, xc, t.mg[i], 0.f);
-      float p1 = dot8(t.w[i].y, xc + 8, t.mg[i], 0.f);
-      p0 = dot8(t.w[i].z, xc + 16, t.mg[i], p0);
-      p1 = dot8(t.w[i].w, xc + 24, t.mg[i], p1);
-      acc = fmaf(t.sc[i], p0 + p1, acc);
-    }
-    if (step == steps - 1) {
-      if (rowPtr)
-        for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32)
-          acc = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], acc);
-      for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-      if (lane == 0) y[r] = acc;
-      acc = 0.f;
-    }
-  };
-  G4Tile ta, tb;
-  if (total > 0) load(0, ta);
-  const __half2* x2 = reinterpret_cast<const __half2*>(x);
-  for (int i = threadIdx.x; i < K / 2; i += blockDim.x) {
-    const int e = 2 * i, c = e >> 5;
-    *reinterpret_cast<float2*>(xs + c * XS_STRIDE + (e & 31)) = __half22float2(x2[i]);
-  }
-  __syncthreads();
-  for (int u = 0; u < total; u += 2) {
-    if (u + 1 < total) load(u + 1, tb);
-    compute(u, ta);
-    if (u + 2 < total) load(u + 2, ta);
-    if (u + 1 < total) compute(u + 1, tb);
-  }
-}
-
-constexpr int G4_STREAM_BLOCKS_PER_SM = 2;
 constexpr size_t G4_MAX_SMEM = 160 * 1024;  // opted in below; x of up to 36k columns
 bool gemv4Fits(int K) { return K % 32 == 0 && size_t(K / 32) * XS_STRIDE * sizeof(float) <= G4_MAX_SMEM; }
+
+template <int ROWS, int CH, int WARPS>
+void launchGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
+                 const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    cudaFuncSetAttribute(gemv4Kernel<ROWS, CH, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
+  });
+  const int rowsPerBlock = WARPS * ROWS;
+  const size_t smem = size_t(K / 32) * XS_STRIDE * sizeof(float);
+  gemv4Kernel<ROWS, CH, WARPS><<<(N + rowsPerBlock - 1) / rowsPerBlock, WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp,
+                                                                                              ci, v);
+  QR_LAUNCHED("gemv4Kernel");
+}
 
 __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__ W, const __half* __restrict__ x,
                                                       float* __restrict__ y, int N, int K) {
@@ -270,34 +221,19 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant (benchmarks): 0 default, 1 the 4-bit kernel with two rows per warp and one row pass per
- * block, 2 the generic kernel, 10 + b the 4-bit streaming kernel with b blocks per SM.
+ * variant (benchmarks) of the 4-bit kernel as <rows per warp, chunks per lane, warps per block>:
+ * 0 <4,2,4> (the product's), 1 <2,4,4>, 3 <8,1,4>, 4 <4,2,8>, 5 <4,1,4>; 2 the generic kernel.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
   if (bits == 4 && gemv4Fits(K) && variant != 2) {
-    const size_t smem = size_t(K / 32) * XS_STRIDE * sizeof(float);
-    static std::once_flag once;
-    static int sms = 0;
-    std::call_once(once, [] {
-      cudaFuncSetAttribute(gemv4Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
-      cudaFuncSetAttribute(gemv4StreamKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
-      int dev = 0;
-      cudaGetDevice(&dev);
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    });
-    if (variant == 1) {
-      const int rowsPerBlock = G4_WARPS * G4_ROWS;
-      gemv4Kernel<<<(N + rowsPerBlock - 1) / rowsPerBlock, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
-      QR_LAUNCHED("gemv4Kernel");
-      return;
+    switch (variant) {
+      case 1: launchGemv4<2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+      case 3: launchGemv4<8, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+      case 4: launchGemv4<4, 2, 8>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+      case 5: launchGemv4<4, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+      default: launchGemv4<4, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
     }
-    // streaming: blocks per SM from the variant (0: the default)
-    const int perSM = variant >= 10 ? variant - 10 : G4_STREAM_BLOCKS_PER_SM;
-    const int blocks = std::max(1, std::min((N + G4_WARPS - 1) / G4_WARPS, sms * perSM));
-    gemv4StreamKernel<<<blocks, G4_WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
-    QR_LAUNCHED("gemv4StreamKernel");
-    return;
   }
   const dim3 grid((N + 7) / 8), block(256);
   switch (bits) {
