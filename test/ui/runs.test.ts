@@ -65,10 +65,8 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
 
     // Export from the command palette: run (first), format (MatMulNBits), destination typed in the dialog.
     await s.command('QRecipe: Export Compressed Model');
-    await s.page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-    await s.page.keyboard.press('Enter');
-    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'onnx-matmulnbits' }).first().waitFor();
-    await s.page.keyboard.press('Enter');
+    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'quickstart' }).first().click();
+    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'onnx-matmulnbits' }).first().click();
     const dest = path.join(s.workspace, 'exported-w4.onnx');
     const input = s.page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
