@@ -348,9 +348,9 @@ function renderSpade(): HTMLElement {
     h('vscode-badge', { variant: 'counter', class: f.unchanged ? 'ok' : 'bad' }, f.unchanged ? 'top-1 unchanged' : 'top-1 changed'),
     ` KL(dense‖trace) ${fmt(f.kl)} · dense → “${f.top1Dense}”, trace → “${f.top1Trace}” · ${r.method}${r.reason ? ` (${r.reason})` : ''} · ${r.augmentations} augmented copies`));
   const diff = r.saliency.trace.map((v, i) => v - r.saliency.dense[i]!);
-  for (const [label, vals] of [['dense', r.saliency.dense], ['trace', r.saliency.trace], ['trace − dense', diff]] as [string, number[]][]) {
-    box.append(h('div', { class: 'label' }, label), saliencyView(r, vals, label === 'trace − dense'));
-  }
+  const rows: [string, number[], boolean][] = [[`dense (${r.method})`, r.saliency.dense, false], [`trace (${r.method})`, r.saliency.trace, false], ['trace − dense', diff, true]];
+  if (r.integrated) rows.push(['dense (integrated gradients)', r.integrated.dense, false], ['trace (integrated gradients)', r.integrated.trace, false]);
+  for (const [label, vals, signed] of rows) box.append(h('div', { class: 'label' }, label), saliencyView(r, vals, signed));
   box.append(h('div', { class: 'label' }, 'Trace per layer (sparsity bar, fidelity ‖WX−W′X‖²/‖WX‖²)'));
   const strip = h('div', { class: 'strip', role: 'list' });
   for (const l of r.layers) {

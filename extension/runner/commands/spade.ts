@@ -61,7 +61,7 @@ export function formatSpade(r: SpadeResult): string {
     ...r.layers.map((l) => `${l.name.padEnd(34)} ${(l.target * 100).toFixed(1).padStart(6)}%  ${(l.sparsity * 100).toFixed(1).padStart(7)}%  ${l.fidelity.toExponential(2)}`),
   ];
   const corr = pearson(r.saliency.dense, r.saliency.trace);
-  lines.push('', `saliency: ${r.saliency.dense.length} units, dense vs trace correlation ${corr.toFixed(3)}; ${r.seconds.toFixed(1)} s`);
+  lines.push('', `saliency: ${r.saliency.dense.length} units, dense vs trace correlation ${corr.toFixed(3)}${r.integrated ? `; integrated gradients: ${pearson(r.integrated.dense, r.integrated.trace).toFixed(3)}` : ''}; ${r.seconds.toFixed(1)} s`);
   return lines.join('\n');
 }
 

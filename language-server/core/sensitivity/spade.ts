@@ -7,7 +7,7 @@
  *
  * Tasks: causal LMs (sample = text; target = the dense model's next token after it) and CTC text
  * recognisers (sample = a line image; target = the dense greedy decoding). Saliency: for LMs,
- * gradient × input of the target logit at the token embeddings (the gradients engine builds the
+ * gradient × input and integrated gradients of the target logit at the token embeddings (the gradients engine builds the
  * backward graph over the probe's variant, so the same graph serves dense and trace weights);
  * otherwise, or when that fails, occlusion (a token replaced by a space; an 8×8 pixel patch set to
  * mid-grey) measured on the target's log-probability.
@@ -201,13 +201,16 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
     let method: SpadeResult['method'] = 'occlusion';
     let reason: string | undefined;
     let saliency: { dense: number[]; trace: number[] } | undefined;
+    let integrated: { dense: number[]; trace: number[] } | undefined;
     if (sample.kind === 'text') {
       try {
         const V = denseOut.dims[2]!;
         const row = (denseOut.data as Float32Array).subarray((sample.tokens!.length - 1) * V, sample.tokens!.length * V);
         let target = 0;
         for (let c = 1; c < V; c++) if (row[c]! > row[target]!) target = c;
-        saliency = await gradientTimesInput(probe, sample.tokens!, target, overrides);
+        const e = await embeddingSaliency(probe, sample.tokens!, target, overrides);
+        saliency = e.gxi;
+        integrated = e.ig;
         method = 'gradient-x-input';
       } catch (err) {
         reason = `gradient × input unavailable (${(err as Error).message.split('\n')[0]}); occlusion instead`;
@@ -229,7 +232,7 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
     }
     return {
       version: 1, model: modelFile, sample: sample.label, input: task.input, method, reason,
-      saliency, layers,
+      saliency, ...(integrated ? { integrated } : {}), layers,
       faithfulness: { kl: klMean, top1Dense, top1Trace, unchanged: top1Dense === top1Trace },
       augmentations: copies.length, seconds: (performance.now() - t0) / 1000,
     };
@@ -239,22 +242,28 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
 }
 
 /**
- * Gradient × input of the target logit at the token embeddings, for the dense weights and for the
- * trace: Σ_d ∂logit/∂e_{t,d} · e_{t,d} per token t. Needs an embedding Gather on the token input.
+ * Gradient × input and integrated gradients of the target logit at the token embeddings, for the
+ * dense weights and for the trace. The embedding table becomes a graph input of the gradient model
+ * so that integrated gradients can scale it (baseline: zero embeddings, `steps` midpoint steps):
+ * IG_t = Σ_d e_{t,d} · mean_k ∂logit/∂e_{t,d}(α_k·E); gradient × input is the α = 1 case.
  */
-async function gradientTimesInput(probe: ModelProbe, tokens: Uint8Array, target: number, trace: Map<string, Float32Array>): Promise<{ dense: number[]; trace: number[] }> {
+async function embeddingSaliency(probe: ModelProbe, tokens: Uint8Array, target: number, trace: Map<string, Float32Array>, steps = 16): Promise<{ gxi: { dense: number[]; trace: number[] }; ig: { dense: number[]; trace: number[] } }> {
   const variant = await loadModel(probe.variantPath);
   const g = variant.proto.graph!;
   const gather = (g.node ?? []).find((n) => n.opType === 'Gather' && n.input?.[1] === probe.io.input);
   if (!gather?.output?.[0]) throw new Error('no embedding Gather on the token input');
   const table = (g.initializer ?? []).find((t) => t.name === gather.input![0]);
-  if (!table || table.dims?.length !== 2) throw new Error('the embedding table is not a 2-D initializer');
+  if (!table || table.dims?.length !== 2 || !table.name) throw new Error('the embedding table is not a 2-D initializer');
   const E = tensorFloat32(variant, table);
-  const D = Number(table.dims[1]);
+  const dims = table.dims.map(Number);
+  const D = dims[1]!;
+  g.initializer = (g.initializer ?? []).filter((t) => t !== table);
+  g.input = [...(g.input ?? []), { name: table.name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } }];
   const ids = probe.io.inputType === 'int32'
     ? new ort.Tensor('int32', Int32Array.from(tokens), [1, tokens.length])
     : new ort.Tensor('int64', BigInt64Array.from(tokens, (b) => BigInt(b)), [1, tokens.length]);
-  const feeds = { [probe.io.input]: ids, ...probe.weightFeeds() };
+  const scaled = (a: number): ort.Tensor => new ort.Tensor('float32', a === 1 ? E : E.map((x) => x * a), dims);
+  const feeds = { [probe.io.input]: ids, [table.name]: scaled(1), ...probe.weightFeeds() };
   const gm = await buildGradientModel(variant.proto, feeds, { wrt: [gather.output[0]], loss: { kind: 'logit', target, position: -1 }, output: probe.io.output });
   const gradName = gm.gradOutputs.get(gather.output[0]);
   if (!gradName) {
@@ -263,16 +272,24 @@ async function gradientTimesInput(probe: ModelProbe, tokens: Uint8Array, target:
   }
   const session = await ort.InferenceSession.create(gm.bytes, { logSeverityLevel: 3 });
   try {
-    const saliency = async (w: Record<string, ort.Tensor>): Promise<number[]> => {
-      const out = await session.run({ [probe.io.input]: ids, ...w }, [gradName]);
-      const grad = out[gradName]!.data as Float32Array;
-      return Array.from(tokens, (tok, t) => {
-        let s = 0;
-        for (let d = 0; d < D; d++) s += grad[t * D + d]! * E[tok * D + d]!;
-        return s;
-      });
+    const grad = async (w: Record<string, ort.Tensor>, a: number): Promise<Float32Array> =>
+      (await session.run({ [probe.io.input]: ids, [table.name!]: scaled(a), ...w }, [gradName]))[gradName]!.data as Float32Array;
+    const times = (gr: Float64Array | Float32Array): number[] => Array.from(tokens, (tok, t) => {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += gr[t * D + d]! * E[tok * D + d]!;
+      return s;
+    });
+    const both = async (w: Record<string, ort.Tensor>): Promise<{ gxi: number[]; ig: number[] }> => {
+      const acc = new Float64Array(tokens.length * D);
+      for (let k = 0; k < steps; k++) {
+        const gr = await grad(w, (k + 0.5) / steps);
+        for (let i = 0; i < acc.length; i++) acc[i] += gr[i]! / steps;
+      }
+      return { gxi: times(await grad(w, 1)), ig: times(acc) };
     };
-    return { dense: await saliency(probe.weightFeeds()), trace: await saliency(probe.weightFeeds(trace)) };
+    const dense = await both(probe.weightFeeds());
+    const tr = await both(probe.weightFeeds(trace));
+    return { gxi: { dense: dense.gxi, trace: tr.gxi }, ig: { dense: dense.ig, trace: tr.ig } };
   } finally {
     await session.release();
   }

@@ -140,8 +140,10 @@ export interface SpadeResult {
   /** Saliency method used and why (e.g. no gradient rule for an op → occlusion). */
   method: 'gradient-x-input' | 'integrated-gradients' | 'occlusion';
   reason?: string;
-  /** Normalised saliency per token / pixel. */
+  /** Saliency per token / pixel patch (`method`). */
   saliency: { dense: number[]; trace: number[] };
+  /** Integrated gradients per token (zero-embedding baseline), when gradients are available. */
+  integrated?: { dense: number[]; trace: number[] };
   /** Per pruned layer: target and achieved sparsity, fidelity ‖WX − W′X‖²/‖WX‖² on the sample. */
   layers: { name: string; target: number; sparsity: number; fidelity: number; importance?: number[] }[];
   /** KL(dense ‖ trace) of the output distribution at the target position, and the top-1 tokens/classes. */
