@@ -221,12 +221,14 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant (benchmarks) of the 4-bit kernel as <rows per warp, chunks per lane, warps per block>:
- * 0 <4,2,4> (the product's), 1 <2,4,4>, 3 <8,1,4>, 4 <4,2,8>, 5 <4,1,4>; 2 the generic kernel.
+ * variant: 0 and 2 the generic kernel (what the product uses); for 4 bits the shared-memory kernel as
+ * <rows per warp, chunks per lane, warps per block>: 1 <2,4,4>, 3 <8,1,4>, 4 <4,2,8>, 5 <4,1,4>, 6 <4,2,4>.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
-  if (bits == 4 && gemv4Fits(K) && variant != 2) {
+  // the shared-memory 4-bit kernels measured slower than the generic one on the H100 (docs/native.md):
+  // benchmark variants only
+  if (bits == 4 && gemv4Fits(K) && variant != 0 && variant != 2) {
     switch (variant) {
       case 1: launchGemv4<2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
       case 3: launchGemv4<8, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
