@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
+import * as native from '../../../native/index';
 import { byteWindows } from '../model/data/text';
 import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../recipe/resolved';
 import { writeFileAtomic } from '../util/atomic';
@@ -62,6 +63,14 @@ export function stageOf(recipe: ResolvedRecipe, which = 0): { stage: AllocateSta
   const ev = recipe.stages.flatMap((s) => (s.kind === 'evaluate' ? s.metrics : [])).find((m) => m.metric === 'perplexity' && m.data);
   const evalSet = ev ? recipe.datasets.find((d) => d.name === ev.data) : undefined;
   return { stage, calib, evalSet };
+}
+
+/** Scores of RTN at `bits` (no outliers) from the addon: relative error, Hessian and gradient terms. */
+async function nativeScores(W: Float32Array, shape: { rows: number; cols: number }, bits: number, layout: QuantLayout, H: Float32Array | undefined, G: Float32Array | undefined, signal?: AbortSignal): Promise<{ relError: number; hessian?: number; gradient?: number }> {
+  const r = await native.quantError(W, shape, [bits], { groupSize: layout.group === 'channel' ? 0 : layout.group, symmetric: layout.symmetric }, { H, G }, { signal });
+  let ww = 0;
+  for (let i = 0; i < W.length; i++) ww += W[i]! * W[i]!;
+  return { relError: ww > 0 ? r.squared[0]! / ww : 0, ...(H ? { hessian: r.hessian[0] } : {}), ...(G ? { gradient: r.gradient[0] } : {}) };
 }
 
 export async function computeSensitivity(recipe: ResolvedRecipe, opts: SensitivityOptions = {}): Promise<SensitivityResult> {
@@ -134,8 +143,11 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       const lossDelta: number[] = [];
       const fractions = candidates.map((b) => outlierFractionAt(b, stage.params.outliers));
       for (const [k, b] of candidates.entries()) {
-        const Q = await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
-        const e = errorScores(W, Q, l, H.get(l.name), G);
+        // Without outliers the addon scores ΔW itself (same RTN grid, C++ speed for large layers);
+        // with outliers the dense part and the fp16 values are put back together here first.
+        const fast = fractions[k] === 0 ? await nativeScores(W, l, b, layout, H.get(l.name), G, opts.signal) : undefined;
+        const Q = fast && !base ? undefined : await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
+        const e = fast ?? errorScores(W, Q!, l, H.get(l.name), G);
         scores.hessian!.push(e.hessian!);
         if (G) scores.gradient!.push(e.gradient!);
         relError.push(e.relError);
@@ -143,7 +155,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
           // The allocation uses the KL to the dense model: the loss change of one quantised layer is
           // near zero at first order for a trained model (its gradient is small) and is dominated by
           // window noise, while the KL is the second-order effect and never negative.
-          const r = await probe.loss(mw, new Map([[l.name, Q]]), { signal: opts.signal });
+          const r = await probe.loss(mw, new Map([[l.name, Q!]]), { signal: opts.signal });
           scores.measured!.push(r.kl);
           lossDelta.push(r.loss - base.loss);
         }

@@ -45,3 +45,18 @@ test('the shipped mixed-precision example takes a written allocation', { skip: !
   const edits = allocationEdits(file, readFileSync(file, 'utf8'), { 'layers.1.mlp.up_proj': 3 });
   assert.ok(edits.some((e) => e.text.includes('override "layers.1.mlp.up_proj" { bits 3 }')));
 });
+
+test('errorScores (TS, used with outliers) agrees with the addon\'s quantError (used without)', { skip: !isAvailable() && 'native addon not built' }, async () => {
+  const native = await import('../../../native/index');
+  const rows = 48, cols = 128;
+  const W = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 7)));
+  const acc = new native.HessianAccumulator(cols);
+  await acc.add(Float32Array.from({ length: 200 * cols }, (_, i) => Math.cos(i * 0.31)), 200, 1);
+  const G = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.013));
+  for (const b of [2, 4]) {
+    const t = errorScores(W, await quantizeWeight(W, { rows, cols }, b, { group: 64, symmetric: false }, 0), { rows, cols }, acc.H, G);
+    const r = await native.quantError(W, { rows, cols }, [b], { groupSize: 64, symmetric: false }, { H: acc.H, G });
+    assert.ok(Math.abs(t.hessian! - r.hessian[0]!) <= 1e-5 * r.hessian[0]!, `hessian ${t.hessian} vs ${r.hessian[0]}`);
+    assert.ok(Math.abs(t.gradient! - r.gradient[0]!) <= 1e-6 * Math.max(1, r.gradient[0]!), `gradient ${t.gradient} vs ${r.gradient[0]}`);
+  }
+});
