@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
-import type { RunRecord, RunStatus, StageKind } from '../../../language-server/core/protocol/runner';
+import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import * as native from '../../../native/index';
@@ -82,7 +82,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
   };
   await writeRecord(dir, record);
-  sink.emit({ type: 'run-start', protocol: 1, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
+  sink.emit({ type: 'run-start', protocol: RUNNER_PROTOCOL_VERSION, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
   for (const p of pre.problems) if (p.severity === 'warning') warnings.push(formatProblem(p));
 
   let status: RunStatus = 'succeeded';

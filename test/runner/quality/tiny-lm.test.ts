@@ -71,3 +71,18 @@ test('SparseGPT 2:4 < magnitude 2:4, both exactly 50% sparse', () => {
   assert.ok(ppl(sgpt) < ppl(mag), `2:4: SparseGPT ${ppl(sgpt)} vs magnitude ${ppl(mag)}`);
   for (const r of [mag, sgpt]) for (const l of r.layers) assert.equal(l.sparsity, 0.5, l.name);
 });
+
+test('LLM-MQ allocation to 3 bits on average: mixed 2/3/4-bit layers, exported as mixed-width MatMulNBits', () => {
+  const r = run('llm-mq-3bits', `allocate llm-mq on calib { ${PROJ}  budget 3bits  candidates 2 3 4  metric hessian  group 64 }`, `export onnx-matmulnbits "${ws}/mq3.onnx"`);
+  const bits = r.layers.map((l) => l.bits!);
+  assert.equal(bits.length, 28);
+  assert.ok(r.layers.every((l) => l.method === 'llm-mq'));
+  assert.ok(new Set(bits).size >= 2, `one width for every layer: ${bits.join(' ')}`);
+  const params = r.layers.map((l) => (l.name.includes('mlp') ? 192 * 512 : 192 * 192));
+  const avg = bits.reduce((a, b, i) => a + b * params[i]!, 0) / params.reduce((a, b) => a + b, 0);
+  assert.ok(avg <= 3.0001, `average ${avg} bits over the budget`);
+  const x = r.artifacts.exports[0]!;
+  assert.ok(x.layers!.every((l) => l.encoding === 'matmulnbits' && l.storedBits === (l.bits === 3 ? 4 : l.bits)), JSON.stringify(x.layers!.slice(0, 3)));
+  assert.ok(x.check?.ok, JSON.stringify(x.check));
+  console.log(`# llm-mq 3 bits: ${bits.join('')}, average ${avg.toFixed(2)}; perplexity ${r.metrics.compressed!.perplexity!.toFixed(4)}`);
+});
