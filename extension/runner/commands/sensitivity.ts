@@ -65,10 +65,10 @@ export function formatResult(r: SensitivityResult): string {
   const budget = r.budget.kind === 'bytes' ? formatBytes(r.budget.bytes) : `${r.budget.bits} bits`;
   out.push('', `budget ${budget}: ${formatBytes(a.bytes)}, ${a.averageBits.toFixed(3)} average bits, predicted Δloss ${a.predicted.toExponential(3)}${a.exact ? ' (optimal)' : ` (within ${(((a.predicted - a.lowerBound) / a.predicted) * 100).toFixed(3)}% of optimal)`}${a.feasible ? '' : ' — BELOW THE SMALLEST ALLOCATION'}`);
   if (r.measured.length) {
-    out.push('', `measured (${r.baseLoss !== undefined ? `dense perplexity ${Math.exp(r.baseLoss).toFixed(4)}` : ''}):`);
+    out.push('', `measured (${r.baseLoss !== undefined ? `dense perplexity ${Math.exp(r.baseLoss).toFixed(4)}` : 'KL of the output distributions to the dense model'}):`);
     const lw = Math.max(...r.measured.map((m) => m.label.length));
     for (const m of r.measured) {
-      out.push(`  ${pad(m.label, lw)}  ${pad(formatBytes(m.bytes), 10, true)}  ${m.averageBits.toFixed(3)} bits  perplexity ${m.perplexity?.toFixed(4) ?? '—'}  KL ${m.kl?.toExponential(2) ?? '—'}  [${m.bits.join('')}]`);
+      out.push(`  ${pad(m.label, lw)}  ${pad(formatBytes(m.bytes), 10, true)}  ${m.averageBits.toFixed(3)} bits  ${m.perplexity !== undefined ? `perplexity ${m.perplexity.toFixed(4)}  ` : ''}KL ${m.kl?.toExponential(2) ?? '—'}  [${m.bits.join('')}]`);
     }
   }
   for (const n of r.notes) out.push(`note: ${n}`);

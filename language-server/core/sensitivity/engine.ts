@@ -10,6 +10,9 @@ import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import * as native from '../../../native/index';
 import { byteWindows } from '../model/data/text';
+import { listOcrLines } from '../model/data/ocr';
+import { feedBatches } from '../model/evaluate/datasets';
+import type { FeedBatch } from '../model/evaluate/agreement';
 import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../recipe/resolved';
 import { writeFileAtomic } from '../util/atomic';
 import { throwIfAborted, type LongRunOptions } from '../util/cancel';
@@ -46,6 +49,15 @@ async function fileHash(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** Hash of a data set's files (the file itself, or its labels file for folders). */
+async function dataFilesHash(d: ResolvedDataset): Promise<string> {
+  const s = d.source;
+  const files = [s.path, 'labels' in s ? s.labels : undefined].filter((f): f is string => !!f && existsSync(f));
+  const h = createHash('sha256').update(JSON.stringify(s));
+  for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f));
+  return h.digest('hex');
+}
+
 function textWindows(d: ResolvedDataset, purpose: string): { file: string; seqlen: number } {
   if (d.source.kind !== 'text') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): ${purpose} needs a text data set, it is ${d.source.kind}`);
   if (d.source.tokenizer !== 'byte') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): only byte-level text is supported for ${purpose}`);
@@ -60,7 +72,8 @@ export function stageOf(recipe: ResolvedRecipe, which = 0): { stage: AllocateSta
   if (!stage.data) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage needs calibration data (\`on DATASET\`)`);
   const calib = recipe.datasets.find((d) => d.name === stage.data);
   if (!calib) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: unknown data set '${stage.data}'`);
-  const ev = recipe.stages.flatMap((s) => (s.kind === 'evaluate' ? s.metrics : [])).find((m) => m.metric === 'perplexity' && m.data);
+  const evals = recipe.stages.flatMap((s) => (s.kind === 'evaluate' ? s.metrics : [])).filter((m) => m.data);
+  const ev = evals.find((m) => m.metric === 'perplexity') ?? evals.find((m) => m.metric === 'accuracy' || m.metric === 'cer' || m.metric === 'kl');
   const evalSet = ev ? recipe.datasets.find((d) => d.name === ev.data) : undefined;
   return { stage, calib, evalSet };
 }
@@ -80,11 +93,12 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   if (!names?.length) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage selects no layers (is the model readable?)`);
   const metrics = opts.metrics ?? ['hessian', 'gradient', 'measured'];
   const metricAsked = opts.metric ?? stage.params.metric;
-  const cw = textWindows(calib, 'calibration');
+  const isText = calib.source.kind === 'text';
+  const cw = isText ? textWindows(calib, 'calibration') : undefined;
   const layout: QuantLayout = { group: stage.params.group, symmetric: stage.params.symmetric };
 
   const modelHash = await fileHash(recipe.model.path);
-  const dataHash = createHash('sha256').update(await fileHash(cw.file)).update(evalSet && evalSet.source.kind === 'text' ? await fileHash(evalSet.source.path) : '').digest('hex');
+  const dataHash = createHash('sha256').update(await dataFilesHash(calib)).update(evalSet ? await dataFilesHash(evalSet) : '').digest('hex');
   const key = createHash('sha256').update(JSON.stringify({
     v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
     params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints,
@@ -105,15 +119,27 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const lap = (name: string): void => { seconds[name] = (performance.now() - t) / 1000; t = performance.now(); };
   const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
 
-  const windows = await byteWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed });
+  const windows = cw ? await byteWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed }) : [];
   const probe = await ModelProbe.open(recipe.model.path, names);
   for (const s of probe.skipped) notes.push(`layer ${s.name} left out: ${s.why}`);
   try {
-    const H = await probe.hessians(windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'calibration: Hessians') });
+    // Non-text models: image / OCR-line batches, scored by the KL of the output distributions.
+    const batchesOf = async (d: ResolvedDataset, limit?: number): Promise<FeedBatch[]> => {
+      const src = d.source;
+      const fb = await feedBatches(src.path, probe.io, recipe.model!.path, { labels: 'labels' in src ? src.labels : undefined, limit: limit ?? d.samples, batch: 8 });
+      const out: FeedBatch[] = [];
+      for await (const b of fb.batches()) out.push(b);
+      return out;
+    };
+    const calibBatches = isText ? [] : await batchesOf(calib);
+    const hessianOpts = { signal: opts.signal, onProgress: (p: { done: number; total: number }) => progress(p.done, p.total, 'calibration: Hessians') };
+    const H = isText ? await probe.hessians(windows, hessianOpts) : await probe.hessiansFor(calibBatches.map((b) => b.feeds), hessianOpts, calibBatches.map((b) => b.samples));
     lap('hessians');
     let grads = new Map<string, Float32Array>();
     let blocked = new Map<string, string>();
-    if (metrics.includes('gradient')) {
+    if (metrics.includes('gradient') && !isText) {
+      for (const l of probe.layers) blocked.set(l.name, 'the gradient metric uses the language-model loss; this model is not a language model');
+    } else if (metrics.includes('gradient')) {
       try {
         const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'gradients') });
         grads = g.grads;
@@ -126,7 +152,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       lap('gradients');
     }
     const mw = windows.slice(0, Math.max(1, opts.measureWindows ?? 8));
-    const base = metrics.includes('measured') ? await probe.loss(mw) : undefined;
+    const mb = calibBatches.slice(0, Math.max(1, Math.ceil((opts.measureWindows ?? 8) / 8)));
+    const measureLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(mw, ov, { signal: opts.signal }) : probe.klOn(mb, ov, { signal: opts.signal }));
+    const base = metrics.includes('measured') ? await measureLoss() : undefined;
 
     const layers: LayerSensitivity[] = [];
     for (const [i, l] of probe.layers.entries()) {
@@ -155,7 +183,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
           // The allocation uses the KL to the dense model: the loss change of one quantised layer is
           // near zero at first order for a trained model (its gradient is small) and is dominated by
           // window noise, while the KL is the second-order effect and never negative.
-          const r = await probe.loss(mw, new Map([[l.name, Q!]]), { signal: opts.signal });
+          const r = await measureLoss(new Map([[l.name, Q!]]));
           scores.measured!.push(r.kl);
           lossDelta.push(r.loss - base.loss);
         }
@@ -178,8 +206,10 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
 
     // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
     const measured: MeasuredPoint[] = [];
-    const ew = evalSet ? textWindows(evalSet, 'perplexity') : cw;
-    const evalWindows = evalSet ? await byteWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples }) : windows.slice(0, opts.evalWindows);
+    const ew = evalSet && isText ? textWindows(evalSet, 'perplexity') : cw;
+    const evalWindows = ew && evalSet && isText ? await byteWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples }) : windows.slice(0, opts.evalWindows);
+    const evalBatches = isText ? [] : evalSet ? await batchesOf(evalSet, opts.evalWindows) : calibBatches.slice(0, opts.evalWindows ? Math.ceil(opts.evalWindows / 8) : undefined);
+    const evalLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(evalWindows, ov, { signal: opts.signal }) : probe.klOn(evalBatches, ov, { signal: opts.signal }));
     const computedMetrics = (['hessian', 'gradient', 'measured'] as SensitivityMetric[]).filter((m) => layers.every((l) => l.scores[m]));
     const measure = async (label: string, bits: number[], metric?: SensitivityMetric): Promise<void> => {
       const overrides = new Map<string, Float32Array>();
@@ -196,12 +226,13 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
         const s = layers[i]!.scores[metric ?? metricAsked] ?? layers[i]!.scores.hessian!;
         predicted += k >= 0 ? s[k]! : NaN;
       }
-      const r = await probe.loss(evalWindows, overrides, { signal: opts.signal });
+      const r = await evalLoss(overrides);
       const params = probe.layers.reduce((a, l) => a + l.rows * l.cols, 0);
-      measured.push({ label, bits, bytes, averageBits: codeBits / params, predicted, loss: r.loss, perplexity: Math.exp(r.loss), kl: r.kl });
+      measured.push({ label, bits, bytes, averageBits: codeBits / params, predicted, kl: r.kl, ...(isText ? { loss: r.loss, perplexity: Math.exp(r.loss) } : {}) });
       progress(measured.length, measured.length, `measured ${label}`);
     };
-    const baseLoss = (await probe.loss(evalWindows)).loss;
+    const dense = await evalLoss(); // also keeps the dense outputs the KLs compare with
+    const baseLoss = isText ? dense.loss : undefined;
     for (const b of stage.params.candidates) await measure(`uniform ${b}-bit`, layers.map(() => b));
     const points: NonNullable<SensitivityOptions['comparePoints']> = [{ label: 'recipe budget', budget: stage.params.budget }, ...(opts.comparePoints ?? [])];
     for (const m of computedMetrics) {
@@ -215,9 +246,11 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       }
     }
     lap('measure');
-    const spadeSamples = (await fs.readFile(cw.file, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+    const spadeSamples = cw
+      ? (await fs.readFile(cw.file, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160))
+      : calib.source.kind === 'ocr' ? (await listOcrLines(calib.source.path, calib.source.labels)).files.slice(0, 12).map((f) => path.basename(f)) : [];
     const result: SensitivityResult = {
-      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: windows.length,
+      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
       metricAsked, group: stage.params.group, symmetric: stage.params.symmetric, outliers: stage.params.outliers, budget: stage.params.budget,
       stage: { index: opts.which ?? 0, line: stage.range.start.line }, layers, baseLoss, measured, seconds, notes, spadeSamples,
     };

@@ -16,7 +16,7 @@ import { inventoryOf } from '../model/inventory';
 import { ModelEditor } from '../model/writer';
 import { getLayerWeight, transpose } from '../model/weights';
 import { openSession, type OpenedSession } from '../model/evaluate/session';
-import { describeIo, lmFeeds, logSoftmaxRow, type ModelIo } from '../model/evaluate/io';
+import { describeIo, lmFeeds, logSoftmaxRow, looksLikeProbabilities, type ModelIo } from '../model/evaluate/io';
 import type { LayerInfo } from '../model/types';
 import { HessianAccumulator } from '../../../native/index';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
@@ -156,17 +156,17 @@ export class ModelProbe {
    * Input Hessians of the probed layers from arbitrary feeds (one sample each, e.g. augmented
    * copies of one sample), every activation row a column of X.
    */
-  async hessiansFor(feeds: Record<string, ort.Tensor>[], opts: LongRunOptions = {}): Promise<Map<string, Float32Array>> {
+  async hessiansFor(feeds: Record<string, ort.Tensor>[], opts: LongRunOptions = {}, samples?: number[]): Promise<Map<string, Float32Array>> {
     const acc = new Map(this.layers.map((l) => [l.name, new HessianAccumulator(l.cols)]));
     for (const [i, f] of feeds.entries()) {
       throwIfAborted(opts.signal, 'calibration');
       const out = await this.run(f, undefined, this.layers.map((l) => l.inputName));
       for (const l of this.layers) {
         const data = out[l.inputName]!.data as Float32Array;
-        await acc.get(l.name)!.add(data, data.length / l.cols, 1);
+        await acc.get(l.name)!.add(data, data.length / l.cols, samples?.[i] ?? 1);
       }
       for (const t of Object.values(out)) t.dispose();
-      opts.onProgress?.({ done: i + 1, total: feeds.length, label: 'augmented copies' });
+      opts.onProgress?.({ done: i + 1, total: feeds.length, label: 'calibration samples' });
       await yieldToLoop();
     }
     return new Map([...acc].map(([n, a]) => [n, a.H]));
@@ -221,6 +221,43 @@ export class ModelProbe {
     return { loss: nll / targets, kl: kl / targets, targets };
   }
 
+  private readonly denseOf = new WeakMap<object, Float32Array>();
+
+  /**
+   * Mean KL(dense ‖ overridden) over every distribution of the main output (its last axis: classes
+   * of an image batch, frames of an OCR line), for models other than LMs. `loss` is that KL too.
+   */
+  async klOn(batches: { feeds: Record<string, ort.Tensor> }[], overrides?: Map<string, Float32Array>, opts: LongRunOptions = {}): Promise<LossResult> {
+    let kl = 0;
+    let n = 0;
+    for (const b of batches) {
+      throwIfAborted(opts.signal, 'KL evaluation');
+      let dense = this.denseOf.get(b);
+      if (!dense) {
+        const d = await this.run(b.feeds, undefined, [this.io.output]);
+        dense = (d[this.io.output]!.data as Float32Array).slice();
+        this.denseOf.set(b, dense);
+      }
+      if (!overrides?.size) continue;
+      const out = await this.run(b.feeds, overrides, [this.io.output]);
+      const t = out[this.io.output]!;
+      const q = t.data as Float32Array;
+      const C = Number(t.dims[t.dims.length - 1]);
+      const probs = looksLikeProbabilities(dense, C);
+      for (let off = 0; off < q.length; off += C) {
+        const lp = logDist(dense, off, C, probs);
+        const lq = logDist(q, off, C, probs);
+        let s = 0;
+        for (let c = 0; c < C; c++) s += Math.exp(lp[c]!) * (lp[c]! - lq[c]!);
+        kl += Math.max(0, s);
+        n++;
+      }
+      await yieldToLoop();
+    }
+    const mean = n ? kl / n : 0;
+    return { loss: mean, kl: mean, targets: n };
+  }
+
   /** Raw outputs of one forward pass (for SPADE), with optional weight overrides. */
   async run(feeds: Record<string, ort.Tensor>, overrides?: Map<string, Float32Array>, outputs?: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
     const all = { ...feeds, ...this.overrideFeeds(overrides) };
@@ -231,4 +268,15 @@ export class ModelProbe {
     await this.opened.session.release();
     rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/** Log-probabilities of one row: log of a probability row, or log-softmax of logits. */
+function logDist(v: Float32Array, off: number, n: number, probs: boolean): Float64Array {
+  const out = new Float64Array(n);
+  if (probs) {
+    for (let c = 0; c < n; c++) out[c] = Math.log(Math.max(v[off + c]!, 1e-30));
+    return out;
+  }
+  logSoftmaxRow(v, off, n, out);
+  return out;
 }
