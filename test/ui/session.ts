@@ -68,11 +68,13 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       const end = Date.now() + timeoutMs;
       for (;;) {
         if (await item.isVisible().catch(() => false)) return (await item.textContent()) ?? '';
-        await page.keyboard.press('Escape');
-        await session.command('Notifications: Show Notifications');
+        // The bell in the status bar toggles the centre; a click works wherever the focus is
+        // (a key press would go to a focused webview).
+        const bell = page.locator('[id="status.notifications"]').first();
+        await bell.click();
         const found = await item.waitFor({ timeout: 1500 }).then(() => true, () => false);
         const content = found ? ((await item.textContent()) ?? '') : '';
-        await page.keyboard.press('Escape');
+        if (await page.locator('.notifications-center.visible').count()) await bell.click();
         if (found) return content;
         if (Date.now() > end) throw new Error(`no notification matching ${text} within ${timeoutMs} ms`);
         await page.waitForTimeout(1500);
