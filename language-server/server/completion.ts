@@ -11,7 +11,7 @@ import type { ParseResult } from '../core/recipe/parser';
 import { stringValue, type Token } from '../core/recipe/lexer';
 import { BUILTIN_PRESETS, KEYWORDS, KEYWORD_BY_NAME, keyDoc, keySpec, keysOf, methodDoc, type BlockKind, type KeySpec } from '../core/recipe/schema';
 import { PATTERN_OP_NAMES } from '../core/recipe/patterns';
-import { formatBytes } from '../core/recipe/estimate';
+import { formatBytes } from '../core/util/format';
 import type { LineIndex } from '../core/recipe/diagnostics';
 import { cursorContext } from './context';
 

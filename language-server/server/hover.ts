@@ -9,7 +9,7 @@ import type { ParseResult } from '../core/recipe/parser';
 import { splitNumber, stringValue, type Token } from '../core/recipe/lexer';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME, SIZE_UNITS, anyKeySpec, keyDoc, keySpec, methodDoc } from '../core/recipe/schema';
 import { compilePattern, isCompiled } from '../core/recipe/patterns';
-import { formatBytes } from '../core/recipe/estimate';
+import { formatBytes } from '../core/util/format';
 import type { LineIndex } from '../core/recipe/diagnostics';
 import { cursorContext } from './context';
 

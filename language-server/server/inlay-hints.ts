@@ -1,7 +1,7 @@
 /** Inlay hints: estimated model size and average bits per weight after each stage. */
 import { InlayHintKind, type InlayHint, type Range } from 'vscode-languageserver';
 import type { Analysis } from '../core/recipe/analyze';
-import { formatBytes } from '../core/recipe/estimate';
+import { formatBytes } from '../core/util/format';
 
 export function inlayHints(a: Analysis, range: Range): InlayHint[] {
   const lines = a.doc.lines;

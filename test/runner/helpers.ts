@@ -1,18 +1,14 @@
 // Shared helpers of the runner tests: synthetic ONNX models, a reference min-max quantiser
 // (GPTQ's, written out plainly), and onnxruntime runs.
+import { Rng } from '../../language-server/core/util/rng';
 import * as ort from 'onnxruntime-node';
 import { ModelEditor } from '../../language-server/core/model/writer';
 import type { QuantizedLayer } from '../../extension/runner/export/quant-store';
 
+/** Seeded uniform [0, 1) numbers: the core's generator, so tests and product share one. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export function randn(n: number, rand: () => number, scale = 1): Float32Array {

@@ -1,4 +1,5 @@
 // `qrecipe inspect MODEL [--json]`: the layer inventory of an ONNX model as a table or JSON.
+import { formatBytes } from '../../../language-server/core/util/format';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { ModelInventory } from '../../../language-server/core/model/types';
 
@@ -8,20 +9,12 @@ Lists the compressible layers of an ONNX model (MatMul, Gemm, Conv, Gather embed
 name, op, stored shape, rows x cols (out x in), parameters and bytes, with totals and opset.
   --json   print the inventory as JSON`;
 
-function human(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = -1;
-  do { v /= 1024; u++; } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
 
 export function formatInventory(inv: ModelInventory): string {
   const head = ['layer', 'op', 'shape', 'rows x cols', 'dtype', 'params', 'bytes'];
   const rows = inv.layers.map((l) => [
     l.name, l.op + (l.groups && l.groups > 1 ? `/g${l.groups}` : ''), l.shape.join('x'), `${l.rows} x ${l.cols}`,
-    l.dtype, l.params.toLocaleString('en-US'), human(l.bytes),
+    l.dtype, l.params.toLocaleString('en-US'), formatBytes(l.bytes),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const right = new Set([5, 6]);
@@ -35,8 +28,8 @@ export function formatInventory(inv: ModelInventory): string {
     fmt(widths.map((w) => '-'.repeat(w))),
     ...rows.map(fmt),
     '',
-    `${inv.layers.length} compressible layers: ${layerParams.toLocaleString('en-US')} params, ${human(layerBytes)}`,
-    `all weights: ${inv.totalParams.toLocaleString('en-US')} params, ${human(inv.totalBytes)}`,
+    `${inv.layers.length} compressible layers: ${layerParams.toLocaleString('en-US')} params, ${formatBytes(layerBytes)}`,
+    `all weights: ${inv.totalParams.toLocaleString('en-US')} params, ${formatBytes(inv.totalBytes)}`,
   ].join('\n');
 }
 

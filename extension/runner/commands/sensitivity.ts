@@ -8,7 +8,7 @@ import { checkFile } from '../../../language-server/core/recipe/check';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import { computeSensitivity, type SensitivityOptions } from '../../../language-server/core/sensitivity/engine';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
-import { formatBytes } from '../../../language-server/core/sensitivity/cost';
+import { formatBytes } from '../../../language-server/core/util/format';
 import type { SensitivityMetric, SensitivityResult } from '../../../language-server/core/sensitivity/types';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
 

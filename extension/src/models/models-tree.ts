@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import path from 'node:path';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
-import { formatBytes } from '../runs/runs-tree';
+import { formatBytes } from '../../../language-server/core/util/format';
 
 export type ModelsNode =
   | { kind: 'model'; uri: vscode.Uri }

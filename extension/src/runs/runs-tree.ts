@@ -5,6 +5,7 @@ import path from 'node:path';
 import { listRuns } from '../../../language-server/core/runs/store';
 import type { Metrics, RunRecord } from '../../../language-server/core/protocol/runner';
 import { runsFolder } from '../config';
+import { formatBytes } from '../../../language-server/core/util/format';
 import type { RunManager } from './run-manager';
 
 export type RunsNode =
@@ -41,12 +42,6 @@ export function runLabel(r: RunRecord): string {
   return `${month} ${t.getDate()} ${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
 }
 
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB`;
-  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
-}
 
 export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsNode | undefined>();

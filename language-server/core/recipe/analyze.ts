@@ -11,7 +11,8 @@ import type { AnalysisHost } from './host';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME } from './schema';
 import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern } from './patterns';
-import { dtypeBits, formatBytes, quantizedBytes } from './estimate';
+import { dtypeBits, quantizedBytes } from './estimate';
+import { formatBytes } from '../util/format';
 import type {
   AllocateParams, DatasetSource, LayerSelection, MetricName, PruneParams, QuantParams, ResolvedDataset, ResolvedOverride,
   ResolvedPattern, ResolvedRecipe, ResolvedStage, SourceRange,

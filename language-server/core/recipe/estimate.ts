@@ -15,13 +15,6 @@ export function quantizedBytes(l: LayerInfo, bits: number, group: number | 'chan
   return codes + meta + outliers * l.params * 6;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
-
 /** Bits per element of an ONNX dtype name (32 when unknown). */
 export function dtypeBits(dtype: string): number {
   const m = /(\d+)/.exec(dtype);

@@ -40,12 +40,3 @@ export function layerBytes(shape: LayerShape, bits: number, layout: QuantLayout,
   return { codes, scales, outliers, total: codes + scales + outliers };
 }
 
-/** A byte count in the largest binary unit that keeps the number ≥ 1: 1572864 → "1.50 MiB". */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = -1;
-  do { v /= 1024; u++; } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}

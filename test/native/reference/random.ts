@@ -1,15 +1,10 @@
 /** Seeded random data for the native tests: weights, correlated activations, their Hessian. */
+import { Rng } from '../../../language-server/core/util/rng';
 
-/** mulberry32: small, fast, good enough for test data. */
+/** Seeded uniform [0, 1) numbers: the core's generator, so tests and product share one. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export function gaussian(seed: number): () => number {

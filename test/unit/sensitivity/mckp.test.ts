@@ -1,17 +1,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { MckpTable, bruteForce, type MckpItem } from '../../../language-server/core/sensitivity/mckp';
+import { Rng } from '../../../language-server/core/util/rng';
 
-/** Small deterministic PRNG (mulberry32) so that failures reproduce. */
+/** Seeded so that failures reproduce. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Random instance: costs rising with the choice index, values falling (as bits vs sensitivity), plus noise. */
