@@ -4,6 +4,11 @@
 # chromium (driven by playwright-core) and libkrb5-dev (needed to build code-server's native modules).
 # Offline-safe: uses only the npm registry and Debian's apt. Prints the paths it set up.
 set -euo pipefail
+# Started from `npm test`, this shell inherits npm's own variables (npm_node_execpath, npm_config_*),
+# which would make the nested `npm install` run code-server's install scripts with Node 20: drop them.
+while IFS='=' read -r name _; do
+  case $name in npm_*|NODE|NODE_OPTIONS|INIT_CWD) unset "$name" ;; esac
+done < <(env)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tools=${QRECIPE_TOOLS:-$root/.tools}
 node_version=24.21.0
