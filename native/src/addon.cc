@@ -1,5 +1,6 @@
 // Module entry: registers the algorithm calls (bindings.cc) and backendInfo().
 #include <napi.h>
+#include <omp.h>
 
 #include "cuda_api.h"
 #include "gemm.h"
@@ -44,7 +45,13 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Ends OpenMP's worker threads while the environment tears down. Left alive, libgomp's idle workers
+// outlive the unloading of the addon at process exit, which was seen to crash a finished run in
+// _dl_fini (exit code 139). A later parallel region (another environment) starts a new pool.
+void StopThreadPool(void*) { omp_pause_resource_all(omp_pause_hard); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  napi_add_env_cleanup_hook(env, StopThreadPool, nullptr);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   registerBindings(env, exports);
   return exports;
