@@ -48,10 +48,15 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 // Ends OpenMP's worker threads while the environment tears down. Left alive, libgomp's idle workers
 // outlive the unloading of the addon at process exit, which was seen to crash a finished run in
 // _dl_fini (exit code 139). A later parallel region (another environment) starts a new pool.
-void StopThreadPool(void*) { omp_pause_resource_all(omp_pause_hard); }
+// The addon may be initialised more than once in one environment, and Node wants each hook's
+// (function, argument) pair unique: every registration gets its own token.
+void StopThreadPool(void* token) {
+  omp_pause_resource_all(omp_pause_hard);
+  delete static_cast<char*>(token);
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  napi_add_env_cleanup_hook(env, StopThreadPool, nullptr);
+  napi_add_env_cleanup_hook(env, StopThreadPool, new char);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   registerBindings(env, exports);
   return exports;
