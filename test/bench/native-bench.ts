@@ -66,7 +66,8 @@ async function main(): Promise<void> {
     `${info.cuda.devices.length ? `, GPU ${info.cuda.devices[0].name}` : ` (${info.cuda.error ?? 'no GPU'})`}`);
   console.log(`device=${gpu ? 'cuda' : 'cpu'}; layers ${layers.map((l) => l.join('×')).join(', ')}; ${tokens} calibration tokens${full ? '' : ' (reduced CPU set; --full for 4096-size layers with 128×2048 tokens)'}`);
   const rows: string[][] = [['layer', 'step', 'time', 'rate', 'vs']];
-  for (const [R, C] of layers) {
+  // --gemv-only: just the fused dequant+GEMV rows (one short device call)
+  for (const [R, C] of arg('gemv-only') === undefined ? layers : []) {
     const name = `${R}×${C}`;
     // Hessian from token chunks of 2048 (one calibration sample each)
     // on the GPU, H stays in device memory across adds and comes back once (reading acc.H)
@@ -127,18 +128,21 @@ async function main(): Promise<void> {
           `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
           `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
       }
-    // 4-bit shared-memory kernel variants (<rows per warp, chunks per lane, warps per block>: 1 <2,4,4>,
-    // 3 <8,1,4>, 4 <4,2,8>, 5 <4,1,4>, 6 <4,2,4>) against 2, the generic kernel the product uses,
-    // and the default with an L2 flush before each individually timed call instead of rotating copies
+    // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,4,4> the product's,
+    // 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <1,8,4>, 6 <2,4,8>; 9 the previous kernel) per bit width, and the
+    // default with an L2 flush before each individually timed call instead of rotating copies
     for (const [R, C] of layers) {
-      const cells: string[] = [];
-      for (const variant of [1, 3, 4, 5, 6, 2]) {
-        const r = await benchGemv({ rows: R, cols: C, bits: 4, groupSize: 128, iters: 200, variant });
-        cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}%`);
+      for (const bits of [2, 3, 4, 8] as const) {
+        const cells: string[] = [];
+        for (const variant of [1, 3, 4, 5, 6, 9]) {
+          const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant });
+          cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
+        }
+        rows.push([`${R}×${C}`, `gemv w${bits} variants`, '', '', cells.join('; ')]);
       }
       const f = await benchGemv({ rows: R, cols: C, bits: 4, groupSize: 128, iters: 100, flush: 1 });
-      cells.push(`flushed L2: ${f.fusedUs.toFixed(1)} µs vs fp16 ${f.fp16Us.toFixed(1)} µs (${(f.fp16Us / f.fusedUs).toFixed(2)}×, ${((100 * f.fusedGBs) / f.copyGBs).toFixed(0)}%)`);
-      rows.push([`${R}×${C}`, 'gemv w4 variants', '', '', cells.join('; ')]);
+      rows.push([`${R}×${C}`, 'gemv w4 flushed L2', `${f.fusedUs.toFixed(1)} µs`, `${((100 * f.fusedGBs) / f.copyGBs).toFixed(0)}% of copy`,
+        `fp16 ${f.fp16Us.toFixed(1)} µs (${(f.fp16Us / f.fusedUs).toFixed(2)}×)`]);
     }
     const o = await benchGemv({ rows: 4096, cols: 4096, bits: 2, groupSize: 128, iters: 200, outlierFraction: 0.005 });
     rows.push(['4096×4096', 'gemv w2g128+0.5% CSR', `${o.fusedUs.toFixed(1)} µs`, `${o.fusedGBs.toFixed(0)} GB/s`, `fp16 ${o.fp16Us.toFixed(1)} µs`]);

@@ -170,12 +170,12 @@ test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers'
       console.log(`gemv w${bits} outliers ${outlierFraction}: ${r.fusedUs.toFixed(1)} µs, max err ${r.maxAbsErr}`);
       assert.ok(r.maxAbsErr < 1e-2, `max abs error ${r.maxAbsErr}`);
     }
-  // 4-bit kernel shapes: K not a multiple of 4096, a wide K (11008, down_proj), narrower groups
-  // (variant 0: the generic kernel; 6: the shared-memory 4-bit kernel kept for benchmarks)
+  // odd shapes (rows not a multiple of a block's rows, K not a multiple of 4096, a wide K = 11008,
+  // narrower groups) for every bit width and kernel variant (0 the product's, 9 the previous kernel)
   for (const [rows, cols, groupSize] of [[1000, 1536, 64], [512, 11008, 128], [333, 4096, 32]])
-    for (const variant of [0, 6]) {
-      const r = await benchGemv({ rows, cols, bits: 4, groupSize, iters: 5, variant });
-      console.log(`gemv w4 ${rows}×${cols} g${groupSize} variant ${variant}: max err ${r.maxAbsErr}`);
-      assert.ok(r.maxAbsErr < 1e-2, `max abs error ${r.maxAbsErr}`);
-    }
+    for (const bits of [2, 3, 4, 8] as const)
+      for (const variant of [0, 1, 3, 5, 6, 9]) {
+        const r = await benchGemv({ rows, cols, bits, groupSize, iters: 5, variant, outlierFraction: variant === 3 ? 0.01 : 0 });
+        assert.ok(r.maxAbsErr < 1e-2, `w${bits} ${rows}×${cols} g${groupSize} variant ${variant}: max abs error ${r.maxAbsErr}`);
+      }
 });

@@ -1,13 +1,13 @@
 // Fused dequant+GEMV for group-quantised weights in MatMulNBits layout (row bit streams, low bits
 // first), with optional fp16 CSR outliers, plus an fp16 GEMV baseline and the device's copy
-// bandwidth, for the benchmark. One warp per output row; each lane takes 32 consecutive weights
-// (4·bits bytes) per step, so a group of g ≥ 32 columns is split over whole lanes and the group's
-// scale and zero are applied once: s·(Σq·x − z·Σx).
+// bandwidth, for the benchmark. gemvKernel (below) is the product's kernel; dequantGemvKernel is the
+// previous one (one row per warp, an I2F per code), kept as benchmark variant 9 for a before/after.
+// Both split rows into 32-column chunks per lane, so a group of g ≥ 32 columns covers whole chunks
+// and its scale and zero are applied once per chunk.
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <random>
 #include <vector>
 
@@ -89,82 +89,134 @@ __global__ void __launch_bounds__(256) dequantGemvKernel(const uint8_t* __restri
 }
 
 
-// --- 4-bit: x staged once per block in shared memory as float; each warp takes ROWS rows and, per
-// 32-column chunk, loads that chunk of x into registers once for all ROWS rows (the shared-memory
-// reads of x, not HBM, bound a one-row-per-warp kernel); codes become floats exactly by PRMT.
-constexpr int XS_STRIDE = 36;  // floats per 32-column chunk in shared memory: padded so lanes 144 B apart hit distinct banks
+// --- The product kernel. Each warp takes ROWS rows; lane l takes 32-column chunks l, l+32, ... and
+// loads CH chunks of every one of its rows before it computes, so ROWS·CH independent 4·BITS-byte
+// loads per lane are in flight (for K = 4096, 4 bits, CH = 4 covers the whole row in one step). The
+// x chunk is converted to float once per lane and reused for all ROWS rows. Codes become floats with
+// no I2F (quarter rate, which bound the old kernel): the code byte is placed under 2²³'s exponent by a
+// byte permute and (2²³ + z) subtracted, exactly; the group's scale is applied once per chunk.
 
-/** Σ (q−z)·x over the 8 nibbles of w; q−z is exact: byte q placed under 2²³'s exponent, minus (2²³+z). */
-__device__ __forceinline__ float dot8(uint32_t w, const float (&x)[32], int o, float magic, float acc) {
-  const uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;  // elements 0,2,4,6 and 1,3,5,7
-  const uint32_t M = 0x4B000000u;
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7440)) - magic, x[o + 0], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7440)) - magic, x[o + 1], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7441)) - magic, x[o + 2], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7441)) - magic, x[o + 3], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7442)) - magic, x[o + 4], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7442)) - magic, x[o + 5], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(lo, M, 0x7443)) - magic, x[o + 6], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(hi, M, 0x7443)) - magic, x[o + 7], acc);
-  return acc;
+constexpr uint32_t MAGIC_BITS = 0x4B000000u;  // 2²³: a byte in the low mantissa bits reads as 2²³ + byte
+
+/** Float of byte b of v plus 2²³. */
+__device__ __forceinline__ float magicByte(uint32_t v, int b) {
+  return __uint_as_float(__byte_perm(v, MAGIC_BITS, 0x7440u | uint32_t(b)));
 }
 
-/** ROWS rows per warp, WARPS warps per block, CH 16-byte chunks per lane and row in flight per step. */
-template <int ROWS, int CH, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) gemv4Kernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
-                                                      const uint8_t* __restrict__ zeros, const __half* __restrict__ x,
-                                                      float* __restrict__ y, int N, int K, int g,
-                                                      const int* __restrict__ rowPtr, const int* __restrict__ colIdx,
-                                                      const __half* __restrict__ vals) {
-  extern __shared__ float xs[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int r0 = (blockIdx.x * WARPS + warp) * ROWS;
+/** The chunk's 32 codes (row bit stream, low bits first) as 2²³ + q. */
+template <int BITS>
+__device__ __forceinline__ void decode32(const uint32_t (&w)[BITS], float (&f)[32]) {
+  if constexpr (BITS == 8) {
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+#pragma unroll
+      for (int b = 0; b < 4; b++) f[4 * k + b] = magicByte(w[k], b);
+  } else if constexpr (BITS == 4) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const uint32_t lo = w[k] & 0x0F0F0F0Fu, hi = (w[k] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+      for (int b = 0; b < 4; b++) {
+        f[8 * k + 2 * b] = magicByte(lo, b);
+        f[8 * k + 2 * b + 1] = magicByte(hi, b);
+      }
+    }
+  } else if constexpr (BITS == 2) {
+#pragma unroll
+    for (int k = 0; k < 2; k++)
+#pragma unroll
+      for (int s = 0; s < 4; s++) {
+        const uint32_t m = (w[k] >> (2 * s)) & 0x03030303u;
+#pragma unroll
+        for (int b = 0; b < 4; b++) f[16 * k + 4 * b + s] = magicByte(m, b);
+      }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+      const int bit = j * BITS, wi = bit >> 5, off = bit & 31;
+      const uint32_t v = off + BITS > 32 ? __funnelshift_r(w[wi], w[wi + 1], off) : w[wi] >> off;
+      f[j] = __uint_as_float((v & ((1u << BITS) - 1u)) | MAGIC_BITS);
+    }
+  }
+}
+
+template <int BITS>
+__device__ __forceinline__ void loadChunk(const uint8_t* p, uint32_t (&w)[BITS]) {
+  if constexpr (BITS == 4) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
+  } else if constexpr (BITS == 8) {
+    const uint4 a = __ldg(reinterpret_cast<const uint4*>(p)), b = __ldg(reinterpret_cast<const uint4*>(p) + 1);
+    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+  } else if constexpr (BITS == 2) {
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+    w[0] = v.x; w[1] = v.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < BITS; i++) w[i] = __ldg(reinterpret_cast<const uint32_t*>(p) + i);
+  }
+}
+
+/** ROWS rows per warp, CH chunks per lane and row in flight per step, WARPS warps per block. */
+template <int BITS, int ROWS, int CH, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) gemvKernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
+                                                     const uint8_t* __restrict__ zeros, const __half* __restrict__ x,
+                                                     float* __restrict__ y, int N, int K, int g,
+                                                     const int* __restrict__ rowPtr, const int* __restrict__ colIdx,
+                                                     const __half* __restrict__ vals) {
+  const int lane = threadIdx.x & 31;
+  const int r0 = (blockIdx.x * WARPS + (threadIdx.x >> 5)) * ROWS;
+  if (r0 >= N) return;
   const int nChunks = K / 32, ng = K / g, cpg = g / 32;
-  const size_t rowBytes = size_t(K) / 2;
+  const size_t rowBytes = size_t(K) * BITS / 8;
   float acc[ROWS] = {};
   for (int base = 0; base < nChunks; base += 32 * CH) {
-    // this step's weights, scales and zeros are requested first so their latency overlaps the x fill
-    uint4 w[ROWS][CH];
+    uint32_t w[ROWS][CH][BITS];
     float sc[ROWS][CH], mg[ROWS][CH];
 #pragma unroll
-    for (int rr = 0; rr < ROWS; rr++)
+    for (int i = 0; i < CH; i++) {
+      const int c = base + lane + 32 * i;
+      const int grp = c / cpg;
 #pragma unroll
-      for (int i = 0; i < CH; i++) {
-        const int c = base + lane + 32 * i, r = r0 + rr;
+      for (int rr = 0; rr < ROWS; rr++) {
+        const int r = r0 + rr;
         const bool ok = c < nChunks && r < N;
-        w[rr][i] = ok ? __ldg(reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes) + c) : make_uint4(0, 0, 0, 0);
-        const size_t gi = ok ? size_t(r) * ng + c / cpg : 0;
+        if (ok) {
+          loadChunk<BITS>(B + size_t(r) * rowBytes + size_t(c) * 4 * BITS, w[rr][i]);
+        } else {
+#pragma unroll
+          for (int k = 0; k < BITS; k++) w[rr][i][k] = 0;
+        }
+        const size_t gi = size_t(ok ? r : 0) * ng + (ok ? grp : 0);
         sc[rr][i] = ok ? __half2float(scales[gi]) : 0.f;
         mg[rr][i] = 8388608.f + float(zeros[gi]);
       }
-    if (base == 0) {
-      const __half2* x2 = reinterpret_cast<const __half2*>(x);
-      for (int i = threadIdx.x; i < K / 2; i += blockDim.x) {
-        const int e = 2 * i, c = e >> 5;
-        *reinterpret_cast<float2*>(xs + c * XS_STRIDE + (e & 31)) = __half22float2(x2[i]);
-      }
-      __syncthreads();
     }
 #pragma unroll
     for (int i = 0; i < CH; i++) {
       const int c = base + lane + 32 * i;
-      if (c >= nChunks) continue;
+      if (c >= nChunks) break;
       float xr[32];
+      const uint4* xv = reinterpret_cast<const uint4*>(x) + size_t(c) * 4;
 #pragma unroll
-      for (int v = 0; v < 8; v++) {
-        const float4 t = *reinterpret_cast<const float4*>(xs + c * XS_STRIDE + 4 * v);
-        xr[4 * v] = t.x;
-        xr[4 * v + 1] = t.y;
-        xr[4 * v + 2] = t.z;
-        xr[4 * v + 3] = t.w;
+      for (int v = 0; v < 4; v++) {
+        const uint4 t = __ldg(xv + v);
+        const __half2* h = reinterpret_cast<const __half2*>(&t);
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const float2 f2 = __half22float2(h[e]);
+          xr[8 * v + 2 * e] = f2.x;
+          xr[8 * v + 2 * e + 1] = f2.y;
+        }
       }
 #pragma unroll
       for (int rr = 0; rr < ROWS; rr++) {
-        float p0 = dot8(w[rr][i].x, xr, 0, mg[rr][i], 0.f);
-        float p1 = dot8(w[rr][i].y, xr, 8, mg[rr][i], 0.f);
-        p0 = dot8(w[rr][i].z, xr, 16, mg[rr][i], p0);
-        p1 = dot8(w[rr][i].w, xr, 24, mg[rr][i], p1);
-        acc[rr] = fmaf(sc[rr][i], p0 + p1, acc[rr]);
+        float f[32];
+        decode32<BITS>(w[rr][i], f);
+        float p[4] = {0.f, 0.f, 0.f, 0.f};  // four chains so the FMAs do not wait on each other
+#pragma unroll
+        for (int j = 0; j < 32; j++) p[j & 3] = fmaf(f[j] - mg[rr][i], xr[j], p[j & 3]);
+        acc[rr] = fmaf(sc[rr][i], (p[0] + p[1]) + (p[2] + p[3]), acc[rr]);
       }
     }
   }
@@ -174,28 +226,32 @@ __global__ void __launch_bounds__(WARPS * 32) gemv4Kernel(const uint8_t* __restr
     if (r >= N) break;
     float a = acc[rr];
     if (rowPtr)
-      for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32)
-        a = fmaf(__half2float(vals[k]), xs[(colIdx[k] >> 5) * XS_STRIDE + (colIdx[k] & 31)], a);
+      for (int k = rowPtr[r] + lane; k < rowPtr[r + 1]; k += 32) a = fmaf(__half2float(vals[k]), __half2float(x[colIdx[k]]), a);
     for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
     if (lane == 0) y[r] = a;
   }
 }
 
-constexpr size_t G4_MAX_SMEM = 160 * 1024;  // opted in below; x of up to 36k columns
-bool gemv4Fits(int K) { return K % 32 == 0 && size_t(K / 32) * XS_STRIDE * sizeof(float) <= G4_MAX_SMEM; }
-
-template <int ROWS, int CH, int WARPS>
-void launchGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
-                 const int* rp, const int* ci, const __half* v, cudaStream_t st) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cudaFuncSetAttribute(gemv4Kernel<ROWS, CH, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G4_MAX_SMEM));
-  });
+template <int BITS, int ROWS, int CH, int WARPS>
+void launchGemv(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
+                const int* rp, const int* ci, const __half* v, cudaStream_t st) {
   const int rowsPerBlock = WARPS * ROWS;
-  const size_t smem = size_t(K / 32) * XS_STRIDE * sizeof(float);
-  gemv4Kernel<ROWS, CH, WARPS><<<(N + rowsPerBlock - 1) / rowsPerBlock, WARPS * 32, smem, st>>>(B, s, z, x, y, N, K, g, rp,
-                                                                                              ci, v);
-  QR_LAUNCHED("gemv4Kernel");
+  gemvKernel<BITS, ROWS, CH, WARPS><<<(N + rowsPerBlock - 1) / rowsPerBlock, WARPS * 32, 0, st>>>(B, s, z, x, y, N, K, g,
+                                                                                                rp, ci, v);
+  QR_LAUNCHED("gemvKernel");
+}
+
+template <int BITS>
+void launchGemvVariant(int variant, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y,
+                       int N, int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  switch (variant) {
+    case 1: launchGemv<BITS, 1, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 3: launchGemv<BITS, 4, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 4: launchGemv<BITS, 2, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 5: launchGemv<BITS, 1, 8, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 6: launchGemv<BITS, 2, 4, 8>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    default: launchGemv<BITS, 2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+  }
 }
 
 __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__ W, const __half* __restrict__ x,
@@ -221,31 +277,32 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant: 0 and 2 the generic kernel (what the product uses); for 4 bits the shared-memory kernel as
- * <rows per warp, chunks per lane, warps per block>: 1 <2,4,4>, 3 <8,1,4>, 4 <4,2,8>, 5 <4,1,4>, 6 <4,2,4>.
+ * variant: 0 (and 2) the product kernel <rows per warp 2, chunks per lane 4, warps per block 4>; for
+ * benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <1,8,4>, 6 <2,4,8>, and 9 the previous kernel (one row
+ * per warp, I2F per code) for a before/after within one run.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
-  // the shared-memory 4-bit kernels measured slower than the generic one on the H100 (docs/native.md):
-  // benchmark variants only
-  if (bits == 4 && gemv4Fits(K) && variant != 0 && variant != 2) {
-    switch (variant) {
-      case 1: launchGemv4<2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-      case 3: launchGemv4<8, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-      case 4: launchGemv4<4, 2, 8>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-      case 5: launchGemv4<4, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-      default: launchGemv4<4, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+  if (K % 32 || g % 32 || K % g) throw std::runtime_error("dequant GEMV needs cols and the group size to be multiples of 32");
+  if (variant == 9) {
+    const dim3 grid((N + 7) / 8), block(256);
+    switch (bits) {
+      case 2: dequantGemvKernel<2><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
+      case 3: dequantGemvKernel<3><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
+      case 4: dequantGemvKernel<4><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
+      case 8: dequantGemvKernel<8><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
+      default: throw std::runtime_error("dequant GEMV supports 2, 3, 4 and 8 bits");
     }
+    QR_LAUNCHED("dequantGemvKernel");
+    return;
   }
-  const dim3 grid((N + 7) / 8), block(256);
   switch (bits) {
-    case 2: dequantGemvKernel<2><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
-    case 3: dequantGemvKernel<3><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
-    case 4: dequantGemvKernel<4><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
-    case 8: dequantGemvKernel<8><<<grid, block, 0, st>>>(B, s, z, x, y, N, K, g, rp, ci, v); break;
+    case 2: launchGemvVariant<2>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+    case 3: launchGemvVariant<3>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+    case 4: launchGemvVariant<4>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+    case 8: launchGemvVariant<8>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
     default: throw std::runtime_error("dequant GEMV supports 2, 3, 4 and 8 bits");
   }
-  QR_LAUNCHED("dequantGemvKernel");
 }
 
 }  // namespace
