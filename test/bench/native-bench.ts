@@ -128,13 +128,15 @@ async function main(): Promise<void> {
           `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
           `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
       }
-    // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,4,4> the product's,
-    // 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <1,8,4>, 6 <2,4,8>; 9 the previous kernel) per bit width, and the
-    // default with an L2 flush before each individually timed call instead of rotating copies
+    // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,2,4> the product's
+    // (3 bits <1,4,4>), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
+    // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
+    // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor)) per
+    // bit width, and the default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
       for (const bits of [2, 3, 4, 8] as const) {
         const cells: string[] = [];
-        for (const variant of [1, 3, 4, 5, 6, 9]) {
+        for (const variant of [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]) {
           const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant });
           cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
         }

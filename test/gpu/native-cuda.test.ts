@@ -174,7 +174,7 @@ test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers'
   // narrower groups) for every bit width and kernel variant (0 the product's, 9 the previous kernel)
   for (const [rows, cols, groupSize] of [[1000, 1536, 64], [512, 11008, 128], [333, 4096, 32]])
     for (const bits of [2, 3, 4, 8] as const)
-      for (const variant of [0, 1, 3, 5, 6, 9]) {
+      for (const variant of [0, 1, 3, 5, 6, 7, 8, 9]) {
         const r = await benchGemv({ rows, cols, bits, groupSize, iters: 5, variant, outlierFraction: variant === 3 ? 0.01 : 0 });
         assert.ok(r.maxAbsErr < 1e-2, `w${bits} ${rows}×${cols} g${groupSize} variant ${variant}: max abs error ${r.maxAbsErr}`);
       }

@@ -140,9 +140,24 @@ __device__ __forceinline__ void decode32(const uint32_t (&w)[BITS], float (&f)[3
   }
 }
 
-template <int BITS>
+/** 16 bytes through the read-only path without allocating in L1 (weights are read once; x stays cached). */
+__device__ __forceinline__ uint4 ldStream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+template <int BITS, bool STREAM>
 __device__ __forceinline__ void loadChunk(const uint8_t* p, uint32_t (&w)[BITS]) {
-  if constexpr (BITS == 4) {
+  if constexpr (STREAM && BITS == 4) {
+    const uint4 v = ldStream(p);
+    w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
+  } else if constexpr (STREAM && BITS == 8) {
+    const uint4 a = ldStream(p), b = ldStream(p + 16);
+    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+  } else if constexpr (BITS == 4) {
     const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
     w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
   } else if constexpr (BITS == 8) {
@@ -157,8 +172,11 @@ __device__ __forceinline__ void loadChunk(const uint8_t* p, uint32_t (&w)[BITS])
   }
 }
 
-/** ROWS rows per warp, CH chunks per lane and row in flight per step, WARPS warps per block. */
-template <int BITS, int ROWS, int CH, int WARPS>
+/**
+ * ROWS rows per warp, CH chunks per lane and row in flight per step, WARPS warps per block; STREAM:
+ * 4- and 8-bit weights loaded without L1 allocation.
+ */
+template <int BITS, int ROWS, int CH, int WARPS, bool STREAM = false>
 __global__ void __launch_bounds__(WARPS * 32) gemvKernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
                                                      const uint8_t* __restrict__ zeros, const __half* __restrict__ x,
                                                      float* __restrict__ y, int N, int K, int g,
@@ -182,7 +200,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemvKernel(const uint8_t* __restri
         const int r = r0 + rr;
         const bool ok = c < nChunks && r < N;
         if (ok) {
-          loadChunk<BITS>(B + size_t(r) * rowBytes + size_t(c) * 4 * BITS, w[rr][i]);
+          loadChunk<BITS, STREAM>(B + size_t(r) * rowBytes + size_t(c) * 4 * BITS, w[rr][i]);
         } else {
 #pragma unroll
           for (int k = 0; k < BITS; k++) w[rr][i][k] = 0;
@@ -232,13 +250,50 @@ __global__ void __launch_bounds__(WARPS * 32) gemvKernel(const uint8_t* __restri
   }
 }
 
-template <int BITS, int ROWS, int CH, int WARPS>
+template <int BITS, int ROWS, int CH, int WARPS, bool STREAM = false>
 void launchGemv(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
                 const int* rp, const int* ci, const __half* v, cudaStream_t st) {
   const int rowsPerBlock = WARPS * ROWS;
-  gemvKernel<BITS, ROWS, CH, WARPS><<<(N + rowsPerBlock - 1) / rowsPerBlock, WARPS * 32, 0, st>>>(B, s, z, x, y, N, K, g,
-                                                                                                rp, ci, v);
+  gemvKernel<BITS, ROWS, CH, WARPS, STREAM><<<(N + rowsPerBlock - 1) / rowsPerBlock, WARPS * 32, 0, st>>>(
+      B, s, z, x, y, N, K, g, rp, ci, v);
   QR_LAUNCHED("gemvKernel");
+}
+
+/**
+ * Benchmark floors, same grid as the product kernel: MODE 0 reads each row's packed bytes, scales and
+ * zeros like the GEMV but does no arithmetic (the data's read ceiling at this size); MODE 1 reads
+ * nothing (launch and scheduling alone). y gets a value derived from the bytes so nothing is elided.
+ */
+template <int MODE>
+__global__ void __launch_bounds__(128) gemvFloorKernel(const uint8_t* __restrict__ B, const __half* __restrict__ scales,
+                                                       const uint8_t* __restrict__ zeros, float* __restrict__ y, int N,
+                                                       int K, int bits, int g) {
+  const int lane = threadIdx.x & 31;
+  const int r0 = (blockIdx.x * 4 + (threadIdx.x >> 5)) * 2;
+  uint32_t acc = 0;
+  if (MODE == 0) {
+    const int ng = K / g;
+    const size_t rowBytes = size_t(K) * bits / 8;
+    for (int rr = 0; rr < 2; rr++) {
+      const int r = r0 + rr;
+      if (r >= N) break;
+      const uint4* row = reinterpret_cast<const uint4*>(B + size_t(r) * rowBytes);
+      for (size_t c = lane; c < rowBytes / 16; c += 32) {
+        const uint4 v = __ldg(row + c);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+      }
+      for (int k = lane; k < ng; k += 32) acc ^= __half_as_ushort(scales[size_t(r) * ng + k]) ^ zeros[size_t(r) * ng + k];
+    }
+  }
+  if (r0 < N && lane == 0) y[r0] = float(acc & 0xff);
+}
+
+template <int BITS>
+void launchGemvDefault(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
+                       int g, const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  // one row per warp for 3 bits (its generic decode needs the registers); two otherwise (bench: variants)
+  if constexpr (BITS == 3) launchGemv<BITS, 1, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
+  else launchGemv<BITS, 2, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
 }
 
 template <int BITS>
@@ -248,9 +303,11 @@ void launchGemvVariant(int variant, const uint8_t* B, const __half* s, const uin
     case 1: launchGemv<BITS, 1, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
     case 3: launchGemv<BITS, 4, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
     case 4: launchGemv<BITS, 2, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-    case 5: launchGemv<BITS, 1, 8, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-    case 6: launchGemv<BITS, 2, 4, 8>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
-    default: launchGemv<BITS, 2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 5: launchGemv<BITS, 2, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 6: launchGemv<BITS, 2, 1, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 7: launchGemv<BITS, 2, 2, 4, true>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    case 8: launchGemv<BITS, 1, 2, 4, true>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
+    default: launchGemvDefault<BITS>(B, s, z, x, y, N, K, g, rp, ci, v, st); return;
   }
 }
 
@@ -277,13 +334,22 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant: 0 (and 2) the product kernel <rows per warp 2, chunks per lane 4, warps per block 4>; for
- * benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <1,8,4>, 6 <2,4,8>, and 9 the previous kernel (one row
- * per warp, I2F per code) for a before/after within one run.
+ * variant: 0 the product kernel (<rows per warp, chunks per lane, warps per block> <2,2,4>, 3 bits
+ * <1,4,4>); for benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8
+ * <1,2,4> with streaming (no L1 allocation) weight loads; 9 the previous kernel (one row per warp, I2F
+ * per code); 10 and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV).
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
   if (K % 32 || g % 32 || K % g) throw std::runtime_error("dequant GEMV needs cols and the group size to be multiples of 32");
+  if (variant == 10 || variant == 11) {
+    const int blocks = (N + 7) / 8;
+    if (size_t(K) * bits / 8 % 16) throw std::runtime_error("the GEMV floor kernels need rows of whole 16-byte words");
+    if (variant == 10) gemvFloorKernel<0><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
+    else gemvFloorKernel<1><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
+    QR_LAUNCHED("gemvFloorKernel");
+    return;
+  }
   if (variant == 9) {
     const dim3 grid((N + 7) / 8), block(256);
     switch (bits) {
