@@ -50,7 +50,9 @@ export type FromWebview =
 const toTypes = new Set(['compare/data', 'sensitivity/data', 'sensitivity/status', 'sensitivity/solved', 'reply', 'theme-changed']);
 const fromTypes = new Set(['ready', 'compare/open-recipe-diff', 'compare/reveal-run', 'sensitivity/solve', 'sensitivity/reveal-layer',
   'sensitivity/write-allocation', 'sensitivity/recompute', 'sensitivity/spade', 'log']);
-const METRICS = new Set(['gradient', 'hessian', 'measured']);
+/** Metric names the view may ask for; kept equal to the engine's SENSITIVITY_METRICS (unit/sensitivity checks). */
+export const METRIC_NAMES: readonly SensitivityMetric[] = ['gradient', 'taylor', 'fisher', 'hessian', 'measured'];
+const METRICS = new Set<string>(METRIC_NAMES);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

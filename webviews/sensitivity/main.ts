@@ -6,7 +6,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import type { Allocation, Budget, FrontierPointView, LayerSensitivity, SensitivityMetric, SensitivityViewData, SpadeResult } from '../protocol';
+import { METRIC_NAMES, type Allocation, type Budget, type FrontierPointView, type LayerSensitivity, type SensitivityMetric, type SensitivityViewData, type SpadeResult } from '../protocol';
 import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
 import { STYLES } from './styles';
 import { bitsClass, formatBytes, heat, fmt } from './format';
@@ -152,7 +152,7 @@ function tabButton(id: State['tab'], label: string): HTMLElement {
 function renderAllocationTab(): HTMLElement {
   const d = data!;
   const r = d.ranges[state.kind];
-  const metrics = (['gradient', 'hessian', 'measured'] as SensitivityMetric[]).filter((m) => d.result.layers.some((l) => l.scores[m]));
+  const metrics = METRIC_NAMES.filter((m) => d.result.layers.some((l) => l.scores[m]));
   const metricSel = h('select', { id: 'metric', 'aria-label': 'sensitivity metric' }, ...metrics.map((m) => h('option', { value: m, selected: m === metricOf() }, m)));
   metricSel.addEventListener('change', () => { state.metric = metricSel.value as SensitivityMetric; save(); solve(); renderGrid(); });
   const kindSel = h('select', { id: 'kind', 'aria-label': 'budget unit' }, h('option', { value: 'bits', selected: state.kind === 'bits' }, 'average bits'), h('option', { value: 'bytes', selected: state.kind === 'bytes' }, 'size (bytes)'));
@@ -314,7 +314,7 @@ function renderDetails(): void {
   const i = layers().findIndex((l) => l.name === state.selected);
   const l = layers()[i];
   if (!l) { detailsEl.replaceChildren(h('div', { class: 'muted' }, 'Select a layer (click, or arrows + Enter to reveal it in the recipe; 2–8 pins a width, 0 unpins).')); return; }
-  const metrics = (['gradient', 'hessian', 'measured'] as SensitivityMetric[]).filter((m) => l.scores[m]);
+  const metrics = METRIC_NAMES.filter((m) => l.scores[m]);
   const table = h('table', { class: 'cands' },
     h('thead', {}, h('tr', {}, h('th', {}, 'bits'), ...metrics.map((m) => h('th', {}, m)), h('th', {}, 'rel. error'), h('th', {}, 'bytes'), h('th', {}, 'outliers'), h('th', {}, ''))),
     h('tbody', {}, ...l.candidates.map((b, k) => {

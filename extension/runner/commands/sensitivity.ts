@@ -1,5 +1,5 @@
 // `qrecipe sensitivity FILE.qrecipe [--json]`: per-layer sensitivity of the recipe's allocate stage
-// at each candidate width (Hessian, gradient, measured), the allocation at the recipe's budget, and
+// at each candidate width (gradient, taylor, fisher, Hessian, measured), the allocation at the recipe's budget, and
 // measured perplexities at a few allocations. Cached in the run store's `.cache/` by content hashes.
 import path from 'node:path';
 import { parseArgs, UsageError } from '../args';
@@ -9,15 +9,15 @@ import { readInventory } from '../../../language-server/core/model/inventory';
 import { computeSensitivity, type SensitivityOptions } from '../../../language-server/core/sensitivity/engine';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
 import { formatBytes } from '../../../language-server/core/util/format';
-import type { SensitivityMetric, SensitivityResult } from '../../../language-server/core/sensitivity/types';
+import { SENSITIVITY_METRICS, type SensitivityMetric, type SensitivityResult } from '../../../language-server/core/sensitivity/types';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
 
 const HELP = `usage: qrecipe sensitivity FILE.qrecipe [options]
 
 Measures how much each layer of the recipe's allocate stage suffers at each candidate bit width and
 prints the allocation at the recipe's budget (LLM-MQ: one width per layer, minimum total sensitivity).
-  --metric gradient|hessian|measured   metric of the allocation (default: the stage's \`metric\`)
-  --metrics LIST     metrics to compute, comma-separated (default hessian,gradient,measured)
+  --metric gradient|taylor|fisher|hessian|measured   metric of the allocation (default: the stage's \`metric\`)
+  --metrics LIST     metrics to compute, comma-separated (default all five)
   --compare          also measure every metric's allocation at the size of uniform 4-bit and at 3.5 bits
   --stage N          the N-th allocate stage (1-based) when there are several
   --eval-windows N   windows of the evaluation set for the measured points (default: its samples)
@@ -26,7 +26,7 @@ prints the allocation at the recipe's budget (LLM-MQ: one width per layer, minim
   --progress         progress lines on stderr
   --json             print the whole result as JSON`;
 
-const METRICS: SensitivityMetric[] = ['gradient', 'hessian', 'measured'];
+const METRICS = SENSITIVITY_METRICS;
 
 function metricArg(v: string | undefined, what: string): SensitivityMetric | undefined {
   if (v === undefined) return undefined;

@@ -110,7 +110,7 @@ export interface AllocateParams {
   /** Bit widths a layer may get, ascending. */
   candidates: number[];
   /** Sensitivity measure (see the `metric` key in schema.ts). */
-  metric: 'gradient' | 'hessian' | 'measured';
+  metric: 'gradient' | 'taylor' | 'fisher' | 'hessian' | 'measured';
   /** Fraction of largest-magnitude weights kept in FP16 per layer. */
   outliers: number;
   /** Group size of the quantizer used for every candidate width. */

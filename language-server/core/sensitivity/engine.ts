@@ -1,7 +1,8 @@
 /**
  * The sensitivity engine behind `qrecipe sensitivity`: for the layers of a recipe's allocate stage,
  * every candidate width's Hessian-weighted error ½·tr(ΔW H ΔWᵀ), LLM-MQ's first-order
- * |⟨∂L/∂W, ΔW⟩|, and the measured loss/KL change of quantising that layer alone; outlier fractions
+ * |⟨∂L/∂W, ΔW⟩|, its per-batch forms E|⟨g_b, ΔW⟩| and ½·E⟨g_b, ΔW⟩² (`taylor`, `fisher`), and the
+ * measured loss/KL change of quantising that layer alone; outlier fractions
  * and bytes; then model-level measurements at a few allocations. Results are cached by content
  * hashes of the model, the data and the stage settings.
  */
@@ -18,17 +19,18 @@ import { writeFileAtomic } from '../util/atomic';
 import { throwIfAborted, type LongRunOptions } from '../util/cancel';
 import { Allocator } from './allocate';
 import { layerBytes, type QuantLayout } from './cost';
+import { BatchTaylorStats } from './batch-stats';
 import { layerGradients } from './gradients';
 import { ModelProbe } from './probe';
 import { errorScores, outlierFractionAt, quantizeWeight } from './quantize';
-import type { Budget, LayerSensitivity, MeasuredPoint, SensitivityMetric, SensitivityResult } from './types';
+import { GRADIENT_METRICS, SENSITIVITY_METRICS, type Budget, type LayerSensitivity, type MeasuredPoint, type SensitivityMetric, type SensitivityResult } from './types';
 
-export const ENGINE_VERSION = 1;
+export const ENGINE_VERSION = 2;
 
 export interface SensitivityOptions extends LongRunOptions {
   /** Metric the allocation uses (default: the stage's `metric`). */
   metric?: SensitivityMetric;
-  /** Metrics to compute (default all three). */
+  /** Metrics to compute (default all of `SENSITIVITY_METRICS`). */
   metrics?: SensitivityMetric[];
   /** Evaluation windows of the measured points (default: the evaluation data set's `samples`). */
   evalWindows?: number;
@@ -91,7 +93,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const { stage, calib, evalSet } = stageOf(recipe, opts.which);
   const names = stage.selection.layers;
   if (!names?.length) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage selects no layers (is the model readable?)`);
-  const metrics = opts.metrics ?? ['hessian', 'gradient', 'measured'];
+  const metrics = opts.metrics ?? SENSITIVITY_METRICS;
+  const wantsGradients = metrics.some((m) => GRADIENT_METRICS.includes(m));
+  const perBatch = metrics.includes('taylor') || metrics.includes('fisher');
   const metricAsked = opts.metric ?? stage.params.metric;
   const isText = calib.source.kind === 'text';
   const cw = isText ? textWindows(calib, 'calibration') : undefined;
@@ -137,11 +141,28 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     lap('hessians');
     let grads = new Map<string, Float32Array>();
     let blocked = new Map<string, string>();
-    if (metrics.includes('gradient') && !isText) {
-      for (const l of probe.layers) blocked.set(l.name, 'the gradient metric uses the language-model loss; this model is not a language model');
-    } else if (metrics.includes('gradient')) {
+    // Per-batch statistics need every candidate's ΔW while the batch gradients stream past: one
+    // Float32Array per layer and candidate (the weights' size × candidates, freed after the pass).
+    const batchStats = new Map<string, BatchTaylorStats>();
+    if (wantsGradients && !isText) {
+      for (const l of probe.layers) blocked.set(l.name, 'the gradient metrics use the language-model loss; this model is not a language model');
+    } else if (wantsGradients) {
       try {
-        const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onProgress: (p) => progress(p.done, p.total, 'gradients') });
+        if (perBatch) {
+          for (const l of probe.layers) {
+            throwIfAborted(opts.signal, 'sensitivity');
+            const W = await probe.weight(l);
+            const deltas: Float32Array[] = [];
+            for (const b of stage.perLayer?.[l.name]?.candidates ?? stage.params.candidates) {
+              const Q = await quantizeWeight(W, l, b, layout, outlierFractionAt(b, stage.params.outliers), { signal: opts.signal });
+              deltas.push(Float32Array.from(W, (w, i) => w - Q[i]!));
+            }
+            batchStats.set(l.name, new BatchTaylorStats(deltas));
+          }
+          lap('deltas');
+        }
+        const onBatch = perBatch ? (l: { name: string }, g: Float32Array) => batchStats.get(l.name)?.add(g) : undefined;
+        const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onBatch, onProgress: (p) => progress(p.done, p.total, 'gradients') });
         grads = g.grads;
         blocked = g.blocked;
       } catch (err) {
@@ -163,9 +184,15 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       const candidates = stage.perLayer?.[l.name]?.candidates ?? stage.params.candidates;
       const pinOverride = [...stage.overrides].reverse().find((o) => o.layers?.includes(l.name) && o.params.bits !== undefined);
       const W = await probe.weight(l);
-      const G = grads.get(l.name);
+      const G = metrics.includes('gradient') ? grads.get(l.name) : undefined;
       const scores: LayerSensitivity['scores'] = { hessian: [] };
       if (G) scores.gradient = [];
+      const st = batchStats.get(l.name);
+      if (st?.count && !blocked.has(l.name)) {
+        if (metrics.includes('taylor')) scores.taylor = st.taylor();
+        if (metrics.includes('fisher')) scores.fisher = st.fisher();
+      }
+      batchStats.delete(l.name);
       if (base) scores.measured = [];
       const relError: number[] = [];
       const lossDelta: number[] = [];
@@ -192,7 +219,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       let reason: string | undefined;
       if (!scores[metricAsked]) {
         metric = 'hessian';
-        reason = metricAsked === 'gradient' ? (blocked.get(l.name) ?? 'no gradient') + ' → Hessian metric' : `${metricAsked} not computed → Hessian metric`;
+        reason = GRADIENT_METRICS.includes(metricAsked) && blocked.has(l.name) ? `${blocked.get(l.name)!} → Hessian metric` : `${metricAsked} not computed → Hessian metric`;
       }
       layers.push({
         name: l.name, op: l.op, rows: l.rows, cols: l.cols, params: l.rows * l.cols, candidates, metric, reason, scores,
@@ -210,7 +237,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     const evalWindows = ew && evalSet && isText ? await byteWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples }) : windows.slice(0, opts.evalWindows);
     const evalBatches = isText ? [] : evalSet ? await batchesOf(evalSet, opts.evalWindows) : calibBatches.slice(0, opts.evalWindows ? Math.ceil(opts.evalWindows / 8) : undefined);
     const evalLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(evalWindows, ov, { signal: opts.signal }) : probe.klOn(evalBatches, ov, { signal: opts.signal }));
-    const computedMetrics = (['hessian', 'gradient', 'measured'] as SensitivityMetric[]).filter((m) => layers.every((l) => l.scores[m]));
+    const computedMetrics = SENSITIVITY_METRICS.filter((m) => layers.every((l) => l.scores[m]));
     const measure = async (label: string, bits: number[], metric?: SensitivityMetric): Promise<void> => {
       const overrides = new Map<string, Float32Array>();
       let bytes = 0;

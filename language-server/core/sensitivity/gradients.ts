@@ -2,7 +2,9 @@
  * ∂L/∂W of each layer, averaged over calibration windows, from the gradients engine's gradient
  * model (forward graph + LM loss head + backward nodes) run by onnxruntime. Layers whose gradient
  * path crosses an op without a rule come back in `blocked` with that op, so the caller can fall
- * back to another metric and say why.
+ * back to another metric and say why. `onBatch` sees every window's own gradient before it is
+ * averaged, so per-batch statistics (the `taylor` and `fisher` metrics) are accumulated on the fly
+ * without keeping the batch gradients.
  */
 import * as ort from 'onnxruntime-node';
 import type { OnnxModel } from '../model/reader';
@@ -19,7 +21,12 @@ export interface LayerGradients {
   blocked: Map<string, string>;
 }
 
-export async function layerGradients(model: OnnxModel, io: ModelIo, layers: LayerInfo[], windows: Int32Array[], opts: LongRunOptions = {}): Promise<LayerGradients> {
+export interface LayerGradientOptions extends LongRunOptions {
+  /** Called with each window's gradient of each unblocked layer (rows × cols, valid during the call only). */
+  onBatch?: (layer: LayerInfo, grad: Float32Array, window: number) => void;
+}
+
+export async function layerGradients(model: OnnxModel, io: ModelIo, layers: LayerInfo[], windows: Int32Array[], opts: LayerGradientOptions = {}): Promise<LayerGradients> {
   const blocked = new Map<string, string>();
   const grads = new Map<string, Float32Array>();
   if (!windows.length || !layers.length) return { grads, blocked };
@@ -45,6 +52,7 @@ export async function layerGradients(model: OnnxModel, io: ModelIo, layers: Laye
         const g = l.transposed ? transpose(t.data as Float32Array, l.cols, l.rows) : (t.data as Float32Array);
         const s = sums.get(l.name)!;
         for (let k = 0; k < s.length; k++) s[k] += g[k]!;
+        opts.onBatch?.(l, g, i);
         t.dispose();
       }
       opts.onProgress?.({ done: i + 1, total: windows.length, label: 'gradient windows' });

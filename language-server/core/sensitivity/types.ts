@@ -6,12 +6,21 @@
 /**
  * How a layer's sensitivity at b bits is scored:
  * - `gradient`: LLM-MQ's first-order |⟨∂L/∂W, W − Q_b(W)⟩_F| with ∂L/∂W accumulated over calibration;
+ * - `taylor`: the same first-order term per calibration window, absolute value, then averaged:
+ *   E_b |⟨g_b, ΔW⟩| (a labelled deviation: on a trained model the mean gradient nearly cancels);
+ * - `fisher`: ½·E_b ⟨g_b, ΔW⟩², the empirical-Fisher second-order form over the same windows;
  * - `hessian`: ½·tr(ΔW H ΔWᵀ) with the calibration Hessian H = (2/n)Σ x xᵀ (a labelled deviation
  *   from LLM-MQ: a second-order proxy that needs no gradients);
  * - `measured`: the mean KL(dense ‖ quantised) over calibration tokens when this layer alone is
  *   quantised to b bits (the loss change is kept beside it in `measuredLoss`).
  */
-export type SensitivityMetric = 'gradient' | 'hessian' | 'measured';
+export type SensitivityMetric = 'gradient' | 'taylor' | 'fisher' | 'hessian' | 'measured';
+
+/** Every metric, in the order tables and views list them. */
+export const SENSITIVITY_METRICS: SensitivityMetric[] = ['gradient', 'taylor', 'fisher', 'hessian', 'measured'];
+
+/** The metrics computed from calibration gradients (language models with a gradient path only). */
+export const GRADIENT_METRICS: SensitivityMetric[] = ['gradient', 'taylor', 'fisher'];
 
 /** One layer's scores and costs at each candidate bit width. */
 export interface LayerSensitivity {

@@ -7,7 +7,8 @@ test('sensitivity messages from the view are validated field by field', () => {
   assert.ok(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bytes', bytes: 1e6 }, pins: {}, metric: 'gradient' }));
   assert.equal(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bits' }, pins: {}, metric: 'hessian' }), false, 'budget without a value');
   assert.equal(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bits', bits: 3 }, pins: { a: 3.5 }, metric: 'hessian' }), false, 'fractional pin');
-  assert.equal(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bits', bits: 3 }, pins: {}, metric: 'fisher' }), false, 'unknown metric');
+  assert.equal(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bits', bits: 3 }, pins: {}, metric: 'fisher' }), true, 'per-batch Fisher metric');
+  assert.equal(isFromWebview({ type: 'sensitivity/solve', requestId: 3, budget: { kind: 'bits', bits: 3 }, pins: {}, metric: 'curvature' }), false, 'unknown metric');
   assert.ok(isFromWebview({ type: 'sensitivity/write-allocation', bits: { 'layers.0.q': 4 } }));
   assert.equal(isFromWebview({ type: 'sensitivity/write-allocation', bits: {} }), false, 'nothing to write');
   assert.equal(isFromWebview({ type: 'sensitivity/reveal-layer' }), false);
