@@ -129,7 +129,7 @@ async function main(): Promise<void> {
           `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
       }
     // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,2,4> the product's
-    // (3 bits <1,4,4>), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
+    // (3 bits <1,4,4>; 4 and 8 bits = 7), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
     // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor)) per
     // bit width, and the default with an L2 flush before each individually timed call

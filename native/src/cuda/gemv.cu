@@ -291,9 +291,11 @@ __global__ void __launch_bounds__(128) gemvFloorKernel(const uint8_t* __restrict
 template <int BITS>
 void launchGemvDefault(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                        int g, const int* rp, const int* ci, const __half* v, cudaStream_t st) {
-  // one row per warp for 3 bits (its generic decode needs the registers); two otherwise (bench: variants)
+  // the fastest measured on the H100 (docs/native.md): one row per warp for 3 bits (its generic decode
+  // needs the registers), two otherwise, with streaming loads for 4 and 8 bits (= variant 7)
   if constexpr (BITS == 3) launchGemv<BITS, 1, 4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
-  else launchGemv<BITS, 2, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
+  else if constexpr (BITS == 2) launchGemv<BITS, 2, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
+  else launchGemv<BITS, 2, 2, 4, true>(B, s, z, x, y, N, K, g, rp, ci, v, st);
 }
 
 template <int BITS>
@@ -335,7 +337,7 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 
 /**
  * variant: 0 the product kernel (<rows per warp, chunks per lane, warps per block> <2,2,4>, 3 bits
- * <1,4,4>); for benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8
+ * <1,4,4>, 4 and 8 bits with streaming loads, i.e. variant 7); for benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8
  * <1,2,4> with streaming (no L1 allocation) weight loads; 9 the previous kernel (one row per warp, I2F
  * per code); 10 and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV).
  */
