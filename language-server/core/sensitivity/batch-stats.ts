@@ -1,22 +1,22 @@
 /**
- * Per-batch first-order statistics of one layer's quantisation error ΔW_b = W − Q_b(W) at each
- * candidate width, accumulated while the calibration gradients stream past (no batch gradient kept):
+ * Sensitivity metrics from per-batch calibration gradients g_b = ∂L_b/∂W, for one layer's
+ * quantisation error ΔW_b = W − Q_b(W) at each candidate width:
  *
- * - `taylor`: E_batches |⟨g_batch, ΔW⟩| — LLM-MQ's first-order term taken per batch before the
- *   absolute value, so that the batch gradients of a trained model (which nearly cancel in the
- *   mean) still count. By the triangle inequality it is ≥ |⟨E g, ΔW⟩| (the `gradient` metric).
- * - `fisher`: ½·E_batches ⟨g_batch, ΔW⟩² — the empirical-Fisher quadratic form ½·ΔWᵀ F ΔW with
- *   F = E g gᵀ (the second-order Taylor term when the Fisher stands in for the Hessian).
+ * - `taylor` (`BatchTaylorStats`): E_batches |⟨g_batch, ΔW⟩| — LLM-MQ's first-order term taken per
+ *   batch before the absolute value, so that the batch gradients of a trained model (which nearly
+ *   cancel in the mean) still count. By the triangle inequality it is ≥ |⟨E g, ΔW⟩| (the
+ *   `gradient` metric). Accumulated while the gradients stream past, no batch gradient kept.
+ * - `fisher` (`fisherDiagonal`): ½·Σ_i F_ii ΔW_i² with the diagonal empirical Fisher
+ *   F_ii = E_batches g_{b,i}² (the second-order Taylor term with the Fisher standing in for the
+ *   Hessian, as Fisher-based mixed-precision work uses it); needs only the mean squared gradient.
  */
 export class BatchTaylorStats {
   private readonly abs: Float64Array;
-  private readonly sq: Float64Array;
   private batches = 0;
 
   /** `deltas[k]`: ΔW at the k-th candidate, rows × cols like the gradients `add` receives. */
   constructor(private readonly deltas: Float32Array[]) {
     this.abs = new Float64Array(deltas.length);
-    this.sq = new Float64Array(deltas.length);
   }
 
   /** One batch's gradient ∂L_batch/∂W (rows × cols). */
@@ -26,7 +26,6 @@ export class BatchTaylorStats {
       let dot = 0;
       for (let i = 0; i < d.length; i++) dot += grad[i]! * d[i]!;
       this.abs[k]! += Math.abs(dot);
-      this.sq[k]! += dot * dot;
     }
     this.batches++;
   }
@@ -39,9 +38,15 @@ export class BatchTaylorStats {
   taylor(): number[] {
     return Array.from(this.abs, (x) => (this.batches ? x / this.batches : 0));
   }
+}
 
-  /** ½·E⟨g_b, ΔW⟩² per candidate (zeros before any batch). */
-  fisher(): number[] {
-    return Array.from(this.sq, (x) => (this.batches ? x / (2 * this.batches) : 0));
+/** ½·Σ_i F_ii (W_i − Q_i)² with F_ii = `squares[i]`, the mean squared batch gradient (rows × cols). */
+export function fisherDiagonal(squares: ArrayLike<number>, W: ArrayLike<number>, Q: ArrayLike<number>): number {
+  if (squares.length !== W.length || Q.length !== W.length) throw new Error(`Fisher diagonal has ${squares.length} values, W ${W.length}, Q ${Q.length}`);
+  let s = 0;
+  for (let i = 0; i < W.length; i++) {
+    const d = W[i]! - Q[i]!;
+    s += squares[i]! * d * d;
   }
+  return s / 2;
 }

@@ -1,7 +1,7 @@
 /**
  * The sensitivity engine behind `qrecipe sensitivity`: for the layers of a recipe's allocate stage,
  * every candidate width's Hessian-weighted error ½·tr(ΔW H ΔWᵀ), LLM-MQ's first-order
- * |⟨∂L/∂W, ΔW⟩|, its per-batch forms E|⟨g_b, ΔW⟩| and ½·E⟨g_b, ΔW⟩² (`taylor`, `fisher`), and the
+ * |⟨∂L/∂W, ΔW⟩|, per-batch forms E|⟨g_b, ΔW⟩| and ½·Σ E[g_b²]·ΔW² (`taylor`, `fisher`), and the
  * measured loss/KL change of quantising that layer alone; outlier fractions
  * and bytes; then model-level measurements at a few allocations. Results are cached by content
  * hashes of the model, the data and the stage settings.
@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { throwIfAborted, type LongRunOptions } from '../util/cancel';
 import { Allocator } from './allocate';
 import { layerBytes, type QuantLayout } from './cost';
-import { BatchTaylorStats } from './batch-stats';
+import { BatchTaylorStats, fisherDiagonal } from './batch-stats';
 import { layerGradients } from './gradients';
 import { ModelProbe } from './probe';
 import { errorScores, outlierFractionAt, quantizeWeight } from './quantize';
@@ -95,7 +95,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   if (!names?.length) throw new Error(`${recipe.file}:${stage.range.start.line + 1}: the allocate stage selects no layers (is the model readable?)`);
   const metrics = opts.metrics ?? SENSITIVITY_METRICS;
   const wantsGradients = metrics.some((m) => GRADIENT_METRICS.includes(m));
-  const perBatch = metrics.includes('taylor') || metrics.includes('fisher');
+  const perBatch = metrics.includes('taylor');
   const metricAsked = opts.metric ?? stage.params.metric;
   const isText = calib.source.kind === 'text';
   const cw = isText ? textWindows(calib, 'calibration') : undefined;
@@ -140,8 +140,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     const H = isText ? await probe.hessians(windows, hessianOpts) : await probe.hessiansFor(calibBatches.map((b) => b.feeds), hessianOpts, calibBatches.map((b) => b.samples));
     lap('hessians');
     let grads = new Map<string, Float32Array>();
+    let squares = new Map<string, Float32Array>();
     let blocked = new Map<string, string>();
-    // Per-batch statistics need every candidate's ΔW while the batch gradients stream past: one
+    // `taylor` needs every candidate's ΔW while the batch gradients stream past: one
     // Float32Array per layer and candidate (the weights' size × candidates, freed after the pass).
     const batchStats = new Map<string, BatchTaylorStats>();
     if (wantsGradients && !isText) {
@@ -162,8 +163,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
           lap('deltas');
         }
         const onBatch = perBatch ? (l: { name: string }, g: Float32Array) => batchStats.get(l.name)?.add(g) : undefined;
-        const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onBatch, onProgress: (p) => progress(p.done, p.total, 'gradients') });
+        const g = await layerGradients(probe.model, probe.io, probe.layers, windows, { signal: opts.signal, onBatch, squares: metrics.includes('fisher'), onProgress: (p) => progress(p.done, p.total, 'gradients') });
         grads = g.grads;
+        squares = g.squares;
         blocked = g.blocked;
       } catch (err) {
         const why = (err as Error).message.split('\n')[0]!;
@@ -188,11 +190,10 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       const scores: LayerSensitivity['scores'] = { hessian: [] };
       if (G) scores.gradient = [];
       const st = batchStats.get(l.name);
-      if (st?.count && !blocked.has(l.name)) {
-        if (metrics.includes('taylor')) scores.taylor = st.taylor();
-        if (metrics.includes('fisher')) scores.fisher = st.fisher();
-      }
+      if (st?.count && !blocked.has(l.name)) scores.taylor = st.taylor();
       batchStats.delete(l.name);
+      const F = squares.get(l.name);
+      if (F) scores.fisher = [];
       if (base) scores.measured = [];
       const relError: number[] = [];
       const lossDelta: number[] = [];
@@ -201,10 +202,11 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
         // Without outliers the addon scores ΔW itself (same RTN grid, C++ speed for large layers);
         // with outliers the dense part and the fp16 values are put back together here first.
         const fast = fractions[k] === 0 ? await nativeScores(W, l, b, layout, H.get(l.name), G, opts.signal) : undefined;
-        const Q = fast && !base ? undefined : await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
+        const Q = fast && !base && !F ? undefined : await quantizeWeight(W, l, b, layout, fractions[k]!, { signal: opts.signal });
         const e = fast ?? errorScores(W, Q!, l, H.get(l.name), G);
         scores.hessian!.push(e.hessian!);
         if (G) scores.gradient!.push(e.gradient!);
+        if (F) scores.fisher!.push(fisherDiagonal(F, W, Q!));
         relError.push(e.relError);
         if (base) {
           // The allocation uses the KL to the dense model: the loss change of one quantised layer is

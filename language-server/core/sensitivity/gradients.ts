@@ -3,8 +3,8 @@
  * model (forward graph + LM loss head + backward nodes) run by onnxruntime. Layers whose gradient
  * path crosses an op without a rule come back in `blocked` with that op, so the caller can fall
  * back to another metric and say why. `onBatch` sees every window's own gradient before it is
- * averaged, so per-batch statistics (the `taylor` and `fisher` metrics) are accumulated on the fly
- * without keeping the batch gradients.
+ * averaged and `squares` averages their squares, so the per-batch metrics (`taylor`, `fisher`)
+ * are accumulated on the fly without keeping the batch gradients.
  */
 import * as ort from 'onnxruntime-node';
 import type { OnnxModel } from '../model/reader';
@@ -17,6 +17,8 @@ import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel
 export interface LayerGradients {
   /** Layer name → mean ∂L/∂W (rows × cols). */
   grads: Map<string, Float32Array>;
+  /** Layer name → mean squared per-window gradient (the empirical Fisher diagonal), with `squares`. */
+  squares: Map<string, Float32Array>;
   /** Layer name → why it has no gradient. */
   blocked: Map<string, string>;
 }
@@ -24,12 +26,15 @@ export interface LayerGradients {
 export interface LayerGradientOptions extends LongRunOptions {
   /** Called with each window's gradient of each unblocked layer (rows × cols, valid during the call only). */
   onBatch?: (layer: LayerInfo, grad: Float32Array, window: number) => void;
+  /** Also average the squared per-window gradients (`squares`). */
+  squares?: boolean;
 }
 
 export async function layerGradients(model: OnnxModel, io: ModelIo, layers: LayerInfo[], windows: Int32Array[], opts: LayerGradientOptions = {}): Promise<LayerGradients> {
   const blocked = new Map<string, string>();
   const grads = new Map<string, Float32Array>();
-  if (!windows.length || !layers.length) return { grads, blocked };
+  const squares = new Map<string, Float32Array>();
+  if (!windows.length || !layers.length) return { grads, squares, blocked };
   // The gradient model is specialised to one batch shape: one window per run.
   const sample = lmFeeds(io, [windows[0]!]);
   const gm = await buildGradientModel(model.proto, sample, { wrt: layers.map((l) => l.tensorName), loss: { kind: 'lm', ids: io.input } });
@@ -40,10 +45,11 @@ export async function layerGradients(model: OnnxModel, io: ModelIo, layers: Laye
     else if (!gm.gradOutputs.has(l.tensorName)) blocked.set(l.name, 'no gradient was produced');
   }
   const wanted = layers.filter((l) => !blocked.has(l.name));
-  if (!wanted.length) return { grads, blocked };
+  if (!wanted.length) return { grads, squares, blocked };
   const session = await ort.InferenceSession.create(gm.bytes, { logSeverityLevel: 3 });
   try {
     const sums = new Map(wanted.map((l) => [l.name, new Float64Array(l.rows * l.cols)]));
+    const sq = new Map(opts.squares ? wanted.map((l) => [l.name, new Float64Array(l.rows * l.cols)]) : []);
     for (let i = 0; i < windows.length; i++) {
       throwIfAborted(opts.signal, 'gradients');
       const out = await session.run(lmFeeds(io, [windows[i]!]), wanted.map((l) => gm.gradOutputs.get(l.tensorName)!));
@@ -52,6 +58,8 @@ export async function layerGradients(model: OnnxModel, io: ModelIo, layers: Laye
         const g = l.transposed ? transpose(t.data as Float32Array, l.cols, l.rows) : (t.data as Float32Array);
         const s = sums.get(l.name)!;
         for (let k = 0; k < s.length; k++) s[k] += g[k]!;
+        const q = sq.get(l.name);
+        if (q) for (let k = 0; k < q.length; k++) q[k] += g[k]! * g[k]!;
         opts.onBatch?.(l, g, i);
         t.dispose();
       }
@@ -59,8 +67,9 @@ export async function layerGradients(model: OnnxModel, io: ModelIo, layers: Laye
       await yieldToLoop();
     }
     for (const [name, s] of sums) grads.set(name, Float32Array.from(s, (x) => x / windows.length));
+    for (const [name, s] of sq) squares.set(name, Float32Array.from(s, (x) => x / windows.length));
   } finally {
     await session.release();
   }
-  return { grads, blocked };
+  return { grads, squares, blocked };
 }

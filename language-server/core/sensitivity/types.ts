@@ -8,7 +8,7 @@
  * - `gradient`: LLM-MQ's first-order |⟨∂L/∂W, W − Q_b(W)⟩_F| with ∂L/∂W accumulated over calibration;
  * - `taylor`: the same first-order term per calibration window, absolute value, then averaged:
  *   E_b |⟨g_b, ΔW⟩| (a labelled deviation: on a trained model the mean gradient nearly cancels);
- * - `fisher`: ½·E_b ⟨g_b, ΔW⟩², the empirical-Fisher second-order form over the same windows;
+ * - `fisher`: ½·Σ_i F_ii ΔW_i², F_ii = E_b g_{b,i}² (diagonal empirical Fisher over the same windows);
  * - `hessian`: ½·tr(ΔW H ΔWᵀ) with the calibration Hessian H = (2/n)Σ x xᵀ (a labelled deviation
  *   from LLM-MQ: a second-order proxy that needs no gradients);
  * - `measured`: the mean KL(dense ‖ quantised) over calibration tokens when this layer alone is
