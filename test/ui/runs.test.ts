@@ -68,13 +68,18 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'quickstart' }).first().click();
     await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'onnx-matmulnbits' }).first().click();
     const dest = path.join(s.workspace, 'exported-w4.onnx');
-    // The save dialog proposes <workspace>/<model>-<run>.onnx with the file name selected: type the
+    // The save dialog proposes <workspace>/<model>-<run>.onnx with the base name selected: type the
     // new name over it as a user would, then make sure the whole path is the one we mean.
     const input = s.page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
     await s.page.waitForFunction(() => (document.querySelector('.quick-input-widget input') as HTMLInputElement | null)?.value.endsWith('.onnx'));
-    await s.page.keyboard.type('exported-w4.onnx');
-    for (let i = 0; i < 20 && (await input.inputValue()) !== dest; i++) await s.page.waitForTimeout(250);
+    await s.page.keyboard.type('exported-w4'); // the selection leaves the extension in place
+    for (let i = 0; i < 8 && (await input.inputValue()) !== dest; i++) await s.page.waitForTimeout(250);
+    if ((await input.inputValue()) !== dest) {
+      await s.page.keyboard.press('Control+A');
+      await s.page.keyboard.type(dest);
+      for (let i = 0; i < 8 && (await input.inputValue()) !== dest; i++) await s.page.waitForTimeout(250);
+    }
     assert.equal(await input.inputValue(), dest, 'the save dialog holds the destination');
     await s.page.keyboard.press('Enter');
     await s.notification(/exported to exported-w4\.onnx/, 180_000);
