@@ -339,7 +339,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         const params: AllocateParams = {
           budget: (q(budgetVal) as AllocateParams['budget'] | undefined) ?? { kind: 'bits', bits: 4 },
           candidates: (q(s.keys.get('candidates')) as number[] | undefined) ?? [2, 3, 4],
-          metric: (q(s.keys.get('metric')) as AllocateParams['metric'] | undefined) ?? 'gradient',
+          metric: (q(s.keys.get('metric')) as AllocateParams['metric'] | undefined) ?? 'fisher',
           outliers: (q(s.keys.get('outliers')) as number | undefined) ?? 0,
           group: (q(s.keys.get('group')) as number | 'channel' | undefined) ?? 128,
           symmetric: q(s.keys.get('scheme')) === 'symmetric',
