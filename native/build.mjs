@@ -3,7 +3,7 @@
 // Node's headers come from --nodedir (default /usr, where the distribution's node-dev puts them).
 // Usage: node native/build.mjs [--debug-cuda-archs=sm_90] ; env QRECIPE_NO_CUDA=1, CUDA_HOME, QRECIPE_NODEDIR.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, copyFileSync, readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readFileSync, rmSync, statSync, readdirSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,7 +96,12 @@ async function main() {
   // ship the OpenMP runtime beside the addon (found through its $ORIGIN rpath)
   try {
     const gomp = execFileSync('g++', ['-print-file-name=libgomp.so.1'], { encoding: 'utf8' }).trim();
-    if (path.isAbsolute(gomp) && existsSync(gomp)) copyFileSync(gomp, path.join(buildDir, 'Release', 'libgomp.so.1'));
+    if (path.isAbsolute(gomp) && existsSync(gomp)) {
+      // Copy, then rename: writing over a library that a running process has mapped crashes it.
+      const dest = path.join(buildDir, 'Release', 'libgomp.so.1');
+      copyFileSync(gomp, `${dest}.tmp`);
+      renameSync(`${dest}.tmp`, dest);
+    }
   } catch { /* the system's libgomp will be used */ }
   console.log(`built ${path.relative(root, out)} (${cudaLib ? 'CPU + CUDA' : 'CPU only'}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
