@@ -103,5 +103,11 @@ export function makeWorkspace(root) {
   cpSync(path.join(root, 'test', 'fixtures'), path.join(ws, 'test', 'fixtures'), {
     recursive: true, filter: (s) => !s.endsWith('.py') && !/__pycache__|[\\/]\.cache$|[\\/]\.qrecipe$/.test(s) && !s.endsWith('.test.ts'),
   });
+  // The PP-OCR recipe points at the recognizer inside node_modules (npm ships it; we do not copy it
+  // into the repository): give the workspace the two files it reads.
+  const ocr = path.join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets');
+  for (const f of ['ch_PP-OCRv4_rec_infer.onnx', 'ppocr_keys_v1.txt']) {
+    cpSync(path.join(ocr, f), path.join(ws, 'node_modules', '@gutenye', 'ocr-models', 'assets', f));
+  }
   return ws;
 }

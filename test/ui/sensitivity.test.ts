@@ -54,3 +54,29 @@ test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the f
     await s.close();
   }
 });
+
+for (const [recipe, what] of [['examples/quickstart.qrecipe', 'tiny-lm'], ['examples/ppocr.qrecipe', 'ppocr']] as const) {
+  test(`SPADE view on the ${what}: a trace with its faithfulness badge and per-layer strip`, { timeout: 600_000 }, async () => {
+    const s = await openSession();
+    try {
+      await s.open(recipe);
+      await s.command('QRecipe: Show Sensitivity');
+      const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
+      const tab = view.locator('button.tab', { hasText: 'SPADE' });
+      await tab.waitFor({ timeout: 300_000 });
+      await tab.click();
+      await view.locator('#sample option').first().waitFor({ state: 'attached' });
+      await view.locator('#run-spade').click();
+      const badge = view.locator('.faith vscode-badge');
+      await badge.waitFor({ timeout: 400_000 });
+      assert.match((await badge.textContent()) ?? '', /top-1 (unchanged|changed)/);
+      assert.ok(await view.locator('.strip .scell').count() > 0, 'one strip cell per traced layer');
+      await s.shot(`spade-${what}`);
+    } catch (err) {
+      await s.shot(`spade-${what}-failure`);
+      throw err;
+    } finally {
+      await s.close();
+    }
+  });
+}
