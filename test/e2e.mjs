@@ -28,7 +28,7 @@ function ensureVsix() {
   const v = latestVsix();
   const bundle = path.join(root, 'dist', 'extension.js');
   if (v && existsSync(bundle) && statSync(v).mtimeMs >= statSync(bundle).mtimeMs) return v;
-  const r = spawnSync(process.execPath, [path.join(root, 'extension/build/package.mjs')], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [path.join(root, 'extension/scripts/package.mjs')], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('packaging the .vsix failed');
   return latestVsix();
 }

@@ -1,5 +1,5 @@
 // Builds dist/server.js from language-server/server/main.ts with the same options as
-// extension/build/esbuild.mjs (only this bundle, so the LSP tests do not depend on the others).
+// extension/scripts/esbuild.mjs (only this bundle, so the LSP tests do not depend on the others).
 import * as esbuild from 'esbuild';
 import path from 'node:path';
 

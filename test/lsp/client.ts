@@ -24,7 +24,7 @@ export class LspClient {
 
   /** Starts `node dist/server.js --stdio` (or `serverPath`) and runs the initialize handshake. */
   static async start(serverPath = path.join(process.cwd(), 'dist', 'server.js'), env: Record<string, string> = {}): Promise<LspClient> {
-    if (!existsSync(serverPath)) throw new Error(`${serverPath} is missing: build it with node extension/build/esbuild.mjs`);
+    if (!existsSync(serverPath)) throw new Error(`${serverPath} is missing: build it with node extension/scripts/esbuild.mjs`);
     const proc = spawn(process.execPath, [serverPath, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const c = new LspClient(proc);
     await c.request('initialize', { processId: process.pid, rootUri: null, capabilities: { textDocument: { publishDiagnostics: {} } } });

@@ -15,7 +15,7 @@ const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 
 before(() => {
   // The tests drive the bundled CLI, as the extension does: make sure it is current.
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/build/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
 

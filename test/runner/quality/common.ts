@@ -9,7 +9,7 @@ export const ROOT = path.resolve(__dirname, '../../../..');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 
 export function buildCli(): void {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/build/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 }
 

@@ -19,7 +19,7 @@ const ws = mkdtempSync(path.join(os.tmpdir(), 'qr-quality-'));
 mkdirSync(path.join(ws, '.qrecipe'));
 
 before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/build/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
 

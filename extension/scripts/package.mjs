@@ -1,6 +1,6 @@
 // Packages a per-platform .vsix with @vscode/vsce: the bundles, the native addon, the examples, and
 // only this platform's onnxruntime binary (the npm package carries all platforms, 288 MB).
-// Usage: node extension/build/package.mjs [--target linux-x64]   (default: this machine's platform)
+// Usage: node extension/scripts/package.mjs [--target linux-x64]   (default: this machine's platform)
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, statSync, rmSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +18,7 @@ function run(cmd, args) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
 }
 
-run(process.execPath, ['extension/build/esbuild.mjs', '--production']);
+run(process.execPath, ['extension/scripts/esbuild.mjs', '--production']);
 if (!existsSync(path.join(root, 'native/build/Release/qrecipe.node'))) run(process.execPath, ['native/build.mjs']);
 
 // An allow-list: everything is excluded, then what the installed extension needs is let back in
