@@ -1,8 +1,8 @@
 /** Top-1 accuracy of an image classifier. */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, runSession, MemoryPeak } from './session';
-import { describeIo } from './io';
+import { runSession } from './session';
+import { withEvalSession } from './scope';
 import type { EvalOptions, EvalResult } from './result';
 
 /** A data set of model-ready samples: `count` of them, each `sampleShape` floats, fetched in ranges. */
@@ -15,13 +15,9 @@ export interface SampleSource {
 }
 
 export async function evaluateAccuracy(model: string, data: SampleSource, opts: EvalOptions & { batch?: number } = {}): Promise<EvalResult> {
-  if (!data.labels || data.labels.length !== data.count) throw new Error('accuracy needs one label per sample');
-  const t0 = performance.now();
-  const mem = new MemoryPeak();
-  const opened = opts.session ?? await openSession(model, { provider: opts.provider });
-  const { session, provider, fallbacks } = opened;
-  try {
-    const io = describeIo(session, model);
+  const labels = data.labels;
+  if (!labels || labels.length !== data.count) throw new Error('accuracy needs one label per sample');
+  return withEvalSession(model, opts, async ({ session, io, mem, common }) => {
     const batch = Math.max(1, opts.batch ?? 64);
     let correct = 0;
     let runSeconds = 0;
@@ -38,7 +34,7 @@ export async function evaluateAccuracy(model: string, data: SampleSource, opts: 
       for (let s = 0; s < end - i; s++) {
         let best = 0;
         for (let c = 1; c < classes; c++) if (v[s * classes + c]! > v[s * classes + best]!) best = c;
-        if (best === data.labels[i + s]) correct++;
+        if (best === labels[i + s]) correct++;
       }
       mem.sample();
       opts.onProgress?.({ done: end, total: data.count, label: 'images' });
@@ -46,10 +42,7 @@ export async function evaluateAccuracy(model: string, data: SampleSource, opts: 
     }
     return {
       metric: 'accuracy', value: correct / data.count, details: { correct }, samples: data.count,
-      throughput: { value: data.count / runSeconds, unit: 'images/s' }, provider, fallbacks,
-      seconds: (performance.now() - t0) / 1000, ...mem.toJSON(),
+      throughput: { value: data.count / runSeconds, unit: 'images/s' }, ...common(),
     };
-  } finally {
-    if (!opts.session) await session.release();
-  }
+  });
 }

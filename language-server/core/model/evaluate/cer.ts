@@ -4,18 +4,13 @@
  */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, runSession, MemoryPeak } from './session';
-import { describeIo } from './io';
+import { runSession } from './session';
+import { withEvalSession } from './scope';
 import { ctcGreedy, editDistance, ppocrInput, readPng, type OcrLines } from '../data/ocr';
 import type { EvalOptions, EvalResult } from './result';
 
 export async function evaluateCer(model: string, lines: OcrLines, chars: string[], opts: EvalOptions & { maxWidth?: number } = {}): Promise<EvalResult & { texts: string[] }> {
-  const t0 = performance.now();
-  const mem = new MemoryPeak();
-  const opened = opts.session ?? await openSession(model, { provider: opts.provider });
-  const { session, provider, fallbacks } = opened;
-  try {
-    const io = describeIo(session, model);
+  return withEvalSession(model, opts, async ({ session, io, mem, common }) => {
     let dist = 0;
     let total = 0;
     let exact = 0;
@@ -45,9 +40,7 @@ export async function evaluateCer(model: string, lines: OcrLines, chars: string[
     return {
       metric: 'cer', value: dist / Math.max(1, total), details: { edits: dist, characters: total, exactLines: exact },
       samples: lines.files.length, throughput: { value: lines.files.length / runSeconds, unit: 'lines/s' },
-      provider, fallbacks, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(), texts,
+      ...common(), texts,
     };
-  } finally {
-    if (!opts.session) await session.release();
-  }
+  });
 }

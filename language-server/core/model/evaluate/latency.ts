@@ -1,8 +1,9 @@
 /** Latency (warm-up, then median and p90 of N timed runs) and the throughput it implies. */
 import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, runSession, MemoryPeak } from './session';
-import { describeIo, lmFeeds } from './io';
+import { runSession } from './session';
+import { withEvalSession } from './scope';
+import { lmFeeds } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface LatencyOptions extends EvalOptions {
@@ -24,12 +25,7 @@ export function quantile(sorted: number[], q: number): number {
 }
 
 export async function evaluateLatency(model: string, opts: LatencyOptions = {}): Promise<EvalResult> {
-  const t0 = performance.now();
-  const mem = new MemoryPeak();
-  const opened = opts.session ?? await openSession(model, { provider: opts.provider });
-  const { session, provider, fallbacks } = opened;
-  try {
-    const io = describeIo(session, model);
+  return withEvalSession(model, opts, async ({ session, io, mem, common }) => {
     const batch = opts.batch ?? 1;
     let feeds = opts.feeds;
     let unit: 'tokens/s' | 'images/s' | 'samples/s' = io.task === 'lm' ? 'tokens/s' : 'images/s';
@@ -64,10 +60,7 @@ export async function evaluateLatency(model: string, opts: LatencyOptions = {}):
     return {
       metric: 'latency', value: median,
       details: { medianMs: median, p90Ms: quantile(times, 0.9), minMs: times[0]!, meanMs: times.reduce((a, b) => a + b, 0) / times.length, runs, warmup, batch: perRun },
-      samples: runs, throughput: { value: (perRun * 1000) / median, unit }, provider, fallbacks,
-      seconds: (performance.now() - t0) / 1000, ...mem.toJSON(),
+      samples: runs, throughput: { value: (perRun * 1000) / median, unit }, ...common(),
     };
-  } finally {
-    if (!opts.session) await session.release();
-  }
+  });
 }

@@ -5,8 +5,9 @@
  * tokens, bits per token).
  */
 import { throwIfAborted, yieldToLoop } from '../../util/cancel';
-import { openSession, runSession, MemoryPeak } from './session';
-import { describeIo, lmFeeds, logSoftmaxRow } from './io';
+import { runSession } from './session';
+import { withEvalSession } from './scope';
+import { lmFeeds, logSoftmaxRow } from './io';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface PerplexityOptions extends EvalOptions {
@@ -17,12 +18,7 @@ export interface PerplexityOptions extends EvalOptions {
 }
 
 export async function evaluatePerplexity(model: string, windows: Int32Array[], opts: PerplexityOptions = {}): Promise<EvalResult> {
-  const t0 = performance.now();
-  const mem = new MemoryPeak();
-  const opened = opts.session ?? await openSession(model, { provider: opts.provider });
-  const { session, provider, fallbacks } = opened;
-  try {
-    const io = describeIo(session, model);
+  return withEvalSession(model, opts, async ({ session, io, mem, common }) => {
     if (io.task !== 'lm') throw new Error(`${model}: perplexity needs a language model with token-id input; this model takes '${io.input}' (${io.inputType})`);
     // Default batch: as many windows as keep one run's logits near 256 MB (a 32k vocabulary at
     // 2048 tokens is 256 MB per window already).
@@ -65,11 +61,7 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
       details: { meanNll: mean, bitsPerToken: mean / Math.LN2, bitsPerByte: mean / Math.LN2 / (opts.bytesPerToken ?? 1), targets, seqlen: windows[0]?.length ?? 0 },
       samples: windows.length,
       throughput: { value: tokens / runSeconds, unit: 'tokens/s' },
-      provider, fallbacks,
-      seconds: (performance.now() - t0) / 1000,
-      ...mem.toJSON(),
+      ...common(),
     };
-  } finally {
-    if (!opts.session) await session.release();
-  }
+  });
 }
