@@ -10,9 +10,8 @@ import { diag, didYouMean, type Diagnostic } from './diagnostics';
 import type { AnalysisHost } from './host';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME } from './schema';
-import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern } from './patterns';
-import { dtypeBits, quantizedBytes } from './estimate';
-import { formatBytes } from '../util/format';
+import { compilePattern, isCompiled } from './patterns';
+import { modelMemo, type Divisibility, type StageSelection, type StateChange } from './stage-model';
 import type {
   AllocateParams, DatasetSource, LayerSelection, MetricName, PruneParams, QuantParams, ResolvedDataset, ResolvedOverride,
   ResolvedPattern, ResolvedRecipe, ResolvedStage, SourceRange,
@@ -207,16 +206,17 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     }
     result.inventory = inv;
     const layers = inv?.layers ?? [];
-    const selectedSets = new WeakMap<LayerInfo[], Set<LayerInfo>>();
+    // model-aware results of unchanged stages come from here (see stage-model.ts)
+    const memo = inv ? modelMemo(inv) : undefined;
 
-    // model state for estimates: bits per weight of each layer
-    const state = new Map<string, { bits: number; bytes: number }>();
-    for (const l of layers) state.set(l.name, { bits: dtypeBits(l.dtype), bytes: l.bytes });
-    const otherBytes = inv ? Math.max(0, inv.totalBytes - layers.reduce((a, l) => a + l.bytes, 0)) : 0;
+    // model state for estimates: bits per weight and bytes of each layer, by position
+    const stateBits = memo ? memo.initialBits.slice() : new Float64Array(0);
+    const stateBytes = memo ? memo.initialBytes.slice() : new Float64Array(0);
+    const apply = (c: StateChange): void => { for (let k = 0; k < c.at.length; k++) { stateBits[c.at[k]] = c.bits[k]; stateBytes[c.at[k]] = c.bytes[k]; } };
     const snapshot = (offset: number, note?: string): void => {
-      if (!inv) return;
-      let bytes = otherBytes, bits = 0, params = 0;
-      for (const l of layers) { const s = state.get(l.name)!; bytes += s.bytes; bits += s.bits * l.params; params += l.params; }
+      if (!memo) return;
+      let bytes = memo.otherBytes, bits = 0, params = 0;
+      for (let i = 0; i < layers.length; i++) { const n = layers[i].params; bytes += stateBytes[i]; bits += stateBits[i] * n; params += n; }
       estimates.push({ offset, bytes, avgBits: params ? bits / params : 0, note });
     };
 
@@ -265,7 +265,6 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       const q = (v: Val | undefined): unknown => v?.value;
       if (s.kind === 'quantize') {
         let params: QuantParams = { ...DEFAULT_Q };
-        const groupFrom = new Map<string, Val | undefined>();
         let stageGroupVal: Val | undefined = s.keys.get('group');
         const pv = s.keys.get('preset');
         if (pv) {
@@ -286,22 +285,13 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         params = applyQ(params, s.keys);
         const overrides: ResolvedOverride<QuantParams>[] = s.overrides.map((o) => ({ pattern: rpat(o.pattern), params: applyQ({}, o.keys), range: range(o.loc) }));
         let perLayer: Record<string, QuantParams> | undefined;
-        if (inv && sel.layers) {
-          perLayer = {};
-          const ovLayers = overrideLayers(s.overrides, sel.selected);
-          overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
-          const hits = overridesByLayer(ovLayers);
-          for (const l of sel.selected) {
-            let p = params;
-            groupFrom.set(l.name, stageGroupVal);
-            for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (s.overrides[i].keys.has('group')) groupFrom.set(l.name, s.overrides[i].keys.get('group')); }
-            perLayer[l.name] = p;
-          }
-          divisibility(s, sel.selected, (l) => perLayer![l.name].group, groupFrom, 'group');
-          for (const l of sel.selected) {
-            const p = perLayer[l.name];
-            state.set(l.name, { bits: p.bits, bytes: quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers) });
-          }
+        if (memo && sel.sel) {
+          const qm = memo.quantize(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          reportOverrides(s.overrides, qm.overrideHits, sel.sel.selected.length);
+          overrides.forEach((o, i) => { o.layers = qm.overrideNames[i]; });
+          perLayer = qm.perLayer;
+          reportDivisibility(s, qm.problems, (src) => (src < 0 ? stageGroupVal : s.overrides[src].keys.get('group')), 'group');
+          apply(qm.state);
           if (where) snapshot(endOffset);
         }
         result.recipe.stages.push({ ...base, kind: 'quantize', method: (method ?? 'rtn') as 'rtn', data, selection: sel.resolved, params, overrides, perLayer });
@@ -315,22 +305,13 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         }
         const overrides: ResolvedOverride<PruneParams>[] = s.overrides.map((o) => ({ pattern: rpat(o.pattern), params: applyP(o.keys), range: range(o.loc) }));
         let perLayer: Record<string, PruneParams> | undefined;
-        if (inv && sel.layers) {
-          perLayer = {};
-          const ovLayers = overrideLayers(s.overrides, sel.selected);
-          overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
-          const from = new Map<string, Val | undefined>();
-          const hits = overridesByLayer(ovLayers);
-          for (const l of sel.selected) {
-            let p = params;
-            from.set(l.name, s.keys.get('pattern'));
-            for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (s.overrides[i].keys.has('pattern')) from.set(l.name, s.overrides[i].keys.get('pattern')); }
-            if (typeof p.pattern === 'object') p = { ...p, sparsity: p.pattern.n / p.pattern.m };
-            perLayer[l.name] = p;
-          }
-          divisibility(s, sel.selected, (l) => { const pt = perLayer![l.name].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, from, 'pattern');
-          const avg = sel.selected.reduce((a, l) => a + perLayer![l.name].sparsity * l.params, 0) / Math.max(1, sel.selected.reduce((a, l) => a + l.params, 0));
-          if (where) snapshot(endOffset, `${(avg * 100).toFixed(0)}% zeros in ${sel.selected.length} layers`);
+        if (memo && sel.sel) {
+          const pm = memo.prune(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          reportOverrides(s.overrides, pm.overrideHits, sel.sel.selected.length);
+          overrides.forEach((o, i) => { o.layers = pm.overrideNames[i]; });
+          perLayer = pm.perLayer;
+          reportDivisibility(s, pm.problems, (src) => (src < 0 ? s.keys.get('pattern') : s.overrides[src].keys.get('pattern')), 'pattern');
+          if (where) snapshot(endOffset, pm.note);
         }
         result.recipe.stages.push({ ...base, kind: 'prune', method: (method ?? 'magnitude') as 'wanda', data, selection: sel.resolved, params, overrides, perLayer });
       } else {
@@ -349,34 +330,15 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           params: { ...(o.keys.has('bits') ? { bits: o.keys.get('bits')!.value as number } : {}), ...(o.keys.has('candidates') ? { candidates: o.keys.get('candidates')!.value as number[] } : {}) },
         }));
         let perLayer: Record<string, { candidates: number[] }> | undefined;
-        if (inv && sel.layers) {
-          perLayer = {};
-          const ovLayers = overrideLayers(s.overrides, sel.selected);
-          overrides.forEach((o, i) => { o.layers = ovLayers[i].map((l) => l.name); });
-          const hits = overridesByLayer(ovLayers);
-          for (const l of sel.selected) {
-            let c = params.candidates;
-            for (const i of hits.get(l) ?? []) { const o = overrides[i]; if (o.params.candidates) c = o.params.candidates; if (o.params.bits) c = [o.params.bits]; }
-            perLayer[l.name] = { candidates: c };
-          }
-          const gv = s.keys.get('group');
-          divisibility(s, sel.selected, () => params.group, new Map(sel.selected.map((l) => [l.name, gv])), 'group');
-          budgetCheck(budgetVal, params, sel.selected, perLayer);
-          // estimate: the budget filled, split evenly in bits
-          const P = sel.selected.reduce((a, l) => a + l.params, 0);
-          const minB = sel.selected.reduce((a, l) => a + quantizedBytes(l, Math.min(...perLayer![l.name].candidates), params.group, params.symmetric, params.outliers), 0);
-          const maxB = sel.selected.reduce((a, l) => a + quantizedBytes(l, Math.max(...perLayer![l.name].candidates), params.group, params.symmetric, params.outliers), 0);
-          for (const l of sel.selected) {
-            let bits: number;
-            if (params.budget.kind === 'bits') bits = params.budget.bits;
-            else {
-              const frac = maxB > minB ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
-              const lo = Math.min(...perLayer[l.name].candidates), hi = Math.max(...perLayer[l.name].candidates);
-              bits = lo + frac * (hi - lo);
-            }
-            state.set(l.name, { bits, bytes: quantizedBytes(l, bits, params.group, params.symmetric, params.outliers) });
-          }
-          if (where && P) snapshot(endOffset);
+        if (memo && sel.sel) {
+          const am = memo.allocate(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          reportOverrides(s.overrides, am.overrideHits, sel.sel.selected.length);
+          overrides.forEach((o, i) => { o.layers = am.overrideNames[i]; });
+          perLayer = am.perLayer;
+          reportDivisibility(s, am.problems, () => s.keys.get('group'), 'group');
+          if (budgetVal && am.budget) rep(budgetVal.loc, am.budget.code, am.budget.message);
+          apply(am.state);
+          if (where && am.params) snapshot(endOffset);
         }
         result.recipe.stages.push({ ...base, kind: 'allocate', method: 'llm-mq', data, selection: sel.resolved, params, overrides, perLayer });
       }
@@ -398,8 +360,9 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       const c = compilePattern(v.value);
       return { text: v.value, kind: isCompiled(c) ? c.kind : 'regex', range: range(v.loc) };
     }
-    function compiled(vs: Val<string>[]): { v: Val<string>; c: CompiledPattern }[] {
-      return vs.flatMap((v) => { const c = compilePattern(v.value); return isCompiled(c) ? [{ v, c }] : []; });
+    /** The patterns that compile, in order (aligned with the hits of a StageSelection). */
+    function valid(vs: Val<string>[]): Val<string>[] {
+      return vs.filter((v) => isCompiled(compilePattern(v.value)));
     }
     /** A fix removing one pattern from its entry (or the whole entry when it is the only value). */
     function dropFix(v: Val<string>, all: Val<string>[]): Diagnostic['fixes'] {
@@ -410,45 +373,30 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       const end = i === 0 ? same[1].loc.start : v.loc.end;
       return [{ title: `Remove ${JSON.stringify(v.value)}`, start, end, text: '' }];
     }
-    function nearName(p: string): string | undefined {
-      if (/[*?]/.test(p) || p.startsWith('re:')) return undefined;
-      return didYouMean(p, layers.map((l) => l.name));
-    }
-
-    function selection(s: DocStage): { resolved: LayerSelection; selected: LayerInfo[]; layers?: LayerInfo[] } {
+    function selection(s: DocStage): { resolved: LayerSelection; sel?: StageSelection } {
       const resolved: LayerSelection = { targets: s.targets.map(rpat), ignore: s.ignore.map(rpat) };
-      if (!inv) return { resolved, selected: [] };
-      const tp = compiled(s.targets), ip = compiled(s.ignore);
-      const ix = layerIndex(layers);
-      const tHits = tp.map((t) => ix.match(t.c));
-      let targeted: LayerInfo[];
-      if (!s.targets.length) targeted = layers.filter(isDefaultTarget);
-      else if (tp.length === 1) targeted = tHits[0];
-      else { const any = new Set(tHits.flat()); targeted = layers.filter((l) => any.has(l)); }
-      for (const [k, t] of tp.entries()) {
-        const hit = tHits[k];
-        if (t.v.loc.file === absFile) patterns.push({ start: t.v.loc.start, end: t.v.loc.end, role: 'targets', layers: hit });
+      if (!memo) return { resolved };
+      const sel = memo.select(s.targets.map((v) => v.value), s.ignore.map((v) => v.value));
+      const { targeted, selected } = sel;
+      valid(s.targets).forEach((v, k) => {
+        const hit = sel.targetHits[k];
+        if (v.loc.file === absFile) patterns.push({ start: v.loc.start, end: v.loc.end, role: 'targets', layers: hit });
         if (!hit.length) {
-          const near = nearName(t.v.value);
-          rep(t.v.loc, 'QR201', `Target ${JSON.stringify(t.v.value)} matches no layer of the model (${layers.length} layers, e.g. ${layers.slice(0, 3).map((l) => l.name).join(', ')})${near ? `: did you mean "${near}"?` : '.'}`,
-            [...(near ? [{ title: `Change to "${near}"`, start: t.v.loc.start, end: t.v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(t.v, s.targets) ?? [])]);
+          const near = memo.nearName(v.value);
+          rep(v.loc, 'QR201', `Target ${JSON.stringify(v.value)} matches no layer of the model (${layers.length} layers, e.g. ${layers.slice(0, 3).map((l) => l.name).join(', ')})${near ? `: did you mean "${near}"?` : '.'}`,
+            [...(near ? [{ title: `Change to "${near}"`, start: v.loc.start, end: v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(v, s.targets) ?? [])]);
         }
-      }
-      const tset = new Set(targeted);
-      const ignored = new Set<LayerInfo>();
-      for (const t of ip) {
-        const hitAll = ix.match(t.c);
-        const hit = hitAll.filter((l) => tset.has(l));
-        for (const l of hit) ignored.add(l);
-        if (t.v.loc.file === absFile) patterns.push({ start: t.v.loc.start, end: t.v.loc.end, role: 'ignore', layers: hit });
+      });
+      for (const [k, v] of valid(s.ignore).entries()) {
+        const { hit, all: hitAll } = sel.ignoreHits[k];
+        if (v.loc.file === absFile) patterns.push({ start: v.loc.start, end: v.loc.end, role: 'ignore', layers: hit });
         if (!hit.length) {
-          const near = nearName(t.v.value);
+          const near = memo.nearName(v.value);
           const why = hitAll.length ? `matches only layers the targets do not select (${hitAll.slice(0, 3).map((l) => l.name).join(', ')})` : `matches no layer of the model${near ? `: did you mean "${near}"?` : ''}`;
-          rep(t.v.loc, 'QR203', `Exclusion ${JSON.stringify(t.v.value)} ${why}; it has no effect. Fix or remove it.`,
-            [...(near && !hitAll.length ? [{ title: `Change to "${near}"`, start: t.v.loc.start, end: t.v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(t.v, s.ignore) ?? [])]);
+          rep(v.loc, 'QR203', `Exclusion ${JSON.stringify(v.value)} ${why}; it has no effect. Fix or remove it.`,
+            [...(near && !hitAll.length ? [{ title: `Change to "${near}"`, start: v.loc.start, end: v.loc.end, text: JSON.stringify(near) }] : []), ...(dropFix(v, s.ignore) ?? [])]);
         }
       }
-      const selected = ignored.size ? targeted.filter((l) => !ignored.has(l)) : targeted;
       if (!selected.length) {
         if (targeted.length && s.ignore.length) {
           const first = s.ignore[0];
@@ -458,65 +406,32 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
           rep({ file: s.targets[0].entry.file, start: s.targets[0].entry.start, end: s.targets[s.targets.length - 1].entry.end }, 'QR202', `The targets select no layer: this ${s.kind} stage would change nothing.`);
         } else rep(s.keywordLoc, 'QR202', 'The model has no MatMul, Gemm or Conv layer to compress: name layers with `targets`.');
       }
-      resolved.layers = selected.map((l) => l.name);
-      return { resolved, selected, layers: targeted };
+      resolved.layers = sel.names;
+      return { resolved, sel };
     }
 
-    function selectedSet(selected: LayerInfo[]): Set<LayerInfo> {
-      let st = selectedSets.get(selected);
-      if (!st) { st = new Set(selected); selectedSets.set(selected, st); }
-      return st;
-    }
-    function overrideLayers(os: DocOverride[], selected: LayerInfo[]): LayerInfo[][] {
-      return os.map((o) => {
-        const c = compilePattern(o.pattern.value);
-        const sel = selectedSet(selected);
-        const hit = isCompiled(c) ? layerIndex(layers).match(c).filter((l) => sel.has(l)) : [];
+    /** Patterns and the no-effect warning of each override, from its matches among `count` selected layers. */
+    function reportOverrides(os: DocOverride[], hits: LayerInfo[][], count: number): void {
+      os.forEach((o, i) => {
+        const hit = hits[i];
         if (o.pattern.loc.file === absFile) patterns.push({ start: o.pattern.loc.start, end: o.pattern.loc.end, role: 'override', layers: hit });
-        if (!hit.length && isCompiled(c)) rep(o.pattern.loc, 'QR208', `Override ${JSON.stringify(o.pattern.value)} matches none of the ${selected.length} selected layers; it has no effect.`, [{ title: 'Remove this override', start: o.loc.start, end: o.loc.end, text: '' }]);
-        return hit;
+        if (!hit.length && isCompiled(compilePattern(o.pattern.value))) rep(o.pattern.loc, 'QR208', `Override ${JSON.stringify(o.pattern.value)} matches none of the ${count} selected layers; it has no effect.`, [{ title: 'Remove this override', start: o.loc.start, end: o.loc.end, text: '' }]);
       });
     }
 
-    /** Group sizes / N:M widths that must divide each layer's input dimension (cols). */
-    function divisibility(s: DocStage, sel: LayerInfo[], width: (l: LayerInfo) => number | 'channel', from: Map<string, Val | undefined>, what: 'group' | 'pattern'): void {
-      const byVal = new Map<Val | undefined, LayerInfo[]>();
-      for (const l of sel) { const v = from.get(l.name); if (!byVal.has(v)) byVal.set(v, []); byVal.get(v)!.push(l); }
-      for (const [v, ls] of byVal) {
-        const bad = ls.filter((l) => { const w = width(l); return w !== 'channel' && l.cols % w !== 0; });
-        if (!bad.length) continue;
-        const w = width(bad[0]) as number;
-        const byCols = new Map<number, LayerInfo[]>();
-        for (const l of bad) { if (!byCols.has(l.cols)) byCols.set(l.cols, []); byCols.get(l.cols)!.push(l); }
-        const names = [...byCols].map(([c, ls2]) => ls2.length === 1 ? `${ls2[0].name} (cols ${c})`
-          : `${ls2.slice(0, 3).map((l) => l.name).join(', ')}${ls2.length > 3 ? ` and ${ls2.length - 3} more` : ''} (cols ${c})`).join('; ');
+    /** Group sizes / N:M widths that do not divide some layers' input dimension, at the value that set them. */
+    function reportDivisibility(s: DocStage, problems: Divisibility[], valOf: (source: number) => Val | undefined, what: 'group' | 'pattern'): void {
+      for (const pr of problems) {
+        const v = valOf(pr.source);
+        const { width: w, count: n, names, alt } = pr;
         const at: Loc = v?.loc ?? s.keywordLoc;
         if (what === 'group') {
-          const g = ls.reduce((a, l) => gcd(a, l.cols), 0);
-          const alt = nearestDivisor(g, w);
           const fixes = v && alt ? [{ title: `Use group ${alt}`, start: v.loc.start, end: v.loc.end, text: String(alt) }] : v ? [{ title: 'Use group channel', start: v.loc.start, end: v.loc.end, text: 'channel' }] : undefined;
-          rep(at, 'QR204', `Group size ${w}${v ? '' : ' (the default)'} does not divide the input dimension of ${bad.length} layer${bad.length > 1 ? 's' : ''}: ${names}. ${alt ? `Use \`group ${alt}\` (divides every selected layer)` : 'Use `group channel`'}, or exclude ${bad.length > 1 ? 'them' : 'it'} with \`ignore\`.`, fixes);
+          rep(at, 'QR204', `Group size ${w}${v ? '' : ' (the default)'} does not divide the input dimension of ${n} layer${n > 1 ? 's' : ''}: ${names}. ${alt ? `Use \`group ${alt}\` (divides every selected layer)` : 'Use `group channel`'}, or exclude ${n > 1 ? 'them' : 'it'} with \`ignore\`.`, fixes);
         } else {
-          rep(at, 'QR205', `N:M with M = ${w} does not divide the input dimension of ${bad.length} layer${bad.length > 1 ? 's' : ''}: ${names}. Exclude ${bad.length > 1 ? 'them' : 'it'} with \`ignore\` or use \`pattern unstructured\` for ${bad.length > 1 ? 'them' : 'it'} in an override.`);
+          rep(at, 'QR205', `N:M with M = ${w} does not divide the input dimension of ${n} layer${n > 1 ? 's' : ''}: ${names}. Exclude ${n > 1 ? 'them' : 'it'} with \`ignore\` or use \`pattern unstructured\` for ${n > 1 ? 'them' : 'it'} in an override.`);
         }
       }
-    }
-
-    function budgetCheck(bv: Val | undefined, p: AllocateParams, sel: LayerInfo[], per: Record<string, { candidates: number[] }>): void {
-      if (!bv || !sel.length) return;
-      const minBits = Math.min(...sel.map((l) => Math.min(...per[l.name].candidates)));
-      if (p.budget.kind === 'bits') {
-        const P = sel.reduce((a, l) => a + l.params, 0);
-        const minAvg = sel.reduce((a, l) => a + Math.min(...per[l.name].candidates) * l.params, 0) / P;
-        const maxAvg = sel.reduce((a, l) => a + Math.max(...per[l.name].candidates) * l.params, 0) / P;
-        if (p.budget.bits < minAvg - 1e-9) rep(bv.loc, 'QR206', `A budget of ${p.budget.bits} bits is below the smallest feasible average, ${minAvg.toFixed(3)} bits (every layer at its smallest candidate${minBits < minAvg ? ', pinned layers included' : ''}). Raise the budget or add a smaller candidate.`);
-        else if (p.budget.bits > maxAvg + 1e-9) rep(bv.loc, 'QR209', `A budget of ${p.budget.bits} bits exceeds ${maxAvg.toFixed(2)} bits (every layer at its largest candidate): the budget does not constrain anything.`);
-        return;
-      }
-      const minB = sel.reduce((a, l) => a + quantizedBytes(l, Math.min(...per[l.name].candidates), p.group, p.symmetric, p.outliers), 0);
-      const maxB = sel.reduce((a, l) => a + quantizedBytes(l, Math.max(...per[l.name].candidates), p.group, p.symmetric, p.outliers), 0);
-      if (p.budget.bytes < minB) rep(bv.loc, 'QR206', `A budget of ${formatBytes(p.budget.bytes)} is below the smallest feasible size ${formatBytes(minB)} (${sel.length} layers at their smallest candidate width, with scales${p.symmetric ? '' : ', zero points'}${p.outliers ? ' and outliers' : ''}). Raise it to at least ${formatBytes(Math.ceil(minB))}.`);
-      else if (p.budget.bytes > maxB) rep(bv.loc, 'QR209', `A budget of ${formatBytes(p.budget.bytes)} exceeds ${formatBytes(maxB)} (every layer at its largest candidate): it does not constrain anything.`);
     }
   }
 }
@@ -541,25 +456,6 @@ function applyP(keys: Map<string, Val>): Partial<PruneParams> {
   if (keys.has('dampening')) out.dampening = keys.get('dampening')!.value as number;
   if (keys.has('block')) out.block = keys.get('block')!.value as number;
   return out;
-}
-
-/** For each layer, the indices of the overrides that match it, in order. */
-function overridesByLayer(ovLayers: LayerInfo[][]): Map<LayerInfo, number[]> {
-  const m = new Map<LayerInfo, number[]>();
-  ovLayers.forEach((ls, i) => { for (const l of ls) { const a = m.get(l); if (a) a.push(i); else m.set(l, [i]); } });
-  return m;
-}
-
-function gcd(a: number, b: number): number { while (b) [a, b] = [b, a % b]; return a; }
-
-/** The divisor of `g` (≥ 16, powers of two first) nearest to `want`; undefined when none. */
-export function nearestDivisor(g: number, want: number): number | undefined {
-  const divs: number[] = [];
-  for (let d = 16; d <= g; d++) if (g % d === 0) divs.push(d);
-  const pow2 = divs.filter((d) => (d & (d - 1)) === 0);
-  const pool = pow2.length ? pow2 : divs;
-  if (!pool.length) return undefined;
-  return pool.reduce((best, d) => (Math.abs(d - want) < Math.abs(best - want) || (Math.abs(d - want) === Math.abs(best - want) && d < best) ? d : best));
 }
 
 export type { ResolvedStage };

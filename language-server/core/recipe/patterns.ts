@@ -79,12 +79,25 @@ export class LayerIndex {
   private readonly byName = new Map<string, LayerInfo>();
   private readonly sorted: LayerInfo[];
   private readonly order = new Map<LayerInfo, number>();
+  /** Results by pattern text: the same text always matches the same layers of one inventory. */
+  private readonly hits = new Map<string, LayerInfo[]>();
   constructor(readonly layers: LayerInfo[]) {
     layers.forEach((l, i) => { this.byName.set(l.name, l); this.order.set(l, i); });
     this.sorted = [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /** The layers `c` matches, in inventory order (a shared array: do not mutate it). */
   match(c: CompiledPattern): LayerInfo[] {
+    let h = this.hits.get(c.text);
+    if (!h) {
+      if (this.hits.size > 5000) this.hits.clear();
+      h = this.find(c);
+      this.hits.set(c.text, h);
+    }
+    return h;
+  }
+
+  private find(c: CompiledPattern): LayerInfo[] {
     if (c.exact !== undefined) { const l = this.byName.get(c.exact); return l ? [l] : []; }
     if (c.prefix !== undefined) {
       const p = c.prefix;

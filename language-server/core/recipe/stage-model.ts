@@ -1,0 +1,317 @@
+/**
+ * The model-aware part of checking a stage, memoised so that an edit re-computes only what changed.
+ *
+ * Which layers a stage selects, its per-layer parameters, its divisibility problems, its budget
+ * check and its size estimate depend only on the layer inventory and on the text of the stage's
+ * patterns and parameters, not on where the stage sits in the file. They are computed here without
+ * any source location and memoised per inventory object (the language server's `InventoryCache`
+ * hands out one object per model version) under a key built from that text, so re-analysing a
+ * document after an edit finds every unchanged stage in the memo. `analyze.ts` turns the results
+ * into located diagnostics, patterns and estimates on every run, so a memoised analysis is equal to
+ * a fresh one.
+ *
+ * Everything handed out here (arrays, per-layer records, parameter objects) is shared by every
+ * analysis that hits the memo: read it, never mutate it.
+ */
+import type { LayerInfo, ModelInventory } from '../model/types';
+import type { AllocateParams, PruneParams, QuantParams } from './resolved';
+import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern, type LayerIndex } from './patterns';
+import { didYouMean } from './diagnostics';
+import { dtypeBits, quantizedBytes } from './estimate';
+import { formatBytes } from '../util/format';
+
+/** The layers a stage's `targets` and `ignore` select. */
+export interface StageSelection {
+  /** The memo key of this selection (target and ignore texts). */
+  key: string;
+  /** Layers matched by each `targets` pattern that compiles, in the order written. */
+  targetHits: LayerInfo[][];
+  /** For each `ignore` pattern that compiles: the targeted layers it removes and every layer it matches. */
+  ignoreHits: { hit: LayerInfo[]; all: LayerInfo[] }[];
+  targeted: LayerInfo[];
+  selected: LayerInfo[];
+  /** Names of `selected`. */
+  names: string[];
+  selectedSet: Set<LayerInfo>;
+  /** Override pattern text → the selected layers it matches. */
+  overrides: Bounded<string, LayerInfo[]>;
+}
+
+/**
+ * A group size (or N:M width) that does not divide the input dimension of some selected layers.
+ * `source` says which value set it: -1 the stage (or its preset, or the default), i ≥ 0 override i.
+ */
+export interface Divisibility {
+  source: number;
+  width: number;
+  /** How many layers it does not divide, and their names grouped by input dimension. */
+  count: number;
+  names: string;
+  /** For group sizes: the divisor of every layer of this source nearest to `width`, if any. */
+  alt?: number;
+}
+
+/** New bits per weight and bytes of layers (by inventory position) after a stage. */
+export interface StateChange { at: Int32Array; bits: Float64Array; bytes: Float64Array }
+
+interface StageModelBase<P> {
+  /** Per override (in order): the selected layers it matches, and their names. */
+  overrideHits: LayerInfo[][];
+  overrideNames: string[][];
+  perLayer: Record<string, P>;
+  problems: Divisibility[];
+}
+export interface QuantizeModel extends StageModelBase<QuantParams> { state: StateChange }
+export interface PruneModel extends StageModelBase<PruneParams> { note: string }
+export interface AllocateModel extends StageModelBase<{ candidates: number[] }> {
+  state: StateChange;
+  /** Total parameters of the selected layers. */
+  params: number;
+  /** The budget is infeasible (QR206) or does not constrain anything (QR209). */
+  budget?: { code: 'QR206' | 'QR209'; message: string };
+}
+
+/** An override as the model needs it: its pattern text and the parameters it sets. */
+export interface OverrideSpec<P> { pattern: string; params: P }
+
+/** A Map that forgets its least recently used entries beyond `limit` (bounded memory while typing). */
+export class Bounded<K, V> {
+  private readonly m = new Map<K, V>();
+  constructor(private readonly limit: number) {}
+  get(k: K): V | undefined {
+    const v = this.m.get(k);
+    if (v !== undefined) { this.m.delete(k); this.m.set(k, v); }
+    return v;
+  }
+  set(k: K, v: V): V {
+    if (this.m.size >= this.limit) this.m.delete(this.m.keys().next().value as K);
+    this.m.set(k, v);
+    return v;
+  }
+}
+
+/** The memo of one inventory; get it with `modelMemo`. */
+export class ModelMemo {
+  readonly index: LayerIndex;
+  /** Bits per weight and bytes of each layer before any stage, by position. */
+  readonly initialBits: Float64Array;
+  readonly initialBytes: Float64Array;
+  /** Bytes of the model outside the layers. */
+  readonly otherBytes: number;
+  private readonly position = new Map<LayerInfo, number>();
+  private readonly selections = new Bounded<string, StageSelection>(128);
+  private readonly stages = new Bounded<string, QuantizeModel | PruneModel | AllocateModel>(64);
+  private readonly near = new Bounded<string, string | undefined>(256);
+
+  constructor(readonly inventory: ModelInventory) {
+    const layers = inventory.layers;
+    this.index = layerIndex(layers);
+    layers.forEach((l, i) => this.position.set(l, i));
+    this.initialBits = Float64Array.from(layers, (l) => dtypeBits(l.dtype));
+    this.initialBytes = Float64Array.from(layers, (l) => l.bytes);
+    this.otherBytes = Math.max(0, inventory.totalBytes - layers.reduce((a, l) => a + l.bytes, 0));
+  }
+
+  /** The selection of a stage with these `targets` and `ignore` texts (no targets: every MatMul, Gemm, Conv). */
+  select(targets: string[], ignore: string[]): StageSelection {
+    const key = keyOf([targets, ignore]);
+    const hit = this.selections.get(key);
+    if (hit) return hit;
+    const layers = this.inventory.layers;
+    const targetHits = valid(targets).map((c) => this.index.match(c));
+    let targeted: LayerInfo[];
+    if (!targets.length) targeted = layers.filter(isDefaultTarget);
+    else if (targetHits.length === 1) targeted = targetHits[0];
+    else { const any = new Set(targetHits.flat()); targeted = layers.filter((l) => any.has(l)); }
+    const tset = new Set(targeted);
+    const ignored = new Set<LayerInfo>();
+    const ignoreHits = valid(ignore).map((c) => {
+      const all = this.index.match(c);
+      const h = all.filter((l) => tset.has(l));
+      for (const l of h) ignored.add(l);
+      return { hit: h, all };
+    });
+    const selected = ignored.size ? targeted.filter((l) => !ignored.has(l)) : targeted;
+    return this.selections.set(key, {
+      key, targetHits, ignoreHits, targeted, selected, names: selected.map((l) => l.name), selectedSet: new Set(selected), overrides: new Bounded(512),
+    });
+  }
+
+  /** The selected layers an override pattern matches (none for a pattern that does not compile). */
+  overrideHits(sel: StageSelection, pattern: string): LayerInfo[] {
+    let h = sel.overrides.get(pattern);
+    if (!h) {
+      const c = compilePattern(pattern);
+      h = sel.overrides.set(pattern, isCompiled(c) ? this.index.match(c).filter((l) => sel.selectedSet.has(l)) : []);
+    }
+    return h;
+  }
+
+  /** The layer name nearest to an exact-name pattern that matched nothing (did you mean). */
+  nearName(p: string): string | undefined {
+    if (/[*?]/.test(p) || p.startsWith('re:')) return undefined;
+    const k = this.near.get(p);
+    if (k !== undefined) return k || undefined;
+    const n = didYouMean(p, this.inventory.layers.map((l) => l.name));
+    this.near.set(p, n ?? '');
+    return n;
+  }
+
+  quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[]): QuantizeModel {
+    return this.memo(`q${sel.key}${keyOf([params, overrides])}`, () => {
+      const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
+      const perLayer: Record<string, QuantParams> = {};
+      const source = new Map<string, number>();
+      for (const l of sel.selected) {
+        let p = params;
+        source.set(l.name, -1);
+        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('group' in overrides[i].params) source.set(l.name, i); }
+        perLayer[l.name] = p;
+      }
+      const problems = divisibility(sel.selected, (l) => perLayer[l.name].group, (l) => source.get(l.name)!, true);
+      const state = this.change(sel.selected, (l) => { const p = perLayer[l.name]; return [p.bits, quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers)]; });
+      return { overrideHits, overrideNames, perLayer, problems, state };
+    });
+  }
+
+  prune(sel: StageSelection, params: PruneParams, overrides: OverrideSpec<Partial<PruneParams>>[]): PruneModel {
+    return this.memo(`p${sel.key}${keyOf([params, overrides])}`, () => {
+      const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
+      const perLayer: Record<string, PruneParams> = {};
+      const source = new Map<string, number>();
+      for (const l of sel.selected) {
+        let p = params;
+        source.set(l.name, -1);
+        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('pattern' in overrides[i].params) source.set(l.name, i); }
+        if (typeof p.pattern === 'object') p = { ...p, sparsity: p.pattern.n / p.pattern.m };
+        perLayer[l.name] = p;
+      }
+      const problems = divisibility(sel.selected, (l) => { const pt = perLayer[l.name].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, (l) => source.get(l.name)!, false);
+      const avg = sel.selected.reduce((a, l) => a + perLayer[l.name].sparsity * l.params, 0) / Math.max(1, sel.selected.reduce((a, l) => a + l.params, 0));
+      return { overrideHits, overrideNames, perLayer, problems, note: `${(avg * 100).toFixed(0)}% zeros in ${sel.selected.length} layers` };
+    }) as PruneModel;
+  }
+
+  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[]): AllocateModel {
+    return this.memo(`a${sel.key}${keyOf([params, overrides])}`, () => {
+      const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
+      const perLayer: Record<string, { candidates: number[] }> = {};
+      for (const l of sel.selected) {
+        let c = params.candidates;
+        for (const i of hits.get(l) ?? []) { const o = overrides[i]; if (o.params.candidates) c = o.params.candidates; if (o.params.bits) c = [o.params.bits]; }
+        perLayer[l.name] = { candidates: c };
+      }
+      const sel2 = sel.selected;
+      const problems = divisibility(sel2, () => params.group, () => -1, true);
+      const lo = (l: LayerInfo): number => Math.min(...perLayer[l.name].candidates);
+      const hi = (l: LayerInfo): number => Math.max(...perLayer[l.name].candidates);
+      const bytesAt = (l: LayerInfo, bits: number): number => quantizedBytes(l, bits, params.group, params.symmetric, params.outliers);
+      // estimate: the budget filled, split evenly in bits
+      const P = sel2.reduce((a, l) => a + l.params, 0);
+      const minB = sel2.reduce((a, l) => a + bytesAt(l, lo(l)), 0);
+      const maxB = sel2.reduce((a, l) => a + bytesAt(l, hi(l)), 0);
+      const state = this.change(sel2, (l) => {
+        let bits: number;
+        if (params.budget.kind === 'bits') bits = params.budget.bits;
+        else {
+          const frac = maxB > minB ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
+          bits = lo(l) + frac * (hi(l) - lo(l));
+        }
+        return [bits, bytesAt(l, bits)];
+      });
+      return { overrideHits, overrideNames, perLayer, problems, state, params: P, budget: sel2.length ? budgetProblem(params, sel2, lo, hi, minB, maxB) : undefined };
+    }) as AllocateModel;
+  }
+
+  private memo<T extends QuantizeModel | PruneModel | AllocateModel>(key: string, compute: () => T): T {
+    return (this.stages.get(key) ?? this.stages.set(key, compute())) as T;
+  }
+
+  private matchOverrides(sel: StageSelection, overrides: OverrideSpec<unknown>[]): { hits: Map<LayerInfo, number[]>; overrideHits: LayerInfo[][]; overrideNames: string[][] } {
+    const overrideHits = overrides.map((o) => this.overrideHits(sel, o.pattern));
+    const hits = new Map<LayerInfo, number[]>();
+    overrideHits.forEach((ls, i) => { for (const l of ls) { const a = hits.get(l); if (a) a.push(i); else hits.set(l, [i]); } });
+    return { hits, overrideHits, overrideNames: overrideHits.map((ls) => ls.map((l) => l.name)) };
+  }
+
+  private change(layers: LayerInfo[], f: (l: LayerInfo) => [number, number]): StateChange {
+    const c: StateChange = { at: new Int32Array(layers.length), bits: new Float64Array(layers.length), bytes: new Float64Array(layers.length) };
+    layers.forEach((l, k) => { const [b, y] = f(l); c.at[k] = this.position.get(l)!; c.bits[k] = b; c.bytes[k] = y; });
+    return c;
+  }
+}
+
+const memos = new WeakMap<ModelInventory, ModelMemo>();
+/** The memo of an inventory (created on first use, dropped with the inventory). */
+export function modelMemo(inventory: ModelInventory): ModelMemo {
+  let m = memos.get(inventory);
+  if (!m) { m = new ModelMemo(inventory); memos.set(inventory, m); }
+  return m;
+}
+
+function valid(texts: string[]): CompiledPattern[] {
+  return texts.flatMap((t) => { const c = compilePattern(t); return isCompiled(c) ? [c] : []; });
+}
+
+/** Group sizes / N:M widths that must divide each layer's input dimension (cols), per source value. */
+function divisibility(sel: LayerInfo[], width: (l: LayerInfo) => number | 'channel', source: (l: LayerInfo) => number, group: boolean): Divisibility[] {
+  const bySource = new Map<number, LayerInfo[]>();
+  for (const l of sel) { const v = source(l); const a = bySource.get(v); if (a) a.push(l); else bySource.set(v, [l]); }
+  const out: Divisibility[] = [];
+  for (const [src, ls] of bySource) {
+    const bad = ls.filter((l) => { const w = width(l); return w !== 'channel' && l.cols % w !== 0; });
+    if (!bad.length) continue;
+    const w = width(bad[0]) as number;
+    const byCols = new Map<number, LayerInfo[]>();
+    for (const l of bad) { const a = byCols.get(l.cols); if (a) a.push(l); else byCols.set(l.cols, [l]); }
+    const names = [...byCols].map(([c, ls2]) => ls2.length === 1 ? `${ls2[0].name} (cols ${c})`
+      : `${ls2.slice(0, 3).map((l) => l.name).join(', ')}${ls2.length > 3 ? ` and ${ls2.length - 3} more` : ''} (cols ${c})`).join('; ');
+    out.push({ source: src, width: w, count: bad.length, names, alt: group ? nearestDivisor(ls.reduce((a, l) => gcd(a, l.cols), 0), w) : undefined });
+  }
+  return out;
+}
+
+function budgetProblem(p: AllocateParams, sel: LayerInfo[], lo: (l: LayerInfo) => number, hi: (l: LayerInfo) => number, minB: number, maxB: number): AllocateModel['budget'] {
+  if (p.budget.kind === 'bits') {
+    const minBits = Math.min(...sel.map(lo));
+    const P = sel.reduce((a, l) => a + l.params, 0);
+    const minAvg = sel.reduce((a, l) => a + lo(l) * l.params, 0) / P;
+    const maxAvg = sel.reduce((a, l) => a + hi(l) * l.params, 0) / P;
+    if (p.budget.bits < minAvg - 1e-9) return { code: 'QR206', message: `A budget of ${p.budget.bits} bits is below the smallest feasible average, ${minAvg.toFixed(3)} bits (every layer at its smallest candidate${minBits < minAvg ? ', pinned layers included' : ''}). Raise the budget or add a smaller candidate.` };
+    if (p.budget.bits > maxAvg + 1e-9) return { code: 'QR209', message: `A budget of ${p.budget.bits} bits exceeds ${maxAvg.toFixed(2)} bits (every layer at its largest candidate): the budget does not constrain anything.` };
+    return undefined;
+  }
+  if (p.budget.bytes < minB) return { code: 'QR206', message: `A budget of ${formatBytes(p.budget.bytes)} is below the smallest feasible size ${formatBytes(minB)} (${sel.length} layers at their smallest candidate width, with scales${p.symmetric ? '' : ', zero points'}${p.outliers ? ' and outliers' : ''}). Raise it to at least ${formatBytes(Math.ceil(minB))}.` };
+  if (p.budget.bytes > maxB) return { code: 'QR209', message: `A budget of ${formatBytes(p.budget.bytes)} exceeds ${formatBytes(maxB)} (every layer at its largest candidate): it does not constrain anything.` };
+  return undefined;
+}
+
+function gcd(a: number, b: number): number { while (b) [a, b] = [b, a % b]; return a; }
+
+/** The divisor of `g` (≥ 16, powers of two first) nearest to `want`; undefined when none. */
+export function nearestDivisor(g: number, want: number): number | undefined {
+  const divs: number[] = [];
+  for (let d = 16; d <= g; d++) if (g % d === 0) divs.push(d);
+  const pow2 = divs.filter((d) => (d & (d - 1)) === 0);
+  const pool = pow2.length ? pow2 : divs;
+  if (!pool.length) return undefined;
+  return pool.reduce((best, d) => (Math.abs(d - want) < Math.abs(best - want) || (Math.abs(d - want) === Math.abs(best - want) && d < best) ? d : best));
+}
+
+/**
+ * An unambiguous text key of a value made of strings, numbers, booleans, undefined, arrays and
+ * plain objects (two values get the same key only when they are equal, key order included).
+ */
+export function keyOf(v: unknown): string {
+  if (v === undefined) return 'u';
+  if (v === null) return 'z';
+  switch (typeof v) {
+    case 'string': return JSON.stringify(v);
+    case 'number': return Object.is(v, -0) ? 'n-0' : `n${v}`;
+    case 'boolean': return v ? 't' : 'f';
+    case 'object':
+      if (Array.isArray(v)) return `[${v.map(keyOf).join(',')}]`;
+      return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}:${keyOf(x)}`).join(',')}}`;
+    default: throw new Error(`keyOf: cannot key a ${typeof v}`);
+  }
+}
