@@ -1,10 +1,10 @@
 /**
  * LLM-MQ bit allocation over a sensitivity result: one width per layer from its candidates,
  * minimising Σ sensitivity under a weight-memory budget (bytes, or average code bits), with pinned
- * layers held at their width. Builds one MCKP table per budget kind on first use, so that moving a
- * budget slider is a lookup and a backtrack; changing the pins builds a new Allocator.
+ * layers held at their width. Each budget is solved exactly (mckp.ts, about a millisecond for 1,000
+ * layers), so a slider can re-solve on every move; changing the pins builds a new Allocator.
  */
-import { MckpTable, type MckpItem } from './mckp';
+import { MckpSolver, type MckpItem } from './mckp';
 import type { Allocation, Budget, LayerSensitivity, SensitivityMetric } from './types';
 
 export interface AllocatorOptions {
@@ -12,8 +12,8 @@ export interface AllocatorOptions {
   metric?: SensitivityMetric;
   /** Layer name → pinned width (one of the layer's candidates). When given, replaces the recipe's pins (`LayerSensitivity.pinned`). */
   pins?: Record<string, number>;
-  /** DP table size bound, see MckpTable. */
-  maxCells?: number;
+  /** Search state limit per solve, see MckpOptions. */
+  maxStates?: number;
 }
 
 export interface FrontierPoint {
@@ -34,7 +34,7 @@ export function layerScores(layer: LayerSensitivity, metric?: SensitivityMetric)
 
 export class Allocator {
   readonly totalParams: number;
-  private readonly tables = new Map<Kind, MckpTable>();
+  private readonly solvers = new Map<Kind, MckpSolver>();
   /** Per layer: indices into its candidates that remain allowed (all, or the pinned one). */
   private readonly allowed: number[][];
   private readonly scores: number[][];
@@ -52,36 +52,36 @@ export class Allocator {
     });
   }
 
-  private table(kind: Kind): MckpTable {
-    let t = this.tables.get(kind);
+  private solver(kind: Kind): MckpSolver {
+    let t = this.solvers.get(kind);
     if (!t) {
       const items: MckpItem[] = this.layers.map((l, i) => ({
         costs: this.allowed[i]!.map((k) => (kind === 'bytes' ? l.bytes[k]!.total : l.params * l.candidates[k]!)),
         values: this.allowed[i]!.map((k) => this.scores[i]![k]!),
       }));
-      t = new MckpTable(items, { maxCells: this.opts.maxCells });
-      this.tables.set(kind, t);
+      t = new MckpSolver(items, { maxStates: this.opts.maxStates });
+      this.solvers.set(kind, t);
     }
     return t;
   }
 
-  /** Builds the tables now (they are otherwise built on the first solve of each kind). */
+  /** Builds the solvers now (they are otherwise built on the first solve of each kind). */
   prepare(kinds: Kind[] = ['bytes', 'bits']): void {
-    for (const k of kinds) this.table(k);
+    for (const k of kinds) this.solver(k);
   }
 
   /** Smallest and largest sizes an allocation can have, in the budget's kind. */
   range(kind: Kind): { min: number; max: number } {
-    const t = this.table(kind);
+    const t = this.solver(kind);
     return kind === 'bytes' ? { min: t.baseCost, max: t.maxCost } : { min: t.baseCost / this.totalParams, max: t.maxCost / this.totalParams };
   }
 
   solve(budget: Budget): Allocation {
     const kind = budget.kind;
-    const t = this.table(kind);
+    const t = this.solver(kind);
     const limit = kind === 'bytes' ? Math.floor(budget.bytes) : Math.floor(budget.bits * this.totalParams + 1e-6);
     const s = t.solve(limit);
-    return { ...this.describe(s.choice.map((j, i) => this.allowed[i]![j]!)), feasible: s.feasible, exact: t.exact, lowerBound: s.lowerBound };
+    return { ...this.describe(s.choice.map((j, i) => this.allowed[i]![j]!)), feasible: s.feasible, exact: s.optimal, lowerBound: s.lowerBound };
   }
 
   /** Allocation of given widths (e.g. a uniform one), scored the same way. */
@@ -95,7 +95,7 @@ export class Allocator {
 
   /** The budget → predicted-loss staircase (optimal allocations), at most `maxPoints` points. */
   frontier(kind: Kind, maxPoints = 200): FrontierPoint[] {
-    const t = this.table(kind);
+    const t = this.solver(kind);
     return t.frontier(maxPoints).map((s) => {
       const d = this.describe(s.choice.map((j, i) => this.allowed[i]![j]!));
       return { bytes: d.bytes, averageBits: d.averageBits, predicted: d.predicted, bits: d.bits };

@@ -110,9 +110,9 @@ export interface Allocation {
   predicted: number;
   /** False when the budget is below the smallest possible size (all layers at their minimum). */
   feasible: boolean;
-  /** Whether the solver's unit was exact for this budget kind (see mckp.ts). */
+  /** Whether the solver proved this allocation optimal (false only when its state limit cut the search short, see mckp.ts). */
   exact: boolean;
-  /** LP-relaxation lower bound on `predicted` at this budget: predicted − lowerBound bounds the distance to the optimum. */
+  /** Certified lower bound on the optimum at this budget (= `predicted` when exact): predicted − lowerBound bounds the distance to it. */
   lowerBound: number;
 }
 
