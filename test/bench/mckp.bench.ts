@@ -4,7 +4,7 @@
 // ≤ 3 bits, and sensitivities spread over five decades. For each candidate set and budget kind it
 // times 50 slider positions (p50 / p99 / max), the 200-point frontier and a pin change, and counts
 // the answers proven optimal; then checks them against an independent exact DP where one fits
-// (bit budgets: costs are small multiples of 2^22 bit·params) and runs two adversarial instances.
+// (bit budgets: costs are small multiples of 2^22 bit·params) and runs three adversarial instances.
 import { Allocator } from '../../language-server/core/sensitivity/allocate';
 import { layerBytes } from '../../language-server/core/sensitivity/cost';
 import { MckpSolver, type MckpItem } from '../../language-server/core/sensitivity/mckp';
@@ -85,8 +85,8 @@ for (const candidates of [[2, 3, 4, 8], [2, 3, 4, 5, 6, 8]]) {
   console.log(`check: reference DP (${ref.units} units, ${t.toFixed(0)} ms) vs solver at 50 bit budgets: largest relative difference ${worst.toExponential(2)}`);
 }
 
-// Adversarial: 1,000 identical layers with near-equal sensitivities (ties everywhere), and 1,000
-// layers with random non-shape costs (no common structure for dominance to exploit).
+// Adversarial: 1,000 identical layers with near-equal sensitivities (ties everywhere), 1,000 layers
+// with random non-shape costs (no common structure for dominance to exploit), and a degenerate one.
 {
   const r = new Rng(5);
   const same: MckpItem[] = Array.from({ length: 1000 }, () => ({ costs: [2, 3, 4, 8].map((b) => 4096 * 4096 * b / 8 + 65536), values: [2, 3, 4, 8].map((b) => 4 ** -(b - 2) * (1 + 1e-3 * r.next())) }));
@@ -95,16 +95,25 @@ for (const candidates of [[2, 3, 4, 8], [2, 3, 4, 5, 6, 8]]) {
     const s = 10 ** (-2 + 4 * r.next());
     return { costs: [2, 3, 4, 8].map((b) => Math.floor((n * b) / 8) + Math.floor(r.next() * 1e4)), values: [2, 3, 4, 8].map((b) => s * 4 ** -(b - 2) * (1 + 0.3 * r.next())) };
   });
-  for (const [name, items] of [['identical layers', same], ['random costs', rand]] as const) {
+  // Degenerate: sensitivity proportional to bytes up to 1e-5 (every layer on the LP's break slope),
+  // a subset-sum in disguise; here the work limit is expected to cut in, with a certified gap.
+  const flat: MckpItem[] = Array.from({ length: 1000 }, () => {
+    const costs = [0, 1, 2, 3].map((k) => (k ? k * 10_000_000 + Math.floor(r.next() * 9_999_991) : 0));
+    return { costs, values: costs.map((c) => 1e6 - c * (1 + 1e-5 * r.next())) };
+  });
+  for (const [name, items] of [['identical layers', same], ['random costs', rand], ['sensitivity ∝ bytes', flat]] as const) {
     const solver = new MckpSolver(items);
     const times: number[] = [];
     let optimal = 0;
+    let gap = 0;
     for (let j = 0; j < 50; j++) {
       const budget = Math.floor(solver.baseCost + ((solver.maxCost - solver.baseCost) * (j + 0.5)) / 50);
       let s!: ReturnType<MckpSolver['solve']>;
       times.push(ms(() => { s = solver.solve(budget); }));
       if (s.optimal) optimal++;
+      gap = Math.max(gap, (s.value - s.lowerBound) / Math.abs(s.value));
     }
-    console.log(`adversarial, ${name}: re-solve p50 ${pct(times, 0.5).toFixed(2)} ms, p99 ${pct(times, 0.99).toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms; proven optimal ${optimal}/50`);
+    console.log(`adversarial, ${name}: re-solve p50 ${pct(times, 0.5).toFixed(2)} ms, p99 ${pct(times, 0.99).toFixed(2)} ms, max ${Math.max(...times).toFixed(2)} ms; ` +
+      `proven optimal ${optimal}/50, worst certified gap ${gap.toExponential(1)} (relative)`);
   }
 }

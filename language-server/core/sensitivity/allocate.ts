@@ -4,7 +4,7 @@
  * layers held at their width. Each budget is solved exactly (mckp.ts, about a millisecond for 1,000
  * layers), so a slider can re-solve on every move; changing the pins builds a new Allocator.
  */
-import { MckpSolver, type MckpItem } from './mckp';
+import { MckpSolver, type MckpItem, type MckpOptions } from './mckp';
 import type { Allocation, Budget, LayerSensitivity, SensitivityMetric } from './types';
 
 export interface AllocatorOptions {
@@ -12,8 +12,8 @@ export interface AllocatorOptions {
   metric?: SensitivityMetric;
   /** Layer name → pinned width (one of the layer's candidates). When given, replaces the recipe's pins (`LayerSensitivity.pinned`). */
   pins?: Record<string, number>;
-  /** Search state limit per solve, see MckpOptions. */
-  maxStates?: number;
+  /** Work limits of each solve (defaults suit 1,000 layers), see MckpOptions. */
+  search?: MckpOptions;
 }
 
 export interface FrontierPoint {
@@ -59,7 +59,7 @@ export class Allocator {
         costs: this.allowed[i]!.map((k) => (kind === 'bytes' ? l.bytes[k]!.total : l.params * l.candidates[k]!)),
         values: this.allowed[i]!.map((k) => this.scores[i]![k]!),
       }));
-      t = new MckpSolver(items, { maxStates: this.opts.maxStates });
+      t = new MckpSolver(items, this.opts.search);
       this.solvers.set(kind, t);
     }
     return t;

@@ -15,8 +15,9 @@
  *   final value ≥ V̄ + δ + W·(−R)   (R < 0; no feasible completion when W = ∞).
  * Items are processed by how close their slopes are to λ, so U and W move away from λ quickly and
  * the bound tightens; a state with d ≤ F is itself a full assignment and may become the incumbent.
- * When no state is left, the incumbent is optimal. A state limit keeps the work bounded: states
- * dropped by it give the certified lower bound (their least bound) instead of a proof.
+ * When no state is left, the incumbent is optimal. Two limits keep the work bounded (live states
+ * per item, state visits in all): states dropped by them give the certified lower bound (their
+ * least bound) instead of a proof.
  */
 import type { LpRelaxation } from './mckp-hull';
 import type { MckpItem } from './mckp-types';
@@ -27,6 +28,8 @@ export interface SearchResult {
   dropped: number;
   /** States created over the whole search (for benchmarks). */
   states: number;
+  /** State visits (states × choices tried), the quantity `maxWork` limits. */
+  work: number;
 }
 
 /** Growable parallel arrays of search states, sorted by d with δ strictly falling. */
@@ -101,12 +104,13 @@ function greedyFill(lp: LpRelaxation, items: MckpItem[], at: Int32Array, taken: 
 }
 
 /** The optimal assignment at a budget ≥ lp.baseCost (or the best found within the state limit). */
-export function searchOptimum(lp: LpRelaxation, items: MckpItem[], budget: number, maxStates: number): SearchResult {
+export function searchOptimum(lp: LpRelaxation, items: MckpItem[], budget: number, limits: { maxStates: number; maxWork: number }): SearchResult {
+  const { maxStates, maxWork } = limits;
   const brk = lp.breakAt(budget);
   const n = items.length;
   const base = items.map((_, i) => lp.hulls[i]!.k[brk.at[i]!]!);
   // Every increment taken: each item is at its least value, which nothing beats.
-  if (brk.taken === lp.steps.length) return { choice: base, dropped: Infinity, states: 0 };
+  if (brk.taken === lp.steps.length) return { choice: base, dropped: Infinity, states: 0, work: 0 };
   let vbar = 0;
   let cbar = 0;
   for (let i = 0; i < n; i++) { vbar += items[i]!.values[base[i]!]!; cbar += items[i]!.costs[base[i]!]!; }
@@ -140,13 +144,15 @@ export function searchOptimum(lp: LpRelaxation, items: MckpItem[], budget: numbe
   }
 
   const log = new ChoiceLog();
-  const maxNodes = 20 * maxStates;
+  let work = 0;
   let dropped = Infinity;
   let cur = new States(64);
   cur.push(0, 0, -Infinity, -1);
-  const alt = new States(64);
   let next = new States(64);
-  const altIdx: number[] = [];
+  // lists[0]: item i stays at x̄; lists[1 + a]: item i moves to its a-th other choice. Each is the
+  // current list shifted by a constant and filtered, so each stays sorted by d.
+  const lists: States[] = [];
+  const altK: number[] = [];
   const altD: number[] = [];
   const altV: number[] = [];
   let created = 0;
@@ -162,36 +168,52 @@ export function searchOptimum(lp: LpRelaxation, items: MckpItem[], budget: numbe
     };
     const it = items[i]!;
     const k0 = base[i]!;
-    altIdx.length = altD.length = altV.length = 0;
+    altK.length = altD.length = altV.length = 0;
     for (let k = 0; k < it.costs.length; k++) {
       if (k === k0) continue;
-      altIdx.push(k);
+      altK.push(k);
       altD.push(it.costs[k]! - it.costs[k0]!);
       altV.push(it.values[k]! - it.values[k0]!);
     }
-    // Item i stays at x̄: same states (still sorted and non-dominated), re-bounded with the new U, W.
-    next.size = 0;
-    alt.size = 0;
-    for (let s = 0; s < cur.size; s++) {
-      const d = cur.d[s]!;
-      const v = cur.v[s]!;
-      const lb = bound(d, v);
-      if (lb < ub) next.push(d, v, lb, cur.node[s]!);
-      for (let a = 0; a < altIdx.length; a++) {
-        const nd = d + altD[a]!;
-        const nv = v + altV[a]!;
-        const nlb = bound(nd, nv);
-        if (nlb >= ub) continue;
-        const node = log.add(cur.node[s]!, i, altIdx[a]!);
-        if (nd <= free && vbar + nv < ub) { ub = vbar + nv; incumbent = node; }
-        alt.push(nd, nv, nlb, node);
+    while (lists.length < 1 + altK.length) lists.push(new States(64));
+    for (let l = 0; l <= altK.length; l++) lists[l]!.size = 0;
+    let moved = 0;
+    for (let a = 0; a < altK.length; a++) {
+      const out = lists[1 + a]!;
+      const dd = altD[a]!;
+      const dv = altV[a]!;
+      for (let s = 0; s < cur.size; s++) {
+        const nd = cur.d[s]! + dd;
+        const nv = cur.v[s]! + dv;
+        const lb = bound(nd, nv);
+        if (lb >= ub) continue;
+        if (nd <= free && vbar + nv < ub) { ub = vbar + nv; incumbent = log.add(cur.node[s]!, i, altK[a]!); }
+        out.push(nd, nv, lb, cur.node[s]!); // node: the parent's, until the merge keeps it
       }
+      moved += out.size;
     }
-    created += alt.size;
-    if (alt.size) mergeDominance(next, alt, cur);
-    else [cur, next] = [next, cur];
+    const stay = lists[0]!;
+    for (let s = 0; s < cur.size; s++) {
+      const lb = bound(cur.d[s]!, cur.v[s]!);
+      if (lb < ub) stay.push(cur.d[s]!, cur.v[s]!, lb, cur.node[s]!);
+    }
+    created += moved;
+    work += cur.size * (1 + altK.length);
+    // Fold the lists into one, two at a time (dominance filtering commutes with union).
+    let acc = stay;
+    for (let a = 0; a < altK.length; a++) {
+      const alt = lists[1 + a]!;
+      if (!alt.size) continue;
+      const k = altK[a]!;
+      mergeDominance(acc, alt, next, (parent) => log.add(parent, i, k));
+      [acc, next] = [next, acc];
+    }
+    // `acc` and `next` are now the two buffers `stay` and `next` were, in some order: the old
+    // current list becomes the next item's `stay` buffer.
+    lists[0] = cur;
+    cur = acc;
     if (cur.size > maxStates) dropped = Math.min(dropped, keepBest(cur, maxStates));
-    if (log.size > maxNodes) {
+    if (work > maxWork) {
       // Work limit: stop, and let every live state's bound stand as the certificate.
       for (let s = 0; s < cur.size; s++) if (cur.lb[s]! < ub) dropped = Math.min(dropped, cur.lb[s]!);
       break;
@@ -200,37 +222,44 @@ export function searchOptimum(lp: LpRelaxation, items: MckpItem[], budget: numbe
 
   const choice = incumbent === GREEDY ? greedy : base;
   if (incumbent !== GREEDY) log.apply(incumbent, choice);
-  return { choice, dropped, states: created };
+  return { choice, dropped, states: created, work };
 }
 
 /**
- * Merges two state lists into `out` by rising d, keeping a state only when its δ is below every
- * δ kept before it (so no kept state is dominated). `a` is already sorted and non-dominated.
+ * Merges two lists sorted by d into `out` by rising d (then δ), keeping a state only when its δ is
+ * below every δ kept before it, so no kept state is dominated. Back pointers of `b`'s states that
+ * are kept go through `relink`.
  */
-function mergeDominance(a: States, b: States, out: States): void {
-  const idx = Array.from({ length: b.size }, (_, s) => s);
-  idx.sort((x, y) => b.d[x]! - b.d[y]! || b.v[x]! - b.v[y]!);
+function mergeDominance(a: States, b: States, out: States, relink?: (node: number) => number): void {
   out.size = 0;
   let best = Infinity;
   let ia = 0;
   let ib = 0;
-  while (ia < a.size || ib < b.size) {
-    let from: States;
-    let s: number;
-    const sb = ib < b.size ? idx[ib]! : -1;
-    if (ib >= b.size || (ia < a.size && (a.d[ia]! < b.d[sb]! || (a.d[ia] === b.d[sb] && a.v[ia]! <= b.v[sb]!)))) { from = a; s = ia++; }
-    else { from = b; s = sb; ib++; }
-    const v = from.v[s]!;
-    if (v < best) { best = v; out.push(from.d[s]!, v, from.lb[s]!, from.node[s]!); }
+  const na = a.size;
+  const nb = b.size;
+  while (ia < na || ib < nb) {
+    const takeA = ib >= nb || (ia < na && (a.d[ia]! < b.d[ib]! || (a.d[ia] === b.d[ib] && a.v[ia]! <= b.v[ib]!)));
+    if (takeA) {
+      const v = a.v[ia]!;
+      if (v < best) { best = v; out.push(a.d[ia]!, v, a.lb[ia]!, a.node[ia]!); }
+      ia++;
+    } else {
+      const v = b.v[ib]!;
+      if (v < best) { best = v; out.push(b.d[ib]!, v, b.lb[ib]!, relink ? relink(b.node[ib]!) : b.node[ib]!); }
+      ib++;
+    }
   }
 }
 
 /** Keeps the `keep` states with the least bounds (in their d order); returns the least bound dropped. */
 function keepBest(st: States, keep: number): number {
-  const sorted = st.lb.slice(0, st.size).sort();
-  const threshold = sorted[keep - 1]!;
-  let ties = 0;
-  for (let j = keep - 1; j >= 0 && sorted[j] === threshold; j--) ties++;
+  const lbs = st.lb.slice(0, st.size);
+  const threshold = select(lbs, keep - 1);
+  let firstDropped = Infinity;
+  for (let j = keep; j < lbs.length; j++) if (lbs[j]! < firstDropped) firstDropped = lbs[j]!;
+  // States with a bound equal to the threshold fill the places the smaller ones leave.
+  let ties = keep;
+  for (let s = 0; s < st.size; s++) if (st.lb[s]! < threshold) ties--;
   let out = 0;
   for (let s = 0; s < st.size; s++) {
     const lb = st.lb[s]!;
@@ -242,5 +271,28 @@ function keepBest(st: States, keep: number): number {
     out++;
   }
   st.size = out;
-  return sorted[keep]!;
+  return firstDropped;
+}
+
+/** Rearranges `a` so that a[k] is its k-th smallest value, smaller-or-equal ones before it and larger-or-equal after (Hoare's selection). */
+function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    // Median of three as the pivot keeps sorted runs from going quadratic.
+    const x = a[lo]!, y = a[mid]!, z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) { const t = a[i]!; a[i] = a[j]!; a[j] = t; i++; j--; }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k]!;
 }

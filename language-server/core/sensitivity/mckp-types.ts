@@ -15,7 +15,7 @@ export interface MckpSolution {
   value: number;
   /** False when even the cheapest choice of every item exceeds the budget (choice = cheapest). */
   feasible: boolean;
-  /** True when the search proved that no assignment within the budget has a smaller Σ value. */
+  /** True when the search proved that no assignment within the budget has a smaller Σ value (false only when a limit of MckpOptions cut it short). */
   optimal: boolean;
   /**
    * No assignment within the budget has a smaller Σ value than this: `value` when optimal, else
@@ -27,8 +27,13 @@ export interface MckpSolution {
 export interface MckpOptions {
   /**
    * Most search states kept after each item (each state: a cost, a value and a back pointer).
-   * When more survive, those with the weakest bounds are dropped and the answer is marked not
-   * optimal, with a certified lower bound. Default 200,000.
+   * When more survive, those with the weakest bounds are dropped. Default 50,000.
    */
   maxStates?: number;
+  /**
+   * Most state visits (states × choices tried) of one solve, which bounds its time (about 0.1 s
+   * per million on one core). When reached, the search stops with the best assignment found.
+   * Default 1,000,000 (1,000 Llama-shaped layers need at most ~10⁵).
+   */
+  maxWork?: number;
 }

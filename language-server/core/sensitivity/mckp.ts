@@ -3,8 +3,8 @@
  * Σ cost ≤ budget and Σ value is minimal. Solved exactly per budget, with no scaling of the costs
  * (bytes up to GiB are fine): the LP relaxation (mckp-hull.ts) gives the break slope λ, a starting
  * assignment and a bound; a bounded Pareto search over the items nearest λ (mckp-search.ts) proves
- * the optimum, usually in about a millisecond for 1,000 items. A state limit keeps pathological
- * instances bounded; an answer it cut short says so (`optimal: false`) and carries a certified
+ * the optimum, usually in about a millisecond for 1,000 items. Work limits keep pathological
+ * instances bounded; an answer they cut short says so (`optimal: false`) and carries a certified
  * lower bound.
  */
 import { LpRelaxation } from './mckp-hull';
@@ -19,7 +19,7 @@ export class MckpSolver {
   /** Σ of each item's dearest cost: from this budget on the answer no longer changes. */
   readonly maxCost: number;
   private readonly lp: LpRelaxation;
-  private readonly maxStates: number;
+  private readonly limits: { maxStates: number; maxWork: number };
 
   constructor(private readonly items: MckpItem[], opts: MckpOptions = {}) {
     for (const [i, it] of items.entries()) {
@@ -29,7 +29,7 @@ export class MckpSolver {
     }
     this.maxCost = items.reduce((a, it) => a + Math.max(...it.costs), 0);
     if (!Number.isSafeInteger(this.maxCost)) throw new Error(`total cost ${this.maxCost} exceeds 2^53: use a coarser integer unit`);
-    this.maxStates = Math.max(1, opts.maxStates ?? 200_000);
+    this.limits = { maxStates: Math.max(1, opts.maxStates ?? 50_000), maxWork: Math.max(1, opts.maxWork ?? 1e6) };
     this.lp = new LpRelaxation(items);
     this.baseCost = this.lp.baseCost;
   }
@@ -45,7 +45,7 @@ export class MckpSolver {
       const choice = this.lp.hulls.map((h) => h.k[0]!);
       return { ...this.totals(choice), feasible: false, optimal: true, lowerBound: Infinity };
     }
-    const r = searchOptimum(this.lp, this.items, budget, this.maxStates);
+    const r = searchOptimum(this.lp, this.items, budget, this.limits);
     const t = this.totals(r.choice);
     if (t.cost > budget) throw new Error(`MCKP: internal error, answer costs ${t.cost} over the budget ${budget}`);
     const optimal = r.dropped >= t.value;

@@ -36,6 +36,7 @@ test('more budget never predicts more loss; sensitive layers get more bits', () 
   for (let bits = 2; bits <= 8; bits += 0.25) {
     const s = al.solve({ kind: 'bits', bits });
     assert.ok(s.averageBits <= bits + 1e-9);
+    assert.ok(s.exact && s.lowerBound === s.predicted, 'proven optimal, so its own bound');
     assert.ok(s.predicted <= last + 1e-12);
     last = s.predicted;
   }

@@ -128,6 +128,27 @@ test('a state limit gives a feasible answer, never better than the optimum, with
   assert.ok(cut > 0, 'the limit did cut some searches short');
 });
 
+test('a work limit stops the search with a feasible answer and a true certificate (30 items, exact DP)', () => {
+  const r = rng(17);
+  let cut = 0;
+  for (let t = 0; t < 20; t++) {
+    const items = instance(r, 30, 4, 1);
+    const ref = referenceDp(items);
+    for (const opts of [{ maxWork: 40 }, { maxStates: 5 }]) {
+      const limited = new MckpSolver(items, opts);
+      for (let q = 0; q < 5; q++) {
+        const budget = Math.floor(limited.baseCost + r() * (limited.maxCost - limited.baseCost));
+        const s = limited.solve(budget);
+        const opt = ref.valueAt(budget);
+        assert.ok(s.cost <= budget && s.value >= opt - 1e-9 && s.lowerBound <= opt + 1e-9, `instance ${t} budget ${budget} ${JSON.stringify(opts)}`);
+        if (s.optimal) assert.ok(close(s.value, opt));
+        else cut++;
+      }
+    }
+  }
+  assert.ok(cut > 10, `the limits cut ${cut} searches short`);
+});
+
 test('the frontier is a staircase: cost rises, value falls, each point optimal for its cost', () => {
   const r = rng(3);
   for (const items of [instance(r, 6, 4, 1), wild(r, 6)]) {
