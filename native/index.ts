@@ -680,7 +680,7 @@ export function unpackInt8PerChannel(values: Int8Array, zeroPoints: Int8Array): 
 // CUDA benchmarks (GPU machine only)
 
 /** Times the fused dequant+GEMV kernel against an fp16 GEMV and the device's copy bandwidth. */
-export async function benchGemv(o: { rows: number; cols: number; bits: 2 | 3 | 4 | 8; groupSize?: number; iters?: number; outlierFraction?: number; variant?: number; flush?: 0 | 1 }, opts?: CallOptions): Promise<GemvBenchResult & Ran> {
+export async function benchGemv(o: { rows: number; cols: number; bits: 2 | 3 | 4 | 8; groupSize?: number; iters?: number; outlierFraction?: number; variant?: number; flush?: 0 | 1; graph?: 0 | 1 }, opts?: CallOptions): Promise<GemvBenchResult & Ran> {
   return call((a) => a.benchGemv, { ...o }, opts);
 }
 

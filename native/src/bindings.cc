@@ -340,6 +340,7 @@ class GemvBenchJob : public Job {
     o_.outlierFraction = number("outlierFraction", 0);
     o_.variant = integer("variant", 0);
     o_.flush = integer("flush", 0);
+    o_.graph = integer("graph", 0);
     if (o_.bits != 2 && o_.bits != 3 && o_.bits != 4 && o_.bits != 8)
       throw Napi::RangeError::New(env, "bits must be 2, 3, 4 or 8");
     if (o_.groupSize <= 0 || o_.cols % o_.groupSize || o_.groupSize % 32)

@@ -56,6 +56,7 @@ struct GemvBenchOptions {
   double outlierFraction = 0;  // > 0: add a CSR outlier pass
   int variant = 0;             // kernel variant (see launchDequant in gemv.cu); 0 = what the product uses
   int flush = 0;               // 1: one weight copy, L2 flushed (128 MiB memset) before each individually timed call
+  int graph = 0;               // 1: the timed calls run as one CUDA graph (no host launch cost per call)
 };
 struct GemvBenchResult {
   double fusedUs = 0, fusedGBs = 0;     // our kernel: time per call, bytes moved / time

@@ -123,21 +123,27 @@ async function main(): Promise<void> {
   if (gpu) {
     for (const [R, C] of layers)
       for (const bits of [2, 3, 4, 8] as const) {
-        const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200 });
-        rows.push([`${R}×${C}`, `gemv w${bits}g128`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s (${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% of copy)`,
-          `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
-          `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
+        // graph: the 200 calls (ours, cuBLAS's and the copies alike) run as one CUDA graph, as a
+        // model's layers would; loop: one host launch per call (the host's launch rate shows)
+        for (const graph of [1, 0] as const) {
+          const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, graph });
+          rows.push([`${R}×${C}`, `gemv w${bits}g128 ${graph ? 'graph' : 'loop'}`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s (${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% of copy)`,
+            `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
+            `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
+        }
       }
     // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,2,4> the product's
     // (3 bits <1,4,4>; 4 and 8 bits = 7), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
-    // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor)) per
-    // bit width, and the default with an L2 flush before each individually timed call
+    // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor); 12-15
+    // the bulk-copy kernel, 4/8 stages, 1/2 blocks per SM), timed in a graph, per bit width, and the
+    // default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
       for (const bits of [2, 3, 4, 8] as const) {
         const cells: string[] = [];
-        for (const variant of [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]) {
-          const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant });
+        for (const variant of [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]) {
+          if (variant >= 12 && (bits === 3 || C % 512)) continue; // the bulk kernel's shapes
+          const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });
           cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
         }
         rows.push([`${R}×${C}`, `gemv w${bits} variants`, '', '', cells.join('; ')]);

@@ -15,6 +15,7 @@
 #include "../fp16.h"
 #include "../pack.h"
 #include "common.cuh"
+#include "gemv.cuh"
 
 namespace qr {
 namespace cuda {
@@ -336,10 +337,13 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant: 0 the product kernel (<rows per warp, chunks per lane, warps per block> <2,2,4>, 3 bits
- * <1,4,4>, 4 and 8 bits with streaming loads, i.e. variant 7); for benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8
- * <1,2,4> with streaming (no L1 allocation) weight loads; 9 the previous kernel (one row per warp, I2F
- * per code); 10 and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV).
+ * variant: 0 the product kernel: gemvKernel <rows per warp, chunks per lane, warps per block>
+ * <2,2,4>, 3 bits <1,4,4>, 4 and 8 bits with streaming loads (variant 7); for
+ * benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4> with
+ * streaming (no L1 allocation) weight loads; 9 the first kernel (one row per warp, I2F per code); 10
+ * and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV); 12–15 the bulk-copy
+ * kernel of gemv_bulk.cu with up to 4 / 8 stages (odd = 8) and one / two blocks per SM (≥ 14 = two);
+ * slower than variant 7 on the H100 (docs/native.md), kept as the measured alternative.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
@@ -350,6 +354,11 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     if (variant == 10) gemvFloorKernel<0><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
     else gemvFloorKernel<1><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
     QR_LAUNCHED("gemvFloorKernel");
+    return;
+  }
+  if (variant >= 12 && variant <= 15) {
+    if (const char* why = launchBulkGemv(bits, B, s, z, x, y, N, K, g, rp, ci, v, st, variant & 1 ? 8 : 4, variant >= 14 ? 2 : 1))
+      throw std::runtime_error(std::string("the bulk-copy GEMV does not fit: ") + why);
     return;
   }
   if (variant == 9) {
@@ -439,7 +448,7 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   DevBuf<uint8_t> flushBuf(o.flush ? size_t(128) << 20 : 0);
   std::vector<cudaEvent_t> ev(o.flush ? 2 * o.iters : 0);
   for (auto& e : ev) QR_CUDA(cudaEventCreate(&e));
-  auto timeIt = [&](auto&& f) {
+  auto timeIt = [&](auto&& f, bool graphed) {
     for (int i = 0; i < 3; i++) f();
     if (o.flush) {
       // each call timed alone after evicting L2 by writing 128 MiB (> 2.5× the 50 MB L2)
@@ -458,6 +467,33 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
       }
       return total * 1000.0 / o.iters;
     }
+    if (graphed) {
+      // the calls captured into one CUDA graph: launched as one unit, so the host's launch cost
+      // (≈ 4 µs a call, as long as a 4096² 4-bit GEMV itself) is paid once and the device runs the
+      // kernels back to back, as in a model's forward pass; the same for every kernel timed here
+      cudaGraph_t graph = nullptr;
+      cudaGraphExec_t exec = nullptr;
+      QR_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+      try {
+        for (int i = 0; i < o.iters; i++) f();
+      } catch (...) {
+        cudaStreamEndCapture(st, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      QR_CUDA(cudaStreamEndCapture(st, &graph));
+      QR_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+      QR_CUDA(cudaGraphLaunch(exec, st));  // warm-up of the graph itself
+      QR_CUDA(cudaEventRecord(e0, st));
+      QR_CUDA(cudaGraphLaunch(exec, st));
+      QR_CUDA(cudaEventRecord(e1, st));
+      QR_CUDA(cudaEventSynchronize(e1));
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
+      float ms = 0;
+      QR_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+      return double(ms) * 1000.0 / o.iters;
+    }
     QR_CUDA(cudaEventRecord(e0, st));
     for (int i = 0; i < o.iters; i++) f();
     QR_CUDA(cudaEventRecord(e1, st));
@@ -472,7 +508,7 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
     const size_t k = it++ % nSets;
     launchDequant(bits, dB.p + k * B.size(), dS.p + k * scales.size(), dZ.p + k * zeros.size(), dX.p, dY.p, N, K, g,
                   rp, dCi.p, dVals.p, st, o.variant);
-  });
+  }, o.graph != 0);
   const double fusedBytes = double(B.size()) + double(N) * ng * 3 + K * 2.0 + N * 4.0 +
                             double(vals.size()) * 6 + double(rowPtr.size()) * 4;
   r.fusedGBs = fusedBytes / (r.fusedUs * 1e3);
@@ -503,13 +539,13 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
     size_t j = 0;
     if (cb && cublasHgemv(cb, N, K, dW.p, dX.p, dY.p, st)) {
       r.fp16Impl = "cublas";
-      r.fp16Us = timeIt([&] { cublasHgemv(cb, N, K, dW.p + (j++ % nW) * wCount, dX.p, dY.p, st); });
+      r.fp16Us = timeIt([&] { cublasHgemv(cb, N, K, dW.p + (j++ % nW) * wCount, dX.p, dY.p, st); }, o.graph != 0);
     } else {
       r.fp16Impl = "qrecipe";
       r.fp16Us = timeIt([&] {
         fp16GemvKernel<<<(N + 7) / 8, 256, 0, st>>>(dW.p + (j++ % nW) * wCount, dX.p, dY.p, N, K);
         QR_LAUNCHED("fp16GemvKernel");
-      });
+      }, o.graph != 0);
     }
     r.fp16GBs = (double(N) * K * 2 + K * 2.0 + N * 4.0) / (r.fp16Us * 1e3);
   }
@@ -517,7 +553,9 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   {
     const size_t bytes = size_t(512) << 20;
     DevBuf<uint8_t> a(bytes), b(bytes);
-    const double us = timeIt([&] { QR_CUDA(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, st)); });
+    // always launched one by one: inside a graph a memcpy node ran at 2.43 instead of 2.99 TB/s on
+    // the H100 (another copy path), which would flatter every "% of copy"
+    const double us = timeIt([&] { QR_CUDA(cudaMemcpyAsync(b.p, a.p, bytes, cudaMemcpyDeviceToDevice, st)); }, false);
     r.copyGBs = 2.0 * double(bytes) / (us * 1e3);
   }
   cudaEventDestroy(e0);
