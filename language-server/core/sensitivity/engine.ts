@@ -25,7 +25,7 @@ import { ModelProbe } from './probe';
 import { errorScores, outlierFractionAt, quantizeWeight } from './quantize';
 import { GRADIENT_METRICS, SENSITIVITY_METRICS, type Budget, type LayerSensitivity, type MeasuredPoint, type SensitivityMetric, type SensitivityResult } from './types';
 
-export const ENGINE_VERSION = 2;
+export const ENGINE_VERSION = 3;
 
 export interface SensitivityOptions extends LongRunOptions {
   /** Metric the allocation uses (default: the stage's `metric`). */
@@ -124,7 +124,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
 
   const windows = cw ? await byteWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed }) : [];
-  const probe = await ModelProbe.open(recipe.model.path, names);
+  const probe = await ModelProbe.open(recipe.model.path, names, { conv: true });
   for (const s of probe.skipped) notes.push(`layer ${s.name} left out: ${s.why}`);
   try {
     // Non-text models: image / OCR-line batches, scored by the KL of the output distributions.

@@ -6,6 +6,8 @@
  * entering those layers are extra graph outputs. So one
  * session serves the dense pass that records every layer's input Hessian, and any number of passes
  * with some layers' weights replaced (quantised, pruned) without re-writing the model.
+ * Convolutions (group 1, 1-D/2-D, when asked for) are seen as rows = out, cols = in·kh·kw: their
+ * captured inputs are unfolded (im2col) so that every output position is one row of X.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,7 +20,10 @@ import { getLayerWeight, transpose } from '../model/weights';
 import { openSession, type OpenedSession } from '../model/evaluate/session';
 import { describeIo, lmFeeds, logSoftmaxRow, looksLikeProbabilities, type ModelIo } from '../model/evaluate/io';
 import type { LayerInfo } from '../model/types';
+import { calibrationSkipReason } from '../model/calibrate';
+import { im2col, type ConvGeometry } from '../model/im2col';
 import { HessianAccumulator } from '../../../native/index';
+import { convGeometry } from './conv-geometry';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
 
 /** Mean token cross-entropy and KL against the dense model's distributions over some windows. */
@@ -30,8 +35,17 @@ export interface LossResult {
   targets: number;
 }
 
+export interface ProbeOptions {
+  /** Probe group-1 1-D/2-D convolutions too (default: MatMul and Gemm only). */
+  conv?: boolean;
+}
+
 export class ModelProbe {
   private dense = new Map<Int32Array, Float32Array>();
+  /** Geometry of the probed convolutions, by layer name. */
+  private readonly convs = new Map<string, ConvGeometry>();
+  /** Captured activations that are graph inputs (read from the feeds, not the outputs). */
+  private readonly fedInputs = new Set<string>();
   /** Dense weights of the probed layers, in their stored layout, fed when not overridden. */
   private readonly denseFeeds: Record<string, ort.Tensor> = {};
 
@@ -48,10 +62,10 @@ export class ModelProbe {
   ) {}
 
   /**
-   * Opens the probe for the named layers (MatMul/Gemm with float32 initializer weights; the others
-   * are listed in `skipped` with the reason, see `unsupported`).
+   * Opens the probe for the named layers (MatMul/Gemm, and with `conv` group-1 convolutions, with
+   * float32 weights; the others are listed in `skipped` with the reason, see `unsupported`).
    */
-  static async open(file: string, names: string[]): Promise<ModelProbe> {
+  static async open(file: string, names: string[], opts: ProbeOptions = {}): Promise<ModelProbe> {
     const model = await loadModel(file);
     const inv = inventoryOf(model);
     const byName = new Map(inv.layers.map((l) => [l.name, l]));
@@ -60,7 +74,7 @@ export class ModelProbe {
     for (const n of names) {
       const l = byName.get(n);
       if (!l) throw new Error(`${file}: no layer '${n}'`);
-      const why = ModelProbe.unsupported(l);
+      const why = ModelProbe.unsupported(l, opts);
       if (why) skipped.push({ name: n, why }); else layers.push(l);
     }
     if (!layers.length) throw new Error(`${file}: none of the ${names.length} selected layers can be probed (${skipped[0]?.why ?? 'none selected'})`);
@@ -84,6 +98,10 @@ export class ModelProbe {
     const io = { ...described, extra: described.extra.filter((n) => !weightInputs.has(n)) };
     const p = new ModelProbe(model, layers, skipped, editor, opened, io, tmp);
     for (const l of layers) {
+      if (l.op === 'Conv') p.convs.set(l.name, convGeometry(model.proto.graph?.node ?? [], l));
+      if (graphInputs.has(l.inputName)) p.fedInputs.add(l.inputName);
+    }
+    for (const l of layers) {
       const w = await getLayerWeight(editor, l);
       p.denseFeeds[l.tensorName] = new ort.Tensor('float32', l.transposed ? transpose(w, l.rows, l.cols) : w, l.shape);
     }
@@ -101,8 +119,12 @@ export class ModelProbe {
   }
 
   /** Why a layer cannot be probed, or undefined. */
-  static unsupported(l: LayerInfo): string | undefined {
-    if (l.op !== 'MatMul' && l.op !== 'Gemm') return `${l.op} layers are not probed (MatMul and Gemm only)`;
+  static unsupported(l: LayerInfo, opts: ProbeOptions = {}): string | undefined {
+    if (l.op === 'Conv') {
+      if (!opts.conv) return 'Conv layers are not probed here (MatMul and Gemm only)';
+      const why = calibrationSkipReason(l);
+      if (why) return why;
+    } else if (l.op !== 'MatMul' && l.op !== 'Gemm') return `${l.op} layers are not probed (MatMul${opts.conv ? ', Gemm and Conv' : ' and Gemm'} only)`;
     if (l.dtype !== 'float32') return `its weight is ${l.dtype}; float32 only`;
     if (l.via?.length) return `its weight reaches the op through ${l.via.join(', ')}`;
     return undefined;
@@ -137,12 +159,13 @@ export class ModelProbe {
     for (let i = 0; i < windows.length; i += batch) {
       throwIfAborted(opts.signal, 'calibration');
       const group = windows.slice(i, i + batch);
-      const out = await this.opened.session.run(this.feedsFor(group));
+      const feeds = this.feedsFor(group);
+      const out = await this.opened.session.run(feeds);
       for (const l of this.layers) {
-        const x = out[l.inputName];
+        const x = this.fedInputs.has(l.inputName) ? feeds[l.inputName] : out[l.inputName];
         if (!x) throw new Error(`calibration: activation '${l.inputName}' of layer '${l.name}' was not produced`);
-        const data = x.data as Float32Array;
-        await acc.get(l.name)!.add(data, data.length / l.cols, group.length);
+        const { data, rows } = this.inputRows(l, x);
+        await acc.get(l.name)!.add(data, rows, group.length);
       }
       this.keepDense(group, out);
       for (const t of Object.values(out)) t.dispose();
@@ -160,16 +183,33 @@ export class ModelProbe {
     const acc = new Map(this.layers.map((l) => [l.name, new HessianAccumulator(l.cols)]));
     for (const [i, f] of feeds.entries()) {
       throwIfAborted(opts.signal, 'calibration');
-      const out = await this.run(f, undefined, this.layers.map((l) => l.inputName));
+      const wanted = [...new Set(this.layers.map((l) => l.inputName).filter((n) => !this.fedInputs.has(n)))];
+      // A run must fetch something: the main output when every captured input is a graph input.
+      const out = await this.run(f, undefined, wanted.length ? wanted : [this.io.output]);
       for (const l of this.layers) {
-        const data = out[l.inputName]!.data as Float32Array;
-        await acc.get(l.name)!.add(data, data.length / l.cols, samples?.[i] ?? 1);
+        const x = this.fedInputs.has(l.inputName) ? f[l.inputName] : out[l.inputName];
+        if (!x) throw new Error(`calibration: activation '${l.inputName}' of layer '${l.name}' was not produced`);
+        const { data, rows } = this.inputRows(l, x);
+        await acc.get(l.name)!.add(data, rows, samples?.[i] ?? 1);
       }
       for (const t of Object.values(out)) t.dispose();
       opts.onProgress?.({ done: i + 1, total: feeds.length, label: 'calibration samples' });
       await yieldToLoop();
     }
     return new Map([...acc].map(([n, a]) => [n, a.H]));
+  }
+
+  /** A captured input as rows of X (cols = the layer's cols): tokens, or unfolded conv positions. */
+  private inputRows(l: LayerInfo, x: ort.Tensor): { data: Float32Array; rows: number } {
+    if (x.type !== 'float32') throw new Error(`calibration: activation '${l.inputName}' of layer '${l.name}' is ${x.type}; float32 only`);
+    const g = this.convs.get(l.name);
+    if (g) {
+      const u = im2col(x.data as Float32Array, x.dims as number[], g);
+      if (u.cols !== l.cols) throw new Error(`layer '${l.name}': its unfolded input has ${u.cols} columns, the weight ${l.cols}`);
+      return { data: u.data, rows: u.rows };
+    }
+    const data = x.data as Float32Array;
+    return { data, rows: data.length / l.cols };
   }
 
   private keepDense(group: Int32Array[], out: ort.InferenceSession.OnnxValueMapType): void {
