@@ -41,6 +41,9 @@ export class MckpSolver {
 
   /** The optimal assignment for a budget (same integer unit as the costs). */
   solve(budget: number): MckpSolution {
+    if (Number.isNaN(budget)) throw new Error('MCKP: the budget is not a number');
+    // Beyond maxCost every assignment fits: the answer no longer changes.
+    budget = Math.min(budget, this.maxCost);
     if (budget < this.baseCost) {
       const choice = this.lp.hulls.map((h) => h.k[0]!);
       return { ...this.totals(choice), feasible: false, optimal: true, lowerBound: Infinity };

@@ -207,4 +207,6 @@ test('bad input is refused with the item named', () => {
   assert.throws(() => new MckpSolver([{ costs: [1, 2], values: [0] }]), /same length/);
   assert.throws(() => new MckpSolver([{ costs: [1], values: [NaN] }]), /not finite/);
   assert.throws(() => new MckpSolver([{ costs: [2 ** 52], values: [0] }, { costs: [2 ** 52], values: [0] }]), /exceeds 2\^53/);
+  assert.throws(() => new MckpSolver([{ costs: [1, 2], values: [1, 0] }]).solve(NaN), /not a number/);
+  assert.equal(new MckpSolver([{ costs: [1, 2], values: [1, 0] }]).solve(Infinity).value, 0, 'an unbounded budget takes the best choices');
 });
