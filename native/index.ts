@@ -35,6 +35,11 @@ export interface CallOptions {
    * the CPU. 'cuda' forces the GPU (an error when there is none or the call has no CUDA path).
    */
   device?: Device;
+  /**
+   * Which GPU a CUDA call runs on (an index into backendInfo().cuda.devices). Absent: the GPU with
+   * the fewest calls in flight, so concurrent calls spread over all visible GPUs.
+   */
+  gpu?: number;
 }
 
 /** Shape of a weight matrix: rows = output features, cols = input features. */
@@ -66,6 +71,8 @@ export interface QuantGrid {
 /** Which device ran a call. */
 export interface Ran {
   device: 'cpu' | 'cuda';
+  /** The GPU index a CUDA call ran on. */
+  gpu?: number;
 }
 
 /** Integer codes of a quantised matrix with their grid; dequantised value = scale·(code − zero). */
@@ -315,6 +322,15 @@ export function backendInfo(): BackendInfo {
   return { ...a.backendInfo(), addonPath };
 }
 
+/** How many GPUs calls can spread over (0 without a usable CUDA device or addon); never throws. */
+export function gpuCount(): number {
+  try {
+    return backendInfo().cuda.devices.length;
+  } catch {
+    return 0;
+  }
+}
+
 /** True when the addon file can be loaded; never throws. */
 export function isAvailable(): boolean {
   try {
@@ -369,14 +385,15 @@ function quantFields(q: QuantSpec): Record<string, unknown> {
 /** Runs one addon job with the AbortSignal mapped to the shared flag the native loops poll. */
 async function call<R>(fn: (a: Addon) => (o: RawJobOptions) => Promise<R>, fields: Record<string, unknown>, opts: CallOptions = {}): Promise<R> {
   const a = load();
-  const { signal, onProgress, device = 'auto' } = opts;
+  const { signal, onProgress, device = 'auto', gpu } = opts;
   check(device === 'auto' || device === 'cpu' || device === 'cuda', `device must be 'auto', 'cpu' or 'cuda', got '${String(device)}'`);
+  check(gpu === undefined || (Number.isInteger(gpu) && gpu >= 0), `gpu must be a GPU index ≥ 0, got ${String(gpu)}`);
   if (signal?.aborted) throw new CancelledError();
   const cancel = new Int32Array(1);
   const onAbort = (): void => void Atomics.store(cancel, 0, 1);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await fn(a).call(a, { ...fields, cancel, onProgress, device });
+    return await fn(a).call(a, { ...fields, cancel, onProgress, device, ...(gpu === undefined ? {} : { gpu }) });
   } catch (e) {
     if (e instanceof Error && e.name === 'CancelledError') throw new CancelledError(e.message);
     throw e;
@@ -396,7 +413,7 @@ export async function quantGrid(W: Float32Array, shape: Shape, q: QuantSpec, opt
   const scales = new Float32Array(shape.rows * groups);
   const zeros = new Float32Array(shape.rows * groups);
   const r = await call((a) => a.quantGrid, { ...shape, ...quantFields(q), W, scales, zeros }, opts);
-  return { scales, zeros, groups, device: r.device };
+  return { scales, zeros, groups, device: r.device, gpu: r.gpu };
 }
 
 /** Round-to-nearest quantisation with the min-max grid (GPTQ's `--nearest` baseline). */
@@ -412,7 +429,7 @@ export async function rtn(W: Float32Array, shape: Shape, q: QuantSpec, opts?: Ca
   const r = await call((a) => a.quantGrid, { ...shape, ...quantFields(q), W, scales, zeros, codes, Q: weights }, opts);
   const g = q.groupSize || shape.cols;
   const gIdx = Int32Array.from({ length: shape.cols }, (_, c) => (q.groupSize ? Math.floor(c / g) : 0));
-  return { weights, codes, scales, zeros, groups, gIdx, device: r.device };
+  return { weights, codes, scales, zeros, groups, gIdx, device: r.device, gpu: r.gpu };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,7 +487,7 @@ export class HessianAccumulator {
     }, opts);
     this.count = r.count;
     this.onDevice = this.residentId > 0 && r.device === 'cuda';
-    return { device: r.device };
+    return { device: r.device, gpu: r.gpu };
   }
 
   /** Brings H back to `H` and frees its GPU copy (keepOnDevice); the accumulator stays usable. */
@@ -512,7 +529,7 @@ export async function gptq(W: Float32Array, H: Float32Array, shape: Shape, o: Gp
     rows, cols, ...quantFields(o), blockSize, percdamp, actOrder: !!o.actOrder, staticGroups: !!o.staticGroups,
     W, H, Q: weights, codes, scales, zeros, gIdx, perm,
   }, opts);
-  return { weights, codes, scales, zeros, groups, gIdx, perm, loss: r.loss, device: r.device };
+  return { weights, codes, scales, zeros, groups, gIdx, perm, loss: r.loss, device: r.device, gpu: r.gpu };
 }
 
 /** SparseGPT: prune (unstructured or N:M) with the OBS update, optionally quantising what is kept. */
@@ -535,7 +552,7 @@ export async function sparsegpt(W: Float32Array, H: Float32Array, shape: Shape, 
     rows, cols, ...p, blockSize, percdamp: o.percdamp ?? 0.01, W, H, Q: weights, mask,
     ...(o.quant ? { quantize: true, ...quantFields(o.quant), codes: quantized!.codes, scales: quantized!.scales, zeros: quantized!.zeros } : {}),
   }, opts);
-  return { weights, mask, loss: r.loss, quantized, device: r.device };
+  return { weights, mask, loss: r.loss, quantized, device: r.device, gpu: r.gpu };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +567,7 @@ export async function wanda(W: Float32Array, colNorms: Float32Array, shape: Shap
   const weights = new Float32Array(W.length);
   const mask = new Uint8Array(W.length);
   const r = await call((a) => a.wanda, { ...shape, ...pat, W, colNorms, Q: weights, mask }, { ...opts, device: opts?.device === 'cuda' ? 'cuda' : 'cpu' });
-  return { weights, mask, device: r.device };
+  return { weights, mask, device: r.device, gpu: r.gpu };
 }
 
 /** Magnitude pruning: layer-wide |W| threshold (unstructured) or per-row N:M. */
@@ -561,7 +578,7 @@ export async function magnitude(W: Float32Array, shape: Shape, p: SparsityPatter
   const weights = new Float32Array(W.length);
   const mask = new Uint8Array(W.length);
   const r = await call((a) => a.magnitude, { ...shape, ...pat, W, Q: weights, mask }, { ...opts, device: opts?.device === 'cuda' ? 'cuda' : 'cpu' });
-  return { weights, mask, device: r.device };
+  return { weights, mask, device: r.device, gpu: r.gpu };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,6 +605,7 @@ export async function outliers(W: Float32Array, shape: Shape, fraction: number, 
     outliers: { rowPtr: out.rowPtr, colIdx: out.colIdx, values: out.values },
     dense: { weights: out.dense, codes: out.codes, scales: out.scales, zeros: out.zeros, groups },
     device: r.device,
+    gpu: r.gpu,
   };
 }
 
@@ -610,7 +628,7 @@ export async function quantError(
     rows, cols, ...quantFields({ ...q, bits: bits[0] }), bitsList: Int32Array.from(bits), W, H: extra.H, G: extra.G,
     squared, hessian, gradient,
   }, { ...opts, device: opts?.device === 'cuda' ? 'cuda' : 'cpu' });
-  return { bits: [...bits], squared: [...squared], hessian: [...hessian], gradient: [...gradient], device: r.device };
+  return { bits: [...bits], squared: [...squared], hessian: [...hessian], gradient: [...gradient], device: r.device, gpu: r.gpu };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,11 @@
 // Entry of the `qrecipe` command-line tool and of the runner process the extension spawns.
 // Each sub-command lives in commands/<name>.ts and exports `main(args): Promise<number>` (exit code).
+
+// Native calls run on libuv's thread pool (4 threads unless set); compression stages run one layer
+// per GPU at once, so a machine with more GPUs needs a larger pool. Read when the pool first starts,
+// which is after this line (commands are loaded lazily).
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {

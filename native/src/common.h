@@ -19,6 +19,7 @@ struct Cancelled : std::runtime_error {
 struct Ctx {
   const int32_t* cancelFlag = nullptr;  // JS sets [0] = 1 on abort (Atomics.store)
   std::function<void(int64_t done, int64_t total)> progress;
+  int gpu = -1;  // the GPU this call runs on (−1: the CPU)
 
   bool cancelled() const { return cancelFlag && __atomic_load_n(cancelFlag, __ATOMIC_RELAXED) != 0; }
   void check() const { if (cancelled()) throw Cancelled(); }

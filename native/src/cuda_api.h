@@ -32,6 +32,16 @@ struct Status {
 const Status& status();
 inline bool usable() { return !status().devices.empty(); }
 
+/**
+ * Picks the GPU of one call and makes it current on the calling thread: `requested` ≥ 0 is taken
+ * as is (an error when it is not visible), −1 takes the GPU with the fewest calls in flight (ties:
+ * the lowest index), so concurrent calls spread over every visible GPU. Pair with releaseGpu.
+ */
+int acquireGpu(int requested);
+void releaseGpu(int gpu);
+/** The calling thread's current GPU (−1 when none). */
+int currentGpu();
+
 /** Whether the CUDA solvers handle these options (block 128, groups of 32k columns, m dividing 32). */
 bool supports(const QuantSpec& s, bool quantize, int blockSize, int m);
 

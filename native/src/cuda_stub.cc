@@ -22,6 +22,9 @@ const Status& status() {
   return s;
 }
 bool supports(const QuantSpec&, bool, int, int) { return false; }
+int acquireGpu(int) { notCompiled(); }
+void releaseGpu(int) {}
+int currentGpu() { return -1; }
 void hessianUpdate(float*, int, const float*, int, double, double, const Ctx&, int64_t) { notCompiled(); }
 bool hessianFetch(int64_t, float*, int, bool) { return false; }
 void rtn(const float*, int, int, const QuantSpec&, float*, float*, uint8_t*, float*, const Ctx&) { notCompiled(); }

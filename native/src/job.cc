@@ -1,5 +1,7 @@
 #include "job.h"
 
+#include "cuda_api.h"
+
 namespace qr {
 
 namespace {
@@ -24,6 +26,8 @@ Job::Job(Napi::Env env, Napi::Object opts)
     : Napi::AsyncWorker(env, "qrecipe"), opts_(opts), deferred_(Napi::Promise::Deferred::New(env)) {
   optsRef_ = Napi::Persistent(opts);
   ctx_.cancelFlag = array<int32_t>("cancel", napi_int32_array, 1, true);
+  requestedGpu_ = integer("gpu", -1);
+  if (requestedGpu_ < -1) throw Napi::RangeError::New(env, "gpu must be a GPU index ≥ 0 (or −1 for the least busy)");
   Napi::Value cb = opts.Get("onProgress");
   if (cb.IsFunction()) {
     tsfn_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "qrecipe-progress", 0, 1);
@@ -50,7 +54,13 @@ Job::~Job() {
 }
 
 void Job::Execute() {
+  // a CUDA call holds its GPU (counted as busy, current on this thread) until it ends
+  struct GpuHold {
+    int gpu = -1;
+    ~GpuHold() { cuda::releaseGpu(gpu); }
+  } hold;
   try {
+    if (device_ == "cuda") hold.gpu = ctx_.gpu = cuda::acquireGpu(requestedGpu_);
     Run(ctx_);
   } catch (const Cancelled& e) {
     cancelled_ = true;
@@ -68,6 +78,7 @@ void Job::OnOK() {
   try {
     Fill(env, res);
     res.Set("device", device_);
+    if (device_ == "cuda" && ctx_.gpu >= 0) res.Set("gpu", ctx_.gpu);
     deferred_.Resolve(res);
   } catch (const Napi::Error& e) {
     deferred_.Reject(e.Value());

@@ -14,7 +14,7 @@ namespace qr {
 
 class Job : public Napi::AsyncWorker {
  public:
-  /** opts: the call's option object: { cancel?: Int32Array(1), onProgress?: fn, device?: string }. */
+  /** opts: the call's option object: { cancel?: Int32Array(1), onProgress?: fn, device?: string, gpu?: number }. */
   Job(Napi::Env env, Napi::Object opts);
   ~Job() override;
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -37,6 +37,7 @@ class Job : public Napi::AsyncWorker {
 
   Napi::Object opts_;
   std::string device_ = "cpu";
+  int requestedGpu_ = -1;  // opts.gpu: the GPU index to run on when device_ is "cuda" (−1: least busy)
 
  private:
   void Execute() override;

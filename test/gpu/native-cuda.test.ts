@@ -196,3 +196,61 @@ test('bulk-copy GEMV (Hopper) is correct for 2/4/8 bits, every stage/occupancy v
   // a shape it does not take (K = 11008: neither 16 nor 32 columns per thread give whole warps) is refused
   await assert.rejects(() => benchGemv({ rows: 512, cols: 11008, bits: 4, groupSize: 128, iters: 2, variant: 12 }), /does not fit/);
 });
+
+// --- several GPUs: each call takes the least busy GPU (or the one named); results do not depend on it
+const gpus = info.cuda.devices.length;
+const multi = gpus < 2 ? `needs ≥ 2 GPUs, ${gpus} visible` : false;
+
+test('a GPU index that is not visible is a clear error', { skip }, async () => {
+  await assert.rejects(() => rtn(L.W, shape, { bits: 4 }, { device: 'cuda', gpu: gpus }), new RegExp(`gpu ${gpus} asked for but ${gpus} GPU`));
+  const r = await rtn(L.W, shape, { bits: 4 }, { device: 'cuda', gpu: 0 });
+  assert.equal(r.gpu, 0);
+});
+
+test('concurrent calls spread over every visible GPU and give the single-GPU results', { skip: multi }, async () => {
+  const big = makeLayer(2048, 1024, 2048, 77);
+  const bshape = { rows: big.rows, cols: big.cols };
+  const o = { bits: 4, groupSize: 128 };
+  const ref = await gptq(big.W, big.H, bshape, o, { device: 'cuda', gpu: 0 });
+  // explicitly on each GPU: identical codes and loss
+  for (let g = 1; g < gpus; g++) {
+    const r = await gptq(big.W, big.H, bshape, o, { device: 'cuda', gpu: g });
+    assert.equal(r.gpu, g);
+    assert.deepEqual(r.codes, ref.codes, `GPU ${g} codes differ from GPU 0`);
+    assert.equal(r.loss, ref.loss);
+  }
+  // 2 calls per GPU at once, none named: every GPU takes some, all agree
+  const n = 2 * gpus;
+  const t0 = performance.now();
+  const all = await Promise.all(Array.from({ length: n }, () => gptq(big.W, big.H, bshape, o, { device: 'cuda' })));
+  const tPar = performance.now() - t0;
+  const used = new Set(all.map((r) => r.gpu));
+  assert.equal(used.size, gpus, `calls ran on GPUs ${[...used].join(',')}`);
+  for (const r of all) assert.deepEqual(r.codes, ref.codes);
+  const t1 = performance.now();
+  for (let i = 0; i < n; i++) await gptq(big.W, big.H, bshape, o, { device: 'cuda', gpu: 0 });
+  const tSeq = performance.now() - t1;
+  console.log(`${n} GPTQ layers 2048×1024: one GPU ${(tSeq / 1000).toFixed(2)} s, spread over ${gpus} GPUs ${(tPar / 1000).toFixed(2)} s (${(tSeq / tPar).toFixed(2)}×)`);
+});
+
+test('a device-resident Hessian stays on its GPU whichever GPU later adds ask for', { skip: multi }, async () => {
+  const cols = 512;
+  const X = makeLayer(8, cols, 2048, 5).X;
+  const onDev = new HessianAccumulator(cols, { keepOnDevice: true });
+  const onCpu = new HessianAccumulator(cols);
+  try {
+    for (const [i, gpu] of [1, 0, 1, 0].entries()) {
+      const chunk = X.subarray(i * 512 * cols, (i + 1) * 512 * cols);
+      await onDev.add(chunk, 512, 1, { device: 'cuda', gpu });
+      await onCpu.add(chunk, 512, 1, { device: 'cpu' });
+    }
+    const a = onDev.H, b = onCpu.H;
+    let maxRel = 0; // relative to the diagonal scale, as the Hessian tests above
+    for (let i = 0; i < cols; i++)
+      for (let j = 0; j < cols; j++)
+        maxRel = Math.max(maxRel, Math.abs(a[i * cols + j]! - b[i * cols + j]!) / Math.sqrt(b[i * cols + i]! * b[j * cols + j]!));
+    assert.ok(maxRel < 1e-5, `resident H vs CPU: max relative difference ${maxRel}`);
+  } finally {
+    onDev.dispose();
+  }
+});

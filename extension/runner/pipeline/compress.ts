@@ -8,6 +8,7 @@ import { quantizeLayer, type LayerStats } from './quantize';
 import { pruneLayer } from './prune';
 import { calibrate } from './calibrate';
 import { allocateStage } from './allocate';
+import * as native from '../../../native/index';
 
 type Timed = <T>(stage: StageKind, label: string, fn: () => Promise<T>) => Promise<T>;
 
@@ -29,6 +30,24 @@ function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
   return `${stage.method} to ${b.kind === 'bits' ? `${b.bits} bits` : `${b.bytes} bytes`} over ${n} layers (candidates ${stage.params.candidates.join(' ')})`;
 }
 
+/**
+ * Runs `fn` for every name, as many at once as there are GPUs to take them (the native calls spread
+ * over the GPUs, each call taking the least busy one), one at a time on the CPU (one call already
+ * uses every core) or with a single GPU. Stops at the first failure.
+ */
+export async function forEachLayer(names: readonly string[], concurrency: number, fn: (name: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) await fn(names[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, names.length)) }, worker));
+}
+
+/** How many layer jobs to run at once on this run's device. */
+function layerConcurrency(ctx: RunContext): number {
+  return ctx.device === 'cpu' ? 1 : Math.max(1, native.gpuCount());
+}
+
 export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
   const layers = stage.selection.layers ?? [];
   if (stage.kind === 'allocate') {
@@ -40,7 +59,7 @@ export async function runCompressionStage(ctx: RunContext, stage: PruneStage | Q
   const progress = new LayerProgress(ctx, stage.kind, layers.length);
   if (!needsData(stage)) {
     await timed(stage.kind, describe(stage), async () => {
-      for (const name of layers) await progress.run(name, () => work(name));
+      await forEachLayer(layers, layerConcurrency(ctx), (name) => progress.run(name, () => work(name)));
     });
     return;
   }
@@ -49,7 +68,7 @@ export async function runCompressionStage(ctx: RunContext, stage: PruneStage | Q
   if (!dataset) throw new StageError(stage, `${stage.method} needs a calibration data set (write \`on NAME\`)`);
   await timed(stage.kind, `${describe(stage)}, calibration on ${dataset.name}`, () =>
     calibrate(ctx, stage.kind, dataset, layers, stage.method !== 'wanda', async (group, stats) => {
-      for (const name of group) await progress.run(name, () => work(name, stats.get(name)));
+      await forEachLayer(group, layerConcurrency(ctx), (name) => progress.run(name, () => work(name, stats.get(name))));
     }));
 }
 

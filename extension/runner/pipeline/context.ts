@@ -50,3 +50,8 @@ export class LayerProgress {
     if (this.done === this.total) this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, etaSeconds: 0 });
   }
 }
+
+/** A layer result's device: 'cpu', or 'cuda:N' naming the GPU when several can take layers. */
+export function deviceLabel(r: { device: string; gpu?: number }): string {
+  return r.device === 'cuda' && r.gpu !== undefined ? `cuda:${r.gpu}` : r.device;
+}

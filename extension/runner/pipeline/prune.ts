@@ -1,5 +1,6 @@
 // The prune stage for one layer: magnitude, Wanda (input norms) or SparseGPT (Hessian).
 import * as native from '../../../native/index';
+import { deviceLabel } from './context';
 import type { PruneStage, PruneParams } from '../../../language-server/core/recipe/resolved';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import type { RunContext } from './context';
@@ -43,5 +44,5 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   ctx.state.setWeight(name, r.weights);
   ctx.state.dropQuantized(name);
   const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
-  return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: r.device };
+  return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(r) };
 }

@@ -2,6 +2,7 @@
 // fraction of outliers in FP16. Keeps the codes for export and the dequantised weight for the
 // fake-quant model.
 import * as native from '../../../native/index';
+import { deviceLabel } from './context';
 import type { QuantizeStage, QuantParams } from '../../../language-server/core/recipe/resolved';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import { halfToFloat } from '../../../language-server/core/model/dtype';
@@ -62,7 +63,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     ctx.state.setWeight(name, weights);
     ctx.state.dropQuantized(name);
     ctx.state.outlierLayers.set(name, { bits: p.bits, groups: rows * o.dense.groups, nnz: values.length });
-    return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, outlierFraction, device: o.device };
+    return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, outlierFraction, device: deviceLabel(o) };
   }
   if (stage.method === 'gptq') {
     if (!stats) {
@@ -88,5 +89,5 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
   };
   ctx.state.setQuantized(ql, weights);
   const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
-  return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: q.device };
+  return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(q) };
 }

@@ -32,7 +32,7 @@ std::string dirOf(const char* file) {
 }
 
 Cusolver* cusolver(std::string* why) {
-  static Cusolver cs;
+  static Cusolver lib;  // the entry points; lib.handle stays null (one handle per GPU below)
   static std::string err;
   static std::once_flag once;
   std::call_once(once, [] {
@@ -47,27 +47,54 @@ Cusolver* cusolver(std::string* why) {
         names.push_back(so);
       }
     }
-    void* lib = nullptr;
+    void* so = nullptr;
     for (const std::string& n : names)
-      if ((lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
-    if (!lib) {
+      if ((so = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
+    if (!so) {
       err = std::string("cuSOLVER not loadable: ") + dlerror();
       return;
     }
-    cs.create = reinterpret_cast<decltype(cs.create)>(dlsym(lib, "cusolverDnCreate"));
-    cs.setStream = reinterpret_cast<decltype(cs.setStream)>(dlsym(lib, "cusolverDnSetStream"));
-    cs.potrfSize = reinterpret_cast<decltype(cs.potrfSize)>(dlsym(lib, "cusolverDnDpotrf_bufferSize"));
-    cs.potrf = reinterpret_cast<decltype(cs.potrf)>(dlsym(lib, "cusolverDnDpotrf"));
-    if (!cs.create || !cs.setStream || !cs.potrfSize || !cs.potrf || cs.create(&cs.handle) != 0) {
-      err = "libcusolver loaded but its symbols or handle are unusable";
-      cs.handle = nullptr;
+    lib.create = reinterpret_cast<decltype(lib.create)>(dlsym(so, "cusolverDnCreate"));
+    lib.setStream = reinterpret_cast<decltype(lib.setStream)>(dlsym(so, "cusolverDnSetStream"));
+    lib.potrfSize = reinterpret_cast<decltype(lib.potrfSize)>(dlsym(so, "cusolverDnDpotrf_bufferSize"));
+    lib.potrf = reinterpret_cast<decltype(lib.potrf)>(dlsym(so, "cusolverDnDpotrf"));
+    if (!lib.create || !lib.setStream || !lib.potrfSize || !lib.potrf) {
+      err = "libcusolver loaded but its symbols are missing";
+      lib.create = nullptr;
     }
   });
-  if (!cs.handle) {
+  if (!lib.create) {
     if (why) *why = err;
     return nullptr;
   }
-  return &cs;
+  // a handle belongs to the GPU current at its creation: one per GPU
+  constexpr int MAX_GPUS = 64;
+  static std::mutex mu;
+  static Cusolver* perGpu[MAX_GPUS] = {};
+  static bool failed[MAX_GPUS] = {};
+  const int dev = currentGpu();
+  if (dev < 0 || dev >= MAX_GPUS) {
+    if (why) *why = "no current GPU";
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (!perGpu[dev] && !failed[dev]) {
+    auto* cs = new Cusolver;  // lives as long as the process, like the library
+    cs->create = lib.create;
+    cs->setStream = lib.setStream;
+    cs->potrfSize = lib.potrfSize;
+    cs->potrf = lib.potrf;
+    if (cs->create(&cs->handle) == 0) perGpu[dev] = cs;
+    else {
+      delete cs;
+      failed[dev] = true;
+    }
+  }
+  if (!perGpu[dev]) {
+    if (why) *why = "cusolverDnCreate failed on GPU " + std::to_string(dev);
+    return nullptr;
+  }
+  return perGpu[dev];
 }
 
 /** A[i][j] (row-major, lower triangle and diagonal) = H[p(n−1−i)][p(n−1−j)], dead diagonal → 1, + damp. */

@@ -100,33 +100,63 @@ const Status& status() {
 }
 
 // --- optional cuBLAS through dlopen (the addon never needs it; used when present) ---
+// The library is loaded once; a handle belongs to the device that was current when it was created,
+// so each GPU gets its own (calls on several GPUs run at the same time).
 Cublas* cublas(std::string* why) {
-  static Cublas cb;
+  static Cublas lib;  // the entry points; lib.handle stays null
   static std::string err;
   static std::once_flag once;
   std::call_once(once, [] {
     const char* env = std::getenv("QRECIPE_CUBLAS");
-    void* lib = dlopen(env && *env ? env : "libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
+    void* so = dlopen(env && *env ? env : "libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (!so) {
       err = dlerror();
       return;
     }
-    cb.create = reinterpret_cast<decltype(cb.create)>(dlsym(lib, "cublasCreate_v2"));
-    cb.setStream = reinterpret_cast<decltype(cb.setStream)>(dlsym(lib, "cublasSetStream_v2"));
-    cb.sgemm = reinterpret_cast<decltype(cb.sgemm)>(dlsym(lib, "cublasSgemm_v2"));
-    cb.gemmEx = reinterpret_cast<decltype(cb.gemmEx)>(dlsym(lib, "cublasGemmEx"));
-    cb.ssyrk = reinterpret_cast<decltype(cb.ssyrk)>(dlsym(lib, "cublasSsyrk_v2"));
-    cb.dtrsm = reinterpret_cast<decltype(cb.dtrsm)>(dlsym(lib, "cublasDtrsm_v2"));
-    if (!cb.create || !cb.setStream || !cb.sgemm || !cb.gemmEx || cb.create(&cb.handle) != 0) {
-      err = "libcublas loaded but its symbols or handle are unusable";
-      cb.handle = nullptr;
+    lib.create = reinterpret_cast<decltype(lib.create)>(dlsym(so, "cublasCreate_v2"));
+    lib.setStream = reinterpret_cast<decltype(lib.setStream)>(dlsym(so, "cublasSetStream_v2"));
+    lib.sgemm = reinterpret_cast<decltype(lib.sgemm)>(dlsym(so, "cublasSgemm_v2"));
+    lib.gemmEx = reinterpret_cast<decltype(lib.gemmEx)>(dlsym(so, "cublasGemmEx"));
+    lib.ssyrk = reinterpret_cast<decltype(lib.ssyrk)>(dlsym(so, "cublasSsyrk_v2"));
+    lib.dtrsm = reinterpret_cast<decltype(lib.dtrsm)>(dlsym(so, "cublasDtrsm_v2"));
+    if (!lib.create || !lib.setStream || !lib.sgemm || !lib.gemmEx) {
+      err = "libcublas loaded but its symbols are missing";
+      lib.create = nullptr;
     }
   });
-  if (!cb.handle) {
+  if (!lib.create) {
     if (why) *why = err;
     return nullptr;
   }
-  return &cb;
+  constexpr int MAX_GPUS = 64;
+  static std::mutex mu;
+  static Cublas* perGpu[MAX_GPUS] = {};
+  static bool failed[MAX_GPUS] = {};
+  const int dev = currentGpu();
+  if (dev < 0 || dev >= MAX_GPUS) {
+    if (why) *why = "no current GPU";
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (!perGpu[dev] && !failed[dev]) {
+    auto* cb = new Cublas;  // lives as long as the process, like the library
+    cb->create = lib.create;
+    cb->setStream = lib.setStream;
+    cb->sgemm = lib.sgemm;
+    cb->gemmEx = lib.gemmEx;
+    cb->ssyrk = lib.ssyrk;
+    cb->dtrsm = lib.dtrsm;
+    if (cb->create(&cb->handle) == 0) perGpu[dev] = cb;
+    else {
+      delete cb;
+      failed[dev] = true;
+    }
+  }
+  if (!perGpu[dev]) {
+    if (why) *why = "cublasCreate failed on GPU " + std::to_string(dev);
+    return nullptr;
+  }
+  return perGpu[dev];
 }
 
 bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,

@@ -387,6 +387,15 @@ namespace {
 struct Resident {
   DevBuf<float> H;
   int cols = 0;
+  int gpu = 0;  // where H lives: every later add of this accumulator runs there
+  ~Resident() {
+    // free on the GPU that owns the buffer, whatever is current on the thread that drops it
+    int cur = -1;
+    cudaGetDevice(&cur);
+    if (cur != gpu) cudaSetDevice(gpu);
+    H = DevBuf<float>();
+    if (cur != gpu && cur >= 0) cudaSetDevice(cur);
+  }
 };
 std::mutex residentMu;
 std::unordered_map<int64_t, std::unique_ptr<Resident>> residents;
@@ -406,6 +415,7 @@ Resident* residentFor(int64_t id, const float* H, int cols, bool fromZero, cudaS
   auto r = std::make_unique<Resident>();
   r->H = DevBuf<float>(size_t(cols) * cols);
   r->cols = cols;
+  r->gpu = currentGpu();
   if (fromZero) r->H.zero(st);
   else r->H.upload(H, r->H.n, st);
   Resident* p = r.get();
@@ -420,6 +430,7 @@ bool hessianFetch(int64_t id, float* H, int cols, bool release) {
   if (it == residents.end()) return false;
   if (H) {
     if (it->second->cols != cols) throw std::runtime_error("hessianFetch: the resident Hessian has another size");
+    // unified addressing: the copy reads from whichever GPU holds H
     QR_CUDA(cudaMemcpy(H, it->second->H.p, it->second->H.n * sizeof(float), cudaMemcpyDeviceToHost));
   }
   if (release) residents.erase(it);
@@ -428,6 +439,12 @@ bool hessianFetch(int64_t id, float* H, int cols, bool release) {
 
 void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, double samples, const Ctx& ctx,
                    int64_t residentId) {
+  if (residentId > 0) {
+    // an accumulator whose H already lives on a GPU keeps adding there, whichever GPU this call got
+    std::lock_guard<std::mutex> lock(residentMu);
+    auto it = residents.find(residentId);
+    if (it != residents.end() && it->second->gpu != currentGpu()) QR_CUDA(cudaSetDevice(it->second->gpu));
+  }
   Stream st;
   const double total = n + samples;
   const float keep = float(n / total), add = float(2.0 / total);
