@@ -37,7 +37,7 @@ export interface CallOptions {
   device?: Device;
   /**
    * Which GPU a CUDA call runs on (an index into backendInfo().cuda.devices). Absent: the GPU with
-   * the fewest calls in flight, so concurrent calls spread over all visible GPUs.
+   * the fewest calls in flight (ties round-robin), so concurrent calls spread over all visible GPUs.
    */
   gpu?: number;
 }

@@ -35,7 +35,7 @@ inline bool usable() { return !status().devices.empty(); }
 /**
  * Picks the GPU of one call and makes it current on the calling thread: `requested` ≥ 0 is taken
  * as is (an error when it is not visible), −1 takes the GPU with the fewest calls in flight (ties:
- * the lowest index), so concurrent calls spread over every visible GPU. Pair with releaseGpu.
+ * round-robin), so concurrent calls spread over every visible GPU. Pair with releaseGpu.
  */
 int acquireGpu(int requested);
 void releaseGpu(int gpu);

@@ -2,6 +2,7 @@
 // takes the device with the fewest calls in flight, so N concurrent layer jobs land on N GPUs. The
 // choice is made current on the worker thread (CUDA's current device is per host thread, and libuv
 // reuses its pool threads, so every call sets it again).
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@ namespace cuda {
 namespace {
 constexpr int MAX_GPUS = 64;
 std::atomic<int> inFlight[MAX_GPUS];
+std::atomic<unsigned> rotation{0};
 }  // namespace
 
 int acquireGpu(int requested) {
@@ -25,9 +27,14 @@ int acquireGpu(int requested) {
                              " GPU(s) are visible");
   int gpu = requested;
   if (gpu < 0) {
-    gpu = 0;
-    for (int i = 1; i < n; i++)
+    // ties go round-robin, so one call at a time (a calibration group of one layer) still uses
+    // every GPU's memory in turn instead of always the first
+    const int start = int(rotation++ % unsigned(n));
+    gpu = start;
+    for (int k = 1; k < n; k++) {
+      const int i = (start + k) % n;
       if (inFlight[i].load() < inFlight[gpu].load()) gpu = i;
+    }
   }
   inFlight[gpu]++;
   const cudaError_t e = cudaSetDevice(gpu);
