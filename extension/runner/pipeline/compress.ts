@@ -33,14 +33,24 @@ function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
 /**
  * Runs `fn` for every name, as many at once as there are GPUs to take them (the native calls spread
  * over the GPUs, each call taking the least busy one), one at a time on the CPU (one call already
- * uses every core) or with a single GPU. Stops at the first failure.
+ * uses every core) or with a single GPU. After a failure no further layer starts; the ones already
+ * running finish (nothing touches the model after this returns) and the first failure is thrown.
  */
 export async function forEachLayer(names: readonly string[], concurrency: number, fn: (name: string) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < names.length) await fn(names[next++]!);
+    while (!failure && next < names.length) {
+      const name = names[next++]!;
+      try {
+        await fn(name);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, names.length)) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** How many layer jobs to run at once on this run's device. */
