@@ -343,7 +343,9 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * streaming (no L1 allocation) weight loads; 9 the first kernel (one row per warp, I2F per code); 10
  * and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV); 12–15 the bulk-copy
  * kernel of gemv_bulk.cu with up to 4 / 8 stages (odd = 8) and one / two blocks per SM (≥ 14 = two);
- * slower than variant 7 on the H100 (docs/native.md), kept as the measured alternative.
+ * slower than variant 7 on the H100 (docs/native.md), kept as the measured alternative; 16–19 the
+ * 4-bit tensor-core kernel of gemv_mma.cu, <warps per 16 rows, blocks loaded ahead> <4,2> <4,4>
+ * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>).
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
@@ -356,6 +358,13 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     QR_LAUNCHED("gemvFloorKernel");
     return;
   }
+  if (variant >= 16 && variant <= 19) {
+    if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
+    if (const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, variant >= 18 ? 8 : 4, variant & 1 ? 4 : 2))
+      throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
+    return;
+  }
+  if (variant == 0 && bits == 4 && !launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, 8, 2)) return;
   if (variant >= 12 && variant <= 15) {
     if (const char* why = launchBulkGemv(bits, B, s, z, x, y, N, K, g, rp, ci, v, st, variant & 1 ? 8 : 4, variant >= 14 ? 2 : 1))
       throw std::runtime_error(std::string("the bulk-copy GEMV does not fit: ") + why);

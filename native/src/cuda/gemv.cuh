@@ -1,5 +1,5 @@
-// Entry points shared by the two fused dequant+GEMV kernels (gemv.cu: any CUDA GPU; gemv_bulk.cu:
-// Hopper and newer, bulk asynchronous copies).
+// Entry points of the fused dequant+GEMV kernels beside gemv.cu's register kernel: gemv_bulk.cu
+// (Hopper and newer, bulk asynchronous copies) and gemv_mma.cu (4 bits on the tensor cores, sm_80+).
 #pragma once
 #include <cuda_fp16.h>
 
@@ -22,6 +22,15 @@ bool bulkGemvSupported();
 const char* launchBulkGemv(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
                     int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int stages,
                     int blocksPerSm);
+
+/**
+ * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (4 or 8) warps per 16 rows
+ * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane. Null when launched,
+ * else why it does not fit (device before sm_80, rows not a multiple of 16, cols or group size not
+ * multiples of 128, cols > 24576, unaligned arrays), with nothing launched.
+ */
+const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
+                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref);
 
 }  // namespace cuda
 }  // namespace qr
