@@ -58,7 +58,7 @@ export class Analyses {
     const ctl = new AbortController();
     this.controllers.set(uri, ctl);
     const text = doc.getText();
-    const promise = analyze(uriToPath(uri), text, this.host, ctl.signal).finally(() => {
+    const promise = analyze(uriToPath(uri), text, this.host, ctl.signal, this.done.get(uri)).finally(() => {
       if (this.controllers.get(uri) === ctl) this.controllers.delete(uri);
     });
     this.cache.set(uri, { version: doc.version, text, promise });

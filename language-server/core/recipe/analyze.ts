@@ -51,9 +51,13 @@ const DEFAULT_Q: QuantParams = { bits: 4, group: 128, symmetric: false, actorder
 const DEFAULT_P: PruneParams = { sparsity: 0.5, pattern: 'unstructured', dampening: 0.01, block: 128 };
 const SOURCES = ['text', 'images', 'idx', 'ocr'] as const;
 
-export async function analyze(file: string, text: string, host: AnalysisHost, signal?: AbortSignal): Promise<Analysis> {
+/**
+ * Analyses `text` as the recipe `file`. `previous`, an analysis of an earlier version of the same
+ * file, lets the parse take over the items an edit did not touch; the result is the same without it.
+ */
+export async function analyze(file: string, text: string, host: AnalysisHost, signal?: AbortSignal, previous?: Analysis): Promise<Analysis> {
   const absFile = path.resolve(file);
-  const parsed = parse(text);
+  const parsed = parse(text, previous?.file === absFile ? previous.parse : undefined);
   const doc = lower(absFile, text, parsed.tree);
   const diagnostics: Diagnostic[] = [...parsed.errors, ...doc.diagnostics];
   const docs = new Map<string, Doc>([[absFile, doc]]);

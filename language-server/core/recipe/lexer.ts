@@ -39,14 +39,15 @@ const startsToken = (c: number): boolean =>
   c === 32 || c === 9 || c === 10 || c === 13 || c === 35 || c === 34 || c === 123 || c === 125 ||
   isDigit(c) || isIdentStart(c) || c === 45;
 
-export function lex(text: string): Token[] {
+/** Tokens of `text[from, to)`; `from` and `to` must be token boundaries (0, a line start, the end). */
+export function lex(text: string, from = 0, to = text.length): Token[] {
   const out: Token[] = [];
   const n = text.length;
-  let i = 0;
+  let i = from;
   const push = (kind: TokenKind, start: number, extra?: Partial<Token>): void => {
     out.push({ kind, start, end: i, text: text.slice(start, i), ...extra });
   };
-  while (i < n) {
+  while (i < to) {
     const s = i;
     const c = text.charCodeAt(i);
     if (c === 32 || c === 9) {

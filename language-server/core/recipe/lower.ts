@@ -50,6 +50,13 @@ export interface Doc {
 
 const STAGES: StageKind[] = ['prune', 'quantize', 'allocate', 'evaluate', 'export'];
 
+/**
+ * Stages lowered from each stage item, with the diagnostics lowering gave them. A stage reads only
+ * its own item, the file's folder and (for QR109) line numbers, so the same node in the same file
+ * starting on the same line lowers the same: shared, never mutated.
+ */
+const loweredStages = new WeakMap<ItemNode, { file: string; line: number; stage: DocStage; diagnostics: Diagnostic[] }>();
+
 export function lower(file: string, text: string, tree: FileNode): Doc {
   const doc: Doc = { file, text, lines: new LineIndex(text), tree, uses: [], models: [], data: [], presets: [], stages: [], diagnostics: [] };
   const dir = path.dirname(file);
@@ -339,42 +346,56 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
     }
     const kind = kw as StageKind;
     if (!STAGES.includes(kind)) return;
-    const stage: DocStage = { kind, keys: new Map(), targets: [], ignore: [], overrides: [], metrics: [], loc: itemLoc, keywordLoc: kwLoc, headerEnd };
-    const methods = KEYWORD_BY_NAME.get(kw)?.methods ?? [];
-    if (kind === 'export') {
-      const f = args[0];
-      if (!f || f.kind !== 'ident') out.push(diag('QR107', item.keyword.start, item.keyword.end, `\`export\` needs a format and a path: \`export onnx-matmulnbits "out/model.onnx"\`. Formats: ${methods.map((m) => m.name).join(', ')}.`));
-      else if (!methods.some((m) => m.name === f.text)) {
-        const dm = didYouMean(f.text, methods.map((m) => m.name));
-        out.push(diag('QR110', f.start, f.end, `Unknown export format \`${f.text}\`${dm ? `: did you mean \`${dm}\`?` : `. Formats: ${methods.map((m) => m.name).join(', ')}.`}`, dm ? [{ title: `Change to ${dm}`, start: f.start, end: f.end, text: dm }] : undefined));
-      } else stage.format = argVal(f, f.text) as Val<string>;
-      const p = args[1];
-      if (f && f.kind === 'ident' && (!p || p.kind !== 'string' || !stringValue(p))) out.push(diag('QR107', f.start, f.end, 'Give the output path in double quotes after the format.'));
-      else if (p && p.kind === 'string' && stringValue(p)) stage.path = argVal(p, absPath(stringValue(p))) as Val<string>;
-      tooMany(2, 'export FORMAT "path"');
-      doc.stages.push(stage);
+    // a stage the parser took over unchanged (same node, same first line) lowers to the same stage
+    const line = doc.lines.position(item.start).line;
+    const hit = loweredStages.get(item);
+    if (hit && hit.file === file && hit.line === line) {
+      out.push(...hit.diagnostics);
+      doc.stages.push(hit.stage);
       return;
     }
-    // header: [method] [on NAME]
-    let i = 0;
-    if (kind !== 'evaluate' && args[i] && args[i].kind === 'ident' && args[i].text !== 'on') {
-      const m = args[i];
-      if (!methods.some((x) => x.name === m.text)) {
-        const dm = didYouMean(m.text, methods.map((x) => x.name));
-        out.push(diag('QR110', m.start, m.end, `Unknown ${kw} method \`${m.text}\`${dm ? `: did you mean \`${dm}\`?` : `. Methods: ${methods.map((x) => x.name).join(', ')}.`}`, dm ? [{ title: `Change to ${dm}`, start: m.start, end: m.end, text: dm }] : undefined));
-      } else stage.method = argVal(m, m.text) as Val<string>;
-      i++;
-    } else if (kind === 'prune' || kind === 'quantize') {
-      out.push(diag('QR107', item.keyword.start, item.keyword.end, `\`${kw}\` needs a method: ${methods.map((x) => x.name).join(', ')} (e.g. \`${KEYWORD_BY_NAME.get(kw)?.example}\`).`));
-    }
-    if (args[i] && args[i].text === 'on' && kind !== 'evaluate') {
-      if (args[i + 1] && args[i + 1].kind === 'ident') { stage.on = argVal(args[i + 1], args[i + 1].text) as Val<string>; i += 2; }
-      else { out.push(diag('QR107', args[i].start, args[i].end, 'Write `on NAME` with the name of a data set.')); i++; }
-    }
-    if (args.length > i) out.push(diag('QR108', args[i].start, args[args.length - 1].end, kind === 'evaluate' ? 'Metrics go inside the block: `evaluate { perplexity on heldout }`.' : `Unexpected ${args.slice(i).map((a) => a.text).join(' ')}: the header is \`${kw} METHOD on DATASET { ... }\`.`));
-    if (kind === 'evaluate' && !item.block?.entries.some((e) => e.kind === 'Entry')) out.push(diag('QR107', item.keyword.start, item.keyword.end, '`evaluate` lists no metric: write e.g. `evaluate { perplexity on heldout  size }`.'));
-    walkBlock(item.block, kind, `a ${kind} stage`, stage.method?.value as string | undefined, stage);
+    const before = out.length;
+    const stage = lowerStage();
+    loweredStages.set(item, { file, line, stage, diagnostics: out.slice(before) });
     doc.stages.push(stage);
+
+    function lowerStage(): DocStage {
+      const stage: DocStage = { kind, keys: new Map(), targets: [], ignore: [], overrides: [], metrics: [], loc: itemLoc, keywordLoc: kwLoc, headerEnd };
+      const methods = KEYWORD_BY_NAME.get(kw)?.methods ?? [];
+      if (kind === 'export') {
+        const f = args[0];
+        if (!f || f.kind !== 'ident') out.push(diag('QR107', item.keyword.start, item.keyword.end, `\`export\` needs a format and a path: \`export onnx-matmulnbits "out/model.onnx"\`. Formats: ${methods.map((m) => m.name).join(', ')}.`));
+        else if (!methods.some((m) => m.name === f.text)) {
+          const dm = didYouMean(f.text, methods.map((m) => m.name));
+          out.push(diag('QR110', f.start, f.end, `Unknown export format \`${f.text}\`${dm ? `: did you mean \`${dm}\`?` : `. Formats: ${methods.map((m) => m.name).join(', ')}.`}`, dm ? [{ title: `Change to ${dm}`, start: f.start, end: f.end, text: dm }] : undefined));
+        } else stage.format = argVal(f, f.text) as Val<string>;
+        const p = args[1];
+        if (f && f.kind === 'ident' && (!p || p.kind !== 'string' || !stringValue(p))) out.push(diag('QR107', f.start, f.end, 'Give the output path in double quotes after the format.'));
+        else if (p && p.kind === 'string' && stringValue(p)) stage.path = argVal(p, absPath(stringValue(p))) as Val<string>;
+        tooMany(2, 'export FORMAT "path"');
+        return stage;
+      }
+      // header: [method] [on NAME]
+      let i = 0;
+      if (kind !== 'evaluate' && args[i] && args[i].kind === 'ident' && args[i].text !== 'on') {
+        const m = args[i];
+        if (!methods.some((x) => x.name === m.text)) {
+          const dm = didYouMean(m.text, methods.map((x) => x.name));
+          out.push(diag('QR110', m.start, m.end, `Unknown ${kw} method \`${m.text}\`${dm ? `: did you mean \`${dm}\`?` : `. Methods: ${methods.map((x) => x.name).join(', ')}.`}`, dm ? [{ title: `Change to ${dm}`, start: m.start, end: m.end, text: dm }] : undefined));
+        } else stage.method = argVal(m, m.text) as Val<string>;
+        i++;
+      } else if (kind === 'prune' || kind === 'quantize') {
+        out.push(diag('QR107', item.keyword.start, item.keyword.end, `\`${kw}\` needs a method: ${methods.map((x) => x.name).join(', ')} (e.g. \`${KEYWORD_BY_NAME.get(kw)?.example}\`).`));
+      }
+      if (args[i] && args[i].text === 'on' && kind !== 'evaluate') {
+        if (args[i + 1] && args[i + 1].kind === 'ident') { stage.on = argVal(args[i + 1], args[i + 1].text) as Val<string>; i += 2; }
+        else { out.push(diag('QR107', args[i].start, args[i].end, 'Write `on NAME` with the name of a data set.')); i++; }
+      }
+      if (args.length > i) out.push(diag('QR108', args[i].start, args[args.length - 1].end, kind === 'evaluate' ? 'Metrics go inside the block: `evaluate { perplexity on heldout }`.' : `Unexpected ${args.slice(i).map((a) => a.text).join(' ')}: the header is \`${kw} METHOD on DATASET { ... }\`.`));
+      if (kind === 'evaluate' && !item.block?.entries.some((e) => e.kind === 'Entry')) out.push(diag('QR107', item.keyword.start, item.keyword.end, '`evaluate` lists no metric: write e.g. `evaluate { perplexity on heldout  size }`.'));
+      walkBlock(item.block, kind, `a ${kind} stage`, stage.method?.value as string | undefined, stage);
+      return stage;
+    }
   }
   return doc;
 }

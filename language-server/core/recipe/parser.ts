@@ -6,14 +6,17 @@
  */
 import { lex, isTrivia, type Token } from './lexer';
 import { type BlockKind, KEYWORD_BY_NAME, keySpec, overrideBlockOf } from './schema';
-import type { BlockNode, EntryNode, ErrorNode, FileNode, ItemNode } from './syntax';
+import { isNode, type BlockNode, type EntryNode, type ErrorNode, type FileNode, type ItemNode } from './syntax';
 import { diag, type Diagnostic } from './diagnostics';
+import { planReuse } from './reparse';
 
 export interface ParseResult {
   tree: FileNode;
   /** Syntax diagnostics, sorted by offset, at most one per offset. */
   errors: Diagnostic[];
   tokens: Token[];
+  /** The text parsed (a later `parse(newText, this)` reuses the items an edit did not touch). */
+  text: string;
 }
 
 /** Deeper blocks become error nodes, so recursion stays bounded on any input. */
@@ -21,10 +24,16 @@ const MAX_DEPTH = 16;
 const TOP_KEYWORDS = ['use', 'model', 'data', 'preset', 'prune', 'quantize', 'allocate', 'evaluate', 'export'];
 const isTopKeyword = (t: Token): boolean => t.kind === 'ident' && KEYWORD_BY_NAME.has(t.text);
 
-export function parse(text: string): ParseResult {
-  const tokens = lex(text);
-  const errors: Diagnostic[] = [];
-  let pos = 0;
+/**
+ * Parses `text`. With `previous` (the parse of an earlier version of the same document), top-level
+ * items before and after the edited region are taken over instead of parsed again (reparse.ts);
+ * the result is the same as without it.
+ */
+export function parse(text: string, previous?: ParseResult): ParseResult {
+  const plan = previous ? planReuse(previous, text) : undefined;
+  const tokens = plan ? plan.tokens : lex(text);
+  const errors: Diagnostic[] = plan ? [...plan.headErrors] : [];
+  let pos = plan ? plan.startPos : 0;
   const peek = (k = 0): Token | undefined => tokens[pos + k];
 
   const report = (d: Diagnostic): void => { errors.push(d); };
@@ -166,16 +175,26 @@ export function parse(text: string): ParseResult {
     return item;
   }
 
-  const lineStarts: number[] = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lineStarts.push(i + 1);
+  let lineStarts: number[] | undefined; // built on first use: only QR003 messages need it
   function lineOf(offset: number): number {
+    if (!lineStarts) {
+      lineStarts = [0];
+      for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lineStarts.push(i + 1);
+    }
     let lo = 0, hi = lineStarts.length - 1;
     while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (lineStarts[mid] <= offset) lo = mid; else hi = mid - 1; }
     return lo + 1;
   }
 
   const file: FileNode = { kind: 'File', items: [], start: 0, end: text.length, children: [] };
+  if (plan) for (const c of plan.headChildren) { file.children.push(c); if (isNode(c)) file.items.push(c as ItemNode | ErrorNode); }
   while (pos < tokens.length) {
+    const tail = plan?.tailAt(pos);
+    if (tail) {
+      for (const c of tail.children) { file.children.push(c); if (isNode(c)) file.items.push(c as ItemNode | ErrorNode); }
+      errors.push(...tail.errors);
+      break;
+    }
     const t = tokens[pos];
     if (isTrivia(t)) { file.children.push(t); pos++; continue; }
     if (t.kind === 'ident') {
@@ -207,5 +226,5 @@ export function parse(text: string): ParseResult {
   }
   errors.sort((a, b) => a.start - b.start || a.end - b.end);
   const dedup = errors.filter((d, i) => i === 0 || d.start !== errors[i - 1].start || d.code !== errors[i - 1].code);
-  return { tree: file, errors: dedup, tokens };
+  return { tree: file, errors: dedup, tokens, text };
 }

@@ -303,15 +303,23 @@ export function nearestDivisor(g: number, want: number): number | undefined {
  * plain objects (two values get the same key only when they are equal, key order included).
  */
 export function keyOf(v: unknown): string {
-  if (v === undefined) return 'u';
-  if (v === null) return 'z';
+  // string concatenation rather than map/join: this runs for every stage on every keystroke
   switch (typeof v) {
     case 'string': return JSON.stringify(v);
     case 'number': return Object.is(v, -0) ? 'n-0' : `n${v}`;
     case 'boolean': return v ? 't' : 'f';
-    case 'object':
-      if (Array.isArray(v)) return `[${v.map(keyOf).join(',')}]`;
-      return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}:${keyOf(x)}`).join(',')}}`;
+    case 'undefined': return 'u';
+    case 'object': {
+      if (v === null) return 'z';
+      if (Array.isArray(v)) {
+        let s = '[';
+        for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + keyOf(v[i]);
+        return s + ']';
+      }
+      let s = '{';
+      for (const k in v) if (Object.hasOwn(v, k)) s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + keyOf((v as Record<string, unknown>)[k]);
+      return s + '}';
+    }
     default: throw new Error(`keyOf: cannot key a ${typeof v}`);
   }
 }

@@ -1,7 +1,8 @@
-// Memoised analysis (stage-model.ts) against a fresh one: a chain of seeded random edits of recipes
-// with several stages is analysed with one inventory object (so unchanged stages come from the memo)
-// and, for each edit, again with a structural copy of that inventory (a cold memo). Diagnostics,
-// resolved recipe, patterns and estimates must be deep-equal.
+// Incremental analysis against a fresh one: a chain of seeded random edits of recipes with several
+// stages is analysed with one inventory object and the previous analysis (so unchanged items are
+// taken over by the parser and lowering, and unchanged stages come from the stage-model memo) and,
+// for each edit, again from scratch with a structural copy of that inventory (a cold memo).
+// Diagnostics, resolved recipe, patterns, references and estimates must be deep-equal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../language-server/core/util/rng';
@@ -29,6 +30,7 @@ const BASE = [
   'allocate llm-mq on calib {',
   '  targets "re:layers\\.1\\..*"  budget 3bits  candidates [2, 3, 4]',
   '  override "layers.1.attn.q_proj" { bits 8 }',
+  '  metric fisher  metric hessian',
   '}',
   'evaluate { perplexity on calib  size }',
   'export onnx-matmulnbits "out.onnx"',
@@ -43,7 +45,13 @@ const PIECES = [
 
 function edit(rng: Rng, s: string): string {
   const at = rng.int(s.length + 1);
-  switch (rng.int(4)) {
+  switch (rng.int(5)) {
+    case 4: {
+      // same length, one line more or less: items keep their offsets but not their line numbers
+      const spaces = [...s.matchAll(/ /g)];
+      const m = spaces[rng.int(spaces.length)];
+      return m ? s.slice(0, m.index) + '\n' + s.slice(m.index + 1) : s;
+    }
     case 0: return s.slice(0, at) + PIECES[rng.int(PIECES.length)] + s.slice(at);
     case 1: return s.slice(0, at) + s.slice(at + 1 + rng.int(12));
     case 2: {
@@ -62,15 +70,17 @@ const comparable = (a: Analysis) => ({
   patterns: a.patterns.map((p) => ({ ...p, layers: p.layers.map((l) => l.name) })),
 });
 
-test('memoised analysis equals a fresh analysis after each of 600 random edits', async () => {
+test('incremental analysis equals a fresh analysis after each of 600 random edits', async () => {
   const rng = new Rng(11);
   const inv = tinyLm(2, [layer('conv1', 16, 9, 'Conv'), layer('adapter.proj', 64, 200)]);
   const host = memoryHost({}, inv);
   let text = BASE;
+  let previous: Analysis | undefined;
   let withModelChecks = 0;
   for (let i = 0; i < 600; i++) {
     text = i % 50 === 0 ? BASE : edit(rng, text);
-    const warm = await analyze(FILE, text, host);
+    const warm = await analyze(FILE, text, host, undefined, previous);
+    previous = warm;
     const fresh = await analyze(FILE, text, memoryHost({}, structuredClone(inv) as ModelInventory));
     assert.deepEqual(comparable(warm), comparable(fresh), `edit ${i}: ${JSON.stringify(text)}`);
     if (warm.estimates.length && warm.diagnostics.some((d) => d.code.startsWith('QR2'))) withModelChecks++;
