@@ -11,7 +11,7 @@ import type { AnalysisHost } from './host';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME } from './schema';
 import { compilePattern, isCompiled } from './patterns';
-import { modelMemo, type Divisibility, type StageSelection, type StateChange } from './stage-model';
+import { keyOf, modelMemo, type Divisibility, type OverrideSpec, type StageSelection, type StateChange } from './stage-model';
 import type {
   AllocateParams, DatasetSource, LayerSelection, MetricName, PruneParams, QuantParams, ResolvedDataset, ResolvedOverride,
   ResolvedPattern, ResolvedRecipe, ResolvedStage, SourceRange,
@@ -213,15 +213,15 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
     // model-aware results of unchanged stages come from here (see stage-model.ts)
     const memo = inv ? modelMemo(inv) : undefined;
 
-    // model state for estimates: bits per weight and bytes of each layer, by position
-    const stateBits = memo ? memo.initialBits.slice() : new Float64Array(0);
-    const stateBytes = memo ? memo.initialBytes.slice() : new Float64Array(0);
-    const apply = (c: StateChange): void => { for (let k = 0; k < c.at.length; k++) { stateBits[c.at[k]] = c.bits[k]; stateBytes[c.at[k]] = c.bytes[k]; } };
+    // model state for estimates: bits per weight and bytes of each layer, by position, written only
+    // when an estimate is not memoised (see ModelMemo.size)
+    const state = { bits: memo ? memo.initialBits.slice() : new Float64Array(0), bytes: memo ? memo.initialBytes.slice() : new Float64Array(0) };
+    const pending: StateChange[] = [];
+    let chain = '';
+    const apply = (c: StateChange): void => { pending.push(c); chain += `${c.id},`; };
     const snapshot = (offset: number, note?: string): void => {
       if (!memo) return;
-      let bytes = memo.otherBytes, bits = 0, params = 0;
-      for (let i = 0; i < layers.length; i++) { const n = layers[i].params; bytes += stateBytes[i]; bits += stateBits[i] * n; params += n; }
-      estimates.push({ offset, bytes, avgBits: params ? bits / params : 0, note });
+      estimates.push({ offset, ...memo.size(chain, pending, state), note });
     };
 
     let seenQuant = false;
@@ -290,7 +290,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         const overrides: ResolvedOverride<QuantParams>[] = s.overrides.map((o) => ({ pattern: rpat(o.pattern), params: applyQ({}, o.keys), range: range(o.loc) }));
         let perLayer: Record<string, QuantParams> | undefined;
         if (memo && sel.sel) {
-          const qm = memo.quantize(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          const qm = memo.quantize(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
           reportOverrides(s.overrides, qm.overrideHits, sel.sel.selected.length);
           overrides.forEach((o, i) => { o.layers = qm.overrideNames[i]; });
           perLayer = qm.perLayer;
@@ -310,7 +310,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         const overrides: ResolvedOverride<PruneParams>[] = s.overrides.map((o) => ({ pattern: rpat(o.pattern), params: applyP(o.keys), range: range(o.loc) }));
         let perLayer: Record<string, PruneParams> | undefined;
         if (memo && sel.sel) {
-          const pm = memo.prune(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          const pm = memo.prune(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
           reportOverrides(s.overrides, pm.overrideHits, sel.sel.selected.length);
           overrides.forEach((o, i) => { o.layers = pm.overrideNames[i]; });
           perLayer = pm.perLayer;
@@ -335,7 +335,7 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
         }));
         let perLayer: Record<string, { candidates: number[] }> | undefined;
         if (memo && sel.sel) {
-          const am = memo.allocate(sel.sel, params, overrides.map((o) => ({ pattern: o.pattern.text, params: o.params })));
+          const am = memo.allocate(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
           reportOverrides(s.overrides, am.overrideHits, sel.sel.selected.length);
           overrides.forEach((o, i) => { o.layers = am.overrideNames[i]; });
           perLayer = am.perLayer;
@@ -438,6 +438,17 @@ export async function analyze(file: string, text: string, host: AnalysisHost, si
       }
     }
   }
+}
+
+/** Memo keys of override lists: a stage taken over unchanged by lowering keeps its `overrides` array. */
+const overrideKeys = new WeakMap<DocOverride[], string>();
+
+/** The overrides as the stage model takes them, and their memo key (cached per written list). */
+function overrideSpecs<P>(written: DocOverride[], resolved: { pattern: ResolvedPattern; params: P }[]): [OverrideSpec<P>[], string] {
+  const specs = resolved.map((o) => ({ pattern: o.pattern.text, params: o.params }));
+  let key = overrideKeys.get(written);
+  if (key === undefined) { key = keyOf(specs); overrideKeys.set(written, key); }
+  return [specs, key];
 }
 
 function applyQ<T extends Partial<QuantParams>>(p: T, keys: Map<string, Val>): T {

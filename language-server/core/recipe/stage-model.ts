@@ -51,8 +51,12 @@ export interface Divisibility {
   alt?: number;
 }
 
-/** New bits per weight and bytes of layers (by inventory position) after a stage. */
-export interface StateChange { at: Int32Array; bits: Float64Array; bytes: Float64Array }
+/** New bits per weight and bytes of layers (by inventory position) after a stage; `id` is unique in the process. */
+export interface StateChange { id: number; at: Int32Array; bits: Float64Array; bytes: Float64Array }
+let nextChangeId = 1;
+
+/** The model size estimate after a sequence of stages (inlay hints). */
+export interface SizeEstimate { bytes: number; avgBits: number }
 
 interface StageModelBase<P> {
   /** Per override (in order): the selected layers it matches, and their names. */
@@ -102,6 +106,7 @@ export class ModelMemo {
   private readonly selections = new Bounded<string, StageSelection>(128);
   private readonly stages = new Bounded<string, QuantizeModel | PruneModel | AllocateModel>(64);
   private readonly near = new Bounded<string, string | undefined>(256);
+  private readonly sizes = new Bounded<string, SizeEstimate>(256);
 
   constructor(readonly inventory: ModelInventory) {
     const layers = inventory.layers;
@@ -157,43 +162,51 @@ export class ModelMemo {
     return n;
   }
 
-  quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[]): QuantizeModel {
-    return this.memo(`q${sel.key}${keyOf([params, overrides])}`, () => {
+  /**
+   * A quantize stage over `sel` with stage parameters `params` and `overrides`; `overridesKey` must
+   * be `keyOf(overrides)` (callers that keep override lists unchanged between analyses cache it).
+   */
+  quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[], overridesKey = keyOf(overrides)): QuantizeModel {
+    return this.memo(`q${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
       const perLayer: Record<string, QuantParams> = {};
-      const source = new Map<string, number>();
-      for (const l of sel.selected) {
+      const layerParams: QuantParams[] = [];
+      const source = new Int32Array(sel.selected.length).fill(-1);
+      sel.selected.forEach((l, k) => {
         let p = params;
-        source.set(l.name, -1);
-        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('group' in overrides[i].params) source.set(l.name, i); }
+        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('group' in overrides[i].params) source[k] = i; }
         perLayer[l.name] = p;
-      }
-      const problems = divisibility(sel.selected, (l) => perLayer[l.name].group, (l) => source.get(l.name)!, true);
-      const state = this.change(sel.selected, (l) => { const p = perLayer[l.name]; return [p.bits, quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers)]; });
+        layerParams.push(p);
+      });
+      const problems = divisibility(sel.selected, (k) => layerParams[k].group, source, true);
+      const state = this.change(sel.selected, (_l, k) => layerParams[k].bits, (l, k) => { const p = layerParams[k]; return quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers); });
       return { overrideHits, overrideNames, perLayer, problems, state };
     });
   }
 
-  prune(sel: StageSelection, params: PruneParams, overrides: OverrideSpec<Partial<PruneParams>>[]): PruneModel {
-    return this.memo(`p${sel.key}${keyOf([params, overrides])}`, () => {
+  /** A prune stage; as `quantize`. */
+  prune(sel: StageSelection, params: PruneParams, overrides: OverrideSpec<Partial<PruneParams>>[], overridesKey = keyOf(overrides)): PruneModel {
+    return this.memo(`p${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
       const perLayer: Record<string, PruneParams> = {};
-      const source = new Map<string, number>();
-      for (const l of sel.selected) {
+      const layerParams: PruneParams[] = [];
+      const source = new Int32Array(sel.selected.length).fill(-1);
+      sel.selected.forEach((l, k) => {
         let p = params;
-        source.set(l.name, -1);
-        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('pattern' in overrides[i].params) source.set(l.name, i); }
+        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('pattern' in overrides[i].params) source[k] = i; }
         if (typeof p.pattern === 'object') p = { ...p, sparsity: p.pattern.n / p.pattern.m };
         perLayer[l.name] = p;
-      }
-      const problems = divisibility(sel.selected, (l) => { const pt = perLayer[l.name].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, (l) => source.get(l.name)!, false);
+        layerParams.push(p);
+      });
+      const problems = divisibility(sel.selected, (k) => { const pt = layerParams[k].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, source, false);
       const avg = sel.selected.reduce((a, l) => a + perLayer[l.name].sparsity * l.params, 0) / Math.max(1, sel.selected.reduce((a, l) => a + l.params, 0));
       return { overrideHits, overrideNames, perLayer, problems, note: `${(avg * 100).toFixed(0)}% zeros in ${sel.selected.length} layers` };
     }) as PruneModel;
   }
 
-  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[]): AllocateModel {
-    return this.memo(`a${sel.key}${keyOf([params, overrides])}`, () => {
+  /** An allocate stage; as `quantize`. */
+  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[], overridesKey = keyOf(overrides)): AllocateModel {
+    return this.memo(`a${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
       const perLayer: Record<string, { candidates: number[] }> = {};
       for (const l of sel.selected) {
@@ -202,7 +215,7 @@ export class ModelMemo {
         perLayer[l.name] = { candidates: c };
       }
       const sel2 = sel.selected;
-      const problems = divisibility(sel2, () => params.group, () => -1, true);
+      const problems = divisibility(sel2, () => params.group, new Int32Array(sel2.length).fill(-1), true);
       const lo = (l: LayerInfo): number => Math.min(...perLayer[l.name].candidates);
       const hi = (l: LayerInfo): number => Math.max(...perLayer[l.name].candidates);
       const bytesAt = (l: LayerInfo, bits: number): number => quantizedBytes(l, bits, params.group, params.symmetric, params.outliers);
@@ -210,15 +223,9 @@ export class ModelMemo {
       const P = sel2.reduce((a, l) => a + l.params, 0);
       const minB = sel2.reduce((a, l) => a + bytesAt(l, lo(l)), 0);
       const maxB = sel2.reduce((a, l) => a + bytesAt(l, hi(l)), 0);
-      const state = this.change(sel2, (l) => {
-        let bits: number;
-        if (params.budget.kind === 'bits') bits = params.budget.bits;
-        else {
-          const frac = maxB > minB ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
-          bits = lo(l) + frac * (hi(l) - lo(l));
-        }
-        return [bits, bytesAt(l, bits)];
-      });
+      const frac = maxB > minB && params.budget.kind === 'bytes' ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
+      const bitsOf = (l: LayerInfo): number => (params.budget.kind === 'bits' ? params.budget.bits : lo(l) + frac * (hi(l) - lo(l)));
+      const state = this.change(sel2, bitsOf, (l) => bytesAt(l, bitsOf(l)));
       return { overrideHits, overrideNames, perLayer, problems, state, params: P, budget: sel2.length ? budgetProblem(params, sel2, lo, hi, minB, maxB) : undefined };
     }) as AllocateModel;
   }
@@ -234,10 +241,25 @@ export class ModelMemo {
     return { hits, overrideHits, overrideNames: overrideHits.map((ls) => ls.map((l) => l.name)) };
   }
 
-  private change(layers: LayerInfo[], f: (l: LayerInfo) => [number, number]): StateChange {
-    const c: StateChange = { at: new Int32Array(layers.length), bits: new Float64Array(layers.length), bytes: new Float64Array(layers.length) };
-    layers.forEach((l, k) => { const [b, y] = f(l); c.at[k] = this.position.get(l)!; c.bits[k] = b; c.bytes[k] = y; });
+  private change(layers: LayerInfo[], bits: (l: LayerInfo, k: number) => number, bytes: (l: LayerInfo, k: number) => number): StateChange {
+    const c: StateChange = { id: nextChangeId++, at: new Int32Array(layers.length), bits: new Float64Array(layers.length), bytes: new Float64Array(layers.length) };
+    layers.forEach((l, k) => { c.at[k] = this.position.get(l)!; c.bits[k] = bits(l, k); c.bytes[k] = bytes(l, k); });
     return c;
+  }
+
+  /**
+   * The size estimate after the stages whose state changes are `changes` (in order, `chain` their
+   * ids joined): memoised, so unchanged leading stages cost nothing; `pending` are the changes not
+   * yet written into `state`, which is brought up to date only when the estimate must be computed.
+   */
+  size(chain: string, pending: StateChange[], state: { bits: Float64Array; bytes: Float64Array }): SizeEstimate {
+    const hit = this.sizes.get(chain);
+    if (hit) return hit;
+    for (const c of pending.splice(0)) for (let k = 0; k < c.at.length; k++) { state.bits[c.at[k]] = c.bits[k]; state.bytes[c.at[k]] = c.bytes[k]; }
+    const layers = this.inventory.layers;
+    let bytes = this.otherBytes, bits = 0, params = 0;
+    for (let i = 0; i < layers.length; i++) { const n = layers[i].params; bytes += state.bytes[i]; bits += state.bits[i] * n; params += n; }
+    return this.sizes.set(chain, { bytes, avgBits: params ? bits / params : 0 });
   }
 }
 
@@ -254,14 +276,16 @@ function valid(texts: string[]): CompiledPattern[] {
 }
 
 /** Group sizes / N:M widths that must divide each layer's input dimension (cols), per source value. */
-function divisibility(sel: LayerInfo[], width: (l: LayerInfo) => number | 'channel', source: (l: LayerInfo) => number, group: boolean): Divisibility[] {
-  const bySource = new Map<number, LayerInfo[]>();
-  for (const l of sel) { const v = source(l); const a = bySource.get(v); if (a) a.push(l); else bySource.set(v, [l]); }
+function divisibility(sel: LayerInfo[], width: (k: number) => number | 'channel', source: Int32Array, group: boolean): Divisibility[] {
+  const bySource = new Map<number, number[]>(); // source → positions in `sel`
+  sel.forEach((_, k) => { const v = source[k]; const a = bySource.get(v); if (a) a.push(k); else bySource.set(v, [k]); });
   const out: Divisibility[] = [];
-  for (const [src, ls] of bySource) {
-    const bad = ls.filter((l) => { const w = width(l); return w !== 'channel' && l.cols % w !== 0; });
-    if (!bad.length) continue;
-    const w = width(bad[0]) as number;
+  for (const [src, ks] of bySource) {
+    const badK = ks.filter((k) => { const w = width(k); return w !== 'channel' && sel[k].cols % w !== 0; });
+    if (!badK.length) continue;
+    const w = width(badK[0]) as number;
+    const ls = ks.map((k) => sel[k]);
+    const bad = badK.map((k) => sel[k]);
     const byCols = new Map<number, LayerInfo[]>();
     for (const l of bad) { const a = byCols.get(l.cols); if (a) a.push(l); else byCols.set(l.cols, [l]); }
     const names = [...byCols].map(([c, ls2]) => ls2.length === 1 ? `${ls2[0].name} (cols ${c})`
