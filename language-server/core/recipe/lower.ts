@@ -9,6 +9,7 @@ import { type BlockKind, type KeySpec, type StageKind, KEYWORD_BY_NAME, KEYWORDS
 import { diag, didYouMean, type Diagnostic, LineIndex } from './diagnostics';
 import type { BlockNode, EntryNode, FileNode, ItemNode } from './syntax';
 import { compilePattern, isCompiled } from './patterns';
+import { moveDiagnostic, movedFrom } from './reparse';
 import type { MetricName } from './resolved';
 
 /** A span of one file (offsets). */
@@ -56,6 +57,24 @@ const STAGES: StageKind[] = ['prune', 'quantize', 'allocate', 'evaluate', 'expor
  * starting on the same line lowers the same: shared, never mutated.
  */
 const loweredStages = new WeakMap<ItemNode, { file: string; line: number; stage: DocStage; diagnostics: Diagnostic[] }>();
+
+/** A copy of a lowered stage with every offset moved by `d` (its item moved in the text). */
+function moveStage(s: DocStage, d: number): DocStage {
+  const L = (l: Loc): Loc => ({ file: l.file, start: l.start + d, end: l.end + d });
+  const V = <T>(v: Val<T>): Val<T> => ({ value: v.value, loc: L(v.loc), entry: L(v.entry) });
+  const K = (m: Map<string, Val>): Map<string, Val> => { const out = new Map<string, Val>(); for (const [k, v] of m) out.set(k, V(v)); return out; };
+  const out: DocStage = {
+    ...s, keys: K(s.keys), targets: s.targets.map(V), ignore: s.ignore.map(V),
+    overrides: s.overrides.map((o) => ({ pattern: V(o.pattern), keys: K(o.keys), loc: L(o.loc) })),
+    metrics: s.metrics.map((m) => ({ metric: m.metric, on: m.on && V(m.on), loc: L(m.loc) })),
+    loc: L(s.loc), keywordLoc: L(s.keywordLoc), headerEnd: s.headerEnd + d,
+  };
+  if (s.method) out.method = V(s.method);
+  if (s.on) out.on = V(s.on);
+  if (s.format) out.format = V(s.format);
+  if (s.path) out.path = V(s.path);
+  return out;
+}
 
 export function lower(file: string, text: string, tree: FileNode): Doc {
   const doc: Doc = { file, text, lines: new LineIndex(text), tree, uses: [], models: [], data: [], presets: [], stages: [], diagnostics: [] };
@@ -346,10 +365,20 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
     }
     const kind = kw as StageKind;
     if (!STAGES.includes(kind)) return;
-    // a stage the parser took over unchanged (same node, same first line) lowers to the same stage
+    // a stage the parser took over (same node) lowers to the same stage; one it moved, to that stage
+    // moved; unless a message names a line and the stage's line changed
     const line = doc.lines.position(item.start).line;
-    const hit = loweredStages.get(item);
-    if (hit && hit.file === file && hit.line === line) {
+    let hit = loweredStages.get(item);
+    if (!hit) {
+      const m = movedFrom(item);
+      const old = m && loweredStages.get(m.from as ItemNode);
+      if (m && old) {
+        hit = { file: old.file, line, stage: moveStage(old.stage, m.delta), diagnostics: old.diagnostics.map((d) => moveDiagnostic(d, m.delta)) };
+        if (old.line !== line && hit.diagnostics.some((d) => d.code === 'QR109')) hit = undefined;
+        else loweredStages.set(item, hit);
+      }
+    }
+    if (hit && hit.file === file && (hit.line === line || !hit.diagnostics.some((d) => d.code === 'QR109'))) {
       out.push(...hit.diagnostics);
       doc.stages.push(hit.stage);
       return;

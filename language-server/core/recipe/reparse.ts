@@ -90,9 +90,20 @@ export function planReuse(prev: PreviousParse, text: string): ReusePlan | undefi
       if (!delta) return { children: kids.slice(i), errors };
       let k = pos;
       const next = (): Token => tokens[k++];
-      return { children: kids.slice(i).map((c) => (isNode(c) ? moveNode(c, next) : next())), errors: errors.map((e) => moveDiagnostic(e, delta)) };
+      return {
+        children: kids.slice(i).map((c) => { if (!isNode(c)) return next(); const m = moveNode(c, next); moves.set(m, { from: c, delta }); return m; }),
+        errors: errors.map((e) => moveDiagnostic(e, delta)),
+      };
     },
   };
+}
+
+/** Top-level nodes that are moved copies of a previous parse's nodes (lowering reuses their results). */
+const moves = new WeakMap<SyntaxNode, { from: SyntaxNode; delta: number }>();
+
+/** The node of the previous parse that `n` is a copy of, moved by `delta`; undefined when `n` was parsed. */
+export function movedFrom(n: SyntaxNode): { from: SyntaxNode; delta: number } | undefined {
+  return moves.get(n);
 }
 
 function firstToken(n: SyntaxNode): Token {
@@ -139,7 +150,8 @@ function moveNode<N extends SyntaxNode>(n: N, next: () => Token): N {
   return copy(n) as N;
 }
 
-function moveDiagnostic(e: Diagnostic, d: number): Diagnostic {
+/** `e` with its range and fixes moved by `d`. */
+export function moveDiagnostic(e: Diagnostic, d: number): Diagnostic {
   const out: Diagnostic = { ...e, start: e.start + d, end: e.end + d };
   if (e.fixes) out.fixes = e.fixes.map((f) => ({ ...f, start: f.start + d, end: f.end + d }));
   return out;
