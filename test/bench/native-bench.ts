@@ -121,8 +121,11 @@ async function main(): Promise<void> {
     rows.push([name, 'sparsegpt 50%', `${ts.toFixed(2)} s`, '', `loss ${s.loss.toExponential(3)} on ${s.device}`]);
   }
   if (gpu) {
+    // --bits=4 / --variants=7,16,20: a subset, for kernel work
+    const bitsList = (arg('bits') ?? '2,3,4,8').split(',').map(Number) as (2 | 3 | 4 | 8)[];
+    const only = arg('variants')?.split(',').map(Number);
     for (const [R, C] of layers)
-      for (const bits of [2, 3, 4, 8] as const) {
+      for (const bits of bitsList) {
         // graph: the 200 calls (ours, cuBLAS's and the copies alike) run as one CUDA graph, as a
         // model's layers would; loop: one host launch per call (the host's launch rate shows)
         for (const graph of [1, 0] as const) {
@@ -137,12 +140,12 @@ async function main(): Promise<void> {
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
     // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor); 12-15
     // the bulk-copy kernel, 4/8 stages, 1/2 blocks per SM; 16-19 the 4-bit tensor-core kernel <warps,
-    // blocks ahead> <4,2> <4,4> <8,2> <8,4>), timed in a graph, per bit width, and the
+    // blocks ahead> <4,2> <4,4> <8,2> <8,4>; 20-23 the same with programmatic dependent launch), timed in a graph, per bit width, and the
     // default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
-      for (const bits of [2, 3, 4, 8] as const) {
+      for (const bits of bitsList) {
         const cells: string[] = [];
-        for (const variant of [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]) {
+        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]) {
           if (variant >= 12 && variant <= 15 && (bits === 3 || C % 512)) continue; // the bulk kernel's shapes
           if (variant >= 16 && bits !== 4) continue; // the tensor-core kernel is 4-bit
           const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });

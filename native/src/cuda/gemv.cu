@@ -337,15 +337,19 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
 }
 
 /**
- * variant: 0 the product kernel: gemvKernel <rows per warp, chunks per lane, warps per block>
- * <2,2,4>, 3 bits <1,4,4>, 4 and 8 bits with streaming loads (variant 7); for
+ * variant: 0 the product kernel: for 4 bits the tensor-core kernel where it fits (8 warps per 16
+ * rows up to 2 row tiles per SM, else 4; PDL and capped registers on sm_90: variants 30 / 29), else
+ * gemvKernel <rows per warp, chunks per lane, warps per block> <2,2,4>, 3 bits <1,4,4>, 4 and 8 bits
+ * with streaming loads (variant 7); for
  * benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4> with
  * streaming (no L1 allocation) weight loads; 9 the first kernel (one row per warp, I2F per code); 10
  * and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV); 12–15 the bulk-copy
  * kernel of gemv_bulk.cu with up to 4 / 8 stages (odd = 8) and one / two blocks per SM (≥ 14 = two);
  * slower than variant 7 on the H100 (docs/native.md), kept as the measured alternative; 16–19 the
  * 4-bit tensor-core kernel of gemv_mma.cu, <warps per 16 rows, blocks loaded ahead> <4,2> <4,4>
- * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>).
+ * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>); 20–23 the same with programmatic
+ * dependent launch (sm_90); 24, 25 <2,2> <2,4> with it, 26, 27 without; 28–31 <2,2> <4,2> <8,2>
+ * <8,4> with it and registers capped near 80 a thread.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
@@ -358,13 +362,30 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     QR_LAUNCHED("gemvFloorKernel");
     return;
   }
-  if (variant >= 16 && variant <= 19) {
+  if (variant >= 16 && variant <= 31) {
     if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
-    if (const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, variant >= 18 ? 8 : 4, variant & 1 ? 4 : 2))
+    static const int table[16][4] = {  // warps, blocks ahead, pdl, lean
+        {4, 2, 0, 0}, {4, 4, 0, 0}, {8, 2, 0, 0}, {8, 4, 0, 0}, {4, 2, 1, 0}, {4, 4, 1, 0}, {8, 2, 1, 0}, {8, 4, 1, 0},
+        {2, 2, 1, 0}, {2, 4, 1, 0}, {2, 2, 0, 0}, {2, 4, 0, 0}, {2, 2, 1, 1}, {4, 2, 1, 1}, {8, 2, 1, 1}, {8, 4, 1, 1}};
+    const int* c = table[variant - 16];
+    if (const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], c[2] != 0, c[3] != 0))
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
     return;
   }
-  if (variant == 0 && bits == 4 && !launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, 8, 2)) return;
+  if (variant == 0 && bits == 4) {
+    // measured on the H100 (docs/native.md): 8 warps per 16 rows while the row tiles fill about two
+    // CTAs per SM (4096 rows), 4 beyond (11008 rows); PDL with registers capped where available
+    static thread_local int cachedDev = -1, sms = 0, major = 0;  // no attribute queries per launch
+    int dev = 0;
+    QR_CUDA(cudaGetDevice(&dev));
+    if (dev != cachedDev) {
+      QR_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+      QR_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+      cachedDev = dev;
+    }
+    const int warps = N / 16 <= 2 * sms ? 8 : 4;
+    if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, major >= 9, major >= 9)) return;
+  }
   if (variant >= 12 && variant <= 15) {
     if (const char* why = launchBulkGemv(bits, B, s, z, x, y, N, K, g, rp, ci, v, st, variant & 1 ? 8 : 4, variant >= 14 ? 2 : 1))
       throw std::runtime_error(std::string("the bulk-copy GEMV does not fit: ") + why);

@@ -25,12 +25,15 @@ const char* launchBulkGemv(int bits, const uint8_t* B, const __half* s, const ui
 
 /**
  * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (4 or 8) warps per 16 rows
- * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane. Null when launched,
- * else why it does not fit (device before sm_80, rows not a multiple of 16, cols or group size not
- * multiples of 128, cols > 24576, unaligned arrays), with nothing launched.
+ * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane; `pdl`: launched with
+ * programmatic dependent launch (sm_90: the weights load before the previous kernel of the stream
+ * ends); `lean` (with pdl): registers capped near 80 a thread. Null when launched, else why it does not fit (device before sm_80, or before sm_90 with
+ * pdl, rows not a multiple of 16, cols or group size not multiples of 128, cols > 24576, unaligned
+ * arrays), with nothing launched.
  */
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
-                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref);
+                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
+                           bool pdl, bool lean = false);
 
 }  // namespace cuda
 }  // namespace qr

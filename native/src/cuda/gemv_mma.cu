@@ -67,9 +67,23 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-/** WARPS warps split one 16-row tile's 128-column blocks; each lane loads PREF blocks ahead. */
-template <int WARPS, int PREF>
-__global__ void __launch_bounds__(WARPS * 32) mmaGemv4Kernel(const uint8_t* __restrict__ B,
+/** One lane's loads for PREF blocks: both rows' packed words, scales and zero points. */
+template <int PREF>
+struct Blocks {
+  uint4 wa[PREF], wb[PREF];
+  float sa[PREF], sb[PREF];
+  int za[PREF], zb[PREF];
+};
+
+/**
+ * WARPS warps split one 16-row tile's 128-column blocks (warp w: blocks w, w + WARPS, ...); each
+ * lane has the loads of the next PREF blocks in flight while it computes the current PREF. PDL
+ * (sm_90): the weights are loaded before waiting for the previous kernel of the stream (only x and
+ * y depend on it), so back-to-back layers overlap one's start with the other's end. MINB: CTAs per
+ * SM the registers must allow (> 1 caps them at about 80 a thread, room for the next kernel's CTAs).
+ */
+template <int WARPS, int PREF, bool PDL, int MINB>
+__global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t* __restrict__ B,
                                                              const __half* __restrict__ scales,
                                                              const uint8_t* __restrict__ zeros,
                                                              const __half* __restrict__ x, float* __restrict__ y, int N,
@@ -79,53 +93,44 @@ __global__ void __launch_bounds__(WARPS * 32) mmaGemv4Kernel(const uint8_t* __re
   extern __shared__ uint4 xs[];  // K / 8 entries: x permuted like decode8's pairs
   __shared__ float red[WARPS][16];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  for (int i = tid; i < K / 8; i += WARPS * 32) {
-    const uint4 v = __ldg(reinterpret_cast<const uint4*>(x) + i);  // (c0 c1) (c2 c3) (c4 c5) (c6 c7)
-    uint4 p;
-    p.x = __byte_perm(v.x, v.z, 0x5410);  // (c0, c4)
-    p.y = __byte_perm(v.x, v.z, 0x7632);  // (c1, c5)
-    p.z = __byte_perm(v.y, v.w, 0x5410);  // (c2, c6)
-    p.w = __byte_perm(v.y, v.w, 0x7632);  // (c3, c7)
-    xs[i] = p;
-  }
-  __syncthreads();
-
   const int q = lane >> 2, t = lane & 3;
   const int r0 = blockIdx.x * 16, ra = r0 + q, rb = ra + 8;
   const int nb = K / 128, ng = K / g, bpg = g / 128;
   const size_t rowBytes = size_t(K) / 2;
   const uint8_t* pa = B + size_t(ra) * rowBytes + t * 16;
   const uint8_t* pb = B + size_t(rb) * rowBytes + t * 16;
-  float accA = 0.f, accB = 0.f;
-  for (int b0 = warp; b0 < nb; b0 += WARPS * PREF) {
-    uint4 wa[PREF], wb[PREF];
-    float sa[PREF], sb[PREF];
-    int za[PREF], zb[PREF];
+  constexpr int STEP = WARPS * PREF;  // blocks a CTA covers per step
+
+  auto load = [&](Blocks<PREF>& L, int b0) {
 #pragma unroll
     for (int p = 0; p < PREF; p++) {
       const int b = b0 + p * WARPS;
       if (b < nb) {
-        wa[p] = ldStream(pa + size_t(b) * 64);
-        wb[p] = ldStream(pb + size_t(b) * 64);
+        L.wa[p] = ldStream(pa + size_t(b) * 64);
+        L.wb[p] = ldStream(pb + size_t(b) * 64);
         const int grp = b / bpg;
-        sa[p] = __half2float(scales[size_t(ra) * ng + grp]);
-        sb[p] = __half2float(scales[size_t(rb) * ng + grp]);
-        za[p] = zeros[size_t(ra) * ng + grp];
-        zb[p] = zeros[size_t(rb) * ng + grp];
+        L.sa[p] = __half2float(scales[size_t(ra) * ng + grp]);
+        L.sb[p] = __half2float(scales[size_t(rb) * ng + grp]);
+        L.za[p] = zeros[size_t(ra) * ng + grp];
+        L.zb[p] = zeros[size_t(rb) * ng + grp];
       } else {
         // a block past the end contributes 0 · (whatever the decode of 0 gives)
-        wa[p] = wb[p] = make_uint4(0, 0, 0, 0);
-        sa[p] = sb[p] = 0.f;
-        za[p] = zb[p] = 0;
+        L.wa[p] = L.wb[p] = make_uint4(0, 0, 0, 0);
+        L.sa[p] = L.sb[p] = 0.f;
+        L.za[p] = L.zb[p] = 0;
       }
     }
+  };
+  float accA = 0.f, accB = 0.f;
+  auto compute = [&](const Blocks<PREF>& L, int b0) {
 #pragma unroll
     for (int p = 0; p < PREF; p++) {
       const int b = b0 + p * WARPS;
       const uint4* xp = xs + size_t(b < nb ? b : 0) * 16 + t * 4;
-      const uint32_t loA = (0x6400u + uint32_t(za[p])) * 0x10001u, loB = (0x6400u + uint32_t(zb[p])) * 0x10001u;
-      const __half2 hiA = __float2half2_rn(-64.f - float(za[p])), hiB = __float2half2_rn(-64.f - float(zb[p]));
-      const uint32_t wA[4] = {wa[p].x, wa[p].y, wa[p].z, wa[p].w}, wB[4] = {wb[p].x, wb[p].y, wb[p].z, wb[p].w};
+      const uint32_t loA = (0x6400u + uint32_t(L.za[p])) * 0x10001u, loB = (0x6400u + uint32_t(L.zb[p])) * 0x10001u;
+      const __half2 hiA = __float2half2_rn(-64.f - float(L.za[p])), hiB = __float2half2_rn(-64.f - float(L.zb[p]));
+      const uint32_t wA[4] = {L.wa[p].x, L.wa[p].y, L.wa[p].z, L.wa[p].w};
+      const uint32_t wB[4] = {L.wb[p].x, L.wb[p].y, L.wb[p].z, L.wb[p].w};
       float c[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
       for (int k = 0; k < 4; k++) {
@@ -138,9 +143,36 @@ __global__ void __launch_bounds__(WARPS * 32) mmaGemv4Kernel(const uint8_t* __re
         mma16816(c, A[2], Bq[2], A[3], Bq[3], xv.z, xv.w);
       }
       // c[0]: row q, c[2]: row q + 8 (every column of the product is the same dot product)
-      accA = fmaf(sa[p], c[0], accA);
-      accB = fmaf(sb[p], c[2], accB);
+      accA = fmaf(L.sa[p], c[0], accA);
+      accB = fmaf(L.sb[p], c[2], accB);
     }
+  };
+
+  Blocks<PREF> cur, nxt;
+  load(cur, warp);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (PDL) {
+    // let the stream's next kernel start its own weight loads; x and y wait for the previous one
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+  }
+#endif
+  for (int i = tid; i < K / 8; i += WARPS * 32) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(x) + i);  // (c0 c1) (c2 c3) (c4 c5) (c6 c7)
+    uint4 p;
+    p.x = __byte_perm(v.x, v.z, 0x5410);  // (c0, c4)
+    p.y = __byte_perm(v.x, v.z, 0x7632);  // (c1, c5)
+    p.z = __byte_perm(v.y, v.w, 0x5410);  // (c2, c6)
+    p.w = __byte_perm(v.y, v.w, 0x7632);  // (c3, c7)
+    xs[i] = p;
+  }
+  __syncthreads();
+  for (int b0 = warp;; b0 += STEP) {
+    const bool more = b0 + STEP < nb;
+    if (more) load(nxt, b0 + STEP);
+    compute(cur, b0);
+    if (!more) break;
+    cur = nxt;
   }
   if (t == 0) {
     red[warp][q] = accA;
@@ -158,25 +190,36 @@ __global__ void __launch_bounds__(WARPS * 32) mmaGemv4Kernel(const uint8_t* __re
   if (sub == 0) y[r] = a;
 }
 
-template <int WARPS, int PREF>
+template <int WARPS, int PREF, bool PDL, int MINB = 1>
 void launch(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
             const int* rp, const int* ci, const __half* v, cudaStream_t st) {
-  mmaGemv4Kernel<WARPS, PREF><<<N / 16, WARPS * 32, size_t(K) * 2, st>>>(B, s, z, x, y, N, K, g, rp, ci, v);
-  QR_LAUNCHED("mmaGemv4Kernel");
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(N / 16);
+  cfg.blockDim = dim3(WARPS * 32);
+  cfg.dynamicSmemBytes = size_t(K) * 2;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = PDL ? 1 : 0;
+  QR_CUDA(cudaLaunchKernelEx(&cfg, mmaGemv4Kernel<WARPS, PREF, PDL, MINB>, B, s, z, x, y, N, K, g, rp, ci, v));
 }
 
 }  // namespace
 
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
-                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref) {
+                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
+                           bool pdl, bool lean) {
   static thread_local int checkedDev = -1;
-  static thread_local bool ampere = false;
+  static thread_local bool ampere = false, hopper = false;
   int dev = 0;
   QR_CUDA(cudaGetDevice(&dev));
   if (dev != checkedDev) {
     int major = 0;
     QR_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     ampere = major >= 8;
+    hopper = major >= 9;
     checkedDev = dev;
   }
   if (!ampere) return "the device is older than sm_80 (no m16n8k16 tensor-core MMA)";
@@ -184,10 +227,22 @@ const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, 
   if (K % 128 || g % 128 || K % g) return "cols and the group size are not multiples of 128";
   if (size_t(K) * 2 > 48 * 1024) return "x does not fit in 48 KiB of shared memory (cols > 24576)";
   if ((reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(x)) % 16) return "B or x is not 16-byte aligned";
-  if (warps == 8 && pref == 4) launch<8, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
-  else if (warps == 8) launch<8, 2>(B, s, z, x, y, N, K, g, rp, ci, v, st);
-  else if (pref == 4) launch<4, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st);
-  else launch<4, 2>(B, s, z, x, y, N, K, g, rp, ci, v, st);
+  if (pdl && !hopper) return "programmatic dependent launch needs sm_90";
+  if (warps != 2 && warps != 4 && warps != 8) return "warps must be 2, 4 or 8";
+  if (pref != 2 && pref != 4) return "blocks ahead must be 2 or 4";
+  using Launch = void (*)(const uint8_t*, const __half*, const uint8_t*, const __half*, float*, int, int, int, const int*,
+                          const int*, const __half*, cudaStream_t);
+  // [pdl][log2(warps) − 1][pref == 4]
+  static constexpr Launch table[2][3][2] = {
+      {{launch<2, 2, false>, launch<2, 4, false>}, {launch<4, 2, false>, launch<4, 4, false>}, {launch<8, 2, false>, launch<8, 4, false>}},
+      {{launch<2, 2, true>, launch<2, 4, true>}, {launch<4, 2, true>, launch<4, 4, true>}, {launch<8, 2, true>, launch<8, 4, true>}}};
+  // lean: registers capped at ≈ 80 a thread (65536 / (threads · MINB))
+  static constexpr Launch leanTable[3][2] = {{launch<2, 2, true, 12>, launch<2, 4, true, 12>},
+                                             {launch<4, 2, true, 6>, launch<4, 4, true, 6>},
+                                             {launch<8, 2, true, 3>, launch<8, 4, true, 3>}};
+  const int wi = warps == 2 ? 0 : warps == 4 ? 1 : 2, pi = pref == 4 ? 1 : 0;
+  if (lean && pdl) leanTable[wi][pi](B, s, z, x, y, N, K, g, rp, ci, v, st);
+  else table[pdl ? 1 : 0][wi][pi](B, s, z, x, y, N, K, g, rp, ci, v, st);
   return nullptr;
 }
 
