@@ -91,7 +91,13 @@ export function planReuse(prev: PreviousParse, text: string): ReusePlan | undefi
       let k = pos;
       const next = (): Token => tokens[k++];
       return {
-        children: kids.slice(i).map((c) => { if (!isNode(c)) return next(); const m = moveNode(c, next); moves.set(m, { from: c, delta }); return m; }),
+        children: kids.slice(i).map((c) => {
+          if (!isNode(c)) return next();
+          const m = moveNode(c, next);
+          moves.set(m, { from: c, delta });
+          moves.delete(c); // one generation only: versions of a node must not chain up while typing
+          return m;
+        }),
         errors: errors.map((e) => moveDiagnostic(e, delta)),
       };
     },
