@@ -42,7 +42,10 @@ const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (
   watcher.set(modelOf.values());
 }, debounceMs);
 
-/** Parse of the current text, cached by (uri, version): completion and hover need no full analysis. */
+/**
+ * Parse of the current text, cached by (uri, version): completion and hover need no full analysis.
+ * Each parse starts from the previous one, so typing re-parses only the items it touches.
+ */
 const parses = new Map<string, { version: number; parse: ParseResult; lines: LineIndex }>();
 function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextDocument } | undefined {
   const doc = documents.get(uri);
@@ -50,7 +53,7 @@ function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextD
   const hit = parses.get(uri);
   if (hit && hit.version === doc.version) return { ...hit, doc };
   const text = doc.getText();
-  const entry = { version: doc.version, parse: parse(text), lines: new LineIndex(text) };
+  const entry = { version: doc.version, parse: parse(text, hit?.parse), lines: new LineIndex(text) };
   parses.set(uri, entry);
   return { ...entry, doc };
 }
