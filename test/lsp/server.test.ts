@@ -216,3 +216,36 @@ test('junk input: the server answers every request and stays alive', async () =>
   const syms = await c.request<unknown[]>('textDocument/documentSymbol', { textDocument: { uri } });
   assert.ok(Array.isArray(syms));
 });
+
+test('incremental edits (ranged changes): each version gets the diagnostics of a fresh open of its text', async () => {
+  // the server re-analyses from the previous analysis (items taken over or moved); a fresh document
+  // with the same text is analysed from scratch
+  let text = MODEL + [
+    'quantize gptq {\n  targets "Linear"  ignore "lm_head"\n  bits 4  group 64\n  override "layers.0.*" { bits 8 }\n}\n',
+    'prune wanda {\n  sparsity 50%  pattern 2:4\n}\n',
+    'quantize rtn {\n  bits 4  group 48\n  bits 3\n}\n',
+  ].join('');
+  const uri = open('inc.qrecipe', text);
+  await diagsFor(uri);
+  const edits: [string, number, string][] = [ // [anchor, offset from it, inserted text] or deletion when the text is '-N'
+    ['quantize gptq', 0, '# tuned\n'], ['group 64', 8, '4'], ['group 644', 8, '-1'], ['sparsity 50%', 9, '6'], ['bits 3', 0, '\n'],
+    ['prune wanda', 0, '}\n'], ['}\nprune wanda', 0, '-2'], ['override "layers.0.*"', 17, '1'], ['lm_head', 2, 'x'], ['group 48', 0, 'group 32  '],
+  ];
+  for (const [k, [anchor, delta, ins]] of edits.entries()) {
+    const o = text.indexOf(anchor) + delta;
+    assert.ok(o >= delta, `anchor ${anchor}`);
+    const del = ins.startsWith('-') ? Number(ins.slice(1)) : 0;
+    const newText = del ? '' : ins;
+    const pos = (off: number) => { const b = text.slice(0, off).split('\n'); return { line: b.length - 1, character: b[b.length - 1].length }; };
+    const range = { start: pos(o), end: pos(o + del) };
+    text = text.slice(0, o) + newText + text.slice(o + del);
+    c.notify('textDocument/didChange', { textDocument: { uri, version: ++version }, contentChanges: [{ range, text: newText }] });
+    const v = version;
+    const got = await diagsFor(uri, v);
+    const freshUri = uriOf(`inc-fresh-${k}.qrecipe`);
+    const wait = diagsFor(freshUri);
+    open(`inc-fresh-${k}.qrecipe`, text);
+    const want = await wait;
+    assert.deepEqual(got.diagnostics, want.diagnostics, `after edit ${k} (${JSON.stringify(anchor)}): ${JSON.stringify(text)}`);
+  }
+});
