@@ -90,7 +90,7 @@ export class LayerIndex {
   match(c: CompiledPattern): LayerInfo[] {
     let h = this.hits.get(c.text);
     if (!h) {
-      if (this.hits.size > 5000) this.hits.clear();
+      if (this.hits.size > 1000) this.hits.clear(); // bounded while patterns are typed
       h = this.find(c);
       this.hits.set(c.text, h);
     }

@@ -137,23 +137,30 @@ function moveToken(t: Token, d: number): Token {
   return t.unterminated ? { kind: t.kind, start: t.start + d, end: t.end + d, text: t.text, unterminated: true } : { kind: t.kind, start: t.start + d, end: t.end + d, text: t.text };
 }
 
-/** A copy of `n` whose tokens are taken, in document order, from `next` (the moved tokens). */
-function moveNode<N extends SyntaxNode>(n: N, next: () => Token): N {
-  const map = new Map<Element, Element>();
-  const copy = (x: SyntaxNode): SyntaxNode => {
-    const children = x.children.map((c) => { const y = isNode(c) ? copy(c) : next(); map.set(c, y); return y; });
-    const d = children.length ? children[0].start - x.children[0].start : 0;
-    const base = { start: x.start + d, end: x.end + d, children };
-    const m = <T extends Element>(e: T): T => map.get(e) as T;
-    switch (x.kind) {
-      case 'File': return { kind: 'File', ...base, items: x.items.map(m) };
-      case 'Item': return { kind: 'Item', ...base, keyword: m(x.keyword), args: x.args.map(m), ...(x.block ? { block: m(x.block) } : {}) };
-      case 'Block': return { kind: 'Block', ...base, ...('blockKind' in x ? { blockKind: x.blockKind } : {}), open: m(x.open), entries: x.entries.map(m), ...(x.close ? { close: m(x.close) } : {}) };
-      case 'Entry': return { kind: 'Entry', ...base, key: m(x.key), values: x.values.map(m), ...(x.block ? { block: m(x.block) } : {}) };
-      case 'Error': return { kind: 'Error', ...base };
-    }
+/** A copy of `x` whose tokens are taken, in document order, from `next` (the moved tokens). */
+function moveNode<N extends SyntaxNode>(x: N, next: () => Token): N {
+  const old = x.children;
+  const children: Element[] = new Array<Element>(old.length);
+  for (let i = 0; i < old.length; i++) { const c = old[i]; children[i] = isNode(c) ? moveNode(c, next) : next(); }
+  const d = children[0].start - old[0].start;
+  const start = x.start + d, end = x.end + d;
+  // typed fields are elements of `children`, in document order: found by position, not by lookup
+  const one = <T extends Element>(e: T): T => children[old.indexOf(e)] as T;
+  const all = <T extends Element>(es: T[]): T[] => {
+    const out: T[] = [];
+    let j = 0;
+    for (const e of es) { while (old[j] !== e) j++; out.push(children[j] as T); }
+    return out;
   };
-  return copy(n) as N;
+  let n: SyntaxNode;
+  switch (x.kind) {
+    case 'File': n = { kind: 'File', items: all(x.items), start, end, children }; break;
+    case 'Item': n = { kind: 'Item', keyword: one(x.keyword), args: all(x.args), start, end, children }; if (x.block) n.block = one(x.block); break;
+    case 'Block': n = { kind: 'Block', blockKind: x.blockKind, open: one(x.open), entries: all(x.entries), start, end, children }; if (x.close) n.close = one(x.close); break;
+    case 'Entry': n = { kind: 'Entry', key: one(x.key), values: all(x.values), start, end, children }; if (x.block) n.block = one(x.block); break;
+    default: n = { kind: 'Error', start, end, children };
+  }
+  return n as N;
 }
 
 /** `e` with its range and fixes moved by `d`. */
