@@ -78,15 +78,11 @@ export interface AllocateModel extends StageModelBase<{ candidates: number[] }> 
 /** An override as the model needs it: its pattern text and the parameters it sets. */
 export interface OverrideSpec<P> { pattern: string; params: P }
 
-/** A Map that forgets its least recently used entries beyond `limit` (bounded memory while typing). */
+/** A Map that forgets its oldest entries beyond `limit` (bounded memory while typing). */
 export class Bounded<K, V> {
   private readonly m = new Map<K, V>();
   constructor(private readonly limit: number) {}
-  get(k: K): V | undefined {
-    const v = this.m.get(k);
-    if (v !== undefined) { this.m.delete(k); this.m.set(k, v); }
-    return v;
-  }
+  get(k: K): V | undefined { return this.m.get(k); }
   set(k: K, v: V): V {
     if (this.m.size >= this.limit) this.m.delete(this.m.keys().next().value as K);
     this.m.set(k, v);
