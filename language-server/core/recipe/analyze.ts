@@ -24,6 +24,10 @@ export interface Reference { start: number; end: number; target: SourceRange }
 /** Estimated model state after a stage written in the analysed file (inlay hints). */
 export interface StageEstimate { offset: number; bytes: number; avgBits: number; note?: string }
 
+/**
+ * The result of `analyze`. Layer lists, per-layer records and lowered stages in it may be shared with
+ * other analyses (memoised per inventory and per unchanged item): read them, never mutate them.
+ */
 export interface Analysis {
   file: string;
   parse: ParseResult;
