@@ -19,7 +19,8 @@ import { ModelEditor } from './writer';
 import { loadModel, isExternal } from './reader';
 import { inventoryOf } from './inventory';
 import { setLayerWeight } from './weights';
-import { GraphIndex, attrInt, attrInts } from './graph';
+import { GraphIndex, attrInt } from './graph';
+import { convGeometry } from './conv-geometry';
 import { InputStats } from './hessian';
 import { im2col, type ConvGeometry } from './im2col';
 import { halfToFloat } from './dtype';
@@ -103,20 +104,6 @@ export function groupLayers(layers: LayerInfo[], size = 8): LayerInfo[][] {
   return out;
 }
 
-function geometry(index: GraphIndex, layer: LayerInfo): ConvGeometry {
-  const node = (index.graph.node ?? []).find((n) => (n.name ?? '') === layer.nodeName && n.input?.[0] === layer.inputName);
-  if (!node) throw new Error(`layer '${layer.name}': conv node '${layer.nodeName}' not found`);
-  const autoPad = node.attribute?.find((a) => a.name === 'auto_pad')?.s;
-  const r = layer.kernel!.length;
-  return {
-    kernel: layer.kernel!,
-    strides: attrInts(node, 'strides') ?? new Array<number>(r).fill(1),
-    dilations: attrInts(node, 'dilations') ?? new Array<number>(r).fill(1),
-    pads: attrInts(node, 'pads') ?? new Array<number>(2 * r).fill(0),
-    autoPad: autoPad ? new TextDecoder().decode(autoPad) : 'NOTSET',
-  };
-}
-
 function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, halfToFloat);
@@ -154,7 +141,7 @@ async function runGroup(
   const names = [...new Set(group.map((l) => l.inputName))];
   const stats = new Map<string, InputStats>();
   const convOf = new Map<string, { layer: LayerInfo; g: ConvGeometry }>();
-  for (const l of group) if (l.op === 'Conv') convOf.set(l.inputName, { layer: l, g: geometry(index, l) });
+  for (const l of group) if (l.op === 'Conv') convOf.set(l.inputName, { layer: l, g: convGeometry(index.graph.node ?? [], l) });
   const files = await exposeOutputs(editor, names);
   const removeFiles = async (): Promise<void> => { for (const f of files) await fs.rm(f, { force: true }); };
   let opened;

@@ -23,7 +23,7 @@ import type { LayerInfo } from '../model/types';
 import { calibrationSkipReason } from '../model/calibrate';
 import { im2col, type ConvGeometry } from '../model/im2col';
 import { HessianAccumulator } from '../../../native/index';
-import { convGeometry } from './conv-geometry';
+import { convGeometry } from '../model/conv-geometry';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../util/cancel';
 
 /** Mean token cross-entropy and KL against the dense model's distributions over some windows. */

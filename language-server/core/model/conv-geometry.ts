@@ -1,7 +1,7 @@
 /** The unfolding geometry (kernel, strides, dilations, pads) of a convolution layer's node. */
-import type { NodeProto } from '../model/onnx-proto';
-import type { ConvGeometry } from '../model/im2col';
-import type { LayerInfo } from '../model/types';
+import type { NodeProto } from './onnx-proto';
+import type { ConvGeometry } from './im2col';
+import type { LayerInfo } from './types';
 
 function ints(n: NodeProto, name: string): number[] | undefined {
   return n.attribute?.find((a) => a.name === name)?.ints?.map(Number);
