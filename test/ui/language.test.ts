@@ -13,8 +13,13 @@ test('quickstart recipe: language mode, highlighting, view container, live diagn
     await mode.waitFor();
     await assert.doesNotReject(s.page.waitForFunction(() => document.querySelector('#status\\.editor\\.mode')?.textContent?.includes('QRecipe'), undefined, { timeout: 20_000 }));
 
-    // Highlighting: the grammar gives keywords a token colour different from plain text.
-    const colours = await s.page.$$eval('.view-lines .view-line span span', (spans) => new Set(spans.map((e) => getComputedStyle(e).color)).size);
+    // Highlighting: the grammar gives keywords a token colour different from plain text. The editor
+    // tokenises after the mode switches (asynchronously), so wait for the colours, up to 20 s.
+    const countColours = (): number => new Set([...document.querySelectorAll('.view-lines .view-line span span')].map((e) => getComputedStyle(e).color)).size;
+    await s.page
+      .waitForFunction(() => new Set([...document.querySelectorAll('.view-lines .view-line span span')].map((e) => getComputedStyle(e).color)).size >= 3, undefined, { timeout: 20_000, polling: 200 })
+      .catch(() => undefined); // the assertion below says what was seen
+    const colours = await s.page.evaluate(countColours);
     assert.ok(colours >= 3, `expected several token colours, saw ${colours}`);
 
     const container = s.page.locator('.activitybar [aria-label^="QRecipe"]');
