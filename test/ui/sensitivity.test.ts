@@ -11,7 +11,7 @@ test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the f
   const s = await openSession();
   try {
     await s.open('examples/mixed-precision.qrecipe');
-    await s.command('QRecipe: Show Sensitivity');
+    await s.commandOpening('QRecipe: Show Sensitivity', 'iframe.webview');
     const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
     const slider = view.locator('#budget');
     await slider.waitFor({ timeout: 300_000 }); // the engine runs the Hessian metric first
@@ -60,7 +60,7 @@ for (const [recipe, what] of [['examples/quickstart.qrecipe', 'tiny-lm'], ['exam
     const s = await openSession();
     try {
       await s.open(recipe);
-      await s.command('QRecipe: Show Sensitivity');
+      await s.commandOpening('QRecipe: Show Sensitivity', 'iframe.webview');
       const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
       const tab = view.locator('button.tab', { hasText: 'SPADE' });
       await tab.waitFor({ timeout: 300_000 });

@@ -12,6 +12,12 @@ export interface Session {
   workspace: string;
   shot(name: string): Promise<string>;
   command(title: string): Promise<void>;
+  /**
+   * Runs a command that opens something (`selector` on the page): when it has not appeared within
+   * `ms`, logs the notifications shown (why the command did nothing, if it said) and runs the
+   * command once more — the palette's Enter is occasionally lost in a headless window.
+   */
+  commandOpening(title: string, selector: string, ms?: number): Promise<void>;
   open(relativePath: string): Promise<void>;
   /** Waits for a notification toast whose text matches, and returns its text. */
   notification(text: RegExp, timeoutMs?: number): Promise<string>;
@@ -50,6 +56,16 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       await input.fill(`>${title}`);
       await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: title }).waitFor();
       await page.keyboard.press('Enter');
+    },
+    async commandOpening(title, selector, ms = 30_000) {
+      await this.command(title);
+      if (await page.locator(selector).first().waitFor({ timeout: ms }).then(() => true, () => false)) return;
+      const bell = page.locator('[id="status.notifications"]').first();
+      await bell.click();
+      const shown = await page.locator('.notification-list-item').allTextContents().catch(() => []);
+      if (await page.locator('.notifications-center.visible').count()) await bell.click();
+      console.log(`'${title}' showed no ${selector} within ${ms} ms; notifications: ${JSON.stringify(shown)}; running it again`);
+      await this.command(title);
     },
     async open(relativePath) {
       await page.keyboard.press('Control+P');

@@ -251,7 +251,7 @@ function renderGrid(): void {
     const chosen = allocation?.bits[i];
     const pin = state.pins[l.name];
     const row = h('div', { class: `grow${state.selected === l.name ? ' selected' : ''}`, role: 'row', tabindex: 0, 'data-layer': l.name, 'aria-label': `${l.name}: ${chosen ?? '?'} bits${pin ? ', pinned' : ''}` },
-      h('div', { class: 'name', role: 'rowheader', title: l.name }, pin !== undefined ? '📌 ' : '', l.name));
+      h('div', { class: 'name', role: 'rowheader', title: l.name }, pin !== undefined ? h('span', { class: 'pin-badge', title: `pinned to ${pin} bits` }, 'pin') : '', l.name));
     for (const b of cands) {
       const k = l.candidates.indexOf(b);
       const cell = h('div', { class: `cell${chosen === b ? ' chosen' : ''}${pin === b ? ' pinned' : ''}`, role: 'gridcell', title: k < 0 ? 'not a candidate' : `${b} bits: ${metric} ${fmt(scores[k]!)} · ${formatBytes(l.bytes[k]!.total)} (click to pin)` });

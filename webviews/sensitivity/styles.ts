@@ -25,18 +25,21 @@ export const STYLES = `
   svg.chart .front { stroke: var(--vscode-charts-blue); fill: none; stroke-width: 1.5; }
   svg.chart .current { fill: var(--vscode-charts-orange); stroke: var(--vscode-editor-background); stroke-width: 1.5; }
   svg.chart .measured { fill: var(--vscode-charts-purple); }
-  .grid { margin-top: 12px; font-size: 0.92em; }
-  .grow { display: grid; grid-template-columns: minmax(160px, 260px) repeat(var(--cands, 4), 64px) 1fr; align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
+  /* a narrow panel scrolls sideways instead of letting the size labels run over each other */
+  .grid { margin-top: 12px; font-size: 0.92em; overflow-x: auto; }
+  .grow { display: grid; grid-template-columns: minmax(140px, 260px) repeat(var(--cands, 4), 64px) minmax(190px, 1fr); align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
   .grow.head { font-weight: 600; color: var(--vscode-descriptionForeground); }
   .grow.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
   .grow:hover:not(.head) { background: var(--vscode-list-hoverBackground); }
   .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  /* a text badge, not an emoji: emoji fonts are missing on many Linux desktops */
+  .pin-badge { font-size: 0.8em; padding: 0 3px; margin-right: 4px; border-radius: 3px; color: var(--vscode-badge-foreground); background: var(--vscode-badge-background); }
   .cell { text-align: center; font-variant-numeric: tabular-nums; font-size: 0.9em; padding: 2px 0; cursor: pointer;
     background: color-mix(in srgb, var(--vscode-charts-red) var(--heat, 0%), var(--vscode-editor-background)); border: 1px solid transparent; }
   .cell.none { background: none; cursor: default; }
   .cell.chosen { border-color: var(--vscode-focusBorder); font-weight: 600; }
   .cell.pinned { outline: 2px dashed var(--vscode-charts-yellow); outline-offset: -2px; }
-  .bar { position: relative; height: 16px; }
+  .bar { position: relative; height: 16px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
   .fill { position: absolute; left: 0; top: 2px; bottom: 2px; opacity: 0.8; }
   .barlabel { position: relative; padding-left: 4px; font-size: 0.85em; white-space: nowrap; }
   .b2 { background: var(--vscode-charts-red); }
