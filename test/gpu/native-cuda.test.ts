@@ -180,23 +180,6 @@ test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers'
       }
 });
 
-test('bulk-copy GEMV (Hopper) is correct for 2/4/8 bits, every stage/occupancy variant, in a CUDA graph too', { skip }, async () => {
-  // shapes it takes: 16 columns per thread (K = 1536, 4096) and 32 (K = 16384, 512 threads); several
-  // tiles per block at 4096 rows so the stages wrap around
-  for (const [rows, cols, groupSize] of [[4096, 4096, 128], [1000, 1536, 64], [256, 16384, 128]])
-    for (const bits of [2, 4, 8] as const)
-      for (const variant of [12, 13, 14, 15]) {
-        // a 128 KiB tile (8 bits), or 64 KiB with two blocks per SM: two stages do not fit in shared memory
-        if (cols === 16384 && (bits === 8 || (bits === 4 && variant >= 14))) continue;
-        for (const outlierFraction of [0, 0.01]) {
-          const r = await benchGemv({ rows, cols, bits, groupSize, iters: 5, variant, outlierFraction, graph: variant === 13 ? 1 : 0 });
-          assert.ok(r.maxAbsErr < 1e-2, `w${bits} ${rows}×${cols} g${groupSize} variant ${variant} outliers ${outlierFraction}: max abs error ${r.maxAbsErr}`);
-        }
-      }
-  // a shape it does not take (K = 11008: neither 16 nor 32 columns per thread give whole warps) is refused
-  await assert.rejects(() => benchGemv({ rows: 512, cols: 11008, bits: 4, groupSize: 128, iters: 2, variant: 12 }), /does not fit/);
-});
-
 test('tensor-core 4-bit GEMV is correct for every warp/prefetch variant, with outliers, groups 128 and 256, in a graph', { skip }, async () => {
   // K = 11008 (86 blocks of 128: the split over 8 warps leaves a remainder), 11008 rows, wide groups
   for (const [rows, cols, groupSize] of [[4096, 4096, 128], [512, 11008, 128], [1024, 4096, 256], [11008, 4096, 128]])

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../common.h"
+#include "../cuda_api.h"
 
 namespace qr {
 namespace cuda {
@@ -56,6 +57,28 @@ struct DevBuf {
     if (n) QR_CUDA(cudaMemsetAsync(p, 0, n * sizeof(T), s));
   }
 };
+
+/**
+ * The calling thread's current GPU's instance of something made per GPU — a cuBLAS or cuSOLVER
+ * handle belongs to the device current when it was created — made by `make` on first use (null:
+ * failed, not retried). Null, with *why set, when there is no current GPU or making it failed.
+ */
+template <class T, class Make>
+T* forCurrentGpu(Make make, std::string* why, const char* what) {
+  constexpr int MAX_GPUS = 64;
+  static std::mutex mu;
+  static T* made[MAX_GPUS] = {};
+  static bool failed[MAX_GPUS] = {};
+  const int dev = currentGpu();
+  if (dev < 0 || dev >= MAX_GPUS) {
+    if (why) *why = "no current GPU";
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (!made[dev] && !failed[dev]) failed[dev] = !(made[dev] = make());
+  if (!made[dev] && why) *why = std::string(what) + " failed on GPU " + std::to_string(dev);
+  return made[dev];
+}
 
 /** A stream owned for the length of one call. */
 struct Stream {

@@ -67,34 +67,18 @@ Cusolver* cusolver(std::string* why) {
     if (why) *why = err;
     return nullptr;
   }
-  // a handle belongs to the GPU current at its creation: one per GPU
-  constexpr int MAX_GPUS = 64;
-  static std::mutex mu;
-  static Cusolver* perGpu[MAX_GPUS] = {};
-  static bool failed[MAX_GPUS] = {};
-  const int dev = currentGpu();
-  if (dev < 0 || dev >= MAX_GPUS) {
-    if (why) *why = "no current GPU";
-    return nullptr;
-  }
-  std::lock_guard<std::mutex> lock(mu);
-  if (!perGpu[dev] && !failed[dev]) {
-    auto* cs = new Cusolver;  // lives as long as the process, like the library
-    cs->create = lib.create;
-    cs->setStream = lib.setStream;
-    cs->potrfSize = lib.potrfSize;
-    cs->potrf = lib.potrf;
-    if (cs->create(&cs->handle) == 0) perGpu[dev] = cs;
-    else {
-      delete cs;
-      failed[dev] = true;
-    }
-  }
-  if (!perGpu[dev]) {
-    if (why) *why = "cusolverDnCreate failed on GPU " + std::to_string(dev);
-    return nullptr;
-  }
-  return perGpu[dev];
+  return forCurrentGpu<Cusolver>(
+      [] {
+        auto* cs = new Cusolver;  // lives as long as the process, like the library
+        cs->create = lib.create;
+        cs->setStream = lib.setStream;
+        cs->potrfSize = lib.potrfSize;
+        cs->potrf = lib.potrf;
+        if (cs->create(&cs->handle) == 0) return cs;
+        delete cs;
+        return static_cast<Cusolver*>(nullptr);
+      },
+      why, "cusolverDnCreate");
 }
 
 /** A[i][j] (row-major, lower triangle and diagonal) = H[p(n−1−i)][p(n−1−j)], dead diagonal → 1, + damp. */

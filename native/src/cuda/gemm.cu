@@ -128,35 +128,20 @@ Cublas* cublas(std::string* why) {
     if (why) *why = err;
     return nullptr;
   }
-  constexpr int MAX_GPUS = 64;
-  static std::mutex mu;
-  static Cublas* perGpu[MAX_GPUS] = {};
-  static bool failed[MAX_GPUS] = {};
-  const int dev = currentGpu();
-  if (dev < 0 || dev >= MAX_GPUS) {
-    if (why) *why = "no current GPU";
-    return nullptr;
-  }
-  std::lock_guard<std::mutex> lock(mu);
-  if (!perGpu[dev] && !failed[dev]) {
-    auto* cb = new Cublas;  // lives as long as the process, like the library
-    cb->create = lib.create;
-    cb->setStream = lib.setStream;
-    cb->sgemm = lib.sgemm;
-    cb->gemmEx = lib.gemmEx;
-    cb->ssyrk = lib.ssyrk;
-    cb->dtrsm = lib.dtrsm;
-    if (cb->create(&cb->handle) == 0) perGpu[dev] = cb;
-    else {
-      delete cb;
-      failed[dev] = true;
-    }
-  }
-  if (!perGpu[dev]) {
-    if (why) *why = "cublasCreate failed on GPU " + std::to_string(dev);
-    return nullptr;
-  }
-  return perGpu[dev];
+  return forCurrentGpu<Cublas>(
+      [] {
+        auto* cb = new Cublas;  // lives as long as the process, like the library
+        cb->create = lib.create;
+        cb->setStream = lib.setStream;
+        cb->sgemm = lib.sgemm;
+        cb->gemmEx = lib.gemmEx;
+        cb->ssyrk = lib.ssyrk;
+        cb->dtrsm = lib.dtrsm;
+        if (cb->create(&cb->handle) == 0) return cb;
+        delete cb;
+        return static_cast<Cublas*>(nullptr);
+      },
+      why, "cublasCreate");
 }
 
 bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,

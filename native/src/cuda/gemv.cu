@@ -343,9 +343,7 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * with streaming loads (variant 7); for
  * benchmarks 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4> with
  * streaming (no L1 allocation) weight loads; 9 the first kernel (one row per warp, I2F per code); 10
- * and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV); 12–15 the bulk-copy
- * kernel of gemv_bulk.cu with up to 4 / 8 stages (odd = 8) and one / two blocks per SM (≥ 14 = two);
- * slower than variant 7 on the H100 (docs/native.md), kept as the measured alternative; 16–19 the
+ * and 11 the floors of gemvFloorKernel (read only, launch only; y is not a GEMV); 16–19 the
  * 4-bit tensor-core kernel of gemv_mma.cu, <warps per 16 rows, blocks loaded ahead> <4,2> <4,4>
  * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>); 20–23 the same with programmatic
  * dependent launch (sm_90); 24, 25 <2,2> <2,4> with it, 26, 27 without; 28–31 <2,2> <4,2> <8,2>
@@ -385,11 +383,6 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     }
     const int warps = N / 16 <= 2 * sms ? 8 : 4;
     if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, major >= 9, major >= 9)) return;
-  }
-  if (variant >= 12 && variant <= 15) {
-    if (const char* why = launchBulkGemv(bits, B, s, z, x, y, N, K, g, rp, ci, v, st, variant & 1 ? 8 : 4, variant >= 14 ? 2 : 1))
-      throw std::runtime_error(std::string("the bulk-copy GEMV does not fit: ") + why);
-    return;
   }
   if (variant == 9) {
     const dim3 grid((N + 7) / 8), block(256);

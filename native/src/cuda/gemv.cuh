@@ -1,5 +1,5 @@
-// Entry points of the fused dequant+GEMV kernels beside gemv.cu's register kernel: gemv_bulk.cu
-// (Hopper and newer, bulk asynchronous copies) and gemv_mma.cu (4 bits on the tensor cores, sm_80+).
+// Entry point of the tensor-core dequant+GEMV (gemv_mma.cu: 4 bits, sm_80+), beside gemv.cu's
+// register kernel.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -9,19 +9,6 @@
 
 namespace qr {
 namespace cuda {
-
-/** True when the current device can run the bulk-copy kernel (compute capability ≥ 9.0). */
-bool bulkGemvSupported();
-
-/**
- * y[N] = dequant(B)·x with the bulk-copy kernel (`stages` tiles of 8 rows in flight per block, up to
- * `blocksPerSm` blocks per SM); null when launched, else why not, with nothing launched, when the
- * device, shape (N a multiple of 8, K/16 or K/32 threads) or alignment (16 bytes) does not fit it,
- * so the caller can fall back.
- */
-const char* launchBulkGemv(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
-                    int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int stages,
-                    int blocksPerSm);
 
 /**
  * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (4 or 8) warps per 16 rows
