@@ -141,15 +141,6 @@ __device__ __forceinline__ void decode32(const uint32_t (&w)[BITS], float (&f)[3
   }
 }
 
-/** 16 bytes through the read-only path without allocating in L1 (weights are read once; x stays cached). */
-__device__ __forceinline__ uint4 ldStream(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
 template <int BITS, bool STREAM>
 __device__ __forceinline__ void loadChunk(const uint8_t* p, uint32_t (&w)[BITS]) {
   if constexpr (STREAM && BITS == 4) {

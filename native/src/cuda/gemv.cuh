@@ -1,5 +1,5 @@
-// Entry point of the tensor-core dequant+GEMV (gemv_mma.cu: 4 bits, sm_80+), beside gemv.cu's
-// register kernel.
+// What the two dequant+GEMV files share: the streaming load both kernels read weights with, and the
+// entry point of the tensor-core kernel (gemv_mma.cu: 4 bits, sm_80+) that gemv.cu dispatches to.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -10,8 +10,17 @@
 namespace qr {
 namespace cuda {
 
+/** 16 bytes through the read-only path without allocating in L1 (weights are read once; x stays cached). */
+__device__ __forceinline__ uint4 ldStream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
 /**
- * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (4 or 8) warps per 16 rows
+ * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (2, 4 or 8) warps per 16 rows
  * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane; `pdl`: launched with
  * programmatic dependent launch (sm_90: the weights load before the previous kernel of the stream
  * ends); `lean` (with pdl): registers capped near 80 a thread. Null when launched, else why it does not fit (device before sm_80, or before sm_90 with
