@@ -164,36 +164,38 @@ export class ModelMemo {
    */
   quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[], overridesKey = keyOf(overrides)): QuantizeModel {
     return this.memo(`q${sel.key}${keyOf(params)}${overridesKey}`, () => {
-      const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
-      const perLayer: Record<string, QuantParams> = {};
-      const layerParams: QuantParams[] = [];
-      const source = new Int32Array(sel.selected.length).fill(-1);
-      sel.selected.forEach((l, k) => {
-        let p = params;
-        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('group' in overrides[i].params) source[k] = i; }
-        perLayer[l.name] = p;
-        layerParams.push(p);
-      });
+      const { overrideHits, overrideNames, perLayer, layerParams, source } = this.layerParams(sel, params, overrides, 'group');
       const problems = divisibility(sel.selected, (k) => layerParams[k].group, source, true);
       const state = this.change(sel.selected, (_l, k) => layerParams[k].bits, (l, k) => { const p = layerParams[k]; return quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers); });
       return { overrideHits, overrideNames, perLayer, problems, state };
     });
   }
 
+  /**
+   * Each selected layer's parameters: the stage's, with every matching override merged in order,
+   * then `finish`; `source[k]` is the last override that set `sourceKey` for layer k (−1: none),
+   * so a divisibility problem can point at the override line that caused it.
+   */
+  private layerParams<P extends object>(sel: StageSelection, params: P, overrides: OverrideSpec<Partial<P>>[], sourceKey: keyof P, finish: (p: P) => P = (p) => p) {
+    const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
+    const perLayer: Record<string, P> = {};
+    const layerParams: P[] = [];
+    const source = new Int32Array(sel.selected.length).fill(-1);
+    sel.selected.forEach((l, k) => {
+      let p = params;
+      for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (sourceKey in overrides[i].params) source[k] = i; }
+      p = finish(p);
+      perLayer[l.name] = p;
+      layerParams.push(p);
+    });
+    return { overrideHits, overrideNames, perLayer, layerParams, source };
+  }
+
   /** A prune stage; as `quantize`. */
   prune(sel: StageSelection, params: PruneParams, overrides: OverrideSpec<Partial<PruneParams>>[], overridesKey = keyOf(overrides)): PruneModel {
     return this.memo(`p${sel.key}${keyOf(params)}${overridesKey}`, () => {
-      const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
-      const perLayer: Record<string, PruneParams> = {};
-      const layerParams: PruneParams[] = [];
-      const source = new Int32Array(sel.selected.length).fill(-1);
-      sel.selected.forEach((l, k) => {
-        let p = params;
-        for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if ('pattern' in overrides[i].params) source[k] = i; }
-        if (typeof p.pattern === 'object') p = { ...p, sparsity: p.pattern.n / p.pattern.m };
-        perLayer[l.name] = p;
-        layerParams.push(p);
-      });
+      const { overrideHits, overrideNames, perLayer, layerParams, source } = this.layerParams(sel, params, overrides, 'pattern',
+        (p) => (typeof p.pattern === 'object' ? { ...p, sparsity: p.pattern.n / p.pattern.m } : p));
       const problems = divisibility(sel.selected, (k) => { const pt = layerParams[k].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, source, false);
       const avg = sel.selected.reduce((a, l) => a + perLayer[l.name].sparsity * l.params, 0) / Math.max(1, sel.selected.reduce((a, l) => a + l.params, 0));
       return { overrideHits, overrideNames, perLayer, problems, note: `${(avg * 100).toFixed(0)}% zeros in ${sel.selected.length} layers` };
