@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     for (const [R, C] of layers) {
       for (const bits of bitsList) {
         const cells: string[] = [];
-        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]) {
+        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45]) {
           if (variant >= 16 && bits !== 4) continue; // the tensor-core kernel is 4-bit
           const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });
           cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
