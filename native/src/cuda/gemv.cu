@@ -367,6 +367,21 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
     return;
   }
+  if (variant >= 70 && variant <= 73) {
+    // hybrid: half the tile in registers, half by cp.async, both before the PDL wait
+    const int w = variant < 72 ? 8 : 4;
+    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, w, w == 8 ? 2 : 4, true, -200 - (variant - 70));
+    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
+    return;
+  }
+  if (variant >= 66 && variant <= 69) {
+    // staged, triggering at once but waiting for its own copies before the PDL wait: <8,4> <4,8> <8,2> <4,4>
+    static const int table[4][2] = {{8, 4}, {4, 8}, {8, 2}, {4, 4}};
+    const int w = variant - 66;
+    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, table[w][0], table[w][1], true, -10 - 10 * w - 3);
+    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
+    return;
+  }
   if (variant == 65) {  // the tensor-core pattern's read floor with PDL that also reads x after the wait
     if (const char* why = launchReadFloor(B, y, N, K, st, false, true, x)) throw std::runtime_error(why);
     return;

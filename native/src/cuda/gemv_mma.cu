@@ -67,10 +67,8 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
  */
 template <int CHAINS = 1, bool NODECODE = false>
 __device__ __forceinline__ void blockDot(const uint4& wa, const uint4& wb, int za, int zb, const uint4* xp, float (&c)[4]) {
-  // lo = 1024 + z and hi = −(64 + z) in both halves, each one integer multiply-add: in [64, 128) an
-  // fp16 step is 1/16, so −(64 + z) has the bits 0xD400 + 16z
-  const uint32_t loA = uint32_t(za) * 0x10001u + 0x64006400u, loB = uint32_t(zb) * 0x10001u + 0x64006400u;
-  const __half2 hiA = asHalf2(uint32_t(za) * 0x100010u + 0xD400D400u), hiB = asHalf2(uint32_t(zb) * 0x100010u + 0xD400D400u);
+  const uint32_t loA = (0x6400u + uint32_t(za)) * 0x10001u, loB = (0x6400u + uint32_t(zb)) * 0x10001u;
+  const __half2 hiA = __float2half2_rn(-64.f - float(za)), hiB = __float2half2_rn(-64.f - float(zb));
   const uint32_t wA[4] = {wa.x, wa.y, wa.z, wa.w};
   const uint32_t wB[4] = {wb.x, wb.y, wb.z, wb.w};
   float d[CHAINS][4] = {};
@@ -360,7 +358,8 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) stagedGemv4Kernel(const uint
   issue(1);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   if constexpr (PDL) {
-    if constexpr (TRIG == 0) asm volatile("griddepcontrol.launch_dependents;");
+    if constexpr (TRIG == 0 || TRIG == 3) asm volatile("griddepcontrol.launch_dependents;");
+    if constexpr (TRIG == 3) cpAsyncWait<0>();  // this CTA's weights land before the wait, as the read floor's do
     asm volatile("griddepcontrol.wait;" ::: "memory");
     if constexpr (TRIG == 1) asm volatile("griddepcontrol.launch_dependents;");
   }
@@ -432,6 +431,101 @@ void launchStaged(const uint8_t* B, const __half* s, const uint8_t* z, const __h
   cfg.attrs = attr;
   cfg.numAttrs = pdl ? 1 : 0;
   QR_CUDA(cudaLaunchKernelEx(&cfg, kernel, B, s, z, x, y, N, K, g, rp, ci, v));
+}
+
+/**
+ * Experiment: the register kernel's first PREF blocks a warp in registers, the next PREF by cp.async
+ * into shared memory, all before the PDL wait (K = 2 · WARPS · PREF · 128 only).
+ */
+template <int WARPS, int PREF, int MINB>
+__global__ void __launch_bounds__(WARPS * 32, MINB) hybridGemv4Kernel(const uint8_t* __restrict__ B,
+                                                                const __half* __restrict__ scales,
+                                                                const uint8_t* __restrict__ zeros,
+                                                                const __half* __restrict__ x, float* __restrict__ y,
+                                                                int N, int K, int g, const int* __restrict__ rowPtr,
+                                                                const int* __restrict__ colIdx,
+                                                                const __half* __restrict__ vals) {
+  extern __shared__ uint4 smem[];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int q = lane >> 2, t = lane & 3;
+  const int r0 = blockIdx.x * 16, ra = r0 + q, rb = ra + 8;
+  const int ng = K / g, bpg = g / 128;
+  const size_t rowBytes = size_t(K) / 2;
+  const uint8_t* pa = B + size_t(ra) * rowBytes + t * 16;
+  const uint8_t* pb = B + size_t(rb) * rowBytes + t * 16;
+  uint4* xs = smem;
+  uint4* ring = smem + K / 8 + warp * PREF * 64;
+  uint4 wa[PREF], wb[PREF];
+  __half2 sA[PREF], sB[PREF];        // scales of blocks p and PREF + p, packed
+  uint32_t zA[(2 * PREF + 3) / 4] = {}, zB[(2 * PREF + 3) / 4] = {};  // zero points, a byte each
+#pragma unroll
+  for (int p = 0; p < PREF; p++) {
+    const int b = warp + p * WARPS;
+    wa[p] = ldStream(pa + size_t(b) * 64);
+    wb[p] = ldStream(pb + size_t(b) * 64);
+  }
+#pragma unroll
+  for (int p = 0; p < PREF; p++) {
+    const int b = warp + (PREF + p) * WARPS;
+    cpAsync16(ring + p * 64 + lane, pa + size_t(b) * 64);
+    cpAsync16(ring + p * 64 + 32 + lane, pb + size_t(b) * 64);
+  }
+  cpAsyncCommit();
+  const __half* sra = scales + size_t(ra) * ng;
+  const __half* srb = scales + size_t(rb) * ng;
+#pragma unroll
+  for (int p = 0; p < PREF; p++) {
+    const int g0 = (warp + p * WARPS) / bpg, g1 = (warp + (PREF + p) * WARPS) / bpg;
+    sA[p] = __halves2half2(sra[g0], sra[g1]);
+    sB[p] = __halves2half2(srb[g0], srb[g1]);
+  }
+#pragma unroll
+  for (int p = 0; p < 2 * PREF; p++) {
+    const int grp = (warp + p * WARPS) / bpg;
+    zA[p / 4] |= uint32_t(zeros[size_t(ra) * ng + grp]) << (8 * (p % 4));
+    zB[p / 4] |= uint32_t(zeros[size_t(rb) * ng + grp]) << (8 * (p % 4));
+  }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+  permuteX(xs, x, K, tid, WARPS * 32);
+  __syncthreads();
+  float accA = 0.f, accB = 0.f;
+  auto zOf = [](const uint32_t* z, int p) { return int((z[p / 4] >> (8 * (p % 4))) & 0xFF); };
+#pragma unroll
+  for (int p = 0; p < PREF; p++) {
+    float c[4];
+    blockDot(wa[p], wb[p], zOf(zA, p), zOf(zB, p), xs + size_t(warp + p * WARPS) * 16 + t * 4, c);
+    accA = fmaf(__low2float(sA[p]), c[0], accA);
+    accB = fmaf(__low2float(sB[p]), c[2], accB);
+  }
+  cpAsyncWait<0>();
+#pragma unroll
+  for (int p = 0; p < PREF; p++) {
+    float c[4];
+    blockDot(ring[p * 64 + lane], ring[p * 64 + 32 + lane], zOf(zA, PREF + p), zOf(zB, PREF + p),
+             xs + size_t(warp + (PREF + p) * WARPS) * 16 + t * 4, c);
+    accA = fmaf(__high2float(sA[p]), c[0], accA);
+    accB = fmaf(__high2float(sB[p]), c[2], accB);
+  }
+  finishTile<WARPS>(accA, accB, r0, y, rowPtr, colIdx, vals, x);
+}
+
+template <int WARPS, int PREF, int MINB>
+void launchHybrid(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
+                  const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(N / 16);
+  cfg.blockDim = dim3(WARPS * 32);
+  cfg.dynamicSmemBytes = size_t(K) * 2 + size_t(WARPS) * PREF * 1024;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  QR_CUDA(cudaLaunchKernelEx(&cfg, hybridGemv4Kernel<WARPS, PREF, MINB>, B, s, z, x, y, N, K, g, rp, ci, v));
 }
 
 /**
@@ -545,7 +639,17 @@ const char* launchStagedGemv4(const uint8_t* B, const __half* s, const uint8_t* 
     return "B, x, the scales or the zero points are not 16-byte aligned";
   const size_t smemBytes = (size_t(warps) * depth * 64 + 3 * (K / g) + K / 8) * 16;
   if (smemBytes > 160 * 1024) return "the ring, scales and x do not fit in 160 KiB of shared memory";
-  if (l2Prefetch <= -100) {  // −100 x by bulk copy <8,4>, −101 <4,8>, −102 no x (probe) <8,4>, −103 bulk <8,4> trig 1
+  if (l2Prefetch <= -200) {  // hybrid experiment: −200 <8,2> 80 regs, −201 <8,2> 64, −202 <4,4> 80, −203 <4,4> 64
+    if (!pdl) return "the hybrid variants need sm_90";
+    const int PREFx = warps == 8 ? 2 : 4;
+    if (K != 2 * warps * PREFx * 128) return "the hybrid variants take cols = 4096 only";
+    switch (-l2Prefetch - 200) {
+      case 0: launchHybrid<8, 2, 3>(B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+      case 1: launchHybrid<8, 2, 4>(B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+      case 2: launchHybrid<4, 4, 6>(B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+      default: launchHybrid<4, 4, 8>(B, s, z, x, y, N, K, g, rp, ci, v, st); break;
+    }
+  } else if (l2Prefetch <= -100) {  // −100 x by bulk copy <8,4>, −101 <4,8>, −102 no x (probe) <8,4>, −103 bulk <8,4> trig 1
     if (!pdl) return "the bulk-copy x variants need sm_90";
     switch (-l2Prefetch - 100) {
       case 0: launchStaged<8, 4, 4, 0, 0, 0, true>(B, s, z, x, y, N, K, g, rp, ci, v, st, pdl, smemBytes); break;
@@ -557,10 +661,10 @@ const char* launchStagedGemv4(const uint8_t* B, const __half* s, const uint8_t* 
     const int w = (-l2Prefetch - 10) / 10, trig = -l2Prefetch % 10;
     using L = void (*)(const uint8_t*, const __half*, const uint8_t*, const __half*, float*, int, int, int, const int*,
                        const int*, const __half*, cudaStream_t, bool, size_t);
-    static constexpr L t[4][2] = {{launchStaged<8, 4, 4, 0, 0, 1>, launchStaged<8, 4, 4, 0, 0, 2>},
-                                  {launchStaged<4, 8, 8, 0, 0, 1>, launchStaged<4, 8, 8, 0, 0, 2>},
-                                  {launchStaged<8, 2, 4, 0, 0, 1>, launchStaged<8, 2, 4, 0, 0, 2>},
-                                  {launchStaged<4, 4, 8, 0, 0, 1>, launchStaged<4, 4, 8, 0, 0, 2>}};
+    static constexpr L t[4][3] = {{launchStaged<8, 4, 4, 0, 0, 1>, launchStaged<8, 4, 4, 0, 0, 2>, launchStaged<8, 4, 4, 0, 0, 3>},
+                                  {launchStaged<4, 8, 8, 0, 0, 1>, launchStaged<4, 8, 8, 0, 0, 2>, launchStaged<4, 8, 8, 0, 0, 3>},
+                                  {launchStaged<8, 2, 4, 0, 0, 1>, launchStaged<8, 2, 4, 0, 0, 2>, launchStaged<8, 2, 4, 0, 0, 3>},
+                                  {launchStaged<4, 4, 8, 0, 0, 1>, launchStaged<4, 4, 8, 0, 0, 2>, launchStaged<4, 4, 8, 0, 0, 3>}};
     t[w][trig - 1](B, s, z, x, y, N, K, g, rp, ci, v, st, pdl, smemBytes);
   } else if (l2Prefetch < 0) {  // benchmark probes, not a GEMV: −1 no weight loads, −2 no decode or MMA
     if (l2Prefetch == -1) launchStaged<8, 4, 4, 0, 1>(B, s, z, x, y, N, K, g, rp, ci, v, st, pdl, smemBytes);
