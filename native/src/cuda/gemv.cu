@@ -338,13 +338,8 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * 4-bit tensor-core kernel of gemv_mma.cu, <warps per 16 rows, blocks loaded ahead> <4,2> <4,4>
  * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>); 20–23 the same with programmatic
  * dependent launch (sm_90); 24, 25 <2,2> <2,4> with it, 26, 27 without; 28–31 <2,2> <4,2> <8,2>
- * <8,4> with it and registers capped near 80 a thread; 32–35 the kernel with weights staged
- * through shared memory by cp.async <warps, ring depth> <8,2> <8,4> <4,4> <4,8> with PDL, 36–39
- * the same without; 40–43 variants 30, 29 fetching 256 bytes into L2 per request, then 128;
- * 44, 45 staged <8,2> <4,4> with PDL fetching 256; 46–48 read-only floors of a 16-row tile
- * (not a GEMV): the tensor-core pattern with PDL, the tile's bytes in order with PDL, without;
- * 49, 50 probes of staged <8,4> with PDL (not a GEMV): without the weight copies, without the math;
- * 51, 52 probes of variant 30: without weight loads, without the decode.
+ * <8,4> with it and registers capped near 80 a thread; 32, 33 the read ceilings of that kernel's
+ * pattern under PDL (launchReadCeiling; not a GEMV), 33 reading x after the wait too.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
@@ -367,73 +362,16 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
     return;
   }
-  if (variant >= 70 && variant <= 73) {
-    // hybrid: half the tile in registers, half by cp.async, both before the PDL wait
-    const int w = variant < 72 ? 8 : 4;
-    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, w, w == 8 ? 2 : 4, true, -200 - (variant - 70));
-    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
-  if (variant >= 66 && variant <= 69) {
-    // staged, triggering at once but waiting for its own copies before the PDL wait: <8,4> <4,8> <8,2> <4,4>
-    static const int table[4][2] = {{8, 4}, {4, 8}, {8, 2}, {4, 4}};
-    const int w = variant - 66;
-    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, table[w][0], table[w][1], true, -10 - 10 * w - 3);
-    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
-  if (variant == 65) {  // the tensor-core pattern's read floor with PDL that also reads x after the wait
-    if (const char* why = launchReadFloor(B, y, N, K, st, false, true, x)) throw std::runtime_error(why);
-    return;
-  }
-  if (variant >= 61 && variant <= 64) {
-    // staged with x by one bulk copy: 61 <8,4>, 62 <4,8>, 63 (probe, no x at all) <8,4>, 64 <8,4> triggering after the wait
-    static const int table[4][2] = {{8, 4}, {4, 8}, {8, 4}, {8, 4}};
-    const int* c = table[variant - 61];
-    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], true, -100 - (variant - 61));
-    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
-  if (variant >= 53 && variant <= 60) {
-    // staged with later triggers: 53/54 <8,4> after the wait / after x, 55/56 <4,8>, 57/58 <8,2>, 59/60 <4,4>
-    static const int table[4][2] = {{8, 4}, {4, 8}, {8, 2}, {4, 4}};
-    const int w = (variant - 53) / 2, trig = 1 + (variant - 53) % 2;
-    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, table[w][0], table[w][1], true, -10 - 10 * w - trig);
-    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
-  if (variant == 51 || variant == 52) {
-    const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, 8, 2, true, true, variant == 51 ? -1 : -2);
-    if (why) throw std::runtime_error(std::string("the probe does not fit: ") + why);
-    return;
-  }
-  if (variant == 49 || variant == 50) {
-    const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, 8, 4, true, variant == 49 ? -1 : -2);
-    if (why) throw std::runtime_error(std::string("the probe does not fit: ") + why);
-    return;
-  }
-  if (variant >= 46 && variant <= 48) {
-    if (bits != 4) throw std::runtime_error("the read floors of the tensor-core pattern take 4 bits only");
-    if (const char* why = launchReadFloor(B, y, N, K, st, variant != 46, variant != 48))
-      throw std::runtime_error(std::string("the read floor does not fit: ") + why);
-    return;
-  }
-  if (variant >= 40 && variant <= 45) {
+  if (variant == 34 || variant == 35) {
     if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
-    static const int table[6][3] = {{8, 2, 256}, {4, 2, 256}, {8, 2, 128}, {4, 2, 128}, {8, 2, 256}, {4, 4, 256}};
-    const int* c = table[variant - 40];
-    const char* why = variant < 44 ? launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], true, true, c[2])
-                                   : launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], true, c[2]);
+    const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, variant == 34 ? 8 : 4, 2, true, true, true);
     if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
     return;
   }
-  if (variant >= 32 && variant <= 39) {
-    if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
-    static const int table[8][3] = {  // warps, ring depth, pdl
-        {8, 2, 1}, {8, 4, 1}, {4, 4, 1}, {4, 8, 1}, {8, 2, 0}, {8, 4, 0}, {4, 4, 0}, {4, 8, 0}};
-    const int* c = table[variant - 32];
-    if (const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], c[2] != 0))
-      throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
+  if (variant == 32 || variant == 33) {
+    if (bits != 4) throw std::runtime_error("the read ceilings follow the 4-bit tensor-core kernel");
+    if (const char* why = launchReadCeiling(B, x, y, N, K, st, variant == 33))
+      throw std::runtime_error(std::string("the read ceiling does not fit: ") + why);
     return;
   }
   if (variant == 0 && bits == 4) {

@@ -10,26 +10,12 @@
 namespace qr {
 namespace cuda {
 
-/**
- * 16 bytes through the read-only path without allocating in L1 (weights are read once; x stays
- * cached). PF 128 / 256: L2 fetches that many bytes around the address (a whole line or two for a
- * 64-byte request, fewer and longer DRAM bursts).
- */
-template <int PF = 0>
+/** 16 bytes through the read-only path without allocating in L1 (weights are read once; x stays cached). */
 __device__ __forceinline__ uint4 ldStream(const void* p) {
   uint4 v;
-  if constexpr (PF == 256)
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-  else if constexpr (PF == 128)
-    asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-  else
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
   return v;
 }
 
@@ -43,20 +29,13 @@ __device__ __forceinline__ uint4 ldStream(const void* p) {
  */
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                            int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
-                           bool pdl, bool lean = false, int l2Prefetch = 0);
+                           bool pdl, bool lean = false, bool offset = false);
 
 /**
- * The same 4-bit tensor-core GEMV with the weights copied asynchronously (cp.async) into a ring of
- * `depth` blocks per warp in shared memory (gemv_mma.cu: stagedGemv4Kernel); `warps` 8 (depth 2
- * or 4) or 4 (depth 4 or 8). Null when launched, else why it does not fit, nothing launched.
+ * Benchmark ceiling (gemv_mma.cu readCeilingKernel, sm_90, not a GEMV): the 4-bit kernel's weight
+ * reads and PDL chaining without decode or math; readX: x is read after the wait as well.
  */
-const char* launchStagedGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
-                              int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps,
-                              int depth, bool pdl, int l2Prefetch = 0);
-
-/** Benchmark floor (gemv_mma.cu readFloorKernel): reads a 16-row tile's weights only, 8 warps. */
-const char* launchReadFloor(const uint8_t* B, float* y, int N, int K, cudaStream_t st, bool linear, bool pdl,
-                            const __half* x = nullptr);
+const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N, int K, cudaStream_t st, bool readX);
 
 }  // namespace cuda
 }  // namespace qr
