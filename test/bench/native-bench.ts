@@ -138,18 +138,22 @@ async function main(): Promise<void> {
     // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,2,4> the product's
     // (3 bits <1,4,4>; 4 and 8 bits = 7), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
-    // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor); 12-15
-    // 16-19 the 4-bit tensor-core kernel <warps,
-    // blocks ahead> <4,2> <4,4> <8,2> <8,4>; 20-23 the same with programmatic dependent launch; 32, 33 the
-    // read ceilings of that kernel's pattern under PDL, without and with reading x), timed in a graph, per bit width, and the
-    // default with an L2 flush before each individually timed call
+    // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor);
+    // 16-31 the 4-bit tensor-core kernel (warps, blocks ahead, PDL, register cap: native/src/cuda/gemv.cu);
+    // 32, 33 the read ceilings of its pattern under PDL, without and with reading x), timed in a graph,
+    // per bit width (a variant this GPU cannot run, e.g. PDL before sm_90, is reported, not fatal), and
+    // the default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
       for (const bits of bitsList) {
         const cells: string[] = [];
         for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33]) {
           if (variant >= 16 && bits !== 4) continue; // the tensor-core kernel is 4-bit
-          const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });
-          cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
+          try {
+            const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });
+            cells.push(`v${variant} ${r.fusedUs.toFixed(1)} µs ${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% ${(r.fp16Us / r.fusedUs).toFixed(2)}×`);
+          } catch (e) {
+            cells.push(`v${variant} n/a (${(e as Error).message})`);
+          }
         }
         rows.push([`${R}×${C}`, `gemv w${bits} variants`, '', '', cells.join('; ')]);
       }

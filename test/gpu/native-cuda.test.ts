@@ -183,7 +183,7 @@ test('fused dequant+GEMV is correct for 2/3/4/8 bits, with and without outliers'
 test('tensor-core 4-bit GEMV is correct for every warp/prefetch variant, with outliers, groups 128 and 256, in a graph', { skip }, async () => {
   // K = 11008 (86 blocks of 128: the split over 8 warps leaves a remainder), 11008 rows, wide groups
   for (const [rows, cols, groupSize] of [[4096, 4096, 128], [512, 11008, 128], [1024, 4096, 256], [11008, 4096, 128]])
-    for (const variant of [0, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 34, 35])
+    for (const variant of [0, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31])
       for (const outlierFraction of [0, 0.01]) {
         const r = await benchGemv({ rows, cols, bits: 4, groupSize, iters: 3, variant, outlierFraction, graph: variant === 19 || variant === 23 ? 1 : 0 });
         assert.ok(r.maxAbsErr < 1e-2, `${rows}×${cols} g${groupSize} variant ${variant} outliers ${outlierFraction}: max abs error ${r.maxAbsErr}`);

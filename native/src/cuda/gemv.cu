@@ -362,12 +362,6 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
     return;
   }
-  if (variant == 34 || variant == 35) {
-    if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
-    const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, variant == 34 ? 8 : 4, 2, true, true, true);
-    if (why) throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
   if (variant == 32 || variant == 33) {
     if (bits != 4) throw std::runtime_error("the read ceilings follow the 4-bit tensor-core kernel");
     if (const char* why = launchReadCeiling(B, x, y, N, K, st, variant == 33))

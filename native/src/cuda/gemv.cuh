@@ -29,7 +29,7 @@ __device__ __forceinline__ uint4 ldStream(const void* p) {
  */
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                            int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
-                           bool pdl, bool lean = false, bool offset = false);
+                           bool pdl, bool lean = false);
 
 /**
  * Benchmark ceiling (gemv_mma.cu readCeilingKernel, sm_90, not a GEMV): the 4-bit kernel's weight

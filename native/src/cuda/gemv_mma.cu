@@ -74,7 +74,7 @@ struct Blocks {
  * y depend on it), so back-to-back layers overlap one's start with the other's end. MINB: CTAs per
  * SM the registers must allow (> 1 caps them at about 80 a thread, room for the next kernel's CTAs).
  */
-template <int WARPS, int PREF, bool PDL, int MINB, bool OFF>
+template <int WARPS, int PREF, bool PDL, int MINB>
 __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t* __restrict__ B,
                                                              const __half* __restrict__ scales,
                                                              const uint8_t* __restrict__ zeros,
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
                                                              int K, int g, const int* __restrict__ rowPtr,
                                                              const int* __restrict__ colIdx,
                                                              const __half* __restrict__ vals) {
-  extern __shared__ uint4 xs[];  // K / 8 entries: x permuted like decode8's pairs; OFF: then nb float2
+  extern __shared__ uint4 xs[];  // K / 8 entries: x permuted like decode8's pairs
   __shared__ float red[WARPS][16];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int q = lane >> 2, t = lane & 3;
@@ -119,29 +119,6 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
     for (int p = 0; p < PREF; p++) {
       const int b = b0 + p * WARPS;
       const uint4* xp = xs + size_t(b < nb ? b : 0) * 16 + t * 4;
-      if constexpr (OFF) {
-        // the offset decode: a nibble under 1024's exponent as it lies, (1024 + q) for the low
-        // nibble of a byte, (1024 + 16q) for the high one, each kind on its own MMA; what the offsets
-        // and z add is taken off per block: (1024 + z)·ΣL + (64 + z)·ΣH (ΣL, ΣH: x at even / odd columns)
-        const uint32_t wA[4] = {L.wa[p].x, L.wa[p].y, L.wa[p].z, L.wa[p].w};
-        const uint32_t wB[4] = {L.wb[p].x, L.wb[p].y, L.wb[p].z, L.wb[p].w};
-        float lo[4] = {0.f, 0.f, 0.f, 0.f}, hi[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-          const uint32_t a8 = wA[k] >> 8, b8 = wB[k] >> 8;
-          const uint4 xv = xp[k];
-          mma16816(lo, lop3AndOr(wA[k], 0x000F000Fu, 0x64006400u), lop3AndOr(wB[k], 0x000F000Fu, 0x64006400u),
-                   lop3AndOr(a8, 0x000F000Fu, 0x64006400u), lop3AndOr(b8, 0x000F000Fu, 0x64006400u), xv.x, xv.z);
-          mma16816(hi, lop3AndOr(wA[k], 0x00F000F0u, 0x64006400u), lop3AndOr(wB[k], 0x00F000F0u, 0x64006400u),
-                   lop3AndOr(a8, 0x00F000F0u, 0x64006400u), lop3AndOr(b8, 0x00F000F0u, 0x64006400u), xv.y, xv.w);
-        }
-        const float2 pt = reinterpret_cast<const float2*>(xs + K / 8)[b < nb ? b : 0];  // (1024·ΣL + 64·ΣH, ΣL + ΣH)
-        const float ra_ = fmaf(hi[0], 0.0625f, lo[0]) - fmaf(float(L.za[p]), pt.y, pt.x);
-        const float rb_ = fmaf(hi[2], 0.0625f, lo[2]) - fmaf(float(L.zb[p]), pt.y, pt.x);
-        accA = fmaf(L.sa[p], ra_, accA);
-        accB = fmaf(L.sb[p], rb_, accB);
-        continue;
-      }
       const uint32_t loA = (0x6400u + uint32_t(L.za[p])) * 0x10001u, loB = (0x6400u + uint32_t(L.zb[p])) * 0x10001u;
       const __half2 hiA = __float2half2_rn(-64.f - float(L.za[p])), hiB = __float2half2_rn(-64.f - float(L.zb[p]));
       const uint32_t wA[4] = {L.wa[p].x, L.wa[p].y, L.wa[p].z, L.wa[p].w};
@@ -172,48 +149,15 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
     asm volatile("griddepcontrol.wait;" ::: "memory");
   }
 #endif
-  if constexpr (!OFF) {
-    for (int i = tid; i < K / 8; i += WARPS * 32) {
-      const uint4 v = __ldg(reinterpret_cast<const uint4*>(x) + i);  // (c0 c1) (c2 c3) (c4 c5) (c6 c7)
-      uint4 p;
-      p.x = __byte_perm(v.x, v.z, 0x5410);  // (c0, c4)
-      p.y = __byte_perm(v.x, v.z, 0x7632);  // (c1, c5)
-      p.z = __byte_perm(v.y, v.w, 0x5410);  // (c2, c6)
-      p.w = __byte_perm(v.y, v.w, 0x7632);  // (c3, c7)
-      xs[i] = p;
-    }
-} else {
-    for (int base = 0; base < K / 8; base += WARPS * 32) {
-      const int i = base + tid;
-      const bool in = i < K / 8;
-      const uint4 v = in ? __ldg(reinterpret_cast<const uint4*>(x) + i) : make_uint4(0, 0, 0, 0);  // (c0 c1) (c2 c3) (c4 c5) (c6 c7)
-      if (in) {
-        uint4 p;
-        p.x = __byte_perm(v.x, v.z, 0x5410);  // (c0, c4)
-        p.y = __byte_perm(v.x, v.z, 0x7632);  // (c1, c5)
-        p.z = __byte_perm(v.y, v.w, 0x5410);  // (c2, c6)
-        p.w = __byte_perm(v.y, v.w, 0x7632);  // (c3, c7)
-        xs[i] = p;
-      }
-      {
-        // a block's 16 words sit in 16 neighbouring lanes: add their even and odd columns
-        float ev = 0.f, od = 0.f;
-        const uint32_t w4[4] = {v.x, v.y, v.z, v.w};
-  #pragma unroll
-        for (int k = 0; k < 4; k++) {
-          const float2 f = __half22float2(asHalf2(w4[k]));
-          ev += f.x;
-          od += f.y;
-        }
-  #pragma unroll
-        for (int o = 8; o; o >>= 1) {
-          ev += __shfl_xor_sync(0xffffffffu, ev, o);
-          od += __shfl_xor_sync(0xffffffffu, od, o);
-        }
-        if (in && (lane & 15) == 0) reinterpret_cast<float2*>(xs + K / 8)[i / 16] = make_float2(fmaf(1024.f, ev, 64.f * od), ev + od);
-      }
-    }
-}
+  for (int i = tid; i < K / 8; i += WARPS * 32) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(x) + i);  // (c0 c1) (c2 c3) (c4 c5) (c6 c7)
+    uint4 p;
+    p.x = __byte_perm(v.x, v.z, 0x5410);  // (c0, c4)
+    p.y = __byte_perm(v.x, v.z, 0x7632);  // (c1, c5)
+    p.z = __byte_perm(v.y, v.w, 0x5410);  // (c2, c6)
+    p.w = __byte_perm(v.y, v.w, 0x7632);  // (c3, c7)
+    xs[i] = p;
+  }
   __syncthreads();
   for (int b0 = warp;; b0 += STEP) {
     const bool more = b0 + STEP < nb;
@@ -238,20 +182,20 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
   if (sub == 0) y[r] = a;
 }
 
-template <int WARPS, int PREF, bool PDL, int MINB = 1, bool OFF = false>
+template <int WARPS, int PREF, bool PDL, int MINB = 1>
 void launch(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
             const int* rp, const int* ci, const __half* v, cudaStream_t st) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(N / 16);
   cfg.blockDim = dim3(WARPS * 32);
-  cfg.dynamicSmemBytes = size_t(K) * 2 + (OFF ? size_t(K) / 128 * 8 : 0);
+  cfg.dynamicSmemBytes = size_t(K) * 2;
   cfg.stream = st;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = PDL ? 1 : 0;
-  QR_CUDA(cudaLaunchKernelEx(&cfg, mmaGemv4Kernel<WARPS, PREF, PDL, MINB, OFF>, B, s, z, x, y, N, K, g, rp, ci, v));
+  QR_CUDA(cudaLaunchKernelEx(&cfg, mmaGemv4Kernel<WARPS, PREF, PDL, MINB>, B, s, z, x, y, N, K, g, rp, ci, v));
 }
 
 /**
@@ -292,7 +236,7 @@ __global__ void __launch_bounds__(256) readCeilingKernel(const uint8_t* __restri
 
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                            int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
-                           bool pdl, bool lean, bool offset) {
+                           bool pdl, bool lean) {
   static thread_local int checkedDev = -1;
   static thread_local bool ampere = false, hopper = false;
   int dev = 0;
@@ -323,11 +267,6 @@ const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, 
                                              {launch<4, 2, true, 6>, launch<4, 4, true, 6>},
                                              {launch<8, 2, true, 3>, launch<8, 4, true, 3>}};
   const int wi = warps == 2 ? 0 : warps == 4 ? 1 : 2, pi = pref == 4 ? 1 : 0;
-  if (offset) {
-    if (!lean || !pdl || pref != 2 || warps == 2) return "the offset decode is built for lean PDL <4|8 warps, 2> only";
-    (warps == 8 ? launch<8, 2, true, 3, true> : launch<4, 2, true, 6, true>)(B, s, z, x, y, N, K, g, rp, ci, v, st);
-    return nullptr;
-  }
   if (lean && pdl) leanTable[wi][pi](B, s, z, x, y, N, K, g, rp, ci, v, st);
   else table[pdl ? 1 : 0][wi][pi](B, s, z, x, y, N, K, g, rp, ci, v, st);
   return nullptr;
