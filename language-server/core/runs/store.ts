@@ -84,12 +84,15 @@ export async function listRuns(root: string, opts: { repair?: boolean } = {}): P
   return runs.sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
 }
 
-/** Finds a run by id, unique id prefix, folder path or `latest`. */
+/** Finds a run by id, unique id prefix, folder path or `latest`; a whole id wins over longer ids it prefixes. */
 export async function findRun(root: string, key: string): Promise<{ dir: string; record: RunRecord }> {
   if (existsSync(path.join(key, RUN_FILE))) return { dir: path.resolve(key), record: await readRun(key) };
   const runs = await listRuns(root);
   if (key === 'latest' && runs.length) return runs[0];
-  const hits = runs.filter((r) => r.record.id === key || r.record.id.startsWith(key));
+  // two runs started in the same second are <id> and <id>-1: <id> names the first, not both
+  const exact = runs.find((r) => r.record.id === key);
+  if (exact) return exact;
+  const hits = runs.filter((r) => r.record.id.startsWith(key));
   if (hits.length === 1) return hits[0];
   if (!hits.length) throw new Error(`no run '${key}' in ${root} (qrecipe runs lists them)`);
   throw new Error(`'${key}' matches ${hits.length} runs: ${hits.map((h) => h.record.id).join(', ')}`);

@@ -43,6 +43,9 @@ test('a live running run stays running; list is newest first; find by prefix and
   assert.equal(runs[0].record.status, 'running');
   assert.equal((await findRun(root, 'latest')).record.id, b.id);
   assert.equal((await findRun(root, b.id)).record.id, b.id);
+  // same second: a.id is a prefix of b.id (<id>-1), and still names a alone
+  assert.ok(b.id.startsWith(a.id));
+  assert.equal((await findRun(root, a.id)).record.id, a.id);
   await assert.rejects(findRun(root, '2026'), /matches 2 runs/);
   await assert.rejects(findRun(root, 'nope'), /no run 'nope'/);
   await deleteRun(a.dir);
