@@ -124,8 +124,7 @@ test('an untrusted workspace refuses to run a recipe with a clear message', { ti
     const distrust = s.page.locator('.monaco-dialog-box .monaco-button', { hasText: /No, I don.t trust/ });
     if (await distrust.first().isVisible({ timeout: 10_000 }).catch(() => false)) await distrust.first().click();
     await s.open('examples/quickstart.qrecipe');
-    await s.command('QRecipe: Run Recipe');
-    const text = await s.notification(/untrusted workspace/);
+    const text = await s.commandNotifying('QRecipe: Run Recipe', /untrusted workspace/);
     assert.match(text, /Trust this workspace/);
     await s.shot('untrusted-refuses');
     assert.ok(!existsSync(path.join(s.workspace, '.qrecipe')), 'nothing was run');

@@ -18,6 +18,8 @@ export interface Session {
    * command once more — the palette's Enter is occasionally lost in a headless window.
    */
   commandOpening(title: string, selector: string, ms?: number): Promise<void>;
+  /** Runs a command expected to show a notification matching `text` and returns its text; like commandOpening, it runs the command once more if none shows. */
+  commandNotifying(title: string, text: RegExp, ms?: number): Promise<string>;
   open(relativePath: string): Promise<void>;
   /** Waits for a notification toast whose text matches, and returns its text. */
   notification(text: RegExp, timeoutMs?: number): Promise<string>;
@@ -66,6 +68,14 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       if (await page.locator('.notifications-center.visible').count()) await bell.click();
       console.log(`'${title}' showed no ${selector} within ${ms} ms; notifications: ${JSON.stringify(shown)}; running it again`);
       await this.command(title);
+    },
+    async commandNotifying(title, text, ms = 20_000) {
+      await this.command(title);
+      const first = await this.notification(text, ms).catch(() => undefined);
+      if (first !== undefined) return first;
+      console.log(`'${title}' showed no notification matching ${text} within ${ms} ms; running it again`);
+      await this.command(title);
+      return this.notification(text, ms);
     },
     async open(relativePath) {
       await page.keyboard.press('Control+P');
