@@ -126,7 +126,12 @@ test('an untrusted workspace refuses to run a recipe with a clear message', { ti
     await s.open('examples/quickstart.qrecipe');
     const text = await s.commandNotifying('QRecipe: Run Recipe', /untrusted workspace/);
     assert.match(text, /Trust this workspace/);
+    // the screenshot shows the refusal itself: the notification centre open, then closed again
+    const bell = s.page.locator('[id="status.notifications"]').first();
+    await bell.click();
+    await s.page.locator('.notification-list-item').filter({ hasText: /untrusted workspace/ }).first().waitFor();
     await s.shot('untrusted-refuses');
+    await bell.click();
     assert.ok(!existsSync(path.join(s.workspace, '.qrecipe')), 'nothing was run');
   } catch (err) {
     await s.shot('untrusted-failure');
