@@ -182,20 +182,31 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
   if (sub == 0) y[r] = a;
 }
 
-template <int WARPS, int PREF, bool PDL, int MINB = 1>
-void launch(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
-            const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+/**
+ * Launches kernel on grid × block threads with smem bytes of dynamic shared memory on st, with
+ * programmatic dependent launch (sm_90) when pdl: the launch both kernels of this file share.
+ */
+template <typename... Params, typename... Args>
+void launchOnStream(void (*kernel)(Params...), unsigned grid, unsigned block, size_t smem, cudaStream_t st, bool pdl,
+                    Args... args) {
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(N / 16);
-  cfg.blockDim = dim3(WARPS * 32);
-  cfg.dynamicSmemBytes = size_t(K) * 2;
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(block);
+  cfg.dynamicSmemBytes = smem;
   cfg.stream = st;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = PDL ? 1 : 0;
-  QR_CUDA(cudaLaunchKernelEx(&cfg, mmaGemv4Kernel<WARPS, PREF, PDL, MINB>, B, s, z, x, y, N, K, g, rp, ci, v));
+  cfg.numAttrs = pdl ? 1 : 0;
+  QR_CUDA(cudaLaunchKernelEx(&cfg, kernel, args...));
+}
+
+template <int WARPS, int PREF, bool PDL, int MINB = 1>
+void launch(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K, int g,
+            const int* rp, const int* ci, const __half* v, cudaStream_t st) {
+  launchOnStream(mmaGemv4Kernel<WARPS, PREF, PDL, MINB>, N / 16, WARPS * 32, size_t(K) * 2, st, PDL, B, s, z, x, y, N, K, g,
+                 rp, ci, v);
 }
 
 /**
@@ -279,17 +290,8 @@ const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N
   if (major < 9) return "programmatic dependent launch needs sm_90";
   if (N % 16 || K % 1024) return "rows are not a multiple of 16 or cols of 1024";
   if ((reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(x)) % 16) return "B or x is not 16-byte aligned";
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(N / 16);
-  cfg.blockDim = dim3(256);
-  cfg.dynamicSmemBytes = readX ? size_t(K) * 2 : 0;
-  cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  QR_CUDA(cudaLaunchKernelEx(&cfg, readX ? readCeilingKernel<true> : readCeilingKernel<false>, B, x, y, K));
+  launchOnStream(readX ? readCeilingKernel<true> : readCeilingKernel<false>, N / 16, 256, readX ? size_t(K) * 2 : 0, st, true,
+                 B, x, y, K);
   return nullptr;
 }
 
