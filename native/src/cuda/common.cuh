@@ -80,6 +80,23 @@ T* forCurrentGpu(Make make, std::string* why, const char* what) {
   return made[dev];
 }
 
+/**
+ * The current GPU's handle H of a dlopen'ed library (H derives from the entry-point table Fns, with
+ * a `handle`): made on first use by copying fns and calling fns.create; null with *why when not.
+ */
+template <class H, class Fns>
+H* handleForCurrentGpu(const Fns& fns, std::string* why, const char* what) {
+  return forCurrentGpu<H>(
+      [&fns] {
+        auto* h = new H;  // lives as long as the process, like the library
+        static_cast<Fns&>(*h) = fns;
+        if (h->create(&h->handle) == 0) return h;
+        delete h;
+        return static_cast<H*>(nullptr);
+      },
+      why, what);
+}
+
 /** A stream owned for the length of one call. */
 struct Stream {
   cudaStream_t s = nullptr;
@@ -100,9 +117,7 @@ void gemmTN(int M, int N, int K, float alpha, const float* A, int lda, const flo
  * path): the addon links no cuBLAS, so it loads and runs (on its own kernels) without one. The handle
  * is shared by every job, so calls hold mu while they set the stream and enqueue.
  */
-struct Cublas {
-  void* handle = nullptr;
-  std::mutex mu;
+struct CublasFns {  // the entry points, looked up once
   int (*create)(void**) = nullptr;
   int (*setStream)(void*, cudaStream_t) = nullptr;
   int (*sgemm)(void*, int, int, int, int, int, const float*, const float*, int, const float*, int, const float*,
@@ -111,6 +126,10 @@ struct Cublas {
                 const void*, void*, int, int, int, int) = nullptr;
   int (*ssyrk)(void*, int, int, int, int, const float*, const float*, int, const float*, float*, int) = nullptr;
   int (*dtrsm)(void*, int, int, int, int, int, int, const double*, const double*, int, double*, int) = nullptr;
+};
+struct Cublas : CublasFns {  // one GPU's handle
+  void* handle = nullptr;
+  std::mutex mu;
 };
 Cublas* cublas(std::string* why);
 /** C(M×N) = Aᵀ·B like gemmTN (beta 0) through cublasSgemm; returns false if cuBLAS is unavailable. */

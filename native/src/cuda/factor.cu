@@ -16,13 +16,15 @@ namespace cuda {
 
 namespace {
 
-struct Cusolver {
-  void* handle = nullptr;
-  std::mutex mu;
+struct CusolverFns {  // the entry points, looked up once
   int (*create)(void**) = nullptr;
   int (*setStream)(void*, cudaStream_t) = nullptr;
   int (*potrfSize)(void*, int, int, double*, int, int*) = nullptr;
   int (*potrf)(void*, int, int, double*, int, double*, int, int*) = nullptr;
+};
+struct Cusolver : CusolverFns {  // one GPU's handle
+  void* handle = nullptr;
+  std::mutex mu;
 };
 
 std::string dirOf(const char* file) {
@@ -32,7 +34,7 @@ std::string dirOf(const char* file) {
 }
 
 Cusolver* cusolver(std::string* why) {
-  static Cusolver lib;  // the entry points; lib.handle stays null (one handle per GPU below)
+  static CusolverFns lib;  // one handle per GPU below
   static std::string err;
   static std::once_flag once;
   std::call_once(once, [] {
@@ -67,18 +69,7 @@ Cusolver* cusolver(std::string* why) {
     if (why) *why = err;
     return nullptr;
   }
-  return forCurrentGpu<Cusolver>(
-      [] {
-        auto* cs = new Cusolver;  // lives as long as the process, like the library
-        cs->create = lib.create;
-        cs->setStream = lib.setStream;
-        cs->potrfSize = lib.potrfSize;
-        cs->potrf = lib.potrf;
-        if (cs->create(&cs->handle) == 0) return cs;
-        delete cs;
-        return static_cast<Cusolver*>(nullptr);
-      },
-      why, "cusolverDnCreate");
+  return handleForCurrentGpu<Cusolver>(lib, why, "cusolverDnCreate");
 }
 
 /** A[i][j] (row-major, lower triangle and diagonal) = H[p(n−1−i)][p(n−1−j)], dead diagonal → 1, + damp. */

@@ -103,7 +103,7 @@ const Status& status() {
 // The library is loaded once; a handle belongs to the device that was current when it was created,
 // so each GPU gets its own (calls on several GPUs run at the same time).
 Cublas* cublas(std::string* why) {
-  static Cublas lib;  // the entry points; lib.handle stays null
+  static CublasFns lib;
   static std::string err;
   static std::once_flag once;
   std::call_once(once, [] {
@@ -128,20 +128,7 @@ Cublas* cublas(std::string* why) {
     if (why) *why = err;
     return nullptr;
   }
-  return forCurrentGpu<Cublas>(
-      [] {
-        auto* cb = new Cublas;  // lives as long as the process, like the library
-        cb->create = lib.create;
-        cb->setStream = lib.setStream;
-        cb->sgemm = lib.sgemm;
-        cb->gemmEx = lib.gemmEx;
-        cb->ssyrk = lib.ssyrk;
-        cb->dtrsm = lib.dtrsm;
-        if (cb->create(&cb->handle) == 0) return cb;
-        delete cb;
-        return static_cast<Cublas*>(nullptr);
-      },
-      why, "cublasCreate");
+  return handleForCurrentGpu<Cublas>(lib, why, "cublasCreate");
 }
 
 bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
