@@ -49,6 +49,17 @@ function checkAgainstBruteForce(items: MckpItem[], budgets: number[], what: stri
   return checked;
 }
 
+/** The solver is optimal, within budget and equal to the reference DP at `budgets` evenly spread budgets. */
+function agreesWithDp(items: MckpItem[], ref: ReturnType<typeof referenceDp>, budgets: number): void {
+  const solver = new MckpSolver(items);
+  for (let j = 0; j < budgets; j++) {
+    const budget = Math.floor(solver.baseCost + ((solver.maxCost - solver.baseCost) * (j + 0.5)) / budgets);
+    const s = solver.solve(budget);
+    assert.ok(s.optimal && s.cost <= budget);
+    assert.ok(close(s.value, ref.valueAt(budget)), `budget ${budget}: solver ${s.value} vs DP ${ref.valueAt(budget)}`);
+  }
+}
+
 test('the solver is optimal: equals brute force on 300 random small instances at many budgets', () => {
   const r = rng(42);
   let checked = 0;
@@ -81,14 +92,7 @@ test('at 1,000 items the solver equals an independent exact DP (small integer co
     const n = 1 + Math.floor(r() * 6);
     return { costs: [2, 3, 4, 5].map((b) => n * b + Math.floor(r() * 3)), values: [2, 3, 4, 5].map((b) => s * 4 ** -(b - 2) * (1 + 0.5 * r())) };
   });
-  const solver = new MckpSolver(items);
-  const ref = referenceDp(items);
-  for (let j = 0; j < 40; j++) {
-    const budget = Math.floor(solver.baseCost + ((solver.maxCost - solver.baseCost) * (j + 0.5)) / 40);
-    const s = solver.solve(budget);
-    assert.ok(s.optimal && s.cost <= budget);
-    assert.ok(close(s.value, ref.valueAt(budget)), `budget ${budget}: solver ${s.value} vs DP ${ref.valueAt(budget)}`);
-  }
+  agreesWithDp(items, referenceDp(items), 40);
 });
 
 test('at 500 Llama-shaped layers (bit budget: params × bits) the solver equals the exact DP at 20 budgets', () => {
@@ -98,14 +102,7 @@ test('at 500 Llama-shaped layers (bit budget: params × bits) the solver equals 
     const s = 10 ** (-3 + 5 * r());
     return { costs: [2, 3, 4, 8].map((b) => params[i % 7]! * b), values: [2, 3, 4, 8].map((b) => s * 4 ** -(b - 2) * (1 + 0.2 * r())) };
   });
-  const solver = new MckpSolver(items);
-  const ref = referenceDp(items, 1e6);
-  for (let j = 0; j < 20; j++) {
-    const budget = Math.floor(solver.baseCost + ((solver.maxCost - solver.baseCost) * (j + 0.5)) / 20);
-    const s = solver.solve(budget);
-    assert.ok(s.optimal && s.cost <= budget);
-    assert.ok(close(s.value, ref.valueAt(budget)), `budget ${budget}: solver ${s.value} vs DP ${ref.valueAt(budget)}`);
-  }
+  agreesWithDp(items, referenceDp(items, 1e6), 20);
 });
 
 test('a state limit gives a feasible answer, never better than the optimum, with a true certified bound', () => {
