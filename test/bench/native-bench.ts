@@ -140,14 +140,13 @@ async function main(): Promise<void> {
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
     // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor);
     // 16-31 the 4-bit tensor-core kernel (warps, blocks ahead, PDL, register cap: native/src/cuda/gemv.cu);
-    // 32, 33 the read ceilings of its pattern under PDL, without and with reading x; 34-36 the staged
-    // 4-bit kernel with 4, 8, 2 warps, weights in its tile-major layout), timed in a graph,
+    // 32, 33 the read ceilings of its pattern under PDL, without and with reading x), timed in a graph,
     // per bit width (a variant this GPU cannot run, e.g. PDL before sm_90, is reported, not fatal), and
     // the default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
       for (const bits of bitsList) {
         const cells: string[] = [];
-        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36]) {
+        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33]) {
           if (variant >= 16 && bits !== 4) continue; // the tensor-core kernel is 4-bit
           try {
             const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });

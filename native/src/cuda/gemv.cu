@@ -339,9 +339,7 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>); 20–23 the same with programmatic
  * dependent launch (sm_90); 24, 25 <2,2> <2,4> with it, 26, 27 without; 28–31 <2,2> <4,2> <8,2>
  * <8,4> with it and registers capped near 80 a thread; 32, 33 the read ceilings of that kernel's
- * pattern under PDL (launchReadCeiling; not a GEMV), 33 reading x after the wait too; 34, 35, 36
- * the 4-bit kernel of gemv_staged.cu (weights staged whole in shared memory, B in its tile-major
- * layout) with 4, 8 and 2 warps per 16 rows.
+ * pattern under PDL (launchReadCeiling; not a GEMV), 33 reading x after the wait too.
  */
 void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
@@ -362,13 +360,6 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     const int* c = table[variant - 16];
     if (const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], c[2] != 0, c[3] != 0))
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
-  }
-  if (variant >= 34 && variant <= 43) {
-    if (bits != 4) throw std::runtime_error("the staged tensor-core GEMV takes 4 bits only");
-    static const int shapes[] = {104, 108, 102, 1104, 1108, 208, 204, 1208, 2208, 2216};
-    if (const char* why = launchStagedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, shapes[variant - 34]))
-      throw std::runtime_error(std::string("the staged tensor-core GEMV does not fit: ") + why);
     return;
   }
   if (variant == 32 || variant == 33) {
@@ -412,9 +403,6 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
   }
 }
 
-/** Whether launchDequant takes B in repackStaged4's layout for these bits and this variant. */
-bool stagedLayout(int bits, int variant) { return bits == 4 && variant >= 34 && variant <= 43; }
-
 }  // namespace
 
 GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
@@ -433,11 +421,6 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   // the packed matrix is MatMulNBits' B with block = group (row bit streams)
   std::vector<uint8_t> B(size_t(N) * K * bits / 8);
   packNBits(codes.data(), N, K, bits, g, nullptr, B.data(), nullptr);
-  if (stagedLayout(bits, o.variant)) {
-    std::vector<uint8_t> tiles(B.size());
-    repackStaged4(B.data(), N, K, tiles.data());
-    B.swap(tiles);
-  }
   // outliers: a fixed stride pattern, fp16 values
   std::vector<int> rowPtr, colIdx;
   std::vector<uint16_t> vals;

@@ -1,6 +1,5 @@
-// What the dequant+GEMV files share: the streaming load the kernels read weights with, the 4-bit
-// decode and MMA of the two tensor-core kernels (gemv_mma.cu, gemv_staged.cu), their PDL launch, and
-// the entry points gemv.cu dispatches to.
+// What the two dequant+GEMV files share: the streaming load both kernels read weights with, and the
+// entry point of the tensor-core kernel (gemv_mma.cu: 4 bits, sm_80+) that gemv.cu dispatches to.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -20,57 +19,6 @@ __device__ __forceinline__ uint4 ldStream(const void* p) {
   return v;
 }
 
-__device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));  // (a & b) | c
-  return d;
-}
-
-__device__ __forceinline__ __half2 asHalf2(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
-__device__ __forceinline__ uint32_t asU32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
-
-/**
- * The 8 nibbles n0..n7 of word w (low first) as exact fp16 (q − z), paired for the fragment:
- * p[0] = (n0, n4), p[1] = (n1, n5), p[2] = (n2, n6), p[3] = (n3, n7).
- * lo = 1024 + z in both halves; hi = −(64 + z): a nibble at bits 4..7 reads as 1024 + 16q.
- */
-__device__ __forceinline__ void decode8(uint32_t w, uint32_t lo, __half2 hi, uint32_t (&p)[4]) {
-  const __half2 sixteenth = __float2half2_rn(0.0625f);
-  const uint32_t w8 = w >> 8;
-  p[0] = asU32(__hsub2(asHalf2(lop3AndOr(w, 0x000F000Fu, 0x64006400u)), asHalf2(lo)));
-  p[1] = asU32(__hfma2(asHalf2(lop3AndOr(w, 0x00F000F0u, 0x64006400u)), sixteenth, hi));
-  p[2] = asU32(__hsub2(asHalf2(lop3AndOr(w8, 0x000F000Fu, 0x64006400u)), asHalf2(lo)));
-  p[3] = asU32(__hfma2(asHalf2(lop3AndOr(w8, 0x00F000F0u, 0x64006400u)), sixteenth, hi));
-}
-
-__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-/**
- * Launches kernel on grid × block threads with smem bytes of dynamic shared memory on st, with
- * programmatic dependent launch (sm_90) when pdl.
- */
-template <typename... Params, typename... Args>
-void launchOnStream(void (*kernel)(Params...), unsigned grid, unsigned block, size_t smem, cudaStream_t st, bool pdl,
-                    Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(block);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  QR_CUDA(cudaLaunchKernelEx(&cfg, kernel, args...));
-}
-
 /**
  * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (2, 4 or 8) warps per 16 rows
  * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane; `pdl`: launched with
@@ -88,20 +36,6 @@ const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, 
  * reads and PDL chaining without decode or math; readX: x is read after the wait as well.
  */
 const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N, int K, cudaStream_t st, bool readX);
-
-/**
- * 4-bit y[N] = dequant(Bt)·x on the tensor cores from weights staged whole in shared memory
- * (gemv_staged.cu, sm_90): Bt in the tile-major layout of repackStaged4, `warps` (2, 4 or 8) warps
- * per 16-row tile. Null when launched, else why it does not fit, with nothing launched.
- */
-const char* launchStagedGemv4(const uint8_t* Bt, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
-                              int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int shape);
-
-/**
- * B (N × K 4-bit codes, MatMulNBits row streams, low nibble first) into out (same size) in
- * launchStagedGemv4's tile-major layout. Host code, once per weight matrix; N % 16, K % 128.
- */
-void repackStaged4(const uint8_t* B, int N, int K, uint8_t* out);
 
 }  // namespace cuda
 }  // namespace qr
