@@ -240,6 +240,8 @@ export interface GemvBenchResult {
   maxAbsErr: number;
   /** MB of weight copies the timed calls rotate through (≥ 256 MiB, more than the L2 cache). */
   workingSetMB: number;
+  /** The kernel that ran: 'paced' (4-bit, whole tiles in shared memory), 'tensor core', 'register', …. */
+  kernel: string;
 }
 /**
  * Device-side rate of one Hessian update (X and H on the device), TFLOP/s counted as a full GEMM of

@@ -358,6 +358,7 @@ class GemvBenchJob : public Job {
     r.Set("copyGBs", r_.copyGBs);
     r.Set("maxAbsErr", r_.maxAbsErr);
     r.Set("workingSetMB", r_.workingSetMB);
+    r.Set("kernel", r_.kernel);
   }
   cuda::GemvBenchOptions o_;
   cuda::GemvBenchResult r_;

@@ -75,6 +75,7 @@ struct GemvBenchResult {
   double copyGBs = 0;                   // device-to-device copy bandwidth
   double maxAbsErr = 0;                 // fused result vs float64 host reference on a few rows
   double workingSetMB = 0;              // weights rotated through per timed call (> L2: honest HBM numbers)
+  std::string kernel;                   // which kernel ran: "paced", "tensor core", "register", ... (launchDequant)
 };
 GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx);
 

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
         // model's layers would; loop: one host launch per call (the host's launch rate shows)
         for (const graph of [1, 0] as const) {
           const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, graph });
-          rows.push([`${R}×${C}`, `gemv w${bits}g128 ${graph ? 'graph' : 'loop'}`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s (${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% of copy)`,
+          rows.push([`${R}×${C}`, `gemv w${bits}g128 ${graph ? 'graph' : 'loop'} (${r.kernel})`, `${r.fusedUs.toFixed(1)} µs`, `${r.fusedGBs.toFixed(0)} GB/s (${((100 * r.fusedGBs) / r.copyGBs).toFixed(0)}% of copy)`,
             `fp16 GEMV (${r.fp16Impl}) ${r.fp16Us.toFixed(1)} µs ${r.fp16GBs.toFixed(0)} GB/s; speed-up ${(r.fp16Us / r.fusedUs).toFixed(2)}×; copy ${r.copyGBs.toFixed(0)} GB/s; ` +
             `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
         }
@@ -140,13 +140,14 @@ async function main(): Promise<void> {
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
     // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor);
     // 16-31 the 4-bit tensor-core kernel (warps, blocks ahead, PDL, register cap: native/src/cuda/gemv.cu);
-    // 32, 33 the read ceilings of its pattern under PDL, without and with reading x), timed in a graph,
+    // 32, 33 the read ceilings of its pattern under PDL, without and with reading x; 34-36 the paced
+    // 4-bit kernel (default pacing, one run deeper, every copy at once: gemv_paced.cu), timed in a graph,
     // per bit width (a variant this GPU cannot run, e.g. PDL before sm_90, is reported, not fatal), and
     // the default with an L2 flush before each individually timed call
     for (const [R, C] of layers) {
       for (const bits of bitsList) {
         const cells: string[] = [];
-        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33]) {
+        for (const variant of only ?? [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36]) {
           if (variant >= 16 && bits !== 4) continue; // the tensor-core kernel is 4-bit
           try {
             const r = await benchGemv({ rows: R, cols: C, bits, groupSize: 128, iters: 200, variant, graph: 1 });

@@ -192,6 +192,26 @@ test('tensor-core 4-bit GEMV is correct for every warp/prefetch variant, with ou
   await assert.rejects(() => benchGemv({ rows: 1000, cols: 4096, bits: 4, groupSize: 128, iters: 2, variant: 17 }), /multiple of 16/);
 });
 
+test('paced 4-bit GEMV (tiles in shared memory, paced bulk copies) is correct and is the product\'s choice where it fits', { skip }, async () => {
+  // 4096² (two tiles per CTA on most SMs), wide groups, few tiles (idle tile slots), K = 2048 (smaller
+  // runs, deeper pacing), the widest K and the most rows that fit, a small odd layer
+  for (const [rows, cols, groupSize] of [[4096, 4096, 128], [4096, 4096, 256], [1024, 4096, 128], [4096, 2048, 128], [2048, 4608, 512], [48, 1536, 128]])
+    for (const variant of [0, 34, 35, 36])
+      for (const outlierFraction of [0, 0.01]) {
+        const r = await benchGemv({ rows, cols, bits: 4, groupSize, iters: 3, variant, outlierFraction, graph: variant === 35 ? 1 : 0 });
+        assert.ok(r.maxAbsErr < 1e-2, `${rows}×${cols} g${groupSize} variant ${variant} outliers ${outlierFraction}: max abs error ${r.maxAbsErr}`);
+        assert.equal(r.kernel, 'paced', `${rows}×${cols} variant ${variant}`);
+      }
+  const one = await benchGemv({ rows: 16, cols: 512, bits: 4, groupSize: 128, iters: 1 }); // a single tile and block a warp
+  assert.ok(one.maxAbsErr < 1e-2 && one.kernel === 'paced', `16×512: ${one.kernel}, max abs error ${one.maxAbsErr}`);
+  // beyond two tiles per SM (11008 rows) or 4608 columns the product keeps the register-tile kernel
+  assert.equal((await benchGemv({ rows: 11008, cols: 4096, bits: 4, groupSize: 128, iters: 2 })).kernel, 'tensor core');
+  assert.equal((await benchGemv({ rows: 1024, cols: 8192, bits: 4, groupSize: 128, iters: 2 })).kernel, 'tensor core');
+  await assert.rejects(() => benchGemv({ rows: 1024, cols: 8192, bits: 4, groupSize: 128, iters: 2, variant: 34 }), /does not fit.*shared memory/);
+  await assert.rejects(() => benchGemv({ rows: 1024, cols: 4608, bits: 4, groupSize: 384, iters: 2, variant: 34 }), /power of two/);
+  await assert.rejects(() => benchGemv({ rows: 1024, cols: 4608, bits: 2, groupSize: 128, iters: 2, variant: 34 }), /4 bits only/);
+});
+
 // --- several GPUs: each call takes the least busy GPU (or the one named); results do not depend on it
 const gpus = info.cuda.devices.length;
 const multi = gpus < 2 ? `needs ≥ 2 GPUs, ${gpus} visible` : false;

@@ -339,9 +339,11 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * <8,2> <8,4> (the product's for 4 bits where it fits: <8,2>); 20–23 the same with programmatic
  * dependent launch (sm_90); 24, 25 <2,2> <2,4> with it, 26, 27 without; 28–31 <2,2> <4,2> <8,2>
  * <8,4> with it and registers capped near 80 a thread; 32, 33 the read ceilings of that kernel's
- * pattern under PDL (launchReadCeiling; not a GEMV), 33 reading x after the wait too.
+ * pattern under PDL (launchReadCeiling; not a GEMV), 33 reading x after the wait too; 34–36 the
+ * paced 4-bit kernel of gemv_paced.cu (B in repackPaced4's layout: see pacedLayout), 34 with its
+ * default pacing (the product's where it fits), 35 one run deeper, 36 every copy at once.
  */
-void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
+const char* launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                    int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
   if (K % 32 || g % 32 || K % g) throw std::runtime_error("dequant GEMV needs cols and the group size to be multiples of 32");
   if (variant == 10 || variant == 11) {
@@ -350,7 +352,7 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     if (variant == 10) gemvFloorKernel<0><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
     else gemvFloorKernel<1><<<blocks, 128, 0, st>>>(B, s, z, y, N, K, bits, g);
     QR_LAUNCHED("gemvFloorKernel");
-    return;
+    return "floor";
   }
   if (variant >= 16 && variant <= 31) {
     if (bits != 4) throw std::runtime_error("the tensor-core GEMV takes 4 bits only");
@@ -360,15 +362,23 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     const int* c = table[variant - 16];
     if (const char* why = launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, c[0], c[1], c[2] != 0, c[3] != 0))
       throw std::runtime_error(std::string("the tensor-core GEMV does not fit: ") + why);
-    return;
+    return "tensor core";
+  }
+  if (variant >= 34 && variant <= 36) {
+    if (bits != 4) throw std::runtime_error("the paced tensor-core GEMV takes 4 bits only");
+    const int depth = variant == 34 ? 0 : variant == 35 ? 3 : 1 << 20;
+    if (const char* why = launchPacedGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, depth))
+      throw std::runtime_error(std::string("the paced tensor-core GEMV does not fit: ") + why);
+    return "paced";
   }
   if (variant == 32 || variant == 33) {
     if (bits != 4) throw std::runtime_error("the read ceilings follow the 4-bit tensor-core kernel");
     if (const char* why = launchReadCeiling(B, x, y, N, K, st, variant == 33))
       throw std::runtime_error(std::string("the read ceiling does not fit: ") + why);
-    return;
+    return "read ceiling";
   }
   if (variant == 0 && bits == 4) {
+    // (layers the paced kernel takes arrive here as variant 34, in its layout: see pacedLayout)
     // measured on the H100 (docs/native.md): 8 warps per 16 rows while the row tiles fill about two
     // CTAs per SM (4096 rows), 4 beyond (11008 rows); PDL with registers capped where available
     static thread_local int cachedDev = -1, sms = 0, major = 0;  // no attribute queries per launch
@@ -380,7 +390,7 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
       cachedDev = dev;
     }
     const int warps = N / 16 <= 2 * sms ? 8 : 4;
-    if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, major >= 9, major >= 9)) return;
+    if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, major >= 9, major >= 9)) return "tensor core";
   }
   if (variant == 9) {
     const dim3 grid((N + 7) / 8), block(256);
@@ -392,7 +402,7 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
       default: throw std::runtime_error("dequant GEMV supports 2, 3, 4 and 8 bits");
     }
     QR_LAUNCHED("dequantGemvKernel");
-    return;
+    return "first";
   }
   switch (bits) {
     case 2: launchGemvVariant<2>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
@@ -401,7 +411,18 @@ void launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z
     case 8: launchGemvVariant<8>(variant, B, s, z, x, y, N, K, g, rp, ci, v, st); break;
     default: throw std::runtime_error("dequant GEMV supports 2, 3, 4 and 8 bits");
   }
+  return "register";
 }
+
+/**
+ * The variant launchDequant runs for this call and whether B must be in repackPaced4's layout: the
+ * product's 4-bit choice (variant 0) is the paced kernel wherever it fits this layer on this device.
+ */
+int resolveVariant(int bits, int variant, int N, int K, int g) {
+  if (variant == 0 && bits == 4 && !pacedGemv4Unfit(N, K, g)) return 34;
+  return variant;
+}
+bool pacedLayout(int bits, int variant) { return bits == 4 && variant >= 34 && variant <= 36; }
 
 }  // namespace
 
@@ -421,6 +442,12 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   // the packed matrix is MatMulNBits' B with block = group (row bit streams)
   std::vector<uint8_t> B(size_t(N) * K * bits / 8);
   packNBits(codes.data(), N, K, bits, g, nullptr, B.data(), nullptr);
+  const int variant = resolveVariant(bits, o.variant, N, K, g);
+  if (pacedLayout(bits, variant)) {
+    std::vector<uint8_t> tiles(B.size());
+    repackPaced4(B.data(), N, K, tiles.data());
+    B.swap(tiles);
+  }
   // outliers: a fixed stride pattern, fp16 values
   std::vector<int> rowPtr, colIdx;
   std::vector<uint16_t> vals;
@@ -527,8 +554,8 @@ GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   size_t it = 0;
   r.fusedUs = timeIt([&] {
     const size_t k = it++ % nSets;
-    launchDequant(bits, dB.p + k * B.size(), dS.p + k * scales.size(), dZ.p + k * zeros.size(), dX.p, dY.p, N, K, g,
-                  rp, dCi.p, dVals.p, st, o.variant);
+    r.kernel = launchDequant(bits, dB.p + k * B.size(), dS.p + k * scales.size(), dZ.p + k * zeros.size(), dX.p, dY.p, N,
+                             K, g, rp, dCi.p, dVals.p, st, variant);
   }, o.graph != 0);
   const double fusedBytes = double(B.size()) + double(N) * ng * 3 + K * 2.0 + N * 4.0 +
                             double(vals.size()) * 6 + double(rowPtr.size()) * 4;

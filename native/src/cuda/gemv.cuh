@@ -1,5 +1,6 @@
-// What the two dequant+GEMV files share: the streaming load both kernels read weights with, and the
-// entry point of the tensor-core kernel (gemv_mma.cu: 4 bits, sm_80+) that gemv.cu dispatches to.
+// What the dequant+GEMV files share: the streaming load the kernels read weights with, the fp16 bit
+// tricks and the MMA of the two 4-bit tensor-core kernels (gemv_mma.cu, gemv_paced.cu), their launch
+// with programmatic dependent launch, and the entry points gemv.cu dispatches to.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -19,6 +20,45 @@ __device__ __forceinline__ uint4 ldStream(const void* p) {
   return v;
 }
 
+/** (a & b) | c in one LOP3: places a nibble under an fp16 exponent. */
+__device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+__device__ __forceinline__ __half2 asHalf2(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
+__device__ __forceinline__ uint32_t asU32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+/** c += A·B for one m16n8k16 tile: fp16 inputs (A row-major fragment a0..a3, B column fragment b0, b1), fp32 sums. */
+__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/**
+ * Launches kernel on grid × block threads with smem bytes of dynamic shared memory on st, with
+ * programmatic dependent launch (sm_90) when pdl.
+ */
+template <typename... Params, typename... Args>
+void launchOnStream(void (*kernel)(Params...), unsigned grid, unsigned block, size_t smem, cudaStream_t st, bool pdl,
+                    Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(block);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  QR_CUDA(cudaLaunchKernelEx(&cfg, kernel, args...));
+}
+
 /**
  * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (2, 4 or 8) warps per 16 rows
  * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane; `pdl`: launched with
@@ -36,6 +76,27 @@ const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, 
  * reads and PDL chaining without decode or math; readX: x is read after the wait as well.
  */
 const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N, int K, cudaStream_t st, bool readX);
+
+/**
+ * Why the paced 4-bit kernel (gemv_paced.cu) cannot take this layer on the current device (sm_90
+ * with bulk copies and PDL; rows % 16 with at most two 16-row tiles per SM; cols % 512 and small
+ * enough for two CTAs' shared memory per SM; group = 128·2^j dividing cols), or null if it can.
+ */
+const char* pacedGemv4Unfit(int N, int K, int g);
+
+/**
+ * 4-bit y[N] = dequant(Bt)·x (gemv_paced.cu): Bt in repackPaced4's layout; the weight copies of each
+ * SM paced `depth` runs deep (0: the default, 16 KiB in flight an SM; a depth ≥ the runs a CTA has
+ * issues them all at once). Null when launched, else why not, with nothing launched.
+ */
+const char* launchPacedGemv4(const uint8_t* Bt, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
+                             int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int depth = 0);
+
+/**
+ * B (N × K 4-bit codes, MatMulNBits row streams, low nibble first) into out (same size) in
+ * launchPacedGemv4's tile-major layout. Host code, once per weight matrix; N % 16, K % 128.
+ */
+void repackPaced4(const uint8_t* B, int N, int K, uint8_t* out);
 
 }  // namespace cuda
 }  // namespace qr

@@ -28,15 +28,6 @@ namespace cuda {
 
 namespace {
 
-__device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));  // (a & b) | c
-  return d;
-}
-
-__device__ __forceinline__ __half2 asHalf2(uint32_t v) { return *reinterpret_cast<__half2*>(&v); }
-__device__ __forceinline__ uint32_t asU32(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
-
 /**
  * The 8 codes of word w (columns c0..c7, low nibble first) as exact fp16 (q − z), paired for the
  * fragment: p[0] = (c0, c4), p[1] = (c1, c5), p[2] = (c2, c6), p[3] = (c3, c7).
@@ -49,14 +40,6 @@ __device__ __forceinline__ void decode8(uint32_t w, uint32_t lo, __half2 hi, uin
   p[1] = asU32(__hfma2(asHalf2(lop3AndOr(w, 0x00F000F0u, 0x64006400u)), sixteenth, hi));
   p[2] = asU32(__hsub2(asHalf2(lop3AndOr(w8, 0x000F000Fu, 0x64006400u)), asHalf2(lo)));
   p[3] = asU32(__hfma2(asHalf2(lop3AndOr(w8, 0x00F000F0u, 0x64006400u)), sixteenth, hi));
-}
-
-__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 /** One lane's loads for PREF blocks: both rows' packed words, scales and zero points. */
@@ -180,26 +163,6 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) mmaGemv4Kernel(const uint8_t
 #pragma unroll
   for (int o = SUB / 2; o; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   if (sub == 0) y[r] = a;
-}
-
-/**
- * Launches kernel on grid × block threads with smem bytes of dynamic shared memory on st, with
- * programmatic dependent launch (sm_90) when pdl: the launch both kernels of this file share.
- */
-template <typename... Params, typename... Args>
-void launchOnStream(void (*kernel)(Params...), unsigned grid, unsigned block, size_t smem, cudaStream_t st, bool pdl,
-                    Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(block);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  QR_CUDA(cudaLaunchKernelEx(&cfg, kernel, args...));
 }
 
 template <int WARPS, int PREF, bool PDL, int MINB = 1>
