@@ -1,0 +1,2 @@
+#pragma once
+inline void addIdeas(std::vector<Variant>& v) {}
