@@ -1,2 +1,0 @@
-#pragma once
-inline void addIdeas(std::vector<Variant>& v) {}
