@@ -14,12 +14,14 @@ test('quickstart recipe: language mode, highlighting, view container, live diagn
     await assert.doesNotReject(s.page.waitForFunction(() => document.querySelector('#status\\.editor\\.mode')?.textContent?.includes('QRecipe'), undefined, { timeout: 20_000 }));
 
     // Highlighting: the grammar gives keywords a token colour different from plain text. The editor
-    // tokenises after the mode switches (asynchronously), so wait for the colours, up to 20 s.
-    const countColours = (): number => new Set([...document.querySelectorAll('.view-lines .view-line span span')].map((e) => getComputedStyle(e).color)).size;
-    await s.page
-      .waitForFunction(() => new Set([...document.querySelectorAll('.view-lines .view-line span span')].map((e) => getComputedStyle(e).color)).size >= 3, undefined, { timeout: 20_000, polling: 200 })
-      .catch(() => undefined); // the assertion below says what was seen
-    const colours = await s.page.evaluate(countColours);
+    // tokenises after the mode switches (asynchronously), so wait for the colours, up to 20 s. One
+    // function for both calls: the distinct colours when there are at least `min`, else 0 (falsy).
+    const colourCount = (min: number): number => {
+      const n = new Set([...document.querySelectorAll('.view-lines .view-line span span')].map((e) => getComputedStyle(e).color)).size;
+      return n >= min ? n : 0;
+    };
+    await s.page.waitForFunction(colourCount, 3, { timeout: 20_000, polling: 200 }).catch(() => undefined); // the assertion below says what was seen
+    const colours = await s.page.evaluate(colourCount, 0);
     assert.ok(colours >= 3, `expected several token colours, saw ${colours}`);
 
     const container = s.page.locator('.activitybar [aria-label^="QRecipe"]');
