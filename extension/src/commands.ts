@@ -140,6 +140,10 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
 async function pickRecipe(): Promise<vscode.Uri | undefined> {
   const active = vscode.window.activeTextEditor?.document;
   if (active?.languageId === 'qrecipe') return active.uri;
+  // no recipe is the active editor (focus in a webview, or the editor state not yet synced to the
+  // extension host just after opening): the one recipe on screen, if there is exactly one
+  const shown = [...new Set(vscode.window.visibleTextEditors.filter((e) => e.document.languageId === 'qrecipe').map((e) => e.document.uri.toString()))];
+  if (shown.length === 1) return vscode.Uri.parse(shown[0]);
   const files = await vscode.workspace.findFiles('**/*.qrecipe', '{**/node_modules/**,**/.qrecipe/**}', 200);
   const pick = await vscode.window.showQuickPick(files.map((f) => ({ label: path.basename(f.fsPath), description: vscode.workspace.asRelativePath(f), uri: f })), { title: 'Which recipe?' });
   return pick?.uri;

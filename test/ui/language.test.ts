@@ -11,7 +11,7 @@ test('quickstart recipe: language mode, highlighting, view container, live diagn
     await s.open('examples/quickstart.qrecipe');
     const mode = s.page.locator('#status\\.editor\\.mode');
     await mode.waitFor();
-    await assert.doesNotReject(s.page.waitForFunction(() => document.querySelector('#status\\.editor\\.mode')?.textContent?.includes('QRecipe'), undefined, { timeout: 20_000 }));
+    await assert.doesNotReject(s.languageMode('QRecipe'));
 
     // Highlighting: the grammar gives keywords a token colour different from plain text. The editor
     // tokenises after the mode switches (asynchronously), so wait for the colours, up to 20 s. One

@@ -100,6 +100,8 @@ test('a runner killed mid-run shows as failed and the Runs view stays usable', {
   const s = await openSession();
   try {
     await s.open('examples/quickstart.qrecipe');
+    // the editor in the recipe's language mode before the command, so that it runs this recipe
+    await s.languageMode('QRecipe');
     await s.command('QRecipe: Run Recipe');
     await waitForRuns(s, (r) => r.some((x) => /\d+\/\d+/.test(x)), 180_000); // per-layer progress is showing
     // "[d]ist" keeps pkill from matching the shell that runs it.

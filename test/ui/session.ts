@@ -21,6 +21,8 @@ export interface Session {
   /** Runs a command expected to show a notification matching `text` and returns its text; like commandOpening, it runs the command once more if none shows. */
   commandNotifying(title: string, text: RegExp, ms?: number): Promise<string>;
   open(relativePath: string): Promise<void>;
+  /** Waits until the status bar shows the active editor in language mode `name` (e.g. 'QRecipe'). */
+  languageMode(name: string, ms?: number): Promise<void>;
   /** Waits for a notification toast whose text matches, and returns its text. */
   notification(text: RegExp, timeoutMs?: number): Promise<string>;
   /** Opens the QRecipe view container and returns the Runs view's rows' text. */
@@ -86,6 +88,9 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: path.basename(relativePath) }).waitFor();
       await page.keyboard.press('Enter');
       await page.locator(`.tab[data-resource-name="${path.basename(relativePath)}"]`).first().waitFor();
+    },
+    async languageMode(name, ms = 20_000) {
+      await page.waitForFunction((n) => document.querySelector('#status\\.editor\\.mode')?.textContent?.includes(n), name, { timeout: ms });
     },
     async notification(text, timeoutMs = 30_000) {
       // A headless window never has focus, and VS Code holds toasts back until it does: so look in
