@@ -142,8 +142,8 @@ async function pickRecipe(): Promise<vscode.Uri | undefined> {
   if (active?.languageId === 'qrecipe') return active.uri;
   // no recipe is the active editor (focus in a webview, or the editor state not yet synced to the
   // extension host just after opening): the one recipe on screen, if there is exactly one
-  const shown = [...new Set(vscode.window.visibleTextEditors.filter((e) => e.document.languageId === 'qrecipe').map((e) => e.document.uri.toString()))];
-  if (shown.length === 1) return vscode.Uri.parse(shown[0]);
+  const shown = vscode.window.visibleTextEditors.map((e) => e.document).filter((d) => d.languageId === 'qrecipe');
+  if (new Set(shown.map((d) => d.uri.toString())).size === 1) return shown[0].uri;
   const files = await vscode.workspace.findFiles('**/*.qrecipe', '{**/node_modules/**,**/.qrecipe/**}', 200);
   const pick = await vscode.window.showQuickPick(files.map((f) => ({ label: path.basename(f.fsPath), description: vscode.workspace.asRelativePath(f), uri: f })), { title: 'Which recipe?' });
   return pick?.uri;

@@ -343,8 +343,8 @@ __global__ void __launch_bounds__(256) fp16GemvKernel(const __half* __restrict__
  * paced 4-bit kernel of gemv_paced.cu (B in repackPaced4's layout: see pacedLayout), 34 with its
  * default pacing (the product's where it fits), 35 one run deeper, 36 every copy at once.
  */
-const char* launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
-                   int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
+const char* launchDequant(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
+                          int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int variant = 0) {
   if (K % 32 || g % 32 || K % g) throw std::runtime_error("dequant GEMV needs cols and the group size to be multiples of 32");
   if (variant == 10 || variant == 11) {
     const int blocks = (N + 7) / 8;
@@ -381,16 +381,9 @@ const char* launchDequant(int bits, const uint8_t* B, const __half* s, const uin
     // (layers the paced kernel takes arrive here as variant 34, in its layout: see pacedLayout)
     // measured on the H100 (docs/native.md): 8 warps per 16 rows while the row tiles fill about two
     // CTAs per SM (4096 rows), 4 beyond (11008 rows); PDL with registers capped where available
-    static thread_local int cachedDev = -1, sms = 0, major = 0;  // no attribute queries per launch
-    int dev = 0;
-    QR_CUDA(cudaGetDevice(&dev));
-    if (dev != cachedDev) {
-      QR_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-      QR_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-      cachedDev = dev;
-    }
-    const int warps = N / 16 <= 2 * sms ? 8 : 4;
-    if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, major >= 9, major >= 9)) return "tensor core";
+    const DeviceFacts d = currentDeviceFacts();
+    const int warps = N / 16 <= 2 * d.sms ? 8 : 4;
+    if (!launchMmaGemv4(B, s, z, x, y, N, K, g, rp, ci, v, st, warps, 2, d.major >= 9, d.major >= 9)) return "tensor core";
   }
   if (variant == 9) {
     const dim3 grid((N + 7) / 8), block(256);
@@ -425,6 +418,19 @@ int resolveVariant(int bits, int variant, int N, int K, int g) {
 bool pacedLayout(int bits, int variant) { return bits == 4 && variant >= 34 && variant <= 36; }
 
 }  // namespace
+
+DeviceFacts currentDeviceFacts() {
+  static thread_local int cachedDev = -1;
+  static thread_local DeviceFacts f;
+  int dev = 0;
+  QR_CUDA(cudaGetDevice(&dev));
+  if (dev != cachedDev) {
+    QR_CUDA(cudaDeviceGetAttribute(&f.sms, cudaDevAttrMultiProcessorCount, dev));
+    QR_CUDA(cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, dev));
+    cachedDev = dev;
+  }
+  return f;
+}
 
 GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx) {
   const int N = o.rows, K = o.cols, bits = o.bits, g = o.groupSize, ng = K / g;

@@ -20,6 +20,15 @@ __device__ __forceinline__ uint4 ldStream(const void* p) {
   return v;
 }
 
+/** What the GEMV launchers ask of the current device. */
+struct DeviceFacts {
+  int sms = 0;    // multiprocessors
+  int major = 0;  // compute capability major (8: Ampere/Ada, 9: Hopper)
+};
+
+/** The current device's facts, queried once per device and host thread (no attribute queries per launch). */
+DeviceFacts currentDeviceFacts();
+
 /** (a & b) | c in one LOP3: places a nibble under an fp16 exponent. */
 __device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t b, uint32_t c) {
   uint32_t d;

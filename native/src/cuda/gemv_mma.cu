@@ -211,23 +211,13 @@ __global__ void __launch_bounds__(256) readCeilingKernel(const uint8_t* __restri
 const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
                            int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
                            bool pdl, bool lean) {
-  static thread_local int checkedDev = -1;
-  static thread_local bool ampere = false, hopper = false;
-  int dev = 0;
-  QR_CUDA(cudaGetDevice(&dev));
-  if (dev != checkedDev) {
-    int major = 0;
-    QR_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    ampere = major >= 8;
-    hopper = major >= 9;
-    checkedDev = dev;
-  }
-  if (!ampere) return "the device is older than sm_80 (no m16n8k16 tensor-core MMA)";
+  const int major = currentDeviceFacts().major;
+  if (major < 8) return "the device is older than sm_80 (no m16n8k16 tensor-core MMA)";
   if (N % 16) return "rows are not a multiple of 16";
   if (K % 128 || g % 128 || K % g) return "cols and the group size are not multiples of 128";
   if (size_t(K) * 2 > 48 * 1024) return "x does not fit in 48 KiB of shared memory (cols > 24576)";
   if ((reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(x)) % 16) return "B or x is not 16-byte aligned";
-  if (pdl && !hopper) return "programmatic dependent launch needs sm_90";
+  if (pdl && major < 9) return "programmatic dependent launch needs sm_90";
   if (warps != 2 && warps != 4 && warps != 8) return "warps must be 2, 4 or 8";
   if (pref != 2 && pref != 4) return "blocks ahead must be 2 or 4";
   using Launch = void (*)(const uint8_t*, const __half*, const uint8_t*, const __half*, float*, int, int, int, const int*,
@@ -247,10 +237,7 @@ const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, 
 }
 
 const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N, int K, cudaStream_t st, bool readX) {
-  int dev = 0, major = 0;
-  QR_CUDA(cudaGetDevice(&dev));
-  QR_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  if (major < 9) return "programmatic dependent launch needs sm_90";
+  if (currentDeviceFacts().major < 9) return "programmatic dependent launch needs sm_90";
   if (N % 16 || K % 1024) return "rows are not a multiple of 16 or cols of 1024";
   if ((reinterpret_cast<uintptr_t>(B) | reinterpret_cast<uintptr_t>(x)) % 16) return "B or x is not 16-byte aligned";
   launchOnStream(readX ? readCeilingKernel<true> : readCeilingKernel<false>, N / 16, 256, readX ? size_t(K) * 2 : 0, st, true,

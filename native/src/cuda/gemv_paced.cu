@@ -224,24 +224,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2) pacedGemv4Kernel(const uint8_t
 #endif
 }
 
-struct DeviceFacts {
-  int sms = 0, major = 0;
-};
-
-/** SM count and compute capability of the current device, queried once per device and thread. */
-DeviceFacts currentDevice() {
-  static thread_local int cachedDev = -1;
-  static thread_local DeviceFacts f;
-  int dev = 0;
-  QR_CUDA(cudaGetDevice(&dev));
-  if (dev != cachedDev) {
-    QR_CUDA(cudaDeviceGetAttribute(&f.sms, cudaDevAttrMultiProcessorCount, dev));
-    QR_CUDA(cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, dev));
-    cachedDev = dev;
-  }
-  return f;
-}
-
 size_t smemBytes(int K, int g) {
   const size_t ng = size_t(K) / g;
   return kTilesPerCta * (size_t(K) * 8 + ng * 16 * (16 + 3)) + size_t(K) * 2;
@@ -250,7 +232,7 @@ size_t smemBytes(int K, int g) {
 }  // namespace
 
 const char* pacedGemv4Unfit(int N, int K, int g) {
-  const DeviceFacts d = currentDevice();
+  const DeviceFacts d = currentDeviceFacts();
   if (d.major < 9) return "bulk copies and programmatic dependent launch need sm_90";
   if (N % 16) return "rows are not a multiple of 16";
   if (N / 16 > kTilesPerCta * d.sms) return "more than two 16-row tiles per SM";
@@ -280,7 +262,7 @@ const char* launchPacedGemv4(const uint8_t* Bt, const __half* s, const uint8_t* 
   const uint32_t runBytes = uint32_t(K / 128 / kWarpsPerTile) * 1024u;
   if (depth <= 0) depth = int(std::max<uint32_t>(1, kInFlightBytes / runBytes));
   const int lgBpg = __builtin_ctz(unsigned(g / 128));
-  launchOnStream(pacedGemv4Kernel, unsigned(currentDevice().sms), kWarps * 32, smemBytes(K, g), st, true, Bt, s, z, x, y,
+  launchOnStream(pacedGemv4Kernel, unsigned(currentDeviceFacts().sms), kWarps * 32, smemBytes(K, g), st, true, Bt, s, z, x, y,
                  N, K, lgBpg, depth, rp, ci, v);
   return nullptr;
 }
