@@ -238,7 +238,7 @@ const char* pacedGemv4Unfit(int N, int K, int g) {
   if (N / 16 > kTilesPerCta * d.sms) return "more than two 16-row tiles per SM";
   if (K % (128 * kWarpsPerTile)) return "cols are not a multiple of 512";
   if (g % 128 || K % g || ((g / 128) & (g / 128 - 1))) return "the group size is not 128 times a power of two dividing cols";
-  if (smemBytes(K, g) > kMaxSmem) return "two tiles and x do not fit in 110 KiB of shared memory (cols > 4608)";
+  if (smemBytes(K, g) > kMaxSmem) return "two tiles and x do not fit in 110 KiB of shared memory (at most 4608 cols at group 128)";
   return nullptr;
 }
 
