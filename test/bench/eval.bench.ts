@@ -4,17 +4,17 @@
 // Options: --quick (fewer windows/images), --skip-llama, --blocks=N, --generate (only generate).
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { evaluateModel } from '../../language-server/core/model/evaluate/index';
-import { captureStats, type CalibrationReport } from '../../language-server/core/model/calibrate';
+import { evaluateModel } from '../../extension/runner/engine/evaluate/index';
+import { captureStats, type CalibrationReport } from '../../extension/runner/engine/calibrate/calibrate';
 import { byteWindows } from '../../language-server/core/model/data/text';
-import { lmFeeds, describeIo } from '../../language-server/core/model/evaluate/io';
-import { openSession } from '../../language-server/core/model/evaluate/session';
-import { imageSamples } from '../../language-server/core/model/evaluate/datasets';
+import { lmFeeds, describeIo } from '../../extension/runner/engine/evaluate/io';
+import { openSession } from '../../extension/runner/engine/evaluate/session';
+import { imageSamples } from '../../extension/runner/engine/evaluate/datasets';
 import { readInventory } from '../../language-server/core/model/inventory';
-import type { FeedBatch } from '../../language-server/core/model/evaluate/agreement';
+import type { FeedBatch } from '../../extension/runner/engine/evaluate/agreement';
 import * as ort from 'onnxruntime-node';
 import { generateLlamaShaped } from '../fixtures/gen-llama-shaped';
-import { InputStats } from '../../language-server/core/model/hessian';
+import { InputStats } from '../../extension/runner/engine/calibrate/hessian';
 import { Rng } from '../../language-server/core/util/rng';
 
 const args = process.argv.slice(2);

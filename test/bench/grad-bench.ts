@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { loadModel, type OnnxModel } from '../../language-server/core/model/reader';
 import { encodeMessage } from '../../language-server/core/model/onnx-proto';
 import { Rng } from '../../language-server/core/util/rng';
-import { GradientSession, inlineProto, selectWeights, type Feeds, type LossSpec } from '../../language-server/core/grad/index';
+import { GradientSession, inlineProto, selectWeights, type Feeds, type LossSpec } from '../../extension/runner/engine/grad/index';
 
 interface Setup { file: string; feeds: () => Feeds; loss: LossSpec; shape: string }
 

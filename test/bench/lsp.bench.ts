@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ModelEditor } from '../../language-server/core/model/writer';
+import { ModelEditor } from '../../extension/runner/engine/model/writer';
 import { readInventory } from '../../language-server/core/model/inventory';
 import { analyze } from '../../language-server/core/recipe/analyze';
 import { fileSystemHost } from '../../language-server/core/recipe/host';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { evaluateModel } from '../../language-server/core/model/evaluate/index';
+import { evaluateModel } from '../../extension/runner/engine/evaluate/index';
 import type { RunnerEvent, RunRecord } from '../../language-server/core/protocol/runner';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { captureStats, type LayerStats } from '../../language-server/core/model/calibrate';
+import { captureStats, type LayerStats } from '../../extension/runner/engine/calibrate/calibrate';
 import { byteWindows } from '../../language-server/core/model/data/text';
-import { lmFeeds } from '../../language-server/core/model/evaluate/io';
+import { lmFeeds } from '../../extension/runner/engine/evaluate/io';
 import { loadModel } from '../../language-server/core/model/reader';
-import { getLayerWeight } from '../../language-server/core/model/weights';
-import { ModelEditor } from '../../language-server/core/model/writer';
+import { getLayerWeight } from '../../extension/runner/engine/model/weights';
+import { ModelEditor } from '../../extension/runner/engine/model/writer';
 import { gptq, magnitude, rtn, sparsegpt, wanda } from '../../native/index';
 
 const dir = path.resolve('test/fixtures/tiny-lm');

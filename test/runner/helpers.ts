@@ -2,7 +2,7 @@
 // (GPTQ's, written out plainly), and onnxruntime runs.
 import { Rng } from '../../language-server/core/util/rng';
 import * as ort from 'onnxruntime-node';
-import { ModelEditor } from '../../language-server/core/model/writer';
+import { ModelEditor } from '../../extension/runner/engine/model/writer';
 import type { QuantizedLayer } from '../../extension/runner/export/quant-store';
 
 /** Seeded uniform [0, 1) numbers: the core's generator, so tests and product share one. */

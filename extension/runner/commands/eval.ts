@@ -1,6 +1,6 @@
 // `qrecipe eval MODEL --data PATH --metric ...`: one evaluation metric of an ONNX model.
-import { evaluateModel, METRICS, type Metric } from '../../../language-server/core/model/evaluate/index';
-import type { EvalResult } from '../../../language-server/core/model/evaluate/result';
+import { evaluateModel, METRICS, type Metric } from '../engine/evaluate/index';
+import type { EvalResult } from '../engine/evaluate/result';
 
 const HELP = `usage: qrecipe eval MODEL --metric METRIC [--data PATH] [options]
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { findRun, writeRecord } from '../../../language-server/core/runs/store';
 import { checkFile } from '../../../language-server/core/recipe/check';
-import { evaluateModel } from '../../../language-server/core/model/evaluate/index';
+import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
 import { resolveRunsRoot } from '../workspace';
 import { createSink } from '../events';

@@ -9,7 +9,7 @@ import { byteWindows } from '../../../language-server/core/model/data/text';
 import { readIdx } from '../../../language-server/core/model/data/idx';
 import { listOcrLines, ppocrInput, readPng } from '../../../language-server/core/model/data/ocr';
 import { writeFileAtomic } from '../../../language-server/core/util/atomic';
-import { inputGradients, weightGradients, type Feeds, type LossSpec, type UnsupportedOp } from '../../../language-server/core/grad/index';
+import { inputGradients, weightGradients, type Feeds, type LossSpec, type UnsupportedOp } from '../engine/grad/index';
 import { parseArgs, withUsage, UsageError } from '../args';
 
 const HELP = `usage: qrecipe grad MODEL --data PATH [options]

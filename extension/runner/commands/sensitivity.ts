@@ -6,7 +6,7 @@ import { parseArgs, UsageError } from '../args';
 import { resolveRunsRoot } from '../workspace';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { readInventory } from '../../../language-server/core/model/inventory';
-import { computeSensitivity, type SensitivityOptions } from '../../../language-server/core/sensitivity/engine';
+import { computeSensitivity, type SensitivityOptions } from '../engine/sensitivity/engine';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
 import { formatBytes } from '../../../language-server/core/util/format';
 import { SENSITIVITY_METRICS, type SensitivityMetric, type SensitivityResult } from '../../../language-server/core/sensitivity/types';

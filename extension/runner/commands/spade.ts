@@ -7,8 +7,8 @@ import { loadRecipe } from './sensitivity';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { listOcrLines, ppocrInput, readCharList, readPng } from '../../../language-server/core/model/data/ocr';
-import { ModelProbe } from '../../../language-server/core/sensitivity/probe';
-import { runSpade, type SpadeSample } from '../../../language-server/core/sensitivity/spade';
+import { ModelProbe } from '../engine/sensitivity/probe';
+import { runSpade, type SpadeSample } from '../engine/sensitivity/spade';
 import type { SpadeResult } from '../../../language-server/core/sensitivity/types';
 import type { ResolvedDataset, ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
 

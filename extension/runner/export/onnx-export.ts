@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { loadModel, defaultOpset } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { ModelEditor, makeNode, type NewNode } from '../../../language-server/core/model/writer';
+import { ModelEditor, makeNode, type NewNode } from '../engine/model/writer';
 import { GraphIndex, attrInt } from '../../../language-server/core/model/graph';
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import type { NodeProto } from '../../../language-server/core/model/onnx-proto';

@@ -4,9 +4,9 @@
 // grid, LLM-MQ's fp16 outliers at the low widths). Sensitivities are measured on the original
 // model (stages before an allocate stage do not change its scores).
 import type { AllocateStage, QuantizeStage } from '../../../language-server/core/recipe/resolved';
-import { computeSensitivity } from '../../../language-server/core/sensitivity/engine';
+import { computeSensitivity } from '../engine/sensitivity/engine';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
-import { outlierFractionAt } from '../../../language-server/core/sensitivity/quantize';
+import { outlierFractionAt } from '../engine/sensitivity/quantize';
 import { LayerProgress, StageError, type RunContext } from './context';
 import { quantizeLayer } from './quantize';
 

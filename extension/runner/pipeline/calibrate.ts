@@ -5,10 +5,10 @@
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
 import type { StageKind } from '../../../language-server/core/protocol/runner';
 import type { LayerInfo } from '../../../language-server/core/model/types';
-import { calibrateSequential, captureStats, groupLayers, type LayerStats as CapturedStats } from '../../../language-server/core/model/calibrate';
-import { openSession } from '../../../language-server/core/model/evaluate/session';
-import { describeIo } from '../../../language-server/core/model/evaluate/io';
-import { feedBatches } from '../../../language-server/core/model/evaluate/datasets';
+import { calibrateSequential, captureStats, groupLayers, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
+import { openSession } from '../engine/evaluate/session';
+import { describeIo } from '../engine/evaluate/io';
+import { feedBatches } from '../engine/evaluate/datasets';
 import type { RunContext } from './context';
 import type { LayerStats } from './quantize';
 

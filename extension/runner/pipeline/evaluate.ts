@@ -6,8 +6,8 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
 import type { Metrics } from '../../../language-server/core/protocol/runner';
-import { evaluateModel, type EvalSpec } from '../../../language-server/core/model/evaluate/index';
-import type { EvalResult } from '../../../language-server/core/model/evaluate/result';
+import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
+import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
 import { groupsOf } from '../export/quant-store';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
-import { openSession } from '../../../language-server/core/model/evaluate/session';
+import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
 import { exportModel, type ExportFormat } from '../export/onnx-export';
 import type { QuantizedLayer } from '../export/quant-store';

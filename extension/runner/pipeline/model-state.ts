@@ -4,8 +4,8 @@
 // written from it.
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { ModelEditor } from '../../../language-server/core/model/writer';
-import { getLayerWeight, setLayerWeight } from '../../../language-server/core/model/weights';
+import { ModelEditor } from '../engine/model/writer';
+import { getLayerWeight, setLayerWeight } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import type { QuantizedLayer } from '../export/quant-store';

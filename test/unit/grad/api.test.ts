@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { ModelEditor } from '../../../language-server/core/model/writer';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { Rng } from '../../../language-server/core/util/rng';
-import { inputGradients, selectWeights, weightGradients, ruleNames } from '../../../language-server/core/grad/index';
+import { inputGradients, selectWeights, weightGradients, ruleNames } from '../../../extension/runner/engine/grad/index';
 
 function f32(n: number, seed: number): Uint8Array {
   const a = new Rng(seed).fillNormal(new Float32Array(n), 0.5);

@@ -7,11 +7,11 @@ import * as ort from 'onnxruntime-node';
 import type { ModelProto, NodeProto, TensorProto } from '../../../language-server/core/model/onnx-proto';
 import { encodeMessage } from '../../../language-server/core/model/onnx-proto';
 import { DataType } from '../../../language-server/core/model/onnx-schema';
-import { makeTensor, type Attr } from '../../../language-server/core/grad/builder';
-import { buildGradientModel } from '../../../language-server/core/grad/gradient-model';
+import { makeTensor, type Attr } from '../../../extension/runner/engine/grad/builder';
+import { buildGradientModel } from '../../../extension/runner/engine/grad/gradient-model';
 import { Rng } from '../../../language-server/core/util/rng';
 
-export { ai, af, aints } from '../../../language-server/core/grad/builder';
+export { ai, af, aints } from '../../../extension/runner/engine/grad/builder';
 
 export interface FdInput {
   dims: number[];

@@ -2,7 +2,7 @@
 // entries (the entries with the largest gradients plus random ones), weights fed as graph inputs.
 import * as ort from 'onnxruntime-node';
 import type { OnnxModel } from '../../../language-server/core/model/reader';
-import { buildGradientModel, inlineProto, weightGradients, weightsAsInputs, type LossSpec, type WeightGradients } from '../../../language-server/core/grad/index';
+import { buildGradientModel, inlineProto, weightGradients, weightsAsInputs, type LossSpec, type WeightGradients } from '../../../extension/runner/engine/grad/index';
 import { Rng } from '../../../language-server/core/util/rng';
 
 export interface SampleCheck {

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readdirSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { accumulateHessian, InputStats } from '../../../language-server/core/model/hessian';
-import { im2col } from '../../../language-server/core/model/im2col';
-import { captureStats, calibrateSequential } from '../../../language-server/core/model/calibrate';
-import { ModelEditor } from '../../../language-server/core/model/writer';
+import { accumulateHessian, InputStats } from '../../../extension/runner/engine/calibrate/hessian';
+import { im2col } from '../../../extension/runner/engine/calibrate/im2col';
+import { captureStats, calibrateSequential } from '../../../extension/runner/engine/calibrate/calibrate';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { getLayerWeight } from '../../../language-server/core/model/weights';
+import { getLayerWeight } from '../../../extension/runner/engine/model/weights';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { buildMlp, buildConv, f32bytes, randomF32, tempDir } from './helpers';
 

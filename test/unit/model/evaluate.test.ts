@@ -4,8 +4,8 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
-import { ModelEditor } from '../../../language-server/core/model/writer';
-import { evaluateModel } from '../../../language-server/core/model/evaluate/index';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
+import { evaluateModel } from '../../../extension/runner/engine/evaluate/index';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { buildMlp, f32bytes, randomF32, tempDir, encodePng } from './helpers';
 

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
-import { ModelEditor } from '../../../language-server/core/model/writer';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { Rng } from '../../../language-server/core/util/rng';
 
 export function tempDir(prefix = 'qrecipe-model-'): string {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { loadTokenizer } from '../../../language-server/core/model/data/tokenizer';
-import { textWindows } from '../../../language-server/core/model/evaluate/datasets';
+import { textWindows } from '../../../extension/runner/engine/evaluate/datasets';
 import { tempDir } from './helpers';
 
 /** GPT-2's byte → character map, written out independently of the implementation. */

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ModelEditor } from '../../../language-server/core/model/writer';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { getLayerWeight, setLayerWeight } from '../../../language-server/core/model/weights';
+import { getLayerWeight, setLayerWeight } from '../../../extension/runner/engine/model/weights';
 import { floatToHalf, halfToFloat } from '../../../language-server/core/model/dtype';
 import { f32bytes, randomF32, tempDir } from './helpers';
 

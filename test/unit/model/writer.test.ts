@@ -4,9 +4,9 @@ import path from 'node:path';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { loadModel } from '../../../language-server/core/model/reader';
-import { ModelEditor } from '../../../language-server/core/model/writer';
+import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
-import { getLayerWeight, setLayerWeight } from '../../../language-server/core/model/weights';
+import { getLayerWeight, setLayerWeight } from '../../../extension/runner/engine/model/weights';
 import { buildMlp, buildConv, tempDir, randomF32 } from './helpers';
 
 async function run(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { isAvailable } from '../../../native/index';
-import { BatchTaylorStats, fisherDiagonal } from '../../../language-server/core/sensitivity/batch-stats';
+import { BatchTaylorStats, fisherDiagonal } from '../../../extension/runner/engine/sensitivity/batch-stats';
 import { SENSITIVITY_METRICS } from '../../../language-server/core/sensitivity/types';
 import { METRIC_NAMES } from '../../../webviews/protocol';
 import { Rng } from '../../../language-server/core/util/rng';
@@ -67,9 +67,9 @@ const model = path.resolve('test/fixtures/tiny-lm/model.onnx');
 const skip = !existsSync(model) ? 'tiny-lm fixture missing' : !isAvailable() ? 'native addon not built' : false;
 
 test('layerGradients streams each window gradient; their mean is the averaged gradient', { skip }, async () => {
-  const { ModelProbe } = await import('../../../language-server/core/sensitivity/probe');
-  const { layerGradients } = await import('../../../language-server/core/sensitivity/gradients');
-  const { quantizeWeight } = await import('../../../language-server/core/sensitivity/quantize');
+  const { ModelProbe } = await import('../../../extension/runner/engine/sensitivity/probe');
+  const { layerGradients } = await import('../../../extension/runner/engine/sensitivity/gradients');
+  const { quantizeWeight } = await import('../../../extension/runner/engine/sensitivity/quantize');
   const probe = await ModelProbe.open(model, ['layers.1.mlp.down_proj']);
   try {
     const text = 'NAME\n       ls - list directory contents\n\nSYNOPSIS\n       ls [OPTION]... [FILE]...\n  -a, --all  do not ignore entries starting with .\n';

@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { isAvailable } from '../../../native/index';
-import { captureStats } from '../../../language-server/core/model/calibrate';
-import { ModelProbe } from '../../../language-server/core/sensitivity/probe';
-import { errorScores, quantizeWeight } from '../../../language-server/core/sensitivity/quantize';
+import { captureStats } from '../../../extension/runner/engine/calibrate/calibrate';
+import { ModelProbe } from '../../../extension/runner/engine/sensitivity/probe';
+import { errorScores, quantizeWeight } from '../../../extension/runner/engine/sensitivity/quantize';
 import { Rng } from '../../../language-server/core/util/rng';
 
 const model = path.resolve('test/fixtures/fmnist-cnn/model.onnx');

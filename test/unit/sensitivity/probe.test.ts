@@ -4,8 +4,8 @@ import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { isAvailable } from '../../../native/index';
-import { ModelProbe } from '../../../language-server/core/sensitivity/probe';
-import { errorScores, quantizeWeight } from '../../../language-server/core/sensitivity/quantize';
+import { ModelProbe } from '../../../extension/runner/engine/sensitivity/probe';
+import { errorScores, quantizeWeight } from '../../../extension/runner/engine/sensitivity/quantize';
 import { allocationEdits } from '../../../language-server/core/sensitivity/recipe-edit';
 
 const model = path.resolve('test/fixtures/tiny-lm/model.onnx');

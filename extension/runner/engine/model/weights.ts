@@ -1,0 +1,45 @@
+/**
+ * A layer's weight as a float32 matrix in QRecipe's orientation (rows = out, cols = in, row-major;
+ * see types.ts), and writing such a matrix back into the stored layout and element type.
+ */
+import type { LayerInfo } from '../../../../language-server/core/model/types';
+import type { ModelEditor } from './writer';
+import { bytesToFloat32 } from '../../../../language-server/core/model/dtype';
+
+function checkSupported(layer: LayerInfo): void {
+  if (layer.via?.includes('DequantizeLinear')) {
+    throw new Error(`layer '${layer.name}': its weight is stored quantised (DequantizeLinear); float access is not supported`);
+  }
+}
+
+/** Transposes a row-major r×c matrix into a new c×r one. */
+export function transpose(src: Float32Array, r: number, c: number): Float32Array {
+  const out = new Float32Array(r * c);
+  const B = 64;
+  for (let i0 = 0; i0 < r; i0 += B) {
+    for (let j0 = 0; j0 < c; j0 += B) {
+      const i1 = Math.min(r, i0 + B);
+      const j1 = Math.min(c, j0 + B);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * r + i] = src[i * c + j]!;
+    }
+  }
+  return out;
+}
+
+/** The layer's weight W (rows × cols, row-major float32). */
+export async function getLayerWeight(editor: ModelEditor, layer: LayerInfo): Promise<Float32Array> {
+  checkSupported(layer);
+  const t = editor.tensor(layer.tensorName);
+  if (!t) throw new Error(`layer '${layer.name}': tensor '${layer.tensorName}' not found`);
+  const stored = bytesToFloat32(t.dataType, await editor.bytes(t), layer.params);
+  return layer.transposed ? transpose(stored, layer.cols, layer.rows) : stored;
+}
+
+/** Stores W (rows × cols, row-major) as the layer's weight, in its stored layout and float type. */
+export function setLayerWeight(editor: ModelEditor, layer: LayerInfo, w: Float32Array): void {
+  checkSupported(layer);
+  if (w.length !== layer.rows * layer.cols) {
+    throw new Error(`layer '${layer.name}': ${w.length} values given, ${layer.rows}x${layer.cols} expected`);
+  }
+  editor.setTensorFloat32(layer.tensorName, layer.transposed ? transpose(w, layer.rows, layer.cols) : w);
+}
