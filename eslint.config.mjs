@@ -1,5 +1,7 @@
-// ESLint flat config: typescript-eslint's recommended rules over every TypeScript source.
+// ESLint flat config: typescript-eslint's recommended rules over every TypeScript source, and the
+// layering of docs/ARCHITECTURE.md (extension/scripts/eslint-layering.mjs) over the product folders.
 import tseslint from 'typescript-eslint';
+import layering from './extension/scripts/eslint-layering.mjs';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'out/**', 'native/build/**', '.tools/**', '.qrecipe/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
@@ -11,5 +13,10 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
+  },
+  {
+    files: ['language-server/**/*.ts', 'extension/**/*.ts', 'webviews/**/*.ts', 'native/**/*.ts'],
+    plugins: { qrecipe: layering },
+    rules: { 'qrecipe/layering': 'error' },
   },
 );
