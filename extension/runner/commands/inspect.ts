@@ -19,8 +19,8 @@ export function formatInventory(inv: ModelInventory): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const right = new Set([5, 6]);
   const fmt = (r: string[]): string => r.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const layerParams = inv.layers.reduce((a, l) => a + l.params, 0);
-  const layerBytes = inv.layers.reduce((a, l) => a + l.bytes, 0);
+  const tied = new Map<string, string[]>();
+  for (const l of inv.layers) if (l.sharedWith?.length) tied.set(l.tensorName, [...(tied.get(l.tensorName) ?? []), l.name]);
   return [
     `${inv.path}  (opset ${inv.opset})`,
     '',
@@ -28,8 +28,9 @@ export function formatInventory(inv: ModelInventory): string {
     fmt(widths.map((w) => '-'.repeat(w))),
     ...rows.map(fmt),
     '',
-    `${inv.layers.length} compressible layers: ${layerParams.toLocaleString('en-US')} params, ${formatBytes(layerBytes)}`,
+    `${inv.layers.length} compressible layers: ${inv.layerParams.toLocaleString('en-US')} params, ${formatBytes(inv.layerBytes)}${tied.size ? ` (tied weights counted once)` : ''}`,
     `all weights: ${inv.totalParams.toLocaleString('en-US')} params, ${formatBytes(inv.totalBytes)}`,
+    ...[...tied].map(([t, names]) => `tied: ${names.join(' = ')} (one tensor, ${t})`),
   ].join('\n');
 }
 
