@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import { statSync, existsSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { readIdx } from '../../../../language-server/core/model/data/idx';
 import { listImageFolder, readPng, imageToChw } from '../../../../language-server/core/model/data/images';
 import { DataFileError } from '../../../../language-server/core/model/data/errors';
@@ -12,6 +11,7 @@ import { listOcrLines, ppocrInput } from '../../../../language-server/core/model
 import { byteWindows, readBytes, tokenWindows, type WindowOptions } from '../../../../language-server/core/model/data/text';
 import { loadTokenizer } from '../../../../language-server/core/model/data/tokenizer';
 import { lmFeeds, type ModelIo } from './io';
+import { floatTensor, floatTypeOf } from './tensor-data';
 import type { SampleSource } from './accuracy';
 import type { FeedBatch } from './agreement';
 
@@ -114,7 +114,7 @@ export async function feedBatches(data: string, io: ModelIo, model: string, opts
       async *batches() {
         for (const f of files) {
           const { data: x, width } = ppocrInput(await readPng(f), io.shape[2] ?? 48);
-          yield { feeds: { [io.input]: new ort.Tensor('float32', x, [1, 3, io.shape[2] ?? 48, width]) }, samples: 1 };
+          yield { feeds: { [io.input]: floatTensor(floatTypeOf(io.inputType) ?? 'float32', x, [1, 3, io.shape[2] ?? 48, width]) }, samples: 1 };
         }
       },
     };
@@ -125,7 +125,7 @@ export async function feedBatches(data: string, io: ModelIo, model: string, opts
     async *batches() {
       for (let i = 0; i < src.count; i += batch) {
         const end = Math.min(src.count, i + batch);
-        yield { feeds: { [io.input]: new ort.Tensor('float32', await src.get(i, end), [end - i, ...src.sampleShape]) }, samples: end - i };
+        yield { feeds: { [io.input]: floatTensor(floatTypeOf(io.inputType) ?? 'float32', await src.get(i, end), [end - i, ...src.sampleShape]) }, samples: end - i };
       }
     },
   };
