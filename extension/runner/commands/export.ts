@@ -11,7 +11,7 @@ import { resolveRunsRoot } from '../workspace';
 import { createSink } from '../events';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/onnx-export';
 import { readQuantStore } from '../export/quant-store';
-import { exportAndVerify, type ExportCheck } from '../pipeline/export-stage';
+import { exportAndVerify, ExportVerifyError, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Text } from '../pipeline/provenance';
 
@@ -56,10 +56,17 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     const warnings: string[] = [];
-    const r = await exportAndVerify({
-      compressedModel: model, quant, format, out, sink: createSink({ json: false }),
-      warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
-    });
+    let r;
+    try {
+      r = await exportAndVerify({
+        compressedModel: model, quant, format, out, sink: createSink({ json: false }),
+        warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
+      });
+    } catch (err) {
+      if (!(err instanceof ExportVerifyError)) throw err;
+      r = err.record;
+      console.error(`qrecipe export: ${err.message}`);
+    }
     record.artifacts.exports.push(r);
     if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];
     await writeRecord(dir, record);

@@ -59,7 +59,8 @@ function layerConcurrency(ctx: RunContext): number {
 }
 
 export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
-  const layers = stage.selection.layers ?? [];
+  const { layers, tied } = ctx.state.untied(stage.selection.layers ?? []);
+  for (const t of tied) ctx.warn(`layer '${t.name}' shares its stored weight with '${t.as}' (tied): compressed once, as '${t.as}'; both read the result`);
   if (stage.kind === 'allocate') {
     await timed('allocate', describe(stage), () => allocateStage(ctx, stage));
     return;

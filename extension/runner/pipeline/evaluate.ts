@@ -10,6 +10,7 @@ import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
 import { groupsOf } from '../export/quant-store';
+import { scaleBytes } from '../export/onnx-export';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -51,17 +52,25 @@ export class Evaluator {
     });
   }
 
-  /** Size of the compressed weights as the quantisation stages left them (codes + fp32 scales + packed zeros). */
+  /**
+   * Size of the compressed weights as the quantisation stages left them: codes + scales in the
+   * layer's float type (what the exporter writes: fp16 in an fp16 graph) + packed zeros; a tensor
+   * shared by tied layers counts once.
+   */
   private packedSize(): Metrics {
     const st = this.ctx.state;
     let quantBytes = 0;
     let quantParams = 0;
     let floatBytes = 0;
+    const seen = new Set<string>();
     for (const q of st.quant.values()) {
+      const l = st.layer(q.name);
+      if (seen.has(l.tensorName)) continue;
+      seen.add(l.tensorName);
       const groups = q.rows * groupsOf(q);
-      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + 4 * groups + Math.ceil((groups * q.bits) / 8);
+      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + scaleBytes(l) * groups + Math.ceil((groups * q.bits) / 8);
       quantParams += q.rows * q.cols;
-      floatBytes += st.layer(q.name).bytes;
+      floatBytes += l.bytes;
     }
     for (const [name, o] of st.outlierLayers) {
       // Codes, fp32 scales, packed zeros, and the outliers as CSR (fp16 value + int32 column, row pointers).

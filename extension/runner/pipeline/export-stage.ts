@@ -1,16 +1,46 @@
 // The export stage (and `qrecipe export`): write the format, then verify it: onnxruntime-node
-// loads it, its size and bits per weight, and the run's quality metric on the exported model
-// against the fake-quant evaluation (within 1%, else a warning).
+// loads it with the source's inputs and outputs (names and element types: a KV-cache model keeps
+// its past/present interface), else the export FAILS (ExportVerifyError, carrying the record);
+// its size and bits per weight; and the run's quality metric on the exported model against the
+// fake-quant evaluation (within 1%, else a warning).
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type GraphInterface } from '../export/onnx-export';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
+
+/** An export that was written but is not usable: the run (or `qrecipe export`) fails with it. */
+export class ExportVerifyError extends Error {
+  constructor(message: string, readonly record: ExportRecord) {
+    super(message);
+    this.name = 'ExportVerifyError';
+  }
+}
+
+type IoMeta = { name: string; type?: string };
+
+/** Differences between the source's interface and the export session's, as readable phrases. */
+function interfaceProblems(want: GraphInterface, session: { inputMetadata: readonly unknown[]; outputMetadata: readonly unknown[] }): string[] {
+  const out: string[] = [];
+  const check = (kind: string, w: { name: string; type: string }[], got: IoMeta[]): void => {
+    const byName = new Map(got.map((m) => [m.name, m]));
+    for (const x of w) {
+      const g = byName.get(x.name);
+      if (!g) out.push(`${kind} '${x.name}' is missing`);
+      else if (g.type && x.type && !x.type.startsWith('unknown') && g.type !== x.type) out.push(`${kind} '${x.name}' is ${g.type}, the source's is ${x.type}`);
+    }
+    const names = new Set(w.map((x) => x.name));
+    for (const g of got) if (!names.has(g.name)) out.push(`${kind} '${g.name}' is new`);
+  };
+  check('input', want.inputs, session.inputMetadata as IoMeta[]);
+  check('output', want.outputs, session.outputMetadata as IoMeta[]);
+  return out;
+}
 
 /** Relative tolerance between the exported and the fake-quant metric. */
 export const EXPORT_TOLERANCE = 0.01;
@@ -34,14 +64,16 @@ export async function exportAndVerify(o: {
     quantizedBytes: s.quantizedBytes, quantizedFloatBytes: s.quantizedFloatBytes, bitsPerWeight: s.bitsPerWeight,
     layers: s.layers.map((l) => ({ name: l.name, encoding: l.encoding, bits: l.bits, ...(l.storedBits ? { storedBits: l.storedBits } : {}), bytes: l.bytes })),
   };
+  let problems: string[];
   try {
     const { session } = await openSession(s.path, { provider: 'cpu' });
+    problems = interfaceProblems(s.io, session);
     await session.release();
-    record.verified = true;
   } catch (err) {
-    o.warn(`the exported model does not load in onnxruntime-node: ${(err as Error).message}`);
-    return record;
+    throw new ExportVerifyError(`the exported model ${s.path} does not load in onnxruntime-node, so the export failed: ${(err as Error).message}`, record);
   }
+  if (problems.length) throw new ExportVerifyError(`the exported model ${s.path} does not keep the source model's interface, so the export failed: ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}`, record);
+  record.verified = true;
   const ratio = s.quantizedFloatBytes ? s.quantizedBytes / s.quantizedFloatBytes : 1;
   o.sink.emit({ type: 'log', level: 'info', message: `export ${o.format}: ${s.bytes.toLocaleString('en-US')} bytes; quantised layers ${s.quantizedBytes.toLocaleString('en-US')} bytes = ${ratio.toFixed(3)}x their float32 size, ${s.bitsPerWeight.toFixed(2)} bits per weight` });
   if (o.check) {

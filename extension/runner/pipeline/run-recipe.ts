@@ -18,7 +18,7 @@ import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
-import { runExportStage } from './export-stage';
+import { ExportVerifyError, runExportStage } from './export-stage';
 
 export interface RunOptions {
   recipe: string;
@@ -136,7 +136,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator).catch((err: unknown) => {
+            if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
+            throw err;
+          }));
         });
       }
       record.layers = state.results;
