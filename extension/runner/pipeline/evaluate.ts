@@ -19,10 +19,12 @@ export function metricKey(m: { metric: string; data?: string }): string {
 }
 
 /** The evaluation inputs of a recipe data set: its files and how many samples to use. */
-export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit'> {
+export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit' | 'tokenizer'> {
   const s = d.source;
-  if (s.kind === 'text' && s.tokenizer !== 'byte') throw new Error(`data set '${d.name}': tokenizer.json tokenisation is not supported by the runner yet; use \`tokenizer byte\``);
-  return { data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples };
+  return {
+    data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples,
+    ...(s.kind === 'text' && s.tokenizer !== 'byte' ? { tokenizer: s.tokenizer.path } : {}),
+  };
 }
 
 export class Evaluator {

@@ -8,8 +8,9 @@ import { readIdx } from '../../../../language-server/core/model/data/idx';
 import { listImageFolder, readPng, imageToChw } from '../../../../language-server/core/model/data/images';
 import { DataFileError } from '../../../../language-server/core/model/data/errors';
 import { listOcrLines, ppocrInput } from '../../../../language-server/core/model/data/ocr';
-import { byteWindows, readBytes, tokenWindows, type WindowOptions } from '../../../../language-server/core/model/data/text';
-import { loadTokenizer } from '../../../../language-server/core/model/data/tokenizer';
+import { byteWindows, tokenWindows, type WindowOptions } from '../../../../language-server/core/model/data/text';
+import { encodeFile } from '../../../../language-server/core/model/data/tokenizer';
+import type { LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { lmFeeds, type ModelIo } from './io';
 import { floatTensor, floatTypeOf } from './tensor-data';
 import type { SampleSource } from './accuracy';
@@ -83,12 +84,10 @@ export function lmSeqlen(io: ModelIo, seqlen?: number): number {
  * Token windows of a text file: byte-level, or through a tokenizer.json; `bytesPerToken` turns
  * per-token cross-entropy into bits per byte.
  */
-export async function textWindows(data: string, seqlen: number, opts: WindowOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
+export async function textWindows(data: string, seqlen: number, opts: WindowOptions & LongRunOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
   if (!tokenizer) return { windows: await byteWindows(data, seqlen, opts), bytesPerToken: 1 };
-  const tok = await loadTokenizer(tokenizer);
-  const bytes = await readBytes(data);
-  const ids = tok.encode(new TextDecoder().decode(bytes));
-  return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes.length / Math.max(1, ids.length) };
+  const { ids, bytes } = await encodeFile(tokenizer, data, { signal: opts.signal, onProgress: opts.onProgress });
+  return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes / ids.length };
 }
 
 /** Feed batches for agreement runs, for any task. */

@@ -35,6 +35,8 @@ export interface ModelIo {
   types: Record<string, string>;
   /** Every output name, in order (KV-cache models: logits, then `present.*`). */
   outputs: string[];
+  /** LM: the vocabulary (last axis of the logits) when the model fixes it. */
+  vocab?: number;
 }
 
 type Meta = { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] };
@@ -76,9 +78,10 @@ export function describeIo(session: ort.InferenceSession, file = 'model'): Model
     const rest = ins.filter((m) => m !== ids);
     const past = rest.filter((m) => PAST.test(m.name) && floatTypeOf(m.type)).map((m) => pastInput(m, file));
     const pastNames = new Set(past.map((p) => p.name));
+    const v = main.shape?.[main.shape.length - 1];
     return {
       task: 'lm', input: ids.name, output: main.name, inputType: ids.type ?? 'int64', outputType, shape: shapeOf(ids),
-      extra: rest.filter((m) => !pastNames.has(m.name)).map((m) => m.name), past, types, outputs,
+      extra: rest.filter((m) => !pastNames.has(m.name)).map((m) => m.name), past, types, outputs, ...(typeof v === 'number' && v > 0 ? { vocab: v } : {}),
     };
   }
   const x = ins[0]!;
@@ -108,6 +111,11 @@ function intTensor(type: string, b: number, t: number, fill: (w: number, k: numb
 export function lmFeeds(io: ModelIo, windows: Int32Array[]): Record<string, ort.Tensor> {
   const b = windows.length;
   const t = windows[0]!.length;
+  if (io.vocab) {
+    for (const w of windows) for (const id of w) {
+      if (id >= io.vocab || id < 0) throw new Error(`token id ${id} is outside the model's vocabulary of ${io.vocab} (its logits' last axis): the data's tokenizer does not belong to this model`);
+    }
+  }
   const feeds: Record<string, ort.Tensor> = { [io.input]: intTensor(io.inputType, b, t, (w, k) => windows[w]![k]!) };
   for (const name of io.extra) {
     const type = io.types[name] ?? io.inputType;
