@@ -14,6 +14,7 @@ import { readQuantStore } from '../export/quant-store';
 import { exportAndVerify, ExportVerifyError, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Text } from '../pipeline/provenance';
+import { describeStage } from '../pipeline/compress';
 
 const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR]
 
@@ -43,9 +44,11 @@ export async function main(args: string[]): Promise<number> {
 
     // The run's first quality metric, re-measured on the export, if the recipe is unchanged.
     let check: ExportCheck | undefined;
+    const stages: string[] = [];
     if (existsSync(record.recipePath)) {
       const { analysis } = await checkFile(record.recipePath);
       if (sha256Text(analysis.doc.text) === record.recipeHash) {
+        for (const x of analysis.recipe.stages) if (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate') stages.push(describeStage(x));
         for (const stage of analysis.recipe.stages) {
           if (stage.kind !== 'evaluate' || check) continue;
           const m = stage.metrics.find((x) => x.metric !== 'size' && x.metric !== 'latency' && x.metric !== 'kl' && record.metrics.compressed?.[x.metric] !== undefined);
@@ -61,6 +64,13 @@ export async function main(args: string[]): Promise<number> {
       r = await exportAndVerify({
         compressedModel: model, quant, format, out, sink: createSink({ json: false }),
         warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
+        deploy: {
+          sourceModel: record.modelPath,
+          provenance: {
+            runId: record.id, recipePath: record.recipePath, recipeText: record.recipeText, recipeHash: record.recipeHash,
+            modelPath: record.modelPath, modelHash: record.modelHash, qrecipeVersion: record.versions.qrecipe, metrics: record.metrics, stages,
+          },
+        },
       });
     } catch (err) {
       if (!(err instanceof ExportVerifyError)) throw err;

@@ -31,6 +31,8 @@ export class Evaluator {
   private readonly originalCache = new Map<string, number>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
+  /** Every metric measured so far (latest value per metric), for the export's README. */
+  readonly measured: { original: Metrics; compressed: Metrics } = { original: {}, compressed: {} };
   constructor(private readonly ctx: RunContext) {}
 
   private dataset(m: MetricSpec): ResolvedDataset | undefined {
@@ -121,6 +123,8 @@ export class Evaluator {
       emit('original', m, { [m.metric]: o });
       emit('compressed', m, { [m.metric]: c });
     }
+    Object.assign(this.measured.original, original);
+    Object.assign(this.measured.compressed, compressed);
     return { original, compressed };
   }
 }

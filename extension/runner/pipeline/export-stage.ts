@@ -4,7 +4,7 @@
 // its size and bits per weight; and the run's quality metric on the exported model against the
 // fake-quant evaluation (within 1%, else a warning).
 import path from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
@@ -13,6 +13,9 @@ import { exportModel, type ExportFormat, type GraphInterface } from '../export/o
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
+import { writeDeployFolder, type Provenance } from '../export/deploy-folder';
+import { describeStage } from './compress';
+import { sha256Path, sha256Text, toolVersions } from './provenance';
 
 /** An export that was written but is not usable: the run (or `qrecipe export`) fails with it. */
 export class ExportVerifyError extends Error {
@@ -54,6 +57,8 @@ export interface ExportCheck {
 export async function exportAndVerify(o: {
   compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
   warn(message: string): void; check?: ExportCheck;
+  /** The source model (its folder's Hugging Face / genai files go beside the export) and the README's facts. */
+  deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
   mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal });
@@ -84,6 +89,12 @@ export async function exportAndVerify(o: {
     o.sink.emit({ type: 'metrics', model: 'exported', ...(o.check.spec.data ? { dataset: o.check.spec.data } : {}), metrics: { [o.check.spec.metric]: exported } });
     if (!ok) o.warn(`the exported model's ${o.check.spec.metric} ${exported.toPrecision(6)} differs from the fake-quant ${o.check.fakeQuant.toPrecision(6)} by ${(100 * relDiff).toFixed(2)}% (more than ${100 * EXPORT_TOLERANCE}%)`);
   }
+  if (o.deploy) {
+    const d = await writeDeployFolder({ exportPath: s.path, sourceModel: o.deploy.sourceModel, record, provenance: o.deploy.provenance, hash: sha256Path });
+    for (const w of d.warnings) o.warn(w);
+    record.deployFiles = d.written;
+    for (const f of d.written) o.sink.emit({ type: 'artifact', kind: 'export', path: path.join(path.dirname(s.path), f), bytes: statSync(path.join(path.dirname(s.path), f)).size });
+  }
   return record;
 }
 
@@ -98,5 +109,15 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
   if (outliers.length && stage.format !== 'onnx-fakequant') {
     ctx.warn(`${outliers.length} layer${outliers.length === 1 ? '' : 's'} with fp16 outliers (${outliers.slice(0, 3).join(', ')}${outliers.length > 3 ? ', ...' : ''}) have no ${stage.format} form yet: written with their dequantised float weights`);
   }
-  return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check });
+  const recipeText = readFileSync(ctx.recipe.file, 'utf8');
+  const provenance: Provenance = {
+    runId: path.basename(ctx.runDir), recipePath: ctx.recipe.file, recipeText, recipeHash: sha256Text(recipeText),
+    modelPath: ctx.state.original.path, modelHash: await sha256Path(ctx.state.original.path), qrecipeVersion: toolVersions().qrecipe,
+    metrics: evaluator.measured,
+    stages: ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage)).flatMap((x) => (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate' ? [describeStage(x)] : [])),
+  };
+  return exportAndVerify({
+    compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
+    deploy: { sourceModel: ctx.state.original.path, provenance },
+  });
 }

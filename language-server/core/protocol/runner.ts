@@ -91,4 +91,6 @@ export interface ExportRecord {
   check?: { metric: string; dataset?: string; exported: number; fakeQuant: number; relDiff: number; ok: boolean };
   /** How each quantised layer was written (MatMulNBits, DequantizeLinear, Cast/Sub/Mul or float). */
   layers?: { name: string; encoding: string; bits: number; storedBits?: number; bytes: number }[];
+  /** Files written beside the export: Hugging Face / genai companions and the README. */
+  deployFiles?: string[];
 }
