@@ -7,9 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import {
-  backendInfo, benchGemmCpu, benchGemv, benchHessian, gptq, HessianAccumulator, rtn, sparsegpt, type Device,
-} from '../../native/index';
+import { benchGemmCpu, benchGemv, benchHessian } from '../../native/bench';
+import { backendInfo, gptq, HessianAccumulator, rtn, sparsegpt, type Device } from '../../native/index';
 
 function arg(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`) || x === `--${name}`);
