@@ -1,8 +1,11 @@
 /**
- * Benchmarks of the native kernels (test/bench/native-bench.ts, the GPU tests): not part of the
- * product API that native/index.ts exports. Each times a kernel against its baseline in one call.
+ * Benchmarks of the native kernels (test/bench/native-bench.ts, the GPU tests): not product API.
+ * They live in a second addon, native/build/Release/qrecipe_bench.node, built by
+ * `node native/build.mjs --bench` (`npm run bench:native` does it), so that the product addon holds
+ * no benchmark and none of the kernel variants they compare. Each times a kernel against its
+ * baseline in one call.
  */
-import { loadAddon, PRODUCT_ADDON, runJob, type RawJob } from './load';
+import { loadAddon, runJob, type AddonFile, type RawJob } from './load';
 import type { CallOptions, Ran } from './types';
 
 /** CUDA benchmark of the fused dequant+GEMV kernel (see docs/native.md). */
@@ -48,9 +51,15 @@ interface BenchAddon {
   benchHessian: RawJob<HessianBenchResult>;
 }
 
+const BENCH_ADDON: AddonFile = {
+  file: 'qrecipe_bench.node',
+  envVar: 'QRECIPE_BENCH_ADDON',
+  build: 'Build it with `node native/build.mjs --bench` (`npm run bench:native` does)',
+};
+
 function bench<R>(fn: (a: BenchAddon) => RawJob<R>, fields: Record<string, unknown>, opts?: CallOptions): Promise<R & Ran> {
   return runJob(() => {
-    const a = loadAddon<BenchAddon>(PRODUCT_ADDON).exports;
+    const a = loadAddon<BenchAddon>(BENCH_ADDON).exports;
     return (o) => fn(a).call(a, o);
   }, fields, opts);
 }
@@ -63,7 +72,7 @@ export interface GemvBenchOptions {
   groupSize?: number;
   iters?: number;
   outlierFraction?: number;
-  /** A kernel variant of the benchmark (see native/src/cuda/gemv.cu); absent or 0: the product's choice. */
+  /** A kernel variant of the benchmark (launchVariant in native/bench/gemv.cu); absent or 0: the product's choice. */
   variant?: number;
   /** 1: one weight copy, L2 flushed before each individually timed call. */
   flush?: 0 | 1;

@@ -44,7 +44,7 @@ export interface AddonFile {
   envVar: string;
   build: string;
 }
-export const PRODUCT_ADDON: AddonFile = {
+const PRODUCT_ADDON: AddonFile = {
   file: 'qrecipe.node',
   envVar: 'QRECIPE_ADDON',
   build: 'Build it with `npm run build:native` (needs g++ and Node headers; CUDA is added when nvcc exists)',

@@ -2,15 +2,16 @@
 // it is loadable, else by cuBLAS SGEMM or our own GEMM, in token slabs; and the registry of Hessians
 // that stay in GPU memory between adds (HessianAccumulator with keepOnDevice), by accumulator id.
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "../cuda_api.h"
 #include "common.cuh"
+#include "hessian.cuh"
 
 namespace qr {
 namespace cuda {
@@ -33,10 +34,6 @@ __global__ void mirrorKernel(float* H, int n) {
 }
 }  // namespace
 
-/** Which kernel accumulates the Hessian: cuBLAS SYRK (half the flops) when loadable, else our GEMM. */
-enum class HessianKernel { Syrk, Gemm, Own };
-
-namespace {
 HessianKernel pickHessianKernel() {
   const char* env = std::getenv("QRECIPE_HESSIAN");  // syrk | gemm | own: for benchmarks
   const std::string want = env ? env : "";
@@ -46,7 +43,6 @@ HessianKernel pickHessianKernel() {
   return HessianKernel::Syrk;
 }
 
-/** dH = beta·dH + alpha·XᵀX on the device (lower triangle only for Syrk/Own; mirrored by finishHessian). */
 void hessianStep(HessianKernel k, float* dH, int cols, const float* dX, int t, float alpha, float beta,
                  cudaStream_t st) {
   if (k == HessianKernel::Syrk && cublasSyrkLower(cublas(nullptr), cols, t, alpha, dX, beta, dH, st)) return;
@@ -67,7 +63,6 @@ void finishHessian(HessianKernel k, float* dH, int cols, cudaStream_t st) {
   mirrorKernel<<<dim3(tiles, tiles), dim3(32, 32), 0, st>>>(dH, cols);
   QR_LAUNCHED("mirrorKernel");
 }
-}  // namespace
 
 namespace {
 /** Hessians kept on the device between adds (HessianAccumulator with keepOnDevice), by accumulator id. */
@@ -155,56 +150,6 @@ void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, dou
   finishHessian(k, dH, cols, st);
   if (!res) own.download(H, own.n, st);
   st.sync();
-}
-
-HessianBenchResult benchHessian(int cols, int tokens, const Ctx& ctx) {
-  HessianBenchResult r;
-  Stream st;
-  DevBuf<float> dX(size_t(tokens) * cols), dH(size_t(cols) * cols);
-  // random-ish data so no kernel sees a special case (zeros)
-  std::vector<float> x(size_t(tokens) * cols);
-  uint32_t seed = 12345;
-  for (auto& v : x) {
-    seed = seed * 1664525u + 1013904223u;
-    v = float(seed >> 8) * (2.f / 16777216.f) - 1.f;
-  }
-  dX.upload(x.data(), x.size(), st);
-  dH.zero(st);
-  cudaEvent_t e0, e1;
-  QR_CUDA(cudaEventCreate(&e0));
-  QR_CUDA(cudaEventCreate(&e1));
-  const double flops = 2.0 * double(cols) * cols * tokens;  // as a full GEMM counts them
-  auto timeIt = [&](auto&& f) {
-    f();
-    QR_CUDA(cudaEventRecord(e0, st));
-    const int iters = 5;
-    for (int i = 0; i < iters; i++) f();
-    QR_CUDA(cudaEventRecord(e1, st));
-    QR_CUDA(cudaEventSynchronize(e1));
-    float ms = 0;
-    QR_CUDA(cudaEventElapsedTime(&ms, e0, e1));
-    return flops / (double(ms) / iters * 1e9);
-  };
-  auto step = [&](HessianKernel k) {
-    hessianStep(k, dH.p, cols, dX.p, tokens, 1e-3f, 0.5f, st);
-    finishHessian(k, dH.p, cols, st);
-  };
-  r.ownTflops = timeIt([&] { step(HessianKernel::Own); });
-  ctx.check();
-  Cublas* cb = cublas(nullptr);
-  if (cb) {
-    r.cublasGemmTflops = timeIt([&] {
-      cublasSgemmTNAcc(cb, cols, cols, tokens, 1.f, dX.p, cols, dX.p, cols, 0.f, dH.p, cols, st);
-    });
-    if (cb->ssyrk) r.syrkTflops = timeIt([&] { step(HessianKernel::Syrk); });
-    r.gemmTflops = timeIt([&] { step(HessianKernel::Gemm); });
-  }
-  const HessianKernel k = pickHessianKernel();
-  r.used = k == HessianKernel::Syrk ? "cublas-syrk" : k == HessianKernel::Gemm ? "cublas-gemm" : "qrecipe";
-  r.usedTflops = k == HessianKernel::Syrk ? r.syrkTflops : k == HessianKernel::Gemm ? r.gemmTflops : r.ownTflops;
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  return r;
 }
 
 }  // namespace cuda
