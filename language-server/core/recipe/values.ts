@@ -292,7 +292,9 @@ export function defaultValue(spec: KeySpec): unknown {
   const out: Diagnostic[] = [];
   const entry: EntryNode = { kind: 'Entry', key, values, start: 0, end: text.length, children: [key, ...values] };
   const v = checkValue(spec, entry, '', '', out);
-  if (!v || out.length) throw new Error(`the default of \`${spec.name}\` (${spec.default}) is not a valid value: ${out[0]?.message ?? ''}`);
+  if (!v || out.length) {
+    throw new Error(`the default of \`${spec.name}\` (${spec.default}) is not a valid value: ${out[0]?.message ?? ''}`);
+  }
   defaults.set(spec, v.value);
   return v.value;
 }
