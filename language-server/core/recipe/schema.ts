@@ -4,7 +4,7 @@
  * parser (arity), the analysis (types, ranges, defaults), completion, hover and the reference docs
  * all read it. Limits that the native backend sets come from native/limits.ts.
  */
-import { NM_MAX_M, QUANT_BITS } from '../../../native/limits';
+import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../../native/limits';
 
 /** Kinds of `{ ... }` block. `override-*` are the per-layer override blocks inside a stage. */
 export type BlockKind =
@@ -357,7 +357,7 @@ export const KEYS: KeySpec[] = [
     example: '1%',
   },
   {
-    name: 'block', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'int', min: 1, max: 65536 }, maxIdents: 0,
+    name: 'block', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'int', min: 1, max: OBS_BLOCK.max }, maxIdents: 0,
     default: '128', methods: ['gptq', 'sparsegpt'],
     doc: 'Columns processed together before the lazy batch update (GPTQ/SparseGPT blocksize).',
     example: '128',
