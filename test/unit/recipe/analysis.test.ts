@@ -182,3 +182,21 @@ test('issue #22: a GPTQ/SparseGPT block above the native limit is refused before
     assert.match(d.message, new RegExp(`between 1 and ${OBS_BLOCK.max}`));
   }
 });
+
+test('a tokenizer that cannot be used is QR120 at its path; one with ids beyond the embedding is QR121', async () => {
+  const src = 'model "model.onnx"\ndata a { text "c.txt"  tokenizer "bad.json" }\ndata b { text "c.txt"  tokenizer "big.json" }\ndata c { text "c.txt"  tokenizer "ok.json" }\n';
+  const host = {
+    ...memoryHost({}, tinyLm()),
+    tokenizer: async (p: string) => (p.endsWith('bad.json') ? new Error(`${p}: tokenizer model 'WordLevel' is not supported`)
+      : { model: 'BPE', vocabSize: p.endsWith('big.json') ? 128256 : 200, maxId: p.endsWith('big.json') ? 128255 : 199, summary: 'BPE, byte-level' }),
+  };
+  const a = await analyze(FILE, src, host);
+  const q120 = a.diagnostics.filter((d) => d.code === 'QR120');
+  const q121 = a.diagnostics.filter((d) => d.code === 'QR121');
+  assert.equal(q120.length, 1);
+  assert.equal(textOf(src, q120[0]!), '"bad.json"');
+  assert.match(q120[0]!.message, /WordLevel/);
+  assert.equal(q121.length, 1);
+  assert.equal(textOf(src, q121[0]!), '"big.json"');
+  assert.match(q121[0]!.message, /128,255.*`embed` has 256 rows/);
+});

@@ -168,6 +168,25 @@ export class TextTokenizer {
   }
 }
 
+const facts = new Map<string, Promise<TokenizerFacts>>();
+
+/**
+ * Validates a tokenizer.json without building it (the checker's call; cached per file version):
+ * readable JSON, a supported model and pipeline, its vocabulary size and largest id.
+ */
+export function readTokenizerFacts(file: string): Promise<TokenizerFacts> {
+  const abs = path.resolve(file);
+  const key = fileKey(abs);
+  let p = facts.get(key);
+  if (!p) {
+    p = readJson(abs, false).then((j) => tokenizerFacts(j, abs));
+    if (facts.size >= 16) facts.delete(facts.keys().next().value!);
+    facts.set(key, p);
+    p.catch(() => facts.delete(key));
+  }
+  return p;
+}
+
 const loaded = new Map<string, Promise<TextTokenizer>>();
 
 function fileKey(abs: string): string {
