@@ -200,3 +200,21 @@ test('a tokenizer that cannot be used is QR120 at its path; one with ids beyond 
   assert.equal(textOf(src, q121[0]!), '"big.json"');
   assert.match(q121[0]!.message, /128,255.*`embed` has 256 rows/);
 });
+
+test('tied embedding and lm_head: the shared weight counts once, compressed when either layer is', async () => {
+  const base = tinyLm();
+  const embed = base.layers.find((l) => l.name === 'embed')!;
+  const head = base.layers.find((l) => l.name === 'lm_head')!;
+  head.tensorName = embed.tensorName;
+  head.sharedWith = ['embed'];
+  embed.sharedWith = ['lm_head'];
+  const inv = { ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params, layerBytes: base.layerBytes - head.bytes };
+  const floatOnly = await run('quantize rtn { targets "layers.0.attn.q_proj"  bits 8 }', inv);
+  const withHead = await run('quantize rtn { targets "layers.0.attn.q_proj", "lm_head"  bits 8 }', inv);
+  const [f, h] = [floatOnly.estimates[0]!, withHead.estimates[0]!];
+  // q_proj alone: everything else float, the tied tensor once (never more than the model).
+  assert.ok(f.bytes < inv.totalBytes && f.bytes > inv.totalBytes - 192 * 192 * 4, `${f.bytes}`);
+  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x.
+  const saved = f.bytes - h.bytes;
+  assert.ok(Math.abs(saved - 256 * 192 * 3) < 256 * 8, `saved ${saved}`);
+});
