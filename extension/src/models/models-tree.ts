@@ -67,8 +67,13 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
     if (node.kind === 'layer') {
       const l = node.layer;
       const item = new vscode.TreeItem(l.name, vscode.TreeItemCollapsibleState.None);
-      item.description = `${l.op} ${l.rows}×${l.cols} · ${formatBytes(l.bytes)}`;
-      item.tooltip = `${l.name}\n${l.op} ${l.dtype} [${l.shape.join(', ')}]\n${l.params.toLocaleString()} parameters, ${formatBytes(l.bytes)}\ntensor ${l.tensorName}, node ${l.nodeName}`;
+      item.description = `${l.op} ${l.rows}×${l.cols} · ${formatBytes(l.bytes)}${l.sharedWith?.length ? ' · tied' : ''}`;
+      item.tooltip = [
+        l.name, `${l.op} ${l.dtype} [${l.shape.join(', ')}]`, `${l.params.toLocaleString()} parameters, ${formatBytes(l.bytes)}`,
+        `tensor ${l.tensorName}, node ${l.nodeName}`,
+        ...(l.sharedWith?.length ? [`tied to ${l.sharedWith.join(', ')}: one stored weight, counted once`] : []),
+        ...(l.aliases?.length ? [`patterns also match it as ${l.aliases.join(', ')}`] : []),
+      ].join('\n');
       item.iconPath = new vscode.ThemeIcon(l.op === 'Conv' ? 'symbol-array' : l.op === 'Gather' ? 'symbol-key' : 'symbol-field');
       item.contextValue = 'qrecipe.layer';
       return item;
