@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel } from '../../../../language-server/core/model/reader';
+import { DataType } from '../../../../language-server/core/model/onnx-schema';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 export type ProviderChoice = Provider | 'auto';
@@ -92,8 +93,10 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
       const why = ((err as Error).message ?? String(err)).split('\n')[0]!.slice(0, 200);
       if (provider === 'cpu') {
         // Our reader names the file and the problem (truncated, not ONNX, missing side file) better.
-        if (typeof model === 'string') await loadModel(model);
-        throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})`);
+        const m = typeof model === 'string' ? await loadModel(model) : undefined;
+        const bf16 = m && /NOT_IMPLEMENTED|Could not find an implementation/.test(why) && (m.proto.graph?.initializer ?? []).some((t) => t.dataType === DataType.BFLOAT16);
+        const hint = bf16 ? '; the model is bfloat16, which onnxruntime\'s CPU provider has no kernels for: run it on a GPU provider (--device cuda) or export it in float16 or float32' : '';
+        throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})${hint}`);
       }
       broken.set(provider, why);
       fallbacks.push(`${provider}: ${why}`);
