@@ -95,7 +95,7 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
         // Our reader names the file and the problem (truncated, not ONNX, missing side file) better.
         const m = typeof model === 'string' ? await loadModel(model) : undefined;
         const bf16 = m && /NOT_IMPLEMENTED|Could not find an implementation/.test(why) && (m.proto.graph?.initializer ?? []).some((t) => t.dataType === DataType.BFLOAT16);
-        const hint = bf16 ? '; the model is bfloat16, which onnxruntime\'s CPU provider has no kernels for: run it on a GPU provider (--device cuda) or export it in float16 or float32' : '';
+        const hint = bf16 ? '; the model is bfloat16, which onnxruntime\'s CPU provider has no kernels for: run it with the CUDA provider or export it in float16 or float32' : '';
         throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})${hint}`);
       }
       broken.set(provider, why);
