@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { benchGemmCpu, benchGemv } from '../../native/bench';
 import { backendInfo, CancelledError, gptq, HessianAccumulator, rtn, sparsegpt } from '../../native/index';
 import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../native/limits';
+import { CancelledError as CoreCancelledError } from '../../language-server/core/util/cancel';
 import { makeLayer } from './helpers';
 import { randn } from './reference/random';
 
@@ -64,6 +65,13 @@ if (process.argv.includes('--loader-child')) {
     const q = acc.add(X, 16384, 1, { signal: ac2.signal });
     ac2.abort();
     await assert.rejects(q, CancelledError);
+  });
+
+  test('a cancelled native call rejects with the one CancelledError of every long operation (core/util/cancel.ts)', async () => {
+    const ac = new AbortController();
+    const p = gptq(L.W, L.H, shape, { bits: 4, blockSize: 32 }, { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(p, (e: Error) => e instanceof CoreCancelledError && e.message === 'operation cancelled');
   });
 
   test('a cancelled call leaves the addon usable', async () => {
