@@ -51,7 +51,8 @@ if (process.argv.includes('--loader-child')) {
     const ac = new AbortController();
     const p = gptq(L.W, L.H, shape, { bits: 4, blockSize: 32 }, { signal: ac.signal });
     ac.abort();
-    await assert.rejects(p, (e: Error) => e instanceof CancelledError && e.name === 'CancelledError');
+    // the one CancelledError of every long operation: the core's (util/cancel.ts) is the same type
+    await assert.rejects(p, (e: Error) => e instanceof CancelledError && e instanceof CoreCancelledError && e.name === 'CancelledError');
   });
 
   test('aborting a running SparseGPT and Hessian accumulation rejects with CancelledError', async () => {
@@ -65,13 +66,6 @@ if (process.argv.includes('--loader-child')) {
     const q = acc.add(X, 16384, 1, { signal: ac2.signal });
     ac2.abort();
     await assert.rejects(q, CancelledError);
-  });
-
-  test('a cancelled native call rejects with the one CancelledError of every long operation (core/util/cancel.ts)', async () => {
-    const ac = new AbortController();
-    const p = gptq(L.W, L.H, shape, { bits: 4, blockSize: 32 }, { signal: ac.signal });
-    ac.abort();
-    await assert.rejects(p, (e: Error) => e instanceof CoreCancelledError && e.message === 'operation cancelled');
   });
 
   test('a cancelled call leaves the addon usable', async () => {
