@@ -71,7 +71,9 @@ export function describeIo(session: ort.InferenceSession, file = 'model'): Model
   if (!ins.length || !main) throw new Error(`${file}: the model has no inputs or no outputs`);
   const types = Object.fromEntries(ins.map((m) => [m.name, m.type ?? 'float32']));
   const outputs = outs.map((m) => m.name);
-  const ids = ins.find((m) => m.type === 'int64' || m.type === 'int32');
+  // Token ids: the integer input named like them (KV-cache exports list masks and positions too).
+  const ints = ins.filter((m) => m.type === 'int64' || m.type === 'int32');
+  const ids = ints.find((m) => /input_ids|^ids$|token/i.test(m.name)) ?? ints[0];
   const shapeOf = (m: Meta): (number | undefined)[] => (m.shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
   const outputType = main.type ?? 'float32';
   if (ids && /id|token|input/i.test(ids.name)) {
