@@ -22,8 +22,12 @@ const ROOT = path.resolve(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const HF = path.join(ROOT, 'test/fixtures/hf');
 const TEXT = path.join(ROOT, 'test/fixtures/tiny-lm/data');
-/** KL(original ‖ export) per token, in nats: 4-bit GPTQ with groups of 32 on these small models stays far below. */
-const KL_BOUND = 0.05;
+/**
+ * KL(original ‖ export) per token, in nats. Measured (8 windows of 64 tokens): 2e-5 to 4e-5 on the
+ * Llama and Phi-3 variants, 1.6e-3 on GPT-2, 1.9e-3 on tied Qwen2 (its lm_head, the embedding
+ * too, is quantised); a broken export (wrong scales, transposed blocks) gives KL well above 0.1.
+ */
+const KL_BOUND = 0.01;
 const ws = mkdtempSync(path.join(os.tmpdir(), 'qr-hf-'));
 mkdirSync(path.join(ws, '.qrecipe'));
 const variants = existsSync(HF) ? readdirSync(HF).filter((d) => existsSync(path.join(HF, d, 'reference.json'))).sort() : [];
