@@ -25,7 +25,7 @@ const TEXT = path.join(ROOT, 'test/fixtures/tiny-lm/data');
 /**
  * KL(original ‖ export) per token, in nats. Measured (8 windows of 64 tokens): 2e-5 to 4e-5 on the
  * Llama and Phi-3 variants, 1.6e-3 on GPT-2, 1.9e-3 on tied Qwen2 (its lm_head, the embedding
- * too, is quantised); a broken export (wrong scales, transposed blocks) gives KL well above 0.1.
+ * too, is quantised).
  */
 const KL_BOUND = 0.01;
 const ws = mkdtempSync(path.join(os.tmpdir(), 'qr-hf-'));
