@@ -234,10 +234,10 @@ export function loadTokenizer(file: string): Promise<TextTokenizer> {
   return p;
 }
 
-const encoded = new Map<string, Promise<{ ids: number[]; bytes: number }>>();
+const encoded = new Map<string, Promise<{ ids: Int32Array; bytes: number }>>();
 
-/** The token ids of a text file (cached per tokenizer and text file version). */
-export function encodeFile(tokenizer: string, text: string, opts: LongRunOptions = {}): Promise<{ ids: number[]; bytes: number }> {
+/** The token ids of a text file (cached per tokenizer and text file version, 4 bytes an id). */
+export function encodeFile(tokenizer: string, text: string, opts: LongRunOptions = {}): Promise<{ ids: Int32Array; bytes: number }> {
   const key = `${fileKey(path.resolve(tokenizer))}\0${fileKey(path.resolve(text))}`;
   let p = encoded.get(key);
   if (!p) {
@@ -246,7 +246,7 @@ export function encodeFile(tokenizer: string, text: string, opts: LongRunOptions
       const bytes = await readBytes(text);
       const ids = await tok.encodeLong(new TextDecoder().decode(bytes), opts);
       if (!ids.length) throw new DataFileError(path.resolve(text), `the tokenizer ${tok.file} gives no tokens for this text`);
-      return { ids, bytes: bytes.length };
+      return { ids: Int32Array.from(ids), bytes: bytes.length };
     })();
     if (encoded.size >= 4) encoded.delete(encoded.keys().next().value!);
     encoded.set(key, p);
