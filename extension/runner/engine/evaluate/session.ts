@@ -4,10 +4,10 @@
  * a faster one was not) is part of every evaluation result.
  */
 import * as ort from 'onnxruntime-node';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel } from '../../../../language-server/core/model/reader';
-import { DataType } from '../../../../language-server/core/model/onnx-schema';
+import { hasBfloat16, writeFloat32Twin } from './bf16-twin';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 export type ProviderChoice = Provider | 'auto';
@@ -17,6 +17,8 @@ export interface OpenedSession {
   provider: Provider;
   /** Why the providers tried before this one were not used. */
   fallbacks: string[];
+  /** A bfloat16 model the CPU provider runs as its float32 twin (bf16-twin.ts): inputs and outputs are float32. */
+  float32Twin?: boolean;
 }
 
 export interface SessionOptions {
@@ -94,15 +96,29 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
       if (provider === 'cpu') {
         // Our reader names the file and the problem (truncated, not ONNX, missing side file) better.
         const m = typeof model === 'string' ? await loadModel(model) : undefined;
-        const bf16 = m && /NOT_IMPLEMENTED|Could not find an implementation/.test(why) && (m.proto.graph?.initializer ?? []).some((t) => t.dataType === DataType.BFLOAT16);
-        const hint = bf16 ? '; the model is bfloat16, which onnxruntime\'s CPU provider has no kernels for: run it with the CUDA provider or export it in float16 or float32' : '';
-        throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})${hint}`);
+        const bf16 = m && /NOT_IMPLEMENTED|Could not find an implementation/.test(why) && hasBfloat16(m);
+        if (bf16 && typeof model === 'string') {
+          const twin = await openTwin(model, options).catch((e: unknown) => e as Error);
+          if (!(twin instanceof Error)) return { session: twin, provider, fallbacks: [...fallbacks, `cpu: the bfloat16 model runs as its float32 twin (${why})`], float32Twin: true };
+          throw new Error(`${model}: onnxruntime cannot load the model (${why}); the model is bfloat16, which onnxruntime's CPU provider has no kernels for, and its float32 twin failed too (${twin.message.split('\n')[0]})`);
+        }
+        throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})`);
       }
       broken.set(provider, why);
       fallbacks.push(`${provider}: ${why}`);
     }
   }
   throw new Error('no execution provider could open the model');
+}
+
+/** A session on the float32 twin of a bfloat16 model (the twin's files are removed once it is open). */
+async function openTwin(model: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const files = await writeFloat32Twin(model);
+  try {
+    return await ort.InferenceSession.create(files[0]!, options);
+  } finally {
+    for (const f of files) rmSync(f, { force: true });
+  }
 }
 
 /** Rough peak-memory tracker: samples the process at checkpoints. */
