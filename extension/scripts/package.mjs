@@ -1,5 +1,7 @@
-// Packages a per-platform .vsix with @vscode/vsce: the bundles, the native addon, the examples, and
-// only this platform's onnxruntime binary (the npm package carries all platforms, 288 MB).
+// Packages a per-platform .vsix with @vscode/vsce: the bundles, the native addon, the quickstart that
+// `qrecipe init` copies (dist/quickstart: a 7 MB model, its text and recipe), the walkthrough, and
+// only this platform's onnxruntime binary (the npm package carries all platforms, 288 MB). Nothing
+// that points outside the installed folder (the repository's examples/ refer to test/fixtures/).
 // Usage: node extension/scripts/package.mjs [--target linux-x64]   (default: this machine's platform)
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, statSync, rmSync, readFileSync } from 'node:fs';
@@ -26,9 +28,8 @@ if (!existsSync(path.join(root, 'native/build/Release/qrecipe.node'))) run(proce
 const ignore = [
   '**',
   '!package.json', '!README.md', '!LICENSE', '!CHANGELOG.md',
-  '!dist/*.js', '!dist/webviews/*.js', '!dist/webviews/*.css',
+  '!dist/*.js', '!dist/webviews/*.js', '!dist/webviews/*.css', '!dist/quickstart/**',
   '!extension/media/**', '!extension/syntaxes/**', '!extension/language-configuration.json', '!extension/walkthrough/**',
-  '!examples/*.qrecipe', '!examples/*.md',
   '!native/build/Release/qrecipe.node', '!native/build/Release/*.so*',
   '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**/*.js', '!node_modules/onnxruntime-common/dist/cjs/package.json',
   '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/*.js',
@@ -39,7 +40,7 @@ writeFileSync(ignoreFile, ignore.join('\n') + '\n');
 const out = path.join(root, 'dist', `qrecipe-${target}-${version}.vsix`);
 rmSync(out, { force: true });
 run(process.execPath, [path.join(root, 'node_modules/@vscode/vsce/vsce'), 'package', '--target', target, 
-  '--ignoreFile', ignoreFile, '--allow-missing-repository', '--skip-license', '-o', out]);
+  '--ignoreFile', ignoreFile, '-o', out]);
 const mib = statSync(out).size / 2 ** 20;
 console.log(`package: ${path.relative(root, out)} ${mib.toFixed(1)} MiB (limit ${limitMiB} MiB)`);
 if (mib > limitMiB) {

@@ -59,6 +59,7 @@ export async function main(args: string[]): Promise<number> {
     const r = await exportAndVerify({
       compressedModel: model, quant, format, out, sink: createSink({ json: false }),
       warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
+      provenance: { source: record.modelPath, recipe: record.recipePath, run: record.id },
     });
     record.artifacts.exports.push(r);
     if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];

@@ -7,7 +7,7 @@ import type { ExportStage } from '../../../language-server/core/recipe/resolved'
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions } from '../export/onnx-export';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
@@ -23,10 +23,10 @@ export interface ExportCheck {
 
 export async function exportAndVerify(o: {
   compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
-  warn(message: string): void; check?: ExportCheck;
+  warn(message: string): void; check?: ExportCheck; provenance?: ExportOptions['provenance'];
 }): Promise<ExportRecord> {
   mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal });
+  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal, provenance: o.provenance });
   for (const w of s.warnings) o.warn(w);
   o.sink.emit({ type: 'artifact', kind: 'export', path: s.path, bytes: s.bytes });
   const record: ExportRecord = {
@@ -66,5 +66,6 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
   if (outliers.length && stage.format !== 'onnx-fakequant') {
     ctx.warn(`${outliers.length} layer${outliers.length === 1 ? '' : 's'} with fp16 outliers (${outliers.slice(0, 3).join(', ')}${outliers.length > 3 ? ', ...' : ''}) have no ${stage.format} form yet: written with their dequantised float weights`);
   }
-  return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check });
+  const provenance = { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) };
+  return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check, provenance });
 }

@@ -28,6 +28,8 @@ const forbidden: [string, string][] = [
   ['extension/runner/engine/x.ts', "import { Ctx } from '../../src/ctx';"],
   ['webviews/compare/x.ts', "import { Ctx } from '../../extension/src/ctx';"],
   ['native/x.ts', "import { parse } from '../language-server/core/recipe/parser';"],
+  ['language-server/core/format/x.ts', "import { parse } from '../recipe/parser';"],
+  ['webviews/compare/x.ts', "import { compareRuns } from '../../language-server/core/runs/compare';"],
 ];
 
 const allowed: [string, string][] = [
@@ -36,6 +38,9 @@ const allowed: [string, string][] = [
   ['extension/src/x.ts', "import type { RunnerEvent } from '../../language-server/core/protocol/runner';"],
   ['webviews/compare/x.ts', "import type { Comparison } from '../../language-server/core/runs/compare';"],
   ['language-server/server/x.ts', "import { parse } from '../core/recipe/parser';"],
+  ['webviews/compare/x.ts', "import { formatMetric } from '../../language-server/core/format/metrics';"],
+  ['language-server/core/runs/x.ts', "import { formatBytes } from '../format/numbers';"],
+  ['extension/src/x.ts', "import { RequestType } from 'vscode-languageserver-protocol';"],
 ];
 
 test('every forbidden cross-layer import is reported by lint', async () => {
