@@ -1,6 +1,6 @@
-// Runs a short `qrecipe` CLI command (init, export, import-llmc) in a child process and collects its
-// output; the long ones that speak the runner protocol (run, sensitivity, spade) go through
-// RunnerProcess instead.
+// Runs a short `qrecipe` CLI command (init, import-llmc) in a child process and collects its output;
+// the long ones speak the runner protocol (run, sensitivity, spade, export with --json-events) and go
+// through RunnerProcess instead.
 import { spawn } from 'node:child_process';
 import type * as vscode from 'vscode';
 import type { Ctx } from './ctx';

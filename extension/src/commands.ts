@@ -25,6 +25,7 @@ export function registerCommands(ctx: Ctx, s: Services): void {
   add('qrecipe.tryQuickstart', () => tryQuickstart(ctx));
   add('qrecipe.runRecipe', async (uri?: vscode.Uri) => {
     const recipe = uri ?? (await pickRecipe());
+    if (recipe && recipe.scheme !== 'file') return void vscode.window.showWarningMessage('QRecipe: this is a read-only copy of a recipe as a run saw it; open the recipe file to run it.');
     if (recipe) await s.runs.run(recipe);
   });
   add('qrecipe.checkRecipe', async (uri?: vscode.Uri) => checkRecipe(ctx, uri ?? (await pickRecipe())));

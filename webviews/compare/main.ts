@@ -89,9 +89,10 @@ function scatter(d: CompareData): SVGElement {
   const pad = (lo: number, hi: number): number => (hi - lo || Math.abs(hi) || 1) * 0.12;
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const xt = niceTicks(Math.max(0, x0 - pad(x0, x1)), x1 + pad(x0, x1), 5);
-  const yt = niceTicks(y0 - pad(y0, y1), y1 + pad(y0, y1), 5);
-  const xa = xt[0]!, xb = xt[xt.length - 1]!, ya = yt[0]!, yb = yt[yt.length - 1]!;
+  // axes span the points with a margin; ticks are the round values inside
+  const xa = Math.max(0, x0 - pad(x0, x1)), xb = x1 + pad(x0, x1), ya = y0 - pad(y0, y1), yb = y1 + pad(y0, y1);
+  const xt = niceTicks(xa, xb, 5);
+  const yt = niceTicks(ya, yb, 5);
   const X = (v: number): number => L + ((v - xa) / (xb - xa || 1)) * (W - L - R);
   const Y = (v: number): number => H - B - ((v - ya) / (yb - ya || 1)) * (H - B - T);
   svg.append(s('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), s('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));

@@ -18,13 +18,13 @@ export const METRIC_HELP: Record<SensitivityMetric, string> = {
 };
 
 /**
- * A layer name that fits a column without losing the part that tells layers apart: the start and
- * the end kept ("layers.11.…self_attn.q_proj"); the full name is in the row's tooltip.
+ * A layer name split so that a narrow column cuts its middle, not the part that tells layers apart:
+ * the head ("layers.11.self_attn.") shrinks with an ellipsis, the tail ("q_proj") always shows; the
+ * full name is in the row's tooltip.
  */
-export function shortName(name: string, max = 34): string {
-  if (name.length <= max) return name;
-  const tail = Math.ceil((max - 1) * 0.62);
-  return `${name.slice(0, max - 1 - tail)}…${name.slice(name.length - tail)}`;
+export function nameParts(name: string): { head: string; tail: string } {
+  const cut = name.lastIndexOf('.', name.length - 2);
+  return cut > 0 ? { head: name.slice(0, cut + 1), tail: name.slice(cut + 1) } : { head: '', tail: name };
 }
 
 /** Position of a positive score on a log scale between 10^lo and 10^hi, in [0, 1]. */

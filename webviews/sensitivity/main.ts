@@ -9,7 +9,7 @@ import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { METRIC_NAMES, type Allocation, type Budget, type EngineProgress, type FrontierPointView, type LayerSensitivity, type SensitivityMetric, type SensitivityViewData, type SpadeResult } from '../protocol';
 import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
 import { STYLES } from './styles';
-import { bitsClass, heat, fmt, shortName, METRIC_HELP } from './format';
+import { bitsClass, heat, fmt, nameParts, METRIC_HELP } from './format';
 import { formatBytes, formatSeconds, formatTick, logTicks, niceTicks } from '../../language-server/core/format/numbers';
 
 interface State {
@@ -232,8 +232,8 @@ function renderFrontier(): void {
   const W = 440, H = 230, L = 58, B = 40, T = 12, R = 14;
   const xv = (p: { bytes: number; averageBits: number }): number => (state.kind === 'bytes' ? p.bytes / 2 ** 20 : p.averageBits);
   const ys = pts.map((p) => Math.max(p.predicted, 1e-30));
-  const xt = niceTicks(Math.min(...pts.map(xv)), Math.max(...pts.map(xv)), 5);
-  const x0 = xt[0] ?? 0, x1 = xt[xt.length - 1] ?? 1;
+  const x0 = Math.min(...pts.map(xv)), x1 = Math.max(...pts.map(xv));
+  const xt = niceTicks(x0, x1, 5);
   const yt = logTicks(Math.min(...ys), Math.max(...ys));
   const y0 = Math.log10(Math.min(...ys, ...yt)), y1 = Math.log10(Math.max(...ys, ...yt));
   const X = (x: number): number => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
@@ -282,7 +282,7 @@ function renderGrid(): void {
     const chosen = allocation?.bits[i];
     const pin = state.pins[l.name];
     const row = h('div', { class: `grow${state.selected === l.name ? ' selected' : ''}`, role: 'row', tabindex: 0, 'data-layer': l.name, 'aria-label': `${l.name}: ${chosen ?? '?'} bits${pin ? ', pinned' : ''}` },
-      h('div', { class: 'name', role: 'rowheader', title: `${l.name} (${l.op} ${l.rows}×${l.cols})` }, pin !== undefined ? h('span', { class: 'pin-badge', title: `pinned to ${pin} bits` }, 'pin') : '', shortName(l.name)));
+      h('div', { class: 'name', role: 'rowheader', title: `${l.name} (${l.op} ${l.rows}×${l.cols})` }, pin !== undefined ? h('span', { class: 'pin-badge', title: `pinned to ${pin} bits` }, 'pin') : '', h('span', { class: 'nhead' }, nameParts(l.name).head), h('span', { class: 'ntail' }, nameParts(l.name).tail)));
     for (const b of cands) {
       const k = l.candidates.indexOf(b);
       const cell = h('div', { class: `cell${chosen === b ? ' chosen' : ''}${pin === b ? ' pinned' : ''}`, role: 'gridcell', title: k < 0 ? 'not a candidate' : `${b} bits: ${metric} ${fmt(scores[k]!)} · ${formatBytes(l.bytes[k]!.total)} (click to pin)` });

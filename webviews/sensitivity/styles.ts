@@ -40,11 +40,14 @@ export const STYLES = `
   svg.chart .measured { fill: var(--vscode-charts-purple); }
   /* a narrow panel scrolls sideways instead of letting the size labels run over each other */
   .grid { margin-top: 12px; font-size: 0.92em; overflow-x: auto; }
-  .grow { display: grid; grid-template-columns: minmax(160px, 280px) repeat(var(--cands, 4), 64px) minmax(80px, 1fr) minmax(150px, max-content); align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
+  .grow { display: grid; grid-template-columns: minmax(150px, 280px) repeat(var(--cands, 4), 56px) minmax(40px, 1fr) minmax(130px, max-content); align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
   .grow.head { font-weight: 600; color: var(--vscode-descriptionForeground); }
   .grow.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
   .grow:hover:not(.head) { background: var(--vscode-list-hoverBackground); }
-  .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; display: flex; min-width: 0; }
+  .name .nhead { overflow: hidden; text-overflow: ellipsis; flex: 0 1 auto; min-width: 1.5em; }
+  .name .ntail { flex: 0 0 auto; }
+  .name .pin-badge { flex: 0 0 auto; }
   /* a text badge, not an emoji: emoji fonts are missing on many Linux desktops */
   .pin-badge { font-size: 0.8em; padding: 0 3px; margin-right: 4px; border-radius: 3px; color: var(--vscode-badge-foreground); background: var(--vscode-badge-background); }
   .cell { text-align: center; font-variant-numeric: tabular-nums; font-size: 0.9em; padding: 2px 0; cursor: pointer;

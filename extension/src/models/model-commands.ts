@@ -76,7 +76,7 @@ export async function newRecipeFromModel(ctx: Ctx, uri?: vscode.Uri, target?: vs
   const r = await request(ctx, scaffoldRecipe, { model: model.fsPath, recipe: dest.fsPath, data });
   if ('error' in r) return void vscode.window.showErrorMessage(`QRecipe: cannot write a recipe for ${path.basename(model.fsPath)}: ${r.error}`);
   await vscode.workspace.fs.writeFile(dest, new TextEncoder().encode(r.text));
-  await vscode.window.showTextDocument(dest);
+  await vscode.window.showTextDocument(dest, { preview: false });
   if (tokens && !data.calib) void vscode.window.showInformationMessage('QRecipe: the recipe names calib.txt and heldout.txt: put some of your own text in them (it checks once they exist).');
   return dest;
 }
@@ -89,7 +89,7 @@ export async function openPendingQuickstart(ctx: Ctx): Promise<void> {
   if (!pending) return;
   await ctx.extension.globalState.update(OPEN_ON_START, undefined);
   const folder = vscode.workspace.workspaceFolders?.find((f) => pending.startsWith(f.uri.fsPath + path.sep));
-  if (folder) await vscode.window.showTextDocument(vscode.Uri.file(pending));
+  if (folder) await vscode.window.showTextDocument(vscode.Uri.file(pending), { preview: false });
 }
 
 /** Copies the bundled quickstart into `dir` with `qrecipe init`; returns the recipe. */
@@ -141,6 +141,6 @@ export async function tryQuickstart(ctx: Ctx): Promise<void> {
   }
   const recipe = (await exists(existing)) ? existing : await initQuickstart(ctx, path.join(folder.fsPath, 'qrecipe-quickstart'));
   if (!recipe) return;
-  await vscode.window.showTextDocument(recipe);
+  await vscode.window.showTextDocument(recipe, { preview: false });
   void vscode.window.showInformationMessage('QRecipe: this recipe quantises the quickstart model to 4 bits. Click "Run" above its first line to run it.');
 }

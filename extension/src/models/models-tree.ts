@@ -23,11 +23,16 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
   private readonly changed = new vscode.EventEmitter<ModelsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly cache = new Map<string, Promise<ModelSummary>>();
+  /** Summaries already answered, for getTreeItem (which must not wait). */
+  private readonly known = new Map<string, ModelSummary>();
+  /** One node object per model file (a row is repainted by identity). */
+  private readonly nodes = new Map<string, Extract<ModelsNode, { kind: 'model' }>>();
   private readonly watcher = vscode.workspace.createFileSystemWatcher('**/*.onnx');
 
   constructor(private readonly ctx: Ctx) {
     const reset = (uri: vscode.Uri): void => {
       this.cache.delete(uri.fsPath);
+      this.known.delete(uri.fsPath);
       this.changed.fire(undefined);
     };
     this.watcher.onDidCreate(reset);
@@ -40,6 +45,7 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
     if (!p) {
       p = request(this.ctx, modelSummary, { path: uri.fsPath }).then((r) => {
         if ('error' in r) throw new Error(r.error);
+        this.known.set(uri.fsPath, r.summary);
         return r.summary;
       });
       this.cache.set(uri.fsPath, p);
@@ -51,7 +57,11 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
   async getChildren(node?: ModelsNode): Promise<ModelsNode[]> {
     if (!node) {
       const files = await vscode.workspace.findFiles('**/*.onnx', EXCLUDE, 200);
-      return files.sort((a, b) => a.fsPath.localeCompare(b.fsPath)).map((uri) => ({ kind: 'model', uri }));
+      return files.sort((a, b) => a.fsPath.localeCompare(b.fsPath)).map((uri) => {
+        let n = this.nodes.get(uri.fsPath);
+        if (!n) { n = { kind: 'model', uri }; this.nodes.set(uri.fsPath, n); }
+        return n;
+      });
     }
     if (node.kind !== 'model') return [];
     try {
@@ -75,13 +85,17 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
         item.iconPath = new vscode.ThemeIcon('circuit-board');
         item.contextValue = 'qrecipe.model';
         item.tooltip = node.uri.fsPath;
-        void this.summary(node.uri).then((s) => {
+        const s = this.known.get(node.uri.fsPath);
+        if (s) {
           // a compressed export says so at a glance: "28 quantised layers (4-bit) · 2 float layers · 1.41 MiB"
           item.description = summaryLine(s);
           const prov = provenanceOf(s);
           item.tooltip = new vscode.MarkdownString([`**${path.basename(node.uri.fsPath)}**`, node.uri.fsPath, summaryLine(s), ...prov.map((p) => `${p.label}: \`${p.value}\``)].join('\n\n'));
           if (s.quantized.length) item.iconPath = new vscode.ThemeIcon('package');
-        }, () => undefined);
+        } else {
+          // repaint this row once the server has answered
+          void this.summary(node.uri).then(() => this.changed.fire(node), () => undefined);
+        }
         return item;
       }
       case 'quantized': {

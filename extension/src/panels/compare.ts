@@ -11,6 +11,7 @@ import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import type { FromWebview } from '../../../webviews/protocol';
 import { compareData } from './compare-data';
 import { readOnlyUri } from '../views/read-only';
+import { runLabels } from '../../../language-server/core/runs/labels';
 
 export const COMPARE: PanelSpec = { viewType: 'qrecipe.compare', script: 'compare.js', name: 'compare view' };
 
@@ -69,7 +70,10 @@ export class ComparePanel extends PanelHost {
         break;
       case 'compare/open-recipe-diff': {
         const [a, b] = m.runIds.map((id) => this.records.findIndex((r) => r.id === id));
-        if (a !== undefined && b !== undefined && a >= 0 && b >= 0) await openRecipeDiff(this.records[a]!, this.dirs[a]!, this.records[b]!, this.dirs[b]!);
+        if (a !== undefined && b !== undefined && a >= 0 && b >= 0) {
+          const labels = runLabels(this.records, { withRecipe: new Set(this.records.map((r) => r.recipePath)).size > 1 });
+          await openRecipeDiff(this.records[a]!, this.dirs[a]!, this.records[b]!, this.dirs[b]!, (r) => labels.get(r.id) ?? r.id);
+        }
         break;
       }
       case 'compare/reveal-run': {
@@ -84,7 +88,7 @@ export class ComparePanel extends PanelHost {
 }
 
 /** The two recipes as the runs saw them (from run.json, not today's file), read-only, in the diff editor. */
-async function openRecipeDiff(a: RunRecord, aDir: string, b: RunRecord, bDir: string): Promise<void> {
+async function openRecipeDiff(a: RunRecord, aDir: string, b: RunRecord, bDir: string, label: (r: RunRecord) => string): Promise<void> {
   const name = (r: RunRecord): string => `${path.basename(r.recipePath, '.qrecipe')} (${r.id}).qrecipe`;
-  await vscode.commands.executeCommand('vscode.diff', readOnlyUri('recipe', name(a), aDir), readOnlyUri('recipe', name(b), bDir), `${a.id} ↔ ${b.id} (recipes as run)`);
+  await vscode.commands.executeCommand('vscode.diff', readOnlyUri('recipe', name(a), aDir), readOnlyUri('recipe', name(b), bDir), `${label(a)} ↔ ${label(b)} (recipes as run)`);
 }

@@ -3,12 +3,14 @@
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
-import { runCli } from '../cli';
 import { runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import type { RunsNode, RunsTree } from './runs-tree';
 import type { RunManager } from './run-manager';
 import type { RunEntry } from './run-index';
 import { deleteRun } from '../../../language-server/core/runs/store';
+import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { formatSeconds } from '../../../language-server/core/format/numbers';
+import { RunnerProcess } from './runner-process';
 import { runLabels } from '../../../language-server/core/runs/labels';
 import { ComparePanel } from '../panels/compare';
 import { readOnlyUri } from '../views/read-only';
@@ -135,13 +137,26 @@ async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> 
     title: 'Export the compressed model to',
   });
   if (!dest) return;
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, (progress, token) =>
-    runCli(ctx, ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws)], { token, env: runnerEnv(), onLine: (l) => progress.report({ message: l.trim().slice(0, 120) }) }));
-  if (result.code !== 0 && result.code !== 1) {
-    ctx.output.error(`export failed:\n${result.stdout}${result.stderr}`);
-    return void vscode.window.showErrorMessage(`QRecipe: export failed: ${(result.stderr || result.stdout).trim().split('\n').pop()}`, 'Show Output').then((p) => p && ctx.output.show());
+  // the runner protocol: progress of the verification, warnings, the end; Cancel sends the cancel line
+  const end = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, async (progress, token) => {
+    const proc = new RunnerProcess(ctx.asset('dist/cli.js'), ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws), '--json-events'], { cwd: ws, env: runnerEnv() });
+    token.onCancellationRequested(() => proc.cancel());
+    let last: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
+    proc.onLine((l) => ctx.output.info(`[export] ${l}`));
+    proc.onEvent((e) => {
+      if (e.type === 'progress') progress.report({ message: `${e.label ?? 'verifying'} ${Math.floor((100 * e.done) / Math.max(1, e.total))}%${e.etaSeconds !== undefined ? ` · ${formatSeconds(e.etaSeconds)} left` : ''}` });
+      else if (e.type === 'log') ctx.output[e.level === 'error' ? 'error' : e.level === 'warning' ? 'warn' : 'info'](`export: ${e.message}`);
+      else if (e.type === 'run-end') last = e;
+    });
+    const exit = await proc.exited;
+    proc.dispose();
+    return last ?? { type: 'run-end' as const, status: 'failed' as const, seconds: 0, error: exit.stderrTail.trim().split('\n').pop() || `the runner exited with code ${exit.code}` };
+  });
+  if (end.status === 'cancelled') return void vscode.window.showWarningMessage('QRecipe: the export was stopped; the run\'s record is unchanged.');
+  if (end.status === 'failed' && !end.error?.includes('does not load')) {
+    return void vscode.window.showErrorMessage(`QRecipe: export failed: ${end.error ?? 'see the QRecipe output'}`, 'Show Output').then((p) => p && ctx.output.show());
   }
-  ctx.log(`exported ${record.id} as ${format.label} to ${dest.fsPath}\n${result.stdout}`);
+  ctx.log(`exported ${record.id} as ${format.label} to ${dest.fsPath}`);
   s.runsTree.index.forget(run.dir);
   s.runsTree.refresh();
   const after = await s.runsTree.index.entry(run.dir);

@@ -80,10 +80,15 @@ export function orderedKeys(keys: Iterable<string>): string[] {
   return [...METRIC_ORDER.filter((k) => all.includes(k)), ...all.filter((k) => !METRIC_ORDER.includes(k)).sort()];
 }
 
-/** "ppl 2.803 · 1.41 MiB · 4.56 bpw": the few metrics worth a glance, short names. */
-export function glanceMetrics(m: Record<string, number> | undefined, max = 3): string {
+/**
+ * "ppl 2.803 · 1.41 MiB": the main quality metric and the size, short enough for a sidebar row at its
+ * default width (every metric is in the tooltip and the run's page).
+ */
+export function glanceMetrics(m: Record<string, number> | undefined): string {
   if (!m) return '';
-  const keys = orderedKeys(Object.keys(m)).filter((k) => k !== 'top1Agreement' && k !== 'bitsPerByte').slice(0, max);
+  const all = orderedKeys(Object.keys(m));
+  const quality = all.find((k) => k !== 'top1Agreement' && k !== 'bitsPerByte' && METRICS[k]?.kind !== 'bytes' && METRICS[k]?.kind !== 'bits' && k !== 'latency');
+  const keys = [quality, all.includes('sizeBytes') ? 'sizeBytes' : all.includes('bitsPerWeight') ? 'bitsPerWeight' : undefined].filter((k): k is string => !!k);
   return keys.map((k) => {
     const info = metricInfo(k);
     const v = formatMetric(k, m[k]);

@@ -38,7 +38,7 @@ export function formatSeconds(s: number): string {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** Round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k), about `count` of them. */
+/** Round tick values inside [lo, hi] (steps of 1, 2 or 5 × 10^k), about `count` of them. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi < lo) [lo, hi] = [hi, lo];
@@ -47,18 +47,30 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const p = 10 ** Math.floor(Math.log10(raw));
   // the round step whose tick count is nearest `count` (the larger step on a tie)
   const ticks = (s: number): number => Math.floor(hi / s + 1e-9) - Math.ceil(lo / s - 1e-9) + 1;
-  const step = [10, 5, 2.5, 2, 1, 0.5].map((m) => m * p).reduce((best, s) => (Math.abs(ticks(s) - count) < Math.abs(ticks(best) - count) ? s : best));
+  const step = [10, 5, 2, 1, 0.5].map((m) => m * p).reduce((best, s) => (Math.abs(ticks(s) - count) < Math.abs(ticks(best) - count) ? s : best));
   const out: number[] = [];
   for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
 }
 
-/** Decades 10^k within [lo, hi] (both > 0), for a log axis; the ends when the range is under a decade. */
+/**
+ * Round values within [lo, hi] (both > 0) for a log axis: the decades 10^k, with 2·10^k and 5·10^k
+ * added when the range spans fewer than three decades; the ends when nothing round falls inside.
+ */
 export function logTicks(lo: number, hi: number): number[] {
   if (!(lo > 0) || !(hi > 0)) return [];
-  const out: number[] = [];
-  for (let k = Math.ceil(Math.log10(lo) - 1e-9); k <= Math.floor(Math.log10(hi) + 1e-9); k++) out.push(10 ** k);
-  return out.length >= 2 ? out : [lo, hi];
+  if (hi < lo) [lo, hi] = [hi, lo];
+  const inside = (mults: number[]): number[] => {
+    const out: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+      for (const m of mults) { const v = Number((m * 10 ** k).toPrecision(12)); if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v); }
+    }
+    return out;
+  };
+  const decades = inside([1]);
+  if (decades.length >= 3) return decades;
+  const finer = inside([1, 2, 5]);
+  return finer.length >= 2 ? finer : [lo, hi];
 }
 
 /** A tick label: as few decimals as the step between ticks needs. */
@@ -66,6 +78,9 @@ export function formatTick(v: number, step: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(1).replace('.0e', 'e');
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(Math.abs(step) || 1) + 1e-9)));
+  // the decimals that write the step exactly (0.5 → 1, 0.02 → 2, 20 → 0)
+  let decimals = 0;
+  const s = Math.abs(step) || 1;
+  while (decimals < 6 && Math.abs(s * 10 ** decimals - Math.round(s * 10 ** decimals)) > 1e-6 * s * 10 ** decimals) decimals++;
   return v.toFixed(decimals);
 }

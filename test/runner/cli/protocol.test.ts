@@ -9,7 +9,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isRunnerEvent, type RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { isRunnerEvent, type RunnerEvent, type RunRecord } from '../../../language-server/core/protocol/runner';
+import { loadModel } from '../../../language-server/core/model/reader';
+import { provenanceOf, summarizeModel } from '../../../language-server/core/model/summary';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -149,9 +151,12 @@ test('init --model writes a recipe for a model of yours that checks clean with t
   assert.equal(run(['check', recipe], dir).code, 0);
 });
 
-test('--version prints package.json\'s version', () => {
+test('--version prints package.json\'s version, and `npx qrecipe` runs the CLI (package.json bin)', () => {
   const r = run(['--version'], ROOT);
   assert.equal(r.stdout.trim(), pkg.version);
+  const npx = spawnSync('npx', ['--no-install', 'qrecipe', '--version'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(npx.status, 0, npx.stderr);
+  assert.equal(npx.stdout.trim(), pkg.version);
 });
 
 test('the $qrecipe problem matcher matches what check and run print, with file, line, column, severity and code', () => {
@@ -170,4 +175,27 @@ test('the $qrecipe problem matcher matches what check and run print, with file, 
     assert.ok(Number(typo[matcher.pattern.column]) > 0);
   }
   assert.ok(!existsSync(path.join(dir, '.qrecipe', 'runs')), 'the run stopped before compute');
+});
+
+test('export --json-events: a later export speaks the protocol, records its provenance, and Inspect reads it back', async () => {
+  const { dir, file } = workspace(`model "${LM}/model.onnx"\nquantize rtn { targets "Linear"  ignore "lm_head"  bits 4  group 64 }\n`);
+  const r = run(['run', file, '--json-events'], dir);
+  assert.equal(r.code, 0, r.stderr);
+  const start = events(r.stdout).find((e) => e.type === 'run-start');
+  assert.ok(start?.type === 'run-start');
+  const out = path.join(dir, 'w4.onnx');
+  const ex = run(['export', start.runId, '--format', 'onnx-matmulnbits', '-o', out, '--json-events'], dir);
+  assert.equal(ex.code, 0, ex.stdout + ex.stderr);
+  const ev = events(ex.stdout);
+  assert.ok(ev.some((e) => e.type === 'artifact' && e.kind === 'export' && e.path === out));
+  assert.deepEqual(ev.at(-1), { ...ev.at(-1), type: 'run-end', status: 'succeeded' });
+  const record = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(record.artifacts.exports.at(-1)?.path, out);
+  const s = summarizeModel(await loadModel(out));
+  assert.equal(s.quantized.length, 28);
+  assert.ok(s.quantized.every((q) => q.encoding === 'MatMulNBits' && q.bits === 4 && q.group === 64));
+  assert.deepEqual(Object.fromEntries(provenanceOf(s).map((p) => [p.label, p.value])), {
+    'source model': `${LM}/model.onnx`, recipe: file, run: start.runId, format: 'onnx-matmulnbits', 'written by QRecipe': pkg.version,
+  });
+  assert.deepEqual(record.settings, { 'quantize.method': 'rtn', 'quantize.bits': '4b', 'quantize.group': 'g64', 'quantize.scheme': 'asym' }, 'the run records the settings that name it');
 });

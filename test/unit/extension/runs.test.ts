@@ -41,7 +41,7 @@ test('the finish notification carries the key metrics against the original, and 
   assert.equal(finishMessage(record({ metrics: {}, artifacts: { exports: [], log: 'run.log' } })), 'quickstart.qrecipe finished in 29 s.');
   assert.equal(exportMessage(record().artifacts.exports[0]!), 'exported w4.onnx (onnx-matmulnbits): 1.41 MiB, 4.56 bits per weight, loads in onnxruntime, perplexity 2.803, 0.00 % from the simulated run.');
   const line = pickerLine(record(), 'gptq 4b g64');
-  assert.deepEqual(line, { label: 'quickstart · gptq 4b g64', description: 'ppl 2.803 · 1.41 MiB · 4.56 bpw', detail: `succeeded · ${line.detail.split(' · ')[1]} · 20261207-182053-quickstart` });
+  assert.deepEqual(line, { label: 'quickstart · gptq 4b g64', description: 'ppl 2.803 · 1.41 MiB', detail: `succeeded · ${line.detail.split(' · ')[1]} · 20261207-182053-quickstart` });
   assert.match(runTooltip(record(), 'gptq 4b g64'), /\| perplexity \| 2\.769 \| 2\.803 \| \+0\.0339 \|/);
 });
 

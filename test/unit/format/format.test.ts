@@ -21,8 +21,12 @@ test('ticks are round numbers that cover the range, and their labels have the de
     for (const v of t) assert.ok(formatTick(v, step).length <= 8, formatTick(v, step));
   }
   assert.equal(formatTick(2.6000000000000005, 0.1), '2.6');
-  assert.deepEqual(logTicks(3e-4, 0.2), [1e-3, 1e-2, 1e-1]);
-  assert.deepEqual(logTicks(2, 5), [2, 5], 'under a decade: the ends');
+  assert.equal(formatTick(2.5, 0.5), '2.5');
+  assert.equal(formatTick(2.44, 0.02), '2.44');
+  assert.equal(formatTick(40, 20), '40');
+  assert.deepEqual(logTicks(3e-5, 0.2), [1e-4, 1e-3, 1e-2, 1e-1]);
+  assert.deepEqual(logTicks(17000, 410000), [20000, 50000, 100000, 200000], 'under three decades: 1, 2, 5 × 10^k');
+  assert.deepEqual(logTicks(2.1, 4.9), [2.1, 4.9], 'nothing round inside: the ends');
 });
 
 test('numbers, sizes and durations print compactly; missing values print as a dash', () => {
@@ -51,7 +55,8 @@ test('metrics have human names and units; changes say which way is better', () =
   assert.equal(isBetter('accuracy', 0.01), true);
   assert.equal(isBetter('sizeBytes', -10), true);
   assert.deepEqual(orderedKeys(['sizeBytes', 'zeta', 'bitsPerWeight', 'perplexity', 'kl']), ['perplexity', 'kl', 'sizeBytes', 'bitsPerWeight', 'zeta']);
-  assert.equal(glanceMetrics({ perplexity: 2.8027, sizeBytes: 1474956, bitsPerWeight: 4.5625 }), 'ppl 2.803 · 1.41 MiB · 4.56 bpw');
+  assert.equal(glanceMetrics({ kl: 0.0012, perplexity: 2.8027, sizeBytes: 1474956, bitsPerWeight: 4.5625 }), 'ppl 2.803 · 1.41 MiB', 'short enough for the sidebar');
+  assert.equal(glanceMetrics({ accuracy: 0.9125 }), 'acc 91.25 %');
 });
 
 const run = (id: string, settings: Record<string, string> | undefined, recipe = '/w/quickstart.qrecipe', t = '2026-12-07T18:20:53Z') => ({ id, recipePath: recipe, startedAt: t, settings });
