@@ -82,7 +82,8 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     }
     assert.equal(await input.inputValue(), dest, 'the save dialog holds the destination');
     await s.page.keyboard.press('Enter');
-    await s.notification(/exported to exported-w4\.onnx/, 180_000);
+    const done = await s.notification(/exported exported-w4\.onnx/, 180_000);
+    assert.match(done, /bits per weight, loads in onnxruntime/, "the export notification says what the file is");
     await s.shot('journey-5-exported');
     assert.ok(existsSync(dest) && statSync(dest).size > 0);
     const ort = await import('onnxruntime-node');
