@@ -102,7 +102,11 @@ export class ModelsTree implements vscode.TreeDataProvider<ModelsNode>, vscode.D
         const l = node.layer;
         const item = new vscode.TreeItem(l.name, vscode.TreeItemCollapsibleState.None);
         item.description = `${l.bits}-bit ${l.group === 'channel' ? 'per channel' : `g${l.group}`} · ${l.rows}×${l.cols} · ${formatBytes(l.bytes)}`;
-        item.tooltip = `${l.name}\n${l.encoding}: ${l.bits}-bit codes${l.storedBits !== l.bits ? ` stored in ${l.storedBits}-bit slots` : ''}, ${l.group === 'channel' ? 'one scale per output channel' : `groups of ${l.group} columns`}\n${l.params.toLocaleString()} weights in ${formatBytes(l.bytes)} (${((8 * l.bytes) / Math.max(1, l.params)).toFixed(2)} bits per weight with scales)\nnode ${l.nodeName}`;
+        const slots = l.storedBits !== l.bits ? ` stored in ${l.storedBits}-bit slots` : '';
+        const groups = l.group === 'channel' ? 'one scale per output channel' : `groups of ${l.group} columns`;
+        const bpw = ((8 * l.bytes) / Math.max(1, l.params)).toFixed(2);
+        item.tooltip = [`${l.name}`, `${l.encoding}: ${l.bits}-bit codes${slots}, ${groups}`,
+          `${l.params.toLocaleString()} weights in ${formatBytes(l.bytes)} (${bpw} bits per weight with scales)`, `node ${l.nodeName}`].join('\n');
         item.iconPath = new vscode.ThemeIcon('symbol-number');
         item.contextValue = 'qrecipe.layer';
         return item;

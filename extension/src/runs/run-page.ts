@@ -41,7 +41,9 @@ export function runPage(r: RunRecord, dir: string, label: string): string {
   if (r.artifacts.exports.length) {
     out.push('## Exported models', '', '| file | format | size | bits per weight | loads in onnxruntime | quality check |', '|---|---|--:|--:|---|---|');
     for (const e of r.artifacts.exports) {
-      const check = e.check ? `${metricInfo(e.check.metric).label} ${formatMetric(e.check.metric, e.check.exported)} vs ${formatMetric(e.check.metric, e.check.fakeQuant)} simulated (${(100 * e.check.relDiff).toFixed(2)} %) ${e.check.ok ? '✓' : '✗ more than 1 %'}` : '—';
+      const c = e.check;
+      const check = c ? `${metricInfo(c.metric).label} ${formatMetric(c.metric, c.exported)} vs ${formatMetric(c.metric, c.fakeQuant)} simulated `
+        + `(${(100 * c.relDiff).toFixed(2)} %) ${c.ok ? '✓' : '✗ more than 1 %'}` : '—';
       out.push(`| \`${cell(e.path)}\` | ${e.format} | ${formatBytes(e.bytes)} | ${e.bitsPerWeight !== undefined ? e.bitsPerWeight.toFixed(2) : '—'} | ${e.verified ? 'yes' : 'no'} | ${cell(check)} |`);
     }
     out.push('');
@@ -68,14 +70,17 @@ export function runPage(r: RunRecord, dir: string, label: string): string {
     for (const l of r.layers) merged.set(l.name, { ...merged.get(l.name), ...l });
     out.push(`## Layers (${merged.size})`, '', '| layer | method | bits | group | sparsity | relative error | time |', '|---|---|--:|--:|--:|--:|--:|');
     for (const l of merged.values()) {
-      out.push(`| ${cell(l.name)} | ${l.method ?? ''} | ${l.bits ?? ''} | ${l.groupSize ?? ''} | ${l.sparsity !== undefined ? `${(100 * l.sparsity).toFixed(1)} %` : ''} | ${l.relError !== undefined ? formatNumber(l.relError, 3) : ''} | ${l.seconds !== undefined ? formatSeconds(l.seconds) : ''} |`);
+      const cells = [cell(l.name), l.method ?? '', l.bits ?? '', l.groupSize ?? '', l.sparsity !== undefined ? `${(100 * l.sparsity).toFixed(1)} %` : '',
+        l.relError !== undefined ? formatNumber(l.relError, 3) : '', l.seconds !== undefined ? formatSeconds(l.seconds) : ''];
+      out.push(`| ${cells.join(' | ')} |`);
     }
     out.push('', '*Relative error: ‖WX − ŴX‖² / ‖WX‖² of the layer on calibration inputs (0 = unchanged).*', '');
   }
 
   if (r.warnings?.length) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
 
-  out.push('## Files', '', `- recipe: \`${r.recipePath}\``, `- model: \`${r.modelPath}\``, `- run folder: \`${dir}\` (run.json, ${r.artifacts.log}${r.artifacts.compressedModel ? `, ${r.artifacts.compressedModel}` : ''}${r.artifacts.quant ? `, ${r.artifacts.quant}` : ''})`, '');
+  const files = ['run.json', r.artifacts.log, r.artifacts.compressedModel, r.artifacts.quant].filter(Boolean).join(', ');
+  out.push('## Files', '', `- recipe: \`${r.recipePath}\``, `- model: \`${r.modelPath}\``, `- run folder: \`${dir}\` (${files})`, '');
   out.push('## Versions', '', `QRecipe ${r.versions.qrecipe}${r.versions.addon ? `, native addon ${r.versions.addon}` : ''}, onnxruntime ${r.versions.onnxruntime}, Node ${r.versions.node}; seed ${r.seed}`, '');
   return out.join('\n');
 }
