@@ -13,6 +13,8 @@ import type { NodeProto, ValueInfoProto } from '../../../language-server/core/mo
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import { DataType } from '../../../language-server/core/model/onnx-schema';
 import { dtypeCode, dtypeName, float32ToBytes } from '../../../language-server/core/model/dtype';
+import { VERSION } from '../../../language-server/core/util/version';
+import { PROVENANCE_KEYS } from '../../../language-server/core/model/summary';
 import { groupsOf, type QuantizedLayer } from './quant-store';
 import { blockSizeFor, integerZeros, packMatMulNBits } from './pack';
 
@@ -63,6 +65,8 @@ function graphInterface(g: { input?: ValueInfoProto[]; output?: ValueInfoProto[]
 
 export interface ExportOptions {
   signal?: AbortSignal;
+  /** Where the model came from, written as metadata_props (keys: PROVENANCE_KEYS of core/model/summary.ts). */
+  provenance?: { source?: string; recipe?: string; run?: string };
 }
 
 const u8 = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -233,6 +237,17 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
   return { name: layer.name, encoding, bits: q.bits, storedBits: 8, bytes, floatBytes: 4 * layer.params, params: layer.params };
 }
 
+/** QRecipe as the producer, and the provenance keys Inspect and the Models view read back. */
+function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullable<ExportOptions['provenance']>): void {
+  const proto = editor.model.proto;
+  proto.producerName = 'qrecipe';
+  proto.producerVersion = VERSION;
+  const entries: [string, string | undefined][] = [[PROVENANCE_KEYS.source, p.source], [PROVENANCE_KEYS.recipe, p.recipe], [PROVENANCE_KEYS.run, p.run],
+    [PROVENANCE_KEYS.format, format], [PROVENANCE_KEYS.version, VERSION]];
+  const keep = (proto.metadataProps ?? []).filter((e) => !e.key?.startsWith('qrecipe.'));
+  proto.metadataProps = [...keep, ...entries.filter((e): e is [string, string] => !!e[1]).map(([key, value]) => ({ key, value }))];
+}
+
 function reshapeTo(rw: Rewrite, input: string, dims: number[], output: string): NewNode {
   const shapeName = uniq(rw, `${output}_shape`);
   const data = new BigInt64Array(dims.map((d) => BigInt(d)));
@@ -291,6 +306,7 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
     layers.push(format === 'onnx-matmulnbits' ? { ...e, why: notNBits } : e);
   }
   if (needsMs) editor.setOpset('com.microsoft', 1);
+  writeProvenance(editor, format, opts.provenance ?? {});
   const saved = await editor.save(out, { signal: opts.signal });
   const quantized = layers;
   const quantizedBytes = quantized.reduce((a, l) => a + l.bytes, 0);

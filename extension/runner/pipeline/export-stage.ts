@@ -9,7 +9,7 @@ import type { ExportStage } from '../../../language-server/core/recipe/resolved'
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat, type GraphInterface } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface } from '../export/onnx-export';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
@@ -59,11 +59,13 @@ export interface ExportCheck {
 export async function exportAndVerify(o: {
   compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
   warn(message: string): void; check?: ExportCheck;
+  /** Where the export came from, written into its metadata_props. */
+  provenance?: ExportOptions['provenance'];
   /** The source model (its folder's Hugging Face / genai files go beside the export) and the README's facts. */
   deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
   mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal });
+  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal, provenance: o.provenance });
   for (const w of s.warnings) o.warn(w);
   o.sink.emit({ type: 'artifact', kind: 'export', path: s.path, bytes: s.bytes });
   const record: ExportRecord = {
@@ -121,6 +123,7 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
   };
   return exportAndVerify({
     compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
+    provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
     deploy: { sourceModel: ctx.state.original.path, provenance },
   });
 }

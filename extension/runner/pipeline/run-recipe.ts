@@ -12,6 +12,7 @@ import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
+import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
@@ -54,7 +55,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const recipePath = path.resolve(o.recipe);
   const pre = await preflight(recipePath);
   for (const p of pre.problems) {
-    sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
+    sink.emit({ type: 'log', level: p.severity, message: p.message, ...(p.code ? { code: p.code } : {}), ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
   const errors = pre.problems.filter((p) => p.severity === 'error');
   if (errors.length || !pre.recipe?.model) {
@@ -80,6 +81,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
+    settings: recipeSettings(recipe),
   };
   await writeRecord(dir, record);
   sink.emit({ type: 'run-start', protocol: RUNNER_PROTOCOL_VERSION, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
