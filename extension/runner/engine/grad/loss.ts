@@ -16,6 +16,11 @@ import { ai, makeTensor, type GraphBuilder } from './builder';
  *   rank 3 ([batch, time, classes]) at time step `position` (default -1, the last).
  * - `ocr`: minus the mean per-frame log-probability of the greedy path (the largest class of each
  *   frame; CTC-free), for outputs that are already probabilities (Softmax) or logits.
+ * - `kd`: knowledge distillation, the mean over positions (every axis but the last) of
+ *   KL(teacher ‖ model) = Σ_v p_t·(log p_t − log p_model), with the teacher's log-probabilities fed
+ *   at run time as the float input `teacher` (default name `teacher_logprobs`, the output's shape);
+ *   the model's log-probabilities are LogSoftmax of logits, or Log of an output that is already a
+ *   Softmax (PP-OCR), floored at 1e-12.
  * - `weighted`: Σ output · weights with a constant weight tensor of the output's shape (tests).
  */
 export type LossSpec =
@@ -23,6 +28,7 @@ export type LossSpec =
   | { kind: 'label'; labels?: string }
   | { kind: 'logit'; target: number; position?: number }
   | { kind: 'ocr' }
+  | { kind: 'kd'; teacher?: string }
   | { kind: 'weighted'; weights: ArrayLike<number> };
 
 export type LossKind = LossSpec['kind'];
@@ -91,6 +97,19 @@ export function buildLossHead(spec: LossSpec, h: HeadContext): LossHead {
         ? b.op1('Log', [b.reduce('ReduceMax', h.output, axis, false)])
         : b.reduce('ReduceMax', b.op1('LogSoftmax', [h.output], [ai('axis', -1)]), axis, false);
       return { loss: b.neg(b.reduce('ReduceMean', best, undefined, false)), inputs: [] };
+    }
+    case 'kd': {
+      const teacher = spec.teacher ?? 'teacher_logprobs';
+      const last = [rank - 1];
+      const logp = h.producerOp === 'Softmax'
+        ? b.op1('Log', [b.op1('Max', [h.output, b.scalar(h.outputDtype, 1e-12)])])
+        : b.op1('LogSoftmax', [h.output], [ai('axis', -1)]);
+      const pt = b.op1('Exp', [teacher]);
+      const kl = b.reduceSum(b.mul(pt, b.sub(teacher, logp)), last, false);
+      return {
+        loss: b.reduce('ReduceMean', kl, undefined, false),
+        inputs: [{ name: teacher, dtype: h.outputDtype, dims: h.outputDims }],
+      };
     }
     case 'weighted': {
       const n = h.outputDims.reduce((a, d) => a * d, 1);
