@@ -37,11 +37,25 @@ async function main(): Promise<void> {
   const { batches } = await feedBatches(path.join(fx, 'data/calib.txt'), io, modelPath, { seqlen: 256, count: +(kv.samples ?? 32), seed: 0, limit: +(kv.samples ?? 32) });
   const t0 = Date.now();
   let rel = 0;
+  // cache of the quantised layers (dev only): out/bench/extreme-dev-<method>-<settings>.v8
+  const { serialize, deserialize } = await import('node:v8');
+  const fs = await import('node:fs');
+  const cacheKey = Object.entries(kv).filter(([k]) => !['ft', 'ftsamples', 'ftbatch', 'lr', 'codelr', 'tau', 'norms'].includes(k)).map(([k, v]) => `${k}${v}`).join('-');
+  const cacheFile = path.join(root, 'out/bench', `extreme-dev-${method}-${cacheKey}.v8`);
+  const cached = fs.existsSync(cacheFile) ? deserialize(fs.readFileSync(cacheFile) as unknown as Uint8Array) as { name: string; c: CompressedLayer }[] : undefined;
   const compressed: { info: LayerInfo; compressed: CompressedLayer }[] = [];
   const { editor } = await calibrateSequential(modelPath, batches, async (group_, stats) => {
     const out = new Map<string, Float32Array>();
     for (const l of group_) {
       const W = await getLayerWeight(orig, l);
+      const hit = cached?.find((x) => x.name === l.name);
+      if (hit) {
+        const inc0 = method.endsWith('-inc') ? incoherenceFor(l.rows, l.cols, { in: seedOf(l.inputName ?? l.name), out: seedOf(l.name) }) : undefined;
+        const c0: CompressedLayer = { ...hit.c, ...(inc0 ? { incoherence: inc0 } : {}) };
+        compressed.push({ info: l, compressed: c0 });
+        out.set(l.name, decodeLayer(c0));
+        continue;
+      }
       const H = stats.get(l.name)!.hessian;
       const { rows, cols } = l;
       const inc = method.endsWith('-inc') ? incoherenceFor(rows, cols, { in: seedOf(l.inputName ?? l.name), out: seedOf(l.name) }) : undefined;
@@ -65,6 +79,7 @@ async function main(): Promise<void> {
     }
     return out;
   }, { layers, groups: groupLayers(layers) });
+  if (!cached) fs.writeFileSync(cacheFile, new Uint8Array(serialize(compressed.map(({ info, compressed: c }) => ({ name: info.name, c: { ...c, incoherence: undefined } })))));
   console.log(`quantised in ${((Date.now() - t0) / 1000).toFixed(1)} s, mean rel ${(rel / layers.length).toExponential(3)}`);
   const file = path.join(root, 'out/bench', `extreme-dev-${method}.onnx`);
   await editor.save(file);
