@@ -13,7 +13,7 @@ import { feedBatches } from '../../extension/runner/engine/evaluate/datasets';
 import { evaluateModel } from '../../extension/runner/engine/evaluate/index';
 import * as native from '../../native/index';
 import { vqQuantize, layerLoss } from '../../extension/runner/engine/extreme/vq';
-import { incoherenceFor, rotateLayer, seedOf, unrotateWeight } from '../../extension/runner/engine/extreme/incoherence';
+import { incoherenceForLayer, rotateLayer, unrotateWeight } from '../../extension/runner/engine/extreme/incoherence';
 import { decodeLayer, type CompressedLayer } from '../../extension/runner/engine/extreme/compressed';
 import { finetune } from '../../extension/runner/engine/extreme/finetune';
 import type { FeedBatch } from '../../extension/runner/engine/evaluate/agreement';
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       const W = await getLayerWeight(orig, l);
       const hit = cached?.find((x) => x.name === l.name);
       if (hit) {
-        const inc0 = method.endsWith('-inc') ? incoherenceFor(l.rows, l.cols, { in: seedOf(l.inputName ?? l.name), out: seedOf(l.name) }) : undefined;
+        const inc0 = method.endsWith('-inc') ? incoherenceForLayer(l.rows, l.cols) : undefined;
         const c0: CompressedLayer = { ...hit.c, ...(inc0 ? { incoherence: inc0 } : {}) };
         compressed.push({ info: l, compressed: c0 });
         out.set(l.name, decodeLayer(c0));
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       }
       const H = stats.get(l.name)!.hessian;
       const { rows, cols } = l;
-      const inc = method.endsWith('-inc') ? incoherenceFor(rows, cols, { in: seedOf(l.inputName ?? l.name), out: seedOf(l.name) }) : undefined;
+      const inc = method.endsWith('-inc') ? incoherenceForLayer(rows, cols) : undefined;
       const rl = inc ? rotateLayer(W, H, rows, cols, inc) : { W, H };
       const t = Date.now();
       let c: CompressedLayer;

@@ -47,6 +47,8 @@ export interface FinetuneOptions extends LongRunOptions {
   measure?: boolean;
   /** After each step. */
   onStep?: (s: FinetuneStep) => void;
+  /** Test hook: each layer's gradients of its continuous parameters at each step, before the update. */
+  inspect?: (step: number, layer: number, grads: Map<string, Float32Array>) => void;
 }
 
 export interface FinetuneStep {
@@ -216,6 +218,7 @@ export async function finetune(student: OnnxModel, teacher: string, layers: Trai
         const gs = Float32Array.from(floatData(t));
         const G = info.transposed ? transpose(gs, info.cols, info.rows) : gs;
         const { grads, rotated } = backward(c, G);
+        opts.inspect?.(step, i, grads);
         const params = continuousParams(c);
         for (const [k, g] of grads) { const o = paramOpt[i]!.get(k)!; o.adam.step(params.get(k)!, g, lr * f * o.ref); }
         const so = stOpt[i];

@@ -4,9 +4,10 @@
  * outlier weights and outlier input features over all coordinates, so a per-channel grid or a small
  * codebook fits the rotated weight far better; GPTQ with the rotated Hessian is QuIP's LDLQ.
  *
- * The sign vectors come from seeds: the input side from the layer's input tensor (layers that read
- * one activation share one V, so an export rotates that activation once), the output side from the
- * layer's name.
+ * The sign vectors come from a seed per size (`incoherenceForLayer`): every layer with an input (or
+ * output) of n features uses the same V (or U), which is still random with respect to any one
+ * weight; an export then stores one sign vector per size, and layers reading one activation could
+ * share its rotation.
  */
 import { Rotation, rotateHessian, rotateMatrix } from './hadamard';
 
@@ -30,6 +31,11 @@ export function incoherenceFor(rows: number, cols: number, seeds: { in: number; 
   const out = Rotation.random(rows, seeds.out);
   const inn = Rotation.random(cols, seeds.in);
   return { ...(out.mixes ? { out } : {}), ...(inn.mixes ? { in: inn } : {}) };
+}
+
+/** The rotations of a rows×cols layer in a run with this seed: one sign vector per size. */
+export function incoherenceForLayer(rows: number, cols: number, runSeed = 0): Incoherence {
+  return incoherenceFor(rows, cols, { in: seedOf(`n${cols}`, runSeed), out: seedOf(`n${rows}`, runSeed) });
 }
 
 /** W' = U·W·Vᵀ and H' = V·H·Vᵀ (float32 copies; the inputs are not changed). */
