@@ -1,11 +1,16 @@
-// Calibration statistics for the layers of a stage, through the model layer's capture: the stage's
-// data set becomes feed batches for the model's input, then either sequential calibration (the
-// layers span two or more transformer blocks: each block is captured on the model with the earlier
-// blocks already compressed, as GPTQ's driver does) or one pass on the model as it is now.
+// Calibration statistics for the layers of a stage: the stage's data set becomes feed batches for
+// the model's input, then either sequential calibration (the layers span two or more transformer
+// blocks: each block is captured on the model with the earlier blocks already compressed, as GPTQ's
+// driver does) or one pass on the model as it is now. Sequential calibration runs block by block
+// on parts cut from the graph (engine/calibrate/blockwise.ts) when the graph can be cut, else
+// through the whole model once per block (said in the log).
+import path from 'node:path';
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
 import type { StageKind } from '../../../language-server/core/protocol/runner';
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import { calibrateSequential, captureStats, groupLayers, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
+import { calibrateBlockwise } from '../engine/calibrate/blockwise';
+import { spansBlocks } from '../engine/blocks/labels';
 import { openSession } from '../engine/evaluate/session';
 import { describeIo } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
@@ -15,11 +20,18 @@ import type { LayerStats } from './quantize';
 /** Folder of a run's scratch files (removed when the run ends). */
 export const SCRATCH_DIR = '.scratch';
 
-const BLOCK = /(?:^|\.)(?:layers|layer|blocks|block|h)\.(\d+)\./;
-
 /** True when the layers belong to at least two transformer blocks. */
 export function isSequential(layers: string[]): boolean {
-  return new Set(layers.map((n) => BLOCK.exec(n)?.[1]).filter((b) => b !== undefined)).size >= 2;
+  return spansBlocks(layers);
+}
+
+/** Calibration batch size: today's 4 windows up to 512 tokens, fewer for longer windows (one run stays short). */
+export function calibrationBatch(seqlen: number | undefined): number {
+  return !seqlen || seqlen <= 512 ? 4 : Math.max(1, Math.floor(2048 / seqlen));
+}
+
+function fmtMB(n: number): string {
+  return `${(n / 1048576).toFixed(0)} MB`;
 }
 
 function toStats(s: Map<string, CapturedStats>): Map<string, LayerStats> {
@@ -39,14 +51,20 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   const s = dataset.source;
   const { batches } = await feedBatches(s.path, io, original, {
     ...('labels' in s ? { labels: s.labels } : {}),
-    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed } : {}),
+    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed, batch: calibrationBatch(dataset.seqlen) } : {}),
     limit: dataset.samples,
   });
   const infos = layers.map((n) => ctx.state.layer(n));
-  const editor = await ctx.state.editorWithChanges();
   const seen = new Set<string>();
   const sequential = isSequential(layers);
-  ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${sequential ? 'sequential calibration, block by block,' : 'one-pass calibration'} on '${dataset.name}' (${dataset.samples} samples)` });
+  const planned = sequential ? ctx.state.blockPlan() : undefined;
+  // QRECIPE_BLOCKWISE=0 keeps the whole-model path (to compare the two).
+  const allowed = process.env.QRECIPE_BLOCKWISE !== '0';
+  const blockwise = allowed && planned?.ok && (planned.plan.named || planned.plan.transformer) ? planned.plan : undefined;
+  const how = !sequential ? 'one-pass calibration'
+    : blockwise ? `sequential calibration, block by block on ${blockwise.blocks} blocks cut from the graph,`
+      : `sequential calibration through the whole model once per block (${!allowed ? 'QRECIPE_BLOCKWISE=0' : `the graph cannot be cut into blocks: ${planned?.ok ? 'its blocks are not transformer blocks' : planned?.reason ?? 'not planned'}`}),`;
+  ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${how} on '${dataset.name}' (${dataset.samples} samples)` });
   const opts = { signal: ctx.signal, layers: infos, groups: groupLayers(infos), hessian: needHessian };
   const run = async (group: LayerInfo[], stats: Map<string, CapturedStats>): Promise<void> => {
     const names = group.map((l) => l.name);
@@ -54,7 +72,15 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
     await visit(names, toStats(stats));
   };
   let skipped: { name: string; reason: string }[];
-  if (sequential) {
+  if (blockwise) {
+    const r = await calibrateBlockwise(ctx.state.original, batches(), run, {
+      plan: blockwise, layers: infos, hessian: needHessian, signal: ctx.signal, scratchDir: path.join(ctx.runDir, SCRATCH_DIR),
+      current: (ls) => ctx.state.changedWeights(ls.map((l) => l.name)),
+    });
+    skipped = r.skipped;
+    ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s on ${r.provider}, Hessians by ${r.hessianBackend}; activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });
+  } else if (sequential) {
+    const editor = await ctx.state.editorWithChanges();
     const r = await calibrateSequential(editor, batches, async (group, stats) => {
       await run(group, stats);
       const updated = new Map<string, Float32Array>();
@@ -63,6 +89,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
     }, opts);
     skipped = r.report.skipped;
   } else {
+    const editor = await ctx.state.editorWithChanges();
     const r = await captureStats(editor, batches, { ...opts, onGroup: async (stats) => run([...stats.values()].map((v) => v.layer), stats) });
     skipped = r.report.skipped;
   }

@@ -9,6 +9,7 @@ import { getLayerWeight, setLayerWeight } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import type { QuantizedLayer } from '../export/quant-store';
+import { planBlocks, type PlanResult } from '../engine/blocks/plan';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
@@ -20,6 +21,7 @@ export class ModelState {
   readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
+  private plan?: PlanResult;
 
   private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, private readonly editor: ModelEditor) {
     this.layers = new Map(inventory.layers.map((l) => [l.name, l]));
@@ -41,6 +43,22 @@ export class ModelState {
     const w = this.changed.get(name);
     if (w) return w;
     return getLayerWeight(this.editor, this.layer(name));
+  }
+
+  /** The current weights of these layers where a stage changed them (others are as in the file). */
+  async changedWeights(names: readonly string[]): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const n of names) {
+      const w = this.changed.get(n);
+      if (w) out.set(n, w);
+    }
+    return out;
+  }
+
+  /** Where the graph cuts into prefix, blocks and suffix (computed once). */
+  blockPlan(): PlanResult {
+    this.plan ??= planBlocks(this.original, this.inventory.layers);
+    return this.plan;
   }
 
   setWeight(name: string, w: Float32Array): void {

@@ -43,23 +43,37 @@ export function accumulateHessian(H: Float32Array, n: number, X: Float32Array, T
 
 /** Statistics of one activation (shared by every layer that reads it, e.g. q/k/v projections). */
 export class InputStats {
-  /** (2/n)·Σ x·xᵀ, cols × cols row-major; empty when Hessians are not collected. */
-  H: Float32Array;
   /** Calibration samples folded in (the n of the running mean). */
   samples = 0;
   /** Activation rows seen (tokens, or unfolded conv positions). */
   rows = 0;
   private readonly sq: Float64Array;
+  private readonly host: Float32Array;
   private nativeAcc: native.HessianAccumulator | undefined;
 
-  constructor(readonly cols: number, readonly withHessian: boolean, useNative: boolean) {
+  /**
+   * @param keepOnDevice with a CUDA accumulator, H stays in GPU memory between batches (only the
+   * activations cross the bus) until `takeH()` brings it back.
+   */
+  constructor(readonly cols: number, readonly withHessian: boolean, useNative: boolean, keepOnDevice = false) {
     this.sq = new Float64Array(cols);
     if (withHessian && useNative && native.isAvailable()) {
-      this.nativeAcc = new native.HessianAccumulator(cols);
-      this.H = this.nativeAcc.H;
+      this.nativeAcc = new native.HessianAccumulator(cols, { keepOnDevice });
+      this.host = new Float32Array(0);
     } else {
-      this.H = new Float32Array(withHessian ? cols * cols : 0);
+      this.host = new Float32Array(withHessian ? cols * cols : 0);
     }
+  }
+
+  /** (2/n)·Σ x·xᵀ, cols × cols row-major; empty when Hessians are not collected. */
+  get H(): Float32Array {
+    return this.nativeAcc ? this.nativeAcc.H : this.host;
+  }
+
+  /** H, brought back from the GPU if it was kept there (whose memory is then freed). */
+  takeH(): Float32Array {
+    this.nativeAcc?.dispose();
+    return this.H;
   }
 
   /** Which implementation accumulates H. */
@@ -78,7 +92,7 @@ export class InputStats {
       if (this.nativeAcc) {
         await this.nativeAcc.add(X, rows, samples, { signal });
       } else {
-        accumulateHessian(this.H, this.samples, X, rows, C, samples);
+        accumulateHessian(this.host, this.samples, X, rows, C, samples);
       }
     }
     this.samples += samples;
