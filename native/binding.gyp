@@ -41,7 +41,7 @@
         'src/addon.cc', 'src/bindings.cc', 'src/job.cc', 'src/cuda_stub.cc',
         'src/gemm.cc', 'src/linalg.cc', 'src/quant_grid.cc', 'src/hessian.cc', 'src/gptq.cc',
         'src/sparsegpt.cc', 'src/prune_mask.cc', 'src/wanda.cc', 'src/magnitude.cc',
-        'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc',
+        'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc', 'src/memory.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'QRECIPE_VERSION="<(qr_version)"'],

@@ -718,3 +718,17 @@ export async function benchGemm(o: { m: number; n: number; k: number }, opts?: C
 export async function benchHessian(o: { cols: number; tokens: number }, opts?: CallOptions): Promise<HessianBenchResult & Ran> {
   return call((a) => a.benchHessian, { ...o }, opts);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process memory
+
+/**
+ * Makes the C allocator give large freed blocks back to the system at once (glibc: a fixed mmap
+ * threshold of `thresholdBytes`, default 1 MiB, instead of one that rises after each large free).
+ * Long runs that build and drop block-sized buffers otherwise keep each freed block resident.
+ * Returns false where it does nothing (another C library, or an addon built before this call).
+ */
+export function tuneAllocator(thresholdBytes = 1 << 20): boolean {
+  const a = load() as Addon & { tuneAllocator?: (n: number) => boolean };
+  return typeof a.tuneAllocator === 'function' ? a.tuneAllocator(thresholdBytes) : false;
+}

@@ -11,6 +11,8 @@
 #endif
 
 namespace qr {
+Napi::Value TuneAllocator(const Napi::CallbackInfo& info);  // memory.cc
+
 void registerBindings(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -58,6 +60,7 @@ void StopThreadPool(void* token) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, StopThreadPool, new char);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
+  exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   registerBindings(env, exports);
   return exports;
 }

@@ -78,7 +78,8 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
       current: (ls) => ctx.state.changedWeights(ls.map((l) => l.name)),
     });
     skipped = r.skipped;
-    ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s on ${r.provider}, Hessians by ${r.hessianBackend}; activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });
+    const p = r.phases;
+    ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s (forward ${p.forwardSeconds.toFixed(1)} s on ${r.provider}, Hessians ${p.hessianSeconds.toFixed(1)} s by ${r.hessianBackend}, ${stage} ${p.compressSeconds.toFixed(1)} s); activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });
   } else if (sequential) {
     const editor = await ctx.state.editorWithChanges();
     const r = await calibrateSequential(editor, batches, async (group, stats) => {

@@ -57,7 +57,7 @@ export class Evaluator {
     let quantBytes = 0;
     let quantParams = 0;
     let floatBytes = 0;
-    for (const q of st.quant.values()) {
+    for (const q of st.quantized) {
       const groups = q.rows * groupsOf(q);
       quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + 4 * groups + Math.ceil((groups * q.bits) / 8);
       quantParams += q.rows * q.cols;

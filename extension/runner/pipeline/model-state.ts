@@ -1,35 +1,36 @@
-// The model being compressed: the loaded ONNX file with its editor, its layer inventory, the
-// current weight of every layer a stage touched (rows × cols float32) and the quantised codes of
-// quantised layers. Stages read and replace weights here; the compressed (fake-quant) model file is
-// written from it.
+// The model being compressed: the loaded ONNX file (weights read from it on demand), its layer
+// inventory and block plan, and the weights the stages changed, in a WeightStore (codes of
+// quantised layers, float32 of pruned ones; spilled to the run's scratch folder beyond a memory
+// budget). Stages read and replace weights here; the compressed (fake-quant) model, quant.bin and
+// the chain's parts are made from it on demand, one layer at a time.
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
-import { getLayerWeight, setLayerWeight } from '../engine/model/weights';
+import { getLayerWeight, setLayerWeightLazy } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
-import type { QuantizedLayer } from '../export/quant-store';
+import { writeQuantStoreStreaming, type QuantizedLayer } from '../export/quant-store';
 import { planBlocks, type PlanResult } from '../engine/blocks/plan';
+import { WeightStore, type QuantMeta } from './weight-store';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
-  /** Current weights of the layers changed so far. */
-  private readonly changed = new Map<string, Float32Array>();
-  /** Quantised codes of the layers quantised so far (a later stage may replace them). */
-  readonly quant = new Map<string, QuantizedLayer>();
   /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
   readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
   private plan?: PlanResult;
+  private readonly editor: ModelEditor;
 
-  private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, private readonly editor: ModelEditor) {
+  private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, readonly store: WeightStore) {
     this.layers = new Map(inventory.layers.map((l) => [l.name, l]));
+    this.editor = new ModelEditor(original);
   }
 
-  static async load(file: string): Promise<ModelState> {
+  /** Loads the model; changed weights beyond the memory budget go to `scratchDir`. */
+  static async load(file: string, scratchDir: string, weightBudget?: number): Promise<ModelState> {
     const model = await loadModel(file);
-    return new ModelState(model, inventoryOf(model), new ModelEditor(model));
+    return new ModelState(model, inventoryOf(model), new WeightStore(scratchDir, weightBudget));
   }
 
   layer(name: string): LayerInfo {
@@ -38,21 +39,14 @@ export class ModelState {
     return l;
   }
 
-  /** The current weight (a fresh copy of the original the first time). */
+  /** The current weight (a fresh copy of the original, or the dequantised codes, when changed). */
   async weight(name: string): Promise<Float32Array> {
-    const w = this.changed.get(name);
-    if (w) return w;
-    return getLayerWeight(this.editor, this.layer(name));
+    return (await this.store.weight(name)) ?? getLayerWeight(this.editor, this.layer(name));
   }
 
-  /** The current weights of these layers where a stage changed them (others are as in the file). */
-  async changedWeights(names: readonly string[]): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const n of names) {
-      const w = this.changed.get(n);
-      if (w) out.set(n, w);
-    }
-    return out;
+  /** The layers among `names` a stage changed, each with a getter of its current weights (others are as in the file). */
+  changedWeights(names: readonly string[]): Map<string, () => Promise<Float32Array>> {
+    return new Map(names.filter((n) => this.store.has(n)).map((n) => [n, async () => (await this.store.weight(n))!]));
   }
 
   /** Where the graph cuts into prefix, blocks and suffix (computed once). */
@@ -61,39 +55,62 @@ export class ModelState {
     return this.plan;
   }
 
-  setWeight(name: string, w: Float32Array): void {
+  /** Replaces a layer's weight by float values (its codes, if any, are dropped). */
+  async setWeight(name: string, w: Float32Array): Promise<void> {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
-    this.changed.set(name, w);
+    await this.store.setFloat(name, w);
   }
 
-  /** Marks a layer quantised (its weight becomes the dequantised codes). */
-  setQuantized(q: QuantizedLayer, dequantized: Float32Array): void {
-    this.setWeight(q.name, dequantized);
-    this.quant.set(q.name, q);
+  /** Marks a layer quantised: its weight becomes the dequantised codes. */
+  async setQuantized(q: QuantizedLayer): Promise<void> {
+    const l = this.layer(q.name);
+    if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
+    await this.store.setQuantized(q);
   }
 
-  /** A pruning stage after quantisation invalidates the codes of the layers it changes. */
+  /** A pruning or outlier stage after quantisation: the layer has no packed form any more. */
   dropQuantized(name: string): void {
-    this.quant.delete(name);
     this.outlierLayers.delete(name);
   }
 
-  get changedLayers(): string[] {
-    return [...this.changed.keys()];
+  /** The quantised layers (without their arrays). */
+  get quantized(): QuantMeta[] {
+    return this.store.quantized;
   }
 
-  /** The changed weights applied to a fresh copy of the original (used to write the compressed model). */
+  /** A quantised layer with its codes, scales and zeros. */
+  async quantizedLayer(name: string): Promise<QuantizedLayer> {
+    const q = await this.store.quantizedLayer(name);
+    if (!q) throw new Error(`layer '${name}' is not quantised`);
+    return q;
+  }
+
+  get changedLayers(): string[] {
+    return this.store.names;
+  }
+
+  /** The original model with every changed weight produced when it is written (one layer at a time). */
   async editorWithChanges(): Promise<ModelEditor> {
     const editor = new ModelEditor(await loadModel(this.original.path));
-    for (const [name, w] of this.changed) setLayerWeight(editor, this.layer(name), w);
+    for (const name of this.store.names) await setLayerWeightLazy(editor, this.layer(name), async () => (await this.store.weight(name))!);
     return editor;
   }
 
-  /** Writes the compressed (fake-quant) model atomically. */
+  /** Writes the compressed (fake-quant) model atomically, streaming. */
   async save(file: string, signal?: AbortSignal): Promise<number> {
     const editor = await this.editorWithChanges();
     const r = await editor.save(file, { signal });
     return r.bytes + (r.externalBytes ?? 0);
+  }
+
+  /** Writes quant.bin (codes, scales, zeros of every quantised layer) atomically, one layer at a time. */
+  async writeQuantStore(file: string, signal?: AbortSignal): Promise<number> {
+    return writeQuantStoreStreaming(file, this.quantized, (name) => this.quantizedLayer(name), signal);
+  }
+
+  /** Removes the spill file of changed weights. */
+  async close(): Promise<void> {
+    await this.store.close();
   }
 }

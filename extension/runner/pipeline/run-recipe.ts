@@ -10,7 +10,6 @@ import type { ResolvedStage } from '../../../language-server/core/recipe/resolve
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import * as native from '../../../native/index';
 import type { EventSink } from '../events';
-import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
@@ -72,6 +71,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     return 1;
   }
 
+  // Block-sized buffers are built and dropped all run long: let the allocator give them back.
+  if (native.isAvailable()) native.tuneAllocator();
   const { id, dir } = await createRunDir(o.runsRoot, recipePath);
   sink.attachLog(path.join(dir, LOG_FILE));
   const warnings: string[] = [];
@@ -104,7 +105,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     record.modelHash = await sha256Path(model.path);
     record.dataHashes = await hashDatasets(recipe.datasets);
     await writeRecord(dir, record);
-    state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
+    state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path, path.join(dir, SCRATCH_DIR)));
     const ctx: RunContext = {
       sink, signal, device: o.device, recipe, state, runDir: dir,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
@@ -136,7 +137,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator));
+          const quant = await Promise.all(state!.quantized.map((q) => state!.quantizedLayer(q.name)));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, quant, evaluator));
         });
       }
       record.layers = state.results;
@@ -144,8 +146,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     }
     current = undefined;
     await saveCompressed();
-    if (state.quant.size) {
-      const bytes = await writeQuantStore(path.join(dir, QUANT_FILE), [...state.quant.values()]);
+    if (state.quantized.length) {
+      const bytes = await state.writeQuantStore(path.join(dir, QUANT_FILE), signal);
       record.artifacts.quant = QUANT_FILE;
       sink.emit({ type: 'artifact', kind: 'report', path: path.join(dir, QUANT_FILE), bytes });
     }
@@ -161,6 +163,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       if (process.env.QRECIPE_DEBUG && err instanceof Error) sink.emit({ type: 'log', level: 'error', message: err.stack ?? '' });
     }
   }
+  await state?.close().catch(() => undefined);
   rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
   record.layers = state?.results ?? [];
   record.status = status;

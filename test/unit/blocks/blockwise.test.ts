@@ -67,7 +67,7 @@ test('block-wise driver = whole-model sequential path: the same Hessians for eve
     }
   }, {
     plan: r.plan, layers, scratchDir: scratch,
-    current: async (ls: readonly LayerInfo[]) => new Map(ls.filter((l) => current.has(l.name)).map((l) => [l.name, current.get(l.name)!])),
+    current: (ls: readonly LayerInfo[]) => new Map(ls.filter((l) => current.has(l.name)).map((l) => [l.name, async () => current.get(l.name)!])),
   });
   assert.deepEqual(order, ['layers.0', 'layers.1', 'layers.2', 'layers.3']);
   assert.equal(report.groups, 4);

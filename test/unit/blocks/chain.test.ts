@@ -50,7 +50,7 @@ async function chainLogits(file: string, batches: ChainBatch[], o: { budget?: nu
   const last = r.plan.parts.length - 1;
   for (let j = 0; j <= last; j++) {
     const part = r.plan.parts[j]!;
-    const weights = new Map([...(o.weights ?? [])].filter(([k]) => part.layers.some((l) => l.name === k)));
+    const weights = new Map([...(o.weights ?? [])].filter(([k]) => part.layers.some((l) => l.name === k)).map(([k, w]) => [k, async () => w]));
     await chain.runPart(j, {
       weights, advance: j < last,
       onBatch: async (i, out) => { if (j === last) logits[i] = out[part.graphOutputs[0]!]!.data as Float32Array; },

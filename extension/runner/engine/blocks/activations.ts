@@ -8,20 +8,12 @@
  * Side tensors that are equal for every batch (a causal mask or rotary table depends only on the
  * sequence length) are stored once.
  *
- * A disk that fills fails with the folder and its free space; `dispose()` removes the file.
+ * A disk that fills fails with the folder and its free space (spill.ts); `dispose()` removes the file.
  */
-import path from 'node:path';
-import { promises as fs } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { formatBytes } from '../../../../language-server/core/util/format';
+import { SpillFile, type Span } from './spill';
 
-/** Thrown when the scratch folder cannot take the spilled activations. */
-export class ScratchSpaceError extends Error {
-  constructor(readonly dir: string, needed: number, free: number | undefined, cause?: string) {
-    super(`${dir}: no room to spill calibration activations (${formatBytes(needed)} needed, ${free === undefined ? 'free space unknown' : `${formatBytes(free)} free`})${cause ? `: ${cause}` : ''}`);
-    this.name = 'ScratchSpaceError';
-  }
-}
+export { ScratchSpaceError } from './spill';
 
 type Typed = ort.Tensor['data'];
 
@@ -30,7 +22,7 @@ interface Stored {
   dims: readonly number[];
   bytes: number;
   data?: Typed;
-  spill?: { offset: number; length: number };
+  spill?: Span;
   /** Number of (batch, name) entries sharing this tensor. */
   refs: number;
   hash?: number;
@@ -69,19 +61,19 @@ export class ActivationCache {
   private readonly entries = new Map<string, Stored>();
   private readonly shared = new Map<string, Stored[]>();
   private memory = 0;
-  private file?: fs.FileHandle;
-  private fileEnd = 0;
-  private readonly free: { offset: number; length: number }[] = [];
+  private readonly file: SpillFile;
   readonly stats: ActivationStats = { peakMemoryBytes: 0, spilledBytes: 0, fileBytes: 0 };
 
   /**
    * @param dir scratch folder for the spill file (created on first spill)
    * @param budget bytes of activations kept in memory
    */
-  constructor(private readonly dir: string, readonly budget: number) {}
+  constructor(dir: string, readonly budget: number) {
+    this.file = new SpillFile(dir, 'activations.bin', 'calibration activations');
+  }
 
   get spillPath(): string {
-    return path.join(this.dir, 'activations.bin');
+    return this.file.path;
   }
 
   private key(batch: number, name: string): string {
@@ -114,8 +106,9 @@ export class ActivationCache {
       this.memory += bytes.byteLength;
       this.stats.peakMemoryBytes = Math.max(this.stats.peakMemoryBytes, this.memory);
     } else {
-      s.spill = await this.write(bytes);
+      s.spill = await this.file.write(bytes);
       this.stats.spilledBytes += bytes.byteLength;
+      this.stats.fileBytes = this.file.size;
     }
     if (opts.share) {
       s.hash = fnv(bytes);
@@ -143,7 +136,7 @@ export class ActivationCache {
     this.entries.delete(k);
     if (--s.refs > 0) return;
     if (s.data) { this.memory -= s.bytes; s.data = undefined; }
-    if (s.spill) { this.free.push(s.spill); s.spill = undefined; }
+    if (s.spill) { this.file.release(s.spill); s.spill = undefined; }
     if (s.hash !== undefined) {
       for (const [name, list] of this.shared) {
         const i = list.indexOf(s);
@@ -153,51 +146,7 @@ export class ActivationCache {
   }
 
   private async read(s: Stored): Promise<Uint8Array> {
-    if (s.data) return viewBytes(s.data);
-    const out = new Uint8Array(s.bytes);
-    let done = 0;
-    while (done < s.bytes) {
-      const { bytesRead } = await this.file!.read(out, done, s.bytes - done, s.spill!.offset + done);
-      if (!bytesRead) throw new Error(`${this.spillPath}: ended early`);
-      done += bytesRead;
-    }
-    return out;
-  }
-
-  private async write(bytes: Uint8Array): Promise<{ offset: number; length: number }> {
-    const slot = this.free.findIndex((f) => f.length === bytes.byteLength);
-    let at: { offset: number; length: number };
-    if (slot >= 0) {
-      at = this.free.splice(slot, 1)[0]!;
-    } else {
-      await fs.mkdir(this.dir, { recursive: true });
-      let free: number | undefined;
-      try {
-        const st = await fs.statfs(this.dir);
-        free = st.bavail * st.bsize;
-      } catch { /* unknown: try the write */ }
-      if (free !== undefined && free < bytes.byteLength + 64 * 1048576) throw new ScratchSpaceError(this.dir, bytes.byteLength, free);
-      this.file ??= await fs.open(this.spillPath, 'w+');
-      at = { offset: this.fileEnd, length: bytes.byteLength };
-      this.fileEnd += bytes.byteLength;
-      this.stats.fileBytes = this.fileEnd;
-    }
-    try {
-      let done = 0;
-      while (done < bytes.byteLength) {
-        const { bytesWritten } = await this.file!.write(bytes, done, bytes.byteLength - done, at.offset + done);
-        done += bytesWritten;
-      }
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
-        let free: number | undefined;
-        try { const st = await fs.statfs(this.dir); free = st.bavail * st.bsize; } catch { /* unknown */ }
-        throw new ScratchSpaceError(this.dir, bytes.byteLength, free, e.code);
-      }
-      throw err;
-    }
-    return at;
+    return s.data ? viewBytes(s.data) : this.file.read(s.spill!);
   }
 
   /** Closes and removes the spill file. */
@@ -205,8 +154,6 @@ export class ActivationCache {
     this.entries.clear();
     this.shared.clear();
     this.memory = 0;
-    await this.file?.close().catch(() => undefined);
-    this.file = undefined;
-    await fs.rm(this.spillPath, { force: true });
+    await this.file.close();
   }
 }

@@ -10,7 +10,7 @@ import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/ut
 import { runSession, type OpenedSession, type ProviderChoice } from '../evaluate/session';
 import type { BlockPlan, PartPlan } from './plan';
 import type { ActivationCache } from './activations';
-import { openPart } from './submodel';
+import { openPart, type PartWeights } from './submodel';
 
 export interface ChainBatch { feeds: Record<string, ort.Tensor>; samples: number }
 
@@ -67,12 +67,13 @@ export class ChainRunner {
   }
 
   /** Opens part `j` with the given current weights and extra outputs. */
-  async open(j: number, opts: { weights?: ReadonlyMap<string, Float32Array>; expose?: readonly string[] } = {}): Promise<OpenPart> {
+  async open(j: number, opts: { weights?: PartWeights; expose?: readonly string[] } = {}): Promise<OpenPart> {
     const part = this.plan.parts[j]!;
     const cache = this.o.cache;
     const session = await openPart(this.model, part, {
       inputTypes: await this.inputTypes(part), expose: opts.expose, weights: opts.weights,
-      provider: this.o.provider, scratchDir: this.o.scratchDir, signal: this.o.signal, ort: this.o.ort,
+      // No arena: a part's buffers go back to the system when its session is released.
+      provider: this.o.provider, scratchDir: this.o.scratchDir, signal: this.o.signal, ort: { enableCpuMemArena: false, ...this.o.ort },
     });
     const label = `${this.model.path} (${part.label})`;
     return {
@@ -102,7 +103,7 @@ export class ChainRunner {
    * `expose`); with `advance`, the part's outputs become the next part's inputs.
    */
   async runPart(j: number, opts: {
-    weights?: ReadonlyMap<string, Float32Array>; expose?: readonly string[]; advance: boolean;
+    weights?: PartWeights; expose?: readonly string[]; advance: boolean;
     onBatch?: (i: number, out: Record<string, ort.Tensor>) => Promise<void>;
     onProgress?: (done: number, total: number) => void;
   }): Promise<string> {

@@ -16,9 +16,12 @@ import { tensorElements } from '../../../../language-server/core/model/reader';
 import { tempPathFor } from '../../../../language-server/core/util/atomic';
 import type { LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { ModelEditor } from '../model/writer';
-import { setLayerWeight } from '../model/weights';
+import { setLayerWeightLazy } from '../model/weights';
 import { openSession, type OpenedSession, type ProviderChoice } from '../evaluate/session';
 import type { PartPlan } from './plan';
+
+/** Layer name → its current weights (rows × cols float32), asked for when the part is written. */
+export type PartWeights = ReadonlyMap<string, () => Promise<Float32Array>>;
 
 /** Largest part built in memory; bigger ones go to the scratch folder with external data. */
 const MAX_IN_MEMORY = 1.9e9;
@@ -30,8 +33,8 @@ export interface PartModelOptions {
   expose?: readonly string[];
   /** Only these outputs (default: the part's own outputs plus `expose`). */
   outputs?: readonly string[];
-  /** Current weights (rows × cols) of the part's layers that differ from the stored ones. */
-  weights?: ReadonlyMap<string, Float32Array>;
+  /** Current weights (rows × cols) of the part's layers that differ from the stored ones, made when the part is written. */
+  weights?: PartWeights;
 }
 
 /** Bytes of the part's initializers as stored (what building it reads from the model). */
@@ -43,7 +46,7 @@ export function partWeightBytes(part: PartPlan): number {
 }
 
 /** The part as an editable model over the original's tensors (initializer records copied, bytes shared). */
-export function partModel(model: OnnxModel, part: PartPlan, o: PartModelOptions): ModelEditor {
+export async function partModel(model: OnnxModel, part: PartPlan, o: PartModelOptions): Promise<ModelEditor> {
   const g = model.proto.graph ?? {};
   const declared = new Map<string, ValueInfoProto>([...(g.input ?? []), ...(g.valueInfo ?? [])].map((v) => [v.name ?? '', v]));
   const inputs: ValueInfoProto[] = [];
@@ -70,7 +73,7 @@ export function partModel(model: OnnxModel, part: PartPlan, o: PartModelOptions)
   const editor = new ModelEditor({ ...model, proto });
   for (const l of part.layers) {
     const w = o.weights?.get(l.name);
-    if (w) setLayerWeight(editor, l, w);
+    if (w) await setLayerWeightLazy(editor, l, w);
   }
   return editor;
 }
@@ -95,7 +98,7 @@ export interface OpenPartOptions extends PartModelOptions, Pick<LongRunOptions, 
 
 /** Builds the part and opens an onnxruntime session on it; the model bytes are dropped once it is open. */
 export async function openPart(model: OnnxModel, part: PartPlan, o: OpenPartOptions): Promise<OpenedSession> {
-  const editor = partModel(model, part, o);
+  const editor = await partModel(model, part, o);
   if (partWeightBytes(part) < MAX_IN_MEMORY) {
     const bytes = await editor.toBuffer({ signal: o.signal });
     return openSession(bytes, { provider: o.provider, ort: o.ort });

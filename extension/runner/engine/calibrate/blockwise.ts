@@ -19,6 +19,7 @@ import * as native from '../../../../native/index';
 import { MemoryPeak, type ProviderChoice } from '../evaluate/session';
 import type { BlockPlan, PartPlan } from '../blocks/plan';
 import { ChainRunner, type ChainBatch } from '../blocks/chain';
+import type { PartWeights } from '../blocks/submodel';
 import { ActivationCache, type ActivationStats } from '../blocks/activations';
 import { StatsCollector, type LayerStats } from './collect';
 import { usableLayers, type CalibrationReport } from './calibrate';
@@ -47,14 +48,16 @@ export interface BlockwiseOptions extends LongRunOptions {
   scratchDir: string;
   /** Bytes of activations kept in memory before spilling (default: activationBudget()). */
   activationBudget?: number;
-  /** Current weights (rows × cols) of these layers where they differ from the model file's. */
-  current(layers: readonly LayerInfo[]): Promise<Map<string, Float32Array>>;
+  /** Current weights (rows × cols) of these layers where they differ from the model file's, made on demand. */
+  current(layers: readonly LayerInfo[]): PartWeights | Promise<PartWeights>;
   onPart?: (e: PartEvent) => void;
 }
 
 export interface BlockwiseReport extends CalibrationReport {
   activations: ActivationStats;
   blocks: number;
+  /** Where the time went: onnxruntime passes (building and opening parts included), Hessian accumulation, the caller's compression. */
+  phases: { forwardSeconds: number; hessianSeconds: number; compressSeconds: number };
 }
 
 /** Default memory for cached activations: a quarter of the machine's memory, between 256 MiB and 8 GiB (QRECIPE_ACTIVATION_MEMORY_MB overrides). */
@@ -90,6 +93,11 @@ export async function calibrateBlockwise(
   let provider = 'cpu';
   let backend = withHessian ? 'typescript' : 'none';
   let passes = 0;
+  const phases = { forwardSeconds: 0, hessianSeconds: 0, compressSeconds: 0 };
+  const timed = async <T>(key: keyof typeof phases, fn: () => Promise<T>): Promise<T> => {
+    const s0 = performance.now();
+    try { return await fn(); } finally { phases[key] += (performance.now() - s0) / 1000; }
+  };
   try {
     await chain.start(batches);
     const last = plan.parts.length - 1;
@@ -106,28 +114,35 @@ export async function calibrateBlockwise(
         opts.onProgress?.({ done: g, total: groups, label: mine[0]!.name });
         const collector = new StatsCollector(mine, model.proto.graph?.node ?? [], withHessian, useNative, onDevice);
         event('capture', 0, chain.batches);
-        provider = await chain.runPart(j, {
+        let accumulating = 0;
+        provider = await timed('forwardSeconds', async () => chain.runPart(j, {
           weights: await opts.current(part.layers), expose: collector.names, advance: false,
           onBatch: async (i, out) => {
+            const h0 = performance.now();
             await collector.add(out, {}, chain.samples[i]!, opts.signal);
+            accumulating += (performance.now() - h0) / 1000;
             for (const v of Object.values(out)) v.dispose();
             mem.sample();
           },
           onProgress: (done, total) => event('capture', done, total),
-        });
+        }));
+        phases.forwardSeconds -= accumulating;
+        phases.hessianSeconds += accumulating;
         passes++;
         backend = collector.backend;
         event('compress', 0, mine.length);
-        await compressGroup(mine, collector.finish());
+        const stats = await timed('hessianSeconds', async () => collector.finish());
+        await timed('compressSeconds', () => compressGroup(mine, stats));
         mem.sample();
+        if (process.env.QRECIPE_DEBUG_MEM) { const m = process.memoryUsage(); console.error(`[mem] ${part.label} rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)} external ${(m.external / 1048576).toFixed(0)} arrayBuffers ${(m.arrayBuffers / 1048576).toFixed(0)}`); if (process.env.QRECIPE_DEBUG_MEM === 'gc') (globalThis as { gc?: () => void }).gc?.(); }
       }
       if (j < end) {
         event('forward', 0, chain.batches);
-        provider = await chain.runPart(j, {
+        provider = await timed('forwardSeconds', async () => chain.runPart(j, {
           weights: await opts.current(part.layers), advance: true,
           onBatch: async () => { mem.sample(); },
           onProgress: (done, total) => event('forward', done, total),
-        });
+        }));
         passes++;
       }
     }
@@ -137,6 +152,6 @@ export async function calibrateBlockwise(
   }
   return {
     skipped, groups, passes, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(), provider, hessianBackend: backend,
-    activations: cache.stats, blocks: plan.blocks,
+    activations: cache.stats, blocks: plan.blocks, phases,
   };
 }
