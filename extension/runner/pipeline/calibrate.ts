@@ -11,8 +11,7 @@ import type { LayerInfo } from '../../../language-server/core/model/types';
 import { calibrateSequential, captureStats, groupLayers, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
 import { calibrateBlockwise } from '../engine/calibrate/blockwise';
 import { spansBlocks } from '../engine/blocks/labels';
-import { openSession } from '../engine/evaluate/session';
-import { describeIo } from '../engine/evaluate/io';
+import { describeIoFromModel } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
 import type { RunContext } from './context';
 import type { LayerStats } from './quantize';
@@ -45,9 +44,8 @@ function toStats(s: Map<string, CapturedStats>): Map<string, LayerStats> {
 export async function calibrate(ctx: RunContext, stage: StageKind, dataset: ResolvedDataset, layers: string[], needHessian: boolean,
   visit: (group: string[], stats: Map<string, LayerStats>) => Promise<void>): Promise<void> {
   const original = ctx.state.original.path;
-  const probe = await openSession(original, { provider: 'cpu' });
-  const io = describeIo(probe.session, original);
-  await probe.session.release();
+  // The inputs from the graph: no session on a model that may be many GB just to read them.
+  const io = describeIoFromModel(ctx.state.original);
   const s = dataset.source;
   const { batches } = await feedBatches(s.path, io, original, {
     ...('labels' in s ? { labels: s.labels } : {}),

@@ -20,6 +20,8 @@ export class ModelState {
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
   private plan?: PlanResult;
+  /** Bumped whenever a weight changes (evaluations made before are stale). */
+  version = 0;
   private readonly editor: ModelEditor;
 
   private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, readonly store: WeightStore) {
@@ -60,6 +62,7 @@ export class ModelState {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
     await this.store.setFloat(name, w);
+    this.version++;
   }
 
   /** Marks a layer quantised: its weight becomes the dequantised codes. */
@@ -67,6 +70,7 @@ export class ModelState {
     const l = this.layer(q.name);
     if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
     await this.store.setQuantized(q);
+    this.version++;
   }
 
   /** A pruning or outlier stage after quantisation: the layer has no packed form any more. */

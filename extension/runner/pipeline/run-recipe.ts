@@ -16,6 +16,7 @@ import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
+import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
 import { runExportStage } from './export-stage';
 
@@ -112,7 +113,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     };
     const evaluator = new Evaluator(ctx);
     let saved = false;
-    const saveCompressed = async (): Promise<string> => {
+    const writeModel = writesCompressedModel(state);
+    if (!writeModel) sink.emit({ type: 'log', level: 'info', message: `the model's weights are ${(state.inventory.totalBytes / 1e9).toFixed(1)} GB: the compressed model is kept as codes (quant.bin) and evaluated through its blocks; no fake-quant copy is written` });
+    const saveCompressed = async (): Promise<string | undefined> => {
+      if (!writeModel) return undefined;
       const file = path.join(dir, COMPRESSED_MODEL);
       if (!saved) {
         const bytes = await state!.save(file, signal);
@@ -135,10 +139,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
           record.metrics.compressed = { ...record.metrics.compressed, ...m.compressed };
         });
       } else if (stage.kind === 'export') {
-        const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          const quant = await Promise.all(state!.quantized.map((q) => state!.quantizedLayer(q.name)));
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, quant, evaluator));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator));
         });
       }
       record.layers = state.results;

@@ -134,7 +134,6 @@ export async function calibrateBlockwise(
         const stats = await timed('hessianSeconds', async () => collector.finish());
         await timed('compressSeconds', () => compressGroup(mine, stats));
         mem.sample();
-        if (process.env.QRECIPE_DEBUG_MEM) { const m = process.memoryUsage(); console.error(`[mem] ${part.label} rss ${(m.rss / 1048576).toFixed(0)} heap ${(m.heapUsed / 1048576).toFixed(0)} external ${(m.external / 1048576).toFixed(0)} arrayBuffers ${(m.arrayBuffers / 1048576).toFixed(0)}`); if (process.env.QRECIPE_DEBUG_MEM === 'gc') (globalThis as { gc?: () => void }).gc?.(); }
       }
       if (j < end) {
         event('forward', 0, chain.batches);

@@ -3,6 +3,9 @@
  * classifier, CTC text recogniser), the main input and output, and feeds for each kind of batch.
  */
 import * as ort from 'onnxruntime-node';
+import type { OnnxModel } from '../../../../language-server/core/model/reader';
+import type { ValueInfoProto } from '../../../../language-server/core/model/onnx-proto';
+import { dtypeName } from '../../../../language-server/core/model/dtype';
 
 export type Task = 'lm' | 'classify' | 'ocr';
 
@@ -23,7 +26,7 @@ function meta(list: readonly unknown[]): Meta[] {
   return list as Meta[];
 }
 
-export function describeIo(session: ort.InferenceSession, file = 'model'): ModelIo {
+export function describeIo(session: Pick<ort.InferenceSession, 'inputMetadata' | 'outputMetadata'>, file = 'model'): ModelIo {
   const ins = meta(session.inputMetadata);
   const outs = meta(session.outputMetadata);
   const first = outs[0];
@@ -39,6 +42,26 @@ export function describeIo(session: ort.InferenceSession, file = 'model'): Model
   // A recogniser takes [N,3,H,W] with a free width and emits one distribution per time step.
   const task: Task = outRank === 3 && s.length === 4 && s[3] === undefined ? 'ocr' : 'classify';
   return { task, input: x.name, output: first.name, inputType: x.type ?? 'float32', shape: s, extra: ins.slice(1).map((m) => m.name) };
+}
+
+/**
+ * The same description read from the graph itself (inputs that are not initializers, outputs), for
+ * models too big to open a session on just to look at their inputs.
+ */
+export function describeIoFromModel(model: OnnxModel): ModelIo {
+  const g = model.proto.graph ?? {};
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const toMeta = (v: ValueInfoProto): Meta => {
+    const t = v.type?.tensorType;
+    return {
+      name: v.name ?? '', isTensor: !!t, type: t?.elemType !== undefined ? dtypeName(t.elemType) : undefined,
+      shape: (t?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined ? d.dimValue : d.dimParam ?? '?')),
+    };
+  };
+  return describeIo({
+    inputMetadata: (g.input ?? []).filter((v) => !inits.has(v.name)).map(toMeta) as unknown as ort.InferenceSession['inputMetadata'],
+    outputMetadata: (g.output ?? []).map(toMeta) as unknown as ort.InferenceSession['outputMetadata'],
+  }, model.path);
 }
 
 /** Feeds for a batch of token windows (B×T), with ones/0..T-1 for mask and position inputs. */
