@@ -3,7 +3,9 @@
 // is written atomically at the start (running, with pid) and at the end (succeeded, failed or
 // cancelled); artifacts are written through temp files, so no state looks complete before it is.
 import path from 'node:path';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tempPathFor } from '../../../language-server/core/util/atomic';
+import { armCancelDeadline, removeOwnTempFiles } from '../cancel';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
 import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
@@ -41,6 +43,13 @@ function resolveDevice(asked: native.Device): string {
     if (asked === 'cuda') throw err;
     return 'cpu';
   }
+}
+
+function writeRecordSync(dir: string, record: RunRecord): void {
+  const file = path.join(dir, RUN_FILE);
+  const tmp = tempPathFor(file);
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+  renameSync(tmp, file);
 }
 
 function isCancel(err: unknown, signal: AbortSignal): boolean {
@@ -91,6 +100,17 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   let error: string | undefined;
   let stageIndex = 0;
   let state: ModelState | undefined;
+  // A cancelled run that has not unwound within the grace time (an onnxruntime run in flight) is
+  // recorded cancelled here, synchronously, with its scratch and temp files removed; then the process ends.
+  const exportDirs = recipe.stages.flatMap((st) => (st.kind === 'export' ? [path.dirname(path.resolve(st.path))] : []));
+  const disarm = armCancelDeadline(signal, () => {
+    record.layers = state?.results ?? [];
+    Object.assign(record, { status: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled by the user' });
+    writeRecordSync(dir, record);
+    rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
+    removeOwnTempFiles([dir, ...exportDirs]);
+    sink.emit({ type: 'run-end', status: 'cancelled', seconds: (Date.now() - t0) / 1000, error: 'cancelled by the user' });
+  });
   const timed = async <T>(stage: StageKind, label: string, fn: () => Promise<T>): Promise<T> => {
     const index = stageIndex++;
     sink.emit({ type: 'stage-start', stage, index, label });
@@ -165,6 +185,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       if (process.env.QRECIPE_DEBUG && err instanceof Error) sink.emit({ type: 'log', level: 'error', message: err.stack ?? '' });
     }
   }
+  disarm();
   await state?.close().catch(() => undefined);
   rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
   record.layers = state?.results ?? [];

@@ -1,0 +1,89 @@
+// SIGTERM at several points of a block-by-block run on a generated Llama-shaped model (calibration
+// forward passes, a layer's GPTQ, evaluation through the blocks, export): the runner ends within
+// 2 s with exit code 130, the record says cancelled, and nothing is left that looks complete
+// (no scratch folder, no temp file, no export).
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RunnerEvent, RunRecord } from '../../../language-server/core/protocol/runner';
+import { generateLlamaShaped } from '../../fixtures/gen-llama-shaped';
+import { buildCli, CLI, ROOT } from '../quality/common';
+
+const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-cancel-'));
+const model = path.join(dir, 'model', 'model.onnx');
+
+before(async () => {
+  buildCli();
+  await generateLlamaShaped(model, { blocks: 4, hidden: 512, mlp: 1408, heads: 8, vocab: 256 });
+});
+
+function recipe(ws: string): string {
+  const file = path.join(ws, 'r.qrecipe');
+  writeFileSync(file, `model "${model}"
+data calib { text "${LM}/data/calib.txt"  samples 16  seqlen 256  seed 0 }
+data heldout { text "${LM}/data/heldout.txt"  seqlen 256  samples 16 }
+quantize gptq on calib { targets "re:layers\\\\..*_proj"  bits 4  group 128  actorder true }
+evaluate { perplexity on heldout  kl on heldout }
+export onnx-matmulnbits "${ws}/out/m.onnx"
+`);
+  return file;
+}
+
+async function cancelAt(name: string, when: (e: RunnerEvent) => boolean): Promise<void> {
+  const ws = mkdtempSync(path.join(dir, `ws-${name}-`));
+  mkdirSync(path.join(ws, '.qrecipe'));
+  const child = spawn(process.execPath, [CLI, 'run', recipe(ws), '--json-events'], {
+    cwd: ws, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, QRECIPE_CHAIN_EVAL_MB: '0' },
+  });
+  const seen: RunnerEvent[] = [];
+  let killedAt = 0;
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.trim()) continue;
+      const e = JSON.parse(line) as RunnerEvent;
+      seen.push(e);
+      if (!killedAt && when(e)) { killedAt = performance.now(); child.kill('SIGTERM'); }
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const took = performance.now() - killedAt;
+  assert.ok(killedAt > 0, `${name}: the run ended before the point was reached: ${JSON.stringify(seen.slice(-3))}`);
+  assert.ok(took <= 2000, `${name}: exited ${took.toFixed(0)} ms after SIGTERM`);
+  assert.equal(code, 130, `${name}: exit code`);
+  const start = seen.find((e) => e.type === 'run-start');
+  assert.ok(start && start.type === 'run-start');
+  const rec = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(rec.status, 'cancelled', name);
+  assert.ok(rec.endedAt);
+  const left = readdirSync(start.runDir);
+  assert.ok(!left.includes('.scratch'), `${name}: scratch folder removed (${left.join(', ')})`);
+  assert.ok(!left.some((f) => f.endsWith('.tmp')), `${name}: no temp file (${left.join(', ')})`);
+  assert.ok(!left.includes('quant.bin'), `${name}: no quant.bin of a cancelled run`);
+  assert.ok(!existsSync(path.join(ws, 'out', 'm.onnx')), `${name}: no export`);
+  const outDir = path.join(ws, 'out');
+  if (existsSync(outDir)) assert.deepEqual(readdirSync(outDir).filter((f) => f.endsWith('.tmp')), [], `${name}: no export temp file`);
+  const last = seen[seen.length - 1]!;
+  assert.equal(last.type === 'run-end' && last.status, 'cancelled');
+  console.log(`# ${name}: exit ${took.toFixed(0)} ms after SIGTERM`);
+}
+
+test('SIGTERM during block-wise calibration (forward passes of the first block)', () =>
+  cancelAt('calibration', (e) => e.type === 'progress' && e.stage === 'quantize'));
+
+test('SIGTERM during GPTQ of a layer (block 1 down_proj)', () =>
+  cancelAt('gptq', (e) => e.type === 'progress' && e.layer === 'layers.1.mlp.down_proj'));
+
+test('SIGTERM during evaluation through the blocks', () =>
+  cancelAt('evaluation', (e) => e.type === 'progress' && e.stage === 'evaluate'));
+
+test('SIGTERM at the start of the export', () =>
+  cancelAt('export', (e) => e.type === 'stage-start' && e.stage === 'export'));
