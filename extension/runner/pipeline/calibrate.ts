@@ -13,7 +13,8 @@ import { calibrateBlockwise } from '../engine/calibrate/blockwise';
 import { spansBlocks } from '../engine/blocks/labels';
 import { describeIoFromModel } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
-import type { RunContext } from './context';
+import type { LayerProgress, RunContext } from './context';
+import type { BlockEta } from './eta';
 import type { LayerStats } from './quantize';
 
 /** Folder of a run's scratch files (removed when the run ends). */
@@ -42,7 +43,7 @@ function toStats(s: Map<string, CapturedStats>): Map<string, LayerStats> {
  * serve (embeddings, grouped convolutions) come last with no statistics.
  */
 export async function calibrate(ctx: RunContext, stage: StageKind, dataset: ResolvedDataset, layers: string[], needHessian: boolean,
-  visit: (group: string[], stats: Map<string, LayerStats>) => Promise<void>): Promise<void> {
+  visit: (group: string[], stats: Map<string, LayerStats>) => Promise<void>, report: { progress?: LayerProgress; eta?: BlockEta } = {}): Promise<void> {
   const original = ctx.state.original.path;
   // The inputs from the graph: no session on a model that may be many GB just to read them.
   const io = describeIoFromModel(ctx.state.original);
@@ -71,10 +72,19 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   };
   let skipped: { name: string; reason: string }[];
   if (blockwise) {
+    if (report.progress && report.eta) { const eta = report.eta; report.progress.eta = () => eta.stageEta(); }
     const r = await calibrateBlockwise(ctx.state.original, batches(), run, {
       plan: blockwise, layers: infos, hessian: needHessian, signal: ctx.signal, scratchDir: path.join(ctx.runDir, SCRATCH_DIR),
       current: (ls) => ctx.state.changedWeights(ls.map((l) => l.name)),
+      onPart: (e) => {
+        report.eta?.onPart(e);
+        if (!report.progress) return;
+        const block = e.group >= 0 ? `block ${e.group + 1}/${e.groups} ` : '';
+        const left = report.eta?.blockEta();
+        report.progress.note(`${block}${e.part.label}: ${e.phase} ${e.done}/${e.total}${left !== undefined && e.group >= 0 ? ` (block ETA ${Math.ceil(left)} s)` : ''}`);
+      },
     });
+    if (report.progress) report.progress.eta = undefined;
     skipped = r.skipped;
     const p = r.phases;
     ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s (forward ${p.forwardSeconds.toFixed(1)} s on ${r.provider}, Hessians ${p.hessianSeconds.toFixed(1)} s by ${r.hessianBackend}, ${stage} ${p.compressSeconds.toFixed(1)} s); activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });

@@ -33,12 +33,28 @@ export class StageError extends Error {
 export class LayerProgress {
   private done = 0;
   private readonly t0 = Date.now();
+  /** Replaces the per-layer ETA (the block-wise driver's counts the forward passes between layers too). */
+  eta?: () => number | undefined;
+  /** Seconds the run should still take after this stage, when known. */
+  later?: () => number | undefined;
   constructor(private readonly ctx: RunContext, private readonly stage: StageKind, private readonly total: number) {}
+
+  private etas(): { etaSeconds?: number; runEtaSeconds?: number } {
+    const elapsed = (Date.now() - this.t0) / 1000;
+    const eta = this.eta ? this.eta() : this.done ? (elapsed / this.done) * (this.total - this.done) : undefined;
+    if (eta === undefined) return {};
+    const later = this.later?.();
+    return { etaSeconds: eta, ...(later !== undefined ? { runEtaSeconds: eta + later } : {}) };
+  }
+
+  /** A progress event between layers (e.g. a block's forward passes), with the stage's ETA. */
+  note(label: string): void {
+    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: label, ...this.etas() });
+  }
 
   async run(name: string, fn: () => Promise<LayerResult | undefined>): Promise<void> {
     throwIfAborted(this.ctx.signal, this.stage);
-    const elapsed = (Date.now() - this.t0) / 1000;
-    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: name, ...(this.done ? { etaSeconds: (elapsed / this.done) * (this.total - this.done) } : {}) });
+    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: name, ...this.etas() });
     const started = Date.now();
     const r = await fn();
     this.done++;

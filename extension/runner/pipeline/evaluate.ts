@@ -73,11 +73,15 @@ export class Evaluator {
     const spec = dataSpec(d);
     const io = describeIoFromModel(st.original);
     const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit });
+    const t0 = Date.now();
     const r = await evaluateOnChain({
       model: st.original, plan, io, windows, batch: calibrationBatch(windows[0]?.length), reference: true, bytesPerToken,
       compressed: (layers) => st.changedWeights(layers.map((l) => l.name)),
       scratchDir: path.join(this.ctx.runDir, SCRATCH_DIR), activationBudget: activationBudget(), signal: this.ctx.signal,
-      onProgress: (p) => this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}` }),
+      onProgress: (p) => {
+        const eta = p.done ? ((Date.now() - t0) / 1000 / p.done) * (p.total - p.done) : undefined;
+        this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}`, ...(eta !== undefined ? { etaSeconds: eta } : {}) });
+      },
     });
     this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${windows.length} windows of '${d.name}' through ${plan.blocks} blocks, original and compressed in one pass, in ${r.seconds.toFixed(1)} s on ${r.provider} (peak RSS ${r.peakRssMB} MB)` });
     const scores = { version: st.version, original: r.original!.value, compressed: r.compressed.value, kl: r.kl!.value, top1: r.kl!.details.top1Agreement! };

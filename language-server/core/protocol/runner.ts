@@ -16,8 +16,8 @@ export type RunnerEvent =
   | { type: 'run-start'; protocol: number; runId: string; runDir: string; recipe: string; device: string; time: string }
   | { type: 'stage-start'; stage: StageKind; index: number; label: string }
   | { type: 'stage-end'; stage: StageKind; index: number; seconds: number }
-  /** Per-layer progress inside a stage; `etaSeconds` estimates the rest of this stage. */
-  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; etaSeconds?: number }
+  /** Per-layer progress inside a stage; `etaSeconds` estimates the rest of this stage, `runEtaSeconds` the rest of the run (when known). */
+  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; etaSeconds?: number; runEtaSeconds?: number }
   | { type: 'layer'; stage: StageKind; result: LayerResult }
   | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; file?: string; line?: number; column?: number }
