@@ -6,9 +6,9 @@
 // through the whole model once per block (said in the log).
 import path from 'node:path';
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
-import type { StageKind } from '../../../language-server/core/protocol/runner';
+import type { CalibrationRecord, StageKind } from '../../../language-server/core/protocol/runner';
 import type { LayerInfo } from '../../../language-server/core/model/types';
-import { calibrateSequential, captureStats, groupLayers, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
+import { calibrateSequential, captureStats, groupLayers, type CalibrationReport, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
 import { calibrateBlockwise } from '../engine/calibrate/blockwise';
 import { spansBlocks } from '../engine/blocks/labels';
 import { describeIoFromModel } from '../engine/evaluate/io';
@@ -28,6 +28,10 @@ export function isSequential(layers: string[]): boolean {
 /** Calibration batch size: today's 4 windows up to 512 tokens, fewer for longer windows (one run stays short). */
 export function calibrationBatch(seqlen: number | undefined): number {
   return !seqlen || seqlen <= 512 ? 4 : Math.max(1, Math.floor(2048 / seqlen));
+}
+
+function recordOf(stage: StageKind, driver: CalibrationRecord['driver'], r: CalibrationReport): CalibrationRecord {
+  return { stage, driver, passes: r.passes, seconds: r.seconds, provider: r.provider, hessianBackend: r.hessianBackend, peakRssMB: r.peakRssMB };
 }
 
 function fmtMB(n: number): string {
@@ -87,6 +91,10 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
     if (report.progress) report.progress.eta = undefined;
     skipped = r.skipped;
     const p = r.phases;
+    ctx.calibration?.push({
+      stage, driver: 'blockwise', blocks: r.blocks, passes: r.passes, seconds: r.seconds, ...p, provider: r.provider, hessianBackend: r.hessianBackend,
+      activationMemoryMB: Math.round(r.activations.peakMemoryBytes / 1048576), activationSpilledMB: Math.round(r.activations.fileBytes / 1048576), peakRssMB: r.peakRssMB,
+    });
     ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s (forward ${p.forwardSeconds.toFixed(1)} s on ${r.provider}, Hessians ${p.hessianSeconds.toFixed(1)} s by ${r.hessianBackend}, ${stage} ${p.compressSeconds.toFixed(1)} s); activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });
   } else if (sequential) {
     const editor = await ctx.state.editorWithChanges();
@@ -97,10 +105,12 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
       return updated;
     }, opts);
     skipped = r.report.skipped;
+    ctx.calibration?.push(recordOf(stage, 'whole-model', r.report));
   } else {
     const editor = await ctx.state.editorWithChanges();
     const r = await captureStats(editor, batches, { ...opts, onGroup: async (stats) => run([...stats.values()].map((v) => v.layer), stats) });
     skipped = r.report.skipped;
+    ctx.calibration?.push(recordOf(stage, 'one-pass', r.report));
   }
   const rest = layers.filter((n) => !seen.has(n));
   if (rest.length) {

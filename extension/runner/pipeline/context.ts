@@ -2,7 +2,7 @@
 // the resolved recipe and the run folder.
 import type { Device } from '../../../native/index';
 import type { ResolvedRecipe, ResolvedStage } from '../../../language-server/core/recipe/resolved';
-import type { LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
+import type { CalibrationRecord, LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import type { EventSink } from '../events';
 import type { ModelState } from './model-state';
@@ -16,6 +16,8 @@ export interface RunContext {
   runDir: string;
   /** Per-stage warnings also kept for run.json. */
   warn(message: string): void;
+  /** How each calibrated stage ran (run.json `calibration`). */
+  calibration?: CalibrationRecord[];
 }
 
 /** Thrown for a problem in the recipe found at run time; the runner prints it at the stage's line. */

@@ -1,7 +1,7 @@
 // Time estimates at scale. Block-wise calibration: every block costs about the same (same shapes,
-// same batches), so once the first block is done, the rest of the stage is the mean time per
-// block times the blocks left, minus what the current block has already spent; the current block's
-// own ETA is the mean minus that. Before the first block ends there is no estimate. The rest of
+// same batches), so once the first block is done, the rest of the stage is the time per block
+// (mean of the last three) times the blocks left, minus what the current block has already spent;
+// the current block's own ETA is that time minus what it spent. Before the first block ends there is no estimate. The rest of
 // the run adds what later stages should take, from the forward rate calibration measured.
 import type { PartEvent } from '../engine/calibrate/blockwise';
 
@@ -36,9 +36,10 @@ export class BlockEta {
     }
   }
 
-  /** Mean seconds per block so far (undefined before the first block is done). */
+  /** Seconds per block: the mean of the last three blocks done (follows a machine whose load changes); undefined before the first. */
   get perBlock(): number | undefined {
-    return this.durations.length ? this.durations.reduce((a, b) => a + b, 0) / this.durations.length : undefined;
+    const last = this.durations.slice(-3);
+    return last.length ? last.reduce((a, b) => a + b, 0) / last.length : undefined;
   }
 
   /** Seconds left in the current block. */

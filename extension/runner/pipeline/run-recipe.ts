@@ -45,6 +45,12 @@ function resolveDevice(asked: native.Device): string {
   }
 }
 
+/** The process's peak resident memory and CPU time so far. */
+function resources(): { peakRssMB: number; cpuSeconds: number } {
+  const u = process.resourceUsage();
+  return { peakRssMB: Math.round(u.maxRSS / 1024), cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6 };
+}
+
 function writeRecordSync(dir: string, record: RunRecord): void {
   const file = path.join(dir, RUN_FILE);
   const tmp = tempPathFor(file);
@@ -127,8 +133,9 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     record.dataHashes = await hashDatasets(recipe.datasets);
     await writeRecord(dir, record);
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path, path.join(dir, SCRATCH_DIR)));
+    record.calibration = [];
     const ctx: RunContext = {
-      sink, signal, device: o.device, recipe, state, runDir: dir,
+      sink, signal, device: o.device, recipe, state, runDir: dir, calibration: record.calibration,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
     };
     const evaluator = new Evaluator(ctx);
@@ -191,6 +198,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   record.layers = state?.results ?? [];
   record.status = status;
   record.endedAt = new Date().toISOString();
+  record.resources = resources();
+  sink.emit({ type: 'log', level: 'info', message: `peak RSS ${record.resources.peakRssMB} MB, CPU ${record.resources.cpuSeconds.toFixed(1)} s` });
   if (error) record.error = error;
   if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`run folder ${dir} disappeared`);
   await writeRecord(dir, record);

@@ -74,6 +74,30 @@ export interface RunRecord {
   error?: string;
   /** Warnings of the run (also in run.log), e.g. layers an export left in float. */
   warnings?: string[];
+  /** How each calibrated stage ran (block by block or through the whole model) and where its time went. */
+  calibration?: CalibrationRecord[];
+  /** The runner process's peak resident memory and CPU time. */
+  resources?: { peakRssMB: number; cpuSeconds: number };
+}
+
+/** One calibrated stage: its driver, passes, time by phase and memory. */
+export interface CalibrationRecord {
+  stage: StageKind;
+  /** 'blockwise': parts cut from the graph; 'whole-model': the model once per group; 'one-pass'. */
+  driver: 'blockwise' | 'whole-model' | 'one-pass';
+  blocks?: number;
+  passes: number;
+  seconds: number;
+  /** Block-wise only: onnxruntime passes, Hessian accumulation, the stage's own compression (GPTQ, ...). */
+  forwardSeconds?: number;
+  hessianSeconds?: number;
+  compressSeconds?: number;
+  provider: string;
+  hessianBackend: string;
+  /** Block-wise only: peak bytes of cached activations in memory, and spilled to the scratch folder. */
+  activationMemoryMB?: number;
+  activationSpilledMB?: number;
+  peakRssMB: number;
 }
 
 /** One exported file and its verification (`verified`: onnxruntime-node loaded it). */

@@ -84,11 +84,13 @@ export class InputStats {
   /** Adds `rows` activation rows (rows × cols) that belong to `samples` calibration samples. */
   async add(X: Float32Array, rows: number, samples: number, signal?: AbortSignal): Promise<void> {
     const C = this.cols;
-    for (let r = 0; r < rows; r++) {
-      const o = r * C;
-      for (let c = 0; c < C; c++) { const v = X[o + c]!; this.sq[c]! += v * v; }
-    }
-    if (this.withHessian) {
+    // With a Hessian the column norms come from its diagonal; without one (Wanda) they are summed here.
+    if (!this.withHessian) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * C;
+        for (let c = 0; c < C; c++) { const v = X[o + c]!; this.sq[c]! += v * v; }
+      }
+    } else {
       if (this.nativeAcc) {
         await this.nativeAcc.add(X, rows, samples, { signal });
       } else {
@@ -101,6 +103,12 @@ export class InputStats {
 
   /** ‖X_j‖₂ over every row seen (Wanda's input norms). */
   columnNorms(): Float32Array {
-    return Float32Array.from(this.sq, Math.sqrt);
+    if (!this.withHessian) return Float32Array.from(this.sq, Math.sqrt);
+    // ‖X_j‖² = Σ x_j² = diag(H)_j · n / 2
+    const H = this.H;
+    const C = this.cols;
+    const out = new Float32Array(C);
+    for (let j = 0; j < C; j++) out[j] = Math.sqrt(Math.max(0, (H[j * C + j]! * this.samples) / 2));
+    return out;
   }
 }
