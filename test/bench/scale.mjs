@@ -1,5 +1,6 @@
 // `npm run bench:scale`: builds the CLI, bundles test/bench/scale.bench.ts and runs it (arguments
 // pass through: --blocks=4,8, --gpu, --provider=..., --json=FILE; see the bench's header).
+// --bundle-only: only build (test/bench/stage-gpu.sh uses it).
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -14,5 +15,6 @@ await esbuild.build({
   // self-contained but for onnxruntime and the addon (it also runs on the GPU machine, which has no node_modules)
   format: 'cjs', target: 'es2022', external: ['onnxruntime-node', '*.node'], logLevel: 'warning',
 });
+if (process.argv.includes('--bundle-only')) process.exit(0);
 const r = spawnSync(process.execPath, [out, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -9,7 +9,11 @@ import type { ResolvedDataset } from '../../../language-server/core/recipe/resol
 import type { CalibrationRecord, StageKind } from '../../../language-server/core/protocol/runner';
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import { calibrateSequential, captureStats, groupLayers, type CalibrationReport, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
-import { calibrateBlockwise } from '../engine/calibrate/blockwise';
+import { activationBudget, calibrateBlockwise } from '../engine/calibrate/blockwise';
+import { availableMemory, largestPart } from '../engine/blocks/memory';
+import type { BlockPlan } from '../engine/blocks/plan';
+import { weightBudget } from './weight-store';
+import { formatBytes } from '../../../language-server/core/util/format';
 import { spansBlocks } from '../engine/blocks/labels';
 import { describeIoFromModel } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
@@ -28,6 +32,21 @@ export function isSequential(layers: string[]): boolean {
 /** Calibration batch size: today's 4 windows up to 512 tokens, fewer for longer windows (one run stays short). */
 export function calibrationBatch(seqlen: number | undefined): number {
   return !seqlen || seqlen <= 512 ? 4 : Math.max(1, Math.floor(2048 / seqlen));
+}
+
+/** Refuses, before any work, a model whose largest block does not fit the memory this machine has. */
+function checkMemory(plan: BlockPlan, layers: readonly LayerInfo[], d: ResolvedDataset): void {
+  const seqlen = d.seqlen ?? 1;
+  const width = plan.parts.find((p) => p.kind === 'block')?.layers[0]?.cols ?? 0;
+  const codes = layers.reduce((a, l) => a + l.params, 0);
+  const need = largestPart(plan, {
+    batchTokens: calibrationBatch(seqlen) * seqlen,
+    cacheBytes: Math.min(activationBudget(), 4 * d.samples * seqlen * width),
+    storeBytes: Math.min(weightBudget(), codes),
+  });
+  const have = availableMemory();
+  if (need.total <= 0.9 * have) return;
+  throw new Error(`${need.part.label} needs about ${formatBytes(need.total)} of memory for block-by-block calibration (its weights ${formatBytes(need.weights)} as loaded, Hessians ${formatBytes(need.hessians)}, activations ${formatBytes(need.activations)}, plus cached activations and codes); this machine has ${formatBytes(have)}. Use a machine with more memory, or fewer calibration tokens per batch`);
 }
 
 function recordOf(stage: StageKind, driver: CalibrationRecord['driver'], r: CalibrationReport): CalibrationRecord {
@@ -76,6 +95,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   };
   let skipped: { name: string; reason: string }[];
   if (blockwise) {
+    checkMemory(blockwise, infos, dataset);
     if (report.progress && report.eta) { const eta = report.eta; report.progress.eta = () => eta.stageEta(); }
     const r = await calibrateBlockwise(ctx.state.original, batches(), run, {
       plan: blockwise, layers: infos, hessian: needHessian, signal: ctx.signal, scratchDir: path.join(ctx.runDir, SCRATCH_DIR),

@@ -34,11 +34,12 @@ const MARGIN = 64 * 1048576;
 export class SpillFile {
   private file?: fs.FileHandle;
   private end = 0;
-  private readonly free: Span[] = [];
+  private readonly slots: Span[] = [];
   /** Bytes written in total, and the file's size. */
   written = 0;
 
-  constructor(readonly dir: string, readonly name: string, private readonly what: string) {}
+  /** @param free free bytes of the folder's file system (replaceable for tests) */
+  constructor(readonly dir: string, readonly name: string, private readonly what: string, private readonly free: (dir: string) => Promise<number | undefined> = freeBytes) {}
 
   get path(): string {
     return path.join(this.dir, this.name);
@@ -49,13 +50,13 @@ export class SpillFile {
   }
 
   async write(bytes: Uint8Array): Promise<Span> {
-    const slot = this.free.findIndex((f) => f.length === bytes.byteLength);
+    const slot = this.slots.findIndex((f) => f.length === bytes.byteLength);
     let at: Span;
     if (slot >= 0) {
-      at = this.free.splice(slot, 1)[0]!;
+      at = this.slots.splice(slot, 1)[0]!;
     } else {
       await fs.mkdir(this.dir, { recursive: true });
-      const free = await freeBytes(this.dir);
+      const free = await this.free(this.dir);
       if (free !== undefined && free < bytes.byteLength + MARGIN) throw new ScratchSpaceError(this.dir, bytes.byteLength, free, this.what);
       this.file ??= await fs.open(this.path, 'w+');
       at = { offset: this.end, length: bytes.byteLength };
@@ -69,7 +70,7 @@ export class SpillFile {
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOSPC' || e.code === 'EDQUOT') throw new ScratchSpaceError(this.dir, bytes.byteLength, await freeBytes(this.dir), this.what, e.code);
+      if (e.code === 'ENOSPC' || e.code === 'EDQUOT') throw new ScratchSpaceError(this.dir, bytes.byteLength, await this.free(this.dir), this.what, e.code);
       throw err;
     }
     this.written += bytes.byteLength;
@@ -88,7 +89,7 @@ export class SpillFile {
   }
 
   release(s: Span): void {
-    this.free.push(s);
+    this.slots.push(s);
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,11 @@
-// SIGTERM at several points of a block-by-block run on a generated Llama-shaped model (calibration
-// forward passes, a layer's GPTQ, evaluation through the blocks, export): the runner ends within
-// 2 s with exit code 130, the record says cancelled, and nothing is left that looks complete
-// (no scratch folder, no temp file, no export).
+// A block-by-block run on a generated Llama-shaped model, as the extension runs it. SIGTERM at
+// several points (calibration forward passes, a layer's GPTQ, evaluation through the blocks,
+// export): the runner ends within 2 s with exit code 130, the record says cancelled, and nothing is
+// left that looks complete (no scratch folder, no temp file, no export). A model too big for the
+// machine's memory fails before any work, naming the block and what it needs.
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,3 +88,21 @@ test('SIGTERM during evaluation through the blocks', () =>
 
 test('SIGTERM at the start of the export', () =>
   cancelAt('export', (e) => e.type === 'stage-start' && e.stage === 'export'));
+
+test('a model too big for the memory fails before any work, naming the block and the memory it needs', () => {
+  const ws = mkdtempSync(path.join(dir, 'ws-memory-'));
+  mkdirSync(path.join(ws, '.qrecipe'));
+  const r = spawnSync(process.execPath, [CLI, 'run', recipe(ws), '--json-events'], {
+    cwd: ws, encoding: 'utf8', env: { ...process.env, QRECIPE_MEMORY_MB: '200' }, timeout: 120_000,
+  });
+  assert.equal(r.status, 1);
+  const ev = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);
+  const err = ev.find((e) => e.type === 'log' && e.level === 'error');
+  assert.ok(err && err.type === 'log', r.stdout.slice(-2000));
+  assert.match(err.message, /layers\.\d+ needs about [\d.]+ MiB of memory .* this machine has 200\.00 MiB/);
+  assert.equal(err.line, 4, 'located at the quantize stage');
+  assert.ok(!ev.some((e) => e.type === 'layer'), 'no layer was compressed');
+  assert.ok(!ev.some((e) => e.type === 'progress' && /forward|capture/.test(e.layer ?? '')), 'no forward pass ran');
+  const end = ev[ev.length - 1]!;
+  assert.equal(end.type === 'run-end' && end.status, 'failed');
+});
