@@ -100,6 +100,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
     const r = await calibrateBlockwise(ctx.state.original, batches(), run, {
       plan: blockwise, layers: infos, hessian: needHessian, signal: ctx.signal, scratchDir: path.join(ctx.runDir, SCRATCH_DIR),
       current: (ls) => ctx.state.changedWeights(ls.map((l) => l.name)),
+      onFallback: (message) => ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${message}` }),
       onPart: (e) => {
         report.eta?.onPart(e);
         if (!report.progress) return;

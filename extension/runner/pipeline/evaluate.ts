@@ -78,6 +78,7 @@ export class Evaluator {
       model: st.original, plan, io, windows, batch: calibrationBatch(windows[0]?.length), reference: true, bytesPerToken,
       compressed: (layers) => st.changedWeights(layers.map((l) => l.name)),
       scratchDir: path.join(this.ctx.runDir, SCRATCH_DIR), activationBudget: activationBudget(), signal: this.ctx.signal,
+      onFallback: (message) => this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${message}` }),
       onProgress: (p) => {
         const eta = p.done ? ((Date.now() - t0) / 1000 / p.done) * (p.total - p.done) : undefined;
         this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}`, ...(eta !== undefined ? { etaSeconds: eta } : {}) });

@@ -169,3 +169,21 @@ test('a graph without block names is cut by its repeating structure', async () =
   assert.equal(r.plan.transformer, true);
   assert.deepEqual(r.plan.parts.map((p) => p.layers.length), [1, 7, 7, 7, 1]);
 });
+
+test('asked for WebGPU where it cannot run, the chain falls back to the CPU and says why once', async () => {
+  const model = await loadModel(TINY);
+  const r = planBlocks(model, inventoryOf(model).layers);
+  assert.ok(r.ok);
+  const scratch = tempDir();
+  const cache = new ActivationCache(scratch, 1 << 30);
+  const said: string[] = [];
+  const chain = new ChainRunner(model, r.plan, { cache, scratchDir: scratch, provider: 'webgpu', onFallback: (m) => said.push(m) });
+  await chain.start(tokenBatches(1, 1, 16, 3));
+  const used = await chain.runPart(0, { advance: true });
+  await chain.runPart(1, { advance: true });
+  await cache.dispose();
+  if (used === 'webgpu') return; // a machine with a GPU adapter
+  assert.equal(used, 'cpu');
+  assert.equal(said.length, 1, said.join(' | '));
+  assert.match(said[0]!, /^onnxruntime runs the blocks on cpu: webgpu: /);
+});

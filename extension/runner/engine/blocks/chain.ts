@@ -20,6 +20,8 @@ export interface ChainOptions {
   provider?: ProviderChoice;
   signal?: AbortSignal;
   ort?: ort.InferenceSession.SessionOptions;
+  /** Told once when a faster provider could not be used (e.g. WebGPU without a GPU adapter). */
+  onFallback?: (message: string) => void;
 }
 
 /** One part opened on one set of weights. */
@@ -36,6 +38,7 @@ export interface OpenPart {
 export class ChainRunner {
   /** Calibration samples in each batch. */
   readonly samples: number[] = [];
+  private fallbackSaid?: string;
 
   constructor(readonly model: OnnxModel, readonly plan: BlockPlan, private readonly o: ChainOptions) {}
 
@@ -75,6 +78,10 @@ export class ChainRunner {
       // No arena: a part's buffers go back to the system when its session is released.
       provider: this.o.provider, scratchDir: this.o.scratchDir, signal: this.o.signal, ort: { enableCpuMemArena: false, ...this.o.ort },
     });
+    if (session.fallbacks.length && this.o.onFallback) {
+      const why = `onnxruntime runs the blocks on ${session.provider}: ${session.fallbacks.join('; ')}`;
+      if (why !== this.fallbackSaid) { this.fallbackSaid = why; this.o.onFallback(why); }
+    }
     const label = `${this.model.path} (${part.label})`;
     return {
       part, session,

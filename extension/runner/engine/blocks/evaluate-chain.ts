@@ -35,6 +35,8 @@ export interface ChainEvalOptions extends LongRunOptions {
   provider?: ProviderChoice;
   /** Text bytes per token (bits per byte). */
   bytesPerToken?: number;
+  /** Told when onnxruntime falls back to a slower provider than asked. */
+  onFallback?: (message: string) => void;
 }
 
 export interface ChainEvalResult {
@@ -55,7 +57,7 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
   const batches = groups.map((g) => ({ feeds: lmFeeds(o.io, g), samples: g.length }));
   const make = (name: string): { chain: ChainRunner; cache: ActivationCache } => {
     const cache = new ActivationCache(path.join(o.scratchDir, name), o.activationBudget / (o.reference ? 2 : 1));
-    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal }) };
+    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal, onFallback: o.onFallback }) };
   };
   const a = make('eval-compressed');
   const b = o.reference ? make('eval-original') : undefined;

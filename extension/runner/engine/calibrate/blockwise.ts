@@ -51,6 +51,8 @@ export interface BlockwiseOptions extends LongRunOptions {
   /** Current weights (rows × cols) of these layers where they differ from the model file's, made on demand. */
   current(layers: readonly LayerInfo[]): PartWeights | Promise<PartWeights>;
   onPart?: (e: PartEvent) => void;
+  /** Told when onnxruntime falls back to a slower provider than asked (once per reason). */
+  onFallback?: (message: string) => void;
 }
 
 export interface BlockwiseReport extends CalibrationReport {
@@ -85,7 +87,7 @@ export async function calibrateBlockwise(
   const targets = plan.parts.map((p) => p.layers.filter((l) => wanted.has(l.name)));
   const groups = targets.filter((t) => t.length).length;
   const cache = new ActivationCache(opts.scratchDir, opts.activationBudget ?? activationBudget());
-  const chain = new ChainRunner(model, plan, { cache, scratchDir: opts.scratchDir, provider: opts.provider, signal: opts.signal });
+  const chain = new ChainRunner(model, plan, { cache, scratchDir: opts.scratchDir, provider: opts.provider, signal: opts.signal, onFallback: opts.onFallback });
   const withHessian = opts.hessian !== false;
   const useNative = opts.useNative !== false;
   // With a CUDA accumulator, each Hessian stays on the GPU until its part is done.
