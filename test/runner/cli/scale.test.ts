@@ -106,3 +106,30 @@ test('a model too big for the memory fails before any work, naming the block and
   const end = ev[ev.length - 1]!;
   assert.equal(end.type === 'run-end' && end.status, 'failed');
 });
+
+test('a model kept as codes (no fake-quant copy): evaluated through its blocks, exported in the run and later from the original and quant.bin', () => {
+  const ws = mkdtempSync(path.join(dir, 'ws-codes-'));
+  mkdirSync(path.join(ws, '.qrecipe'));
+  const env = { ...process.env, QRECIPE_FAKEQUANT_MAX_MB: '0', QRECIPE_CHAIN_EVAL_MB: '0' };
+  const r = spawnSync(process.execPath, [CLI, 'run', recipe(ws), '--json-events'], { cwd: ws, encoding: 'utf8', env, timeout: 300_000, maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, r.stdout.slice(-2000));
+  const ev = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);
+  const start = ev.find((e) => e.type === 'run-start');
+  assert.ok(start && start.type === 'run-start');
+  assert.ok(ev.some((e) => e.type === 'log' && /kept as codes/.test(e.message)));
+  const rec = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(rec.artifacts.compressedModel, undefined);
+  assert.ok(!existsSync(path.join(start.runDir, 'model.onnx')), 'no fake-quant copy');
+  assert.equal(rec.calibration?.[0]?.driver, 'blockwise');
+  const x = rec.artifacts.exports[0]!;
+  assert.equal(x.verified, true);
+  assert.ok(x.check?.ok, `export ${x.check?.exported} vs through the blocks ${x.check?.fakeQuant}`);
+  // later, from the original model and quant.bin
+  const later = path.join(ws, 'later.onnx');
+  const e = spawnSync(process.execPath, [CLI, 'export', 'latest', '--format', 'onnx-matmulnbits', '-o', later], { cwd: ws, encoding: 'utf8', env, timeout: 300_000 });
+  assert.equal(e.status, 0, e.stderr);
+  const again = (JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord).artifacts.exports.at(-1)!;
+  assert.equal(again.path, later);
+  assert.equal(again.bytes, x.bytes, 'the same file as the run\'s own export');
+  assert.ok(again.check?.ok, JSON.stringify(again.check));
+});
