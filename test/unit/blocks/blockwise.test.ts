@@ -89,3 +89,20 @@ test('block-wise driver: cancelling between parts throws CancelledError and remo
   }), CancelledError);
   assert.ok(!existsSync(path.join(scratch, 'activations.bin')));
 });
+
+test('Hessians asked to stay on the GPU (keepOnDevice) give the same H where there is none; column norms from diag(H)', async () => {
+  const { InputStats } = await import('../../../extension/runner/engine/calibrate/hessian');
+  const C = 48;
+  const rng = new Rng(9);
+  const X = Float32Array.from({ length: 70 * C }, () => rng.normal());
+  const resident = new InputStats(C, true, true, true);
+  const plain = new InputStats(C, true, false);
+  for (const s of [resident, plain]) { await s.add(X.subarray(0, 30 * C), 30, 2); await s.add(X.subarray(30 * C), 40, 3); }
+  const a = resident.takeH();
+  const b = plain.takeH();
+  assert.ok(relErr(a, b) < 1e-5, `${relErr(a, b)}`);
+  const norms = plain.columnNorms();
+  let sq = 0;
+  for (let r = 0; r < 70; r++) sq += X[r * C + 5]! ** 2;
+  assert.ok(Math.abs(norms[5]! - Math.sqrt(sq)) < 1e-4 * Math.sqrt(sq));
+});
