@@ -73,7 +73,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   const s = dataset.source;
   const { batches } = await feedBatches(s.path, io, original, {
     ...('labels' in s ? { labels: s.labels } : {}),
-    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed, batch: calibrationBatch(dataset.seqlen) } : {}),
+    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed, batch: calibrationBatch(dataset.seqlen), ...(s.tokenizer !== 'byte' ? { tokenizer: s.tokenizer.path } : {}) } : {}),
     limit: dataset.samples,
   });
   const infos = layers.map((n) => ctx.state.layer(n));

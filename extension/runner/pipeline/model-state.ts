@@ -6,10 +6,10 @@
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
-import { getLayerWeight, setLayerWeightLazy } from '../engine/model/weights';
+import { getLayerWeight, setLayerWeightLazy, transpose } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
-import { writeQuantStoreStreaming, type QuantizedLayer } from '../export/quant-store';
+import { dequantize, writeQuantStoreStreaming, type QuantizedLayer } from '../export/quant-store';
 import { planBlocks, type PlanResult } from '../engine/blocks/plan';
 import { WeightStore, type QuantMeta } from './weight-store';
 
@@ -62,6 +62,7 @@ export class ModelState {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
     await this.store.setFloat(name, w);
+    await this.tieTo(l, w);
     this.version++;
   }
 
@@ -70,7 +71,37 @@ export class ModelState {
     const l = this.layer(q.name);
     if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
     await this.store.setQuantized(q);
+    if (l.sharedWith?.length) await this.tieTo(l, dequantize(q));
     this.version++;
+  }
+
+  /** Tied layers read one stored tensor: they see the new values too, and lose codes of their own. */
+  private async tieTo(l: LayerInfo, w: Float32Array): Promise<void> {
+    for (const other of l.sharedWith ?? []) {
+      const o = this.layer(other);
+      const stored = l.transposed ? transpose(w, l.rows, l.cols) : w;
+      await this.store.setFloat(other, o.transposed ? transpose(stored, o.cols, o.rows) : stored);
+      this.dropQuantized(other);
+    }
+  }
+
+  /**
+   * The layers a stage compresses: of layers sharing one stored tensor (tied embedding and
+   * lm_head), only one, the first that is not an embedding lookup (it has calibration
+   * statistics); `tied` says which were left to it.
+   */
+  untied(names: readonly string[]): { layers: string[]; tied: { name: string; as: string }[] } {
+    const keep = new Map<string, string>();
+    for (const n of names) {
+      const l = this.layer(n);
+      const cur = keep.get(l.tensorName);
+      if (!cur || (this.layer(cur).op === 'Gather' && l.op !== 'Gather')) keep.set(l.tensorName, n);
+    }
+    const chosen = new Set(keep.values());
+    return {
+      layers: names.filter((n) => chosen.has(n)),
+      tied: names.filter((n) => !chosen.has(n)).map((n) => ({ name: n, as: keep.get(this.layer(n).tensorName)! })),
+    };
   }
 
   /** A pruning or outlier stage after quantisation: the layer has no packed form any more. */

@@ -13,6 +13,7 @@ import { CancelledError } from '../../../language-server/core/util/cancel';
 import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { preflight, formatProblem } from './preflight';
+import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
@@ -20,7 +21,7 @@ import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
-import { runExportStage } from './export-stage';
+import { ExportVerifyError, runExportStage } from './export-stage';
 
 export interface RunOptions {
   recipe: string;
@@ -69,7 +70,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const recipePath = path.resolve(o.recipe);
   const pre = await preflight(recipePath);
   for (const p of pre.problems) {
-    sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
+    sink.emit({ type: 'log', level: p.severity, message: p.message, ...(p.code ? { code: p.code } : {}), ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
   const errors = pre.problems.filter((p) => p.severity === 'error');
   if (errors.length || !pre.recipe?.model) {
@@ -97,6 +98,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
+    settings: recipeSettings(recipe),
   };
   await writeRecord(dir, record);
   sink.emit({ type: 'run-start', protocol: RUNNER_PROTOCOL_VERSION, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
@@ -167,7 +169,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
         });
       } else if (stage.kind === 'export') {
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator).catch((err: unknown) => {
+            if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
+            throw err;
+          }));
         });
       }
       record.layers = state.results;

@@ -35,7 +35,7 @@ function viewBytes(d: Typed): Uint8Array {
 }
 
 const ARRAYS: Partial<Record<ort.Tensor.Type, { new(b: ArrayBuffer): Typed }>> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+  float32: Float32Array, float64: Float64Array, float16: Uint16Array, bfloat16: Uint16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
   int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
 } as Partial<Record<ort.Tensor.Type, { new(b: ArrayBuffer): Typed }>>;
 

@@ -2,12 +2,12 @@
  * Folds captured activations into per-layer statistics: the inputs of a group of layers, batch by
  * batch, become Hessians and column norms (hessian.ts); convolution inputs are unfolded first
  * (im2col.ts). Shared by the whole-model capture (calibrate.ts) and the block-wise driver
- * (blockwise.ts). Activations of any float type are converted here, in one place.
+ * (blockwise.ts). Activations of any float type are converted by the one helper (evaluate/tensor-data.ts).
  */
 import type * as ort from 'onnxruntime-node';
 import type { LayerInfo } from '../../../../language-server/core/model/types';
 import type { NodeProto } from '../../../../language-server/core/model/onnx-proto';
-import { halfToFloat } from '../../../../language-server/core/model/dtype';
+import { floatData } from '../evaluate/tensor-data';
 import { convGeometry } from './conv-geometry';
 import { InputStats } from './hessian';
 import { im2col, type ConvGeometry } from './im2col';
@@ -23,14 +23,6 @@ export interface LayerStats {
   samples: number;
   /** Activation rows seen (tokens; output positions for convolutions). */
   rows: number;
-}
-
-/** An activation as float32 (float16 and float64 are converted; other types are refused). */
-export function toFloat32(t: ort.Tensor): Float32Array {
-  if (t.type === 'float32') return t.data as Float32Array;
-  if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, halfToFloat);
-  if (t.type === 'float64') return Float32Array.from(t.data as Float64Array);
-  throw new Error(`activation of type ${t.type} cannot be calibrated`);
 }
 
 export class StatsCollector {
@@ -54,7 +46,7 @@ export class StatsCollector {
     for (const name of this.names) {
       const t = out[name] ?? feeds[name];
       if (!t) throw new Error(`activation '${name}' was not produced`);
-      const x = toFloat32(t);
+      const x = floatData(t, `activation '${name}'`);
       const conv = this.convOf.get(name);
       let rows: number;
       let cols: number;

@@ -6,24 +6,25 @@
 import type * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/util/cancel';
 import { openSession, runSession, MemoryPeak } from './session';
-import { logProbRow, looksLikeProbabilities } from './io';
+import { describeIo, logProbRow, looksLikeProbabilities } from './io';
+import { floatData } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface FeedBatch { feeds: Record<string, ort.Tensor>; samples: number }
 
-/** KL(reference ‖ model) and top-1 agreement summed over rows of the outputs' last axis. */
+/** KL(reference ‖ model) and top-1 agreement summed over rows of the outputs' last axis (any float type). */
 export class KlSum {
   kl = 0;
   rows = 0;
   agree = 0;
   maxKl = 0;
 
-  /** `ya`: the model's output, `yb`: the reference's, same shape. */
-  add(ya: ort.Tensor, yb: ort.Tensor, model: string): void {
-    if (ya.dims.join() !== yb.dims.join()) throw new Error(`${model}: output shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
+  /** `ya`: the model's output, `yb`: the reference's, same shape; `whatA`/`whatB` name them in errors. */
+  add(ya: ort.Tensor, yb: ort.Tensor, whatA: string, whatB: string): void {
+    if (ya.dims.join() !== yb.dims.join()) throw new Error(`${whatA}: shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
     const n = ya.dims[ya.dims.length - 1]!;
-    const va = ya.data as Float32Array;
-    const vb = yb.data as Float32Array;
+    const va = floatData(ya, whatA);
+    const vb = floatData(yb, whatB);
     const pa = looksLikeProbabilities(va, n);
     const pb = looksLikeProbabilities(vb, n);
     const la = new Float64Array(n);
@@ -59,13 +60,15 @@ export async function evaluateAgreement(
   const a = await openSession(model, { provider: opts.provider });
   const b = await openSession(reference, { provider: opts.provider });
   try {
+    const outA = describeIo(a.session, model).output;
+    const outB = describeIo(b.session, reference).output;
     const sum = new KlSum();
     let samples = 0;
     for await (const batch of batches()) {
       throwIfAborted(opts.signal, 'agreement evaluation');
-      const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch'))[a.session.outputNames[0]!]!;
-      const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch'))[b.session.outputNames[0]!]!;
-      sum.add(ya, yb, model);
+      const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch', [outA]))[outA]!;
+      const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch', [outB]))[outB]!;
+      sum.add(ya, yb, `${model}: output '${outA}'`, `${reference}: output '${outB}'`);
       samples += batch.samples;
       mem.sample();
       opts.onProgress?.({ done: samples, total, label: 'samples' });

@@ -8,6 +8,7 @@ import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/ut
 import { runSession } from './session';
 import { withEvalSession } from './scope';
 import { lmFeeds, logSoftmaxRow } from './io';
+import { floatData } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
 import type * as ort from 'onnxruntime-node';
 
@@ -19,18 +20,19 @@ export interface PerplexityOptions extends EvalOptions {
 }
 
 /**
- * Cross-entropy of next-token predictions summed over windows: logits [B, T, V] of B windows of T
- * tokens; the logits at t score token t+1 (T−1 targets per window).
+ * Cross-entropy of next-token predictions summed over windows: logits [B, T, V] (any float type)
+ * of B windows of T tokens; the logits at t score token t+1 (T−1 targets per window).
  */
 export class NllSum {
   nll = 0;
   targets = 0;
   seqlen = 0;
 
-  add(logits: ort.Tensor, windows: Int32Array[], model: string): void {
+  /** `what` names the logits in errors (model and output). */
+  add(logits: ort.Tensor, windows: Int32Array[], what: string): void {
     const [b, t, v] = logits.dims as number[];
-    if (b !== windows.length || t !== windows[0]!.length || !v) throw new Error(`${model}: output has shape [${logits.dims.join(', ')}], expected [${windows.length}, ${windows[0]!.length}, vocab]`);
-    const data = logits.data as Float32Array;
+    if (b !== windows.length || t !== windows[0]!.length || !v) throw new Error(`${what} has shape [${logits.dims.join(', ')}], expected [${windows.length}, ${windows[0]!.length}, vocab]`);
+    const data = floatData(logits, what);
     const row = new Float64Array(v);
     for (let w = 0; w < b; w++) {
       for (let k = 0; k < t - 1; k++) {
@@ -65,9 +67,9 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
       throwIfAborted(opts.signal, 'perplexity evaluation');
       const group = windows.slice(i, i + batch);
       const r0 = performance.now();
-      const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`);
+      const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`, [io.output]);
       runSeconds += (performance.now() - r0) / 1000;
-      nll.add(out[io.output]!, group, model);
+      nll.add(out[io.output]!, group, `${model}: output '${io.output}'`);
       tokens += group.length * group[0]!.length;
       mem.sample();
       for (const x of Object.values(out)) x.dispose();
