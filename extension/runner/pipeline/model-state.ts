@@ -11,6 +11,7 @@ import type { LayerInfo, ModelInventory } from '../../../language-server/core/mo
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import { dequantize, writeQuantStoreStreaming, type QuantizedLayer } from '../export/quant-store';
 import { planBlocks, type PlanResult } from '../engine/blocks/plan';
+import { hasBfloat16 } from '../engine/evaluate/bf16-twin';
 import { WeightStore, type QuantMeta } from './weight-store';
 
 export class ModelState {
@@ -51,9 +52,14 @@ export class ModelState {
     return new Map(names.filter((n) => this.store.has(n)).map((n) => [n, async () => (await this.store.weight(n))!]));
   }
 
-  /** Where the graph cuts into prefix, blocks and suffix (computed once). */
+  /**
+   * Where the graph cuts into prefix, blocks and suffix (computed once). A bfloat16 model is not
+   * cut: onnxruntime's CPU provider runs it only as its float32 twin, which exists for whole files.
+   */
   blockPlan(): PlanResult {
-    this.plan ??= planBlocks(this.original, this.inventory.layers);
+    this.plan ??= hasBfloat16(this.original)
+      ? { ok: false, reason: 'bfloat16 model: onnxruntime\'s CPU provider runs it as its float32 twin, made for the whole model only' }
+      : planBlocks(this.original, this.inventory.layers);
     return this.plan;
   }
 

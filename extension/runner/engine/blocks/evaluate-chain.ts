@@ -92,11 +92,11 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
     try {
       for (let i = 0; i < batches.length; i++) {
         const ya = (await pa.run(i, [output]))[output]!;
-        nllA.add(ya, groups[i]!, o.model.path);
+        nllA.add(ya, groups[i]!, `${o.model.path}: output '${output}' (compressed)`);
         if (pb) {
           const yb = (await pb.run(i, [output]))[output]!;
-          nllB.add(yb, groups[i]!, o.model.path);
-          kl.add(ya, yb, o.model.path);
+          nllB.add(yb, groups[i]!, `${o.model.path}: output '${output}'`);
+          kl.add(ya, yb, `${o.model.path}: output '${output}' (compressed)`, `${o.model.path}: output '${output}'`);
           yb.dispose();
         }
         ya.dispose();
