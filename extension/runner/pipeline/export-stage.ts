@@ -9,7 +9,8 @@ import type { ExportStage } from '../../../language-server/core/recipe/resolved'
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface, type QuantSource } from '../export/onnx-export';
+import type { ModelEditor } from '../engine/model/writer';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
@@ -57,7 +58,7 @@ export interface ExportCheck {
 }
 
 export async function exportAndVerify(o: {
-  compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
+  compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
   warn(message: string): void; check?: ExportCheck;
   /** Where the export came from, written into its metadata_props. */
   provenance?: ExportOptions['provenance'];
@@ -103,7 +104,11 @@ export async function exportAndVerify(o: {
   return record;
 }
 
-export async function runExportStage(ctx: RunContext, stage: ExportStage, compressedModel: string, quant: QuantizedLayer[], evaluator: Evaluator): Promise<ExportRecord> {
+/** The recipe's export: written from the original model with the run's changed weights and codes, one layer at a time. */
+export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator): Promise<ExportRecord> {
+  const st = ctx.state;
+  const compressedModel = await st.editorWithChanges();
+  const quant: QuantSource = { names: st.quantized.map((x) => x.name), load: (n) => st.quantizedLayer(n) };
   const q = evaluator.lastQuality;
   const check: ExportCheck | undefined = q ? {
     spec: q.spec, fakeQuant: q.value,
