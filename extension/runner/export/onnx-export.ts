@@ -18,13 +18,13 @@ import { PROVENANCE_KEYS } from '../../../language-server/core/model/summary';
 import { groupsOf, type QuantizedLayer } from './quant-store';
 import { blockSizeFor, integerZeros, packMatMulNBits } from './pack';
 
-export type ExportFormat = 'onnx-matmulnbits' | 'onnx-qdq' | 'onnx-fakequant';
-export const EXPORT_FORMATS: ExportFormat[] = ['onnx-matmulnbits', 'onnx-qdq', 'onnx-fakequant'];
+export type ExportFormat = 'onnx-matmulnbits' | 'onnx-qdq' | 'onnx-decode' | 'onnx-fakequant';
+export const EXPORT_FORMATS: ExportFormat[] = ['onnx-matmulnbits', 'onnx-qdq', 'onnx-decode', 'onnx-fakequant'];
 
 /** How one quantised layer ended up in the file. */
 export interface ExportedLayer {
   name: string;
-  encoding: 'matmulnbits' | 'dequantizelinear' | 'cast-sub-mul' | 'float' | 'tied';
+  encoding: 'matmulnbits' | 'dequantizelinear' | 'cast-sub-mul' | 'decode' | 'float' | 'tied';
   bits: number;
   /** Bits per code in the file (MatMulNBits container; 8 for the DequantizeLinear forms). */
   storedBits?: number;
@@ -57,7 +57,7 @@ export interface GraphInterface {
   outputs: { name: string; type: string }[];
 }
 
-function graphInterface(g: { input?: ValueInfoProto[]; output?: ValueInfoProto[]; initializer?: { name?: string }[] }): GraphInterface {
+export function graphInterface(g: { input?: ValueInfoProto[]; output?: ValueInfoProto[]; initializer?: { name?: string }[] }): GraphInterface {
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const of = (v: ValueInfoProto): { name: string; type: string } => ({ name: v.name ?? '', type: dtypeName(v.type?.tensorType?.elemType) });
   return { inputs: (g.input ?? []).filter((v) => !inits.has(v.name)).map(of), outputs: (g.output ?? []).map(of) };
@@ -238,7 +238,7 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
 }
 
 /** QRecipe as the producer, and the provenance keys Inspect and the Models view read back. */
-function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullable<ExportOptions['provenance']>): void {
+export function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullable<ExportOptions['provenance']>): void {
   const proto = editor.model.proto;
   proto.producerName = 'qrecipe';
   proto.producerVersion = VERSION;
@@ -268,6 +268,7 @@ export interface QuantSource {
  * looks complete.
  */
 export async function exportModel(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+  if (format === 'onnx-decode') throw new Error('onnx-decode is written by export/decode-export.ts (exportDecode)');
   const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
   const model = editor.model;
   const compressedModel = model.path;

@@ -16,7 +16,7 @@ import * as native from '../../../native/index';
 type Timed = <T>(stage: StageKind, label: string, fn: () => Promise<T>) => Promise<T>;
 
 function needsData(stage: PruneStage | QuantizeStage): boolean {
-  return stage.method === 'gptq' || stage.method === 'sparsegpt' || stage.method === 'wanda';
+  return stage.method === 'gptq' || stage.method === 'sparsegpt' || stage.method === 'wanda' || stage.method === 'vq';
 }
 
 /** One line saying what a compression stage does (logs, the export README). */
@@ -24,7 +24,8 @@ export function describeStage(stage: PruneStage | QuantizeStage | AllocateStage)
   const n = stage.selection.layers?.length ?? 0;
   if (stage.kind === 'quantize') {
     const p = stage.params;
-    return `${stage.method} ${p.bits} bit, group ${p.group}${p.symmetric ? ', symmetric' : ''} on ${n} layers`;
+    if (p.vq) return `vq ${p.vq.codebooks}x${p.vq.codebits}-bit codebook${p.vq.codebooks > 1 ? 's' : ''} of ${p.vq.dim}-vectors (${Number(p.bits.toPrecision(3))} bits a weight)${p.incoherence ? `, incoherence ${p.incoherence}` : ''} on ${n} layers`;
+    return `${stage.method} ${p.bits} bit, group ${p.group}${p.symmetric ? ', symmetric' : ''}${p.incoherence ? `, incoherence ${p.incoherence}` : ''} on ${n} layers`;
   }
   if (stage.kind === 'prune') {
     const p = stage.params;

@@ -12,6 +12,8 @@ import type { EventSink } from '../events';
 import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface, type QuantSource } from '../export/onnx-export';
 import type { ModelEditor } from '../engine/model/writer';
 import type { QuantizedLayer } from '../export/quant-store';
+import { exportDecode } from '../export/decode-export';
+import type { CompressedLayer } from '../engine/extreme/compressed';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
 import { writeDeployFolder, type Provenance } from '../export/deploy-folder';
@@ -59,6 +61,8 @@ export interface ExportCheck {
 
 export async function exportAndVerify(o: {
   compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
+  /** Layers compressed in a form of their own (vector codes, rotations): onnx-decode writes them; other formats cannot. */
+  compressed?: ReadonlyMap<string, CompressedLayer>;
   warn(message: string): void; check?: ExportCheck;
   /** Where the export came from, written into its metadata_props. */
   provenance?: ExportOptions['provenance'];
@@ -66,7 +70,13 @@ export async function exportAndVerify(o: {
   deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
   mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal, provenance: o.provenance });
+  const own = o.compressed ?? new Map<string, CompressedLayer>();
+  if (own.size && o.format !== 'onnx-decode' && o.format !== 'onnx-fakequant') {
+    throw new Error(`${own.size} layer${own.size === 1 ? ' is' : 's are'} compressed with vector codes or incoherence rotations (${[...own.keys()].slice(0, 3).join(', ')}${own.size > 3 ? ', ...' : ''}), which ${o.format} cannot store: export onnx-decode`);
+  }
+  const s = o.format === 'onnx-decode'
+    ? await exportDecode(o.compressedModel, o.quant, own, o.out, { signal: o.signal, provenance: o.provenance })
+    : await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal, provenance: o.provenance });
   for (const w of s.warnings) o.warn(w);
   o.sink.emit({ type: 'artifact', kind: 'export', path: s.path, bytes: s.bytes });
   const record: ExportRecord = {
@@ -127,7 +137,7 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
     stages: ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage)).flatMap((x) => (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate' ? [describeStage(x)] : [])),
   };
   return exportAndVerify({
-    compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
+    compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check, compressed: st.compressed,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
     deploy: { sourceModel: ctx.state.original.path, provenance },
   });

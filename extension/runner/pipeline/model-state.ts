@@ -13,11 +13,19 @@ import { dequantize, writeQuantStoreStreaming, type QuantizedLayer } from '../ex
 import { planBlocks, type PlanResult } from '../engine/blocks/plan';
 import { hasBfloat16 } from '../engine/evaluate/bf16-twin';
 import { WeightStore, type QuantMeta } from './weight-store';
+import type { CompressedLayer } from '../engine/extreme/compressed';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
   /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
   readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
+  /**
+   * Layers whose compressed form has no `QuantizedLayer` (vector codes, incoherence rotations):
+   * their form, kept in memory (exported by onnx-decode); their weight in the store is its decode.
+   */
+  readonly compressed = new Map<string, CompressedLayer>();
+  /** Float tensors other than layer weights that a stage changed (norm scales after fine-tuning), stored layout. */
+  readonly tensors = new Map<string, Float32Array>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
   private plan?: PlanResult;
@@ -63,11 +71,18 @@ export class ModelState {
     return this.plan;
   }
 
+  /** Marks a layer compressed in a form of its own (vector codes, rotations): its weight becomes the decode. */
+  async setCompressed(c: CompressedLayer, decoded: Float32Array): Promise<void> {
+    await this.setWeight(c.name, decoded);
+    this.compressed.set(c.name, c);
+  }
+
   /** Replaces a layer's weight by float values (its codes, if any, are dropped). */
   async setWeight(name: string, w: Float32Array): Promise<void> {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
     await this.store.setFloat(name, w);
+    this.compressed.delete(name);
     await this.tieTo(l, w);
     this.version++;
   }
@@ -77,6 +92,7 @@ export class ModelState {
     const l = this.layer(q.name);
     if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
     await this.store.setQuantized(q);
+    this.compressed.delete(q.name);
     if (l.sharedWith?.length) await this.tieTo(l, dequantize(q));
     this.version++;
   }
@@ -135,6 +151,7 @@ export class ModelState {
   async editorWithChanges(): Promise<ModelEditor> {
     const editor = new ModelEditor(await loadModel(this.original.path));
     for (const name of this.store.names) await setLayerWeightLazy(editor, this.layer(name), async () => (await this.store.weight(name))!);
+    for (const [name, v] of this.tensors) editor.setTensorFloat32(name, v);
     return editor;
   }
 

@@ -9,6 +9,7 @@ import { halfToFloat } from '../../../language-server/core/model/dtype';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import { relativeOutputError } from '../engine/calibrate/output-error';
+import { isExtreme, quantizeExtreme } from './extreme';
 
 /** Calibration statistics of one layer's inputs. */
 export interface LayerStats {
@@ -28,6 +29,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
   const { rows, cols } = layer;
   const groupSize = p.group === 'channel' ? 0 : p.group;
   const spec = { bits: p.bits, groupSize, symmetric: p.symmetric };
+  if (isExtreme(p)) return quantizeExtreme(ctx, stage, name, p, stats);
   const W = await ctx.state.weight(name);
   const opts = { signal: ctx.signal, device: ctx.device };
   let q: native.Quantized;

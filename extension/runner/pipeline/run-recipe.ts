@@ -22,6 +22,7 @@ import { SCRATCH_DIR } from './calibrate';
 import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
 import { ExportVerifyError, runExportStage } from './export-stage';
+import { describeFinetune, runFinetuneStage } from './finetune';
 
 export interface RunOptions {
   recipe: string;
@@ -160,6 +161,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       if (stage.kind === 'prune' || stage.kind === 'quantize' || stage.kind === 'allocate') {
         saved = false;
         await runCompressionStage(ctx, stage, timed);
+      } else if (stage.kind === 'finetune') {
+        saved = false;
+        const r = await timed('finetune', describeFinetune(stage), () => runFinetuneStage(ctx, stage));
+        (record.finetune ??= []).push(r);
       } else if (stage.kind === 'evaluate') {
         const file = await saveCompressed();
         await timed('evaluate', stage.metrics.map((m) => m.metric + (m.data ? ` on ${m.data}` : '')).join(', '), async () => {

@@ -12,8 +12,8 @@ import type { SensitivityResult, SpadeResult } from '../sensitivity/types';
 export const RUNNER_PROTOCOL_VERSION = 1;
 
 /** Stages of a run, and the analyses that report progress the same way. */
-export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export' | 'sensitivity' | 'spade';
-const STAGE_KINDS = new Set<string>(['load', 'calibrate', 'prune', 'quantize', 'allocate', 'evaluate', 'export', 'sensitivity', 'spade']);
+export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'finetune' | 'evaluate' | 'export' | 'sensitivity' | 'spade';
+const STAGE_KINDS = new Set<string>(['load', 'calibrate', 'prune', 'quantize', 'allocate', 'finetune', 'evaluate', 'export', 'sensitivity', 'spade']);
 
 /** Metric values keyed by metric name, e.g. { perplexity: 5.1, bitsPerByte: 2.35, sizeBytes: 1.2e6 }. */
 export type Metrics = Record<string, number>;
@@ -124,6 +124,26 @@ export interface RunRecord {
   calibration?: CalibrationRecord[];
   /** The runner process's peak resident memory and CPU time. */
   resources?: { peakRssMB: number; cpuSeconds: number };
+  /** Each `finetune` stage: its loss curve and what it changed. */
+  finetune?: FinetuneRecord[];
+}
+
+/** A fine-tuning stage's result: the distillation loss per step (nats per position) and the codes it changed. */
+export interface FinetuneRecord {
+  /** Index of the stage in the recipe. */
+  stage: number;
+  steps: number;
+  seconds: number;
+  /** Mean loss of the first and of the last tenth of the steps. */
+  before: number;
+  after: number;
+  /** Per step: [step, KL on the step's batch before its update, code units re-assigned]. */
+  curve: [number, number, number][];
+  codesChanged: number;
+  codeUnits: number;
+  /** Layers trained, and float tensors (norms, biases) trained. */
+  layers: number;
+  tensors: number;
 }
 
 /** One calibrated stage: its driver, passes, time by phase and memory. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ModelInventory } from '../model/types';
 import { Checker } from './analysis/context';
 import { checkDatasets, checkTokenizerVocab, DataRefs } from './analysis/datasets';
-import { checkExportGroups } from './analysis/export';
+import { checkExportForms, checkExportGroups } from './analysis/export';
 import { loadRecipe } from './analysis/imports';
 import { checkStages } from './analysis/stage';
 import type { Analysis } from './analysis/types';
@@ -90,4 +90,5 @@ async function run(c: Checker, text: string): Promise<void> {
 
   checkStages(c, m, refs);
   checkExportGroups(c, m);
+  checkExportForms(c, m);
 }

@@ -33,6 +33,7 @@ export const CODES = {
   QR119: { severity: 'error', title: 'data set of the wrong kind' },
   QR120: { severity: 'error', title: 'tokenizer cannot be used' },
   QR121: { severity: 'error', title: 'tokenizer does not fit the model' },
+  QR122: { severity: 'error', title: 'export format cannot store the compressed form' },
   QR199: { severity: 'error', title: 'internal error of the analysis (a bug: please report it)' },
   // model-aware
   QR201: { severity: 'warning', title: 'pattern matches no layer' },

@@ -48,7 +48,7 @@ export interface Doc {
   diagnostics: Diagnostic[];
 }
 
-const STAGES: StageKind[] = ['prune', 'quantize', 'allocate', 'evaluate', 'export'];
+const STAGES: StageKind[] = ['prune', 'quantize', 'allocate', 'finetune', 'evaluate', 'export'];
 
 /** Where walkBlock puts what it finds in a block. */
 interface BlockSink {

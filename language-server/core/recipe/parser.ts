@@ -21,7 +21,7 @@ export interface ParseResult {
 
 /** Deeper blocks become error nodes, so recursion stays bounded on any input. */
 const MAX_DEPTH = 16;
-const TOP_KEYWORDS = ['use', 'model', 'data', 'preset', 'prune', 'quantize', 'allocate', 'evaluate', 'export'];
+const TOP_KEYWORDS = ['use', 'model', 'data', 'preset', 'prune', 'quantize', 'allocate', 'finetune', 'evaluate', 'export'];
 const isTopKeyword = (t: Token): boolean => t.kind === 'ident' && KEYWORD_BY_NAME.has(t.text);
 
 /**

@@ -92,6 +92,35 @@ export interface QuantParams {
   block: number;
   /** Fraction of largest-magnitude weights kept in FP16. */
   outliers: number;
+  /** Incoherence processing: quantize the weight rotated by randomized Hadamard transforms on both sides. */
+  incoherence?: 'hadamard';
+  /** Vector quantization (`quantize vq`); `bits` is then codebooks·codebits/dim. */
+  vq?: VqParams;
+}
+
+/** AQLM-style vector quantization of a layer (`quantize vq`). */
+export interface VqParams {
+  /** Weights per code vector (divides the layer's input dimension). */
+  dim: number;
+  /** Additive codebooks. */
+  codebooks: number;
+  /** Bits per code (2^codebits vectors a codebook). */
+  codebits: number;
+  /** Rounds of codes / codebooks / scales. */
+  iterations: number;
+}
+
+/** Fine-tuning of the compressed model (`finetune pv`). */
+export interface FinetuneParams {
+  steps: number;
+  /** Adam step of continuous parameters, relative to each tensor's RMS. */
+  lr: number;
+  /** Adam step of the straight-through weights of the code step, relative to the weight's RMS. */
+  codeLr: number;
+  /** Fraction of code units re-assigned per step (0: codes frozen). */
+  codeFraction: number;
+  /** Also train norm scales and biases. */
+  norms: boolean;
 }
 
 /** Pruning parameters of a stage or of one layer after overrides. */
@@ -155,7 +184,7 @@ export interface PruneStage extends StageBase {
 
 export interface QuantizeStage extends StageBase {
   kind: 'quantize';
-  method: 'rtn' | 'gptq';
+  method: 'rtn' | 'gptq' | 'vq';
   /** Calibration data set name (undefined for rtn). */
   data?: string;
   /** Layers the stage applies to. */
@@ -183,6 +212,14 @@ export interface AllocateStage extends StageBase {
   perLayer?: Record<string, { candidates: number[] }>;
 }
 
+export interface FinetuneStage extends StageBase {
+  kind: 'finetune';
+  method: 'pv';
+  /** Calibration data set name. */
+  data?: string;
+  params: FinetuneParams;
+}
+
 /** Evaluation metrics (see the evaluate keys in schema.ts). */
 export type MetricName = 'perplexity' | 'accuracy' | 'cer' | 'kl' | 'size' | 'latency';
 
@@ -195,9 +232,9 @@ export interface EvaluateStage extends StageBase {
 export interface ExportStage extends StageBase {
   kind: 'export';
   /** Output format (see the `export` keyword in schema.ts). */
-  format: 'onnx-matmulnbits' | 'onnx-qdq' | 'onnx-fakequant';
+  format: 'onnx-matmulnbits' | 'onnx-qdq' | 'onnx-decode' | 'onnx-fakequant';
   /** Absolute output path. */
   path: string;
 }
 
-export type ResolvedStage = PruneStage | QuantizeStage | AllocateStage | EvaluateStage | ExportStage;
+export type ResolvedStage = PruneStage | QuantizeStage | AllocateStage | FinetuneStage | EvaluateStage | ExportStage;

@@ -8,10 +8,10 @@ import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../../native/limits';
 
 /** Kinds of `{ ... }` block. `override-*` are the per-layer override blocks inside a stage. */
 export type BlockKind =
-  | 'data' | 'preset' | 'prune' | 'quantize' | 'allocate' | 'evaluate'
+  | 'data' | 'preset' | 'prune' | 'quantize' | 'allocate' | 'finetune' | 'evaluate'
   | 'override-prune' | 'override-quantize' | 'override-allocate';
 
-export type StageKind = 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export';
+export type StageKind = 'prune' | 'quantize' | 'allocate' | 'finetune' | 'evaluate' | 'export';
 
 /** How the values of a key are checked and resolved. */
 export type ValueType =
@@ -92,6 +92,15 @@ const PAPERS = {
   rtn:
     'Round-to-nearest with the min-max uniform quantizer used as the baseline in GPTQ (Frantar et ' +
     'al., ICLR 2023).',
+  quip:
+    'Chee, Cai, Kuleshov, De Sa. "QuIP: 2-Bit Quantization of Large Language Models With Guarantees", ' +
+    'NeurIPS 2023. arXiv:2307.13304; Tseng et al. "QuIP#", ICML 2024. arXiv:2402.04396',
+  aqlm:
+    'Egiazarian, Panferov, Kuznedelev, Frantar, Babenko, Alistarh. "Extreme Compression of Large Language ' +
+    'Models via Additive Quantization" (AQLM), ICML 2024. arXiv:2401.06118',
+  pv:
+    'Malinovskii, Mazur, Ilin, Kuznedelev, Burlachenko, Yi, Alistarh, Richtarik. "PV-Tuning: Beyond ' +
+    'Straight-Through Estimation for Extreme LLM Compression", NeurIPS 2024. arXiv:2405.14852',
   nm:
     'Mishra et al. "Accelerating Sparse Deep Neural Networks" (2:4 structured sparsity), ' +
     'arXiv:2104.08378',
@@ -160,7 +169,18 @@ export const KEYWORDS: KeywordSpec[] = [
       {
         name: 'gptq', needsData: true, paper: PAPERS.gptq,
         doc: 'Quantizes one column at a time and compensates the error on the remaining columns with the ' +
-          'inverse Hessian of the layer inputs (H = 2XXᵀ), with dampening λ = dampening·mean(diag H).',
+          'inverse Hessian of the layer inputs (H = 2XXᵀ), with dampening λ = dampening·mean(diag H). With ' +
+          '`incoherence hadamard`, GPTQ runs on the rotated weight and Hessian (QuIP\'s LDLQ). Paper of ' +
+          'incoherence processing: ' + PAPERS.quip,
+      },
+      {
+        name: 'vq', needsData: true, paper: PAPERS.aqlm,
+        doc: 'Additive vector quantization with learned codebooks (AQLM): each run of `dim` input weights of ' +
+          'a row is the sum of `codebooks` vectors, one from each codebook of 2^`codebits` learned vectors, ' +
+          'times a per-row scale; codes by greedy search on the layer loss against the Hessian, codebooks by ' +
+          'least squares. Code bits per weight = codebooks·codebits/dim (2 with the defaults); the codebooks ' +
+          '(fp16) and row scales come on top. `bits`, `group` and `scheme` do not apply. Export with ' +
+          '`onnx-decode`.',
       },
     ],
   },
@@ -174,6 +194,21 @@ export const KEYWORDS: KeywordSpec[] = [
       {
         name: 'llm-mq', needsData: true, paper: PAPERS.llmmq,
         doc: 'LLM-MQ sensitivity-based bit allocation with sparse outlier protection.',
+      },
+    ],
+  },
+  {
+    name: 'finetune', block: 'finetune', methodRequired: false,
+    doc: 'Fine-tunes the compressed model by knowledge distillation (KL to the original model\'s output ' +
+      'distributions) on a calibration data set, training the compressed form itself: scales and ' +
+      'codebooks by Adam, the codes of the quantised layers of the stages before it by PV-Tuning\'s ' +
+      'discrete step (a small fraction of codes re-assigned per step where the gradient predicts the ' +
+      'largest gain), and norm scales and biases. The size does not change.',
+    example: 'finetune on calib { steps 200 }',
+    methods: [
+      {
+        name: 'pv', needsData: true, paper: PAPERS.pv,
+        doc: 'PV-Tuning: alternating continuous (P) and discrete (V) steps on the distillation loss.',
       },
     ],
   },
@@ -196,6 +231,13 @@ export const KEYWORDS: KeywordSpec[] = [
       {
         name: 'onnx-qdq', needsData: false,
         doc: 'Standard ONNX DequantizeLinear + MatMul/Conv (int4/int8 initializers, opset 21 for int4).',
+      },
+      {
+        name: 'onnx-decode', needsData: false,
+        doc: 'Standard ONNX that stores each quantised layer in its compressed form and rebuilds the weight ' +
+          'with standard ops (codebooks by Gather + ReduceSum, packed 1/2/4-bit codes unpacked by ' +
+          'Div/Floor/Sub, incoherence rotations as MatMuls by ±1 Hadamard factors); onnxruntime folds the ' +
+          'rebuild when it loads the model. The one format for `vq` and `incoherence hadamard`.',
       },
       {
         name: 'onnx-fakequant', needsData: false,
@@ -369,6 +411,75 @@ export const KEYS: KeySpec[] = [
     doc: 'Fraction of the largest-magnitude weights of each layer kept in FP16 (sparse) and left out of ' +
       'quantization (LLM-MQ uses 0.5%).',
     example: '0.5%',
+  },
+  // extreme compression (quantize vq, incoherence)
+  {
+    name: 'incoherence', blocks: ['quantize'], maxIdents: 1,
+    type: { kind: 'enum', values: ['none', 'hadamard'] },
+    default: 'none', methods: ['rtn', 'gptq', 'vq'],
+    doc: 'Incoherence processing (QuIP): `hadamard` quantizes U·W·Vᵀ against V·H·Vᵀ with U, V randomized ' +
+      'Hadamard transforms (Sylvester for powers of two, times a Paley factor for 12, 20, 28, ... ·2^k; ' +
+      'block-diagonal otherwise), so outlier weights and input features spread over all coordinates. The ' +
+      'rotations are shared by layers of equal size; export with `onnx-decode`.',
+    example: 'hadamard',
+  },
+  {
+    name: 'dim', blocks: ['quantize'], type: { kind: 'int', min: 1, max: 64 }, maxIdents: 0,
+    default: '4', methods: ['vq'],
+    doc: 'Weights per code vector (`vq`): must divide every selected layer\'s input dimension.',
+    example: '8',
+  },
+  {
+    name: 'codebooks', blocks: ['quantize'], type: { kind: 'int', min: 1, max: 8 }, maxIdents: 0,
+    default: '1', methods: ['vq'],
+    doc: 'Additive codebooks per layer (`vq`, AQLM\'s M): each vector is the sum of one entry of each.',
+    example: '2',
+  },
+  {
+    name: 'codebits', blocks: ['quantize'], type: { kind: 'int', min: 1, max: 16 }, maxIdents: 0,
+    default: '8', methods: ['vq'],
+    doc: 'Bits per code (`vq`, AQLM\'s B): each codebook has 2^codebits vectors; codes are stored as uint8 ' +
+      '(≤ 8) or uint16.',
+    example: '8',
+  },
+  {
+    name: 'iterations', blocks: ['quantize'], type: { kind: 'int', min: 1, max: 100 }, maxIdents: 0,
+    default: '6', methods: ['vq'],
+    doc: 'Rounds of code search, codebook and scale updates per layer (`vq`); a round that improves the ' +
+      'layer loss by less than 1 % ends it earlier.',
+    example: '6',
+  },
+  // finetune
+  {
+    name: 'steps', blocks: ['finetune'], type: { kind: 'int', min: 1, max: 100_000 }, maxIdents: 0,
+    default: '100',
+    doc: 'Optimisation steps, one calibration batch each.',
+    example: '200',
+  },
+  {
+    name: 'lr', blocks: ['finetune'], type: { kind: 'percent', min: 0, max: 1 }, maxIdents: 0,
+    default: '0.1%',
+    doc: 'Adam step of the continuous parameters (scales, codebooks, norms), relative to each tensor\'s RMS ' +
+      'at the start, with 5 % warm-up and cosine decay.',
+    example: '0.1%',
+  },
+  {
+    name: 'codelr', blocks: ['finetune'], type: { kind: 'percent', min: 0, max: 1 }, maxIdents: 0,
+    default: '1%',
+    doc: 'Adam step of the straight-through weights the code step follows, relative to the weight\'s RMS.',
+    example: '1%',
+  },
+  {
+    name: 'codes', blocks: ['finetune'], type: { kind: 'percent', min: 0, max: 1 }, maxIdents: 0,
+    default: '1%',
+    doc: 'Fraction of code units (weights, or vectors for `vq`) whose codes may change per step, those with ' +
+      'the largest predicted gain (PV-Tuning\'s max_code_change_per_step); `0%` keeps the codes.',
+    example: '1%',
+  },
+  {
+    name: 'norms', blocks: ['finetune'], type: { kind: 'bool' }, maxIdents: 1, default: 'true',
+    doc: 'Also train the model\'s 1-D float tensors read by Mul/Add or a normalisation (norm scales, biases).',
+    example: 'true',
   },
   // allocate
   {

@@ -24,12 +24,21 @@ export function recipeSettings(r: ResolvedRecipe): RunSettings {
     seen.set(s.kind, n);
     const k = (name: string): string => `${s.kind}${n > 1 ? n : ''}.${name}`;
     out[k('method')] = s.method;
-    if (s.kind === 'quantize') {
+    if (s.kind === 'finetune') {
+      out[k('steps')] = `${s.params.steps} steps`;
+      out[k('codes')] = `codes ${pct(s.params.codeFraction)}`;
+    } else if (s.kind === 'quantize' && s.params.vq) {
+      const v = s.params.vq;
+      out[k('bits')] = `${Number(s.params.bits.toPrecision(3))}b`;
+      out[k('codebook')] = `${v.codebooks}x${v.codebits}b/${v.dim}`;
+      if (s.params.incoherence) out[k('incoherence')] = s.params.incoherence;
+    } else if (s.kind === 'quantize') {
       out[k('bits')] = `${s.params.bits}b`;
       out[k('group')] = s.params.group === 'channel' ? 'gch' : `g${s.params.group}`;
       out[k('scheme')] = s.params.symmetric ? 'sym' : 'asym';
       if (s.method === 'gptq') out[k('actorder')] = s.params.actorder ? 'act' : 'no-act';
       if (s.params.outliers) out[k('outliers')] = `${pct(s.params.outliers)} outliers`;
+      if (s.params.incoherence) out[k('incoherence')] = s.params.incoherence;
     } else if (s.kind === 'prune') {
       out[k('pattern')] = s.params.pattern === 'unstructured' ? pct(s.params.sparsity) : `${s.params.pattern.n}:${s.params.pattern.m}`;
     } else {
@@ -38,7 +47,7 @@ export function recipeSettings(r: ResolvedRecipe): RunSettings {
       out[k('metric')] = s.params.metric;
       out[k('group')] = s.params.group === 'channel' ? 'gch' : `g${s.params.group}`;
     }
-    if (s.overrides.length) out[k('overrides')] = `${s.overrides.length} override${s.overrides.length === 1 ? '' : 's'}`;
+    if ('overrides' in s && s.overrides.length) out[k('overrides')] = `${s.overrides.length} override${s.overrides.length === 1 ? '' : 's'}`;
     const data = 'data' in s ? r.datasets.find((d) => d.name === s.data) : undefined;
     if (data) out[k('samples')] = `n${data.samples}`;
   }

@@ -25,3 +25,19 @@ export function checkExportGroups(c: Checker, m: Merged): void {
     }
   }
 }
+
+/** Formats that store vector codes and incoherence rotations (onnx-fakequant stores their decode). */
+const OWN_FORM_FORMATS = new Set(['onnx-decode', 'onnx-fakequant']);
+
+/** QR122: `quantize vq` or `incoherence hadamard` exported in a format that cannot hold them (the run would fail at the export). */
+export function checkExportForms(c: Checker, m: Merged): void {
+  const own = m.stages.find((s) => s.kind === 'quantize' && (s.method?.value === 'vq' || s.keys.get('incoherence')?.value === 'hadamard'));
+  if (!own) return;
+  for (const s of m.stages) {
+    const f = s.kind === 'export' ? s.format : undefined;
+    if (!f || OWN_FORM_FORMATS.has(f.value as string)) continue;
+    const what = own.method?.value === 'vq' ? 'vector codes (quantize vq)' : 'incoherence rotations';
+    c.rep(f.loc, 'QR122', `${f.value as string} cannot store ${what}: export onnx-decode (standard ops that rebuild the weights) or onnx-fakequant.`,
+      [{ title: 'Change to onnx-decode', start: f.loc.start, end: f.loc.end, text: 'onnx-decode' }]);
+  }
+}

@@ -3,7 +3,7 @@
  * `default`s, typed by the same checkers as written values: values.ts). No default is written here.
  */
 import type { Val } from '../lower';
-import type { AllocateParams, PruneParams, QuantParams } from '../resolved';
+import type { AllocateParams, FinetuneParams, PruneParams, QuantParams, VqParams } from '../resolved';
 import { keySpec, type BlockKind } from '../schema';
 import { defaultValue } from '../values';
 
@@ -48,6 +48,18 @@ export function allocateParams(keys: Map<string, Val>, missing: AllocateParams['
   };
 }
 
+/** The vector-quantization parameters of a `quantize vq` stage: the keys written over the defaults. */
+export function vqParams(keys: Map<string, Val>): VqParams {
+  const get = <T>(name: string): T => (keys.get(name)?.value as T | undefined) ?? defaultOf<T>('quantize', name);
+  return { dim: get('dim'), codebooks: get('codebooks'), codebits: get('codebits'), iterations: get('iterations') };
+}
+
+/** A `finetune` stage's parameters: the keys written over the defaults. */
+export function finetuneParams(keys: Map<string, Val>): FinetuneParams {
+  const get = <T>(name: string): T => (keys.get(name)?.value as T | undefined) ?? defaultOf<T>('finetune', name);
+  return { steps: get('steps'), lr: get('lr'), codeLr: get('codelr'), codeFraction: get('codes'), norms: get('norms') };
+}
+
 /** `p` with the quantization keys written in `keys` applied. */
 export function applyQ<T extends Partial<QuantParams>>(p: T, keys: Map<string, Val>): T {
   const out: Partial<QuantParams> = { ...p };
@@ -59,6 +71,10 @@ export function applyQ<T extends Partial<QuantParams>>(p: T, keys: Map<string, V
   if (keys.has('dampening')) out.dampening = g('dampening') as number;
   if (keys.has('block')) out.block = g('block') as number;
   if (keys.has('outliers')) out.outliers = g('outliers') as number;
+  if (keys.has('incoherence')) {
+    if (g('incoherence') === 'hadamard') out.incoherence = 'hadamard';
+    else delete out.incoherence;
+  }
   return out as T;
 }
 

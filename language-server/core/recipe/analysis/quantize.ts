@@ -7,7 +7,10 @@ import { didYouMean } from '../diagnostics';
 import type { Val } from '../lower';
 import type { QuantParams, ResolvedOverride, ResolvedStage } from '../resolved';
 import { BUILTIN_PRESETS } from '../schema';
-import { applyQ, quantDefaults } from './params';
+import { applyQ, quantDefaults, vqParams } from './params';
+import type { DocStage } from '../lower';
+import type { LayerInfo } from '../../model/types';
+import type { Checker } from './context';
 import { overrideSpecs, reportDivisibility, rpat, takeOverrides } from './selection';
 import type { StageCheck } from './stage';
 
@@ -33,6 +36,7 @@ export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }:
     }
   }
   params = applyQ(params, s.keys);
+  if (method === 'vq') params = vqStage(c, s, params);
   const overrides: ResolvedOverride<QuantParams>[] = s.overrides.map((o) => ({
     pattern: rpat(c, o.pattern), params: applyQ({}, o.keys), range: c.range(o.loc),
   }));
@@ -41,10 +45,37 @@ export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }:
     const qm = c.memo.quantize(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
     takeOverrides(c, s, sel.sel, overrides, qm);
     perLayer = qm.perLayer;
-    reportDivisibility(c, s, qm.problems, (src) => (src < 0 ? stageGroupVal : s.overrides[src].keys.get('group')), 'group');
+    if (method !== 'vq') reportDivisibility(c, s, qm.problems, (src) => (src < 0 ? stageGroupVal : s.overrides[src].keys.get('group')), 'group');
+    else if (params.vq) vqDivisibility(c, s, params.vq.dim, sel.sel.selected);
     sizes.apply(qm.state);
     if (here) sizes.snapshot(s.loc.end);
   }
-  const resolvedMethod = (method ?? 'rtn') as 'rtn';
+  const resolvedMethod = (method ?? 'rtn') as 'rtn' | 'vq';
   return { ...base, kind: 'quantize', method: resolvedMethod, data, selection: sel.resolved, params, overrides, perLayer };
+}
+
+/** Keys of the scalar grid, which `vq` does not use (its width is codebooks·codebits/dim). */
+const SCALAR_ONLY = ['bits', 'group', 'scheme', 'outliers', 'preset'];
+
+/**
+ * A `quantize vq` stage's parameters: the codebook shape, `bits` = codebooks·codebits/dim (the code
+ * bits per weight), one row scale per output channel; keys of the scalar grid are reported (QR114).
+ */
+function vqStage(c: Checker, s: DocStage, params: QuantParams): QuantParams {
+  for (const k of SCALAR_ONLY) {
+    const v = s.keys.get(k);
+    if (v) c.rep(v.entry, 'QR114', `\`${k}\` does not apply to vq: its width is codebooks·codebits/dim bits per weight (write \`dim\`, \`codebooks\`, \`codebits\`).`);
+  }
+  for (const o of s.overrides) if (o.keys.size) c.rep(o.loc, 'QR114', 'vq takes one codebook shape per stage: overrides do not apply (write a second `quantize vq` stage for other layers).');
+  const vq = vqParams(s.keys);
+  return { ...params, bits: (vq.codebooks * vq.codebits) / vq.dim, group: 'channel', symmetric: false, outliers: 0, vq };
+}
+
+/** QR204 where `dim` does not divide a selected layer's input dimension (first three named). */
+function vqDivisibility(c: Checker, s: DocStage, dim: number, layers: readonly LayerInfo[]): void {
+  const bad = layers.filter((l) => l.cols % dim !== 0);
+  if (!bad.length) return;
+  const at = s.keys.get('dim')?.loc ?? s.keywordLoc;
+  c.rep(at, 'QR204', `\`dim ${dim}\` does not divide the input dimension of ${bad.length} selected layer${bad.length === 1 ? '' : 's'} ` +
+    `(${bad.slice(0, 3).map((l) => `${l.name}: ${l.cols}`).join(', ')}${bad.length > 3 ? ', ...' : ''}): choose a divisor, or ignore those layers.`);
 }

@@ -1,6 +1,6 @@
 /**
  * The stages of a recipe in order: their order rules (QR118), then each kind's own checks
- * (quantize.ts, prune.ts, allocate.ts, evaluate.ts, export.ts), after what prune, quantize and
+ * (quantize.ts, prune.ts, allocate.ts, finetune.ts, evaluate.ts, export.ts), after what prune, quantize and
  * allocate share: the method's calibration data and the layer selection.
  */
 import type { DocStage } from '../lower';
@@ -10,6 +10,7 @@ import { checkAllocate } from './allocate';
 import { SizeChain, type Checker } from './context';
 import { DataRefs } from './datasets';
 import { checkEvaluate } from './evaluate';
+import { checkFinetune } from './finetune';
 import { resolveExport } from './export';
 import type { Merged } from './imports';
 import { checkPrune } from './prune';
@@ -47,12 +48,14 @@ export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
     if (s.kind === 'prune' && seenQuant) {
       c.rep(s.keywordLoc, 'QR118', 'Pruning after quantization moves weights off the quantization grid: prune first, then quantize.');
     }
+    const quantizedBefore = seenQuant;
     if (s.kind === 'quantize' || s.kind === 'allocate') seenQuant = true;
     if (s.kind === 'export') exportAt = s;
     const base = { index, range: c.range(s.loc) };
     let stage: ResolvedStage | undefined;
     if (s.kind === 'export') stage = resolveExport(s, base);
     else if (s.kind === 'evaluate') stage = checkEvaluate(c, s, base, refs);
+    else if (s.kind === 'finetune') stage = checkFinetune(c, s, base, calibrationData(c, m, s, 'pv', refs), quantizedBefore);
     else {
       const method = (s.method?.value as string | undefined) ?? (s.kind === 'allocate' ? 'llm-mq' : undefined);
       const data = calibrationData(c, m, s, method, refs);
