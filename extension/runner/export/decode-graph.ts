@@ -163,10 +163,13 @@ export class DecodeWriter {
           : this.node('ReduceSum', [gathered], { axes: { ints: [1] }, keepdims: { i: 0 } }))
         : gathered;
       const flat = this.reshape(summed, [rows, cols]);
-      const sData = float32ToBytes(dtypeCode('float16'), b.scales);
-      const scales = this.tensor(`${base}_scales`, 'float16', [rows, 1], sData);
-      parts.scales = sData.byteLength;
-      w = this.node('Mul', [flat, this.cast(scales, 'float32')]);
+      if (b.scales.every((s) => s === 1)) w = flat; // no row scales (rowscales false): nothing stored
+      else {
+        const sData = float32ToBytes(dtypeCode('float16'), b.scales);
+        const scales = this.tensor(`${base}_scales`, 'float16', [rows, 1], sData);
+        parts.scales = sData.byteLength;
+        w = this.node('Mul', [flat, this.cast(scales, 'float32')]);
+      }
     } else {
       const G = groupCount(b, cols);
       const gs = b.groupSize;

@@ -108,6 +108,8 @@ export interface VqParams {
   codebits: number;
   /** Rounds of codes / codebooks / scales. */
   iterations: number;
+  /** A scale per output row. */
+  rowScales: boolean;
 }
 
 /** Fine-tuning of the compressed model (`finetune pv`). */

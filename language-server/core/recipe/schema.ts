@@ -443,6 +443,13 @@ export const KEYS: KeySpec[] = [
     example: '8',
   },
   {
+    name: 'rowscales', blocks: ['quantize'], type: { kind: 'bool' }, maxIdents: 1,
+    default: 'true', methods: ['vq'],
+    doc: 'A float16 scale per output row (`vq`): 16 bits a row on top of the codes; `false` saves them ' +
+      '(the codebooks then carry the rows\' magnitudes).',
+    example: 'false',
+  },
+  {
     name: 'iterations', blocks: ['quantize'], type: { kind: 'int', min: 1, max: 100 }, maxIdents: 0,
     default: '6', methods: ['vq'],
     doc: 'Rounds of code search, codebook and scale updates per layer (`vq`); a round that improves the ' +

@@ -63,10 +63,14 @@ export function decodeLayer(l: CompressedLayer): Float32Array {
   return l.incoherence ? unrotateWeight(w, l.rows, l.cols, l.incoherence) : w;
 }
 
-/** The continuous parameters of a layer, by name (views into the layer's own arrays). */
+/**
+ * The continuous parameters of a layer, by name (views into the layer's own arrays). A vector layer
+ * made without row scales (all 1: none is stored) keeps none, so training does not add them.
+ */
 export function continuousParams(l: CompressedLayer): Map<string, Float32Array> {
   const b = l.body;
-  return b.kind === 'vector' ? new Map([['books', b.books], ['scales', b.scales]]) : new Map([['scales', b.scales]]);
+  if (b.kind === 'scalar') return new Map([['scales', b.scales]]);
+  return b.scales.every((s) => s === 1) ? new Map([['books', b.books]]) : new Map([['books', b.books], ['scales', b.scales]]);
 }
 
 /**

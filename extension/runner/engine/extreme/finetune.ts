@@ -220,7 +220,10 @@ export async function finetune(student: OnnxModel, teacher: string, layers: Trai
         const { grads, rotated } = backward(c, G);
         opts.inspect?.(step, i, grads);
         const params = continuousParams(c);
-        for (const [k, g] of grads) { const o = paramOpt[i]!.get(k)!; o.adam.step(params.get(k)!, g, lr * f * o.ref); }
+        for (const [k, g] of grads) {
+          const o = paramOpt[i]!.get(k);
+          if (o) o.adam.step(params.get(k)!, g, lr * f * o.ref);
+        }
         const so = stOpt[i];
         if (so) {
           const st = straight[i]!;

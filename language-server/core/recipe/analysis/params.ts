@@ -51,7 +51,7 @@ export function allocateParams(keys: Map<string, Val>, missing: AllocateParams['
 /** The vector-quantization parameters of a `quantize vq` stage: the keys written over the defaults. */
 export function vqParams(keys: Map<string, Val>): VqParams {
   const get = <T>(name: string): T => (keys.get(name)?.value as T | undefined) ?? defaultOf<T>('quantize', name);
-  return { dim: get('dim'), codebooks: get('codebooks'), codebits: get('codebits'), iterations: get('iterations') };
+  return { dim: get('dim'), codebooks: get('codebooks'), codebits: get('codebits'), iterations: get('iterations'), rowScales: get('rowscales') };
 }
 
 /** A `finetune` stage's parameters: the keys written over the defaults. */
