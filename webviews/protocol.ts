@@ -18,6 +18,8 @@ export interface CompareData {
   labels: string[];
   /** Per run: model bytes after compression and the main quality metric (one metric for all), for the scatter. */
   points: { runId: string; label: string; bytes: number; quality: number; qualityKey: string; lowerIsBetter: boolean }[];
+  /** Per run with a `finetune` stage: its first one's loss curve, [step, KL] pairs. */
+  curves?: { runId: string; label: string; points: [number, number][] }[];
 }
 
 /** Progress of the engine while the Sensitivity data is (re)computed (the runner's progress events). */
@@ -100,7 +102,9 @@ function isProgress(v: unknown): v is EngineProgress {
 function isCompareData(v: unknown): v is CompareData {
   return isObject(v) && isObject(v.comparison) && Array.isArray(v.comparison.runs) && Array.isArray(v.comparison.metrics) && Array.isArray(v.comparison.layers)
     && Array.isArray(v.labels) && v.labels.every((l) => typeof l === 'string') && Array.isArray(v.points)
-    && v.points.every((p) => isObject(p) && typeof p.runId === 'string' && typeof p.label === 'string' && typeof p.bytes === 'number' && typeof p.quality === 'number' && typeof p.qualityKey === 'string');
+    && v.points.every((p) => isObject(p) && typeof p.runId === 'string' && typeof p.label === 'string' && typeof p.bytes === 'number' && typeof p.quality === 'number' && typeof p.qualityKey === 'string')
+    && (v.curves === undefined || (Array.isArray(v.curves) && v.curves.every((c) => isObject(c) && typeof c.runId === 'string' && typeof c.label === 'string'
+      && Array.isArray(c.points) && c.points.length > 0 && c.points.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'number' && typeof p[1] === 'number'))));
 }
 
 export function isToWebview(v: unknown): v is ToWebview {

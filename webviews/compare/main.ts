@@ -1,5 +1,6 @@
 // Compare view: metrics with deltas against the original, a size-vs-quality scatter with the Pareto
-// front, per-layer bits/sparsity side by side, and a button for the recipe diff.
+// front, the fine-tuning loss curves of runs that have them, per-layer bits/sparsity side by side,
+// and a button for the recipe diff.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-table/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header/index.js';
@@ -10,6 +11,7 @@ import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
 import type { CompareData } from '../protocol';
 import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
 import { paretoFront } from './pareto';
+import { lossCurves } from './curves';
 import { formatMetric, formatMetricDelta, isBetter, metricInfo, orderedKeys } from '../../language-server/core/format/metrics';
 import { formatBytes, formatNumber, formatTick, niceTicks } from '../../language-server/core/format/numbers';
 
@@ -153,6 +155,8 @@ function render(d: CompareData | undefined): void {
     h('p', {}, h('span', { class: 'dot' }), ' dominated: another run is smaller and at least as good'),
     h('p', {}, h('span', { class: 'dot original' }), ' the original model'),
     h('p', {}, 'Click a point to open its run.'))));
+  const curves = lossCurves(d);
+  if (curves) app.append(h('h2', {}, 'Fine-tuning: distillation loss per step'), curves);
   app.append(h('h2', {}, `Layers (${d.comparison.layers.length})`), layersTable(d));
 }
 

@@ -23,5 +23,10 @@ export function compareData(runs: RunRecord[]): CompareData {
     const orig = runs.find((r) => r.metrics.original?.[key] !== undefined && r.metrics.original.sizeBytes !== undefined)?.metrics.original;
     if (orig) points.push({ runId: 'original', label: 'original', bytes: orig.sizeBytes!, quality: orig[key]!, qualityKey: key, lowerIsBetter });
   }
-  return { comparison: compareRuns(runs), labels, points };
+  const curves: NonNullable<CompareData['curves']> = [];
+  runs.forEach((r, i) => {
+    const c = r.finetune?.[0]?.curve;
+    if (c?.length) curves.push({ runId: r.id, label: labels[i]!, points: c.map(([step, loss]) => [step, loss]) });
+  });
+  return { comparison: compareRuns(runs), labels, points, ...(curves.length ? { curves } : {}) };
 }
