@@ -31,6 +31,8 @@ Writes the compressed model of a finished run in FORMAT:
                     slots; 3-bit codes in 4-bit slots, 5-7-bit in 8-bit), DequantizeLinear for
                     Conv and the layers MatMulNBits cannot take
   onnx-qdq          DequantizeLinear (int8/uint8 codes) for every quantised layer
+  onnx-decode       standard ops that rebuild each quantised layer from its packed codes
+                    (vq and incoherence layers only from the run's own export stage)
   onnx-fakequant    float weights holding the dequantised values
 Then checks that onnxruntime loads it and, when the recipe is still there, that its first quality
 metric matches the run's fake-quant value within 1%. RUN is a run id, unique prefix, folder or 'latest'.
@@ -92,6 +94,12 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   const { dir, record } = await findRun(resolveRunsRoot({ runs }), run);
   if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
   const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
+  // vector codes and rotated layers are not kept in quant.bin: only the run's own export stage wrote them
+  const coded = new Set(quant.map((q) => q.name));
+  const ownForm = [...new Set(record.layers.filter((l) => !coded.has(l.name) && (l.method === 'vq' || l.method?.includes('+'))).map((l) => l.name))];
+  if (ownForm.length && format !== 'onnx-fakequant') {
+    throw new Error(`run ${record.id} compressed ${ownForm.length} layer${ownForm.length === 1 ? '' : 's'} (${ownForm.slice(0, 3).join(', ')}${ownForm.length > 3 ? ', ...' : ''}) with vector codes or incoherence rotations, which a run does not keep after it ends: add \`export onnx-decode "..."\` to the recipe and run it again, or export onnx-fakequant`);
+  }
   const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant);
   if (!quant.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
 

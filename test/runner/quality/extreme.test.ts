@@ -6,12 +6,13 @@
 // incoherence processing beats plain GPTQ 2-bit on the same layers, both exported as onnx-decode.
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { loadModel, tensorBytes } from '../../../language-server/core/model/reader';
-import { buildCli, ROOT, runRecipe } from './common';
+import { buildCli, CLI, ROOT, runRecipe } from './common';
 
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 const ws = mkdtempSync(path.join(os.tmpdir(), 'qr-extreme-'));
@@ -59,6 +60,11 @@ export onnx-decode "${out}"
   assert.equal(ft.layers, 7);
   assert.ok(ft.tensors > 0, 'norm scales trained');
   assert.equal(r.settings?.['quantize.codebook'], '1x8b/4');
+  // `qrecipe export RUN` later cannot rebuild vector codes (not in quant.bin): refused, not written as float
+  const later = spawnSync(process.execPath, [CLI, 'export', r.id, '--format', 'onnx-decode', '-o', path.join(ws, 'later.onnx')], { cwd: ws, encoding: 'utf8' });
+  assert.notEqual(later.status, 0);
+  assert.match(later.stderr, /vector codes or incoherence rotations, which a run does not keep/);
+  assert.ok(!existsSync(path.join(ws, 'later.onnx')));
   console.log(`# vq + finetune (block 0): perplexity ${ppl(r).toFixed(4)}, ${e.bitsPerWeight!.toFixed(3)} bits a weight, KL ${ft.before.toFixed(4)} -> ${ft.after.toFixed(4)}, ${ft.codesChanged} codes changed`);
 });
 
