@@ -33,10 +33,10 @@ export async function complete(p: ParseResult, lines: LineIndex, offset: number,
     if (last.text === 'on' && kw.name !== 'export') return dataItems(a);
     if (before.length === 1 && kw.methods) {
       const ms: CompletionItem[] = kw.methods.map((m) => ({ label: m.name, kind: CompletionItemKind.Function, documentation: md(methodDoc(m)) }));
-      if (kw.name === 'allocate') ms.push(onItem());
+      if (kw.methodRequired === false) ms.push(onItem());
       return ms;
     }
-    if ((kw.name === 'prune' || kw.name === 'quantize' || kw.name === 'allocate') && !before.some((t) => t.text === 'on')) return [onItem()];
+    if ((kw.name === 'prune' || kw.name === 'quantize' || kw.name === 'allocate' || kw.name === 'finetune') && !before.some((t) => t.text === 'on')) return [onItem()];
     return [];
   }
   const bk = ctx.blockKind;
