@@ -6,7 +6,7 @@ import type { BlockNode, EntryNode } from '../core/recipe/syntax';
 
 const KINDS: Record<string, SymbolKind> = {
   use: SymbolKind.Module, model: SymbolKind.File, data: SymbolKind.Variable, preset: SymbolKind.Constant,
-  prune: SymbolKind.Function, quantize: SymbolKind.Function, allocate: SymbolKind.Function, evaluate: SymbolKind.Event, export: SymbolKind.Package,
+  prune: SymbolKind.Function, quantize: SymbolKind.Function, allocate: SymbolKind.Function, finetune: SymbolKind.Function, evaluate: SymbolKind.Event, export: SymbolKind.Package,
 };
 
 export function symbols(p: ParseResult, lines: LineIndex): DocumentSymbol[] {
