@@ -1,11 +1,17 @@
 // `quant.bin`: the integer codes, scales and zero points of every quantised layer of a run, so that
 // `qrecipe export RUN` can write packed formats later without redoing the quantisation.
 // Layout: "QRQB", u32 version, u32 header length, JSON header, then 64-byte-aligned blobs
-// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols).
+// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols,
+// outliers as CSR: row pointers int32 rows+1, columns int32 nnz, fp16 values uint16 nnz).
+// Version 1 files (no outliers) are read as well.
 import { promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { halfToFloat } from '../../../language-server/core/model/dtype';
 
-/** The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]). */
+/**
+ * The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]), plus the fp16
+ * outliers where there are some (their codes are the code of 0, so the two parts add up).
+ */
 export interface QuantizedLayer {
   name: string;
   rows: number;
@@ -21,14 +27,26 @@ export interface QuantizedLayer {
   gIdx?: Int32Array;
   /** Entries that are exact zeros of a pruned layer are still coded; `sparsity` is informative. */
   sparsity?: number;
+  /** Outliers kept in fp16 beside the codes (CSR, columns ascending within a row). */
+  outliers?: OutlierCsr;
+}
+
+/** Sparse fp16 outliers of a layer (rows + 1 row pointers, column indices, IEEE half bits). */
+export interface OutlierCsr {
+  rowPtr: Int32Array;
+  colIdx: Int32Array;
+  values: Uint16Array;
 }
 
 const MAGIC = 0x42515251; // "QRQB" little-endian
-const VERSION = 1;
+const VERSION = 2;
 const ALIGN = 64;
 
 interface Span { offset: number; length: number }
-interface HeaderLayer { name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number; codes: Span; scales: Span; zeros: Span; gIdx?: Span }
+interface HeaderLayer {
+  name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number;
+  codes: Span; scales: Span; zeros: Span; gIdx?: Span; outliers?: { rowPtr: Span; colIdx: Span; values: Span };
+}
 
 export function groupsOf(q: Pick<QuantizedLayer, 'cols' | 'groupSize'>): number {
   return Math.ceil(q.cols / q.groupSize);
@@ -52,6 +70,7 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
       name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
       ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
       codes: add(q.codes), scales: add(q.scales), zeros: add(q.zeros), ...(q.gIdx ? { gIdx: add(q.gIdx) } : {}),
+      ...(q.outliers ? { outliers: { rowPtr: add(q.outliers.rowPtr), colIdx: add(q.outliers.colIdx), values: add(q.outliers.values) } } : {}),
     });
   }
   const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
@@ -64,7 +83,7 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
   out.set(json, 12);
   let k = 0;
   for (const h of header) {
-    for (const s of [h.codes, h.scales, h.zeros, h.gIdx]) if (s) out.set(blobs[k++]!, start + s.offset);
+    for (const s of [h.codes, h.scales, h.zeros, h.gIdx, h.outliers?.rowPtr, h.outliers?.colIdx, h.outliers?.values]) if (s) out.set(blobs[k++]!, start + s.offset);
   }
   await writeFileAtomic(file, out);
   return out.byteLength;
@@ -75,7 +94,8 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
   const buf = new Uint8Array(await fs.readFile(file));
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 12 || dv.getUint32(0, true) !== MAGIC) throw new Error(`${file}: not a QRecipe quantisation store`);
-  if (dv.getUint32(4, true) !== VERSION) throw new Error(`${file}: unsupported version ${dv.getUint32(4, true)}`);
+  const version = dv.getUint32(4, true);
+  if (version < 1 || version > VERSION) throw new Error(`${file}: unsupported version ${version}`);
   const len = dv.getUint32(8, true);
   const { layers } = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + len))) as { layers: HeaderLayer[] };
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
@@ -88,6 +108,12 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
     ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
     codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
     ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
+    ...(h.outliers ? {
+      outliers: {
+        rowPtr: new Int32Array(slice(h.outliers.rowPtr).buffer), colIdx: new Int32Array(slice(h.outliers.colIdx).buffer),
+        values: new Uint16Array(slice(h.outliers.values).buffer),
+      },
+    } : {}),
   }));
 }
 
@@ -96,7 +122,7 @@ export function groupOf(q: QuantizedLayer, c: number): number {
   return q.gIdx ? q.gIdx[c]! : Math.floor(c / q.groupSize);
 }
 
-/** The dequantised weights (rows × cols), what fake-quant evaluation uses. */
+/** The dequantised weights (rows × cols) with the outliers added, what fake-quant evaluation uses. */
 export function dequantize(q: QuantizedLayer): Float32Array {
   const g = groupsOf(q);
   const out = new Float32Array(q.rows * q.cols);
@@ -106,5 +132,7 @@ export function dequantize(q: QuantizedLayer): Float32Array {
       out[r * q.cols + c] = q.scales[k]! * (q.codes[r * q.cols + c]! - q.zeros[k]!);
     }
   }
+  const o = q.outliers;
+  if (o) for (let r = 0; r < q.rows; r++) for (let k = o.rowPtr[r]!; k < o.rowPtr[r + 1]!; k++) out[r * q.cols + o.colIdx[k]!] += halfToFloat(o.values[k]!);
   return out;
 }

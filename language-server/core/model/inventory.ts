@@ -165,11 +165,14 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
   }
   let totalParams = 0;
   let totalBytes = 0;
+  let externalBytes = 0;
   for (const { tensor } of graphTensors(model)) {
+    if (isExternal(tensor)) externalBytes += storageBytes(tensor.dataType, tensorElements(tensor));
     if (!isWeightType(tensor.dataType)) continue;
     const n = tensorElements(tensor);
     totalParams += n;
     totalBytes += storageBytes(tensor.dataType, n);
   }
-  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes };
+  const opTypes = [...new Set((model.proto.graph?.node ?? []).filter(isDefaultDomain).map((n) => n.opType ?? ''))].sort();
+  return { path: model.path, opset: defaultOpset(model), opTypes, layers, totalParams, totalBytes, fileBytes: model.fileBytes + externalBytes };
 }
