@@ -33,6 +33,7 @@ const forbidden: [string, string][] = [
   ['language-server/core/recipe/x.ts', "import { OBS_BLOCK } from '../../../native/index';"],
   ['native/limits.ts', "import { load } from './load';"],
   ['native/limits.ts', "import { Range } from 'vscode-languageserver';"],
+  ['native/cancel.ts', "import { check } from './checks';"],
 ];
 
 const allowed: [string, string][] = [
@@ -43,6 +44,7 @@ const allowed: [string, string][] = [
   ['language-server/server/x.ts', "import { parse } from '../core/recipe/parser';"],
   ['language-server/core/recipe/x.ts', "import { OBS_BLOCK } from '../../../native/limits';"],
   ['native/load.ts', "import { OBS_BLOCK } from './limits';"],
+  ['language-server/core/util/x.ts', "import { CancelledError } from '../../../native/cancel';"],
 ];
 
 test('every forbidden cross-layer import is reported by lint', async () => {
