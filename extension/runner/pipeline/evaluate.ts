@@ -1,7 +1,7 @@
 // The evaluate stage: each metric on the original model (measured once per run) and on the
 // compressed (fake-quant) model, same data, same settings, through the model layer's one
-// evaluation entry. `size` of the compressed model is the packed size the quantisation implies
-// (the fake-quant file itself is float).
+// evaluation entry. `size` of the compressed model is the one cost model's (core/cost): the file
+// the recipe's export writes (the fake-quant file itself is float).
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
@@ -9,7 +9,11 @@ import type { Metrics } from '../../../language-server/core/protocol/runner';
 import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
-import { groupsOf } from '../export/quant-store';
+import { layerCost, modelSize } from '../../../language-server/core/cost/cost';
+import { graphBytes } from '../../../language-server/core/cost/graph';
+import { DEFAULT_EXPORT_FORMAT, planLayer, type ExportFormat } from '../../../language-server/core/cost/formats';
+import type { ExportStage } from '../../../language-server/core/recipe/resolved';
+import { layoutOf } from '../export/onnx-export';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -51,26 +55,23 @@ export class Evaluator {
     });
   }
 
-  /** Size of the compressed weights as the quantisation stages left them (codes + fp32 scales + packed zeros). */
-  private packedSize(): Metrics {
+  /** The format sizes are counted in: the recipe's first export, else the default. */
+  get sizeFormat(): ExportFormat {
+    return this.ctx.recipe.stages.find((s): s is ExportStage => s.kind === 'export')?.format ?? DEFAULT_EXPORT_FORMAT;
+  }
+
+  /** The compressed model's file size and bits per weight as the export format writes the quantised layers. */
+  packedSize(): Metrics {
     const st = this.ctx.state;
-    let quantBytes = 0;
-    let quantParams = 0;
-    let floatBytes = 0;
-    for (const q of st.quant.values()) {
-      const groups = q.rows * groupsOf(q);
-      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + 4 * groups + Math.ceil((groups * q.bits) / 8);
-      quantParams += q.rows * q.cols;
-      floatBytes += st.layer(q.name).bytes;
-    }
-    for (const [name, o] of st.outlierLayers) {
-      // Codes, fp32 scales, packed zeros, and the outliers as CSR (fp16 value + int32 column, row pointers).
-      const l = st.layer(name);
-      quantBytes += Math.ceil((l.rows * l.cols * o.bits) / 8) + 4 * o.groups + Math.ceil((o.groups * o.bits) / 8) + 6 * o.nnz + 4 * (l.rows + 1);
-      quantParams += l.rows * l.cols;
-      floatBytes += l.bytes;
-    }
-    return { sizeBytes: st.inventory.totalBytes - floatBytes + quantBytes, ...(quantParams ? { bitsPerWeight: (8 * quantBytes) / quantParams } : {}) };
+    const format = this.sizeFormat;
+    const s = modelSize(st.inventory.fileBytes, [...st.quant.values()].map((q) => {
+      const layer = st.layer(q.name);
+      const layout = layoutOf(q);
+      const plan = planLayer(layer, format, st.inventory, layout);
+      const cost = layerCost(layer, layout, plan);
+      return { layer, bytes: cost.total, graph: graphBytes(layer, plan, layout, cost.nnz), quantized: true };
+    }));
+    return { sizeBytes: s.bytes, ...(s.bitsPerWeight !== undefined ? { bitsPerWeight: s.bitsPerWeight } : {}) };
   }
 
   async evaluate(stage: EvaluateStage, compressedModel: string): Promise<{ original: Metrics; compressed: Metrics }> {
@@ -81,7 +82,7 @@ export class Evaluator {
       this.ctx.sink.emit({ type: 'metrics', model, ...(m.data ? { dataset: m.data } : {}), metrics });
     for (const m of stage.metrics) {
       if (m.metric === 'size') {
-        const o = { sizeBytes: this.ctx.state.inventory.totalBytes };
+        const o = { sizeBytes: this.ctx.state.inventory.fileBytes };
         const c = this.packedSize();
         Object.assign(original, o);
         Object.assign(compressed, c);

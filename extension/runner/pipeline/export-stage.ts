@@ -62,9 +62,5 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
     measure: async (model) => (await evaluator.measure(q.spec, model, 'exported'))!.value,
   } : undefined;
   if (!check) ctx.warn('no evaluate stage before the export: the exported model is only checked for loading');
-  const outliers = [...ctx.state.outlierLayers.keys()];
-  if (outliers.length && stage.format !== 'onnx-fakequant') {
-    ctx.warn(`${outliers.length} layer${outliers.length === 1 ? '' : 's'} with fp16 outliers (${outliers.slice(0, 3).join(', ')}${outliers.length > 3 ? ', ...' : ''}) have no ${stage.format} form yet: written with their dequantised float weights`);
-  }
   return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check });
 }

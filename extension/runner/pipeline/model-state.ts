@@ -14,10 +14,10 @@ export class ModelState {
   readonly layers: Map<string, LayerInfo>;
   /** Current weights of the layers changed so far. */
   private readonly changed = new Map<string, Float32Array>();
-  /** Quantised codes of the layers quantised so far (a later stage may replace them). */
+  /** Quantised codes (and fp16 outliers) of the layers quantised so far (a later stage may replace them). */
   readonly quant = new Map<string, QuantizedLayer>();
-  /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
-  readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
+  /** Pruning masks (rows × cols, 1 = pruned) of the layers pruned so far: a later quantisation keeps them. */
+  private readonly masks = new Map<string, Uint8Array>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
 
@@ -58,7 +58,16 @@ export class ModelState {
   /** A pruning stage after quantisation invalidates the codes of the layers it changes. */
   dropQuantized(name: string): void {
     this.quant.delete(name);
-    this.outlierLayers.delete(name);
+  }
+
+  /** Records a layer's pruning mask (the latest pruning stage's). */
+  setMask(name: string, mask: Uint8Array): void {
+    this.masks.set(name, mask);
+  }
+
+  /** The pruning mask of a layer, if a stage pruned it. */
+  mask(name: string): Uint8Array | undefined {
+    return this.masks.get(name);
   }
 
   get changedLayers(): string[] {

@@ -42,6 +42,7 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   let zeros = 0;
   for (let i = 0; i < r.mask.length; i++) zeros += r.mask[i]!;
   ctx.state.setWeight(name, r.weights);
+  ctx.state.setMask(name, r.mask);
   ctx.state.dropQuantized(name);
   const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
   return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(r) };

@@ -18,9 +18,17 @@
  */
 import type { LayerInfo } from '../model/types';
 import { outlierCount } from '../../../native/limits';
-import type { LayerPlan, QuantLayout } from './formats';
+import { planLayer, type ExportFormat, type GraphFacts, type LayerPlan, type QuantLayout } from './formats';
 
 export { outlierCount };
+
+/** LLM-MQ keeps outliers at the widths up to this (it protects its low-precision layers). */
+export const OUTLIER_MAX_BITS = 3;
+
+/** The outlier fraction an allocate stage's layer gets at `bits` under its `outliers` setting. */
+export function outlierFractionAt(bits: number, outliers: number): number {
+  return bits <= OUTLIER_MAX_BITS ? outliers : 0;
+}
 
 /** Bytes per outlier: fp16 value + int32 row + int32 column (MatMulNBits), fp16 value + int32 flat index (rebuilt weights). */
 export const OUTLIER_BYTES = { matmulnbits: 10, rebuilt: 6 } as const;
@@ -103,4 +111,19 @@ export function modelSize(fileBytes: number, layers: Iterable<{ layer: Pick<Laye
     if (quantized) { quantizedBytes += b; quantizedParams += layer.params; }
   }
   return { bytes, quantizedBytes, quantizedParams, ...(quantizedParams ? { bitsPerWeight: (8 * quantizedBytes) / quantizedParams } : {}) };
+}
+
+/** What an allocator counts for one candidate: a LayerCost with scales and zero points together. */
+export interface AllocationBytes { codes: number; scales: number; outliers: number; total: number }
+
+/** A layer's bytes at one width as `format` writes it in a graph like `g` (the allocator's cost). */
+export function allocationBytes(layer: Pick<LayerInfo, 'op' | 'sharedWith' | 'via' | 'rows' | 'cols' | 'dtype' | 'bytes'>, q: QuantLayout, format: ExportFormat, g: GraphFacts): AllocationBytes {
+  const c = layerCost(layer, q, planLayer(layer, format, g, q));
+  return { codes: c.codes, scales: c.scales + c.zeros, outliers: c.outliers, total: c.total };
+}
+
+/** The allocation bytes of a float32 MatMul of this shape in `format` (tests and benchmarks of the allocator). */
+export function layerBytes(shape: { rows: number; cols: number }, q: QuantLayout, format: ExportFormat = 'onnx-matmulnbits'): AllocationBytes {
+  const layer = { op: 'MatMul' as const, rows: shape.rows, cols: shape.cols, dtype: 'float32', bytes: 4 * shape.rows * shape.cols };
+  return allocationBytes(layer, q, format, { opset: 21, opTypes: [] });
 }

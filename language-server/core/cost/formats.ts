@@ -143,17 +143,12 @@ export function nativeWidths(e: Encoding, int4: boolean): number[] {
 }
 
 /**
- * Of a candidate list, the widths worth offering to an allocator for this encoding: for each
- * container, the largest candidate it holds (a narrower one in the same container costs the same
- * bytes for more error). Ascending.
+ * The widths an allocator is offered for a candidate list under this encoding: each candidate
+ * replaced by the width of the slot it would be stored in (a 3-bit layer in 4-bit MatMulNBits slots
+ * costs what a 4-bit one does, with more error), without repeats, ascending. Float keeps the list.
  */
 export function offeredWidths(candidates: readonly number[], e: Encoding, int4: boolean): number[] {
-  const byContainer = new Map<number, number>();
-  for (const b of candidates) {
-    const c = e === 'float' ? b : containerBits(e, b, int4);
-    byContainer.set(c, Math.max(byContainer.get(c) ?? 0, b));
-  }
-  return [...byContainer.values()].sort((a, b) => a - b);
+  return [...new Set(candidates.map((b) => (e === 'float' ? b : containerBits(e, b, int4))))].sort((a, b) => a - b);
 }
 
 /** Bytes of one scale: the layer's half type (fp16/bf16 graphs), else float32. */
