@@ -116,10 +116,10 @@ function scatter(d: CompareData): SVGElement {
 
 function layersTable(d: CompareData): HTMLElement {
   const c = d.comparison;
-  const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => h('vscode-table-header-cell', {}, `run ${i + 1}: bits · sparsity · loss`)));
+  const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => h('vscode-table-header-cell', {}, `run ${i + 1}: method · bits · group · sparsity · loss`)));
   const body = h('vscode-table-body', { slot: 'body' });
   for (const l of c.layers) {
-    body.append(h('vscode-table-row', {}, cell(l.name), ...l.runs.map((r) => cell(r ? `${r.bits ?? '—'} · ${r.sparsity != null ? (100 * r.sparsity).toFixed(0) + '%' : '—'} · ${fmt(r.loss)}` : '—', 'num'))));
+    body.append(h('vscode-table-row', {}, cell(l.differs ? `${l.name} *` : l.name), ...l.runs.map((r) => cell(r ? `${r.method ?? '—'} · ${r.bits ?? '—'} · ${r.groupSize != null ? `g${r.groupSize}` : '—'} · ${r.sparsity != null ? (100 * r.sparsity).toFixed(0) + '%' : '—'} · ${fmt(r.loss)}` : '—', 'num'))));
   }
   return h('vscode-table', { zebra: true, bordered: true }, header, body);
 }
