@@ -9,7 +9,9 @@ import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
 import { resolveRunsRoot } from '../workspace';
 import { createSink } from '../events';
-import { EXPORT_FORMATS, type ExportFormat } from '../export/onnx-export';
+import { EXPORT_FORMATS, predictedSize, type ExportFormat } from '../export/onnx-export';
+import { loadModel } from '../../../language-server/core/model/reader';
+import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { readQuantStore } from '../export/quant-store';
 import { exportAndVerify, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
@@ -56,9 +58,11 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     const warnings: string[] = [];
+    const inv = inventoryOf(await loadModel(model));
     const r = await exportAndVerify({
       compressedModel: model, quant, format, out, sink: createSink({ json: false }),
       warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
+      run: { dir, index: record.artifacts.exports.length }, predictedBytes: predictedSize(inv, quant, format).bytes,
     });
     record.artifacts.exports.push(r);
     if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];

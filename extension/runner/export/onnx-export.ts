@@ -12,6 +12,9 @@ import { ModelEditor } from '../engine/model/writer';
 import { GraphIndex } from '../../../language-server/core/model/graph';
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import { EXPORT_FORMATS, planLayer, type ExportFormat, type LayerPlan } from '../../../language-server/core/cost/formats';
+import { layerCost, modelSize, type ModelSize } from '../../../language-server/core/cost/cost';
+import { graphBytes } from '../../../language-server/core/cost/graph';
+import type { ModelInventory } from '../../../language-server/core/model/types';
 import { integerZeros } from './pack';
 import type { QuantizedLayer } from './quant-store';
 import { toMatMulNBits, matmulNBitsBlocker } from './matmulnbits';
@@ -26,6 +29,8 @@ export interface ExportSummary {
   format: ExportFormat;
   /** Size of the written .onnx file (and side file, if any). */
   bytes: number;
+  /** The external-data side file, when the model needed one. */
+  externalPath?: string;
   layers: ExportedLayer[];
   /** Totals over the quantised layers. */
   quantizedBytes: number;
@@ -45,6 +50,19 @@ export function layoutOf(q: QuantizedLayer): { bits: number; group: number | 'ch
     bits: q.bits, group: q.groupSize >= q.cols ? 'channel' : q.groupSize, symmetric: q.symmetric,
     outliers: q.outliers ? q.outliers.values.length / (q.rows * q.cols) : 0,
   };
+}
+
+/** The size of a model with these quantised layers written in `format`: the cost model's ModelSize. */
+export function predictedSize(inv: ModelInventory, quant: QuantizedLayer[], format: ExportFormat): ModelSize {
+  const byName = new Map(inv.layers.map((l) => [l.name, l]));
+  return modelSize(inv.fileBytes, quant.flatMap((q) => {
+    const layer = byName.get(q.name);
+    if (!layer) return [];
+    const layout = layoutOf(q);
+    const plan = planLayer(layer, format, inv, layout);
+    const cost = layerCost(layer, layout, plan);
+    return [{ layer, bytes: cost.total, graph: graphBytes(layer, plan, layout, cost.nnz), quantized: true }];
+  }));
 }
 
 /**
@@ -105,7 +123,8 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   const quantizedFloatBytes = layers.reduce((a, l) => a + l.floatBytes, 0);
   const params = layers.reduce((a, l) => a + l.params, 0);
   return {
-    path: path.resolve(out), format, bytes: saved.bytes + (saved.externalBytes ?? 0), layers, quantizedBytes, quantizedFloatBytes,
+    path: path.resolve(out), format, bytes: saved.bytes + (saved.externalBytes ?? 0), ...(saved.externalPath ? { externalPath: saved.externalPath } : {}),
+    layers, quantizedBytes, quantizedFloatBytes,
     bitsPerWeight: params ? (8 * quantizedBytes) / params : 0, warnings,
   };
 }

@@ -9,11 +9,9 @@ import type { Metrics } from '../../../language-server/core/protocol/runner';
 import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
-import { layerCost, modelSize } from '../../../language-server/core/cost/cost';
-import { graphBytes } from '../../../language-server/core/cost/graph';
-import { DEFAULT_EXPORT_FORMAT, planLayer, type ExportFormat } from '../../../language-server/core/cost/formats';
+import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../../language-server/core/cost/formats';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
-import { layoutOf } from '../export/onnx-export';
+import { predictedSize } from '../export/onnx-export';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -61,16 +59,9 @@ export class Evaluator {
   }
 
   /** The compressed model's file size and bits per weight as the export format writes the quantised layers. */
-  packedSize(): Metrics {
+  packedSize(format: ExportFormat = this.sizeFormat): Metrics {
     const st = this.ctx.state;
-    const format = this.sizeFormat;
-    const s = modelSize(st.inventory.fileBytes, [...st.quant.values()].map((q) => {
-      const layer = st.layer(q.name);
-      const layout = layoutOf(q);
-      const plan = planLayer(layer, format, st.inventory, layout);
-      const cost = layerCost(layer, layout, plan);
-      return { layer, bytes: cost.total, graph: graphBytes(layer, plan, layout, cost.nnz), quantized: true };
-    }));
+    const s = predictedSize(st.inventory, [...st.quant.values()], format);
     return { sizeBytes: s.bytes, ...(s.bitsPerWeight !== undefined ? { bitsPerWeight: s.bitsPerWeight } : {}) };
   }
 

@@ -12,6 +12,7 @@ import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
+import type { StoredRecipe } from '../../../language-server/core/recipe/check';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
@@ -22,6 +23,8 @@ import { runExportStage } from './export-stage';
 
 export interface RunOptions {
   recipe: string;
+  /** Re-run: the recipe a run stored (analysed as if at `recipe`) and that run's id and model hash. */
+  rerun?: { of: string; stored: StoredRecipe; modelHash: string };
   device: native.Device;
   /** Runs folder (already resolved). */
   runsRoot: string;
@@ -52,7 +55,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const t0 = Date.now();
   const { sink, signal } = o;
   const recipePath = path.resolve(o.recipe);
-  const pre = await preflight(recipePath);
+  const pre = await preflight(recipePath, o.rerun?.stored);
   for (const p of pre.problems) {
     sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
@@ -77,6 +80,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const warnings: string[] = [];
   const record: RunRecord = {
     id, status: 'running', recipePath, recipeText: pre.text, recipeHash: sha256Text(pre.text),
+    ...(Object.keys(pre.imports).length ? { importTexts: pre.imports } : {}), ...(o.rerun ? { rerunOf: o.rerun.of } : {}),
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
@@ -102,6 +106,11 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   let current: ResolvedStage | undefined;
   try {
     record.modelHash = await sha256Path(model.path);
+    if (o.rerun && o.rerun.modelHash && o.rerun.modelHash !== record.modelHash) {
+      const m = `the model ${model.path} changed since run ${o.rerun.of} (sha256 ${o.rerun.modelHash.slice(0, 12)}… then, ${record.modelHash.slice(0, 12)}… now)`;
+      warnings.push(m);
+      sink.emit({ type: 'log', level: 'warning', message: m });
+    }
     record.dataHashes = await hashDatasets(recipe.datasets);
     await writeRecord(dir, record);
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
@@ -136,7 +145,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, record.artifacts.exports.length));
         });
       }
       record.layers = state.results;

@@ -170,3 +170,35 @@ test('two runs: runs lists them newest first, compare shows deltas and the recip
   assert.ok(x.check?.ok, JSON.stringify(x.check));
   assert.ok(x.layers!.every((l) => l.encoding === 'matmulnbits' && l.storedBits === 4), '3-bit codes ride in 4-bit MatMulNBits slots');
 });
+
+test('issue #19 defect 7: each run keeps its own export (run folder copy + sha256) when a later run writes the same path; re-run uses the stored recipe', async () => {
+  const { createHash } = await import('node:crypto');
+  const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
+  const out = 'out/m.onnx';
+  const { dir, file } = workspace(lmRecipe('quantize rtn { targets "re:layers\\\\.0\\\\..*"  bits 4  group 64 }', `export onnx-matmulnbits "${out}"`));
+  const first = runSync(['run', file, '--json-events'], dir);
+  assert.equal(first.code, 0, first.stdout.slice(-2000));
+  const runDir = (stdout: string): string => (events(stdout).find((e) => e.type === 'run-start') as Extract<RunnerEvent, { type: 'run-start' }>).runDir;
+  const d1 = runDir(first.stdout);
+  const r1 = JSON.parse(readFileSync(path.join(d1, 'run.json'), 'utf8')) as RunRecord;
+  const x1 = r1.artifacts.exports[0]!;
+  assert.equal(x1.path, path.join(dir, out));
+  assert.equal(x1.runCopy, path.join('exports', '0', 'm.onnx'));
+  assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the run copy is the recorded file');
+  assert.equal(sha(x1.path), x1.sha256, 'the requested path holds the same file');
+  assert.ok(Math.abs(x1.predictedBytes! - x1.bytes) / x1.bytes < 0.01, `predicted ${x1.predictedBytes} vs ${x1.bytes}`);
+  // the recipe on disk changes (8 bits now); a second run writes the same path
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bits 4', 'bits 8'));
+  const second = runSync(['run', file, '--json-events'], dir);
+  assert.equal(second.code, 0, second.stdout.slice(-2000));
+  assert.notEqual(sha(x1.path), x1.sha256, 'the path now holds the second run\'s export');
+  assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the first run still has its own');
+  // re-run of the first run: its stored recipe (4 bits), not the file as it is now (8 bits)
+  const again = runSync(['run', '--rerun', r1.id, '--json-events'], dir);
+  assert.equal(again.code, 0, again.stdout.slice(-2000));
+  const r3 = JSON.parse(readFileSync(path.join(runDir(again.stdout), 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(r3.rerunOf, r1.id);
+  assert.equal(r3.recipeText, r1.recipeText);
+  assert.ok(r3.layers.every((l) => l.bits === 4), JSON.stringify(r3.layers.map((l) => l.bits)));
+  assert.equal(r3.artifacts.exports[0]!.sha256, x1.sha256, 'the same recipe on the same model gives the same file');
+});
