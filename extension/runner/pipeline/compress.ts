@@ -20,7 +20,9 @@ function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
   const n = stage.selection.layers?.length ?? 0;
   if (stage.kind === 'quantize') {
     const p = stage.params;
-    return `${stage.method} ${p.bits} bit, group ${p.group}${p.symmetric ? ', symmetric' : ''} on ${n} layers`;
+    const widths = [...new Set(Object.values(stage.perLayer ?? {}).map((q) => q.bits))].sort((a, b) => a - b);
+    const bits = widths.length > 1 ? widths.join('/') : String(p.bits);
+    return `${stage.method} ${bits} bit, group ${p.group}${p.symmetric ? ', symmetric' : ''} on ${n} layers`;
   }
   if (stage.kind === 'prune') {
     const p = stage.params;
@@ -58,14 +60,18 @@ function layerConcurrency(ctx: RunContext): number {
   return ctx.device === 'cpu' ? 1 : Math.max(1, native.gpuCount());
 }
 
-export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
+/** `method`: what the layer results say was done (an allocation's GPTQ says `llm-mq/gptq`). */
+export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed, method?: string): Promise<void> {
   const layers = stage.selection.layers ?? [];
   if (stage.kind === 'allocate') {
-    await timed('allocate', describe(stage), () => allocateStage(ctx, stage));
+    const gptq = await timed('allocate', describe(stage), () => allocateStage(ctx, stage));
+    if (gptq) await runCompressionStage(ctx, gptq, timed, 'llm-mq/gptq');
     return;
   }
-  const work = (name: string, stats?: LayerStats): Promise<LayerResult> =>
-    stage.kind === 'quantize' ? quantizeLayer(ctx, stage, name, stats) : pruneLayer(ctx, stage, name, stats);
+  const work = async (name: string, stats?: LayerStats): Promise<LayerResult> => {
+    const r = await (stage.kind === 'quantize' ? quantizeLayer(ctx, stage, name, stats) : pruneLayer(ctx, stage, name, stats));
+    return method ? { ...r, method } : r;
+  };
   const progress = new LayerProgress(ctx, stage.kind, layers.length);
   if (!needsData(stage)) {
     await timed(stage.kind, describe(stage), async () => {

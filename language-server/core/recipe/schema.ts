@@ -401,6 +401,15 @@ export const KEYS: KeySpec[] = [
       'model measured by quantizing the layer alone.',
     example: 'gradient',
   },
+  {
+    name: 'quantizer', blocks: ['allocate'], maxIdents: 1,
+    type: { kind: 'enum', values: ['rtn', 'gptq'] },
+    default: 'rtn',
+    doc: 'How the layers are quantized at their allocated widths: `rtn` (the min-max grid the ' +
+      'sensitivities score) or `gptq` (GPTQ on the stage\'s calibration data, block by block, outliers ' +
+      'held out of its grids).',
+    example: 'gptq',
+  },
   // evaluate
   {
     name: 'perplexity', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,

@@ -173,7 +173,7 @@ test('two runs: runs lists them newest first, compare shows deltas and the recip
 
 test('issue #19 defect 7: each run keeps its own export (run folder copy + sha256) when a later run writes the same path; re-run uses the stored recipe', async () => {
   const { createHash } = await import('node:crypto');
-  const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
+  const sha = (f: string): string => createHash('sha256').update(new Uint8Array(readFileSync(f))).digest('hex');
   const out = 'out/m.onnx';
   const { dir, file } = workspace(lmRecipe('quantize rtn { targets "re:layers\\\\.0\\\\..*"  bits 4  group 64 }', `export onnx-matmulnbits "${out}"`));
   const first = runSync(['run', file, '--json-events'], dir);

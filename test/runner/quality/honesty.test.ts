@@ -117,3 +117,34 @@ test('defect 2: an LLM-MQ byte budget holds in the exported file (was 818,688 B 
   assert.ok(r.warnings!.some((w) => w.includes('QR210')), 'the checker said candidate 3 is not offered');
   assert.ok(x.check?.ok);
 });
+
+test('defect 3: examples/mixed-precision.qrecipe is worth copying: smaller than uniform 4-bit, better than uniform 3-bit, nothing left float', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { modelSize, layerCost } = await import('../../../language-server/core/cost/cost');
+  const { planLayer } = await import('../../../language-server/core/cost/formats');
+  const { graphBytes } = await import('../../../language-server/core/cost/graph');
+  // the example as shipped, its paths made absolute and its perplexity on the first 32 windows
+  const example = readFileSync(path.join(ROOT, 'examples/mixed-precision.qrecipe'), 'utf8')
+    .replaceAll('"../test/', `"${ROOT}/test/`).replace('"out/', `"${ws}/`)
+    .replace(/(data heldout \{[^}]*seqlen 256)/, '$1  samples 32').replace('  kl on heldout', '');
+  const mq = runRecipe(ws, 'mixed-precision-example', example);
+  // uniform 3-bit GPTQ with the example's data, layers and export
+  const u3 = runRecipe(ws, 'uniform-3', example.replace(/allocate llm-mq[^}]*\}/, `quantize gptq on calib { ${PROJ}  bits 3  group 64 }`).replace('tiny-lm-mq.onnx', 'u3.onnx'));
+  const x = mq.artifacts.exports[0]!;
+  assert.ok(x.layers!.every((l) => l.encoding === 'matmulnbits'), 'every projection packed (was: 21 of 28 left float)');
+  assert.ok(x.check?.ok, JSON.stringify(x.check));
+  const inv = inventoryOf(await loadModel(path.join(LM, 'model.onnx')));
+  const proj = inv.layers.filter((l) => /^layers\..*_proj$/.test(l.name));
+  const q4 = { bits: 4, group: 64, symmetric: false };
+  const uniform4 = modelSize(inv.fileBytes, proj.map((l) => {
+    const plan = planLayer(l, 'onnx-matmulnbits', inv, q4);
+    return { layer: l, bytes: layerCost(l, q4, plan).total, graph: graphBytes(l, plan, q4, 0), quantized: true };
+  }));
+  const u3x = u3.artifacts.exports[0]!;
+  console.log(`# mixed precision example: ${x.bytes} B, ppl ${ppl(mq).toFixed(4)}; uniform 4-bit ${uniform4.bytes} B; uniform 3-bit GPTQ ${u3x.bytes} B, ppl ${ppl(u3).toFixed(4)}`);
+  assert.ok(x.bytes < 0.97 * uniform4.bytes, `${x.bytes} B vs uniform 4-bit ${uniform4.bytes} B`);
+  assert.ok(x.bytes < u3x.bytes, 'smaller than uniform 3-bit as MatMulNBits stores it');
+  assert.ok(ppl(mq) < ppl(u3), `perplexity ${ppl(mq)} vs uniform 3-bit GPTQ ${ppl(u3)}`);
+  assert.ok(mq.layers.some((l) => l.bits === 2) && mq.layers.some((l) => l.bits === 4));
+  assert.ok(mq.layers.filter((l) => l.bits !== undefined).every((l) => l.method === 'llm-mq/gptq'));
+});
