@@ -12,7 +12,8 @@ export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
     debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
   };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ language: 'qrecipe' }],
+    // files on disk (and unsaved new ones): the read-only `qrecipe:` copies of recipes are not analysed
+    documentSelector: [{ language: 'qrecipe', scheme: 'file' }, { language: 'qrecipe', scheme: 'untitled' }],
     outputChannel: ctx.output,
     synchronize: {
       // Model files feed the model-aware checks: the server re-reads an inventory when one changes.

@@ -14,7 +14,8 @@ import { format } from '../core/recipe/format';
 import { fileSystemHost } from '../core/recipe/host';
 import { InventoryCache } from '../core/recipe/inventory-cache';
 import { readInventory } from '../core/model/inventory';
-import { modelsChangedMethod, resolvedRecipeMethod, type ModelsChangedParams, type ResolvedRecipeParams, type ResolvedRecipeResult } from '../core/protocol/lsp';
+import { registerCustomRequests } from './custom-requests';
+import { VERSION } from '../core/util/version';
 import { Analyses } from './analyses';
 import { toLspDiagnostic } from './convert';
 import { complete } from './completion';
@@ -70,8 +71,9 @@ connection.onInitialize((): InitializeResult => ({
     codeActionProvider: { codeActionKinds: ['quickfix'] },
     semanticTokensProvider: { legend, full: true },
     inlayHintProvider: true,
+    codeLensProvider: { resolveProvider: false },
   },
-  serverInfo: { name: 'qrecipe-language-server', version: '0.1.0' },
+  serverInfo: { name: 'qrecipe-language-server', version: VERSION },
 }));
 
 documents.onDidOpen((e) => analyses.schedule(e.document.uri, 0));
@@ -94,12 +96,7 @@ connection.onDidChangeWatchedFiles((e) => {
   const recipes = e.changes.some((c) => c.uri.endsWith('.qrecipe'));
   if (models.length || recipes) recheckModels(models.length ? models : undefined);
 });
-connection.onNotification(modelsChangedMethod, (p: ModelsChangedParams) => recheckModels(p?.paths));
-
-connection.onRequest(resolvedRecipeMethod, (p: ResolvedRecipeParams, token) => safe<ResolvedRecipeResult | null>('resolvedRecipe', token, null, async () => {
-  const a = await analyses.get(p.uri);
-  return { recipe: a.recipe, errors: a.diagnostics.filter((d) => d.severity === 'error').length };
-}));
+registerCustomRequests({ connection, documents, analyses, inventories, safe });
 
 connection.onCompletion((p, token) => safe('completion', token, [], async () => {
   const cur = parsed(p.textDocument.uri);

@@ -21,6 +21,10 @@ import { toMatMulNBits, matmulNBitsBlocker } from './matmulnbits';
 import { toDequantize } from './dequantize';
 import { raiseToBlockedQdqOpset } from './opset';
 import { emptyParts, type ExportedLayer, type Rewrite } from './rewrite';
+import type { ValueInfoProto } from '../../../language-server/core/model/onnx-proto';
+import { dtypeName } from '../../../language-server/core/model/dtype';
+import { VERSION } from '../../../language-server/core/util/version';
+import { PROVENANCE_KEYS } from '../../../language-server/core/model/summary';
 
 export { EXPORT_FORMATS, type ExportFormat, type ExportedLayer };
 
@@ -38,10 +42,37 @@ export interface ExportSummary {
   /** 8·quantizedBytes / params of the quantised layers (everything they store counted). */
   bitsPerWeight: number;
   warnings: string[];
+  /** The graph inputs and outputs of the source model (the export must keep them). */
+  io: GraphInterface;
+}
+
+/** Names and element types of a graph's inputs (initializers excluded) and outputs. */
+export interface GraphInterface {
+  inputs: { name: string; type: string }[];
+  outputs: { name: string; type: string }[];
+}
+
+function graphInterface(g: { input?: ValueInfoProto[]; output?: ValueInfoProto[]; initializer?: { name?: string }[] }): GraphInterface {
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const of = (v: ValueInfoProto): { name: string; type: string } => ({ name: v.name ?? '', type: dtypeName(v.type?.tensorType?.elemType) });
+  return { inputs: (g.input ?? []).filter((v) => !inits.has(v.name)).map(of), outputs: (g.output ?? []).map(of) };
 }
 
 export interface ExportOptions {
   signal?: AbortSignal;
+  /** Where the model came from, written as metadata_props (keys: PROVENANCE_KEYS of core/model/summary.ts). */
+  provenance?: { source?: string; recipe?: string; run?: string };
+}
+
+/** QRecipe as the producer, and the provenance keys Inspect and the Models view read back. */
+function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullable<ExportOptions['provenance']>): void {
+  const proto = editor.model.proto;
+  proto.producerName = 'qrecipe';
+  proto.producerVersion = VERSION;
+  const entries: [string, string | undefined][] = [[PROVENANCE_KEYS.source, p.source], [PROVENANCE_KEYS.recipe, p.recipe], [PROVENANCE_KEYS.run, p.run],
+    [PROVENANCE_KEYS.format, format], [PROVENANCE_KEYS.version, VERSION]];
+  const keep = (proto.metadataProps ?? []).filter((e) => !e.key?.startsWith('qrecipe.'));
+  proto.metadataProps = [...keep, ...entries.filter((e): e is [string, string] => !!e[1]).map(([key, value]) => ({ key, value }))];
 }
 
 /** The layout the cost model plans a stored quantised layer with. */
@@ -71,6 +102,7 @@ export function predictedSize(inv: ModelInventory, quant: QuantizedLayer[], form
  */
 export async function exportModel(compressedModel: string, quant: QuantizedLayer[], format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
   const model = await loadModel(compressedModel);
+  const io = graphInterface(model.proto.graph ?? {});
   const inv = inventoryOf(model);
   const editor = new ModelEditor(model);
   const index = new GraphIndex(model.proto.graph!);
@@ -81,6 +113,8 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   const warnings: string[] = [];
   const layers: ExportedLayer[] = [];
   const byName = new Map(inv.layers.map((l) => [l.name, l]));
+  // a tied weight (embedding and lm_head reading one tensor) is rebuilt once; every consumer reads it
+  const rebuilt = new Map<string, string>();
   let needsMs = false;
   for (const q of quant) {
     throwIfAborted(opts.signal, 'export');
@@ -92,12 +126,19 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
     });
     let plan: LayerPlan = planLayer(layer, format, inv, layoutOf(q));
     if (plan.encoding === 'float') { layers.push(floatEntry('fake-quant format')); continue; }
-    const cannot = !integerZeros(q) ? 'zero points are not integers' : q.gIdx ? 'act-order group index' : layer.sharedWith?.length ? 'tied weight' : undefined;
+    const cannot = !integerZeros(q) ? 'zero points are not integers' : q.gIdx ? 'act-order group index' : undefined;
+    const first = rebuilt.get(layer.tensorName);
+    if (first) {
+      warnings.push(`layer '${layer.name}' shares its weight with '${first}' (tied): exported once, as '${first}'`);
+      layers.push({ ...floatEntry(`tied to ${first}`), encoding: 'tied', parts: emptyParts(), bytes: 0, floatBytes: 0, params: 0 });
+      continue;
+    }
     if (cannot) {
       warnings.push(`layer '${layer.name}' stays float (dequantised values): ${cannot}`);
       layers.push(floatEntry(cannot));
       continue;
     }
+    rebuilt.set(layer.tensorName, layer.name);
     const node = (index.consumers.get(layer.tensorName) ?? []).find((n) => n.opType === layer.op);
     let why: string | undefined;
     if (plan.encoding === 'matmulnbits') {
@@ -118,6 +159,7 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
     layers.push(why ? { ...e, why } : e);
   }
   if (needsMs) editor.setOpset('com.microsoft', 1);
+  writeProvenance(editor, format, opts.provenance ?? {});
   const saved = await editor.save(out, { signal: opts.signal });
   const quantizedBytes = layers.reduce((a, l) => a + l.bytes, 0);
   const quantizedFloatBytes = layers.reduce((a, l) => a + l.floatBytes, 0);
@@ -125,6 +167,6 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   return {
     path: path.resolve(out), format, bytes: saved.bytes + (saved.externalBytes ?? 0), ...(saved.externalPath ? { externalPath: saved.externalPath } : {}),
     layers, quantizedBytes, quantizedFloatBytes,
-    bitsPerWeight: params ? (8 * quantizedBytes) / params : 0, warnings,
+    bitsPerWeight: params ? (8 * quantizedBytes) / params : 0, warnings, io,
   };
 }

@@ -14,6 +14,8 @@ export interface RunContext {
   recipe: ResolvedRecipe;
   state: ModelState;
   runDir: string;
+  /** The recipe's text as analysed (a re-run's stored text, not the file on disk). */
+  recipeText?: string;
   /** Per-stage warnings also kept for run.json. */
   warn(message: string): void;
 }

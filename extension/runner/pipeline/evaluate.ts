@@ -20,16 +20,20 @@ export function metricKey(m: { metric: string; data?: string }): string {
 }
 
 /** The evaluation inputs of a recipe data set: its files and how many samples to use. */
-export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit'> {
+export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit' | 'tokenizer'> {
   const s = d.source;
-  if (s.kind === 'text' && s.tokenizer !== 'byte') throw new Error(`data set '${d.name}': tokenizer.json tokenisation is not supported by the runner yet; use \`tokenizer byte\``);
-  return { data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples };
+  return {
+    data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples,
+    ...(s.kind === 'text' && s.tokenizer !== 'byte' ? { tokenizer: s.tokenizer.path } : {}),
+  };
 }
 
 export class Evaluator {
   private readonly originalCache = new Map<string, number>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
+  /** Every metric measured so far (latest value per metric), for the export's README. */
+  readonly measured: { original: Metrics; compressed: Metrics } = { original: {}, compressed: {} };
   constructor(private readonly ctx: RunContext) {}
 
   private dataset(m: MetricSpec): ResolvedDataset | undefined {
@@ -102,6 +106,8 @@ export class Evaluator {
       emit('original', m, { [m.metric]: o });
       emit('compressed', m, { [m.metric]: c });
     }
+    Object.assign(this.measured.original, original);
+    Object.assign(this.measured.compressed, compressed);
     return { original, compressed };
   }
 }

@@ -1,20 +1,55 @@
-// The export stage (and `qrecipe export`): write the format into the run folder, verify it
-// (onnxruntime-node loads it, its size and bits per weight, the run's quality metric on the exported
-// model against the fake-quant evaluation, within 1%, else a warning), record its sha256, then copy
-// it to the requested path. The run keeps its own copy, so a later export to the same path does not
-// leave this run describing a file that is no longer its.
+// The export stage (and `qrecipe export`): write the format into the run folder, verify it there:
+// onnxruntime-node loads it with the source's inputs and outputs (names and element types: a
+// KV-cache model keeps its past/present interface), else the export FAILS (ExportVerifyError,
+// carrying the record, nothing written to the requested path); record its sha256, size and bits
+// per weight; copy it to the requested path (the run keeps its own copy, so a later export to the
+// same path does not leave this run describing a file that is no longer its); check the run's
+// quality metric on the exported model against the fake-quant evaluation (within 1%, else a
+// warning); write the deploy folder's files beside it.
 import path from 'node:path';
-import { constants, copyFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
-import { sha256Path } from './provenance';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface } from '../export/onnx-export';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
+import { writeDeployFolder, type Provenance } from '../export/deploy-folder';
+import { describeStage } from './compress';
+import { sha256Path, sha256Text, toolVersions } from './provenance';
+
+/** An export that was written but is not usable: the run (or `qrecipe export`) fails with it. */
+export class ExportVerifyError extends Error {
+  constructor(message: string, readonly record: ExportRecord) {
+    super(message);
+    this.name = 'ExportVerifyError';
+  }
+}
+
+type IoMeta = { name: string; type?: string };
+
+/** Differences between the source's interface and the export session's, as readable phrases. */
+function interfaceProblems(want: GraphInterface, session: { inputMetadata: readonly unknown[]; outputMetadata: readonly unknown[] }, float32Twin = false): string[] {
+  const out: string[] = [];
+  // A bfloat16 export opened as its float32 twin declares float32 where the source says bfloat16.
+  const as = (t: string): string => (float32Twin && t === 'bfloat16' ? 'float32' : t);
+  const check = (kind: string, w: { name: string; type: string }[], got: IoMeta[]): void => {
+    const byName = new Map(got.map((m) => [m.name, m]));
+    for (const x of w) {
+      const g = byName.get(x.name);
+      if (!g) out.push(`${kind} '${x.name}' is missing`);
+      else if (g.type && x.type && !x.type.startsWith('unknown') && g.type !== as(x.type)) out.push(`${kind} '${x.name}' is ${g.type}, the source's is ${x.type}`);
+    }
+    const names = new Set(w.map((x) => x.name));
+    for (const g of got) if (!names.has(g.name)) out.push(`${kind} '${g.name}' is new`);
+  };
+  check('input', want.inputs, session.inputMetadata as IoMeta[]);
+  check('output', want.outputs, session.outputMetadata as IoMeta[]);
+  return out;
+}
 
 /** Relative tolerance between the exported and the fake-quant metric. */
 export const EXPORT_TOLERANCE = 0.01;
@@ -48,13 +83,17 @@ export async function exportAndVerify(o: {
   run: { dir: string; index: number };
   /** The size the cost model predicted for this format. */
   predictedBytes?: number;
+  /** Where the export came from, written into its metadata_props. */
+  provenance?: ExportOptions['provenance'];
+  /** The source model (its folder's Hugging Face / genai files go beside the export) and the README's facts. */
+  deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
   const out = path.resolve(o.out);
   const runCopy = runCopyOf(o.run.index, out);
   const inRun = path.join(o.run.dir, runCopy);
   mkdirSync(path.dirname(inRun), { recursive: true });
   mkdirSync(path.dirname(out), { recursive: true });
-  const s = await exportModel(o.compressedModel, o.quant, o.format, inRun, { signal: o.signal });
+  const s = await exportModel(o.compressedModel, o.quant, o.format, inRun, { signal: o.signal, provenance: o.provenance });
   for (const w of s.warnings) o.warn(w);
   const record: ExportRecord = {
     path: out, format: o.format, bytes: s.bytes, runCopy, sha256: await sha256Path(s.path),
@@ -63,14 +102,17 @@ export async function exportAndVerify(o: {
     quantizedBytes: s.quantizedBytes, quantizedFloatBytes: s.quantizedFloatBytes, bitsPerWeight: s.bitsPerWeight,
     layers: s.layers.map((l) => ({ name: l.name, encoding: l.encoding, bits: l.bits, ...(l.storedBits ? { storedBits: l.storedBits } : {}), bytes: l.bytes })),
   };
+  let problems: string[];
   try {
-    const { session } = await openSession(s.path, { provider: 'cpu' });
+    const { session, float32Twin } = await openSession(s.path, { provider: 'cpu' });
+    problems = interfaceProblems(s.io, session, float32Twin);
     await session.release();
-    record.verified = true;
+    if (float32Twin) o.warn(`the bfloat16 export was checked as its float32 twin (the same graph in float32): onnxruntime's CPU provider has no bfloat16 kernels`);
   } catch (err) {
-    o.warn(`the exported model does not load in onnxruntime-node, so it was not written to ${out} (the run keeps it: ${runCopy}): ${(err as Error).message}`);
-    return record;
+    throw new ExportVerifyError(`the exported model does not load in onnxruntime-node, so the export failed and nothing was written to ${out} (the run keeps the file: ${runCopy}): ${(err as Error).message}`, record);
   }
+  if (problems.length) throw new ExportVerifyError(`the exported model does not keep the source model's interface, so the export failed and nothing was written to ${out} (the run keeps the file: ${runCopy}): ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}`, record);
+  record.verified = true;
   // the requested path gets the run's file (and its side file, under the name the model refers to)
   if (s.externalPath) copyAtomically(s.externalPath, path.join(path.dirname(out), path.basename(s.externalPath)));
   copyAtomically(s.path, out);
@@ -85,6 +127,13 @@ export async function exportAndVerify(o: {
     o.sink.emit({ type: 'metrics', model: 'exported', ...(o.check.spec.data ? { dataset: o.check.spec.data } : {}), metrics: { [o.check.spec.metric]: exported } });
     if (!ok) o.warn(`the exported model's ${o.check.spec.metric} ${exported.toPrecision(6)} differs from the fake-quant ${o.check.fakeQuant.toPrecision(6)} by ${(100 * relDiff).toFixed(2)}% (more than ${100 * EXPORT_TOLERANCE}%)`);
   }
+  if (o.deploy) {
+    // the deploy folder is the requested path's (the run keeps the model alone)
+    const d = await writeDeployFolder({ exportPath: out, sourceModel: o.deploy.sourceModel, record, provenance: o.deploy.provenance, hash: sha256Path });
+    for (const w of d.warnings) o.warn(w);
+    record.deployFiles = d.written;
+    for (const f of d.written) o.sink.emit({ type: 'artifact', kind: 'export', path: path.join(path.dirname(out), f), bytes: statSync(path.join(path.dirname(out), f)).size });
+  }
   return record;
 }
 
@@ -95,9 +144,18 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
     measure: async (model) => (await evaluator.measure(q.spec, model, 'exported'))!.value,
   } : undefined;
   if (!check) ctx.warn('no evaluate stage before the export: the exported model is only checked for loading');
+  const recipeText = ctx.recipeText ?? readFileSync(ctx.recipe.file, 'utf8');
+  const provenance: Provenance = {
+    runId: path.basename(ctx.runDir), recipePath: ctx.recipe.file, recipeText, recipeHash: sha256Text(recipeText),
+    modelPath: ctx.state.original.path, modelHash: await sha256Path(ctx.state.original.path), qrecipeVersion: toolVersions().qrecipe,
+    metrics: evaluator.measured,
+    stages: ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage)).flatMap((x) => (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate' ? [describeStage(x)] : [])),
+  };
   const predictedBytes = evaluator.packedSize(stage.format).sizeBytes;
   return exportAndVerify({
     compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
     run: { dir: ctx.runDir, index }, predictedBytes,
+    provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
+    deploy: { sourceModel: ctx.state.original.path, provenance },
   });
 }

@@ -13,13 +13,14 @@ import type { EventSink } from '../events';
 import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
 import type { StoredRecipe } from '../../../language-server/core/recipe/check';
+import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
-import { runExportStage } from './export-stage';
+import { ExportVerifyError, runExportStage } from './export-stage';
 
 export interface RunOptions {
   recipe: string;
@@ -57,7 +58,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const recipePath = path.resolve(o.recipe);
   const pre = await preflight(recipePath, o.rerun?.stored);
   for (const p of pre.problems) {
-    sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
+    sink.emit({ type: 'log', level: p.severity, message: p.message, ...(p.code ? { code: p.code } : {}), ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
   const errors = pre.problems.filter((p) => p.severity === 'error');
   if (errors.length || !pre.recipe?.model) {
@@ -84,6 +85,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
+    settings: recipeSettings(recipe),
   };
   await writeRecord(dir, record);
   sink.emit({ type: 'run-start', protocol: RUNNER_PROTOCOL_VERSION, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
@@ -115,7 +117,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     await writeRecord(dir, record);
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
     const ctx: RunContext = {
-      sink, signal, device: o.device, recipe, state, runDir: dir,
+      sink, signal, device: o.device, recipe, state, runDir: dir, recipeText: pre.text,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
     };
     const evaluator = new Evaluator(ctx);
@@ -145,7 +147,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, record.artifacts.exports.length));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, record.artifacts.exports.length).catch((err: unknown) => {
+            if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
+            throw err;
+          }));
         });
       }
       record.layers = state.results;

@@ -7,7 +7,7 @@ import type { LayerInfo, LayerOp, ModelInventory } from './types';
 import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
 import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, type OnnxModel, type LoadOptions } from './reader';
-import { nameFromNode, nameFromTensor, uniqueName } from './naming';
+import { aliasesOf, nameFromMetadata, nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
 export type ReadInventoryOptions = LoadOptions;
@@ -155,8 +155,9 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     if (!d) continue;
     const k = perOp.get(c.op) ?? 0;
     perOp.set(c.op, k + 1);
-    const name = uniqueName([nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used);
-    layers.push({ name, ...d });
+    const name = uniqueName([nameFromMetadata(c.node), nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used);
+    const aliases = aliasesOf(name);
+    layers.push({ name, ...d, ...(aliases.length ? { aliases } : {}) });
   }
   const byTensor = new Map<string, LayerInfo[]>();
   for (const l of layers) byTensor.set(l.tensorName, [...(byTensor.get(l.tensorName) ?? []), l]);
@@ -174,5 +175,26 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     totalBytes += storageBytes(tensor.dataType, n);
   }
   const opTypes = [...new Set((model.proto.graph?.node ?? []).filter(isDefaultDomain).map((n) => n.opType ?? ''))].sort();
-  return { path: model.path, opset: defaultOpset(model), opTypes, layers, totalParams, totalBytes, fileBytes: model.fileBytes + externalBytes };
+  const own = storedOnce(layers);
+  return {
+    path: model.path, opset: defaultOpset(model), opTypes, layers, totalParams, totalBytes, fileBytes: model.fileBytes + externalBytes,
+    layerParams: own.params, layerBytes: own.bytes,
+  };
+}
+/**
+ * Parameters and bytes of these layers' stored weights, each stored tensor counted once: tied
+ * layers (an embedding and the lm_head reading one tensor) share their weight. The one definition
+ * of "the compressible weights' size" used by inspect, the checker's estimates and the runner.
+ */
+export function storedOnce(layers: readonly LayerInfo[]): { params: number; bytes: number; tensors: number } {
+  const seen = new Set<string>();
+  let params = 0;
+  let bytes = 0;
+  for (const l of layers) {
+    if (seen.has(l.tensorName)) continue;
+    seen.add(l.tensorName);
+    params += l.params;
+    bytes += l.bytes;
+  }
+  return { params, bytes, tensors: seen.size };
 }

@@ -43,6 +43,8 @@ export interface LayerInfo {
   groups?: number;
   /** Names of other layers that consume the same stored tensor (tied weights). */
   sharedWith?: string[];
+  /** Other names patterns match this layer by (naming.ts: the genai builder's `attn` = `self_attn`). */
+  aliases?: string[];
 }
 
 export interface ModelInventory {
@@ -57,4 +59,7 @@ export interface ModelInventory {
   totalBytes: number;
   /** Bytes of the model: the .onnx file plus its tensors in external-data files. */
   fileBytes: number;
+  /** Parameters and bytes of the layers' weights, a tensor shared by tied layers counted once. */
+  layerParams: number;
+  layerBytes: number;
 }

@@ -4,6 +4,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { ModelInventory } from '../model/types';
+import { readTokenizerFacts, type TokenizerFacts } from '../model/data/tokenizer';
 
 export interface AnalysisHost {
   /** Text of an imported recipe, or the error that prevented reading it. */
@@ -12,6 +13,8 @@ export interface AnalysisHost {
   exists(path: string): Promise<boolean>;
   /** The layer inventory of a model file; absent: model-aware checks are skipped. */
   inventory?(path: string): Promise<ModelInventory | Error>;
+  /** What a tokenizer.json is (validated); absent: tokenizer files are only checked to exist. */
+  tokenizer?(path: string): Promise<TokenizerFacts | Error>;
 }
 
 /** A host over the real file system; `inventory` is passed in (see inventory-cache.ts). */
@@ -24,5 +27,6 @@ export function fileSystemHost(inventory?: (path: string) => Promise<ModelInvent
       try { await stat(p); return true; } catch { return false; }
     },
     inventory,
+    tokenizer: (p) => readTokenizerFacts(p).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Layer patterns, as in llm-compressor: `re:REGEX` (matched from the start of the layer name, like
  * Python's re.match), globs with `*` and `?` (whole name), op names (`Linear` = MatMul + Gemm,
- * `MatMul`, `Gemm`, `Conv`/`Conv2d`, `Gather`/`Embedding`) and exact layer names.
+ * `MatMul`, `Gemm`, `Conv`/`Conv2d`, `Gather`/`Embedding`) and exact layer names. A layer's
+ * aliases (`LayerInfo.aliases`, see model/naming.ts) match as its name does.
  */
 import type { LayerInfo, LayerOp } from '../model/types';
 
@@ -43,7 +44,7 @@ function compile(text: string): CompiledPattern | { error: string } {
     const body = text.slice(3);
     try {
       const re = new RegExp(`^(?:${body})`);
-      return { text, kind: 'regex', test: (l) => re.test(l.name) };
+      return { text, kind: 'regex', test: (l) => anyName(l, (n) => re.test(n)) };
     } catch (e) {
       return { error: e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e) };
     }
@@ -53,13 +54,17 @@ function compile(text: string): CompiledPattern | { error: string } {
   if (/^[^*?]*\*$/.test(text)) {
     // `prefix*`, the common glob: a prefix test is much cheaper than a regex
     const prefix = text.slice(0, -1);
-    return { text, kind: 'glob', prefix, test: (l) => l.name.startsWith(prefix) };
+    return { text, kind: 'glob', prefix, test: (l) => anyName(l, (n) => n.startsWith(prefix)) };
   }
   if (/[*?]/.test(text)) {
     const re = new RegExp(`^${text.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-    return { text, kind: 'glob', test: (l) => re.test(l.name) };
+    return { text, kind: 'glob', test: (l) => anyName(l, (n) => re.test(n)) };
   }
-  return { text, kind: 'name', exact: text, test: (l) => l.name === text };
+  return { text, kind: 'name', exact: text, test: (l) => anyName(l, (n) => n === text) };
+}
+
+function anyName(l: LayerInfo, f: (name: string) => boolean): boolean {
+  return f(l.name) || (l.aliases?.some(f) ?? false);
 }
 
 export function isCompiled(p: CompiledPattern | { error: string }): p is CompiledPattern {
@@ -81,8 +86,11 @@ export class LayerIndex {
   private readonly order = new Map<LayerInfo, number>();
   /** Results by pattern text: the same text always matches the same layers of one inventory. */
   private readonly hits = new Map<string, LayerInfo[]>();
+  private readonly aliased: boolean;
   constructor(readonly layers: LayerInfo[]) {
     layers.forEach((l, i) => { this.byName.set(l.name, l); this.order.set(l, i); });
+    for (const l of layers) for (const a of l.aliases ?? []) if (!this.byName.has(a)) this.byName.set(a, l);
+    this.aliased = layers.some((l) => l.aliases?.length);
     this.sorted = [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -99,7 +107,7 @@ export class LayerIndex {
 
   private find(c: CompiledPattern): LayerInfo[] {
     if (c.exact !== undefined) { const l = this.byName.get(c.exact); return l ? [l] : []; }
-    if (c.prefix !== undefined) {
+    if (c.prefix !== undefined && !this.aliased) {
       const p = c.prefix;
       let lo = 0, hi = this.sorted.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.sorted[mid].name < p) lo = mid + 1; else hi = mid; }

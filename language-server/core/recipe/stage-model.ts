@@ -115,8 +115,9 @@ export class ModelMemo {
   readonly index: LayerIndex;
   /** Bytes of each layer before any stage, by position. */
   readonly initialBytes: Float64Array;
-  /** 1 for the first layer of each stored tensor (tied layers share one): the ones a size counts. */
-  private readonly counted: Uint8Array;
+  /** Tied layers: the first layer of a shared tensor → the others, which are not counted again. */
+  private readonly tied = new Map<number, number[]>();
+  private readonly follower = new Set<number>();
   private readonly position = new Map<LayerInfo, number>();
   private readonly selections = new Bounded<string, StageSelection>(128);
   private readonly stages = new Bounded<string, QuantizeModel | PruneModel | AllocateModel>(64);
@@ -128,8 +129,14 @@ export class ModelMemo {
     this.index = layerIndex(layers);
     layers.forEach((l, i) => this.position.set(l, i));
     this.initialBytes = Float64Array.from(layers, (l) => l.bytes);
-    const tensors = new Set<string>();
-    this.counted = Uint8Array.from(layers, (l) => (tensors.has(l.tensorName) ? 0 : (tensors.add(l.tensorName), 1)));
+    // Tied layers (one stored tensor): the first stands for the group in size estimates.
+    const first = new Map<string, number>();
+    layers.forEach((l, i) => {
+      const f = first.get(l.tensorName);
+      if (f === undefined) first.set(l.tensorName, i);
+      else this.tied.set(f, [...(this.tied.get(f) ?? []), i]);
+    });
+    for (const group of this.tied.values()) for (const j of group) this.follower.add(j);
   }
 
   /** Bytes of layer `l` quantised with `q` in `format`: its tensors and the graph records around them. */
@@ -328,9 +335,12 @@ export class ModelMemo {
     const layers = this.inventory.layers;
     let bytes = this.inventory.fileBytes, qBytes = 0, qParams = 0;
     for (let i = 0; i < layers.length; i++) {
-      if (!this.counted[i]) continue;
-      bytes += state.bytes[i] - layers[i].bytes + state.graph[i];
-      if (state.quantized[i]) { qBytes += state.bytes[i]; qParams += layers[i].params; }
+      if (this.follower.has(i)) continue;
+      // One tensor, one form: compressed when any of its tied layers was compressed.
+      let k = i;
+      for (const j of this.tied.get(i) ?? []) if (state.bytes[j] < state.bytes[k]) k = j;
+      bytes += state.bytes[k] - layers[i].bytes + state.graph[k];
+      if (state.quantized[k]) { qBytes += state.bytes[k]; qParams += layers[i].params; }
     }
     return this.sizes.set(chain, { bytes, ...(qParams ? { bitsPerWeight: (8 * qBytes) / qParams } : {}) });
   }

@@ -13,6 +13,7 @@ import type { Doc, Loc, Val } from '../lower';
 import type { SourceRange } from '../resolved';
 import type { ModelMemo, SizeState, StateChange } from '../stage-model';
 import type { ExportFormat } from '../../cost/formats';
+import type { TokenizerFacts } from '../../model/data/tokenizer';
 import type { Analysis } from './types';
 
 export class Checker {
@@ -28,6 +29,8 @@ export class Checker {
   /** Model-aware results of unchanged stages (stage-model.ts); set once the model's layers are read. */
   memo?: ModelMemo;
   layers: LayerInfo[] = [];
+  /** Tokenizers of text data sets that were read (their ids are checked against the model). */
+  readonly tokenizers: { dataset: string; facts: TokenizerFacts; at: Val<string> }[] = [];
 
   constructor(readonly result: Analysis, readonly host: AnalysisHost, readonly signal?: AbortSignal) {
     this.file = result.file;
