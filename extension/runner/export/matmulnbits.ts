@@ -86,9 +86,12 @@ export function toMatMulNBits(rw: Rewrite, layer: LayerInfo, node: NodeProto, q:
     y = withOutliers;
   }
   if (bias) nodes.push({ opType: 'Add', domain: '', name: uniq(rw, `${node.name || out}_bias`), inputs: [y, bias], outputs: [out], attributes: {} });
-  // Nodes are found by identity: exporters leave names empty or repeated.
+  // Nodes are found by identity: exporters leave names empty or repeated. The replaced node's
+  // metadata (e.g. the dynamo exporter's module path, which layer naming reads) stays with its op.
+  const made = nodes.map(makeNode);
+  if (node.metadataProps?.length) made[0]!.metadataProps = node.metadataProps;
   const at = rw.editor.graph.node.indexOf(node);
-  rw.editor.graph.node.splice(at, 1, ...nodes.map(makeNode));
+  rw.editor.graph.node.splice(at, 1, ...made);
   rw.editor.removeInitializer(layer.tensorName);
   return { name: layer.name, encoding: 'matmulnbits', bits: q.bits, storedBits: p.bits, parts, bytes: partsTotal(parts), floatBytes: 4 * layer.params, params: layer.params };
 }

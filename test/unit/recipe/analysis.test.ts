@@ -209,13 +209,17 @@ test('tied embedding and lm_head: the shared weight counts once, compressed when
   head.tensorName = embed.tensorName;
   head.sharedWith = ['embed'];
   embed.sharedWith = ['lm_head'];
-  const inv = { ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params, layerBytes: base.layerBytes - head.bytes };
+  const inv = {
+    ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params,
+    layerBytes: base.layerBytes - head.bytes, fileBytes: base.fileBytes - head.bytes,
+  };
   const floatOnly = await run('quantize rtn { targets "layers.0.attn.q_proj"  bits 8 }', inv);
   const withHead = await run('quantize rtn { targets "layers.0.attn.q_proj", "lm_head"  bits 8 }', inv);
   const [f, h] = [floatOnly.estimates[0]!, withHead.estimates[0]!];
   // q_proj alone: everything else float, the tied tensor once (never more than the model).
   assert.ok(f.bytes < inv.totalBytes && f.bytes > inv.totalBytes - 192 * 192 * 4, `${f.bytes}`);
-  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x.
+  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x (8-bit codes,
+  // a float32 scale and a uint8 zero point per group of 128 in the DequantizeLinear a tied weight takes).
   const saved = f.bytes - h.bytes;
-  assert.ok(Math.abs(saved - 256 * 192 * 3) < 256 * 8, `saved ${saved}`);
+  assert.ok(Math.abs(saved - 256 * 192 * 3) < 0.03 * 256 * 192 * 3, `saved ${saved}`);
 });
