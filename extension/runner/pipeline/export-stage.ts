@@ -116,6 +116,8 @@ export async function exportAndVerify(o: {
   // the requested path gets the run's file (and its side file, under the name the model refers to)
   if (s.externalPath) copyAtomically(s.externalPath, path.join(path.dirname(out), path.basename(s.externalPath)));
   copyAtomically(s.path, out);
+  record.mtimeMs = statSync(out).mtimeMs;
+  if (s.externalPath) record.externalBytes = statSync(s.externalPath).size;
   o.sink.emit({ type: 'artifact', kind: 'export', path: out, bytes: s.bytes });
   const ratio = s.quantizedFloatBytes ? s.quantizedBytes / s.quantizedFloatBytes : 1;
   o.sink.emit({ type: 'log', level: 'info', message: `export ${o.format}: ${s.bytes.toLocaleString('en-US')} bytes; quantised layers ${s.quantizedBytes.toLocaleString('en-US')} bytes = ${ratio.toFixed(3)}x their float32 size, ${s.bitsPerWeight.toFixed(2)} bits per weight` });

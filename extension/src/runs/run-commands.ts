@@ -86,8 +86,9 @@ export function registerRunCommands(ctx: Ctx, s: RunServices): void {
     }
   });
   add('qrecipe.rerun', async (node?: RunsNode) => {
-    const recipe = node?.kind === 'run' ? node.recipe : node?.kind === 'recipe' ? node.recipe : undefined;
-    if (recipe) await s.runs.run(vscode.Uri.file(recipe));
+    // a run is re-run from the recipe it stored (the file may have changed since); a recipe from its file
+    if (node?.kind === 'run') await s.runs.run(vscode.Uri.file(node.recipe), { rerunOf: node.dir });
+    else if (node?.kind === 'recipe') await s.runs.run(vscode.Uri.file(node.recipe));
   });
   add('qrecipe.revealArtifacts', async (arg?: RunArg) => {
     const dir = dirOf(arg);

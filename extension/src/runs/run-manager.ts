@@ -71,8 +71,11 @@ export class RunManager implements vscode.Disposable {
     return this.runs.find((r) => r.runDir && path.resolve(r.runDir) === path.resolve(dir));
   }
 
-  /** Runs a recipe; resolves with the run folder (or undefined if it never started). */
-  async run(recipe: vscode.Uri): Promise<string | undefined> {
+  /**
+   * Runs a recipe; resolves with the run folder (or undefined if it never started). `rerunOf` (a run
+   * folder): run again the recipe that run stored, not the file as it is now (`qrecipe run --rerun`).
+   */
+  async run(recipe: vscode.Uri, opts: { rerunOf?: string } = {}): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showErrorMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
         if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
@@ -81,10 +84,11 @@ export class RunManager implements vscode.Disposable {
       return undefined;
     }
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === recipe.toString());
-    if (doc?.isDirty) await doc.save();
+    if (doc?.isDirty && !opts.rerunOf) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
-    const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws)];
+    const what = opts.rerunOf ? ['--rerun', opts.rerunOf] : [recipe.fsPath];
+    const args = ['run', ...what, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws)];
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env: runnerEnv() });
     const live: LiveRun = { recipe: recipe.fsPath, process: proc };

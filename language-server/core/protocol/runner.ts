@@ -137,6 +137,9 @@ export interface ExportRecord {
   bytes: number;
   /** This run's copy, relative to the run folder (`exports/<k>/<name>`), kept whatever happens to `path`. */
   runCopy?: string;
+  /** Modification time of the file at `path` when this run wrote it (ms), and the side file's bytes. */
+  mtimeMs?: number;
+  externalBytes?: number;
   /** sha256 of the .onnx file (and of its external-data side file, when it has one). */
   sha256?: string;
   externalSha256?: string;
