@@ -13,6 +13,7 @@ import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { floatToHalf, storageBytes } from '../../../language-server/core/model/dtype';
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import { decodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
+import { summarizeModel } from '../../../language-server/core/model/summary';
 import { planLayer, type ExportFormat } from '../../../language-server/core/cost/formats';
 import { layerCost, modelSize } from '../../../language-server/core/cost/cost';
 import { graphBytes } from '../../../language-server/core/cost/graph';
@@ -98,6 +99,12 @@ async function checkCost(src: string, format: ExportFormat, spec: (l: LayerInfo)
     assert.deepEqual({ ...got.parts, total: got.bytes }, want, `${label}: written parts vs the cost model`);
     if (plan.encoding !== 'float') assert.equal(writtenBytes(m, layer.tensorName), want.total, `${label}: bytes in the saved file`);
   });
+  // what Inspect reads back from the file: the same layers, the same bytes (outliers included)
+  const summary = summarizeModel(await loadModel(out));
+  const packed = s.layers.filter((l) => l.encoding !== 'float');
+  assert.equal(summary.quantized.length, packed.length, `${tag}: layers Inspect finds`);
+  assert.equal(summary.quantized.reduce((a, l) => a + l.bytes, 0), packed.reduce((a, l) => a + l.bytes, 0), `${tag}: bytes Inspect counts`);
+  assert.deepEqual(summary.quantized.map((l) => l.outliers ?? 0), packed.map((l) => l.parts.nnz), `${tag}: outliers Inspect counts`);
   const ref = await runOnce(fq, feeds);
   const got = await runOnce(out, feeds);
   assert.ok(maxAbsDiff(ref, got) < 1e-4 * Math.max(1, ...ref.map(Math.abs)), `${tag}: export vs fake quant ${maxAbsDiff(ref, got)}`);
