@@ -130,3 +130,12 @@ test('symmetric grids use the full signed range: the largest |w| of each group i
     if (bits <= 4) assert.equal(used.size, 2 ** bits, `${bits} bits: ${used.size} levels used`);
   }
 });
+
+test('RTN keeps a pruned layer\'s zeros: every grid holds 0 exactly (asymmetric, symmetric, MSE, shorter last group)', async () => {
+  const Wp = W.slice();
+  for (let i = 0; i < Wp.length; i += 4) { Wp[i] = 0; Wp[i + 1] = 0; } // 2:4-like zeros
+  for (const spec of [{ bits: 4, groupSize: 64 }, { bits: 3, groupSize: 100, symmetric: true }, { bits: 2, groupSize: 32, mse: true }, { bits: 4, symmetric: true, mse: true }]) {
+    const r = await rtn(Wp, { rows, cols }, spec);
+    for (let i = 0; i < Wp.length; i += 4) assert.ok(r.weights[i] === 0 && r.weights[i + 1] === 0, `${JSON.stringify(spec)}: zero at ${i} became ${r.weights[i]}, ${r.weights[i + 1]}`);
+  }
+});
