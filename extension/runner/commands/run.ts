@@ -9,8 +9,8 @@ import { runRecipe, type RunOptions } from '../pipeline/run-recipe';
 import { findRun } from '../../../language-server/core/runs/store';
 import path from 'node:path';
 
-const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR]
-       qrecipe run --rerun RUN [--device ...] [--json-events] [--runs DIR]
+const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--json-events] [--runs DIR]
+       qrecipe run --rerun RUN [--device ...] [--provider ...] [--json-events] [--runs DIR]
 
 Checks the recipe (errors stop it before any compute), then loads the model, calibrates,
 prunes, quantizes, evaluates the original and the compressed model and exports, as the
@@ -18,6 +18,9 @@ recipe says. The run is recorded in <workspace>/.qrecipe/runs/<time>-<recipe>/ (
 run.log, the compressed model, quant.bin). Ctrl+C, or a {"type":"cancel"} line on stdin,
 stops it cleanly; the run is then recorded as cancelled.
   --device D      where the compression math runs: auto (default), cpu or cuda
+  --provider P    where onnxruntime runs the forward passes (calibration, evaluation): auto
+                  (default: WebGPU or CUDA when they open, else the CPU, said in the log), cpu,
+                  webgpu or cuda; also QRECIPE_EXECUTION_PROVIDER
   --json-events   one JSON event per line on stdout (the runner protocol)
   --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs
   --rerun RUN     run again the recipe RUN stored (its text and imports as they were, at the
@@ -26,12 +29,18 @@ stops it cleanly; the run is then recorded as cancelled.
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('run', HELP, async () => {
-    const a = parseArgs(args, { flags: ['json-events', 'help'], options: ['device', 'runs', 'rerun'], short: { h: 'help' } });
+    const a = parseArgs(args, { flags: ['json-events', 'help'], options: ['device', 'runs', 'provider', 'rerun'], short: { h: 'help' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     const rerunKey = a.options.get('rerun');
     if (a.positionals.length !== (rerunKey ? 0 : 1)) throw new UsageError(rerunKey ? '--rerun takes the run, not a recipe file' : 'give exactly one recipe file');
     const device = (a.options.get('device') ?? 'auto') as Device;
     if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, not '${device}'`);
+    const provider = a.options.get('provider');
+    if (provider !== undefined) {
+      if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(provider)) throw new UsageError(`--provider must be auto, cpu, webgpu or cuda, not '${provider}'`);
+      // onnxruntime sessions of this process take their provider from here (engine/evaluate/session.ts)
+      process.env.QRECIPE_EXECUTION_PROVIDER = provider;
+    }
     let rerun: RunOptions['rerun'];
     let recipe = a.positionals[0]!;
     let runsRoot = resolveRunsRoot({ runs: a.options.get('runs'), recipe });

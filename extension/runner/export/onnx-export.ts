@@ -16,7 +16,7 @@ import { layerCost, modelSize, type ModelSize } from '../../../language-server/c
 import { graphBytes } from '../../../language-server/core/cost/graph';
 import type { ModelInventory } from '../../../language-server/core/model/types';
 import { integerZeros } from './pack';
-import type { QuantizedLayer } from './quant-store';
+import type { QuantizedLayer, QuantMeta } from './quant-store';
 import { toMatMulNBits, matmulNBitsBlocker } from './matmulnbits';
 import { toDequantize } from './dequantize';
 import { raiseToBlockedQdqOpset } from './opset';
@@ -75,16 +75,14 @@ function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullab
   proto.metadataProps = [...keep, ...entries.filter((e): e is [string, string] => !!e[1]).map(([key, value]) => ({ key, value }))];
 }
 
-/** The layout the cost model plans a stored quantised layer with. */
-export function layoutOf(q: QuantizedLayer): { bits: number; group: number | 'channel'; symmetric: boolean; outliers: number } {
-  return {
-    bits: q.bits, group: q.groupSize >= q.cols ? 'channel' : q.groupSize, symmetric: q.symmetric,
-    outliers: q.outliers ? q.outliers.values.length / (q.rows * q.cols) : 0,
-  };
+/** The layout the cost model plans a stored quantised layer with (from the layer or its meta). */
+export function layoutOf(q: QuantizedLayer | QuantMeta): { bits: number; group: number | 'channel'; symmetric: boolean; outliers: number } {
+  const nnz = 'codes' in q ? q.outliers?.values.length ?? 0 : q.outlierCount;
+  return { bits: q.bits, group: q.groupSize >= q.cols ? 'channel' : q.groupSize, symmetric: q.symmetric, outliers: nnz / (q.rows * q.cols) };
 }
 
 /** The size of a model with these quantised layers written in `format`: the cost model's ModelSize. */
-export function predictedSize(inv: ModelInventory, quant: QuantizedLayer[], format: ExportFormat): ModelSize {
+export function predictedSize(inv: ModelInventory, quant: readonly (QuantizedLayer | QuantMeta)[], format: ExportFormat): ModelSize {
   const byName = new Map(inv.layers.map((l) => [l.name, l]));
   return modelSize(inv.fileBytes, quant.flatMap((q) => {
     const layer = byName.get(q.name);
@@ -96,15 +94,27 @@ export function predictedSize(inv: ModelInventory, quant: QuantizedLayer[], form
   }));
 }
 
+/** Quantised layers loaded one at a time (a big model's codes are not all held at once). */
+export interface QuantSource {
+  names: readonly string[];
+  load(name: string): Promise<QuantizedLayer>;
+}
+
 /**
- * Writes `out` from the compressed model and the quantised layers. Atomic (the model writer writes
- * a temp file and renames it), so a cancelled or failed export leaves no file that looks complete.
+ * Writes `out` from the compressed model (a file, or an editor whose changed weights are made when
+ * written) and the quantised layers (loaded one at a time from a QuantSource). Atomic (the model
+ * writer writes a temp file and renames it), so a cancelled or failed export leaves no file that
+ * looks complete.
  */
-export async function exportModel(compressedModel: string, quant: QuantizedLayer[], format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
-  const model = await loadModel(compressedModel);
+export async function exportModel(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+  const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
+  const model = editor.model;
+  const compressedModel = model.path;
   const io = graphInterface(model.proto.graph ?? {});
   const inv = inventoryOf(model);
-  const editor = new ModelEditor(model);
+  const source: QuantSource = Array.isArray(quant)
+    ? { names: quant.map((q) => q.name), load: async (n) => quant.find((q) => q.name === n)! }
+    : quant as QuantSource;
   const index = new GraphIndex(model.proto.graph!);
   const used = new Set<string>();
   for (const n of editor.graph.node) { for (const o of n.output ?? []) used.add(o); if (n.name) used.add(n.name); }
@@ -116,8 +126,9 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   // a tied weight (embedding and lm_head reading one tensor) is rebuilt once; every consumer reads it
   const rebuilt = new Map<string, string>();
   let needsMs = false;
-  for (const q of quant) {
+  for (const qName of source.names) {
     throwIfAborted(opts.signal, 'export');
+    const q = await source.load(qName);
     const layer = byName.get(q.name);
     if (!layer) { warnings.push(`layer '${q.name}' of the quantisation store is not in ${compressedModel}; left as is`); continue; }
     if (layer.rows !== q.rows || layer.cols !== q.cols) throw new Error(`layer '${q.name}': ${layer.rows}x${layer.cols} in the model, ${q.rows}x${q.cols} in quant.bin`);

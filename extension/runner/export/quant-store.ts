@@ -5,7 +5,8 @@
 // outliers as CSR: row pointers int32 rows+1, columns int32 nnz, fp16 values uint16 nnz).
 // Version 1 files (no outliers) are read as well.
 import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { CancelledError } from '../../../language-server/core/util/cancel';
 import { halfToFloat } from '../../../language-server/core/model/dtype';
 
 /**
@@ -87,6 +88,88 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
   }
   await writeFileAtomic(file, out);
   return out.byteLength;
+}
+
+/** A quantised layer without its arrays (what sizes, checks and the streaming writer need). */
+export type QuantMeta = Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx' | 'outliers'> & {
+  hasGIdx: boolean;
+  /** Number of fp16 outliers kept with the codes (0: none). */
+  outlierCount: number;
+};
+
+/** The meta of a quantised layer. */
+export function quantMeta(q: QuantizedLayer): QuantMeta {
+  const { codes: _c, scales: _s, zeros: _z, gIdx, outliers, ...rest } = q;
+  return { ...rest, hasGIdx: !!gIdx, outlierCount: outliers?.values.length ?? 0 };
+}
+
+/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx?, then outliers' row pointers, columns, values?). */
+function blobSizes(q: QuantMeta): { codes: number; scales: number; zeros: number; gIdx?: number; outliers?: [number, number, number] } {
+  const g = q.rows * groupsOf(q);
+  return {
+    codes: q.rows * q.cols, scales: 4 * g, zeros: 4 * g, ...(q.hasGIdx ? { gIdx: 4 * q.cols } : {}),
+    ...(q.outlierCount ? { outliers: [4 * (q.rows + 1), 4 * q.outlierCount, 2 * q.outlierCount] as [number, number, number] } : {}),
+  };
+}
+
+/**
+ * Writes the store atomically one layer at a time: the header is made from the layers' shapes,
+ * then each layer is loaded (`load`), written at its offsets and dropped, so the codes of every
+ * layer are never in memory at once. Same bytes as writeQuantStore.
+ */
+export async function writeQuantStoreStreaming(
+  file: string, layers: QuantMeta[],
+  load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal,
+): Promise<number> {
+  const header: HeaderLayer[] = [];
+  let offset = 0;
+  const span = (length: number): Span => {
+    offset = Math.ceil(offset / ALIGN) * ALIGN;
+    const s = { offset, length };
+    offset += length;
+    return s;
+  };
+  for (const q of layers) {
+    const b = blobSizes(q);
+    header.push({
+      name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
+      ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
+      codes: span(b.codes), scales: span(b.scales), zeros: span(b.zeros), ...(b.gIdx !== undefined ? { gIdx: span(b.gIdx) } : {}),
+      ...(b.outliers ? { outliers: { rowPtr: span(b.outliers[0]), colIdx: span(b.outliers[1]), values: span(b.outliers[2]) } } : {}),
+    });
+  }
+  const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
+  const start = Math.ceil((12 + json.length) / ALIGN) * ALIGN;
+  const head = new Uint8Array(start);
+  const dv = new DataView(head.buffer);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint32(4, VERSION, true);
+  dv.setUint32(8, json.length, true);
+  head.set(json, 12);
+  await writeAtomically(file, async (tmp) => {
+    const fh = await fs.open(tmp, 'w');
+    try {
+      await fh.write(head, 0, head.length, 0);
+      for (const h of header) {
+        if (signal?.aborted) throw new CancelledError('writing quant.bin');
+        const q = await load(h.name);
+        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx || !!q.outliers !== !!h.outliers) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
+        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros]];
+        if (q.gIdx && h.gIdx) blobs.push([q.gIdx, h.gIdx]);
+        if (q.outliers && h.outliers) blobs.push([q.outliers.rowPtr, h.outliers.rowPtr], [q.outliers.colIdx, h.outliers.colIdx], [q.outliers.values, h.outliers.values]);
+        for (const [a, s] of blobs) {
+          const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+          if (b.byteLength !== s.length) throw new Error(`layer '${h.name}': ${b.byteLength} bytes for a blob of ${s.length}`);
+          await fh.write(b, 0, b.byteLength, start + s.offset);
+        }
+      }
+      // the file ends with the last blob (no padding after it), as writeQuantStore writes it
+      await fh.truncate(start + offset);
+    } finally {
+      await fh.close();
+    }
+  });
+  return start + offset;
 }
 
 /** Reads every layer back (copies, so the arrays are aligned and independent of the file buffer). */

@@ -1,7 +1,9 @@
 // The evaluate stage: each metric on the original model (measured once per run) and on the
 // compressed (fake-quant) model, same data, same settings, through the model layer's one
 // evaluation entry. `size` of the compressed model is the one cost model's (core/cost): the file
-// the recipe's export writes (the fake-quant file itself is float).
+// the recipe's export writes (the fake-quant file itself is float). For a big model
+// (scale-policy.ts), perplexity and KL go through the chain of blocks instead: original and
+// compressed in step, one block of each loaded at a time, all of a data set's LM metrics from one pass.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
@@ -12,6 +14,13 @@ import type { RunContext } from './context';
 import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../../language-server/core/cost/formats';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import { predictedSize } from '../export/onnx-export';
+import type { BlockPlan } from '../engine/blocks/plan';
+import { evaluateOnChain } from '../engine/blocks/evaluate-chain';
+import { activationBudget } from '../engine/calibrate/blockwise';
+import { describeIoFromModel } from '../engine/evaluate/io';
+import { lmSeqlen, textWindows } from '../engine/evaluate/datasets';
+import { calibrationBatch, SCRATCH_DIR } from './calibrate';
+import { evaluationChain } from './scale-policy';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -28,8 +37,11 @@ export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' |
   };
 }
 
+interface ChainScores { version: number; original: number; compressed: number; kl: number; top1: number }
+
 export class Evaluator {
   private readonly originalCache = new Map<string, number>();
+  private readonly chainCache = new Map<string, ChainScores>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
   /** Every metric measured so far (latest value per metric), for the export's README. */
@@ -57,6 +69,33 @@ export class Evaluator {
     });
   }
 
+  /** Perplexity of both models and KL on a data set, through the chain (one pass per data set and state of the weights). */
+  private async onChain(plan: BlockPlan, m: MetricSpec): Promise<ChainScores> {
+    const d = this.dataset(m);
+    if (!d) throw new Error(`${m.metric}: needs a data set (\`${m.metric} on NAME\`)`);
+    const st = this.ctx.state;
+    const hit = this.chainCache.get(d.name);
+    if (hit && hit.version === st.version) return hit;
+    const spec = dataSpec(d);
+    const io = describeIoFromModel(st.original);
+    const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit }, spec.tokenizer);
+    const t0 = Date.now();
+    const r = await evaluateOnChain({
+      model: st.original, plan, io, windows, batch: calibrationBatch(windows[0]?.length), reference: true, bytesPerToken,
+      compressed: (layers) => st.changedWeights(layers.map((l) => l.name)),
+      scratchDir: path.join(this.ctx.runDir, SCRATCH_DIR), activationBudget: activationBudget(), signal: this.ctx.signal,
+      onFallback: (message) => this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${message}` }),
+      onProgress: (p) => {
+        const eta = p.done ? ((Date.now() - t0) / 1000 / p.done) * (p.total - p.done) : undefined;
+        this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}`, ...(eta !== undefined ? { etaSeconds: eta } : {}) });
+      },
+    });
+    this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${windows.length} windows of '${d.name}' through ${plan.blocks} blocks, original and compressed in one pass, in ${r.seconds.toFixed(1)} s on ${r.provider} (peak RSS ${r.peakRssMB} MB)` });
+    const scores = { version: st.version, original: r.original!.value, compressed: r.compressed.value, kl: r.kl!.value, top1: r.kl!.details.top1Agreement! };
+    this.chainCache.set(d.name, scores);
+    return scores;
+  }
+
   /** The format sizes are counted in: the recipe's first export, else the default. */
   get sizeFormat(): ExportFormat {
     return this.ctx.recipe.stages.find((s): s is ExportStage => s.kind === 'export')?.format ?? DEFAULT_EXPORT_FORMAT;
@@ -65,14 +104,20 @@ export class Evaluator {
   /** The compressed model's file size and bits per weight as the export format writes the quantised layers. */
   packedSize(format: ExportFormat = this.sizeFormat): Metrics {
     const st = this.ctx.state;
-    const s = predictedSize(st.inventory, [...st.quant.values()], format);
+    const s = predictedSize(st.inventory, st.quantized, format);
     return { sizeBytes: s.bytes, ...(s.bitsPerWeight !== undefined ? { bitsPerWeight: s.bitsPerWeight } : {}) };
   }
 
-  async evaluate(stage: EvaluateStage, compressedModel: string): Promise<{ original: Metrics; compressed: Metrics }> {
+  async evaluate(stage: EvaluateStage, compressedModel: string | undefined): Promise<{ original: Metrics; compressed: Metrics }> {
     const original: Metrics = {};
     const compressed: Metrics = {};
     this.lastQuality = undefined;
+    const chain = evaluationChain(this.ctx.state);
+    const onChain = (m: MetricSpec): boolean => !!chain && (m.metric === 'perplexity' || m.metric === 'kl') && !!m.data;
+    const file = (m: MetricSpec): string => {
+      if (!compressedModel) throw new Error(`${m.metric}: this model is evaluated through its blocks, where ${m.metric} is not available yet; the compressed model file is not written for a model of ${(this.ctx.state.inventory.totalBytes / 1e9).toFixed(1)} GB`);
+      return compressedModel;
+    };
     const emit = (model: 'original' | 'compressed', m: MetricSpec, metrics: Metrics): void =>
       this.ctx.sink.emit({ type: 'metrics', model, ...(m.data ? { dataset: m.data } : {}), metrics });
     for (const m of stage.metrics) {
@@ -85,9 +130,25 @@ export class Evaluator {
         emit('compressed', m, c);
         continue;
       }
+      if (onChain(m)) {
+        const r = await this.onChain(chain!, m);
+        if (m.metric === 'kl') {
+          compressed.kl = r.kl;
+          compressed.top1Agreement = r.top1;
+          emit('compressed', m, { kl: r.kl });
+        } else {
+          this.originalCache.set(metricKey(m), r.original);
+          original.perplexity = r.original;
+          compressed.perplexity = r.compressed;
+          this.lastQuality ??= { spec: m, value: r.compressed };
+          emit('original', m, { perplexity: r.original });
+          emit('compressed', m, { perplexity: r.compressed });
+        }
+        continue;
+      }
       if (m.metric === 'kl') {
         // KL(original ‖ compressed): zero by definition for the original.
-        const r = await this.measure(m, compressedModel, 'compressed');
+        const r = await this.measure(m, file(m), 'compressed');
         compressed.kl = r.value;
         if (typeof r.details.top1Agreement === 'number') compressed.top1Agreement = r.details.top1Agreement;
         emit('compressed', m, { kl: r.value });
@@ -99,7 +160,7 @@ export class Evaluator {
         o = (await this.measure(m, this.ctx.state.original.path, 'original')).value;
         this.originalCache.set(key, o);
       }
-      const c = (await this.measure(m, compressedModel, 'compressed')).value;
+      const c = (await this.measure(m, file(m), 'compressed')).value;
       if (m.metric !== 'latency') this.lastQuality ??= { spec: m, value: c };
       original[m.metric] = o;
       compressed[m.metric] = c;

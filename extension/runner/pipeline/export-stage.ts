@@ -13,7 +13,8 @@ import type { ExportStage } from '../../../language-server/core/recipe/resolved'
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface, type QuantSource } from '../export/onnx-export';
+import type { ModelEditor } from '../engine/model/writer';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
@@ -77,7 +78,7 @@ function copyAtomically(from: string, to: string): void {
 }
 
 export async function exportAndVerify(o: {
-  compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
+  compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
   warn(message: string): void; check?: ExportCheck;
   /** The run folder and the export's number in it: the file is written there first. */
   run: { dir: string; index: number };
@@ -139,7 +140,12 @@ export async function exportAndVerify(o: {
   return record;
 }
 
-export async function runExportStage(ctx: RunContext, stage: ExportStage, compressedModel: string, quant: QuantizedLayer[], evaluator: Evaluator, index: number): Promise<ExportRecord> {
+/** The recipe's export: written from the original model with the run's changed weights and codes, one layer at a time. */
+/** `index`: the export's number in the run (its folder there: exports/<index>/). */
+export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, index: number): Promise<ExportRecord> {
+  const st = ctx.state;
+  const compressedModel = await st.editorWithChanges();
+  const quant: QuantSource = { names: st.quantized.map((x) => x.name), load: (n) => st.quantizedLayer(n) };
   const q = evaluator.lastQuality;
   const check: ExportCheck | undefined = q ? {
     spec: q.spec, fakeQuant: q.value,

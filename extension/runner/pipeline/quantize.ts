@@ -9,6 +9,7 @@ import type { LayerResult } from '../../../language-server/core/protocol/runner'
 import { floatToHalf, halfToFloat } from '../../../language-server/core/model/dtype';
 import type { OutlierCsr, QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
+import { relativeOutputError } from '../engine/calibrate/output-error';
 
 /** Calibration statistics of one layer's inputs. */
 export interface LayerStats {
@@ -22,34 +23,15 @@ export function quantParamsOf(stage: QuantizeStage, name: string): QuantParams {
   return stage.perLayer?.[name] ?? stage.params;
 }
 
-/** ‖(W − Ŵ)X‖² / ‖WX‖² from the Hessian: tr(ΔW H ΔWᵀ) / tr(W H Wᵀ). */
-export function relativeOutputError(W: Float32Array, Q: Float32Array, H: Float32Array, rows: number, cols: number): number {
-  let num = 0;
-  let den = 0;
-  const d = new Float64Array(cols);
-  const hw = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) d[c] = W[r * cols + c]! - Q[r * cols + c]!;
-    for (let i = 0; i < cols; i++) {
-      let a = 0;
-      let b = 0;
-      for (let j = 0; j < cols; j++) { const h = H[i * cols + j]!; a += h * d[j]!; b += h * W[r * cols + j]!; }
-      num += d[i]! * a;
-      hw[i] = b;
-    }
-    for (let i = 0; i < cols; i++) den += W[r * cols + i]! * hw[i]!;
-  }
-  return den > 0 ? num / den : 0;
-}
-
 /**
  * The entries GPTQ must not quantise: the pruned ones (they stay 0, so the mask survives) and the
  * outliers (kept in fp16, GPTQ runs on the inliers as LLM-MQ does). Undefined when there are none.
  */
-function holdOf(rows: number, cols: number, mask: Uint8Array | undefined, outliers: native.CsrF16 | undefined): Uint8Array | undefined {
-  if (!mask && !outliers?.values.length) return undefined;
+function holdOf(W: Float32Array, rows: number, cols: number, pruned: boolean, outliers: native.CsrF16 | undefined): Uint8Array | undefined {
+  if (!pruned && !outliers?.values.length) return undefined;
   const hold = new Uint8Array(rows * cols);
-  if (mask) for (let i = 0; i < hold.length; i++) if (mask[i]) hold[i] = native.HOLD.pruned;
+  // a pruned layer's mask is its exact zeros (pruning writes them, nothing else does)
+  if (pruned) for (let i = 0; i < hold.length; i++) if (W[i] === 0) hold[i] = native.HOLD.pruned;
   if (outliers) for (let r = 0; r < rows; r++) for (let k = outliers.rowPtr[r]!; k < outliers.rowPtr[r + 1]!; k++) hold[r * cols + outliers.colIdx[k]!] = native.HOLD.outlier;
   return hold;
 }
@@ -77,7 +59,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     const r = await native.gptq(W, stats!.H, { rows, cols }, {
       ...spec, blockSize: p.block, percdamp: p.dampening, actOrder: p.actorder,
       // Static groups keep each group's grid on contiguous columns, which packed formats need.
-      staticGroups: p.actorder && groupSize > 0, hold: holdOf(rows, cols, ctx.state.mask(name), o?.outliers),
+      staticGroups: p.actorder && groupSize > 0, hold: holdOf(W, rows, cols, ctx.state.wasPruned(name), o?.outliers),
     }, opts);
     q = r;
     loss = r.loss;
@@ -100,8 +82,8 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     name, rows, cols, bits: p.bits, groupSize: groupSize || cols, symmetric: p.symmetric, codes: q.codes, scales: q.scales, zeros: q.zeros,
     ...(contiguous ? {} : { gIdx: q.gIdx }), ...(outliers?.values.length ? { outliers } : {}),
   };
-  ctx.state.setQuantized(ql, weights);
-  const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
+  await ctx.state.setQuantized(ql);
+  const relError = stats && stats.H.length === cols * cols ? await relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
   return {
     name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}),
     ...(outliers ? { outlierFraction: outliers.values.length / (rows * cols) } : {}), device: deviceLabel(q),
