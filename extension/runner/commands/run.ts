@@ -9,8 +9,8 @@ import { runRecipe, type RunOptions } from '../pipeline/run-recipe';
 import { findRun } from '../../../language-server/core/runs/store';
 import path from 'node:path';
 
-const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--json-events] [--runs DIR]
-       qrecipe run --rerun RUN [--device ...] [--provider ...] [--json-events] [--runs DIR]
+const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--force] [--json-events] [--runs DIR]
+       qrecipe run --rerun RUN [--device ...] [--provider ...] [--force] [--json-events] [--runs DIR]
 
 Checks the recipe (errors stop it before any compute), then loads the model, calibrates,
 prunes, quantizes, evaluates the original and the compressed model and exports, as the
@@ -21,6 +21,8 @@ stops it cleanly; the run is then recorded as cancelled.
   --provider P    where onnxruntime runs the forward passes (calibration, evaluation): auto
                   (default: WebGPU or CUDA when they open, else the CPU, said in the log), cpu,
                   webgpu or cuda; also QRECIPE_EXECUTION_PROVIDER
+  --force         replace files already at the recipe's export paths (without it, such a file
+                  stops the run before any compute: QR401; earlier runs keep their own copies)
   --json-events   one JSON event per line on stdout (the runner protocol)
   --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs
   --rerun RUN     run again the recipe RUN stored (its text and imports as they were, at the
@@ -29,7 +31,7 @@ stops it cleanly; the run is then recorded as cancelled.
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('run', HELP, async () => {
-    const a = parseArgs(args, { flags: ['json-events', 'help'], options: ['device', 'runs', 'provider', 'rerun'], short: { h: 'help' } });
+    const a = parseArgs(args, { flags: ['json-events', 'help', 'force'], options: ['device', 'runs', 'provider', 'rerun'], short: { h: 'help' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     const rerunKey = a.options.get('rerun');
     if (a.positionals.length !== (rerunKey ? 0 : 1)) throw new UsageError(rerunKey ? '--rerun takes the run, not a recipe file' : 'give exactly one recipe file');
@@ -55,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       return await runRecipe({
         recipe, device, runsRoot,
-        sink: createSink({ json }), signal: cancel.signal, ...(rerun ? { rerun } : {}),
+        sink: createSink({ json }), signal: cancel.signal, ...(rerun ? { rerun } : {}), force: a.flags.has('force'),
       });
     } finally {
       cancel.dispose();

@@ -20,6 +20,8 @@ export interface RunContext {
   warn(message: string): void;
   /** How each calibrated stage ran (run.json `calibration`). */
   calibration?: CalibrationRecord[];
+  /** Files already at the recipe's export paths may be replaced (`qrecipe run --force`). */
+  replaceExports?: boolean;
 }
 
 /** Thrown for a problem in the recipe found at run time; the runner prints it at the stage's line. */

@@ -7,7 +7,7 @@
 // quality metric on the exported model against the fake-quant evaluation (within 1%, else a
 // warning); write the deploy folder's files beside it.
 import path from 'node:path';
-import { constants, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
@@ -66,12 +66,37 @@ export function runCopyOf(k: number, out: string): string {
   return path.join('exports', String(k), path.basename(out));
 }
 
-/** Copies `from` to `to` through a temp file and a rename (a reflink where the file system has them). */
-function copyAtomically(from: string, to: string): void {
+/**
+ * The files at an export's requested path that writing it would replace: the model file and the
+ * side file of its external data (`<name>.data`). A run or `qrecipe export` replaces them only
+ * when told to (`--force`; VS Code asks first).
+ */
+export function occupiedByExport(out: string): string[] {
+  const file = path.resolve(out);
+  return [file, `${file}.data`].filter((f) => existsSync(f));
+}
+
+/** The hint given wherever an existing file stops an export. */
+export const FORCE_HINT = 'give --force to replace it (runs that wrote it keep their own copies in their run folders)';
+
+/**
+ * Copies `from` to `to` through a temp file (a reflink where the file system has them), then a
+ * rename, or, when `replace` is false, a hard link, which fails rather than replace a file that
+ * appeared meanwhile (where hard links are not supported: a check just before the rename).
+ */
+function copyAtomically(from: string, to: string, replace: boolean): void {
   const tmp = tempPathFor(to);
   try {
     copyFileSync(from, tmp, constants.COPYFILE_FICLONE);
-    renameSync(tmp, to);
+    if (replace) return renameSync(tmp, to);
+    try {
+      linkSync(tmp, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new Error(`${to} exists and was not replaced: ${FORCE_HINT}`);
+      if (existsSync(to)) throw new Error(`${to} exists and was not replaced: ${FORCE_HINT}`);
+      renameSync(tmp, to);
+    }
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -82,6 +107,8 @@ export async function exportAndVerify(o: {
   warn(message: string): void; check?: ExportCheck;
   /** The run folder and the export's number in it: the file is written there first. */
   run: { dir: string; index: number };
+  /** Whether a file already at the requested path (or its side file) may be replaced (`--force`). */
+  replace: boolean;
   /** The size the cost model predicted for this format. */
   predictedBytes?: number;
   /** Where the export came from, written into its metadata_props. */
@@ -114,9 +141,19 @@ export async function exportAndVerify(o: {
   }
   if (problems.length) throw new ExportVerifyError(`the exported model does not keep the source model's interface, so the export failed and nothing was written to ${out} (the run keeps the file: ${runCopy}): ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}`, record);
   record.verified = true;
-  // the requested path gets the run's file (and its side file, under the name the model refers to)
-  if (s.externalPath) copyAtomically(s.externalPath, path.join(path.dirname(out), path.basename(s.externalPath)));
-  copyAtomically(s.path, out);
+  // the requested path gets the run's file (and its side file, under the name the model refers to);
+  // a file that appeared there during the run is not replaced unless asked: the run keeps its copy
+  const side = s.externalPath ? path.join(path.dirname(out), path.basename(s.externalPath)) : undefined;
+  try {
+    if (!o.replace) {
+      const taken = [out, ...(side ? [side] : [])].filter((f) => existsSync(f));
+      if (taken.length) throw new Error(`${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''} and ${taken.length === 1 ? 'was' : 'were'} not replaced: ${FORCE_HINT}`);
+    }
+    if (s.externalPath) copyAtomically(s.externalPath, side!, o.replace);
+    copyAtomically(s.path, out, o.replace);
+  } catch (err) {
+    throw new ExportVerifyError(`the export was written and verified in the run folder (${runCopy}) but not to the requested path: ${(err as Error).message}`, record);
+  }
   record.mtimeMs = statSync(out).mtimeMs;
   if (s.externalPath) record.externalBytes = statSync(s.externalPath).size;
   o.sink.emit({ type: 'artifact', kind: 'export', path: out, bytes: s.bytes });
@@ -162,7 +199,7 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
   const predictedBytes = evaluator.packedSize(stage.format).sizeBytes;
   return exportAndVerify({
     compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
-    run: { dir: ctx.runDir, index }, predictedBytes,
+    run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports, predictedBytes,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
     deploy: { sourceModel: ctx.state.original.path, provenance },
   });

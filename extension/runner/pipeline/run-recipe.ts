@@ -7,7 +7,7 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
 import { armCancelDeadline, removeOwnTempFiles } from '../cancel';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
-import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
+import { EXPORT_EXISTS_CODE, RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import * as native from '../../../native/index';
@@ -22,7 +22,7 @@ import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
-import { ExportVerifyError, runExportStage } from './export-stage';
+import { ExportVerifyError, FORCE_HINT, occupiedByExport, runExportStage } from './export-stage';
 
 export interface RunOptions {
   recipe: string;
@@ -33,6 +33,8 @@ export interface RunOptions {
   runsRoot: string;
   sink: EventSink;
   signal: AbortSignal;
+  /** Replace files already at the recipe's export paths (else the run stops before any compute). */
+  force?: boolean;
 }
 
 export const COMPRESSED_MODEL = 'model.onnx';
@@ -83,6 +85,16 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   }
   const recipe = pre.recipe;
   const model = recipe.model!;
+  // An export never replaces a file silently: the user's, or an earlier run's (which keeps its own copy).
+  const taken = o.force ? [] : recipe.stages.flatMap((st) => (st.kind === 'export' ? occupiedByExport(st.path).map((f) => ({ st, f })) : []));
+  if (taken.length) {
+    for (const { st, f } of taken) {
+      const at = { file: st.range.file, line: st.range.start.line + 1, column: st.range.start.character + 1 };
+      sink.emit({ type: 'log', level: 'error', code: EXPORT_EXISTS_CODE, ...at, message: `the export path ${f} holds a file already; ${FORCE_HINT}` });
+    }
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `${taken[0]!.f} exists and the recipe exports there, nothing was run: ${FORCE_HINT}` });
+    return 1;
+  }
   let device: string;
   try {
     device = resolveDevice(o.device);
@@ -146,7 +158,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path, path.join(dir, SCRATCH_DIR)));
     record.calibration = [];
     const ctx: RunContext = {
-      sink, signal, device: o.device, recipe, state, runDir: dir, recipeText: pre.text, calibration: record.calibration,
+      sink, signal, device: o.device, recipe, state, runDir: dir, recipeText: pre.text, calibration: record.calibration, replaceExports: !!o.force,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
     };
     const evaluator = new Evaluator(ctx);

@@ -120,7 +120,7 @@ export async function reveal(uri: vscode.Uri): Promise<void> {
 
 const formats = [
   { label: 'onnx-matmulnbits', description: 'smallest file: MatMulNBits for quantised MatMul/Gemm, int8 QDQ for Conv' },
-  { label: 'onnx-qdq', description: 'int8 QuantizeLinear/DequantizeLinear pairs for every quantised layer' },
+  { label: 'onnx-qdq', description: 'DequantizeLinear for every quantised layer: int4 codes up to 4 bits, int8 above' },
   { label: 'onnx-fakequant', description: 'float weights holding the quantised values (for checking)' },
 ];
 
@@ -138,9 +138,10 @@ async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> 
     title: 'Export the compressed model to',
   });
   if (!dest) return;
+  // the save dialog asked before choosing an existing file: the runner may replace it (--force)
   // the runner protocol: progress of the verification, warnings, the end; Cancel sends the cancel line
   const end = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, async (progress, token) => {
-    const proc = new RunnerProcess(ctx.asset('dist/cli.js'), ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws), '--json-events'], { cwd: ws, env: runnerEnv() });
+    const proc = new RunnerProcess(ctx.asset('dist/cli.js'), ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--force', '--runs', runsFolder(ws), '--json-events'], { cwd: ws, env: runnerEnv() });
     token.onCancellationRequested(() => proc.cancel());
     let last: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
     proc.onLine((l) => ctx.output.info(`[export] ${l}`));

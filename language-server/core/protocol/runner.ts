@@ -11,6 +11,13 @@ import type { SensitivityResult, SpadeResult } from '../sensitivity/types';
 
 export const RUNNER_PROTOCOL_VERSION = 1;
 
+/**
+ * The `code` of the `log` error `qrecipe run` emits, before any compute and without a run folder,
+ * for each export path of the recipe that holds a file already (no `--force`): VS Code asks, then
+ * runs again with `--force`.
+ */
+export const EXPORT_EXISTS_CODE = 'QR401';
+
 /** Stages of a run, and the analyses that report progress the same way. */
 export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export' | 'sensitivity' | 'spade';
 const STAGE_KINDS = new Set<string>(['load', 'calibrate', 'prune', 'quantize', 'allocate', 'evaluate', 'export', 'sensitivity', 'spade']);

@@ -171,7 +171,7 @@ test('two runs: runs lists them newest first, compare shows deltas and the recip
   assert.ok(x.layers!.every((l) => l.encoding === 'matmulnbits' && l.storedBits === 4), '3-bit codes ride in 4-bit MatMulNBits slots');
 });
 
-test('issue #19 defect 7: each run keeps its own export (run folder copy + sha256) when a later run writes the same path; re-run uses the stored recipe', async () => {
+test('issue #19 defect 7: an export never replaces a file without --force; each run keeps its own export (run folder copy + sha256) when a later run writes the same path; re-run uses the stored recipe', async () => {
   const { createHash } = await import('node:crypto');
   const sha = (f: string): string => createHash('sha256').update(new Uint8Array(readFileSync(f))).digest('hex');
   const out = 'out/m.onnx';
@@ -187,14 +187,35 @@ test('issue #19 defect 7: each run keeps its own export (run folder copy + sha25
   assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the run copy is the recorded file');
   assert.equal(sha(x1.path), x1.sha256, 'the requested path holds the same file');
   assert.ok(Math.abs(x1.predictedBytes! - x1.bytes) / x1.bytes < 0.01, `predicted ${x1.predictedBytes} vs ${x1.bytes}`);
-  // the recipe on disk changes (8 bits now); a second run writes the same path
+  // the recipe on disk changes (8 bits now); a second run to the same path stops before any compute
+  // (QR401 at the export line, no run folder), the file untouched, until --force is given
   writeFileSync(file, readFileSync(file, 'utf8').replace('bits 4', 'bits 8'));
-  const second = runSync(['run', file, '--json-events'], dir);
+  const runsBefore = readdirSync(path.dirname(d1)).length;
+  const refused = runSync(['run', file, '--json-events'], dir);
+  assert.equal(refused.code, 1, refused.stdout.slice(-2000));
+  const rev = events(refused.stdout);
+  assert.ok(!rev.some((e) => e.type === 'run-start' || e.type === 'stage-start'), 'nothing ran');
+  const qr401 = rev.find((e): e is Extract<RunnerEvent, { type: 'log' }> => e.type === 'log' && e.code === 'QR401');
+  assert.ok(qr401 && qr401.file === file && qr401.line === 5 && qr401.message.includes(x1.path) && /--force/.test(qr401.message), JSON.stringify(qr401));
+  assert.equal(readdirSync(path.dirname(d1)).length, runsBefore, 'no run folder');
+  assert.equal(sha(x1.path), x1.sha256, 'the file at the path is untouched');
+  const human = runSync(['run', file], dir);
+  assert.equal(human.code, 1);
+  assert.match(human.stderr, new RegExp(`r\\.qrecipe:5:\\d+: error QR401: .*m\\.onnx`), human.stderr);
+  // qrecipe export to an existing file: refused likewise (nothing recorded), replaced with --force
+  const recBefore = readFileSync(path.join(d1, 'run.json'), 'utf8');
+  const ex = runSync(['export', r1.id, '--format', 'onnx-qdq', '-o', out, '--json-events'], dir);
+  assert.equal(ex.code, 1);
+  const exEnd = events(ex.stdout).at(-1)!;
+  assert.ok(exEnd.type === 'run-end' && exEnd.status === 'failed' && /exists.*--force/.test(exEnd.error ?? ''), JSON.stringify(exEnd));
+  assert.equal(sha(x1.path), x1.sha256, 'qrecipe export left the file');
+  assert.equal(readFileSync(path.join(d1, 'run.json'), 'utf8'), recBefore, 'and the record');
+  const second = runSync(['run', file, '--force', '--json-events'], dir);
   assert.equal(second.code, 0, second.stdout.slice(-2000));
   assert.notEqual(sha(x1.path), x1.sha256, 'the path now holds the second run\'s export');
   assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the first run still has its own');
   // re-run of the first run: its stored recipe (4 bits), not the file as it is now (8 bits)
-  const again = runSync(['run', '--rerun', r1.id, '--json-events'], dir);
+  const again = runSync(['run', '--rerun', r1.id, '--force', '--json-events'], dir);
   assert.equal(again.code, 0, again.stdout.slice(-2000));
   const r3 = JSON.parse(readFileSync(path.join(runDir(again.stdout), 'run.json'), 'utf8')) as RunRecord;
   assert.equal(r3.rerunOf, r1.id);

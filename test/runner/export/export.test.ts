@@ -2,7 +2,7 @@
 // fake-quant model computes, and the packed bytes are what the format says.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadModel } from '../../../language-server/core/model/reader';
@@ -10,6 +10,8 @@ import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { getLayerWeight, setLayerWeight } from '../../../extension/runner/engine/model/weights';
 import { exportModel } from '../../../extension/runner/export/onnx-export';
+import { exportAndVerify, ExportVerifyError } from '../../../extension/runner/pipeline/export-stage';
+import { createSink } from '../../../extension/runner/events';
 import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
 import { decodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
 import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel, writeWideModel } from '../helpers';
@@ -159,4 +161,26 @@ test('quant.bin round-trips every field', async () => {
   assert.deepEqual(ra, a);
   assert.deepEqual(rb, b);
   assert.deepEqual(dequantize(rb!), dequantize(b));
+});
+
+test('issue #19 defect 7: an export is not copied over a file that appeared at its path (without replace), the run keeps its verified copy; with replace it is', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-clobber-'));
+  const src = path.join(dir, 'mlp.onnx');
+  await writeMlpModel(src, 7);
+  const fq = path.join(dir, 'fq.onnx');
+  const quant = await fakeQuant(src, fq, { w1: { bits: 4, group: 16 } });
+  const out = path.join(dir, 'out', 'm.onnx');
+  mkdirSync(path.dirname(out));
+  writeFileSync(out, 'the user\'s file');
+  const sink = createSink({ json: true, write: () => undefined });
+  const common = { compressedModel: fq, quant, format: 'onnx-matmulnbits' as const, out, sink, warn: () => undefined };
+  const err = await exportAndVerify({ ...common, run: { dir, index: 0 }, replace: false }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof ExportVerifyError, String(err));
+  assert.match(err.message, /exists and was not replaced.*--force/);
+  assert.equal(err.record.verified, true, 'the export itself loaded');
+  assert.equal(readFileSync(out, 'utf8'), 'the user\'s file', 'the file at the path is untouched');
+  assert.ok(existsSync(path.join(dir, err.record.runCopy!)), 'the run keeps its copy');
+  const ok = await exportAndVerify({ ...common, run: { dir, index: 1 }, replace: true });
+  assert.equal(ok.verified, true);
+  assert.deepEqual(readFileSync(out), readFileSync(path.join(dir, ok.runCopy!)), 'replaced by the run\'s file');
 });
