@@ -9,21 +9,14 @@ import type { Ctx } from '../ctx';
 import { config, runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
-import { EXPORT_EXISTS_CODE, type RunnerEvent, type StageKind } from '../../../language-server/core/protocol/runner';
-import { formatSeconds } from '../../../language-server/core/format/numbers';
-import { finishMessage } from './summaries';
+import { EXPORT_EXISTS_CODE, type RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { finishMessage, progressText, type RunProgress } from './summaries';
 
 /** What the Runs tree shows for a run that is still going. */
-export interface LiveRun {
+export interface LiveRun extends RunProgress {
   runId?: string;
   runDir?: string;
   recipe: string;
-  stage?: StageKind;
-  stageLabel?: string;
-  done?: number;
-  total?: number;
-  layer?: string;
-  etaSeconds?: number;
   process: RunnerProcess;
 }
 
@@ -39,11 +32,8 @@ export interface RunChange {
   structural: boolean;
 }
 
-export function progressText(r: Pick<LiveRun, 'stage' | 'stageLabel' | 'done' | 'total' | 'layer' | 'etaSeconds'>): string {
-  if (!r.total) return r.stageLabel ?? 'starting';
-  const pct = Math.floor((100 * (r.done ?? 0)) / r.total);
-  return `${r.stage} ${pct}% (${r.done}/${r.total})${r.layer ? ` ${r.layer}` : ''}${r.etaSeconds !== undefined ? ` · ${formatSeconds(r.etaSeconds)} left` : ''}`;
-}
+
+export { progressText };
 
 export class RunManager implements vscode.Disposable {
   private readonly live = new Map<RunnerProcess, LiveRun>();
@@ -191,7 +181,8 @@ export class RunManager implements vscode.Disposable {
         this.ctx.log(`stage ${e.index + 1}: ${e.label}`);
         break;
       case 'progress':
-        Object.assign(live, { stage: e.stage, done: e.done, total: e.total, layer: e.layer, etaSeconds: e.etaSeconds });
+        Object.assign(live, { stage: e.stage, done: e.done, total: e.total, layer: e.layer ?? e.label, etaSeconds: e.etaSeconds });
+        if (e.runEtaSeconds !== undefined) Object.assign(live, { runEtaSeconds: e.runEtaSeconds, runEtaAt: Date.now() });
         break;
       case 'log':
         if (e.level === 'error') this.ctx.output.error(e.message);
