@@ -2,7 +2,8 @@
 // 1. GPTQ with outliers is GPTQ on the inliers (not RTN), and its layers export packed with their
 //    fp16 outliers (not float); 2. an allocation's byte budget holds in the exported file;
 // 4. GPTQ after pruning keeps the mask (SparseGPT 2:4 then GPTQ; Wanda 50% then GPTQ on the CNN);
-// 8. the `size` metric is the exported file's size (within 1 %).
+// 8. one size for one model: the checker's inlay hint, the run's `size` metric, the Runs view and
+//    the exported file (within 1 %).
 // Settings are small for 2 CPU cores: calibration 16 windows of 256 bytes, perplexity on 16.
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -147,4 +148,33 @@ test('defect 3: examples/mixed-precision.qrecipe is worth copying: smaller than 
   assert.ok(ppl(mq) < ppl(u3), `perplexity ${ppl(mq)} vs uniform 3-bit GPTQ ${ppl(u3)}`);
   assert.ok(mq.layers.some((l) => l.bits === 2) && mq.layers.some((l) => l.bits === 4));
   assert.ok(mq.layers.filter((l) => l.bits !== undefined).every((l) => l.method === 'llm-mq/gptq'));
+});
+
+test('defect 8: one size for the quickstart (was: inlay ≈1.35 MiB 5.47 bits/weight, Runs view 1.41 MiB 4.56, file 1.56 MiB): the checker\'s estimate = the size metric = the Runs view\'s = the file within 1 %', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { checkFile } = await import('../../../language-server/core/recipe/check');
+  const { readInventory } = await import('../../../language-server/core/model/inventory');
+  const { inlayHints } = await import('../../../language-server/server/inlay-hints');
+  const { glanceMetrics } = await import('../../../language-server/core/format/metrics');
+  const { formatBytes } = await import('../../../language-server/core/format/numbers');
+  // the example as shipped (8-bit layers.0, asymmetric 4-bit g64 act-order GPTQ, tied lm_head left
+  // float), its paths made absolute; fewer windows (sizes do not depend on them)
+  const example = readFileSync(path.join(ROOT, 'examples/quickstart.qrecipe'), 'utf8')
+    .replaceAll('"../test/', `"${ROOT}/test/`).replace('"out/', `"${ws}/`)
+    .replace('samples 32', 'samples 16').replace(/(data heldout \{[^}]*seqlen 256)/, '$1  samples 16').replace('  kl on heldout', '');
+  const r = runRecipe(ws, 'quickstart', example);
+  const { analysis } = await checkFile(path.join(ws, 'quickstart.qrecipe'), (p) => readInventory(p));
+  const est = analysis.estimates.at(-1)!;
+  const m = r.metrics.compressed!;
+  const x = r.artifacts.exports[0]!;
+  const hint = inlayHints(analysis, { start: { line: 0, character: 0 }, end: { line: 99, character: 0 } }).at(-1)!.label as string;
+  console.log(`# quickstart: inlay '${hint}'; Runs view '${glanceMetrics(m)}'; size metric ${m.sizeBytes} B, ${m.bitsPerWeight} bits/weight; file ${x.bytes} B, ${x.bitsPerWeight} bits/weight`);
+  assert.equal(est.format, 'onnx-matmulnbits');
+  assert.equal(est.bytes, m.sizeBytes, 'the checker predicts the size metric exactly');
+  assert.ok(Math.abs(est.bitsPerWeight! - m.bitsPerWeight!) < 1e-9, `bits per weight ${est.bitsPerWeight} vs ${m.bitsPerWeight}`);
+  assert.ok(Math.abs(m.bitsPerWeight! - x.bitsPerWeight!) < 1e-9, `and the export's ${x.bitsPerWeight}`);
+  assert.ok(Math.abs(m.sizeBytes! - x.bytes) / x.bytes < 0.01, `size metric ${m.sizeBytes} vs file ${x.bytes}`);
+  assert.equal(statSync(x.path).size, x.bytes);
+  assert.ok(hint.includes(formatBytes(m.sizeBytes!)) && hint.includes(`${m.bitsPerWeight!.toFixed(2)} bits/weight`), hint);
+  assert.ok(glanceMetrics(m).includes(formatBytes(m.sizeBytes!)), glanceMetrics(m));
 });
