@@ -197,9 +197,11 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
     stages: ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage)).flatMap((x) => (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate' ? [describeStage(x)] : [])),
   };
   const predictedBytes = evaluator.packedSize(stage.format).sizeBytes;
+  const earlier = ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage));
   return exportAndVerify({
     compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
-    run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports, predictedBytes,
+    // a path an earlier export stage of this run wrote is this run's to replace
+    run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports || earlier.some((x) => x.kind === 'export' && path.resolve(x.path) === path.resolve(stage.path)), predictedBytes,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
     deploy: { sourceModel: ctx.state.original.path, provenance },
   });

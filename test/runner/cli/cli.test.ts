@@ -218,3 +218,18 @@ test('issue #19 defect 7: an export never replaces a file without --force; each 
   // the same recipe on the same model gives the same codes (the exports differ in their provenance: the run id)
   assert.equal(sha(path.join(runDir(again.stdout), r3.artifacts.quant!)), sha(path.join(d1, r1.artifacts.quant!)));
 });
+
+test('two export stages of one run to one path: the second replaces the first\'s file without --force (the run wrote it), each keeps its run copy', async () => {
+  const { createHash } = await import('node:crypto');
+  const sha = (f: string): string => createHash('sha256').update(new Uint8Array(readFileSync(f))).digest('hex');
+  const { dir, file } = workspace(lmRecipe('quantize rtn { targets "re:layers\\\\.0\\\\..*"  bits 4  group 64 }', 'export onnx-qdq "out/two.onnx"\nexport onnx-matmulnbits "out/two.onnx"'));
+  const r = runSync(['run', file, '--json-events'], dir);
+  assert.equal(r.code, 0, r.stdout.slice(-2000));
+  const start = events(r.stdout).find((e) => e.type === 'run-start') as Extract<RunnerEvent, { type: 'run-start' }>;
+  const rec = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
+  const [a, b] = rec.artifacts.exports;
+  assert.deepEqual([a!.format, b!.format], ['onnx-qdq', 'onnx-matmulnbits']);
+  assert.notEqual(a!.sha256, b!.sha256);
+  assert.equal(sha(path.join(dir, 'out/two.onnx')), b!.sha256, 'the path holds the last export');
+  assert.equal(sha(path.join(start.runDir, a!.runCopy!)), a!.sha256, 'the first is kept in the run');
+});
