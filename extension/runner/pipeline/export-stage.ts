@@ -7,8 +7,9 @@
 // quality metric on the exported model against the fake-quant evaluation (within 1%, else a
 // warning); write the deploy folder's files beside it.
 import path from 'node:path';
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { constants, existsSync, linkSync, mkdirSync, promises as fsp, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
+import { CancelledError } from '../../../language-server/core/util/cancel';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
@@ -82,12 +83,15 @@ export const FORCE_HINT = 'give --force to replace it (runs that wrote it keep t
 /**
  * Copies `from` to `to` through a temp file (a reflink where the file system has them), then a
  * rename, or, when `replace` is false, a hard link, which fails rather than replace a file that
- * appeared meanwhile (where hard links are not supported: a check just before the rename).
+ * appeared meanwhile (where hard links are not supported: a check just before the rename). The
+ * copy does not block the event loop, so a cancel during a big model's copy is honoured (the
+ * run's cancel deadline removes the temp file).
  */
-function copyAtomically(from: string, to: string, replace: boolean): void {
+async function copyAtomically(from: string, to: string, replace: boolean, signal?: AbortSignal): Promise<void> {
   const tmp = tempPathFor(to);
   try {
-    copyFileSync(from, tmp, constants.COPYFILE_FICLONE);
+    await fsp.copyFile(from, tmp, constants.COPYFILE_FICLONE);
+    if (signal?.aborted) throw new CancelledError('copying the export');
     if (replace) return renameSync(tmp, to);
     try {
       linkSync(tmp, to);
@@ -149,9 +153,10 @@ export async function exportAndVerify(o: {
       const taken = [out, ...(side ? [side] : [])].filter((f) => existsSync(f));
       if (taken.length) throw new Error(`${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''} and ${taken.length === 1 ? 'was' : 'were'} not replaced: ${FORCE_HINT}`);
     }
-    if (s.externalPath) copyAtomically(s.externalPath, side!, o.replace);
-    copyAtomically(s.path, out, o.replace);
+    if (s.externalPath) await copyAtomically(s.externalPath, side!, o.replace, o.signal);
+    await copyAtomically(s.path, out, o.replace, o.signal);
   } catch (err) {
+    if (err instanceof CancelledError) throw err;
     throw new ExportVerifyError(`the export was written and verified in the run folder (${runCopy}) but not to the requested path: ${(err as Error).message}`, record);
   }
   record.mtimeMs = statSync(out).mtimeMs;
