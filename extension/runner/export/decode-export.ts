@@ -11,7 +11,9 @@ import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import { ModelEditor } from '../engine/model/writer';
 import type { CompressedLayer } from '../engine/extreme/compressed';
 import { DecodeWriter } from './decode-graph';
-import { graphInterface, writeProvenance, type ExportedLayer, type ExportOptions, type ExportSummary, type QuantSource } from './onnx-export';
+import { graphInterface, writeProvenance, type ExportOptions, type ExportSummary, type QuantSource } from './onnx-export';
+import { emptyParts, type ExportedLayer } from './rewrite';
+import { decodeBits } from '../../../language-server/core/cost/formats';
 import type { QuantizedLayer } from './quant-store';
 
 /** A scalar quantised layer as a compressed layer; a reason when the decode graph cannot take it. */
@@ -44,11 +46,12 @@ export async function exportDecode(compressed: string | ModelEditor, quant: Quan
     const layer = byName.get(name);
     if (!layer) { warnings.push(`layer '${name}' is not in ${model.path}; left as is`); return; }
     const float = { name, bits, floatBytes: 4 * layer.params, params: layer.params };
-    if (done.has(layer.tensorName)) { layers.push({ ...float, encoding: 'tied', bytes: 0, floatBytes: 0, params: 0, why: 'shares its stored weight' }); return; }
+    if (done.has(layer.tensorName)) { layers.push({ ...float, encoding: 'tied', parts: emptyParts(), bytes: 0, floatBytes: 0, params: 0, why: 'shares its stored weight' }); return; }
     done.add(layer.tensorName);
-    if (typeof c === 'string') { warnings.push(`layer '${name}' stays float (dequantised values): ${c}`); layers.push({ ...float, encoding: 'float', bytes: layer.bytes, why: c }); return; }
+    if (typeof c === 'string') { warnings.push(`layer '${name}' stays float (dequantised values): ${c}`); layers.push({ ...float, encoding: 'float', parts: { ...emptyParts(), codes: layer.bytes }, bytes: layer.bytes, why: c }); return; }
     const p = writer.write(layer, c);
-    layers.push({ ...float, encoding: 'decode', bytes: p.codes + p.books + p.scales + p.zeros + p.rotations });
+    const parts = { ...emptyParts(), codes: p.codes, scales: p.scales, zeros: p.zeros, books: p.books, rotations: p.rotations };
+    layers.push({ ...float, encoding: 'decode', storedBits: c.body.kind === 'vector' ? (c.body.bits <= 8 ? 8 : 16) : decodeBits(c.body.bits), parts, bytes: p.codes + p.books + p.scales + p.zeros + p.rotations });
   };
   for (const [name, c] of own) {
     throwIfAborted(opts.signal, 'export');

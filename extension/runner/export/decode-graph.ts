@@ -17,6 +17,7 @@ import { float32ToBytes, dtypeCode } from '../../../language-server/core/model/d
 import type { CompressedLayer } from '../engine/extreme/compressed';
 import { groupCount } from '../engine/extreme/compressed';
 import { paleyMatrix, type Rotation } from '../engine/extreme/hadamard';
+import { decodeBits } from '../../../language-server/core/cost/formats';
 
 /** Bytes a decoded layer stores, by part. */
 export interface DecodeBytes {
@@ -32,10 +33,6 @@ export interface DecodeBytes {
 /** Largest Sylvester factor written as one matrix (a power of two above it is split into factors). */
 export const MAX_SYLVESTER_FACTOR = 32;
 
-/** Widths the scalar codes are packed at (codes of other widths go in the next one up). */
-export function packedBits(bits: number): number {
-  return bits <= 1 ? 1 : bits <= 2 ? 2 : bits <= 4 ? 4 : 8;
-}
 
 /** The state one export shares between layers: names in use, tensors already written by content. */
 export class DecodeWriter {
@@ -174,7 +171,7 @@ export class DecodeWriter {
       const G = groupCount(b, cols);
       const gs = b.groupSize;
       if (G * gs !== cols) throw new Error(`layer '${layer.name}': groups of ${gs} do not tile its ${cols} columns`);
-      const pb = packedBits(b.bits);
+      const pb = decodeBits(b.bits);
       const n = rows * cols;
       const per = 8 / pb;
       if (pb < 8 && n % per !== 0) throw new Error(`layer '${layer.name}': ${n} codes do not fill whole bytes at ${pb} bits`);

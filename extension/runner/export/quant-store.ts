@@ -1,12 +1,18 @@
 // `quant.bin`: the integer codes, scales and zero points of every quantised layer of a run, so that
 // `qrecipe export RUN` can write packed formats later without redoing the quantisation.
 // Layout: "QRQB", u32 version, u32 header length, JSON header, then 64-byte-aligned blobs
-// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols).
+// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols,
+// outliers as CSR: row pointers int32 rows+1, columns int32 nnz, fp16 values uint16 nnz).
+// Version 1 files (no outliers) are read as well.
 import { promises as fs } from 'node:fs';
 import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
+import { halfToFloat } from '../../../language-server/core/model/dtype';
 
-/** The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]). */
+/**
+ * The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]), plus the fp16
+ * outliers where there are some (their codes are the code of 0, so the two parts add up).
+ */
 export interface QuantizedLayer {
   name: string;
   rows: number;
@@ -22,14 +28,26 @@ export interface QuantizedLayer {
   gIdx?: Int32Array;
   /** Entries that are exact zeros of a pruned layer are still coded; `sparsity` is informative. */
   sparsity?: number;
+  /** Outliers kept in fp16 beside the codes (CSR, columns ascending within a row). */
+  outliers?: OutlierCsr;
+}
+
+/** Sparse fp16 outliers of a layer (rows + 1 row pointers, column indices, IEEE half bits). */
+export interface OutlierCsr {
+  rowPtr: Int32Array;
+  colIdx: Int32Array;
+  values: Uint16Array;
 }
 
 const MAGIC = 0x42515251; // "QRQB" little-endian
-const VERSION = 1;
+const VERSION = 2;
 const ALIGN = 64;
 
 interface Span { offset: number; length: number }
-interface HeaderLayer { name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number; codes: Span; scales: Span; zeros: Span; gIdx?: Span }
+interface HeaderLayer {
+  name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number;
+  codes: Span; scales: Span; zeros: Span; gIdx?: Span; outliers?: { rowPtr: Span; colIdx: Span; values: Span };
+}
 
 export function groupsOf(q: Pick<QuantizedLayer, 'cols' | 'groupSize'>): number {
   return Math.ceil(q.cols / q.groupSize);
@@ -53,6 +71,7 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
       name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
       ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
       codes: add(q.codes), scales: add(q.scales), zeros: add(q.zeros), ...(q.gIdx ? { gIdx: add(q.gIdx) } : {}),
+      ...(q.outliers ? { outliers: { rowPtr: add(q.outliers.rowPtr), colIdx: add(q.outliers.colIdx), values: add(q.outliers.values) } } : {}),
     });
   }
   const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
@@ -65,16 +84,32 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
   out.set(json, 12);
   let k = 0;
   for (const h of header) {
-    for (const s of [h.codes, h.scales, h.zeros, h.gIdx]) if (s) out.set(blobs[k++]!, start + s.offset);
+    for (const s of [h.codes, h.scales, h.zeros, h.gIdx, h.outliers?.rowPtr, h.outliers?.colIdx, h.outliers?.values]) if (s) out.set(blobs[k++]!, start + s.offset);
   }
   await writeFileAtomic(file, out);
   return out.byteLength;
 }
 
-/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx). */
-function blobSizes(q: Pick<QuantizedLayer, 'rows' | 'cols' | 'groupSize'> & { hasGIdx?: boolean; gIdx?: Int32Array }): number[] {
+/** A quantised layer without its arrays (what sizes, checks and the streaming writer need). */
+export type QuantMeta = Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx' | 'outliers'> & {
+  hasGIdx: boolean;
+  /** Number of fp16 outliers kept with the codes (0: none). */
+  outlierCount: number;
+};
+
+/** The meta of a quantised layer. */
+export function quantMeta(q: QuantizedLayer): QuantMeta {
+  const { codes: _c, scales: _s, zeros: _z, gIdx, outliers, ...rest } = q;
+  return { ...rest, hasGIdx: !!gIdx, outlierCount: outliers?.values.length ?? 0 };
+}
+
+/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx?, then outliers' row pointers, columns, values?). */
+function blobSizes(q: QuantMeta): { codes: number; scales: number; zeros: number; gIdx?: number; outliers?: [number, number, number] } {
   const g = q.rows * groupsOf(q);
-  return [q.rows * q.cols, 4 * g, 4 * g, ...(q.hasGIdx || q.gIdx ? [4 * q.cols] : [])];
+  return {
+    codes: q.rows * q.cols, scales: 4 * g, zeros: 4 * g, ...(q.hasGIdx ? { gIdx: 4 * q.cols } : {}),
+    ...(q.outlierCount ? { outliers: [4 * (q.rows + 1), 4 * q.outlierCount, 2 * q.outlierCount] as [number, number, number] } : {}),
+  };
 }
 
 /**
@@ -83,7 +118,7 @@ function blobSizes(q: Pick<QuantizedLayer, 'rows' | 'cols' | 'groupSize'> & { ha
  * layer are never in memory at once. Same bytes as writeQuantStore.
  */
 export async function writeQuantStoreStreaming(
-  file: string, layers: (Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx'> & { hasGIdx: boolean })[],
+  file: string, layers: QuantMeta[],
   load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal,
 ): Promise<number> {
   const header: HeaderLayer[] = [];
@@ -95,11 +130,12 @@ export async function writeQuantStoreStreaming(
     return s;
   };
   for (const q of layers) {
-    const [c, s, z, g] = blobSizes(q);
+    const b = blobSizes(q);
     header.push({
       name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
       ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
-      codes: span(c!), scales: span(s!), zeros: span(z!), ...(g !== undefined ? { gIdx: span(g) } : {}),
+      codes: span(b.codes), scales: span(b.scales), zeros: span(b.zeros), ...(b.gIdx !== undefined ? { gIdx: span(b.gIdx) } : {}),
+      ...(b.outliers ? { outliers: { rowPtr: span(b.outliers[0]), colIdx: span(b.outliers[1]), values: span(b.outliers[2]) } } : {}),
     });
   }
   const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
@@ -117,8 +153,10 @@ export async function writeQuantStoreStreaming(
       for (const h of header) {
         if (signal?.aborted) throw new CancelledError('writing quant.bin');
         const q = await load(h.name);
-        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
-        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros], ...(q.gIdx && h.gIdx ? [[q.gIdx, h.gIdx] as [ArrayBufferView, Span]] : [])];
+        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx || !!q.outliers !== !!h.outliers) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
+        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros]];
+        if (q.gIdx && h.gIdx) blobs.push([q.gIdx, h.gIdx]);
+        if (q.outliers && h.outliers) blobs.push([q.outliers.rowPtr, h.outliers.rowPtr], [q.outliers.colIdx, h.outliers.colIdx], [q.outliers.values, h.outliers.values]);
         for (const [a, s] of blobs) {
           const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
           if (b.byteLength !== s.length) throw new Error(`layer '${h.name}': ${b.byteLength} bytes for a blob of ${s.length}`);
@@ -139,7 +177,8 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
   const buf = new Uint8Array(await fs.readFile(file));
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 12 || dv.getUint32(0, true) !== MAGIC) throw new Error(`${file}: not a QRecipe quantisation store`);
-  if (dv.getUint32(4, true) !== VERSION) throw new Error(`${file}: unsupported version ${dv.getUint32(4, true)}`);
+  const version = dv.getUint32(4, true);
+  if (version < 1 || version > VERSION) throw new Error(`${file}: unsupported version ${version}`);
   const len = dv.getUint32(8, true);
   const { layers } = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + len))) as { layers: HeaderLayer[] };
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
@@ -152,6 +191,12 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
     ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
     codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
     ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
+    ...(h.outliers ? {
+      outliers: {
+        rowPtr: new Int32Array(slice(h.outliers.rowPtr).buffer), colIdx: new Int32Array(slice(h.outliers.colIdx).buffer),
+        values: new Uint16Array(slice(h.outliers.values).buffer),
+      },
+    } : {}),
   }));
 }
 
@@ -160,7 +205,7 @@ export function groupOf(q: QuantizedLayer, c: number): number {
   return q.gIdx ? q.gIdx[c]! : Math.floor(c / q.groupSize);
 }
 
-/** The dequantised weights (rows × cols), what fake-quant evaluation uses. */
+/** The dequantised weights (rows × cols) with the outliers added, what fake-quant evaluation uses. */
 export function dequantize(q: QuantizedLayer): Float32Array {
   const g = groupsOf(q);
   const out = new Float32Array(q.rows * q.cols);
@@ -170,5 +215,7 @@ export function dequantize(q: QuantizedLayer): Float32Array {
       out[r * q.cols + c] = q.scales[k]! * (q.codes[r * q.cols + c]! - q.zeros[k]!);
     }
   }
+  const o = q.outliers;
+  if (o) for (let r = 0; r < q.rows; r++) for (let k = o.rowPtr[r]!; k < o.rowPtr[r + 1]!; k++) out[r * q.cols + o.colIdx[k]!] += halfToFloat(o.values[k]!);
   return out;
 }

@@ -12,12 +12,23 @@ import { decodeLayer, type CompressedLayer, type ScalarBody } from '../engine/ex
 import { incoherenceForLayer, rotateLayer } from '../engine/extreme/incoherence';
 import { vqQuantize } from '../engine/extreme/vq';
 import type { QuantizedLayer } from '../export/quant-store';
+import type { QuantLayout } from '../../../language-server/core/cost/formats';
 import { deviceLabel, StageError, type RunContext } from './context';
 import type { LayerStats } from './quantize';
 
 /** Whether a layer's parameters ask for a compressed form of its own (not a QuantizedLayer). */
 export function isExtreme(p: QuantParams): boolean {
   return !!p.vq || !!p.incoherence;
+}
+
+/** The cost model's layout of a layer in a form of its own. */
+export function layoutOfCompressed(c: CompressedLayer): QuantLayout {
+  const b = c.body;
+  const inc = c.incoherence ? { incoherence: 'hadamard' as const } : {};
+  if (b.kind === 'vector') {
+    return { bits: (b.codebooks * b.bits) / b.dim, group: 'channel', symmetric: false, vq: { dim: b.dim, codebooks: b.codebooks, codebits: b.bits, rowScales: !b.scales.every((s) => s === 1) }, ...inc };
+  }
+  return { bits: b.bits, group: b.groupSize >= c.cols ? 'channel' : b.groupSize, symmetric: b.symmetric, ...inc };
 }
 
 /** Rounds a float32 array to float16 values in place (what the export stores). */

@@ -1,7 +1,7 @@
 // Everything checked before any compute: the language's analysis of the recipe (the same
 // diagnostics as the editor and `qrecipe check`), a readable model with an inventory, non-empty
 // layer selections and a loadable native addon. Problems are returned located at file:line:col.
-import { checkFile } from '../../../language-server/core/recipe/check';
+import { checkFile, type StoredRecipe } from '../../../language-server/core/recipe/check';
 import type { Analysis } from '../../../language-server/core/recipe/analyze';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
@@ -19,6 +19,8 @@ export interface Problem {
 
 export interface Preflight {
   text: string;
+  /** Texts of the imported recipes (absolute path → text), as analysed. */
+  imports: Record<string, string>;
   analysis?: Analysis;
   recipe?: ResolvedRecipe;
   problems: Problem[];
@@ -29,14 +31,15 @@ export function formatProblem(p: Problem): string {
   return `${where}${p.severity}${p.code ? ` ${p.code}` : ''}: ${p.message}`;
 }
 
-export async function preflight(file: string): Promise<Preflight> {
+/** Checks the recipe `file`, or a run's stored copy of it (see checkFile). */
+export async function preflight(file: string, stored?: StoredRecipe): Promise<Preflight> {
   let result: Awaited<ReturnType<typeof checkFile>>;
   try {
-    result = await checkFile(file, (p) => readInventory(p));
+    result = await checkFile(file, (p) => readInventory(p), stored);
   } catch (err) {
-    return { text: '', problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
+    return { text: '', imports: {}, problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
   }
-  const { analysis, records } = result;
+  const { analysis, records, imports } = result;
   const problems: Problem[] = records
     .filter((r) => r.severity === 'error' || r.severity === 'warning')
     .map((r) => ({ severity: r.severity as 'error' | 'warning', code: r.code, message: r.message, file: r.file, line: r.range.start.line + 1, column: r.range.start.character + 1 }));
@@ -56,5 +59,5 @@ export async function preflight(file: string): Promise<Preflight> {
       try { native.backendInfo(); } catch (err) { problems.push({ severity: 'error', message: (err as Error).message }); }
     }
   }
-  return { text: analysis.doc.text, analysis, recipe, problems };
+  return { text: analysis.doc.text, imports, analysis, recipe, problems };
 }

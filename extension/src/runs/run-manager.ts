@@ -9,7 +9,7 @@ import type { Ctx } from '../ctx';
 import { config, runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
-import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { EXPORT_EXISTS_CODE, type RunnerEvent } from '../../../language-server/core/protocol/runner';
 import { finishMessage, progressText, type RunProgress } from './summaries';
 
 /** What the Runs tree shows for a run that is still going. */
@@ -61,8 +61,13 @@ export class RunManager implements vscode.Disposable {
     return this.runs.find((r) => r.runDir && path.resolve(r.runDir) === path.resolve(dir));
   }
 
-  /** Runs a recipe; resolves with the run folder (or undefined if it never started). */
-  async run(recipe: vscode.Uri): Promise<string | undefined> {
+  /**
+   * Runs a recipe; resolves with the run folder (or undefined if it never started). `rerunOf` (a run
+   * folder): run again the recipe that run stored, not the file as it is now (`qrecipe run --rerun`).
+   * A file already at one of the recipe's export paths stops the runner before any compute (QR401):
+   * the user is asked, and the run starts again with `--force` if they agree.
+   */
+  async run(recipe: vscode.Uri, opts: { rerunOf?: string; replaceExports?: boolean } = {}): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showErrorMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
         if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
@@ -71,10 +76,11 @@ export class RunManager implements vscode.Disposable {
       return undefined;
     }
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === recipe.toString());
-    if (doc?.isDirty) await doc.save();
+    if (doc?.isDirty && !opts.rerunOf) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
-    const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws)];
+    const what = opts.rerunOf ? ['--rerun', opts.rerunOf] : [recipe.fsPath];
+    const args = ['run', ...what, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), ...(opts.replaceExports ? ['--force'] : [])];
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env: runnerEnv() });
     const live: LiveRun = { recipe: recipe.fsPath, process: proc };
@@ -84,9 +90,11 @@ export class RunManager implements vscode.Disposable {
 
     let end: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
     let report: ((e: RunnerEvent) => void) | undefined;
+    const occupied: string[] = [];
     proc.onLine((l) => this.ctx.output.info(`[runner] ${l}`));
     proc.onEvent((e) => {
       if (e.type === 'run-end') end = e;
+      if (e.type === 'log' && e.code === EXPORT_EXISTS_CODE) occupied.push(e.message.split(';')[0]!);
       this.onEvent(live, e);
       report?.(e);
     });
@@ -117,6 +125,13 @@ export class RunManager implements vscode.Disposable {
     this.setActive();
     this.changed.fire({ runId: live.runId, structural: true });
     const name = path.basename(recipe.fsPath);
+    if (end?.status === 'failed' && !live.runDir && occupied.length && !opts.replaceExports) {
+      const pick = await vscode.window.showWarningMessage(
+        `QRecipe: ${name} exports to a file that exists. Replace it?`,
+        { modal: true, detail: `${occupied.join('\n')}\n\nEvery run keeps its own copy of its exports in its run folder.` }, 'Replace',
+      );
+      return pick === 'Replace' ? this.run(recipe, { ...opts, replaceExports: true }) : undefined;
+    }
     if (end?.status === 'succeeded' && live.runDir) {
       void this.notifyFinished(live.runDir);
     } else if (end?.status === 'cancelled') {

@@ -12,14 +12,28 @@ import type { Range, Severity } from './diagnostics';
 /** One diagnostic as printed by `qrecipe check --json`. */
 export interface CheckRecord { code: string; severity: Severity; range: Range; message: string; file: string }
 
-export async function checkFile(file: string, reader?: InventoryReader): Promise<{ analysis: Analysis; records: CheckRecord[] }> {
+/** A recipe as a run stored it: its text and the texts of the recipes it imports (absolute path → text). */
+export interface StoredRecipe { text: string; imports?: Record<string, string> }
+
+/**
+ * Analyses the recipe `file`: its text on disk, or `stored` (a run's copy, analysed as if it were at
+ * `file`, its imports from the stored texts). `imports` are the texts of the recipes it imported.
+ */
+export async function checkFile(file: string, reader?: InventoryReader, stored?: StoredRecipe): Promise<{ analysis: Analysis; records: CheckRecord[]; imports: Record<string, string> }> {
   const abs = path.resolve(file);
-  const text = await readFile(abs, 'utf8');
+  const text = stored ? stored.text : await readFile(abs, 'utf8');
   const host = fileSystemHost(reader ? new InventoryCache(reader).provider : undefined);
+  const imports: Record<string, string> = {};
+  const read = host.readFile;
+  host.readFile = async (p) => {
+    const t = stored?.imports?.[p] ?? await read(p);
+    if (typeof t === 'string') imports[p] = t;
+    return t;
+  };
   const analysis = await analyze(abs, text, host);
   const lines = analysis.doc.lines;
   const records = analysis.diagnostics.map((d) => ({ code: d.code, severity: d.severity, range: lines.range(d.start, d.end), message: d.message, file: abs }));
-  return { analysis, records };
+  return { analysis, records, imports };
 }
 
 export function formatRecord(r: CheckRecord, shownFile: string): string {

@@ -11,7 +11,8 @@ import { diag, type Diagnostic } from '../diagnostics';
 import type { AnalysisHost } from '../host';
 import type { Doc, Loc, Val } from '../lower';
 import type { SourceRange } from '../resolved';
-import type { ModelMemo, StateChange } from '../stage-model';
+import type { ModelMemo, SizeState, StateChange } from '../stage-model';
+import type { ExportFormat } from '../../cost/formats';
 import type { TokenizerFacts } from '../../model/data/tokenizer';
 import type { Analysis } from './types';
 
@@ -77,19 +78,18 @@ export class Checker {
 }
 
 /**
- * The model's size after each stage (inlay hints): bits per weight and bytes of each layer, by
- * position, written only when an estimate is not memoised (see ModelMemo.size).
+ * The model's size after each stage (inlay hints), counted by the cost model in the recipe's export
+ * format: the bytes of each layer, by position, written only when an estimate is not memoised (see
+ * ModelMemo.size).
  */
 export class SizeChain {
-  private readonly state: { bits: Float64Array; bytes: Float64Array };
+  private readonly state: SizeState;
   private readonly pending: StateChange[] = [];
   private chain = '';
 
-  constructor(private readonly c: Checker) {
+  constructor(private readonly c: Checker, private readonly format: ExportFormat) {
     const memo = c.memo;
-    this.state = memo
-      ? { bits: memo.initialBits.slice(), bytes: memo.initialBytes.slice() }
-      : { bits: new Float64Array(0), bytes: new Float64Array(0) };
+    this.state = memo ? memo.initialState() : { bytes: new Float64Array(0), graph: new Float64Array(0), quantized: new Uint8Array(0) };
   }
 
   /** A stage changed the model (its effect is applied when the next estimate needs it). */
@@ -102,6 +102,6 @@ export class SizeChain {
   snapshot(offset: number, note?: string): void {
     const memo = this.c.memo;
     if (!memo) return;
-    this.c.result.estimates.push({ offset, ...memo.size(this.chain, this.pending, this.state), note });
+    this.c.result.estimates.push({ offset, ...memo.size(this.chain, this.pending, this.state), format: this.format, ...(note ? { note } : {}) });
   }
 }

@@ -16,6 +16,7 @@ import type { Merged } from './imports';
 import { checkPrune } from './prune';
 import { checkQuantize } from './quantize';
 import { selection, type Selected } from './selection';
+import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../cost/formats';
 
 /** What the check of one prune, quantize or allocate stage works from. */
 export interface StageCheck {
@@ -31,11 +32,14 @@ export interface StageCheck {
   data?: string;
   sel: Selected;
   sizes: SizeChain;
+  /** The format sizes are counted in: the recipe's first export, else the default. */
+  format: ExportFormat;
 }
 
 /** Checks every stage of `m` in order and adds the resolved stages to the recipe. */
 export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
-  const sizes = new SizeChain(c);
+  const format = (m.stages.find((s) => s.kind === 'export' && s.format)?.format?.value as ExportFormat | undefined) ?? DEFAULT_EXPORT_FORMAT;
+  const sizes = new SizeChain(c, format);
   let seenQuant = false;
   let exportAt: DocStage | undefined;
   m.stages.forEach((s, index) => {
@@ -59,7 +63,7 @@ export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
     else {
       const method = (s.method?.value as string | undefined) ?? (s.kind === 'allocate' ? 'llm-mq' : undefined);
       const data = calibrationData(c, m, s, method, refs);
-      const check: StageCheck = { c, m, s, base, here: s.loc.file === c.file, method, data, sel: selection(c, s), sizes };
+      const check: StageCheck = { c, m, s, base, here: s.loc.file === c.file, method, data, sel: selection(c, s), sizes, format };
       stage = s.kind === 'quantize' ? checkQuantize(check) : s.kind === 'prune' ? checkPrune(check) : checkAllocate(check);
     }
     if (stage) c.result.recipe.stages.push(stage);
@@ -68,6 +72,7 @@ export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
 
 /** The calibration data set of a stage whose method needs one (QR113 when there is none; QR114 for one it ignores). */
 function calibrationData(c: Checker, m: Merged, s: DocStage, method: string | undefined, refs: DataRefs): string | undefined {
+  if (!method) return s.on && refs.ref(s.on) ? s.on.value : undefined; // QR107 already says the method is missing
   const mspec = KEYWORD_BY_NAME.get(s.kind)!.methods?.find((x) => x.name === method);
   if (mspec?.needsData) {
     if (s.on) return refs.ref(s.on) ? s.on.value : undefined;
