@@ -2,7 +2,8 @@
 // the outputs of the model with the decoded weights written in directly (fake quantisation), for
 // MatMul ([in, out] storage), Gemm (transB) and a 1×1 Conv, vector and scalar codes, with and
 // without incoherence rotations, at opset 9 (no BitShift, ReduceSum axes as attribute) and 17;
-// the bytes it reports are the initializers it added.
+// the bytes it reports are the initializers it added, and the cost model (core/cost) predicts them
+// (all but the rotations, which layers of one size share).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -16,6 +17,9 @@ import { bytesToFloat32, dtypeCode, float32ToBytes } from '../../../language-ser
 import { DecodeWriter } from '../../../extension/runner/export/decode-graph';
 import { decodeLayer, type CompressedLayer } from '../../../extension/runner/engine/extreme/compressed';
 import { incoherenceFor } from '../../../extension/runner/engine/extreme/incoherence';
+import { layoutOfCompressed } from '../../../extension/runner/pipeline/extreme';
+import { layerCost } from '../../../language-server/core/cost/cost';
+import { planLayer } from '../../../language-server/core/cost/formats';
 
 const D = 48, H = 24, C = 16;
 
@@ -73,7 +77,13 @@ for (const opset of [9, 17]) {
         const before = ex.graph.initializer.length;
         const dw = new DecodeWriter(ex, opset, used);
         let reported = 0;
-        for (const { l, c } of layers) { const p = dw.write(l, c); reported += p.codes + p.books + p.scales + p.zeros + p.rotations; }
+        for (const { l, c } of layers) {
+          const p = dw.write(l, c);
+          reported += p.codes + p.books + p.scales + p.zeros + p.rotations;
+          // the one cost model predicts every byte but the shared rotations
+          const layout = layoutOfCompressed(c);
+          assert.equal(layerCost(l, layout, planLayer(l, 'onnx-decode', inv, layout)).total, p.codes + p.books + p.scales + p.zeros, `cost model for ${l.name}`);
+        }
         dw.finish();
         const added = ex.graph.initializer.slice(before - layers.length).filter((t) => !t.name!.startsWith('_shape') && !t.name!.startsWith('_pack') && !t.name!.startsWith('_c') && !t.name!.startsWith('_axes'));
         const addedBytes = added.reduce((a, t) => a + (t.rawData?.byteLength ?? 0), 0);
