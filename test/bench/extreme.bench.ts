@@ -40,6 +40,7 @@ function rowsFor(select: string, ft: string): Row[] {
     { name: 'gptq 2-bit + incoherence', stages: `quantize gptq on calib { ${select}  bits 2  group channel  incoherence hadamard }` },
     { name: 'vq 1x8b/4', stages: vq() },
     { name: 'vq 1x8b/4 no row scales', stages: vq('rowscales false') },
+    { name: 'vq + finetune', stages: `${vq()}\n${ft}` },
     { name: 'vq no row scales + finetune', stages: `${vq('rowscales false')}\n${ft}` },
     { name: 'vq no row scales + finetune P only', stages: `${vq('rowscales false')}\n${ft.replace('}', ' codes 0% }')}` },
     { name: 'gptq 2-bit + finetune', stages: `quantize gptq on calib { ${select}  bits 2  group channel }\n${ft}` },
