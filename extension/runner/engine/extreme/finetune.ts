@@ -80,7 +80,11 @@ export interface TrainedLayer {
 
 const TEACHER = 'teacher_logprobs';
 
-/** 1-D float tensors consumed by Mul/Add or a normalisation: norm scales and biases. */
+/**
+ * 1-D float tensors consumed by Mul/Add or as a normalisation's scale or bias: norm scales and
+ * biases. BatchNormalization's running mean and variance (inputs 3 and 4) are statistics, not
+ * parameters: a step could make a variance negative (NaN at its square root).
+ */
 export function trainableFloats(model: OnnxModel, exclude: Set<string>): string[] {
   const index = new GraphIndex(model.proto.graph ?? {});
   const ok = new Set(['Mul', 'Add', 'LayerNormalization', 'SimplifiedLayerNormalization', 'BatchNormalization', 'RMSNormalization']);
@@ -90,7 +94,9 @@ export function trainableFloats(model: OnnxModel, exclude: Set<string>): string[
     if (!name || exclude.has(name) || !isFloatType(tensor.dataType) || tensor.dataType !== 1) continue;
     const dims = (tensor.dims ?? []).map(Number);
     if (dims.length !== 1 || dims[0]! < 2) continue;
-    if ((index.consumers.get(name) ?? []).some((n) => ok.has(n.opType ?? ''))) out.push(name);
+    const users = index.consumers.get(name) ?? [];
+    const param = (n: (typeof users)[number]): boolean => ok.has(n.opType ?? '') && (n.opType !== 'BatchNormalization' || [1, 2].includes(n.input?.indexOf(name) ?? -1));
+    if (users.length && users.every(param)) out.push(name);
   }
   return out;
 }
