@@ -51,3 +51,18 @@ test('finetune with no quantize stage before it is QR113', async () => {
   const a = await run('finetune on calib { steps 10 }\nquantize rtn { bits 2 }');
   assert.ok(a.diagnostics.some((d) => d.code === 'QR113' && /put a `quantize` stage before it/.test(d.message)), JSON.stringify(a.diagnostics));
 });
+
+test('the inlay estimate of a vq stage exported as onnx-decode counts its codes, codebooks and row scales (the one cost model)', async () => {
+  const inv = tinyLm();
+  const sel = inv.layers.filter((l) => l.op === 'MatMul' && l.name !== 'lm_head');
+  const params = sel.reduce((a, l) => a + l.params, 0);
+  const expected = (scales: boolean): number => sel.reduce((a, l) => a + l.rows * (l.cols / 4) + 256 * 4 * 2 + (scales ? 2 * l.rows : 0), 0);
+  for (const scales of [true, false]) {
+    const a = await run(`quantize vq on calib { targets "Linear"  ignore "lm_head"  rowscales ${scales} }\nexport onnx-decode "o.onnx"`, inv);
+    assert.equal(a.estimates.length, 1);
+    assert.ok(Math.abs(a.estimates[0]!.bitsPerWeight! - (8 * expected(scales)) / params) < 1e-9, `${a.estimates[0]!.bitsPerWeight} vs ${(8 * expected(scales)) / params}`);
+  }
+  // the same stage in a format that cannot store it counts those layers as float (and QR122 says so)
+  const mm = await run('quantize vq on calib { targets "Linear"  ignore "lm_head" }\nexport onnx-matmulnbits "o.onnx"', inv);
+  assert.ok(mm.estimates[0]!.bitsPerWeight === undefined || mm.estimates[0]!.bitsPerWeight! >= 32, JSON.stringify(mm.estimates[0]));
+});
