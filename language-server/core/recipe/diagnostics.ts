@@ -26,7 +26,7 @@ export const CODES = {
   QR112: { severity: 'error', title: 'unknown data set or preset' },
   QR113: { severity: 'error', title: 'missing required item' },
   QR114: { severity: 'warning', title: 'incompatible or ineffective combination' },
-  QR115: { severity: 'error', title: 'invalid regular expression' },
+  QR115: { severity: 'error', title: 'invalid or refused regular expression' },
   QR116: { severity: 'error', title: 'file not found' },
   QR117: { severity: 'error', title: 'import problem' },
   QR118: { severity: 'warning', title: 'suspicious stage order' },

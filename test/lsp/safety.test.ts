@@ -1,0 +1,62 @@
+// Issue 20 against the real language server process: recipes and models from strangers cannot hang
+// or crash it. Each test opens the hostile input and then checks that the server still answers
+// other requests at once and publishes diagnostics within a bound.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LspClient, type PublishedDiagnostics } from './client';
+import { buildServer } from './build-server';
+
+let c: LspClient;
+const dir = path.join(process.cwd(), 'test', 'lsp');
+const uriOf = (name: string) => pathToFileURL(path.join(dir, name)).href;
+let version = 0;
+
+before(async () => {
+  await buildServer();
+  c = await LspClient.start(undefined, { QRECIPE_LSP_DEBOUNCE_MS: '0' });
+});
+after(async () => { await c.stop(); });
+
+function open(name: string, text: string): string {
+  const uri = uriOf(name);
+  c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'qrecipe', version: ++version, text } });
+  return uri;
+}
+const diagsFor = (uri: string, timeoutMs = 10000) => c.waitFor<PublishedDiagnostics>('textDocument/publishDiagnostics', (p) => p.uri === uri, timeoutMs);
+
+const MODEL = 'model "../fixtures/tiny-lm/model.onnx"\n';
+
+/** Time for the server to answer a cheap request on another document. */
+async function responsiveMs(): Promise<number> {
+  const other = open(`other-${version}.qrecipe`, 'quantize rtn { bits 4 }\n');
+  const t0 = performance.now();
+  await c.request('textDocument/documentSymbol', { textDocument: { uri: other } });
+  return performance.now() - t0;
+}
+
+test('patterns that freeze a backtracking engine: diagnostics at once, the server keeps answering (issue 20 #2)', async () => {
+  const text = MODEL + [
+    'quantize rtn {',
+    '  targets "re:(a+)+$" "re:(.*)*_projx$" "*x*x*x*x*x*x*x*y" "re:((.*)*)*layers\\.\\d+\\.mlp$"',
+    '  ignore "re:(a|a)*b$"',
+    '}',
+    'prune magnitude { targets "re:(x)\\1" }',
+  ].join('\n') + '\n';
+  const wait = diagsFor(uriOf('patterns.qrecipe'), 5000);
+  const t0 = performance.now();
+  open('patterns.qrecipe', text);
+  const answer = responsiveMs(); // asked while the analysis runs
+  const d = await wait;
+  const ms = performance.now() - t0;
+  assert.ok(await answer < 1000, `another request took ${(await answer).toFixed(0)} ms while the analysis ran`);
+  assert.ok(ms < 3000, `diagnostics after ${ms.toFixed(0)} ms`);
+  const codes = d.diagnostics.map((x) => x.code);
+  assert.ok(codes.includes('QR201'), JSON.stringify(d.diagnostics.map((x) => x.message))); // the patterns match nothing, and say so
+  const refused = d.diagnostics.find((x) => x.code === 'QR115');
+  assert.ok(refused && /back-reference \\1 .*refused/.test(refused.message), JSON.stringify(d.diagnostics));
+  assert.equal(refused.range.start.line, 5);
+  const after = await responsiveMs();
+  assert.ok(after < 500, `another request took ${after.toFixed(0)} ms`);
+});
