@@ -26,6 +26,7 @@ import { inlayHints } from './inlay-hints';
 import { makeSafe } from './safe';
 import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
+import { MAX_DIAGNOSTICS_SHOWN } from '../core/util/limits';
 
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -36,8 +37,8 @@ const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
 const modelOf = new Map<string, string>(); // uri → model path of its last analysis
 const watcher = new ModelWatcher((p) => recheckModels([p]));
 const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
-  // a file of junk can have 100,000 problems; the first 1,000 are enough to act on
-  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, 1000).map((d) => toLspDiagnostic(d, a.doc.lines)) });
+  // a file of junk can have 100,000 problems; the first ones are enough to act on
+  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, MAX_DIAGNOSTICS_SHOWN).map((d) => toLspDiagnostic(d, a.doc.lines)) });
   if (a.recipe.model) modelOf.set(uri, a.recipe.model.path); else modelOf.delete(uri);
   watcher.set(modelOf.values());
 }, debounceMs);

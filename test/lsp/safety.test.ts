@@ -60,3 +60,23 @@ test('patterns that freeze a backtracking engine: diagnostics at once, the serve
   const after = await responsiveMs();
   assert.ok(after < 500, `another request took ${after.toFixed(0)} ms`);
 });
+
+test('model "/dev/zero" and a FIFO as the model: a located warning at once, nothing read, no hang (issue 20 #3)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const os = await import('node:os');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'qrecipe-lsp-'));
+  const pipe = path.join(tmp, 'model.onnx');
+  execFileSync('mkfifo', [pipe]);
+  for (const [name, model, why] of [['zero.qrecipe', '/dev/zero', /character device, not a regular file/], ['fifo.qrecipe', pipe, /FIFO \(named pipe\), not a regular file/]] as const) {
+    const wait = diagsFor(uriOf(name), 3000);
+    const t0 = performance.now();
+    open(name, `model ${JSON.stringify(model)}\nquantize rtn { bits 4 }\n`);
+    const d = await wait;
+    assert.ok(performance.now() - t0 < 2000, `${name}: ${(performance.now() - t0).toFixed(0)} ms`);
+    const w = d.diagnostics.find((x) => x.code === 'QR207');
+    assert.ok(w && why.test(w.message), JSON.stringify(d.diagnostics));
+    assert.equal(w.range.start.line, 0);
+    assert.ok(await responsiveMs() < 500);
+  }
+});

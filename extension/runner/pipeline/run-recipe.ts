@@ -101,8 +101,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   };
   let current: ResolvedStage | undefined;
   try {
-    record.modelHash = await sha256Path(model.path);
-    record.dataHashes = await hashDatasets(recipe.datasets);
+    record.modelHash = await sha256Path(model.path, signal, 'model file');
+    record.dataHashes = await hashDatasets(recipe.datasets, signal);
     await writeRecord(dir, record);
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
     const ctx: RunContext = {

@@ -3,9 +3,8 @@
  * diagnostics as `file:line:col: severity code: message` lines or as JSON records.
  */
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { analyze, type Analysis } from './analyze';
-import { fileSystemHost } from './host';
+import { fileSystemHost, readRecipeText } from './host';
 import { InventoryCache, type InventoryReader } from './inventory-cache';
 import type { Range, Severity } from './diagnostics';
 
@@ -14,7 +13,7 @@ export interface CheckRecord { code: string; severity: Severity; range: Range; m
 
 export async function checkFile(file: string, reader?: InventoryReader): Promise<{ analysis: Analysis; records: CheckRecord[] }> {
   const abs = path.resolve(file);
-  const text = await readFile(abs, 'utf8');
+  const text = await readRecipeText(abs);
   const host = fileSystemHost(reader ? new InventoryCache(reader).provider : undefined);
   const analysis = await analyze(abs, text, host);
   const lines = analysis.doc.lines;

@@ -2,8 +2,21 @@
  * What the analysis needs from the outside world, injected so tests can use synthetic files and
  * inventories: reading imported recipes, checking that files exist, and the model's layer inventory.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { ModelInventory } from '../model/types';
+import { readRegularFile, RefusedFileError } from '../util/regular-file';
+import { MAX_RECIPE_BYTES } from '../util/limits';
+
+/**
+ * The text of a recipe file as an editor shows it: a regular file of at most MAX_RECIPE_BYTES (never
+ * `/dev/zero` or a FIFO), decoded as UTF-8 without its byte-order mark (VS Code strips it too, so
+ * the CLI and the editor see the same offsets and hash the same text).
+ */
+export async function readRecipeText(file: string): Promise<string> {
+  const bytes = await readRegularFile(file, MAX_RECIPE_BYTES, 'recipe file');
+  const text = new TextDecoder('utf-8').decode(bytes);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
 
 export interface AnalysisHost {
   /** Text of an imported recipe, or the error that prevented reading it. */
@@ -18,7 +31,7 @@ export interface AnalysisHost {
 export function fileSystemHost(inventory?: (path: string) => Promise<ModelInventory | Error>): AnalysisHost {
   return {
     readFile: async (p) => {
-      try { return await readFile(p, 'utf8'); } catch (e) { return e instanceof Error ? e : new Error(String(e)); }
+      try { return await readRecipeText(p); } catch (e) { return e instanceof RefusedFileError ? new Error(e.reason) : e instanceof Error ? e : new Error(String(e)); }
     },
     exists: async (p) => {
       try { await stat(p); return true; } catch { return false; }

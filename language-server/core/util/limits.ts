@@ -13,3 +13,16 @@ export const MAX_REGEX_PROGRAM = 20_000;
 export const MAX_REGEX_REPEAT = 1000;
 /** States the lazy DFA of one pattern keeps before it starts over (bounds memory, not time). */
 export const MAX_REGEX_DFA_STATES = 2000;
+
+/** Largest .onnx file read (protobuf cannot encode more than 2 GiB; bigger models use external data). */
+export const MAX_MODEL_FILE_BYTES = 2 ** 31;
+/** Largest data-set file read into memory (a text corpus, an IDX file, decompressed too). */
+export const MAX_DATA_FILE_BYTES = 2 ** 31;
+/** Largest image decoded (pixels), so a PNG header cannot make us allocate gigabytes. */
+export const MAX_IMAGE_PIXELS = 2 ** 26;
+/** Most files hashed in one data-set folder (a run records the hash of its inputs). */
+export const MAX_HASHED_FILES = 1_000_000;
+/** Largest recipe file read (a recipe is a page of text; a 16 MiB one is junk, still checked). */
+export const MAX_RECIPE_BYTES = 16 << 20;
+/** Diagnostics published for one file (LSP) or printed by `qrecipe check`; the rest are counted. */
+export const MAX_DIAGNOSTICS_SHOWN = 1000;

@@ -111,16 +111,21 @@ test('the patterns that freeze a backtracking engine finish in linear time (issu
 
 test('linear in the name: 10x the length costs about 10x, not 100x', () => {
   const r = re('(a|aa)*(b|ab)*c$');
+  // the best of several runs: other processes on the machine only ever add time
   const time = (n: number): number => {
     const s = 'ab'.repeat(n);
-    const t0 = performance.now();
-    for (let k = 0; k < 5; k++) r.matchesPrefix(s);
-    return performance.now() - t0;
+    let best = Infinity;
+    for (let k = 0; k < 7; k++) {
+      const t0 = performance.now();
+      r.matchesPrefix(s);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
   };
   time(2000); // build the DFA states
-  const small = Math.max(time(20000), 0.5);
+  const small = Math.max(time(20000), 0.05);
   const big = time(200000);
-  assert.ok(big < small * 30, `200k: ${big.toFixed(1)} ms, 20k: ${small.toFixed(1)} ms`);
+  assert.ok(big < small * 40, `200k: ${big.toFixed(2)} ms, 20k: ${small.toFixed(2)} ms`);
 });
 
 test('the lazy DFA keeps a bounded number of states (memory), and stays correct after starting over', () => {
