@@ -1,10 +1,20 @@
 # node-gyp project of the qrecipe addon; driven by native/build.mjs, which passes
-# -Dcuda_lib=<static library of the nvcc-compiled kernels> when CUDA is built.
+# -Dcuda_lib=<static library of the nvcc-compiled kernels> when CUDA is built, and with --bench
+# -Dwith_bench=yes -Dbench_cuda_lib=<the benchmark's kernels> for the benchmark addon
+# (qrecipe_bench.node: the product's code plus native/bench/; the product addon holds no benchmark).
 {
   'variables': {
     'cuda_lib%': '',
     'cuda_home%': '/usr/local/cuda',
     'qr_version%': '0.0.0',
+    'with_bench%': 'no',
+    'bench_cuda_lib%': '',
+    # the product's algorithms and their plumbing, without the addon's entry and calls
+    'algorithm_sources': [
+      'src/job.cc', 'src/cuda_stub.cc', 'src/gemm.cc', 'src/linalg.cc', 'src/quant_grid.cc', 'src/hessian.cc',
+      'src/gptq.cc', 'src/sparsegpt.cc', 'src/prune_mask.cc', 'src/wanda.cc', 'src/magnitude.cc',
+      'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc',
+    ],
   },
   'target_defaults': {
     'cflags!': ['-fno-exceptions', '-O2', '-O0'],
@@ -37,12 +47,7 @@
     {
       'target_name': 'qrecipe',
       'dependencies': ['qrecipe_gemm_v2', 'qrecipe_gemm_v3', 'qrecipe_gemm_v4'],
-      'sources': [
-        'src/addon.cc', 'src/bindings.cc', 'src/job.cc', 'src/cuda_stub.cc',
-        'src/gemm.cc', 'src/linalg.cc', 'src/quant_grid.cc', 'src/hessian.cc', 'src/gptq.cc',
-        'src/sparsegpt.cc', 'src/prune_mask.cc', 'src/wanda.cc', 'src/magnitude.cc',
-        'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc',
-      ],
+      'sources': ['src/addon.cc', 'src/bindings.cc', '<@(algorithm_sources)'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'QRECIPE_VERSION="<(qr_version)"'],
       'cflags': ['-march=x86-64-v2'],
@@ -55,5 +60,27 @@
         }],
       ],
     },
+  ],
+  'conditions': [
+    ['with_bench=="yes"', {
+      'targets': [
+        {
+          'target_name': 'qrecipe_bench',
+          'dependencies': ['qrecipe_gemm_v2', 'qrecipe_gemm_v3', 'qrecipe_gemm_v4'],
+          'sources': ['bench/addon.cc', 'bench/jobs.cc', 'bench/stub.cc', '<@(algorithm_sources)'],
+          'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")", 'src'],
+          'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'QRECIPE_VERSION="<(qr_version)"'],
+          'cflags': ['-march=x86-64-v2'],
+          'ldflags': ['-fopenmp', "-Wl,-rpath,'$$ORIGIN'"],
+          'conditions': [
+            ['cuda_lib!=""', {
+              'defines': ['QRECIPE_CUDA'],
+              'libraries': ['<(bench_cuda_lib)', '<(cuda_lib)', '<(cuda_home)/lib64/libcudart_static.a', '-ldl', '-lrt',
+                            '-lpthread'],
+            }],
+          ],
+        },
+      ],
+    }],
   ],
 }

@@ -1,7 +1,9 @@
 // Builds native/build/Release/qrecipe.node: the CUDA kernels with nvcc into a static library (when
 // nvcc exists and QRECIPE_NO_CUDA is not set), then the addon with node-gyp. No network needed:
 // Node's headers come from --nodedir (default /usr, where the distribution's node-dev puts them).
-// Usage: node native/build.mjs [--debug-cuda-archs=sm_90] ; env QRECIPE_NO_CUDA=1, CUDA_HOME, QRECIPE_NODEDIR.
+// With --bench it also builds the benchmark addon qrecipe_bench.node (native/bench/: the product's
+// code plus the benchmarks and the kernel variants they compare; `npm run bench:native` does this).
+// Usage: node native/build.mjs [--cuda-archs=sm_90] [--bench] ; env QRECIPE_NO_CUDA=1, CUDA_HOME, QRECIPE_NODEDIR.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, copyFileSync, readFileSync, rmSync, statSync, readdirSync, renameSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +19,7 @@ const wantCuda = !process.env.QRECIPE_NO_CUDA && existsSync(nvcc);
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
 const jobs = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 const archArg = process.argv.find((a) => a.startsWith('--cuda-archs='));
+const withBench = process.argv.includes('--bench');
 // sm_80 machine code (runs as is on sm_86/sm_89: same major version), sm_90, and compute_90 PTX so
 // newer GPUs can JIT it; two SASS targets keep the CUDA build near 2 minutes on 2 cores
 const archs = archArg ? archArg.split('=')[1].split(',') : ['sm_80', 'sm_90'];
@@ -42,18 +45,21 @@ function findNodeGyp() {
   return found;
 }
 
-/** Compiles src/cuda/*.cu (in parallel) into build/cuda/libqrecipe_cuda.a with a device-link step. */
-async function buildCuda() {
-  const srcDir = path.join(here, 'src', 'cuda');
-  const outDir = path.join(buildDir, 'cuda');
+/**
+ * Compiles the .cu files of srcDir (in parallel) into build/<outName>/lib<name>.a, recompiling only
+ * those older than themselves or a header they may include.
+ */
+async function buildCuda(srcDir, outName, libName) {
+  const outDir = path.join(buildDir, outName);
   mkdirSync(outDir, { recursive: true });
   const gencode = archs.flatMap((a) => ['-gencode', `arch=compute_${a.slice(3)},code=${a}`]);
   gencode.push('-gencode', 'arch=compute_90,code=compute_90');
   const common = ['-std=c++17', '-O3', '-Xcompiler', '-fPIC,-O3,-fopenmp', '-cudart', 'static', '-I', path.join(here, 'src'),
     '-DQRECIPE_CUDA', '--expt-relaxed-constexpr', ...gencode];
   const sources = readdirSync(srcDir).filter((f) => f.endsWith('.cu')).sort();
-  const headers = readdirSync(srcDir).filter((f) => f.endsWith('.cuh')).map((f) => path.join(srcDir, f))
-    .concat(['cuda_api.h', 'common.h', 'gptq.h', 'sparsegpt.h', 'quant_grid.h', 'linalg.h'].map((f) => path.join(here, 'src', f)));
+  const headerIn = (dir, ext) => readdirSync(dir).filter((f) => ext.some((e) => f.endsWith(e))).map((f) => path.join(dir, f));
+  const headers = [...new Set([...headerIn(path.join(here, 'src', 'cuda'), ['.cuh']), ...headerIn(srcDir, ['.cuh', '.h'])])]
+    .concat(['cuda_api.h', 'common.h', 'gptq.h', 'sparsegpt.h', 'quant_grid.h', 'linalg.h', 'fp16.h', 'pack.h'].map((f) => path.join(here, 'src', f)));
   const newestHeader = Math.max(...headers.filter(existsSync).map((h) => statSync(h).mtimeMs));
   const objs = [];
   const queue = [];
@@ -67,29 +73,38 @@ async function buildCuda() {
   const t0 = Date.now();
   const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => { while (queue.length) await queue.shift()(); });
   await Promise.all(workers);
-  const lib = path.join(outDir, 'libqrecipe_cuda.a');
+  const lib = path.join(outDir, `lib${libName}.a`);
   await run('ar', ['rcs', lib + '.tmp', ...objs]);
-  const { renameSync } = await import('node:fs');
   rmSync(lib, { force: true });
   renameSync(lib + '.tmp', lib);
-  console.log(`cuda: ${sources.length} files for ${archs.join(',')}+compute_90 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`${outName}: ${sources.length} files for ${archs.join(',')}+compute_90 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return lib;
+}
+
+/** make does not track a CUDA library as a link input: drop an addon older than it so it is relinked. */
+function dropStale(addon, lib) {
+  for (const f of [path.join(buildDir, 'Release', addon), path.join(buildDir, 'Release', 'obj.target', addon)])
+    if (existsSync(f) && statSync(f).mtimeMs < statSync(lib).mtimeMs) rmSync(f);
 }
 
 async function main() {
   const t0 = Date.now();
   mkdirSync(buildDir, { recursive: true });
   let cudaLib = '';
+  let benchCudaLib = '';
   if (wantCuda) {
-    cudaLib = await buildCuda();
-    // make does not track the CUDA library as a link input: drop a stale addon so it is relinked
-    for (const f of [path.join(buildDir, 'Release', 'qrecipe.node'), path.join(buildDir, 'Release', 'obj.target', 'qrecipe.node')])
-      if (existsSync(f) && statSync(f).mtimeMs < statSync(cudaLib).mtimeMs) rmSync(f);
+    cudaLib = await buildCuda(path.join(here, 'src', 'cuda'), 'cuda', 'qrecipe_cuda');
+    dropStale('qrecipe.node', cudaLib);
+    if (withBench) {
+      benchCudaLib = await buildCuda(path.join(here, 'bench'), 'cuda-bench', 'qrecipe_bench_cuda');
+      for (const lib of [cudaLib, benchCudaLib]) dropStale('qrecipe_bench.node', lib);
+    }
   }
   else console.log(process.env.QRECIPE_NO_CUDA ? 'cuda: skipped (QRECIPE_NO_CUDA set)' : `cuda: skipped (${nvcc} not found)`);
   const gyp = findNodeGyp();
   const nodedir = process.env.QRECIPE_NODEDIR || '/usr';
-  const gypVars = [`-Dcuda_lib=${cudaLib}`, `-Dcuda_home=${cudaHome}`, `-Dqr_version=${version}`];
+  const gypVars = [`-Dcuda_lib=${cudaLib}`, `-Dcuda_home=${cudaHome}`, `-Dqr_version=${version}`,
+    `-Dwith_bench=${withBench ? 'yes' : 'no'}`, `-Dbench_cuda_lib=${benchCudaLib}`];
   await run(process.execPath, [gyp, 'configure', `--nodedir=${nodedir}`, '--', ...gypVars], { cwd: here });
   await run(process.execPath, [gyp, 'build', `--jobs=${jobs}`], { cwd: here });
   const out = path.join(buildDir, 'Release', 'qrecipe.node');
@@ -103,7 +118,8 @@ async function main() {
       renameSync(`${dest}.tmp`, dest);
     }
   } catch { /* the system's libgomp will be used */ }
-  console.log(`built ${path.relative(root, out)} (${cudaLib ? 'CPU + CUDA' : 'CPU only'}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const built = withBench ? `${path.relative(root, out)} and qrecipe_bench.node` : path.relative(root, out);
+  console.log(`built ${built} (${cudaLib ? 'CPU + CUDA' : 'CPU only'}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 main().catch((e) => {

@@ -1,9 +1,9 @@
 // Module entry: registers the algorithm calls (bindings.cc) and backendInfo().
 #include <napi.h>
-#include <omp.h>
 
 #include "cuda_api.h"
 #include "gemm.h"
+#include "job.h"
 #include "parallel.h"
 
 #ifndef QRECIPE_VERSION
@@ -45,18 +45,8 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Ends OpenMP's worker threads while the environment tears down. Left alive, libgomp's idle workers
-// outlive the unloading of the addon at process exit, which was seen to crash a finished run in
-// _dl_fini (exit code 139). A later parallel region (another environment) starts a new pool.
-// The addon may be initialised more than once in one environment, and Node wants each hook's
-// (function, argument) pair unique: every registration gets its own token.
-void StopThreadPool(void* token) {
-  omp_pause_resource_all(omp_pause_hard);
-  delete static_cast<char*>(token);
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  napi_add_env_cleanup_hook(env, StopThreadPool, new char);
+  stopThreadPoolAtCleanup(env);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   registerBindings(env, exports);
   return exports;

@@ -28,6 +28,11 @@ struct Status {
   std::string error;  // why no device is usable, if none
 };
 
+#ifndef QRECIPE_CUDA
+/** Builds without CUDA: every device call throws this "built without CUDA" error (cuda_stub.cc). */
+[[noreturn]] void notCompiled();
+#endif
+
 /** Probes the driver once (cached); never throws. */
 const Status& status();
 inline bool usable() { return !status().devices.empty(); }
@@ -60,42 +65,6 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
 void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseGptOptions& o, SparseGptOutputs& out,
                const Ctx& ctx);
 
-/** Timings of the fused dequant+GEMV kernels and their baselines (see docs/native.md). */
-struct GemvBenchOptions {
-  int rows = 4096, cols = 4096, bits = 4, groupSize = 128, iters = 50;
-  double outlierFraction = 0;  // > 0: add a CSR outlier pass
-  int variant = 0;             // kernel variant (see launchDequant in gemv.cu); 0 = what the product uses
-  int flush = 0;               // 1: one weight copy, L2 flushed (128 MiB memset) before each individually timed call
-  int graph = 0;               // 1: the timed calls run as one CUDA graph (no host launch cost per call)
-};
-struct GemvBenchResult {
-  double fusedUs = 0, fusedGBs = 0;     // our kernel: time per call, bytes moved / time
-  double fp16Us = 0, fp16GBs = 0;       // fp16 GEMV baseline (cuBLAS if it could be loaded, else ours)
-  std::string fp16Impl;                 // "cublas" or "qrecipe"
-  double copyGBs = 0;                   // device-to-device copy bandwidth
-  double maxAbsErr = 0;                 // fused result vs float64 host reference on a few rows
-  double workingSetMB = 0;              // weights rotated through per timed call (> L2: honest HBM numbers)
-  std::string kernel;                   // which kernel ran: "paced", "tensor core", "register", ... (launchDequant)
-};
-GemvBenchResult benchGemv(const GemvBenchOptions& o, const Ctx& ctx);
-
-/** Timing of hessian/GEMM on the device: ours vs cuBLAS SGEMM when libcublas can be loaded. */
-struct GemmBenchResult {
-  double oursMs = 0, oursTflops = 0, cublasMs = 0, cublasTflops = 0;
-};
-GemmBenchResult benchGemm(int m, int n, int k, const Ctx& ctx);
-
-/**
- * Device-side rate of one Hessian update (cols×cols from `tokens` tokens already on the device, H
- * kept there), in TFLOP/s counted as a full GEMM of the same shape (2·cols²·tokens), for each kernel:
- * ours (lower half + mirror), cuBLAS SSYRK + mirror, cuBLAS SGEMM with beta, and plain cuBLAS SGEMM
- * (the baseline). 0 where cuBLAS is not loadable. `used`: the kernel hessianUpdate picks.
- */
-struct HessianBenchResult {
-  double ownTflops = 0, syrkTflops = 0, gemmTflops = 0, cublasGemmTflops = 0, usedTflops = 0;
-  std::string used;
-};
-HessianBenchResult benchHessian(int cols, int tokens, const Ctx& ctx);
 /** "" when GPTQ/SparseGPT factor H on the device (cuSOLVER + cuBLAS loadable), else why not. */
 std::string factorStatus();
 

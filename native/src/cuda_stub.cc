@@ -7,11 +7,9 @@
 namespace qr {
 namespace cuda {
 
-namespace {
-[[noreturn]] void notCompiled() {
+void notCompiled() {
   throw std::runtime_error("this qrecipe addon was built without CUDA (nvcc was not found or QRECIPE_NO_CUDA=1)");
 }
-}  // namespace
 
 const Status& status() {
   static const Status s = [] {
@@ -32,9 +30,6 @@ void gptq(const float*, const float*, int, int, const GptqOptions&, GptqOutputs&
 void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, SparseGptOutputs&, const Ctx&) {
   notCompiled();
 }
-GemvBenchResult benchGemv(const GemvBenchOptions&, const Ctx&) { notCompiled(); }
-GemmBenchResult benchGemm(int, int, int, const Ctx&) { notCompiled(); }
-HessianBenchResult benchHessian(int, int, const Ctx&) { notCompiled(); }
 std::string factorStatus() { return "built without CUDA"; }
 
 }  // namespace cuda

@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "linalg.h"
+#include "obs.h"
 
 namespace qr {
 
@@ -64,15 +65,10 @@ GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const G
 void finishGptq(const GptqPrep& p, int rows, int cols, const GptqOptions& o, GptqOutputs& out) {
   const bool groups = o.quant.groupSize > 0;
   const int g = groups ? o.quant.groupSize : cols;
-  const int ng = p.groups;
 #pragma omp parallel for schedule(static)
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < rows; r++)
     for (int j = 0; j < cols; j++) out.Q[size_t(r) * cols + p.perm[j]] = p.Wp[size_t(r) * cols + j];
-    for (int k = 0; k < ng; k++) {
-      out.scales[size_t(r) * ng + k] = p.params[size_t(r) * ng + k].scale;
-      out.zeros[size_t(r) * ng + k] = p.params[size_t(r) * ng + k].zero;
-    }
-  }
+  splitParams(p.params.data(), size_t(rows) * p.groups, out.scales, out.zeros);
   std::vector<int> inv(cols);
   for (int j = 0; j < cols; j++) inv[p.perm[j]] = j;
   for (int c = 0; c < cols; c++) {
@@ -108,17 +104,9 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
       for (int j = i1; j < i2; j++) {
         if (groups && !o.staticGroups && j % g == 0) pr[j / g] = fitParams(w + j, std::min(g, cols - j), s);
         const QParams p = !groups ? pr[0] : (o.staticGroups ? pr[perm[j] / g] : pr[j / g]);
-        const float x = w[j];
-        const int code = quantCode(x, p, maxq);
-        const float q = dequant(code, p);
-        const float* u = U + size_t(j) * cols;
-        const float d = u[j];
-        const float e = (x - q) / d;
-        loss += double(x - q) * double(x - q) / (double(d) * double(d)) / 2.0;
-        for (int k = j + 1; k < i2; k++) w[k] -= e * u[k];
-        w[j] = q;
+        const int code = quantCode(w[j], p, maxq);
         out.codes[size_t(r) * cols + perm[j]] = uint8_t(code);
-        errT[size_t(j - i1) * rows + r] = e;
+        errT[size_t(j - i1) * rows + r] = obsColumnStep(w, j, i2, dequant(code, p), U, cols, loss);
       }
       rowLoss[r] += loss;
     }

@@ -1,5 +1,7 @@
 #include "job.h"
 
+#include <omp.h>
+
 #include "cuda_api.h"
 
 namespace qr {
@@ -9,6 +11,18 @@ struct ProgressMsg {
   int64_t done, total;
 };
 }  // namespace
+
+void stopThreadPoolAtCleanup(Napi::Env env) {
+  // the addon may be initialised more than once in one environment, and Node wants each hook's
+  // (function, argument) pair unique: every registration gets its own token
+  napi_add_env_cleanup_hook(
+      env,
+      [](void* token) {
+        omp_pause_resource_all(omp_pause_hard);
+        delete static_cast<char*>(token);
+      },
+      new char);
+}
 
 const char* typedArrayName(napi_typedarray_type t) {
   switch (t) {

@@ -55,6 +55,23 @@ class Job : public Napi::AsyncWorker {
 
 const char* typedArrayName(napi_typedarray_type t);
 
+/** Starts a Job of type J for the call's option object (info[0]) and returns its Promise. */
+template <class J, class... A>
+Napi::Value startJob(const Napi::CallbackInfo& info, A... extra) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
+  auto* job = new J(info.Env(), info[0].As<Napi::Object>(), extra...);
+  job->Queue();
+  return job->promise();
+}
+
+/**
+ * Ends OpenMP's worker threads while the environment tears down (an addon's init calls it once).
+ * Left alive, libgomp's idle workers outlive the unloading of the addon at process exit, which was
+ * seen to crash a finished run in _dl_fini (exit code 139). A later parallel region (another
+ * environment) starts a new pool.
+ */
+void stopThreadPoolAtCleanup(Napi::Env env);
+
 template <class T>
 T* Job::array(const char* key, napi_typedarray_type type, int64_t len, bool optional) {
   Napi::Value v = opts_.Get(key);

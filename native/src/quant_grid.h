@@ -1,5 +1,6 @@
 // GPTQ's min-max uniform quantiser (per row or per group of columns) and round-to-nearest.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "common.h"
@@ -33,6 +34,14 @@ inline int quantCode(float x, QParams p, int maxq) {
   return int(q);
 }
 inline float dequant(int code, QParams p) { return p.scale * (float(code) - p.zero); }
+
+/** Writes n fitted groups' scales and zeros into two arrays (the outputs' [rows][groups] layout). */
+inline void splitParams(const QParams* p, size_t n, float* scales, float* zeros) {
+  for (size_t i = 0; i < n; i++) {
+    scales[i] = p[i].scale;
+    zeros[i] = p[i].zero;
+  }
+}
 
 /** Fit every row / group of W (rows×cols): scales and zeros are [rows][groups]. */
 void fitGrid(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, const Ctx& ctx);

@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "linalg.h"
+#include "obs.h"
 
 namespace qr {
 
@@ -78,22 +79,15 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
           for (int t = 0; t < std::min(o.n, mm); t++) mk[j - i1 + idx[t]] = 1;
         }
         if (groups && j % g == 0) pr[j / g] = fitParams(w + j, std::min(g, cols - j), s);
-        const float x = w[j];
-        float q = mk[j - i1] ? 0.f : x;
+        float q = mk[j - i1] ? 0.f : w[j];
         if (o.quantize) {
           const QParams p = groups ? pr[j / g] : pr[0];
           const int code = quantCode(q, p, maxq);
           q = dequant(code, p);
           out.codes[size_t(r) * cols + j] = uint8_t(code);
         }
-        const float* u = U + size_t(j) * cols;
-        const float d = u[j];
-        const float e = (x - q) / d;
-        loss += double(x - q) * double(x - q) / (double(d) * double(d)) / 2.0;
-        for (int k = j + 1; k < i2; k++) w[k] -= e * u[k];
-        w[j] = q;
         out.mask[size_t(r) * cols + j] = mk[j - i1];
-        errT[size_t(j - i1) * rows + r] = e;
+        errT[size_t(j - i1) * rows + r] = obsColumnStep(w, j, i2, q, U, cols, loss);
       }
       rowLoss[r] += loss;
     }
@@ -103,11 +97,7 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
   }
   out.loss = std::accumulate(rowLoss.begin(), rowLoss.end(), 0.0);
   std::copy(Wc.begin(), Wc.end(), out.Q);
-  if (o.quantize)
-    for (size_t i = 0; i < params.size(); i++) {
-      out.scales[i] = params[i].scale;
-      out.zeros[i] = params[i].zero;
-    }
+  if (o.quantize) splitParams(params.data(), params.size(), out.scales, out.zeros);
 }
 
 }  // namespace qr

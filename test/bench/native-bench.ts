@@ -7,9 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import {
-  backendInfo, benchGemmCpu, benchGemv, benchHessian, gptq, HessianAccumulator, rtn, sparsegpt, type Device,
-} from '../../native/index';
+import { benchGemmCpu, benchGemv, benchHessian } from '../../native/bench';
+import { backendInfo, gptq, HessianAccumulator, rtn, sparsegpt, type Device } from '../../native/index';
 
 function arg(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`) || x === `--${name}`);
@@ -135,11 +134,11 @@ async function main(): Promise<void> {
             `rotating ${r.workingSetMB.toFixed(0)} MB (> L2); max err ${r.maxAbsErr.toExponential(1)}`]);
         }
       }
-    // kernel variants (<rows per warp, chunks per lane, warps per block>: 0 <2,2,4> the product's
-    // (3 bits <1,4,4>; 4 and 8 bits = 7), 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
+    // kernel variants (launchVariant in native/bench/gemv.cu; 0 is the product's dequantGemv, timed
+    // above); register kernel <rows per warp, chunks per lane, warps per block>: 1 <1,4,4>, 3 <4,2,4>, 4 <2,2,4>, 5 <2,4,4>, 6 <2,1,4>, 7 <2,2,4> and 8 <1,2,4>
     // with streaming weight loads; 9 the previous kernel; 10 a read-only kernel of the same bytes and
     // grid (the read ceiling at this size), 11 an empty kernel of that grid (the per-call floor);
-    // 16-31 the 4-bit tensor-core kernel (warps, blocks ahead, PDL, register cap: native/src/cuda/gemv.cu);
+    // 16-31 the 4-bit register-tile tensor-core kernel (warps, blocks ahead, PDL, register cap);
     // 32, 33 the read ceilings of its pattern under PDL, without and with reading x; 34-36 the paced
     // 4-bit kernel (default pacing, one run deeper, every copy at once: gemv_paced.cu), timed in a graph,
     // per bit width (a variant this GPU cannot run, e.g. PDL before sm_90, is reported, not fatal), and

@@ -1,7 +1,8 @@
 // Bundles the GPU tests (test/gpu/*.test.ts) and the native benchmark into self-contained files
 // (every dependency inlined, only the .node addon left outside) so the GPU machine, which has Node
 // but no node_modules, can run them. Output: out/gpu/*.test.js and out/bench/native-bench.js.
-// On the GPU machine (from the repository root, with native/build/Release carried):
+// On the GPU machine (from the repository root, with native/build/Release carried, holding both
+// addons: build them first with `node native/build.mjs --bench`):
 //   node --test --test-reporter=spec out/gpu/   and   node out/bench/native-bench.js
 import * as esbuild from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { backendInfo, benchGemv, gptq, HessianAccumulator, rtn, sparsegpt, type GptqOptions } from '../../native/index';
+import { benchGemv } from '../../native/bench';
+import { backendInfo, gptq, HessianAccumulator, rtn, sparsegpt, type GptqOptions } from '../../native/index';
 import { makeLayer, mismatches, relDiff } from '../native/helpers';
 import { gptqRef } from '../native/reference/gptq';
 import { layerLoss } from '../native/reference/random';

@@ -1,9 +1,13 @@
 // The wrapper's contract: cancellation, progress, device choice, errors, backend info, loader messages.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 
+import { benchGemmCpu, benchGemv } from '../../native/bench';
 import { backendInfo, CancelledError, gptq, HessianAccumulator, rtn, sparsegpt } from '../../native/index';
+import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../native/limits';
 import { makeLayer } from './helpers';
 import { randn } from './reference/random';
 
@@ -96,6 +100,35 @@ if (process.argv.includes('--loader-child')) {
     assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, bits: 1 }), /bits must be 2\.\.8/);
     assert.throws(() => mod.exports.quantGrid({ rows: 2, cols: 2, W: new Float64Array(4) }), /'W' must be a Float32Array/);
     assert.throws(() => mod.exports.wanda({ rows: -1, cols: 2 }), /rows and cols must be positive/);
+  });
+
+  test('the addon accepts exactly what native/limits.ts says (the C++ checks and the pure facts agree)', async () => {
+    const mod = { exports: {} as Record<string, (o: object) => Promise<unknown>> };
+    (process as unknown as { dlopen: (m: typeof mod, f: string) => void }).dlopen(mod, backendInfo().addonPath);
+    // a value at the limit passes the option checks and stops at the first missing array
+    const past = /missing array 'W'/;
+    for (const bits of [QUANT_BITS.min, QUANT_BITS.max]) assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, bits }), past);
+    for (const bits of [QUANT_BITS.min - 1, QUANT_BITS.max + 1]) assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, bits }), /bits must be/);
+    assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, blockSize: OBS_BLOCK.max }), past);
+    assert.throws(() => mod.exports.gptq({ rows: 4, cols: 4, blockSize: OBS_BLOCK.max + 1 }), new RegExp(`blockSize must be 1\\.\\.${OBS_BLOCK.max}`));
+    assert.throws(() => mod.exports.sparsegpt({ rows: 1, cols: NM_MAX_M, n: 1, m: NM_MAX_M, blockSize: NM_MAX_M }), past);
+    assert.throws(() => mod.exports.sparsegpt({ rows: 1, cols: 2 * NM_MAX_M + 2, n: 1, m: NM_MAX_M + 1 }), /N:M must satisfy/);
+    // and the TypeScript side says the same before the call
+    await assert.rejects(gptq(L.W, L.H, shape, { bits: 4, blockSize: OBS_BLOCK.max + 1 }), /blockSize must be 1\.\.4096/);
+  });
+
+  test('the product addon exports the product calls and no benchmark (those are in qrecipe_bench.node)', async () => {
+    const mod = { exports: {} as Record<string, unknown> };
+    (process as unknown as { dlopen: (m: typeof mod, f: string) => void }).dlopen(mod, backendInfo().addonPath);
+    assert.deepEqual(Object.keys(mod.exports).sort(), [
+      'backendInfo', 'gptq', 'hessian', 'hessianFetch', 'magnitude', 'outliers', 'packNBits', 'quantError', 'quantGrid',
+      'sparsegpt', 'unpackNBits', 'wanda',
+    ]);
+    const benchFile = path.join(path.dirname(backendInfo().addonPath), 'qrecipe_bench.node');
+    if (!existsSync(benchFile)) return; // built by `node native/build.mjs --bench` only
+    const r = await benchGemmCpu({ m: 64, n: 64, k: 64, iters: 1 });
+    assert.ok(r.gflops > 0 && r.device === 'cpu');
+    if (backendInfo().cuda.devices.length === 0) await assert.rejects(benchGemv({ rows: 64, cols: 512, bits: 4 }), /no usable GPU/);
   });
 
   test('the loader explains what it tried when the addon is missing', () => {

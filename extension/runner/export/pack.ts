@@ -1,19 +1,14 @@
 // Byte layouts of the packed formats: ONNX Runtime's MatMulNBits blobs and the codes of the
 // DequantizeLinear form. Stopgap in the runner until native/index.ts offers the same packing.
+import { MATMUL_NBITS_BITS, MATMUL_NBITS_BLOCKS } from '../../../native/limits';
 import { groupOf, groupsOf, type QuantizedLayer } from './quant-store';
-
-/** Bit widths ONNX Runtime 1.30's CPU MatMulNBits kernel accepts (checked: 3, 5, 6, 7 are refused). */
-export const MATMULNBITS_BITS = [2, 4, 8];
 
 /** The smallest supported container for `bits`: 3-bit codes go into 4-bit slots, 5–7 into 8. */
 export function containerBits(bits: number): number {
-  const c = MATMULNBITS_BITS.find((b) => b >= bits);
+  const c = MATMUL_NBITS_BITS.find((b) => b >= bits);
   if (c === undefined) throw new Error(`no MatMulNBits width holds ${bits}-bit codes`);
   return c;
 }
-
-/** Block sizes onnxruntime 1.30's MatMulNBits accepts (checked: 512 and up are refused). */
-export const MATMULNBITS_BLOCKS = [256, 128, 64, 32, 16];
 
 /**
  * MatMulNBits block size for a layer: one group per row uses the next power of two ≥ cols (at most
@@ -23,7 +18,7 @@ export const MATMULNBITS_BLOCKS = [256, 128, 64, 32, 16];
 export function blockSizeFor(q: QuantizedLayer): number | undefined {
   if (q.gIdx) return undefined;
   if (q.groupSize >= q.cols) return Math.min(256, Math.max(16, 2 ** Math.ceil(Math.log2(q.cols))));
-  return MATMULNBITS_BLOCKS.find((b) => q.groupSize % b === 0);
+  return MATMUL_NBITS_BLOCKS.find((b) => q.groupSize % b === 0);
 }
 
 /** Integer zero points (asymmetric GPTQ/RTN zeros are rounded already); undefined if one is not. */

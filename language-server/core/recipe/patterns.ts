@@ -28,10 +28,13 @@ const OP_NAMES: Record<string, LayerOp[]> = {
 /** The op names a pattern may use, for completion and docs. */
 export const PATTERN_OP_NAMES = Object.keys(OP_NAMES);
 
-const cache = new Map<string, CompiledPattern | { error: string }>();
+/** Why a pattern cannot be used; `refused`: a valid regular expression refused to keep matching linear. */
+export interface PatternError { error: string; refused?: boolean }
+
+const cache = new Map<string, CompiledPattern | PatternError>();
 
 /** Compiles a pattern (memoised); returns an error message for an invalid regular expression. */
-export function compilePattern(text: string): CompiledPattern | { error: string } {
+export function compilePattern(text: string): CompiledPattern | PatternError {
   let c = cache.get(text);
   if (!c) {
     if (cache.size > 5000) cache.clear();
@@ -41,10 +44,10 @@ export function compilePattern(text: string): CompiledPattern | { error: string 
   return c;
 }
 
-function compile(text: string): CompiledPattern | { error: string } {
+function compile(text: string): CompiledPattern | PatternError {
   if (text.startsWith('re:')) {
     const re = LinearRegex.compile(text.slice(3));
-    if (!(re instanceof LinearRegex)) return { error: re.error };
+    if (!(re instanceof LinearRegex)) return re;
     return { text, kind: 'regex', test: (l) => re.matchesPrefix(l.name) };
   }
   const ops = OP_NAMES[text];
@@ -94,7 +97,13 @@ export function globMatcher(glob: string, opts: { anyChar?: boolean } = {}): (na
   };
 }
 
-export function isCompiled(p: CompiledPattern | { error: string }): p is CompiledPattern {
+/** The QR115 message of a pattern that cannot be used. */
+export function patternMessage(e: PatternError): string {
+  return e.refused ? `Regular expression refused: ${e.error}. Layer patterns run in linear time (docs/recipe-language.md, Layer selection); rewrite it without this construct.`
+    : `Invalid regular expression: ${e.error}.`;
+}
+
+export function isCompiled(p: CompiledPattern | PatternError): p is CompiledPattern {
   return (p as CompiledPattern).test !== undefined;
 }
 

@@ -27,8 +27,10 @@ type Node =
   | { t: 'rep'; node: Node; min: number; max: number }
   | { t: 'assert'; kind: Assertion };
 
-/** Thrown inside the parser; becomes the `error` of compileRegex. */
-class RegexSyntaxError extends Error {}
+/** Thrown inside the parser; becomes the `error` of compile (`refused`: valid Python, refused for linear time or size). */
+class RegexSyntaxError extends Error {
+  constructor(message: string, readonly refused = false) { super(message); }
+}
 
 const MAX_CHAR = 0xffff;
 const DIGIT: Ranges = [0x30, 0x39];
@@ -112,7 +114,7 @@ class Parser {
       if (!group && node.t === 'assert') throw new RegexSyntaxError(`nothing to repeat at position ${at}`);
       if (k > 0) throw new RegexSyntaxError(`multiple repeat at position ${at}`);
       if (this.peek() === '?') this.i++; // lazy: same set of matches
-      else if (this.peek() === '+') throw new RegexSyntaxError(`possessive quantifier at position ${this.i} is refused (it needs backtracking)`);
+      else if (this.peek() === '+') throw new RegexSyntaxError(`possessive quantifier at position ${this.i} is refused (it needs backtracking)`, true);
       node = { t: 'rep', node, min: q.min, max: q.max };
     }
   }
@@ -128,7 +130,7 @@ class Parser {
     if (!m || (m[1] === '' && (m[2] === undefined || m[3] === ''))) return undefined;
     const min = m[1] === '' ? 0 : Number(m[1]);
     const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-    if (min > MAX_REGEX_REPEAT || (max !== Infinity && max > MAX_REGEX_REPEAT)) throw new RegexSyntaxError(`repeat count above ${MAX_REGEX_REPEAT} at position ${this.i}`);
+    if (min > MAX_REGEX_REPEAT || (max !== Infinity && max > MAX_REGEX_REPEAT)) throw new RegexSyntaxError(`repeat count above ${MAX_REGEX_REPEAT} at position ${this.i}`, true);
     if (max < min) throw new RegexSyntaxError(`min repeat greater than max repeat at position ${this.i}`);
     this.i += m[0].length;
     return { min, max };
@@ -165,11 +167,11 @@ class Parser {
         if (!m) throw new RegexSyntaxError(`bad group name at position ${this.i}`);
         this.i += m[0].length;
       } else if (rest.startsWith('=') || rest.startsWith('!') || rest.startsWith('<=') || rest.startsWith('<!')) {
-        throw new RegexSyntaxError(`look-around (?${rest.startsWith('<') ? rest.slice(0, 2) : rest[0]}...) at position ${start} is refused (patterns run in linear time, without backtracking)`);
+        throw new RegexSyntaxError(`look-around (?${rest.startsWith('<') ? rest.slice(0, 2) : rest[0]}...) at position ${start} is refused (patterns run in linear time, without backtracking)`, true);
       } else if (rest.startsWith('P=')) {
-        throw new RegexSyntaxError(`back-reference (?P=...) at position ${start} is refused (patterns run in linear time, without backtracking)`);
+        throw new RegexSyntaxError(`back-reference (?P=...) at position ${start} is refused (patterns run in linear time, without backtracking)`, true);
       } else if (rest.startsWith('(')) {
-        throw new RegexSyntaxError(`conditional group at position ${start} is refused (patterns run in linear time, without backtracking)`);
+        throw new RegexSyntaxError(`conditional group at position ${start} is refused (patterns run in linear time, without backtracking)`, true);
       } else {
         throw new RegexSyntaxError(`inline flags or unknown group (?${rest[0] ?? ''} at position ${start} are not supported`);
       }
@@ -213,10 +215,10 @@ class Parser {
       case 'B': if (!inClass) return { t: 'assert', kind: 'notword' }; break;
       case 'A': if (!inClass) return { t: 'assert', kind: 'start' }; break;
       case 'Z': if (!inClass) return { t: 'assert', kind: 'end' }; break;
-      case 'k': throw new RegexSyntaxError(`back-reference \\k at position ${at} is refused (patterns run in linear time, without backtracking)`);
+      case 'k': throw new RegexSyntaxError(`back-reference \\k at position ${at} is refused (patterns run in linear time, without backtracking)`, true);
       default: break;
     }
-    if (/[1-9]/.test(c)) throw new RegexSyntaxError(`back-reference \\${c} at position ${at} is refused (patterns run in linear time, without backtracking)`);
+    if (/[1-9]/.test(c)) throw new RegexSyntaxError(`back-reference \\${c} at position ${at} is refused (patterns run in linear time, without backtracking)`, true);
     if (/[A-Za-z0-9]/.test(c)) throw new RegexSyntaxError(`bad escape \\${c} at position ${at}`);
     return one(c.charCodeAt(0));
   }
@@ -363,17 +365,17 @@ export class LinearRegex {
   }
 
   /** Parses and compiles `source` (the body after `re:`), or says why it cannot. */
-  static compile(source: string): LinearRegex | { error: string } {
-    if (source.length > MAX_REGEX_CHARS) return { error: `the pattern is ${source.length} characters long, longer than the ${MAX_REGEX_CHARS} accepted` };
+  static compile(source: string): LinearRegex | { error: string; refused: boolean } {
+    if (source.length > MAX_REGEX_CHARS) return { error: `the pattern is ${source.length} characters long, longer than the ${MAX_REGEX_CHARS} accepted`, refused: true };
     try {
       const ast = new Parser(source).parse();
       const size = programSize(ast);
-      if (size > MAX_REGEX_PROGRAM) return { error: `the pattern expands to ${size} instructions, more than the ${MAX_REGEX_PROGRAM} accepted (lower its repeat counts)` };
+      if (size > MAX_REGEX_PROGRAM) return { error: `the pattern expands to ${size} instructions, more than the ${MAX_REGEX_PROGRAM} accepted (lower its repeat counts)`, refused: true };
       const c = new Compiler();
       c.gen(ast);
       return new LinearRegex(source, c.finish());
     } catch (e) {
-      if (e instanceof RegexSyntaxError) return { error: e.message };
+      if (e instanceof RegexSyntaxError) return { error: e.message, refused: e.refused };
       throw e;
     }
   }

@@ -1,8 +1,10 @@
 /**
  * The one table describing the .qrecipe language: every top-level keyword, every key of every
  * block, its value type, range, units, default and documentation (with the method's paper). The
- * parser (arity), the analysis (types, ranges), completion, hover and the reference docs all read it.
+ * parser (arity), the analysis (types, ranges, defaults), completion, hover and the reference docs
+ * all read it. Limits that the native backend sets come from native/limits.ts.
  */
+import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../../native/limits';
 
 /** Kinds of `{ ... }` block. `override-*` are the per-layer override blocks inside a stage. */
 export type BlockKind =
@@ -21,8 +23,8 @@ export type ValueType =
   | { kind: 'patterns' } // one or more layer patterns (strings): glob, `re:` regex or op name
   | { kind: 'pattern-block' } // override "pattern" { ... }
   | { kind: 'group' } // int (power of two ≥ 16 recommended) or `channel`
-  | { kind: 'nm' } // `unstructured` or N:M
-  | { kind: 'bits-list' } // candidate bit widths
+  | { kind: 'nm'; maxM: number } // `unstructured` or N:M with M ≤ maxM
+  | { kind: 'bits-list'; min: number; max: number } // candidate bit widths
   | { kind: 'budget' } // size (B, KiB, MiB, GiB) or average bits (bits)
   | { kind: 'tokenizer' } // `byte` or a tokenizer.json path
   | { kind: 'preset-ref' } // a built-in preset (w4a16 ...) or a `preset NAME` block
@@ -33,10 +35,18 @@ export interface KeySpec {
   /** Blocks where the key is allowed. */
   blocks: BlockKind[];
   type: ValueType;
-  /** Maximum number of identifier values the parser attaches to the key (non-identifier values are always attached, then counted by the analysis). */
+  /**
+   * Maximum number of identifier values the parser attaches to the key (non-identifier values are
+   * always attached, then counted by the analysis).
+   */
   maxIdents: number;
-  /** Human-readable default, shown in hover and docs. */
+  /**
+   * The default, written as in a recipe (`1%`, `2 3 4`): shown in hover and docs, and checked and
+   * typed by the key's value checker to give the analysis its default (values.ts, defaultValue).
+   */
   default?: string;
+  /** What happens without the key, where that is no value (`targets`: every MatMul, Gemm and Conv layer). */
+  defaultDoc?: string;
   /** Methods the key applies to (others: warning QR114). Undefined: all. */
   methods?: string[];
   doc: string;
@@ -64,46 +74,134 @@ export interface KeywordSpec {
 }
 
 const PAPERS = {
-  gptq: 'Frantar, Ashkboos, Hoefler, Alistarh. "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers", ICLR 2023. arXiv:2210.17323',
-  sparsegpt: 'Frantar, Alistarh. "SparseGPT: Massive Language Models Can Be Accurately Pruned in One-Shot", ICML 2023. arXiv:2301.00774',
-  wanda: 'Sun, Liu, Bair, Kolter. "A Simple and Effective Pruning Approach for Large Language Models" (Wanda), ICLR 2024. arXiv:2306.11695',
-  magnitude: 'Han, Pool, Tran, Dally. "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015. arXiv:1506.02626',
-  llmmq: 'Li, Ning, Wang, Wang et al. "LLM-MQ: Mixed-precision Quantization for Efficient LLM Deployment", NeurIPS 2023 ENLSP workshop.',
-  rtn: 'Round-to-nearest with the min-max uniform quantizer used as the baseline in GPTQ (Frantar et al., ICLR 2023).',
-  nm: 'Mishra et al. "Accelerating Sparse Deep Neural Networks" (2:4 structured sparsity), arXiv:2104.08378',
+  gptq:
+    'Frantar, Ashkboos, Hoefler, Alistarh. "GPTQ: Accurate Post-Training Quantization for Generative ' +
+    'Pre-trained Transformers", ICLR 2023. arXiv:2210.17323',
+  sparsegpt:
+    'Frantar, Alistarh. "SparseGPT: Massive Language Models Can Be Accurately Pruned in One-Shot", ' +
+    'ICML 2023. arXiv:2301.00774',
+  wanda:
+    'Sun, Liu, Bair, Kolter. "A Simple and Effective Pruning Approach for Large Language Models" ' +
+    '(Wanda), ICLR 2024. arXiv:2306.11695',
+  magnitude:
+    'Han, Pool, Tran, Dally. "Learning both Weights and Connections for Efficient Neural Networks", ' +
+    'NeurIPS 2015. arXiv:1506.02626',
+  llmmq:
+    'Li, Ning, Wang, Wang et al. "LLM-MQ: Mixed-precision Quantization for Efficient LLM Deployment", ' +
+    'NeurIPS 2023 ENLSP workshop.',
+  rtn:
+    'Round-to-nearest with the min-max uniform quantizer used as the baseline in GPTQ (Frantar et ' +
+    'al., ICLR 2023).',
+  nm:
+    'Mishra et al. "Accelerating Sparse Deep Neural Networks" (2:4 structured sparsity), ' +
+    'arXiv:2104.08378',
 };
 
 export const KEYWORDS: KeywordSpec[] = [
-  { name: 'use', doc: 'Imports another recipe. Its model, data sets, presets and stages come first; this file overrides them: `model` replaces, a `data`/`preset` of the same name replaces, a stage of the same kind is merged key by key (this file wins), other stages are appended.', example: 'use "base.qrecipe"' },
-  { name: 'model', doc: 'The ONNX model to compress, relative to the recipe. Weights in external data files next to the model are found automatically.', example: 'model "model.onnx"' },
-  { name: 'data', block: 'data', doc: 'A named data set for calibration or evaluation: exactly one source (`text`, `images`, `idx`, `ocr`) plus sampling options. Stages name it with `on NAME`.', example: 'data calib { text "calib.txt"  samples 128  seqlen 2048  seed 0 }' },
-  { name: 'preset', block: 'preset', doc: 'A named set of quantization parameters that stages can pull in with `preset NAME` (keys written in the stage win). Built-in presets: w4a16, w4a16-asym, w8a16, w8a16-asym (as in llm-compressor).', example: 'preset mine { bits 4  group 64  scheme symmetric }' },
   {
-    name: 'prune', block: 'prune', methodRequired: true, doc: 'Prunes (zeros) weights of the selected layers to a target sparsity, unstructured or N:M. Optional `on DATASET` names the calibration set (default: the first data set).', example: 'prune sparsegpt on calib { sparsity 50%  pattern 2:4 }',
+    name: 'use',
+    doc: 'Imports another recipe. Its model, data sets, presets and stages come first; this file ' +
+      'overrides them: `model` replaces, a `data`/`preset` of the same name replaces, a stage of the ' +
+      'same kind is merged key by key (this file wins), other stages are appended.',
+    example: 'use "base.qrecipe"',
+  },
+  {
+    name: 'model',
+    doc: 'The ONNX model to compress, relative to the recipe. Weights in external data files next to the ' +
+      'model are found automatically.',
+    example: 'model "model.onnx"',
+  },
+  {
+    name: 'data', block: 'data',
+    doc: 'A named data set for calibration or evaluation: exactly one source (`text`, `images`, `idx`, ' +
+      '`ocr`) plus sampling options. Stages name it with `on NAME`.',
+    example: 'data calib { text "calib.txt"  samples 128  seqlen 2048  seed 0 }',
+  },
+  {
+    name: 'preset', block: 'preset',
+    doc: 'A named set of quantization parameters that stages can pull in with `preset NAME` (keys ' +
+      'written in the stage win). Built-in presets: w4a16, w4a16-asym, w8a16, w8a16-asym (as in ' +
+      'llm-compressor).',
+    example: 'preset mine { bits 4  group 64  scheme symmetric }',
+  },
+  {
+    name: 'prune', block: 'prune', methodRequired: true,
+    doc: 'Prunes (zeros) weights of the selected layers to a target sparsity, unstructured or N:M. ' +
+      'Optional `on DATASET` names the calibration set (default: the first data set).',
+    example: 'prune sparsegpt on calib { sparsity 50%  pattern 2:4 }',
     methods: [
-      { name: 'magnitude', doc: 'Removes the weights of smallest magnitude in each layer (per row for N:M). Needs no data.', paper: PAPERS.magnitude, needsData: false },
-      { name: 'wanda', doc: 'Scores |W_ij|·‖X_j‖₂ (weight times input-activation norm), prunes the lowest per output row; no weight update.', paper: PAPERS.wanda, needsData: true },
-      { name: 'sparsegpt', doc: 'Prunes by the OBS saliency w²/[H⁻¹]_jj and updates the remaining weights with the inverse Hessian, column block by column block.', paper: PAPERS.sparsegpt, needsData: true },
+      {
+        name: 'magnitude', needsData: false, paper: PAPERS.magnitude,
+        doc: 'Removes the weights of smallest magnitude in each layer (per row for N:M). Needs no data.',
+      },
+      {
+        name: 'wanda', needsData: true, paper: PAPERS.wanda,
+        doc: 'Scores |W_ij|·‖X_j‖₂ (weight times input-activation norm), prunes the lowest per output ' +
+          'row; no weight update.',
+      },
+      {
+        name: 'sparsegpt', needsData: true, paper: PAPERS.sparsegpt,
+        doc: 'Prunes by the OBS saliency w²/[H⁻¹]_jj and updates the remaining weights with the inverse ' +
+          'Hessian, column block by column block.',
+      },
     ],
   },
   {
-    name: 'quantize', block: 'quantize', methodRequired: true, doc: 'Quantizes the weights of the selected layers to `bits` bits with one scale (and zero point when asymmetric) per group of `group` input columns. Optional `on DATASET` names the calibration set.', example: 'quantize gptq on calib { bits 4  group 128 }',
+    name: 'quantize', block: 'quantize', methodRequired: true,
+    doc: 'Quantizes the weights of the selected layers to `bits` bits with one scale (and zero point ' +
+      'when asymmetric) per group of `group` input columns. Optional `on DATASET` names the ' +
+      'calibration set.',
+    example: 'quantize gptq on calib { bits 4  group 128 }',
     methods: [
-      { name: 'rtn', doc: 'Round-to-nearest with a min-max uniform quantizer. Needs no data.', paper: PAPERS.rtn, needsData: false },
-      { name: 'gptq', doc: 'Quantizes one column at a time and compensates the error on the remaining columns with the inverse Hessian of the layer inputs (H = 2XXᵀ), with dampening λ = dampening·mean(diag H).', paper: PAPERS.gptq, needsData: true },
+      {
+        name: 'rtn', needsData: false, paper: PAPERS.rtn,
+        doc: 'Round-to-nearest with a min-max uniform quantizer. Needs no data.',
+      },
+      {
+        name: 'gptq', needsData: true, paper: PAPERS.gptq,
+        doc: 'Quantizes one column at a time and compensates the error on the remaining columns with the ' +
+          'inverse Hessian of the layer inputs (H = 2XXᵀ), with dampening λ = dampening·mean(diag H).',
+      },
     ],
   },
   {
-    name: 'allocate', block: 'allocate', methodRequired: false, doc: 'Mixed precision (LLM-MQ): measures each layer\'s sensitivity at every candidate bit width and picks one width per layer so the weights fit the budget (a multiple-choice knapsack), keeping a small fraction of outliers in FP16.', example: 'allocate llm-mq on calib { budget 3bits  candidates 2 3 4 }',
-    methods: [{ name: 'llm-mq', doc: 'LLM-MQ sensitivity-based bit allocation with sparse outlier protection.', paper: PAPERS.llmmq, needsData: true }],
-  },
-  { name: 'evaluate', block: 'evaluate', doc: 'Measures the model after the stages before it (and the original model, for comparison): one metric per entry, with `on DATASET` where the metric needs data.', example: 'evaluate { perplexity on heldout  size }' },
-  {
-    name: 'export', doc: 'Writes the compressed model: `export FORMAT "path"` (path relative to the recipe).', example: 'export onnx-matmulnbits "out/model.onnx"',
+    name: 'allocate', block: 'allocate', methodRequired: false,
+    doc: 'Mixed precision (LLM-MQ): measures each layer\'s sensitivity at every candidate bit width and ' +
+      'picks one width per layer so the weights fit the budget (a multiple-choice knapsack), keeping ' +
+      'a small fraction of outliers in FP16.',
+    example: 'allocate llm-mq on calib { budget 3bits  candidates 2 3 4 }',
     methods: [
-      { name: 'onnx-matmulnbits', doc: 'ONNX Runtime com.microsoft.MatMulNBits (packed 2–8-bit weights, per-block scales and zero points) for MatMul layers; other layers stay float.', needsData: false },
-      { name: 'onnx-qdq', doc: 'Standard ONNX DequantizeLinear + MatMul/Conv (int4/int8 initializers, opset 21 for int4).', needsData: false },
-      { name: 'onnx-fakequant', doc: 'Float ONNX whose weights hold the dequantized (and pruned) values: runs anywhere, no size gain.', needsData: false },
+      {
+        name: 'llm-mq', needsData: true, paper: PAPERS.llmmq,
+        doc: 'LLM-MQ sensitivity-based bit allocation with sparse outlier protection.',
+      },
+    ],
+  },
+  {
+    name: 'evaluate', block: 'evaluate',
+    doc: 'Measures the model after the stages before it (and the original model, for comparison): one ' +
+      'metric per entry, with `on DATASET` where the metric needs data.',
+    example: 'evaluate { perplexity on heldout  size }',
+  },
+  {
+    name: 'export',
+    doc: 'Writes the compressed model: `export FORMAT "path"` (path relative to the recipe).',
+    example: 'export onnx-matmulnbits "out/model.onnx"',
+    methods: [
+      {
+        name: 'onnx-matmulnbits', needsData: false,
+        doc: 'ONNX Runtime com.microsoft.MatMulNBits (packed 2–8-bit weights, per-block scales and zero ' +
+          'points) for MatMul layers; other layers stay float.',
+      },
+      {
+        name: 'onnx-qdq', needsData: false,
+        doc: 'Standard ONNX DequantizeLinear + MatMul/Conv (int4/int8 initializers, opset 21 for int4).',
+      },
+      {
+        name: 'onnx-fakequant', needsData: false,
+        doc: 'Float ONNX whose weights hold the dequantized (and pruned) values: runs anywhere, no size ' +
+          'gain.',
+      },
     ],
   },
 ];
@@ -111,51 +209,227 @@ export const KEYWORDS: KeywordSpec[] = [
 const SEL: BlockKind[] = ['prune', 'quantize', 'allocate'];
 const Q_PARAMS: BlockKind[] = ['quantize', 'preset', 'override-quantize'];
 
-export const BUILTIN_PRESETS: Record<string, { bits: number; group: number | 'channel'; symmetric: boolean; doc: string }> = {
-  'w4a16': { bits: 4, group: 128, symmetric: true, doc: '4-bit weights, group 128, symmetric; activations stay 16-bit (llm-compressor W4A16).' },
-  'w4a16-asym': { bits: 4, group: 128, symmetric: false, doc: '4-bit weights, group 128, asymmetric (llm-compressor W4A16_ASYM).' },
-  'w8a16': { bits: 8, group: 'channel', symmetric: true, doc: '8-bit weights, one scale per output channel, symmetric (llm-compressor W8A16).' },
+export interface BuiltinPreset { bits: number; group: number | 'channel'; symmetric: boolean; doc: string }
+
+export const BUILTIN_PRESETS: Record<string, BuiltinPreset> = {
+  'w4a16': {
+    bits: 4, group: 128, symmetric: true,
+    doc: '4-bit weights, group 128, symmetric; activations stay 16-bit (llm-compressor W4A16).',
+  },
+  'w4a16-asym': {
+    bits: 4, group: 128, symmetric: false,
+    doc: '4-bit weights, group 128, asymmetric (llm-compressor W4A16_ASYM).',
+  },
+  'w8a16': {
+    bits: 8, group: 'channel', symmetric: true,
+    doc: '8-bit weights, one scale per output channel, symmetric (llm-compressor W8A16).',
+  },
   'w8a16-asym': { bits: 8, group: 'channel', symmetric: false, doc: '8-bit weights, per channel, asymmetric.' },
 };
 
 export const KEYS: KeySpec[] = [
   // data sets
-  { name: 'text', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0, doc: 'A UTF-8 text file; windows of `seqlen` tokens are drawn from it.', example: '"data/calib.txt"' },
-  { name: 'images', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0, doc: 'A folder of images, one sub-folder per class (the label).', example: '"images/"' },
-  { name: 'idx', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0, doc: 'An IDX image file (MNIST format, optionally .gz); give the labels with `labels`.', example: '"t10k-images-idx3-ubyte.gz"' },
-  { name: 'ocr', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0, doc: 'A folder of text-line images with a ground-truth `labels.tsv` (file<TAB>text); override its path with `labels`.', example: '"ocr-lines/"' },
-  { name: 'labels', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0, doc: 'Labels for `idx` (IDX label file) or `ocr` (a TSV file: image<TAB>text).', example: '"t10k-labels-idx1-ubyte.gz"' },
-  { name: 'tokenizer', blocks: ['data'], type: { kind: 'tokenizer' }, maxIdents: 1, default: 'byte', doc: 'Tokenisation of `text`: `byte` (one token per UTF-8 byte) or the path of a Hugging Face tokenizer.json.', example: 'byte' },
-  { name: 'samples', blocks: ['data'], type: { kind: 'int', min: 1, max: 1_000_000 }, maxIdents: 0, default: '128', doc: 'Number of samples (text windows, images or lines) drawn.', example: '128' },
-  { name: 'seqlen', blocks: ['data'], type: { kind: 'int', min: 1, max: 1_048_576 }, maxIdents: 0, default: '2048', doc: 'Tokens per text sample (text data sets only).', example: '2048' },
-  { name: 'seed', blocks: ['data'], type: { kind: 'int', min: 0, max: 2 ** 31 - 1 }, maxIdents: 0, default: '0', doc: 'Seed of the random sample choice.', example: '0' },
+  {
+    name: 'text', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0,
+    doc: 'A UTF-8 text file; windows of `seqlen` tokens are drawn from it.',
+    example: '"data/calib.txt"',
+  },
+  {
+    name: 'images', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0,
+    doc: 'A folder of images, one sub-folder per class (the label).',
+    example: '"images/"',
+  },
+  {
+    name: 'idx', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0,
+    doc: 'An IDX image file (MNIST format, optionally .gz); give the labels with `labels`.',
+    example: '"t10k-images-idx3-ubyte.gz"',
+  },
+  {
+    name: 'ocr', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0,
+    doc: 'A folder of text-line images with a ground-truth `labels.tsv` (file<TAB>text); override its ' +
+      'path with `labels`.',
+    example: '"ocr-lines/"',
+  },
+  {
+    name: 'labels', blocks: ['data'], type: { kind: 'path' }, maxIdents: 0,
+    doc: 'Labels for `idx` (IDX label file) or `ocr` (a TSV file: image<TAB>text).',
+    example: '"t10k-labels-idx1-ubyte.gz"',
+  },
+  {
+    name: 'tokenizer', blocks: ['data'], type: { kind: 'tokenizer' }, maxIdents: 1, default: 'byte',
+    doc: 'Tokenisation of `text`: `byte` (one token per UTF-8 byte) or the path of a Hugging Face ' +
+      'tokenizer.json.',
+    example: 'byte',
+  },
+  {
+    name: 'samples', blocks: ['data'], type: { kind: 'int', min: 1, max: 1_000_000 }, maxIdents: 0,
+    default: '128',
+    doc: 'Number of samples (text windows, images or lines) drawn.',
+    example: '128',
+  },
+  {
+    name: 'seqlen', blocks: ['data'], type: { kind: 'int', min: 1, max: 1_048_576 }, maxIdents: 0,
+    default: '2048',
+    doc: 'Tokens per text sample (text data sets only).',
+    example: '2048',
+  },
+  {
+    name: 'seed', blocks: ['data'], type: { kind: 'int', min: 0, max: 2 ** 31 - 1 }, maxIdents: 0, default: '0',
+    doc: 'Seed of the random sample choice.',
+    example: '0',
+  },
   // layer selection
-  { name: 'targets', blocks: SEL, type: { kind: 'patterns' }, maxIdents: 0, default: 'every MatMul, Gemm and Conv layer', doc: 'Layers the stage applies to: layer names, globs (`*`, `?`), `re:` regular expressions (matched from the start of the name, as in llm-compressor) or op names (`Linear` = MatMul and Gemm, `MatMul`, `Gemm`, `Conv`, `Gather`).', example: '"re:.*_proj"' },
-  { name: 'ignore', blocks: SEL, type: { kind: 'patterns' }, maxIdents: 0, default: 'nothing', doc: 'Layers removed from `targets` (same pattern forms). A pattern that matches no layer is flagged.', example: '"lm_head"' },
-  { name: 'override', blocks: SEL, type: { kind: 'pattern-block' }, maxIdents: 0, doc: 'Per-layer parameters: `override "pattern" { ... }` applies the block to the selected layers matching the pattern; later overrides win.', example: '"layers.0.*" { bits 8 }' },
+  {
+    name: 'targets', blocks: SEL, type: { kind: 'patterns' }, maxIdents: 0,
+    defaultDoc: 'every MatMul, Gemm and Conv layer',
+    doc: 'Layers the stage applies to: layer names, globs (`*`, `?`), `re:` regular expressions (matched ' +
+      'from the start of the name, as in llm-compressor) or op names (`Linear` = MatMul and Gemm, ' +
+      '`MatMul`, `Gemm`, `Conv`, `Gather`).',
+    example: '"re:.*_proj"',
+  },
+  {
+    name: 'ignore', blocks: SEL, type: { kind: 'patterns' }, maxIdents: 0, defaultDoc: 'nothing',
+    doc: 'Layers removed from `targets` (same pattern forms). A pattern that matches no layer is ' +
+      'flagged.',
+    example: '"lm_head"',
+  },
+  {
+    name: 'override', blocks: SEL, type: { kind: 'pattern-block' }, maxIdents: 0,
+    doc: 'Per-layer parameters: `override "pattern" { ... }` applies the block to the selected layers ' +
+      'matching the pattern; later overrides win.',
+    example: '"layers.0.*" { bits 8 }',
+  },
   // prune
-  { name: 'sparsity', blocks: ['prune', 'override-prune'], type: { kind: 'percent', min: 0, max: 0.999 }, maxIdents: 0, default: '50%', doc: 'Fraction of weights set to zero in each selected layer (`50%` or `0.5`). With N:M, implied by the pattern.', example: '50%' },
-  { name: 'pattern', blocks: ['prune', 'override-prune'], type: { kind: 'nm' }, maxIdents: 1, default: 'unstructured', doc: '`unstructured` or N:M (N zeros in every M consecutive input columns of a row, e.g. 2:4). M must divide every selected layer\'s input dimension. Paper: ' + PAPERS.nm, example: '2:4' },
+  {
+    name: 'sparsity', blocks: ['prune', 'override-prune'], type: { kind: 'percent', min: 0, max: 0.999 }, maxIdents: 0,
+    default: '50%',
+    doc: 'Fraction of weights set to zero in each selected layer (`50%` or `0.5`). With N:M, implied by ' +
+      'the pattern.',
+    example: '50%',
+  },
+  {
+    name: 'pattern', blocks: ['prune', 'override-prune'], type: { kind: 'nm', maxM: NM_MAX_M }, maxIdents: 1,
+    default: 'unstructured',
+    doc: '`unstructured` or N:M (N zeros in every M consecutive input columns of a row, e.g. 2:4). M ' +
+      'must divide every selected layer\'s input dimension. Paper: ' +
+      PAPERS.nm,
+    example: '2:4',
+  },
   // quantize
-  { name: 'bits', blocks: [...Q_PARAMS, 'override-allocate'], type: { kind: 'int', min: 2, max: 8 }, maxIdents: 0, default: '4', doc: 'Bit width of the quantized weights (2–8). In an allocate override, pins the layers to that width.', example: '4' },
-  { name: 'group', blocks: [...Q_PARAMS, 'allocate'], type: { kind: 'group' }, maxIdents: 1, default: '128', doc: 'Quantization group size along the input dimension (`channel` = one group per output row). Must divide every selected layer\'s input dimension; MatMulNBits needs a power of two ≥ 16.', example: '128' },
-  { name: 'scheme', blocks: [...Q_PARAMS, 'allocate'], type: { kind: 'enum', values: ['symmetric', 'asymmetric'] }, maxIdents: 1, default: 'asymmetric', doc: '`asymmetric` (scale and zero point per group, GPTQ\'s default) or `symmetric` (zero point fixed at the middle of the range).', example: 'asymmetric' },
-  { name: 'preset', blocks: ['quantize'], type: { kind: 'preset-ref' }, maxIdents: 1, doc: 'Pulls in a preset: built-in w4a16, w4a16-asym, w8a16, w8a16-asym, or a `preset NAME { }` of this recipe. Keys written in the stage win.', example: 'w4a16' },
-  { name: 'actorder', blocks: ['quantize', 'preset', 'override-quantize'], type: { kind: 'bool' }, maxIdents: 1, default: 'false', methods: ['gptq'], doc: 'GPTQ act-order: quantize columns by decreasing Hessian diagonal (helps at 3–4 bits).', example: 'true' },
-  { name: 'dampening', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'percent', min: 0, max: 1 }, maxIdents: 0, default: '1%', methods: ['gptq', 'sparsegpt'], doc: 'Hessian dampening λ as a fraction of the mean of its diagonal (GPTQ/SparseGPT percdamp, llm-compressor dampening_frac).', example: '1%' },
-  { name: 'block', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'int', min: 1, max: 65536 }, maxIdents: 0, default: '128', methods: ['gptq', 'sparsegpt'], doc: 'Columns processed together before the lazy batch update (GPTQ/SparseGPT blocksize).', example: '128' },
-  { name: 'outliers', blocks: ['quantize', 'preset', 'allocate', 'override-quantize'], type: { kind: 'percent', min: 0, max: 0.1 }, maxIdents: 0, default: '0%', doc: 'Fraction of the largest-magnitude weights of each layer kept in FP16 (sparse) and left out of quantization (LLM-MQ uses 0.5%).', example: '0.5%' },
+  {
+    name: 'bits', blocks: [...Q_PARAMS, 'override-allocate'], type: { kind: 'int', ...QUANT_BITS }, maxIdents: 0,
+    default: '4',
+    doc: 'Bit width of the quantized weights (2–8). In an allocate override, pins the layers to that ' +
+      'width.',
+    example: '4',
+  },
+  {
+    name: 'group', blocks: [...Q_PARAMS, 'allocate'], type: { kind: 'group' }, maxIdents: 1, default: '128',
+    doc: 'Quantization group size along the input dimension (`channel` = one group per output row). Must ' +
+      'divide every selected layer\'s input dimension; MatMulNBits needs a power of two ≥ 16.',
+    example: '128',
+  },
+  {
+    name: 'scheme', blocks: [...Q_PARAMS, 'allocate'], maxIdents: 1,
+    type: { kind: 'enum', values: ['symmetric', 'asymmetric'] },
+    default: 'asymmetric',
+    doc: '`asymmetric` (scale and zero point per group, GPTQ\'s default) or `symmetric` (zero point fixed ' +
+      'at the middle of the range).',
+    example: 'asymmetric',
+  },
+  {
+    name: 'preset', blocks: ['quantize'], type: { kind: 'preset-ref' }, maxIdents: 1,
+    doc: 'Pulls in a preset: built-in w4a16, w4a16-asym, w8a16, w8a16-asym, or a `preset NAME { }` of ' +
+      'this recipe. Keys written in the stage win.',
+    example: 'w4a16',
+  },
+  {
+    name: 'actorder', blocks: Q_PARAMS, type: { kind: 'bool' }, maxIdents: 1,
+    default: 'false', methods: ['gptq'],
+    doc: 'GPTQ act-order: quantize columns by decreasing Hessian diagonal (helps at 3–4 bits).',
+    example: 'true',
+  },
+  {
+    name: 'dampening', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'percent', min: 0, max: 1 }, maxIdents: 0,
+    default: '1%', methods: ['gptq', 'sparsegpt'],
+    doc: 'Hessian dampening λ as a fraction of the mean of its diagonal (GPTQ/SparseGPT percdamp, ' +
+      'llm-compressor dampening_frac).',
+    example: '1%',
+  },
+  {
+    name: 'block', blocks: ['quantize', 'preset', 'prune'], type: { kind: 'int', min: 1, max: OBS_BLOCK.max }, maxIdents: 0,
+    default: '128', methods: ['gptq', 'sparsegpt'],
+    doc: 'Columns processed together before the lazy batch update (GPTQ/SparseGPT blocksize).',
+    example: '128',
+  },
+  {
+    name: 'outliers', blocks: ['quantize', 'preset', 'allocate', 'override-quantize'], maxIdents: 0,
+    type: { kind: 'percent', min: 0, max: 0.1 },
+    default: '0%',
+    doc: 'Fraction of the largest-magnitude weights of each layer kept in FP16 (sparse) and left out of ' +
+      'quantization (LLM-MQ uses 0.5%).',
+    example: '0.5%',
+  },
   // allocate
-  { name: 'budget', blocks: ['allocate'], type: { kind: 'budget' }, maxIdents: 0, doc: 'Weight memory of the selected layers after quantization: a size (`2MiB`, `512KiB`, `1.5GiB`, `300000B`) including scales, zero points and outliers, or an average width (`3bits`) of the weight codes.', example: '3bits' },
-  { name: 'candidates', blocks: ['allocate', 'override-allocate'], type: { kind: 'bits-list' }, maxIdents: 0, default: '2 3 4', doc: 'Bit widths each layer may get.', example: '2 3 4' },
-  { name: 'metric', blocks: ['allocate'], type: { kind: 'enum', values: ['gradient', 'taylor', 'fisher', 'hessian', 'measured'] }, maxIdents: 1, default: 'fisher', doc: 'Sensitivity of a layer at b bits: `gradient` = |⟨∂L/∂W, W − Q_b(W)⟩| (LLM-MQ\'s first-order Taylor, gradient averaged over calibration), `taylor` = the same term per calibration window, averaged after the absolute value, `fisher` = ½·Σ E[g_window²]·ΔW² (diagonal empirical Fisher), `hessian` = ½·tr(ΔW H ΔWᵀ) from calibration inputs, `measured` = the KL to the dense model measured by quantizing the layer alone.', example: 'gradient' },
+  {
+    name: 'budget', blocks: ['allocate'], type: { kind: 'budget' }, maxIdents: 0,
+    doc: 'Weight memory of the selected layers after quantization: a size (`2MiB`, `512KiB`, `1.5GiB`, ' +
+      '`300000B`) including scales, zero points and outliers, or an average width (`3bits`) of the ' +
+      'weight codes.',
+    example: '3bits',
+  },
+  {
+    name: 'candidates', blocks: ['allocate', 'override-allocate'], type: { kind: 'bits-list', ...QUANT_BITS },
+    maxIdents: 0,
+    default: '2 3 4',
+    doc: 'Bit widths each layer may get.',
+    example: '2 3 4',
+  },
+  {
+    name: 'metric', blocks: ['allocate'], maxIdents: 1,
+    type: { kind: 'enum', values: ['gradient', 'taylor', 'fisher', 'hessian', 'measured'] },
+    default: 'fisher',
+    doc: 'Sensitivity of a layer at b bits: `gradient` = |⟨∂L/∂W, W − Q_b(W)⟩| (LLM-MQ\'s first-order ' +
+      'Taylor, gradient averaged over calibration), `taylor` = the same term per calibration window, ' +
+      'averaged after the absolute value, `fisher` = ½·Σ E[g_window²]·ΔW² (diagonal empirical ' +
+      'Fisher), `hessian` = ½·tr(ΔW H ΔWᵀ) from calibration inputs, `measured` = the KL to the dense ' +
+      'model measured by quantizing the layer alone.',
+    example: 'gradient',
+  },
   // evaluate
-  { name: 'perplexity', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Perplexity (exp of the mean next-token cross-entropy) on a text data set: `perplexity on NAME`.', example: 'on heldout' },
-  { name: 'accuracy', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Top-1 accuracy on a labelled image data set: `accuracy on NAME`.', example: 'on test' },
-  { name: 'cer', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Character error rate (edit distance / reference length, greedy CTC decoding) on an OCR data set: `cer on NAME`.', example: 'on lines' },
-  { name: 'kl', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Mean KL divergence between the original and the compressed model\'s output distributions: `kl on NAME`.', example: 'on heldout' },
-  { name: 'size', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Weight bytes and average bits per weight of the compressed model (no data).', example: '' },
-  { name: 'latency', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2, doc: 'Median forward-pass time over a few batches (optionally `on NAME` for the inputs).', example: '' },
+  {
+    name: 'perplexity', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Perplexity (exp of the mean next-token cross-entropy) on a text data set: `perplexity on ' +
+      'NAME`.',
+    example: 'on heldout',
+  },
+  {
+    name: 'accuracy', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Top-1 accuracy on a labelled image data set: `accuracy on NAME`.',
+    example: 'on test',
+  },
+  {
+    name: 'cer', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Character error rate (edit distance / reference length, greedy CTC decoding) on an OCR data ' +
+      'set: `cer on NAME`.',
+    example: 'on lines',
+  },
+  {
+    name: 'kl', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Mean KL divergence between the original and the compressed model\'s output distributions: `kl ' +
+      'on NAME`.',
+    example: 'on heldout',
+  },
+  {
+    name: 'size', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Weight bytes and average bits per weight of the compressed model (no data).',
+    example: '',
+  },
+  {
+    name: 'latency', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
+    doc: 'Median forward-pass time over a few batches (optionally `on NAME` for the inputs).',
+    example: '',
+  },
 ];
 
 /** llm-compressor / compressed-tensors spellings, to explain what to write instead. */
@@ -195,12 +469,15 @@ export function overrideBlockOf(block: BlockKind): BlockKind | undefined {
   return undefined;
 }
 
-export const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3 };
+export const SIZE_UNITS: Record<string, number> = {
+  B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3,
+};
 
 /** Markdown documentation of a keyword, method or key, for hover and the docs. */
 export function keyDoc(k: KeySpec): string {
   const parts = [`**${k.name}** — ${k.doc}`];
-  if (k.default) parts.push(`Default: \`${k.default}\`.`);
+  const d = k.default ?? k.defaultDoc;
+  if (d) parts.push(`Default: \`${d}\`.`);
   if (k.methods) parts.push(`Applies to: ${k.methods.join(', ')}.`);
   return parts.join('\n\n');
 }

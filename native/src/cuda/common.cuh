@@ -132,8 +132,6 @@ struct Cublas : CublasFns {  // one GPU's handle
   std::mutex mu;
 };
 Cublas* cublas(std::string* why);
-/** C(M×N) = Aᵀ·B like gemmTN (beta 0) through cublasSgemm; returns false if cuBLAS is unavailable. */
-bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s);
 /** C = alpha·Aᵀ·B + beta·C, row-major with leading dimensions, through cublasSgemm. */
 bool cublasSgemmTNAcc(Cublas* cb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
                       float beta, float* C, int ldc, cudaStream_t s);
@@ -152,9 +150,6 @@ bool deviceFactor(const float* dH, int n, const int* perm, const uint8_t* dead, 
                   cudaStream_t s, const Ctx& ctx);
 /** Why the device factorisation is unavailable ("" when it is available). */
 std::string deviceFactorStatus();
-
-/** y(N) = W(N×K, fp16 row-major)·x(K, fp16) through cublasGemmEx, fp32 accumulate. */
-bool cublasHgemv(Cublas* cb, int N, int K, const void* W, const void* x, void* y, cudaStream_t s);
 
 }  // namespace cuda
 }  // namespace qr

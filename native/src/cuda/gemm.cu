@@ -149,55 +149,5 @@ bool cublasSyrkLower(Cublas* cb, int n, int k, float alpha, const float* X, floa
   return cb->ssyrk(cb->handle, 1 /*UPPER*/, 0 /*N*/, n, k, &alpha, X, n, &beta, H, n) == 0;
 }
 
-bool cublasSgemmTN(Cublas* cb, int M, int N, int K, const float* A, const float* B, float* C, cudaStream_t s) {
-  return cublasSgemmTNAcc(cb, M, N, K, 1.f, A, M, B, N, 0.f, C, N, s);
-}
-
-bool cublasHgemv(Cublas* cb, int N, int K, const void* W, const void* x, void* y, cudaStream_t s) {
-  if (!cb) return false;
-  // y(N) = W(N×K row-major)·x: column-major y(N×1) = Wᵀ_colmajor(K×N)ᵀ · x(K×1)
-  const float one = 1.f, zero = 0.f;
-  std::lock_guard<std::mutex> lock(cb->mu);
-  cb->setStream(cb->handle, s);
-  const int R16F = 2, R32F = 0, COMPUTE_32F = 68, ALGO_DEFAULT = -1;
-  return cb->gemmEx(cb->handle, 1 /*T*/, 0 /*N*/, N, 1, K, &one, W, R16F, K, x, R16F, K, &zero, y, R32F, N,
-                    COMPUTE_32F, ALGO_DEFAULT) == 0;
-}
-
-GemmBenchResult benchGemm(int m, int n, int k, const Ctx& ctx) {
-  GemmBenchResult r;
-  Stream s;
-  DevBuf<float> A(size_t(k) * m), B(size_t(k) * n), C(size_t(m) * n);
-  QR_CUDA(cudaMemsetAsync(A.p, 0, A.n * 4, s));
-  QR_CUDA(cudaMemsetAsync(B.p, 0, B.n * 4, s));
-  C.zero(s);
-  cudaEvent_t e0, e1;
-  QR_CUDA(cudaEventCreate(&e0));
-  QR_CUDA(cudaEventCreate(&e1));
-  auto timeIt = [&](auto&& f) {
-    f();  // warm-up
-    QR_CUDA(cudaEventRecord(e0, s));
-    const int iters = 5;
-    for (int i = 0; i < iters; i++) f();
-    QR_CUDA(cudaEventRecord(e1, s));
-    QR_CUDA(cudaEventSynchronize(e1));
-    float ms = 0;
-    QR_CUDA(cudaEventElapsedTime(&ms, e0, e1));
-    return double(ms) / iters;
-  };
-  const double flops = 2.0 * m * n * k;
-  r.oursMs = timeIt([&] { gemmTN(m, n, k, 1.f, A.p, m, B.p, n, C.p, n, false, s); });
-  r.oursTflops = flops / (r.oursMs * 1e9);
-  ctx.check();
-  Cublas* cb = cublas(nullptr);
-  if (cb) {
-    r.cublasMs = timeIt([&] { cublasSgemmTN(cb, m, n, k, A.p, B.p, C.p, s); });
-    r.cublasTflops = flops / (r.cublasMs * 1e9);
-  }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  return r;
-}
-
 }  // namespace cuda
 }  // namespace qr

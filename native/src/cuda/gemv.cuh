@@ -1,6 +1,10 @@
-// What the dequant+GEMV files share: the streaming load the kernels read weights with, the fp16 bit
-// tricks and the MMA of the two 4-bit tensor-core kernels (gemv_mma.cu, gemv_paced.cu), their launch
-// with programmatic dependent launch, and the entry points gemv.cu dispatches to.
+// The product's fused dequant+GEMV for group-quantised weights in MatMulNBits layout (row bit
+// streams, low bits first), with optional fp16 CSR outliers: its entry point (dequantGemv, gemv.cu),
+// the kernels it picks from (the paced 4-bit kernel, gemv_paced.cu; the register-tile 4-bit kernel,
+// gemv_mma.cu; the register kernel for every width, gemv_register.cuh), and what they share: the
+// streaming load, the fp16 bit tricks and the MMA of the two 4-bit tensor-core kernels, and their
+// launch with programmatic dependent launch. The benchmark's other kernel shapes and baselines are
+// in native/bench/, outside the product addon.
 #pragma once
 #include <cuda_fp16.h>
 
@@ -69,22 +73,31 @@ void launchOnStream(void (*kernel)(Params...), unsigned grid, unsigned block, si
 }
 
 /**
- * 4-bit y[N] = dequant(B)·x on the tensor cores (gemv_mma.cu): `warps` (2, 4 or 8) warps per 16 rows
- * splitting the 128-column blocks, `pref` (2 or 4) blocks loaded ahead per lane; `pdl`: launched with
- * programmatic dependent launch (sm_90: the weights load before the previous kernel of the stream
- * ends); `lean` (with pdl): registers capped near 80 a thread. Null when launched, else why it does not fit (device before sm_80, or before sm_90 with
- * pdl, rows not a multiple of 16, cols or group size not multiples of 128, cols > 24576, unaligned
- * arrays), with nothing launched.
+ * The product's y[N] = dequant(B)·x (+ CSR outliers rp/ci/v when rp is not null) on stream st, with
+ * the kernel measured fastest for the layer on this device (docs/native.md): for 4 bits the paced
+ * kernel where it fits (B then in repackPaced4's layout: see gemvUsesPacedLayout), else the
+ * register-tile kernel where it fits, else the register kernel (2, 3, 4, 8 bits). Cols and the
+ * group size must be multiples of 32. Returns the kernel's name: "paced", "tensor core", "register".
  */
-const char* launchMmaGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
-                           int g, const int* rp, const int* ci, const __half* v, cudaStream_t st, int warps, int pref,
-                           bool pdl, bool lean = false);
+const char* dequantGemv(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
+                        int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st);
+
+/** Whether dequantGemv takes this layer with the paced kernel, whose B is in repackPaced4's layout. */
+bool gemvUsesPacedLayout(int bits, int N, int K, int g);
 
 /**
- * Benchmark ceiling (gemv_mma.cu readCeilingKernel, sm_90, not a GEMV): the 4-bit kernel's weight
- * reads and PDL chaining without decode or math; readX: x is read after the wait as well.
+ * 4-bit y[N] = dequant(B)·x with the register-tile tensor-core kernel (gemv_mma.cu) in the shape
+ * the product picks for this layer and device. Null when launched, else why it does not fit (see
+ * mmaGemv4Unfit), with nothing launched.
  */
-const char* launchReadCeiling(const uint8_t* B, const __half* x, float* y, int N, int K, cudaStream_t st, bool readX);
+const char* launchTileGemv4(const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N, int K,
+                            int g, const int* rp, const int* ci, const __half* v, cudaStream_t st);
+
+/**
+ * The register kernel (gemv_register.cuh) in the product's shape for `bits` (2, 3, 4 or 8).
+ */
+void launchRegisterGemv(int bits, const uint8_t* B, const __half* s, const uint8_t* z, const __half* x, float* y, int N,
+                        int K, int g, const int* rp, const int* ci, const __half* v, cudaStream_t st);
 
 /**
  * Why the paced 4-bit kernel (gemv_paced.cu) cannot take this layer on the current device (sm_90

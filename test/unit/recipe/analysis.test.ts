@@ -168,3 +168,17 @@ test('inlay estimates shrink the model after quantization', async () => {
   assert.ok(a.estimates[0].bytes < tinyLm().totalBytes / 4);
   assert.ok(a.estimates[0].avgBits > 4 && a.estimates[0].avgBits < 32);
 });
+
+test('issue #22: a GPTQ/SparseGPT block above the native limit is refused before any run (the limit is native/limits.ts)', async () => {
+  const { OBS_BLOCK } = await import('../../../native/limits');
+  for (const stage of ['quantize gptq { bits 4  block %d }', 'prune sparsegpt { sparsity 50%  block %d }']) {
+    const ok = await run(stage.replace('%d', String(OBS_BLOCK.max)));
+    assert.deepEqual(codes(ok.diagnostics).filter((c) => c === 'QR105'), [], JSON.stringify(ok.diagnostics));
+    const src = stage.replace('%d', String(OBS_BLOCK.max + 1));
+    const a = await run(src);
+    const d = a.diagnostics.find((x) => x.code === 'QR105');
+    assert.ok(d, JSON.stringify(a.diagnostics));
+    assert.equal(textOf(HEAD + src, d), String(OBS_BLOCK.max + 1));
+    assert.match(d.message, new RegExp(`between 1 and ${OBS_BLOCK.max}`));
+  }
+});

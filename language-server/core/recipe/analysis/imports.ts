@@ -1,0 +1,81 @@
+/**
+ * `use`: the imported recipes, read, lowered and merged under this file by the import rules of
+ * docs/recipe-language.md (an import's problems are reported at the `use` that brought it in).
+ */
+import path from 'node:path';
+
+import { lower, type Doc, type DocNamed, type DocStage, type Val } from '../lower';
+import { parse } from '../parser';
+import type { Checker } from './context';
+
+/** The recipe as this file and its imports make it. */
+export interface Merged {
+  model?: Val<string>;
+  data: DocNamed[];
+  presets: DocNamed[];
+  stages: DocStage[];
+}
+
+/** This file with its imports merged in. */
+export function loadRecipe(c: Checker): Promise<Merged> {
+  return load(c, c.doc, [c.file], undefined);
+}
+
+async function load(c: Checker, d: Doc, stack: string[], top: Val<string> | undefined): Promise<Merged> {
+  let base: Merged = { data: [], presets: [], stages: [] };
+  for (const use of d.uses) {
+    c.checkAbort();
+    const via = top ?? use;
+    c.refer(use, { file: use.value, start: { line: 0, character: 0 }, end: { line: 0, character: 0 } });
+    if (stack.includes(use.value)) {
+      const cycle = [...stack, use.value].map((f) => path.basename(f)).join(' → ');
+      c.rep(use.loc, 'QR117', `Import cycle: ${cycle}. Remove this \`use\`.`);
+      continue;
+    }
+    const text = await c.host.readFile(use.value);
+    if (text instanceof Error) {
+      c.rep(use.loc, 'QR116', `Cannot read ${path.basename(use.value)}: ${text.message}. Check the path (relative to this recipe).`);
+      continue;
+    }
+    const parsed = parse(text);
+    const sub = lower(use.value, text, parsed.tree);
+    c.docs.set(use.value, sub);
+    if (!c.origin.has(use.value)) c.origin.set(use.value, via);
+    const errs = [...parsed.errors, ...sub.diagnostics].filter((x) => x.severity === 'error');
+    if (errs.length) {
+      const first = errs[0];
+      const line = sub.lines.position(first.start).line + 1;
+      c.rep(use.loc, 'QR117',
+        `${path.basename(use.value)} has ${errs.length} error${errs.length > 1 ? 's' : ''}; first, line ${line}: ${first.message}`);
+    }
+    base = over(base, await load(c, sub, [...stack, use.value], via));
+  }
+  for (const m of d.models.slice(1)) c.rep(m.loc, 'QR111', 'A recipe has one model: remove this line or the other `model`.');
+  return over(base, { model: d.models[0], data: d.data, presets: d.presets, stages: d.stages });
+}
+
+/** `cur` written over `base` (the import rules of docs/recipe-language.md). */
+function over(base: Merged, cur: Merged): Merged {
+  const named = (a: DocNamed[], b: DocNamed[]): DocNamed[] => [
+    ...a.map((x) => b.find((y) => y.name === x.name) ?? x),
+    ...b.filter((y) => !a.some((x) => x.name === y.name)),
+  ];
+  const stages = [...base.stages];
+  const merged = new Set<number>();
+  for (const s of cur.stages) {
+    // only imported stages are merge targets: this file's own stages are appended
+    const i = base.stages.findIndex((b, k) => !merged.has(k) && b.kind === s.kind);
+    if (i < 0) { stages.push(s); continue; }
+    merged.add(i);
+    const b = stages[i];
+    stages[i] = {
+      ...s,
+      method: s.method ?? b.method, on: s.on ?? b.on,
+      keys: new Map([...b.keys, ...s.keys]),
+      targets: s.targets.length ? s.targets : b.targets, ignore: s.ignore.length ? s.ignore : b.ignore,
+      overrides: [...b.overrides, ...s.overrides], metrics: s.metrics.length ? s.metrics : b.metrics,
+      format: s.format ?? b.format, path: s.path ?? b.path,
+    };
+  }
+  return { model: cur.model ?? base.model, data: named(base.data, cur.data), presets: named(base.presets, cur.presets), stages };
+}

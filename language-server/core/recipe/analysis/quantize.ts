@@ -1,0 +1,50 @@
+/**
+ * `quantize METHOD { ... }`: parameters from the defaults, a preset (built-in or the recipe's own)
+ * and the keys written, per-layer overrides, and against the model: which layers take which
+ * parameters, group sizes that do not divide a layer (QR204), the size after the stage.
+ */
+import { didYouMean } from '../diagnostics';
+import type { Val } from '../lower';
+import type { QuantParams, ResolvedOverride, ResolvedStage } from '../resolved';
+import { BUILTIN_PRESETS } from '../schema';
+import { applyQ, quantDefaults } from './params';
+import { overrideSpecs, reportDivisibility, rpat, takeOverrides } from './selection';
+import type { StageCheck } from './stage';
+
+export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }: StageCheck): ResolvedStage {
+  let params: QuantParams = { ...quantDefaults() };
+  // the value that set the stage's group size, where a divisibility problem is reported
+  let stageGroupVal: Val | undefined = s.keys.get('group');
+  const pv = s.keys.get('preset');
+  if (pv) {
+    const name = pv.value as string;
+    const builtin = BUILTIN_PRESETS[name];
+    const user = m.presets.find((p) => p.name === name);
+    if (builtin) params = { ...params, bits: builtin.bits, group: builtin.group, symmetric: builtin.symmetric };
+    else if (user) {
+      params = applyQ(params, user.keys);
+      if (!stageGroupVal) stageGroupVal = user.keys.get('group');
+      c.refer(pv as Val<string>, c.range(user.nameLoc));
+    } else {
+      const all = [...Object.keys(BUILTIN_PRESETS), ...m.presets.map((p) => p.name)];
+      const dm = didYouMean(name, all);
+      c.rep(pv.loc, 'QR112', `No preset named \`${name}\`${dm ? `: did you mean \`${dm}\`?` : `. Presets: ${all.join(', ')}.`}`,
+        dm ? [{ title: `Change to ${dm}`, start: pv.loc.start, end: pv.loc.end, text: dm }] : undefined);
+    }
+  }
+  params = applyQ(params, s.keys);
+  const overrides: ResolvedOverride<QuantParams>[] = s.overrides.map((o) => ({
+    pattern: rpat(c, o.pattern), params: applyQ({}, o.keys), range: c.range(o.loc),
+  }));
+  let perLayer: Record<string, QuantParams> | undefined;
+  if (c.memo && sel.sel) {
+    const qm = c.memo.quantize(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
+    takeOverrides(c, s, sel.sel, overrides, qm);
+    perLayer = qm.perLayer;
+    reportDivisibility(c, s, qm.problems, (src) => (src < 0 ? stageGroupVal : s.overrides[src].keys.get('group')), 'group');
+    sizes.apply(qm.state);
+    if (here) sizes.snapshot(s.loc.end);
+  }
+  const resolvedMethod = (method ?? 'rtn') as 'rtn';
+  return { ...base, kind: 'quantize', method: resolvedMethod, data, selection: sel.resolved, params, overrides, perLayer };
+}
