@@ -8,6 +8,7 @@ import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language
 import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
 import { CancelledError } from '../../../language-server/core/util/cancel';
+import { processStartToken } from '../../../language-server/core/util/process';
 import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { writeQuantStore } from '../export/quant-store';
@@ -78,7 +79,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const record: RunRecord = {
     id, status: 'running', recipePath, recipeText: pre.text, recipeHash: sha256Text(pre.text),
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
-    versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid,
+    versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid, pidStart: processStartToken(process.pid),
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
   };
   await writeRecord(dir, record);

@@ -2,7 +2,7 @@
 // icon, key metrics in the description and live per-layer progress for runs still going.
 import * as vscode from 'vscode';
 import path from 'node:path';
-import { listRuns } from '../../../language-server/core/runs/store';
+import { listRuns, scanRuns, type BrokenRun } from '../../../language-server/core/runs/store';
 import type { Metrics, RunRecord } from '../../../language-server/core/protocol/runner';
 import { runsFolder } from '../config';
 import { formatBytes } from '../../../language-server/core/util/format';
@@ -11,6 +11,8 @@ import type { RunManager } from './run-manager';
 export type RunsNode =
   | { kind: 'recipe'; recipe: string; runs: { dir: string; record: RunRecord }[] }
   | { kind: 'run'; dir: string; record: RunRecord }
+  /** A run folder whose run.json cannot be used: shown with the reason, never hiding the others. */
+  | ({ kind: 'broken' } & BrokenRun)
   | { kind: 'detail'; label: string; description?: string; tooltip?: string };
 
 const statusIcon: Record<string, vscode.ThemeIcon> = {
@@ -76,9 +78,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
       const groups = new Map<string, { dir: string; record: RunRecord }[]>();
       for (const r of await this.allRuns()) {
         const key = r.record.recipePath;
-        groups.set(key, [...(groups.get(key) ?? []), r]);
+        const g = groups.get(key);
+        if (g) g.push(r); else groups.set(key, [r]);
       }
-      return [...groups.entries()].map(([recipe, runs]) => ({ kind: 'recipe', recipe, runs }));
+      const broken: RunsNode[] = [];
+      for (const f of vscode.workspace.workspaceFolders ?? []) for (const b of (await scanRuns(runsFolder(f.uri.fsPath))).broken) broken.push({ kind: 'broken', ...b });
+      return [...[...groups.entries()].map(([recipe, runs]): RunsNode => ({ kind: 'recipe', recipe, runs })), ...broken];
     }
     if (node.kind === 'recipe') return node.runs.map((r) => ({ kind: 'run', ...r }));
     if (node.kind === 'run') return this.details(node.record);
@@ -120,8 +125,23 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
       } else {
         item.description = r.status === 'succeeded' ? keyMetrics(r.metrics.compressed) : r.status;
       }
-      item.tooltip = new vscode.MarkdownString(`**${r.id}** — ${r.status}\n\n${r.recipePath}\n\ndevice: ${r.device}${r.error ? `\n\n${r.error}` : ''}`);
+      // run.json is data from disk: every field goes in as text (escaped), never as markdown
+      const tip = new vscode.MarkdownString();
+      tip.appendMarkdown('**').appendText(r.id).appendMarkdown('** — ').appendText(r.status).appendMarkdown('\n\n').appendText(r.recipePath)
+        .appendMarkdown('\n\n').appendText(`device: ${r.device}`);
+      if (r.error) tip.appendMarkdown('\n\n').appendText(r.error);
+      item.tooltip = tip;
       item.contextValue = `qrecipe.run.${live ? 'running' : r.status}`;
+      item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
+      return item;
+    }
+    if (node.kind === 'broken') {
+      const item = new vscode.TreeItem(node.id, vscode.TreeItemCollapsibleState.None);
+      item.id = node.dir;
+      item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+      item.description = `broken: ${node.reason}`;
+      item.tooltip = `${node.dir}\n\nThis run's run.json cannot be used: ${node.reason}`;
+      item.contextValue = 'qrecipe.brokenRun';
       item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
       return item;
     }

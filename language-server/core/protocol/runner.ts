@@ -58,6 +58,8 @@ export interface RunRecord {
   versions: { qrecipe: string; addon?: string; onnxruntime: string; node: string };
   device: string;
   pid: number;
+  /** Identity of the runner process beside its pid (Linux: boot id and start time), so a reused pid is not taken for it. */
+  pidStart?: string;
   startedAt: string;
   endedAt?: string;
   stageSeconds: Partial<Record<StageKind, number>>;

@@ -26,3 +26,5 @@ export const MAX_HASHED_FILES = 1_000_000;
 export const MAX_RECIPE_BYTES = 16 << 20;
 /** Diagnostics published for one file (LSP) or printed by `qrecipe check`; the rest are counted. */
 export const MAX_DIAGNOSTICS_SHOWN = 1000;
+/** Largest run.json read (a record is kilobytes; per-layer results of a huge model stay far below). */
+export const MAX_RUN_RECORD_BYTES = 64 << 20;
