@@ -16,7 +16,6 @@ run.json cannot be used (not JSON, wrong fields, unreadable) is listed as broken
 
 /** A record's text on one terminal line: control characters (a crafted record may hold escapes) shown as spaces. */
 function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 300);
 }
 
