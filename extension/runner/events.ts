@@ -42,6 +42,7 @@ export function formatEvent(e: RunnerEvent): string {
       return `${where}${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
     }
     case 'artifact': return `  wrote ${e.kind} ${e.path} (${e.bytes.toLocaleString('en-US')} bytes)`;
+    case 'write-refused': return `refused to write: ${e.problems.map((p) => p.path).join(', ')}`;
     case 'run-end': return `run ${e.status} in ${fmtSeconds(e.seconds)}${e.error ? `: ${e.error}` : ''}`;
   }
 }

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import type { Ctx } from './ctx';
+import { config } from './config';
 
 export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
   const module = ctx.asset('dist/server.js');
@@ -13,6 +14,8 @@ export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ language: 'qrecipe' }],
+    // the run store the server keeps export paths out of (QR121)
+    initializationOptions: { runsFolder: config().runsFolder },
     outputChannel: ctx.output,
     synchronize: {
       // Model files feed the model-aware checks: the server re-reads an inventory when one changes.

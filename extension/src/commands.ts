@@ -188,7 +188,8 @@ async function exportModel(ctx: Ctx, s: Services, node?: RunsNode): Promise<void
   });
   if (!dest) return;
   const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, (progress, token) =>
-    runCli(ctx, ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws)], { token, onLine: (l) => progress.report({ message: l.slice(0, 120) }) }));
+    // the save dialog is the user's consent to the place and to replacing a file; inputs and the run store stay refused
+    runCli(ctx, ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws), '--workspace', ws, '--allow-outside', '--force'], { token, onLine: (l) => progress.report({ message: l.slice(0, 120) }) }));
   if (result.code !== 0) {
     ctx.output.error(`export failed:\n${result.stdout}${result.stderr}`);
     return void vscode.window.showErrorMessage(`QRecipe: export failed: ${(result.stderr || result.stdout).trim().split('\n').pop()}`, 'Show Output').then((p) => p && ctx.output.show());

@@ -27,6 +27,7 @@ import { makeSafe } from './safe';
 import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
 import { MAX_DIAGNOSTICS_SHOWN } from '../core/util/limits';
+import { WriteRulesOf } from './write-rules';
 
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -36,7 +37,8 @@ const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
 
 const modelOf = new Map<string, string>(); // uri → model path of its last analysis
 const watcher = new ModelWatcher((p) => recheckModels([p]));
-const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
+const writeRules = new WriteRulesOf();
+const analyses = new Analyses(documents, fileSystemHost(inventories.provider, (f) => writeRules.rules(f)), (uri, a, version) => {
   // a file of junk can have 100,000 problems; the first ones are enough to act on
   void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, MAX_DIAGNOSTICS_SHOWN).map((d) => toLspDiagnostic(d, a.doc.lines)) });
   if (a.recipe.model) modelOf.set(uri, a.recipe.model.path); else modelOf.delete(uri);
@@ -59,7 +61,7 @@ function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextD
   return { ...entry, doc };
 }
 
-connection.onInitialize((): InitializeResult => ({
+connection.onInitialize((params): InitializeResult => (writeRules.init(params), {
   capabilities: {
     textDocumentSync: TextDocumentSyncKind.Incremental,
     completionProvider: { triggerCharacters: ['"', '/', ' ', ':'] },

@@ -80,3 +80,18 @@ test('model "/dev/zero" and a FIFO as the model: a located warning at once, noth
     assert.ok(await responsiveMs() < 500);
   }
 });
+
+test('an export path outside the workspace or over the model is an error while typing, at the path (issue 20 #1)', async () => {
+  const text = MODEL + 'quantize rtn { bits 4 }\nexport onnx-fakequant "/tmp/victim/.bashrc"\n';
+  const wait = diagsFor(uriOf('export-path.qrecipe'));
+  const uri = open('export-path.qrecipe', text);
+  const d = await wait;
+  const e = d.diagnostics.find((x) => x.code === 'QR120');
+  assert.ok(e && e.severity === 1, JSON.stringify(d.diagnostics));
+  assert.deepEqual(e.range.start, { line: 2, character: 22 });
+  const v = ++version;
+  const next = c.waitFor<PublishedDiagnostics>('textDocument/publishDiagnostics', (p) => p.uri === uri && p.version === v);
+  c.notify('textDocument/didChange', { textDocument: { uri, version: v }, contentChanges: [{ text: MODEL + 'quantize rtn { bits 4 }\nexport onnx-fakequant "../fixtures/tiny-lm/model.onnx"\n' }] });
+  const d2 = await next;
+  assert.ok(d2.diagnostics.some((x) => x.code === 'QR121' || x.code === 'QR120'), JSON.stringify(d2.diagnostics));
+});

@@ -4,6 +4,8 @@ import { parseArgs, UsageError } from '../args';
 import { checkFile, formatRecord } from '../../../language-server/core/recipe/check';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import { MAX_DIAGNOSTICS_SHOWN } from '../../../language-server/core/util/limits';
+import path from 'node:path';
+import { resolveRunsRoot } from '../workspace';
 
 const HELP = 'usage: qrecipe check FILE.qrecipe [--json]\n\nChecks a recipe (syntax, names, files, and the model\'s layers when the model file exists).';
 
@@ -20,7 +22,8 @@ export async function main(args: string[]): Promise<number> {
   const file = parsed.positionals[0];
   let result;
   try {
-    result = await checkFile(file, (p) => readInventory(p));
+    // export paths are checked as `run` will: inside the recipe's folder, not into the workspace's run store
+    result = await checkFile(file, (p) => readInventory(p), { root: path.dirname(path.resolve(file)), runsRoot: resolveRunsRoot({ recipe: file }) });
   } catch (e) {
     console.error(`qrecipe check: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
     return 2;

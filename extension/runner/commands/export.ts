@@ -14,8 +14,9 @@ import { readQuantStore } from '../export/quant-store';
 import { exportAndVerify, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Text } from '../pipeline/provenance';
+import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP } from '../write-policy';
 
-const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR]
+const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR] [--workspace DIR] [--allow-outside] [--force]
 
 Writes the compressed model of a finished run in FORMAT:
   onnx-matmulnbits  com.microsoft.MatMulNBits for quantised MatMul/Gemm layers (2, 4, 8-bit
@@ -24,18 +25,32 @@ Writes the compressed model of a finished run in FORMAT:
   onnx-qdq          DequantizeLinear (int8/uint8 codes) for every quantised layer
   onnx-fakequant    float weights holding the dequantised values
 Then checks that onnxruntime loads it and, when the recipe is still there, that its first quality
-metric matches the run's fake-quant value within 1%. RUN is a run id, unique prefix, folder or 'latest'.`;
+metric matches the run's fake-quant value within 1%. RUN is a run id, unique prefix, folder or 'latest'.
+FILE must stay inside the workspace (the current folder unless --workspace says), must not be the
+run's model, recipe or anything in the run store, and replaces an existing file only with --force
+(or when it is an earlier export of these runs). A file that onnxruntime does not load is removed.
+${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('export', HELP, async () => {
-    const a = parseArgs(args, { flags: ['help'], options: ['format', 'o', 'output', 'runs'], short: { h: 'help', o: 'output' } });
+    const a = parseArgs(args, { flags: ['help', ...WRITE_FLAGS], options: ['format', 'o', 'output', 'runs', 'workspace'], short: { h: 'help', o: 'output' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     if (a.positionals.length !== 1) throw new UsageError('give exactly one run');
     const format = a.options.get('format') as ExportFormat | undefined;
     if (!format || !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
     const out = a.options.get('output') ?? a.options.get('o');
     if (!out) throw new UsageError('-o FILE is required');
-    const { dir, record } = await findRun(resolveRunsRoot({ runs: a.options.get('runs') }), a.positionals[0]!);
+    const runsRoot = resolveRunsRoot({ runs: a.options.get('runs') });
+    const { dir, record } = await findRun(runsRoot, a.positionals[0]!);
+    const write = writeOptions(a);
+    // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
+    const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
+    policy.protectedDirs.push(dir);
+    const refused = refusedWrites(out, policy, write);
+    if (refused.length) {
+      for (const p of refused) console.error(`qrecipe export: ${explain(p)}`);
+      return 1;
+    }
     if (record.status !== 'succeeded' || !record.artifacts.compressedModel) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel ? '' : ' and has no compressed model'}: nothing to export`);
     const model = path.join(dir, record.artifacts.compressedModel);
     const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
@@ -58,7 +73,7 @@ export async function main(args: string[]): Promise<number> {
     const warnings: string[] = [];
     const r = await exportAndVerify({
       compressedModel: model, quant, format, out, sink: createSink({ json: false }),
-      warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check,
+      warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check, write: { policy, options: write },
     });
     record.artifacts.exports.push(r);
     if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];

@@ -1,26 +1,33 @@
-// `qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR]`: runs a recipe
-// end to end in this process (the extension spawns the same command with --json-events).
+// `qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR] [--workspace DIR]
+// [--allow-outside] [--force]`: runs a recipe end to end in this process (the extension spawns the
+// same command with --json-events).
 import type { Device } from '../../../native/index';
 import { parseArgs, UsageError, withUsage } from '../args';
 import { createSink } from '../events';
 import { listenForCancel } from '../cancel';
 import { resolveRunsRoot } from '../workspace';
 import { runRecipe } from '../pipeline/run-recipe';
+import { WRITE_FLAGS, WRITE_FLAGS_HELP, writeOptions } from '../write-policy';
 
 const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR]
+                   [--workspace DIR] [--allow-outside] [--force]
 
 Checks the recipe (errors stop it before any compute), then loads the model, calibrates,
 prunes, quantizes, evaluates the original and the compressed model and exports, as the
 recipe says. The run is recorded in <workspace>/.qrecipe/runs/<time>-<recipe>/ (run.json,
 run.log, the compressed model, quant.bin). Ctrl+C, or a {"type":"cancel"} line on stdin,
-stops it cleanly; the run is then recorded as cancelled.
+stops it cleanly; the run is then recorded as cancelled. The recipe's export path must stay
+inside the workspace (the recipe's folder unless --workspace says), must not be an input or in
+the run store, and replaces an existing file only if it is an earlier export of these runs:
+otherwise nothing is run.
   --device D      where the compression math runs: auto (default), cpu or cuda
   --json-events   one JSON event per line on stdout (the runner protocol)
-  --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs`;
+  --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs
+${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('run', HELP, async () => {
-    const a = parseArgs(args, { flags: ['json-events', 'help'], options: ['device', 'runs'], short: { h: 'help' } });
+    const a = parseArgs(args, { flags: ['json-events', 'help', ...WRITE_FLAGS], options: ['device', 'runs', 'workspace'], short: { h: 'help' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     if (a.positionals.length !== 1) throw new UsageError('give exactly one recipe file');
     const device = (a.options.get('device') ?? 'auto') as Device;
@@ -31,7 +38,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       return await runRecipe({
         recipe, device, runsRoot: resolveRunsRoot({ runs: a.options.get('runs'), recipe }),
-        sink: createSink({ json }), signal: cancel.signal,
+        sink: createSink({ json }), signal: cancel.signal, write: writeOptions(a),
       });
     } finally {
       cancel.dispose();

@@ -1,8 +1,11 @@
-// The export stage (and `qrecipe export`): write the format, then verify it: onnxruntime-node
-// loads it, its size and bits per weight, and the run's quality metric on the exported model
-// against the fake-quant evaluation (within 1%, else a warning).
+// The export stage (and `qrecipe export`): check the path against the write confinement, write the
+// format, then verify it: onnxruntime-node loads it (else the file is removed and the run or export
+// fails), its size and bits per weight, and the run's quality metric on the exported model against
+// the fake-quant evaluation (within 1%, else a warning).
 import path from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import type { WritePolicy } from '../../../language-server/core/util/confine';
+import { explain, refusedWrites, type WriteOptions } from '../write-policy';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
@@ -21,10 +24,16 @@ export interface ExportCheck {
   measure(model: string): Promise<number>;
 }
 
+/** The write confinement an export is checked against right before it is written. */
+export interface ExportWrite { policy: WritePolicy; options: WriteOptions }
+
 export async function exportAndVerify(o: {
   compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
-  warn(message: string): void; check?: ExportCheck;
+  warn(message: string): void; check?: ExportCheck; write?: ExportWrite;
 }): Promise<ExportRecord> {
+  // checked again here, not only before the run: a file may have appeared, a folder become a link
+  const refused = o.write ? refusedWrites(o.out, o.write.policy, o.write.options) : [];
+  if (refused.length) throw new Error(`refused to write the export: ${refused.map(explain).join('; ')}`);
   mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal });
   for (const w of s.warnings) o.warn(w);
@@ -39,8 +48,10 @@ export async function exportAndVerify(o: {
     await session.release();
     record.verified = true;
   } catch (err) {
-    o.warn(`the exported model does not load in onnxruntime-node: ${(err as Error).message}`);
-    return record;
+    // a file that does not load must not look like a result: removed, and the run or export fails
+    rmSync(s.path, { force: true });
+    if (s.path !== path.resolve(o.out)) rmSync(path.resolve(o.out), { force: true });
+    throw new Error(`the exported model does not load in onnxruntime-node, so it was removed: ${(err as Error).message}`);
   }
   const ratio = s.quantizedFloatBytes ? s.quantizedBytes / s.quantizedFloatBytes : 1;
   o.sink.emit({ type: 'log', level: 'info', message: `export ${o.format}: ${s.bytes.toLocaleString('en-US')} bytes; quantised layers ${s.quantizedBytes.toLocaleString('en-US')} bytes = ${ratio.toFixed(3)}x their float32 size, ${s.bitsPerWeight.toFixed(2)} bits per weight` });
@@ -55,7 +66,7 @@ export async function exportAndVerify(o: {
   return record;
 }
 
-export async function runExportStage(ctx: RunContext, stage: ExportStage, compressedModel: string, quant: QuantizedLayer[], evaluator: Evaluator): Promise<ExportRecord> {
+export async function runExportStage(ctx: RunContext, stage: ExportStage, compressedModel: string, quant: QuantizedLayer[], evaluator: Evaluator, write?: ExportWrite): Promise<ExportRecord> {
   const q = evaluator.lastQuality;
   const check: ExportCheck | undefined = q ? {
     spec: q.spec, fakeQuant: q.value,
@@ -66,5 +77,5 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, compre
   if (outliers.length && stage.format !== 'onnx-fakequant') {
     ctx.warn(`${outliers.length} layer${outliers.length === 1 ? '' : 's'} with fp16 outliers (${outliers.slice(0, 3).join(', ')}${outliers.length > 3 ? ', ...' : ''}) have no ${stage.format} form yet: written with their dequantised float weights`);
   }
-  return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check });
+  return exportAndVerify({ compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check, write });
 }

@@ -2,6 +2,7 @@
 // diagnostics as the editor and `qrecipe check`), a readable model with an inventory, non-empty
 // layer selections and a loadable native addon. Problems are returned located at file:line:col.
 import { checkFile } from '../../../language-server/core/recipe/check';
+import type { WriteRules } from '../../../language-server/core/recipe/host';
 import type { Analysis } from '../../../language-server/core/recipe/analyze';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
@@ -29,10 +30,11 @@ export function formatProblem(p: Problem): string {
   return `${where}${p.severity}${p.code ? ` ${p.code}` : ''}: ${p.message}`;
 }
 
-export async function preflight(file: string): Promise<Preflight> {
+/** `write`: where the run may write (export paths are checked, QR120/QR121); default the recipe's folder. */
+export async function preflight(file: string, write?: WriteRules): Promise<Preflight> {
   let result: Awaited<ReturnType<typeof checkFile>>;
   try {
-    result = await checkFile(file, (p) => readInventory(p));
+    result = await checkFile(file, (p) => readInventory(p), write);
   } catch (err) {
     return { text: '', problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
   }

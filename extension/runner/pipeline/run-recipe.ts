@@ -20,6 +20,7 @@ import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
 import { runExportStage } from './export-stage';
+import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
 
 export interface RunOptions {
   recipe: string;
@@ -28,6 +29,8 @@ export interface RunOptions {
   runsRoot: string;
   sink: EventSink;
   signal: AbortSignal;
+  /** Where the run may write (default: inside the recipe's folder, no replacing, see write-policy.ts). */
+  write?: WriteOptions;
 }
 
 export const COMPRESSED_MODEL = 'model.onnx';
@@ -53,7 +56,9 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const t0 = Date.now();
   const { sink, signal } = o;
   const recipePath = path.resolve(o.recipe);
-  const pre = await preflight(recipePath);
+  const write: WriteOptions = o.write ?? { allowOutside: false, force: false };
+  const root = write.workspace ?? path.dirname(recipePath);
+  const pre = await preflight(recipePath, { root, runsRoot: o.runsRoot, allowOutside: write.allowOutside });
   for (const p of pre.problems) {
     sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
@@ -65,6 +70,18 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   }
   const recipe = pre.recipe;
   const model = recipe.model!;
+  // every path the run will write, checked before anything is written (and again at the export)
+  const policy = await writePolicy({
+    root, runsRoot: o.runsRoot,
+    inputs: [recipePath, ...(pre.analysis?.imports ?? []), model.path, ...(pre.analysis?.inventory?.externalFiles ?? [])],
+  });
+  const refused = recipe.stages.flatMap((s) => (s.kind === 'export' ? refusedWrites(s.path, policy, write).map((p) => ({ p, s })) : []));
+  if (refused.length) {
+    sink.emit({ type: 'write-refused', problems: refused.map(({ p }) => ({ kind: p.kind, path: p.target, message: p.message })) });
+    for (const { p, s } of refused) sink.emit({ type: 'log', level: 'error', message: explain(p), file: s.range.file, line: s.range.start.line + 1, column: s.range.start.character + 1 });
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `nothing was run: ${explain(refused[0]!.p)}` });
+    return 1;
+  }
   let device: string;
   try {
     device = resolveDevice(o.device);
@@ -137,7 +154,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, { policy, options: write }));
         });
       }
       record.layers = state.results;

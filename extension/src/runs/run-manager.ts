@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Ctx } from '../ctx';
 import { config, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
+import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
 import type { RunnerEvent, StageKind } from '../../../language-server/core/protocol/runner';
 
 /** What the Runs tree shows for a run that is still going. */
@@ -47,8 +48,12 @@ export class RunManager implements vscode.Disposable {
     return [...this.live].find((r) => r.runDir && path.resolve(r.runDir) === path.resolve(dir));
   }
 
-  /** Runs a recipe; resolves with the run folder (or undefined if it never started). */
-  async run(recipe: vscode.Uri): Promise<string | undefined> {
+  /**
+   * Runs a recipe; resolves with the run folder (or undefined if it never started). Writes outside
+   * the workspace or over an existing file are refused by the runner; the user is asked, and the
+   * run starts again with their consent (`consent`).
+   */
+  async run(recipe: vscode.Uri, consent: WriteConsent = {}): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showErrorMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
         if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
@@ -60,7 +65,7 @@ export class RunManager implements vscode.Disposable {
     if (doc?.isDirty) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
-    const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws)];
+    const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), '--workspace', ws, ...consentArgs(consent)];
     const env: Record<string, string> = {};
     // The native addon's OpenMP loops read OMP_NUM_THREADS; onnxruntime sessions read QRECIPE_THREADS.
     if (cfg.threads > 0) env.QRECIPE_THREADS = env.OMP_NUM_THREADS = String(cfg.threads);
@@ -77,8 +82,10 @@ export class RunManager implements vscode.Disposable {
 
     let endStatus: string | undefined;
     let endError: string | undefined;
+    let refused: WriteRefused | undefined;
     proc.onEvent((e) => {
       if (e.type === 'run-end') { endStatus = e.status; endError = e.error; }
+      if (e.type === 'write-refused') refused = e;
     });
     const outcome = vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `QRecipe: ${path.basename(recipe.fsPath)}`, cancellable: true },
@@ -104,6 +111,10 @@ export class RunManager implements vscode.Disposable {
     this.live.delete(live);
     this.changed.fire();
     this.updateStatus();
+    if (refused && endStatus === 'failed') {
+      const again = await confirmWrites(path.basename(recipe.fsPath), refused, consent);
+      if (again) return this.run(recipe, again);
+    }
     if (endStatus === 'succeeded') {
       void vscode.window.showInformationMessage(`QRecipe: ${path.basename(recipe.fsPath)} finished.`, 'Compare', 'Show Run').then((pick) => {
         if (pick === 'Compare') void vscode.commands.executeCommand('qrecipe.compareRuns');

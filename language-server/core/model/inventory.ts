@@ -6,7 +6,7 @@
 import type { LayerInfo, LayerOp, ModelInventory } from './types';
 import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
-import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, type OnnxModel, type LoadOptions } from './reader';
+import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, type OnnxModel, type LoadOptions } from './reader';
 import { nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
@@ -165,11 +165,13 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
   }
   let totalParams = 0;
   let totalBytes = 0;
+  const externalFiles = new Set<string>();
   for (const { tensor } of graphTensors(model)) {
+    if (isExternal(tensor)) externalFiles.add(externalRef(model, tensor).file);
     if (!isWeightType(tensor.dataType)) continue;
     const n = tensorElements(tensor);
     totalParams += n;
     totalBytes += storageBytes(tensor.dataType, n);
   }
-  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes };
+  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}) };
 }

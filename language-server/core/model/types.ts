@@ -53,4 +53,6 @@ export interface ModelInventory {
   /** Parameters and bytes of all weights, compressible or not. */
   totalParams: number;
   totalBytes: number;
+  /** Absolute paths of the external-data side files the model reads (inputs: never written over). */
+  externalFiles?: string[];
 }

@@ -22,6 +22,10 @@ export type RunnerEvent =
   | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; file?: string; line?: number; column?: number }
   | { type: 'artifact'; kind: 'model' | 'export' | 'report'; path: string; bytes: number }
+  /** The run refused to write these paths (before anything ran): outside the workspace or over an
+   *  existing file (the user may allow: `--allow-outside`, `--force`), or over an input or into the
+   *  run store (never). Followed by `log` errors and `run-end` failed. */
+  | { type: 'write-refused'; problems: { kind: 'outside' | 'exists' | 'protected'; path: string; message: string }[] }
   /** Last line of every run. A recipe that fails its check before any compute emits only `log`
    *  events (errors located at file/line/column) and `run-end`: no run-start, no run folder. */
   | { type: 'run-end'; status: RunStatus; seconds: number; error?: string };

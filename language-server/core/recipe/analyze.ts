@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ModelInventory } from '../model/types';
 import { Checker } from './analysis/context';
 import { checkDatasets, DataRefs } from './analysis/datasets';
-import { checkExportGroups } from './analysis/export';
+import { checkExportGroups, checkExportPaths } from './analysis/export';
 import { loadRecipe } from './analysis/imports';
 import { checkStages } from './analysis/stage';
 import type { Analysis } from './analysis/types';
@@ -35,7 +35,7 @@ export async function analyze(
   const doc = lower(absFile, text, parsed.tree);
   const result: Analysis = {
     file: absFile, parse: parsed, doc, diagnostics: [...parsed.errors, ...doc.diagnostics],
-    patterns: [], references: [], estimates: [], datasets: [], presets: [],
+    patterns: [], references: [], estimates: [], datasets: [], presets: [], imports: [],
     recipe: { file: absFile, datasets: [], stages: [] },
   };
   const c = new Checker(result, host, signal);
@@ -46,6 +46,7 @@ export async function analyze(
     const message = `Internal error in the analysis (please report): ${e instanceof Error ? e.message : String(e)}`;
     result.diagnostics.push(diag('QR199', 0, 0, message));
   }
+  result.imports = [...c.docs.keys()].filter((f) => f !== absFile);
   result.diagnostics.sort((a, b) => a.start - b.start || a.end - b.end);
   return result;
 }
@@ -89,4 +90,5 @@ async function run(c: Checker, text: string): Promise<void> {
 
   checkStages(c, m, refs);
   checkExportGroups(c, m);
+  checkExportPaths(c, m);
 }

@@ -31,6 +31,8 @@ export const CODES = {
   QR117: { severity: 'error', title: 'import problem' },
   QR118: { severity: 'warning', title: 'suspicious stage order' },
   QR119: { severity: 'error', title: 'data set of the wrong kind' },
+  QR120: { severity: 'error', title: 'export path outside the workspace' },
+  QR121: { severity: 'error', title: 'export path overwrites an input or the run store' },
   QR199: { severity: 'error', title: 'internal error of the analysis (a bug: please report it)' },
   // model-aware
   QR201: { severity: 'warning', title: 'pattern matches no layer' },

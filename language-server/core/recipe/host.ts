@@ -3,6 +3,7 @@
  * inventories: reading imported recipes, checking that files exist, and the model's layer inventory.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { ModelInventory } from '../model/types';
 import { readRegularFile, RefusedFileError } from '../util/regular-file';
 import { MAX_RECIPE_BYTES } from '../util/limits';
@@ -25,11 +26,30 @@ export interface AnalysisHost {
   exists(path: string): Promise<boolean>;
   /** The layer inventory of a model file; absent: model-aware checks are skipped. */
   inventory?(path: string): Promise<ModelInventory | Error>;
+  /** Where a run of the recipe may write (export paths are checked against it); absent: not checked. */
+  writeRules?(recipeFile: string): WriteRules | undefined;
 }
 
-/** A host over the real file system; `inventory` is passed in (see inventory-cache.ts). */
-export function fileSystemHost(inventory?: (path: string) => Promise<ModelInventory | Error>): AnalysisHost {
+/** The write confinement an analysis checks export paths against (core/util/confine.ts). */
+export interface WriteRules {
+  /** The workspace folder (the recipe's folder for the CLI). */
+  root: string;
+  /** The run store: nothing is written into it but by QRecipe. */
+  runsRoot: string;
+  /** The user allows writing outside `root` (`--allow-outside`): QR120 is not reported. */
+  allowOutside?: boolean;
+}
+
+/** The CLI's rules when nothing else is said: the recipe's folder, and its `.qrecipe/runs`. */
+export function recipeFolderRules(recipeFile: string): WriteRules {
+  const root = path.dirname(path.resolve(recipeFile));
+  return { root, runsRoot: path.join(root, '.qrecipe', 'runs') };
+}
+
+/** A host over the real file system; `inventory` and the write rules are passed in (see inventory-cache.ts). */
+export function fileSystemHost(inventory?: (path: string) => Promise<ModelInventory | Error>, writeRules?: (recipeFile: string) => WriteRules | undefined): AnalysisHost {
   return {
+    writeRules,
     readFile: async (p) => {
       try { return await readRecipeText(p); } catch (e) { return e instanceof RefusedFileError ? new Error(e.reason) : e instanceof Error ? e : new Error(String(e)); }
     },

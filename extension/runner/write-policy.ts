@@ -1,0 +1,51 @@
+// Where the runner may write for a recipe or a run (issue 20 #1; core/util/confine.ts decides): the
+// workspace — the recipe's folder for `run`, the current folder for `export`, or `--workspace DIR`
+// (what the extension passes: its workspace folder) —, never the inputs or the run store, outside
+// only with `--allow-outside`, over an existing file only with `--force` unless it is an earlier
+// export recorded in the run store.
+import path from 'node:path';
+import { scanRuns } from '../../language-server/core/runs/store';
+import { blocking, checkWrite, isInside, resolveForWrite, type WritePolicy, type WriteProblem } from '../../language-server/core/util/confine';
+import type { ParsedArgs } from './args';
+
+export interface WriteOptions {
+  /** The workspace folder writes are confined to (default: the command's own, see above). */
+  workspace?: string;
+  allowOutside: boolean;
+  force: boolean;
+}
+
+/** The flags, for the commands' help texts. */
+export const WRITE_FLAGS_HELP = `  --workspace DIR  writes must stay inside DIR (default: the recipe's folder; for export, the current folder)
+  --allow-outside  allow writing outside the workspace
+  --force          allow replacing an existing file (earlier exports of the workspace's runs are replaced anyway)`;
+export const WRITE_FLAGS = ['allow-outside', 'force'];
+
+export function writeOptions(a: ParsedArgs): WriteOptions {
+  const ws = a.options.get('workspace');
+  return { ...(ws ? { workspace: path.resolve(ws) } : {}), allowOutside: a.flags.has('allow-outside'), force: a.flags.has('force') };
+}
+
+/** Exports recorded by the valid runs of the store that lie inside `root` (may be replaced without --force). */
+export async function recordedExports(runsRoot: string, root: string): Promise<string[]> {
+  const real = resolveForWrite(root);
+  const { runs } = await scanRuns(runsRoot);
+  return runs.flatMap((r) => r.record.artifacts.exports.map((e) => path.resolve(e.path))).filter((p) => isInside(resolveForWrite(p), real));
+}
+
+/** The policy of one run or export. */
+export async function writePolicy(o: { root: string; inputs: string[]; runsRoot: string }): Promise<WritePolicy> {
+  return { root: o.root, protectedFiles: o.inputs, protectedDirs: [o.runsRoot], replaceable: await recordedExports(o.runsRoot, o.root) };
+}
+
+/** The problems writing `target` that the user has not allowed. */
+export function refusedWrites(target: string, policy: WritePolicy, opts: WriteOptions, what = 'the export'): WriteProblem[] {
+  return blocking(checkWrite(target, policy, what), opts);
+}
+
+/** One sentence per problem, with the way to allow it. */
+export function explain(p: WriteProblem): string {
+  if (p.kind === 'outside') return `${p.message}; pass --allow-outside to write there`;
+  if (p.kind === 'exists') return `${p.message}; pass --force to replace it`;
+  return p.message;
+}
