@@ -47,7 +47,10 @@ export async function preflight(file: string, write?: WriteRules): Promise<Prefl
     range ? { file: range.file, line: range.start.line + 1, column: range.start.character + 1 } : { file: analysis.file };
   if (!problems.some((p) => p.severity === 'error')) {
     if (!recipe.model) problems.push({ severity: 'error', ...at(undefined), message: 'the recipe names no model' });
-    else if (!analysis.inventory) problems.push({ severity: 'error', ...at(recipe.model.range), message: `the model ${recipe.model.path} cannot be read, so the recipe cannot run` });
+    else if (!analysis.inventory) {
+      const why = records.find((r) => r.code === 'QR207')?.message.replace(/^Cannot read the model's layers \((.*)\); model-aware checks are off\.$/s, '$1');
+      problems.push({ severity: 'error', ...at(recipe.model.range), message: `the model ${recipe.model.path} cannot be read, so the recipe cannot run${why ? ` (${why})` : ''}` });
+    }
     for (const s of recipe.stages) {
       if ((s.kind === 'prune' || s.kind === 'quantize' || s.kind === 'allocate') && analysis.inventory && !s.selection.layers?.length) {
         problems.push({ severity: 'error', ...at(s.range), message: `the ${s.kind} stage selects no layer of the model` });

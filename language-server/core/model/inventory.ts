@@ -6,15 +6,23 @@
 import type { LayerInfo, LayerOp, ModelInventory } from './types';
 import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
-import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, type OnnxModel, type LoadOptions } from './reader';
+import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, ModelFileError, type OnnxModel, type LoadOptions } from './reader';
+import { graphProblem } from './graph-check';
 import { nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
 export type ReadInventoryOptions = LoadOptions;
 
-/** Reads a model file and lists its compressible layers (the language server's entry point). */
+/**
+ * Reads a model file and lists its compressible layers (the language server's and the runner's
+ * preflight entry point). A malformed graph (cycle, self-loop, missing input, value produced twice)
+ * is refused here, naming the node, so nothing is computed on it.
+ */
 export async function readInventory(path: string, opts: ReadInventoryOptions = {}): Promise<ModelInventory> {
-  return inventoryOf(await loadModel(path, opts));
+  const model = await loadModel(path, opts);
+  const bad = graphProblem(model.proto.graph ?? {});
+  if (bad) throw new ModelFileError(model.path, `malformed graph: ${bad}`);
+  return inventoryOf(model);
 }
 
 interface Candidate { node: NodeProto; op: LayerOp; weight: WeightPath; inputName: string }
