@@ -3,7 +3,8 @@
 // to the run's record.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { findRun, writeRecord } from '../../../language-server/core/runs/store';
+import { findRun, sweepStore, writeRecord } from '../../../language-server/core/runs/store';
+import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
@@ -46,6 +47,8 @@ export async function main(args: string[]): Promise<number> {
     // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
     const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
     policy.protectedDirs.push(dir);
+    sweepStaleTemps(path.dirname(path.resolve(out)));
+    await sweepStore(runsRoot);
     const refused = refusedWrites(out, policy, write);
     if (refused.length) {
       for (const p of refused) console.error(`qrecipe export: ${explain(p)}`);

@@ -12,8 +12,8 @@ import { feedBatches } from '../engine/evaluate/datasets';
 import type { RunContext } from './context';
 import type { LayerStats } from './quantize';
 
-/** Folder of a run's scratch files (removed when the run ends). */
-export const SCRATCH_DIR = '.scratch';
+/** Folder of a run's scratch files (removed when the run ends; the store sweeps those of dead runs). */
+export { SCRATCH_DIR } from '../../../language-server/core/runs/store';
 
 const BLOCK = /(?:^|\.)(?:layers|layer|blocks|block|h)\.(\d+)\./;
 

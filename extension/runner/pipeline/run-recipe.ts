@@ -21,6 +21,16 @@ import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
 import { runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
+import { sweepStore } from '../../../language-server/core/runs/store';
+import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
+
+/** A file-system error as a sentence: "no space left on the device (ENOSPC)". */
+function fsMessage(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return 'no space left on the device (ENOSPC)';
+  if (e?.code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
+  return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
 
 export interface RunOptions {
   recipe: string;
@@ -90,7 +100,18 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     return 1;
   }
 
-  const { id, dir } = await createRunDir(o.runsRoot, recipePath);
+  // what earlier runs killed mid-write left behind (temp files of dead processes, scratch folders)
+  await sweepStore(o.runsRoot);
+  for (const d of new Set([path.dirname(model.path), ...recipe.stages.flatMap((s) => (s.kind === 'export' ? [path.dirname(s.path)] : []))])) sweepStaleTemps(d);
+
+  // a full disk may refuse the folder or its first record: then nothing is left behind
+  let id: string, dir: string;
+  try {
+    ({ id, dir } = await createRunDir(o.runsRoot, recipePath));
+  } catch (err) {
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `cannot create the run folder in ${o.runsRoot}: ${fsMessage(err)}` });
+    return 1;
+  }
   sink.attachLog(path.join(dir, LOG_FILE));
   const warnings: string[] = [];
   const record: RunRecord = {
@@ -99,7 +120,13 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid, pidStart: processStartToken(process.pid),
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
   };
-  await writeRecord(dir, record);
+  try {
+    await writeRecord(dir, record);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `cannot write the run record in ${dir} (${fsMessage(err)}); the run folder was removed` });
+    return 1;
+  }
   sink.emit({ type: 'run-start', protocol: RUNNER_PROTOCOL_VERSION, runId: id, runDir: dir, recipe: recipePath, device, time: record.startedAt });
   for (const p of pre.problems) if (p.severity === 'warning') warnings.push(formatProblem(p));
 
@@ -184,8 +211,15 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   record.status = status;
   record.endedAt = new Date().toISOString();
   if (error) record.error = error;
-  if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`run folder ${dir} disappeared`);
-  await writeRecord(dir, record);
+  try {
+    if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`run folder ${dir} disappeared`);
+    await writeRecord(dir, record);
+  } catch (err) {
+    // the record on disk is the last one written (running, with this pid): readers report it failed
+    // once this process is gone; the event stream still ends with run-end
+    status = 'failed';
+    error = `${error ? `${error}; ` : ''}the final run record could not be written (${fsMessage(err)})`;
+  }
   sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, ...(error ? { error } : {}) });
   return status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 }

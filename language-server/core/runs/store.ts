@@ -7,9 +7,9 @@
  * A record still marked `running` whose process is gone (crash, `kill -9`) — or whose pid now
  * belongs to another process (same pid, other start time) — is reported as failed.
  */
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic';
+import { sweepStaleTemps, writeFileAtomic } from '../util/atomic';
 import type { RunRecord } from '../protocol/runner';
 import { validateRecord } from './record-schema';
 import { isSameProcess } from '../util/process';
@@ -31,6 +31,8 @@ export class BrokenRunError extends Error {
 
 export const RUN_FILE = 'run.json';
 export const LOG_FILE = 'run.log';
+/** Folder of a run's scratch files, removed when the run ends (and by `sweepStore` after a crash). */
+export const SCRATCH_DIR = '.scratch';
 
 /** `<workspace>/.qrecipe/runs` unless a runs folder is configured (relative to the workspace). */
 export function runsRoot(workspace: string, configured = '.qrecipe/runs'): string {
@@ -120,6 +122,26 @@ export async function scanRuns(root: string, opts: { repair?: boolean } = {}): P
   runs.sort((a, b) => (a.record.startedAt < b.record.startedAt ? 1 : a.record.startedAt > b.record.startedAt ? -1 : a.record.id < b.record.id ? 1 : -1));
   broken.sort((a, b) => (a.id < b.id ? 1 : -1));
   return { runs, broken };
+}
+
+/**
+ * What a killed runner leaves behind, removed at the next start: temp files of dead processes in
+ * the run folders, and the scratch folder of every run that is no longer running. Never throws.
+ */
+export async function sweepStore(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try { names = readdirSync(root); } catch { return removed; }
+  for (const name of names) {
+    const dir = path.join(root, name);
+    removed.push(...sweepStaleTemps(dir));
+    const scratch = path.join(dir, SCRATCH_DIR);
+    if (!existsSync(scratch)) continue;
+    let running = false;
+    try { running = (await readRun(dir)).status === 'running'; } catch { /* broken: its runner is gone too */ }
+    if (!running) { rmSync(scratch, { recursive: true, force: true }); removed.push(scratch); }
+  }
+  return removed;
 }
 
 /** Every valid run under `root`, newest first (scanRuns also returns the broken ones). */
