@@ -42,5 +42,5 @@ test('readInventory refuses a malformed model with the file and the node; a long
   for (let k = 0; k < 100_000; k++) chain.push(node(`n${k}`, 'Relu', [k ? `v${k - 1}` : 'x'], [k === 99_999 ? 'y' : `v${k}`]));
   const t0 = performance.now();
   assert.equal(graphProblem(graph(chain.reverse())), undefined);
-  assert.ok(performance.now() - t0 < 1000, `${(performance.now() - t0).toFixed(0)} ms for 100k nodes`);
+  assert.ok(performance.now() - t0 < 5000, `${(performance.now() - t0).toFixed(0)} ms for 100k nodes (quadratic would take minutes)`);
 });
