@@ -26,7 +26,7 @@ import { inlayHints } from './inlay-hints';
 import { makeSafe } from './safe';
 import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
-import { MAX_DIAGNOSTICS_SHOWN } from '../core/util/limits';
+import { MAX_DIAGNOSTICS_SHOWN, MAX_LIVE_RECIPE_BYTES } from '../core/util/limits';
 import { WriteRulesOf } from './write-rules';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -56,6 +56,7 @@ function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextD
   const hit = parses.get(uri);
   if (hit && hit.version === doc.version) return { ...hit, doc };
   const text = doc.getText();
+  if (text.length > MAX_LIVE_RECIPE_BYTES) return undefined; // QR122: not parsed while typing
   const entry = { version: doc.version, parse: parse(text, hit?.parse), lines: new LineIndex(text) };
   parses.set(uri, entry);
   return { ...entry, doc };

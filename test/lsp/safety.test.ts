@@ -95,3 +95,35 @@ test('an export path outside the workspace or over the model is an error while t
   const d2 = await next;
   assert.ok(d2.diagnostics.some((x) => x.code === 'QR121' || x.code === 'QR120'), JSON.stringify(d2.diagnostics));
 });
+
+test('large recipes: 100k data sets or 10 MB of junk get QR122 at once; a 15,000-stage recipe is checked while other requests are answered (issue 20 #8)', async () => {
+  for (const [name, text] of [
+    ['data100k.qrecipe', MODEL + Array.from({ length: 100_000 }, (_, k) => `data d${k} { text "c.txt" }`).join('\n')],
+    ['junk.qrecipe', 'x=\u0000"'.repeat(2_500_000)],
+  ] as const) {
+    const wait = diagsFor(uriOf(name), 5000);
+    const t0 = performance.now();
+    open(name, text);
+    const answer = responsiveMs();
+    const d = await wait;
+    assert.ok(performance.now() - t0 < 3000, `${name}: ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.deepEqual(d.diagnostics.map((x) => x.code), ['QR122']);
+    assert.ok(await answer < 1000, `${name}: another request took ${(await answer).toFixed(0)} ms`);
+  }
+  // below the bound: checked in full, in slices
+  const stages = MODEL + 'quantize rtn { targets "Linear"  bits 4  group 64 }\n'.repeat(15_000);
+  const wait = diagsFor(uriOf('stages.qrecipe'), 60_000);
+  open('stages.qrecipe', stages);
+  const lat: number[] = [];
+  let done = false;
+  const probe = (async () => { while (!done) lat.push(await responsiveMs()); })();
+  const d = await wait;
+  done = true;
+  await probe;
+  assert.ok(d.diagnostics.every((x) => x.code !== 'QR122' && x.code !== 'QR199'));
+  lat.sort((a, b) => a - b);
+  const worst = lat[lat.length - 1]!;
+  console.log(`# ${lat.length} requests answered while a 15,000-stage recipe was analysed: median ${lat[Math.floor(lat.length / 2)]!.toFixed(0)} ms, worst ${worst.toFixed(0)} ms`);
+  assert.ok(lat.length >= 3, `only ${lat.length} requests answered during the analysis`);
+  assert.ok(worst < 1000, `a request waited ${worst.toFixed(0)} ms behind the analysis`);
+});

@@ -211,9 +211,9 @@ function renderFrontier(): void {
   const xv = (p: { bytes: number; averageBits: number }) => (state.kind === 'bytes' ? p.bytes : p.averageBits);
   const xs = pts.map(xv);
   const ys = pts.map((p) => Math.max(p.predicted, 1e-30));
-  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  const x0 = lowest(xs), x1 = highest(xs);
   const ly = ys.map(Math.log10);
-  const y0 = Math.min(...ly), y1 = Math.max(...ly);
+  const y0 = lowest(ly), y1 = highest(ly);
   const X = (x: number) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
   const Y = (y: number) => T + (1 - (Math.log10(Math.max(y, 1e-30)) - y0) / (y1 - y0 || 1)) * (H - T - B);
   const svg = s('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'frontier: budget against predicted loss (log scale)' });
@@ -241,8 +241,8 @@ function renderGrid(): void {
   const metric = metricOf();
   const cands = [...new Set(ls.flatMap((l) => l.candidates))].sort((a, b) => a - b);
   const all = ls.flatMap((l) => (l.scores[metric] ?? l.scores[l.metric] ?? []).filter((v) => v > 0));
-  const lo = Math.log10(Math.min(...all, 1)), hi = Math.log10(Math.max(...all, 1e-30));
-  const maxBytes = Math.max(...ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
+  const lo = Math.log10(Math.min(lowest(all), 1)), hi = Math.log10(Math.max(highest(all), 1e-30));
+  const maxBytes = highest(ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
   gridEl.style.setProperty('--cands', String(cands.length));
   const head = h('div', { class: 'grow head', role: 'row' }, h('div', { class: 'name', role: 'columnheader' }, 'layer'),
     ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader' }, `${b}b`)), h('div', { class: 'bar', role: 'columnheader' }, 'allocated (size, outliers)'));
@@ -391,3 +391,7 @@ function saliencyView(r: SpadeResult, vals: number[], signed: boolean): HTMLElem
 
 render();
 post({ type: 'ready' });
+
+/** min/max without spreading (a spread of 100k+ layers overflows the call stack). */
+function lowest(xs: readonly number[]): number { let m = Infinity; for (const x of xs) if (x < m) m = x; return m; }
+function highest(xs: readonly number[]): number { let m = -Infinity; for (const x of xs) if (x > m) m = x; return m; }

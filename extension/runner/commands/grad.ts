@@ -1,6 +1,7 @@
 // `qrecipe grad MODEL --data PATH`: gradients of a loss w.r.t. weights (averaged over batches) or
 // inputs/embeddings (one batch), printed as a table or JSON, optionally written to FILE.json +
 // FILE.bin (raw little-endian float32, offsets in the JSON).
+import { maxOf } from '../../../language-server/core/util/arrays';
 import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -70,7 +71,7 @@ async function* readBatches(model: OnnxModel, data: string, o: Options, withLabe
     const count = Math.min(o.batches * o.batch, lines.files.length);
     const images = [];
     for (let k = 0; k < count; k++) images.push(ppocrInput(await readPng(lines.files[k]!), height));
-    const width = Math.max(...images.map((x) => x.width));
+    const width = maxOf(images.map((x) => x.width));
     for (let start = 0; start < count; start += o.batch) {
       const group = images.slice(start, start + o.batch);
       const x = new Float32Array(group.length * 3 * height * width);

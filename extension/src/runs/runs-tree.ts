@@ -1,5 +1,6 @@
 // The Runs tree: runs of the workspace's run store grouped by recipe, newest first, with a status
 // icon, key metrics in the description and live per-layer progress for runs still going.
+import { pushAll } from '../../../language-server/core/util/arrays';
 import * as vscode from 'vscode';
 import path from 'node:path';
 import { listRuns, scanRuns, type BrokenRun } from '../../../language-server/core/runs/store';
@@ -69,7 +70,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
 
   async allRuns(): Promise<{ dir: string; record: RunRecord }[]> {
     const out: { dir: string; record: RunRecord }[] = [];
-    for (const f of vscode.workspace.workspaceFolders ?? []) out.push(...(await listRuns(runsFolder(f.uri.fsPath))));
+    for (const f of vscode.workspace.workspaceFolders ?? []) pushAll(out, await listRuns(runsFolder(f.uri.fsPath)));
     return out.sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
   }
 

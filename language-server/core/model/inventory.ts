@@ -8,6 +8,7 @@ import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
 import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, ModelFileError, type OnnxModel, type LoadOptions } from './reader';
 import { graphProblem } from './graph-check';
+import { MAX_SHARED_NAMES } from '../util/limits';
 import { nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
@@ -156,6 +157,7 @@ function describe(model: OnnxModel, index: GraphIndex, c: Candidate): Omit<Layer
 export function inventoryOf(model: OnnxModel): ModelInventory {
   const index = new GraphIndex(model.proto.graph ?? {});
   const used = new Set<string>();
+  const numbered = new Map<string, number>();
   const perOp = new Map<string, number>();
   const layers: LayerInfo[] = [];
   for (const c of findCandidates(index)) {
@@ -163,13 +165,14 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     if (!d) continue;
     const k = perOp.get(c.op) ?? 0;
     perOp.set(c.op, k + 1);
-    const name = uniqueName([nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used);
+    const name = uniqueName([nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used, numbered);
     layers.push({ name, ...d });
   }
   const byTensor = new Map<string, LayerInfo[]>();
-  for (const l of layers) byTensor.set(l.tensorName, [...(byTensor.get(l.tensorName) ?? []), l]);
+  for (const l of layers) { const g = byTensor.get(l.tensorName); if (g) g.push(l); else byTensor.set(l.tensorName, [l]); }
   for (const group of byTensor.values()) {
-    if (group.length > 1) for (const l of group) l.sharedWith = group.filter((o) => o !== l).map((o) => o.name);
+    // at most MAX_SHARED_NAMES others each: a weight read by 100k nodes must not make 10^10 names
+    if (group.length > 1) for (const l of group) l.sharedWith = group.slice(0, MAX_SHARED_NAMES + 1).filter((o) => o !== l).slice(0, MAX_SHARED_NAMES).map((o) => o.name);
   }
   let totalParams = 0;
   let totalBytes = 0;

@@ -41,7 +41,7 @@ export interface LayerInfo {
   /** Conv only: kernel spatial size and `group` attribute (groups > 1: grouped/depthwise). */
   kernel?: number[];
   groups?: number;
-  /** Names of other layers that consume the same stored tensor (tied weights). */
+  /** Names of other layers that consume the same stored tensor (tied weights; the first 32 when there are more). */
   sharedWith?: string[];
 }
 

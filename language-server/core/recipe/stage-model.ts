@@ -13,6 +13,7 @@
  * Everything handed out here (arrays, per-layer records, parameter objects) is shared by every
  * analysis that hits the memo: read it, never mutate it.
  */
+import { maxOf, minOf } from '../util/arrays';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import type { AllocateParams, PruneParams, QuantParams } from './resolved';
 import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern, type LayerIndex } from './patterns';
@@ -214,8 +215,8 @@ export class ModelMemo {
       }
       const sel2 = sel.selected;
       const problems = divisibility(sel2, () => params.group, new Int32Array(sel2.length).fill(-1), true);
-      const lo = (l: LayerInfo): number => Math.min(...perLayer[l.name].candidates);
-      const hi = (l: LayerInfo): number => Math.max(...perLayer[l.name].candidates);
+      const lo = (l: LayerInfo): number => minOf(perLayer[l.name].candidates);
+      const hi = (l: LayerInfo): number => maxOf(perLayer[l.name].candidates);
       const bytesAt = (l: LayerInfo, bits: number): number => quantizedBytes(l, bits, params.group, params.symmetric, params.outliers);
       // estimate: the budget filled, split evenly in bits
       const P = sel2.reduce((a, l) => a + l.params, 0);
@@ -295,7 +296,7 @@ function divisibility(sel: LayerInfo[], width: (k: number) => number | 'channel'
 
 function budgetProblem(p: AllocateParams, sel: LayerInfo[], lo: (l: LayerInfo) => number, hi: (l: LayerInfo) => number, minB: number, maxB: number): AllocateModel['budget'] {
   if (p.budget.kind === 'bits') {
-    const minBits = Math.min(...sel.map(lo));
+    const minBits = minOf(sel.map(lo));
     const P = sel.reduce((a, l) => a + l.params, 0);
     const minAvg = sel.reduce((a, l) => a + lo(l) * l.params, 0) / P;
     const maxAvg = sel.reduce((a, l) => a + hi(l) * l.params, 0) / P;

@@ -7,6 +7,7 @@
  * A record still marked `running` whose process is gone (crash, `kill -9`) — or whose pid now
  * belongs to another process (same pid, other start time) — is reported as failed.
  */
+import { pushAll } from '../util/arrays';
 import { promises as fs, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sweepStaleTemps, writeFileAtomic } from '../util/atomic';
@@ -134,7 +135,7 @@ export async function sweepStore(root: string): Promise<string[]> {
   try { names = readdirSync(root); } catch { return removed; }
   for (const name of names) {
     const dir = path.join(root, name);
-    removed.push(...sweepStaleTemps(dir));
+    pushAll(removed, sweepStaleTemps(dir));
     const scratch = path.join(dir, SCRATCH_DIR);
     if (!existsSync(scratch)) continue;
     let running = false;

@@ -28,3 +28,17 @@ export const MAX_RECIPE_BYTES = 16 << 20;
 export const MAX_DIAGNOSTICS_SHOWN = 1000;
 /** Largest run.json read (a record is kilobytes; per-layer results of a huge model stay far below). */
 export const MAX_RUN_RECORD_BYTES = 64 << 20;
+/** Names a "did you mean" suggestion compares against (the first ones; a model may have 100k layers). */
+export const MAX_SUGGESTION_CANDIDATES = 5000;
+/** Names listed in a message ("Data sets: a, b, c, ..."); the rest are counted. */
+export const MAX_NAMES_LISTED = 10;
+/** "Did you mean" suggestions computed per analysis (each compares against every layer name). */
+export const MAX_SUGGESTIONS = 200;
+/** The analysis yields to the event loop at least this often (ms), so the server answers other requests. */
+export const ANALYSIS_SLICE_MS = 10;
+/** Largest document the language server analyses live; a bigger one gets QR122 (run `qrecipe check`). */
+export const MAX_LIVE_RECIPE_BYTES = 1 << 20;
+/** Differing lines a recipe diff resolves exactly (Myers' O(ND)); past it the middle shows as replaced. */
+export const MAX_DIFF_EDITS = 2000;
+/** Other layers named in a tied weight's `sharedWith` (a weight may feed 100k nodes). */
+export const MAX_SHARED_NAMES = 32;

@@ -44,3 +44,17 @@ test('readInventory refuses a malformed model with the file and the node; a long
   assert.equal(graphProblem(graph(chain.reverse())), undefined);
   assert.ok(performance.now() - t0 < 5000, `${(performance.now() - t0).toFixed(0)} ms for 100k nodes (quadratic would take minutes)`);
 });
+
+test('a hostile inventory stays linear: 60k MatMuls sharing one weight, all with the same node name', async () => {
+  const nodes: NodeProto[] = [];
+  for (let k = 0; k < 60_000; k++) nodes.push(node('same', 'MatMul', ['x', 'w'], [k === 59_999 ? 'y' : `o${k}`]));
+  const dir = tempDir();
+  const file = path.join(dir, 'wide.onnx');
+  writeFileSync(file, encodeMessage('ModelProto', { irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { ...graph(nodes), output: [{ name: 'y' }] } }));
+  const t0 = performance.now();
+  const inv = await readInventory(file);
+  assert.ok(performance.now() - t0 < 10_000, `${(performance.now() - t0).toFixed(0)} ms`);
+  assert.equal(inv.layers.length, 60_000);
+  assert.equal(new Set(inv.layers.map((l) => l.name)).size, 60_000, 'unique names');
+  assert.ok(inv.layers.every((l) => l.sharedWith!.length === 32));
+});

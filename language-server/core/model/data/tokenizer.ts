@@ -4,6 +4,7 @@
  * Prepend/Replace normalizers, `▁` for spaces, optional byte fallback `<0xNN>`). Encoding only, for
  * perplexity on text; added special tokens are not inserted.
  */
+import { pushAll } from '../../util/arrays';
 import path from 'node:path';
 import { readBytes } from './text';
 import { DataFileError } from './errors';
@@ -103,13 +104,13 @@ export class BpeTokenizer {
       const src = this.addPrefixSpace && !text.startsWith(' ') ? ` ${text}` : text;
       const pieces = this.useRegex ? src.match(GPT2_SPLIT) ?? [] : [src];
       const enc = new TextEncoder();
-      for (const piece of pieces) out.push(...this.bpe(Array.from(enc.encode(piece), (b) => this.bytes[b]!).join('')));
+      for (const piece of pieces) pushAll(out, this.bpe(Array.from(enc.encode(piece), (b) => this.bytes[b]!).join('')));
       return out;
     }
     if (this.metaspace) {
       const s = (this.prependMeta ? ' ' : '') + text;
       // Split before each ▁ so words stay separate BPE units (as the Metaspace split does).
-      for (const w of s.replace(/ /g, '\u2581').split(/(?=\u2581)/u)) if (w) out.push(...this.bpe(w));
+      for (const w of s.replace(/ /g, '\u2581').split(/(?=\u2581)/u)) if (w) pushAll(out, this.bpe(w));
       return out;
     }
     return this.bpe(text);

@@ -13,6 +13,7 @@ import type { Doc, Loc, Val } from '../lower';
 import type { SourceRange } from '../resolved';
 import type { ModelMemo, StateChange } from '../stage-model';
 import type { Analysis } from './types';
+import type { Merged } from './imports';
 
 export class Checker {
   readonly file: string;
@@ -27,6 +28,10 @@ export class Checker {
   /** Model-aware results of unchanged stages (stage-model.ts); set once the model's layers are read. */
   memo?: ModelMemo;
   layers: LayerInfo[] = [];
+  /** "Did you mean" suggestions computed so far (bounded by MAX_SUGGESTIONS). */
+  suggestions = 0;
+  /** Imported files already loaded in this analysis, with their merged items and QR117 message. */
+  readonly imported = new Map<string, { merged: Merged; error?: string }>();
 
   constructor(readonly result: Analysis, readonly host: AnalysisHost, readonly signal?: AbortSignal) {
     this.file = result.file;
@@ -80,7 +85,13 @@ export class Checker {
 export class SizeChain {
   private readonly state: { bits: Float64Array; bytes: Float64Array };
   private readonly pending: StateChange[] = [];
-  private chain = '';
+  /**
+   * The memo key of the stages applied so far: a hash of their ids (two independent 32-bit mixes)
+   * and their count, fixed-size, so that 100k stages do not build 100k ever longer keys.
+   */
+  private h1 = 0x811c9dc5;
+  private h2 = 0x01000193;
+  private count = 0;
 
   constructor(private readonly c: Checker) {
     const memo = c.memo;
@@ -92,13 +103,15 @@ export class SizeChain {
   /** A stage changed the model (its effect is applied when the next estimate needs it). */
   apply(change: StateChange): void {
     this.pending.push(change);
-    this.chain += `${change.id},`;
+    this.h1 = Math.imul(this.h1 ^ change.id, 0x01000193) >>> 0;
+    this.h2 = Math.imul((this.h2 + change.id) ^ (this.h2 >>> 15), 0x2c1b3c6d) >>> 0;
+    this.count++;
   }
 
   /** The estimate after the stages so far, shown at `offset`. */
   snapshot(offset: number, note?: string): void {
     const memo = this.c.memo;
     if (!memo) return;
-    this.c.result.estimates.push({ offset, ...memo.size(this.chain, this.pending, this.state), note });
+    this.c.result.estimates.push({ offset, ...memo.size(`${this.count}:${this.h1}:${this.h2}`, this.pending, this.state), note });
   }
 }
