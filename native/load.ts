@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import { check } from './checks';
-import { CancelledError, NativeLoadError, type BackendInfo, type CallOptions, type Device, type Progress, type Ran } from './types';
+import { CancelledError, type Progress } from './cancel';
+import { NativeLoadError, type BackendInfo, type CallOptions, type Device, type Ran } from './types';
 
 // The raw addon surface (what qrecipe.node exports). Each job takes one option object holding
 // shapes, options and the caller-allocated output arrays it fills in place.
@@ -145,7 +146,8 @@ export async function runJob<R>(job: () => RawJob<R>, fields: Record<string, unk
   try {
     return await fn({ ...fields, cancel, onProgress, device, ...(gpu === undefined ? {} : { gpu }) });
   } catch (e) {
-    if (e instanceof Error && e.name === 'CancelledError') throw new CancelledError(e.message);
+    // the addon rejects a cancelled call with an Error named CancelledError: the one type instead
+    if (e instanceof Error && e.name === 'CancelledError') throw new CancelledError();
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);

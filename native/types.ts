@@ -1,22 +1,20 @@
 /**
  * The public types of the native API (native/index.ts re-exports them): shapes, quantiser and
- * pruning options, results, backend description, and the two errors a call can raise.
+ * pruning options, results, backend description, and the errors a call can raise (CancelledError
+ * and Progress are the conventions every long operation shares: cancel.ts).
  */
+import type { LongRunOptions } from './cancel';
+
+export { CancelledError, type Progress } from './cancel';
 
 /** Where a call runs. 'auto': a usable CUDA GPU if the addon has CUDA and the call a CUDA path, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda';
 
-/** Progress of a long call: `done` of `total` units (column blocks, token slabs, bit widths...). */
-export interface Progress {
-  done: number;
-  total: number;
-  label?: string;
-}
-
-/** Options every call accepts. */
-export interface CallOptions {
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
+/**
+ * Options every call accepts: an AbortSignal and a progress callback (`done` of `total` column
+ * blocks, token slabs, bit widths...), and where the call runs.
+ */
+export interface CallOptions extends LongRunOptions {
   /**
    * Default 'auto': CUDA when a GPU is usable, the call has a CUDA path and the problem is large
    * enough to gain (Hessian ≥ 2·10¹⁰ flops, GPTQ/SparseGPT ≥ 4 M weights, RTN ≥ 16 M weights), else
@@ -168,14 +166,6 @@ export interface BackendInfo {
     /** With a device: where GPTQ/SparseGPT factor H — 'device' (cuSOLVER) or 'host (<why>)'. */
     factor?: string;
   };
-}
-
-/** Thrown (as a rejected Promise) when a call's AbortSignal fires. */
-export class CancelledError extends Error {
-  constructor(message = 'The operation was cancelled') {
-    super(message);
-    this.name = 'CancelledError';
-  }
 }
 
 /** Thrown when the addon file cannot be found or loaded; the message lists what was tried. */

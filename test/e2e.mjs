@@ -33,8 +33,12 @@ function ensureVsix() {
   return latestVsix();
 }
 
+/** QRECIPE_E2E_ONLY=newcomer,sensitivity runs only those UI test files (and the extension-host suite only if named). */
+const only = process.env.QRECIPE_E2E_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+
 function findTests(dir, suffix) {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)).map((f) => path.join(dir, f)) : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(suffix)).map((f) => path.join(dir, f)) : [];
+  return only ? files.filter((f) => only.includes(path.basename(f, suffix)) || (suffix === '.test.ts' && dir.endsWith('extension') && only.includes('extension'))) : files;
 }
 
 async function extensionHostSuite(tools, vsix) {

@@ -14,20 +14,31 @@ export type { Allocation, Budget, FrontierPointView, LayerSensitivity, Sensitivi
 /** The Compare view's whole content. */
 export interface CompareData {
   comparison: Comparison;
-  /** Per run: model bytes after compression and the main quality metric, for the scatter. */
-  points: { runId: string; label: string; bytes: number; quality: number; qualityName: string; lowerIsBetter: boolean }[];
+  /** One label per run (comparison order): what differs between them, e.g. "gptq 3b g64". */
+  labels: string[];
+  /** Per run: model bytes after compression and the main quality metric (one metric for all), for the scatter. */
+  points: { runId: string; label: string; bytes: number; quality: number; qualityKey: string; lowerIsBetter: boolean }[];
+}
+
+/** Progress of the engine while the Sensitivity data is (re)computed (the runner's progress events). */
+export interface EngineProgress {
+  done: number;
+  total: number;
+  /** The phase: "calibration: Hessians", "layer layers.3.mlp.up_proj"... */
+  label?: string;
+  etaSeconds?: number;
 }
 
 export type ToWebview =
   | { type: 'compare/data'; data: CompareData }
   /** The Sensitivity view's content (sent after `ready` and after every recompute). */
   | { type: 'sensitivity/data'; data: SensitivityViewData }
-  /** Engine progress or failure while the data is (re)computed; `idle` clears it. */
-  | { type: 'sensitivity/status'; state: 'computing' | 'error' | 'idle'; message: string; done?: number; total?: number }
+  /** The engine is running (with its progress, when it reported some), failed, or done (`idle` clears it). */
+  | { type: 'sensitivity/status'; state: 'computing' | 'error' | 'idle'; message: string; progress?: EngineProgress }
   /** Answer to `sensitivity/solve`: the optimal allocation, and the frontier when the pins changed it. */
   | { type: 'sensitivity/solved'; inReplyTo: number; allocation: Allocation; frontier?: { bytes: FrontierPointView[]; bits: FrontierPointView[] } }
-  | { type: 'reply'; inReplyTo: number; ok: boolean; error?: string; value?: unknown }
-  | { type: 'theme-changed' };
+  /** The allocation was written into the recipe, with this budget line. */
+  | { type: 'sensitivity/written'; layers: number; budget: string };
 
 // ---- from the webview -----------------------------------------------------------------------
 
@@ -45,11 +56,13 @@ export type FromWebview =
   | { type: 'sensitivity/recompute'; metric?: SensitivityMetric }
   /** Run SPADE on one of `spadeSamples`. */
   | { type: 'sensitivity/spade'; sample: string }
+  /** Stop the engine run in progress (sensitivity or SPADE). */
+  | { type: 'sensitivity/cancel' }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string };
 
-const toTypes = new Set(['compare/data', 'sensitivity/data', 'sensitivity/status', 'sensitivity/solved', 'reply', 'theme-changed']);
+const toTypes = new Set(['compare/data', 'sensitivity/data', 'sensitivity/status', 'sensitivity/solved', 'sensitivity/written']);
 const fromTypes = new Set(['ready', 'compare/open-recipe-diff', 'compare/reveal-run', 'sensitivity/solve', 'sensitivity/reveal-layer',
-  'sensitivity/write-allocation', 'sensitivity/recompute', 'sensitivity/spade', 'log']);
+  'sensitivity/write-allocation', 'sensitivity/recompute', 'sensitivity/spade', 'sensitivity/cancel', 'log']);
 /** Metric names the view may ask for; kept equal to the engine's SENSITIVITY_METRICS (unit/sensitivity checks). */
 export const METRIC_NAMES: readonly SensitivityMetric[] = ['gradient', 'taylor', 'fisher', 'hessian', 'measured'];
 const METRICS = new Set<string>(METRIC_NAMES);
@@ -79,13 +92,28 @@ function isViewData(v: unknown): v is SensitivityViewData {
     && Array.isArray(l.bytes) && l.bytes.length === l.candidates.length && isObject(l.scores));
 }
 
+function isProgress(v: unknown): v is EngineProgress {
+  return isObject(v) && typeof v.done === 'number' && typeof v.total === 'number' && (v.label === undefined || typeof v.label === 'string')
+    && (v.etaSeconds === undefined || typeof v.etaSeconds === 'number');
+}
+
+function isCompareData(v: unknown): v is CompareData {
+  return isObject(v) && isObject(v.comparison) && Array.isArray(v.comparison.runs) && Array.isArray(v.comparison.metrics) && Array.isArray(v.comparison.layers)
+    && Array.isArray(v.labels) && v.labels.every((l) => typeof l === 'string') && Array.isArray(v.points)
+    && v.points.every((p) => isObject(p) && typeof p.runId === 'string' && typeof p.label === 'string' && typeof p.bytes === 'number' && typeof p.quality === 'number' && typeof p.qualityKey === 'string');
+}
+
 export function isToWebview(v: unknown): v is ToWebview {
   if (!isObject(v) || typeof v.type !== 'string' || !toTypes.has(v.type)) return false;
   switch (v.type) {
+    case 'compare/data':
+      return isCompareData(v.data);
     case 'sensitivity/data':
       return isViewData(v.data);
     case 'sensitivity/status':
-      return typeof v.message === 'string' && (v.state === 'computing' || v.state === 'error' || v.state === 'idle');
+      return typeof v.message === 'string' && (v.state === 'computing' || v.state === 'error' || v.state === 'idle') && (v.progress === undefined || isProgress(v.progress));
+    case 'sensitivity/written':
+      return typeof v.layers === 'number' && typeof v.budget === 'string';
     case 'sensitivity/solved':
       return typeof v.inReplyTo === 'number' && isAllocation(v.allocation);
     default:

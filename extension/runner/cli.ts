@@ -6,6 +6,8 @@
 // which is after this line (commands are loaded lazily).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+import { VERSION } from '../../language-server/core/util/version';
+
 type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
@@ -17,7 +19,8 @@ const commands: Record<string, Command> = {
   'export-llmc': { summary: 'convert a .qrecipe to an llm-compressor YAML recipe', load: () => import('./commands/export-llmc') },
   'import-llmc': { summary: 'convert an llm-compressor YAML recipe to .qrecipe', load: () => import('./commands/import-llmc') },
   grad: { summary: 'gradients of a loss w.r.t. weights (averaged over batches) or inputs/embeddings', load: () => import('./commands/grad') },
-  inspect: { summary: 'list the compressible layers of an ONNX model', load: () => import('./commands/inspect') },
+  init: { summary: 'write a first recipe that runs: the bundled quickstart, or one for your model', load: () => import('./commands/init') },
+  inspect: { summary: 'what an ONNX model holds: float and quantised layers, provenance', load: () => import('./commands/inspect') },
   run: { summary: 'run a recipe end to end (check, calibrate, compress, evaluate, export)', load: () => import('./commands/run') },
   runs: { summary: 'list the runs of the workspace (newest first)', load: () => import('./commands/runs') },
   sensitivity: { summary: 'per-layer sensitivity and LLM-MQ bit allocation of a recipe\'s allocate stage', load: () => import('./commands/sensitivity') },
@@ -37,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version') {
-    console.log(process.env.QRECIPE_VERSION ?? '0.1.0');
+    console.log(VERSION);
     return 0;
   }
   const command = commands[name];

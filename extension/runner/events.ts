@@ -27,7 +27,7 @@ export function formatEvent(e: RunnerEvent): string {
     case 'run-start': return `run ${e.runId}: ${e.recipe} on ${e.device} -> ${e.runDir}`;
     case 'stage-start': return `[${e.index + 1}] ${e.stage}: ${e.label}`;
     case 'stage-end': return `[${e.index + 1}] ${e.stage} done in ${fmtSeconds(e.seconds)}`;
-    case 'progress': return `    ${e.stage} ${e.done}/${e.total}${e.layer ? ` ${e.layer}` : ''}${e.etaSeconds !== undefined ? ` (ETA ${fmtSeconds(e.etaSeconds)})` : ''}`;
+    case 'progress': return `    ${e.label ?? e.stage} ${e.done}/${e.total}${e.layer ? ` ${e.layer}` : ''}${e.etaSeconds !== undefined ? ` (ETA ${fmtSeconds(e.etaSeconds)})` : ''}`;
     case 'layer': {
       const r = e.result;
       const parts = [r.method, r.bits !== undefined ? `${r.bits} bit${r.groupSize ? ` g${r.groupSize}` : ''}` : undefined,
@@ -40,8 +40,11 @@ export function formatEvent(e: RunnerEvent): string {
     case 'metrics': return `  ${e.model} model${e.dataset ? ` on ${e.dataset}` : ''}: ${fmtMetrics(e.metrics)}`;
     case 'log': {
       const where = e.file ? `${e.file}${e.line !== undefined ? `:${e.line}:${e.column ?? 1}` : ''}: ` : '';
-      return `${where}${e.level === 'info' ? '' : `${e.level}: `}${e.message}`;
+      // `file:line:col: error QR102: message`, the one form `check` prints and the $qrecipe problem matcher reads
+      const head = e.level === 'info' ? (e.code ? `${e.code}: ` : '') : `${e.level}${e.code ? ` ${e.code}` : ''}: `;
+      return `${where}${head}${e.message}`;
     }
+    case 'result': return `${e.command} result`;
     case 'artifact': return `  wrote ${e.kind} ${e.path} (${e.bytes.toLocaleString('en-US')} bytes)`;
     case 'write-refused': return `refused to write: ${e.problems.map((p) => p.path).join(', ')}`;
     case 'run-end': return `run ${e.status} in ${fmtSeconds(e.seconds)}${e.error ? `: ${e.error}` : ''}`;

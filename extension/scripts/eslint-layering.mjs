@@ -4,26 +4,33 @@
 // layer may not load are listed per layer. test/unit/architecture/layering.test.ts checks the rule.
 import path from 'node:path';
 
+const PURE = ['vscode', 'onnxruntime-node', 'vscode-languageserver', 'vscode-languageclient'];
+
 /** Layers by folder (relative to the repository root), what each may import, and packages it may not load. */
 export const LAYERS = [
-  { name: 'core', dir: 'language-server/core/', may: ['core', 'native-limits'], packages: ['onnxruntime-node', 'vscode', 'vscode-languageserver', 'vscode-languageclient'],
+  { name: 'core-format', dir: 'language-server/core/format/', may: ['core-format'], packages: PURE,
+    why: 'number, size and metric-name formatting is pure and imports nothing else, so that every layer (webviews too) prints numbers one way' },
+  { name: 'core', dir: 'language-server/core/', may: ['core', 'core-format', 'native-pure'], packages: ['onnxruntime-node', 'vscode', 'vscode-languageserver', 'vscode-languageclient'],
     why: 'the shared core is pure: no onnxruntime, no native addon, no VS Code, no other layer' },
-  { name: 'server', dir: 'language-server/server/', may: ['server', 'core', 'native-limits'], packages: ['onnxruntime-node', 'vscode'],
+  { name: 'server', dir: 'language-server/server/', may: ['server', 'core', 'core-format', 'native-pure'], packages: ['onnxruntime-node', 'vscode'],
     why: 'the language server imports the shared core only' },
-  { name: 'host', dir: 'extension/src/', may: ['host', 'core', 'webview-protocol', 'native-limits'], packages: ['onnxruntime-node'],
+  { name: 'host', dir: 'extension/src/', may: ['host', 'core', 'core-format', 'webview-protocol', 'native-pure'], packages: ['onnxruntime-node'],
     why: 'the extension host never runs the engine: it asks the runner (NDJSON protocol) or the language server (typed LSP requests)' },
-  { name: 'engine', dir: 'extension/runner/engine/', may: ['engine', 'core', 'native', 'native-limits'], packages: ['vscode'],
+  { name: 'engine', dir: 'extension/runner/engine/', may: ['engine', 'core', 'core-format', 'native', 'native-pure'], packages: ['vscode'],
     why: 'the engine serves the runner and knows nothing of its pipeline or commands' },
-  { name: 'runner', dir: 'extension/runner/', may: ['runner', 'engine', 'core', 'native', 'native-limits'], packages: ['vscode'],
+  { name: 'runner', dir: 'extension/runner/', may: ['runner', 'engine', 'core', 'core-format', 'native', 'native-pure'], packages: ['vscode'],
     why: 'the runner imports the core, its engine and the native addon' },
-  { name: 'webview-protocol', dir: 'webviews/protocol.ts', may: ['core-types'], packages: ['onnxruntime-node', 'vscode'],
+  { name: 'webview-protocol', dir: 'webviews/protocol.ts', may: ['core-types', 'core-format'], packages: ['onnxruntime-node', 'vscode'],
     why: 'the webview protocol holds message types' },
-  { name: 'webviews', dir: 'webviews/', may: ['webviews', 'webview-protocol', 'core-types'], packages: ['onnxruntime-node', 'vscode'],
+  { name: 'webviews', dir: 'webviews/', may: ['webviews', 'webview-protocol', 'core-types', 'core-format'], packages: ['onnxruntime-node', 'vscode'],
     why: 'webviews talk to the host through webviews/protocol.ts and use core types only' },
-  { name: 'native', dir: 'native/', may: ['native', 'native-limits'], packages: ['vscode', 'onnxruntime-node'],
+  { name: 'native', dir: 'native/', may: ['native', 'native-pure'], packages: ['vscode', 'onnxruntime-node'],
     why: 'the native API (native/index.ts and the files behind it) imports nothing of ours' },
-  { name: 'native-limits', dir: 'native/limits.ts', may: [], packages: ['vscode', 'onnxruntime-node', 'vscode-languageserver', 'vscode-languageclient'],
+  // the pure files of native/ (facts and conventions that load no addon), which the core may import
+  { name: 'native-pure', dir: 'native/limits.ts', may: [], packages: PURE,
     why: 'native/limits.ts is pure facts that the core may import: it imports nothing' },
+  { name: 'native-pure', dir: 'native/cancel.ts', may: [], packages: PURE,
+    why: 'native/cancel.ts is the cancellation and progress convention that the core re-exports: it imports nothing' },
 ];
 
 export function layerOf(rel) {

@@ -1,5 +1,6 @@
-// Runs a short `qrecipe` CLI command (inspect, export, import-llmc, check ...) in a child process
-// and collects its output; the long `run` goes through RunManager instead.
+// Runs a short `qrecipe` CLI command (init, import-llmc) in a child process and collects its output;
+// the long ones speak the runner protocol (run, sensitivity, spade, export with --json-events) and go
+// through RunnerProcess instead.
 import { spawn } from 'node:child_process';
 import type * as vscode from 'vscode';
 import type { Ctx } from './ctx';
@@ -10,11 +11,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(ctx: Ctx, args: string[], opts: { cwd?: string; token?: vscode.CancellationToken; onLine?: (l: string) => void } = {}): Promise<CliResult> {
+export function runCli(ctx: Ctx, args: string[], opts: { cwd?: string; env?: Record<string, string>; token?: vscode.CancellationToken; onLine?: (l: string) => void } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [ctx.asset('dist/cli.js'), ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

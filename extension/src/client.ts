@@ -13,8 +13,9 @@ export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
     debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
   };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ language: 'qrecipe' }],
-    // the run store the server keeps export paths out of (QR121)
+    // files on disk (and unsaved new ones): the read-only `qrecipe:` copies of recipes are not analysed
+    documentSelector: [{ language: 'qrecipe', scheme: 'file' }, { language: 'qrecipe', scheme: 'untitled' }],
+    // the run store the server keeps export paths out of (QR131)
     initializationOptions: { runsFolder: config().runsFolder },
     outputChannel: ctx.output,
     synchronize: {

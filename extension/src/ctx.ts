@@ -6,10 +6,18 @@ export class Ctx {
   readonly output: vscode.LogOutputChannel;
   client: LanguageClient | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  private settle!: (c: LanguageClient | undefined) => void;
+  /** Resolves once the language server has started (undefined if it could not). */
+  readonly clientReady = new Promise<LanguageClient | undefined>((resolve) => { this.settle = resolve; });
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('QRecipe', { log: true });
     this.push(this.output);
+  }
+
+  setClient(client: LanguageClient | undefined): void {
+    this.client = client;
+    this.settle(client);
   }
 
   push(...d: vscode.Disposable[]): void {

@@ -1,10 +1,11 @@
 // Task provider of type `qrecipe`: `{ "type": "qrecipe", "recipe": "examples/quickstart.qrecipe",
 // "command": "run" | "check" }` runs the CLI in a terminal; the `$qrecipe` problem matcher (declared
-// in package.json) turns its `file:line:col: severity code: message` lines into problems.
+// in package.json) turns its `file:line:col: severity CODE: message` lines into problems (`check`
+// prints them on stdout, `run` on stderr; test/runner/cli/protocol.test.ts matches both).
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from './ctx';
-import { config } from './config';
+import { config, runnerEnv } from './config';
 
 export interface QRecipeTaskDefinition extends vscode.TaskDefinition {
   type: 'qrecipe';
@@ -40,7 +41,7 @@ export class QRecipeTaskProvider implements vscode.TaskProvider {
     const command = def.command ?? 'run';
     const args = [this.ctx.asset('dist/cli.js'), command, def.recipe];
     if (command === 'run') args.push('--device', def.device ?? config().device);
-    const exec = new vscode.ProcessExecution(process.execPath, args, { cwd: folder.uri.fsPath, env: { ELECTRON_RUN_AS_NODE: '1' } });
+    const exec = new vscode.ProcessExecution(process.execPath, args, { cwd: folder.uri.fsPath, env: { ELECTRON_RUN_AS_NODE: '1', ...runnerEnv() } });
     const task = new vscode.Task(original?.definition ?? def, folder, original?.name ?? `${command} ${def.recipe}`, 'qrecipe', exec, ['$qrecipe']);
     task.group = command === 'run' ? vscode.TaskGroup.Build : vscode.TaskGroup.Test;
     task.detail = command === 'run' ? 'Compress the model as the recipe says' : 'Check the recipe against its model';

@@ -18,7 +18,7 @@ async function tooLarge(file: string, text: string, host: AnalysisHost): Promise
   const a = await analyze(file, '', host);
   a.diagnostics.length = 0;
   const mib = (n: number): string => (n / (1 << 20)).toFixed(1);
-  a.diagnostics.push(diag('QR122', 0, 0, `This file is ${mib(text.length)} MiB: the editor checks recipes up to ${mib(MAX_LIVE_RECIPE_BYTES)} MiB while typing. Run \`qrecipe check\` on it for the full check.`));
+  a.diagnostics.push(diag('QR132', 0, 0, `This file is ${mib(text.length)} MiB: the editor checks recipes up to ${mib(MAX_LIVE_RECIPE_BYTES)} MiB while typing. Run \`qrecipe check\` on it for the full check.`));
   return a;
 }
 

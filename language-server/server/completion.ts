@@ -163,7 +163,11 @@ async function stringCompletions(tok: Token, ctx: ReturnType<typeof cursorContex
     const range = lines.range(contentStart, offset);
     const items: CompletionItem[] = [{ label: 're:', kind: CompletionItemKind.Snippet, detail: 'regular expression, matched from the start of the name', textEdit: { range, newText: 're:' } }];
     for (const n of PATTERN_OP_NAMES) items.push({ label: n, kind: CompletionItemKind.Class, detail: 'layers of this op', textEdit: { range, newText: n } });
-    for (const l of a?.inventory?.layers ?? []) items.push({ label: l.name, kind: CompletionItemKind.Field, detail: `${l.op} ${l.rows}×${l.cols}, ${formatBytes(l.bytes)}`, textEdit: { range, newText: l.name } });
+    for (const l of a?.inventory?.layers ?? []) {
+      const detail = `${l.op} ${l.rows}×${l.cols} ${l.dtype}, ${formatBytes(l.bytes)}${l.sharedWith?.length ? `, tied to ${l.sharedWith.join(', ')}` : ''}`;
+      items.push({ label: l.name, kind: CompletionItemKind.Field, detail, textEdit: { range, newText: l.name } });
+      for (const alias of l.aliases ?? []) items.push({ label: alias, kind: CompletionItemKind.Field, detail: `= ${l.name} (${detail})`, textEdit: { range, newText: alias } });
+    }
     return items;
   }
   return [];

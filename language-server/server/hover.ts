@@ -9,6 +9,7 @@ import type { ParseResult } from '../core/recipe/parser';
 import { splitNumber, stringValue, type Token } from '../core/recipe/lexer';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME, SIZE_UNITS, anyKeySpec, keyDoc, keySpec, methodDoc } from '../core/recipe/schema';
 import { compilePattern, isCompiled, patternMessage } from '../core/recipe/patterns';
+import { storedOnce } from '../core/model/inventory';
 import { formatBytes } from '../core/util/format';
 import type { LineIndex } from '../core/recipe/diagnostics';
 import { cursorContext } from './context';
@@ -86,9 +87,9 @@ function patternDoc(t: Token, a: Analysis | undefined): string {
   let layers = info?.layers;
   if (!layers && a?.inventory) layers = a.inventory.layers.filter((l) => c.test(l));
   if (!layers) return `\`${s}\` — ${kindText}. (The model's layers are not loaded: check the \`model\` path.)`;
-  const params = layers.reduce((x, l) => x + l.params, 0);
-  const bytes = layers.reduce((x, l) => x + l.bytes, 0);
+  // A tensor read by tied layers (embedding and lm_head) counts once.
+  const { params, bytes } = storedOnce(layers);
   const role = info?.role === 'ignore' ? ' among the targeted layers' : info?.role === 'override' ? ' among the selected layers' : '';
-  const list = layers.slice(0, 20).map((l) => `- \`${l.name}\` ${l.op} ${l.rows}×${l.cols}`).join('\n');
+  const list = layers.slice(0, 20).map((l) => `- \`${l.name}\` ${l.op} ${l.rows}×${l.cols} ${l.dtype}${l.sharedWith?.length ? ` (tied to ${l.sharedWith.map((n) => `\`${n}\``).join(', ')}: one weight)` : ''}${l.aliases?.length ? ` (also \`${l.aliases.join('`, `')}\`)` : ''}`).join('\n');
   return `\`${s}\` — ${kindText}\n\nMatches **${layers.length}** layer${layers.length === 1 ? '' : 's'}${role}: ${params.toLocaleString('en-US')} parameters, ${formatBytes(bytes)}\n\n${list}${layers.length > 20 ? `\n- … and ${layers.length - 20} more` : ''}`;
 }

@@ -14,7 +14,8 @@ import { format } from '../core/recipe/format';
 import { fileSystemHost } from '../core/recipe/host';
 import { InventoryCache } from '../core/recipe/inventory-cache';
 import { readInventory } from '../core/model/inventory';
-import { modelsChangedMethod, resolvedRecipeMethod, type ModelsChangedParams, type ResolvedRecipeParams, type ResolvedRecipeResult } from '../core/protocol/lsp';
+import { registerCustomRequests } from './custom-requests';
+import { VERSION } from '../core/util/version';
 import { Analyses } from './analyses';
 import { toLspDiagnostic } from './convert';
 import { complete } from './completion';
@@ -56,7 +57,7 @@ function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextD
   const hit = parses.get(uri);
   if (hit && hit.version === doc.version) return { ...hit, doc };
   const text = doc.getText();
-  if (text.length > MAX_LIVE_RECIPE_BYTES) return undefined; // QR122: not parsed while typing
+  if (text.length > MAX_LIVE_RECIPE_BYTES) return undefined; // QR132: not parsed while typing
   const entry = { version: doc.version, parse: parse(text, hit?.parse), lines: new LineIndex(text) };
   parses.set(uri, entry);
   return { ...entry, doc };
@@ -74,8 +75,9 @@ connection.onInitialize((params): InitializeResult => (writeRules.init(params), 
     codeActionProvider: { codeActionKinds: ['quickfix'] },
     semanticTokensProvider: { legend, full: true },
     inlayHintProvider: true,
+    codeLensProvider: { resolveProvider: false },
   },
-  serverInfo: { name: 'qrecipe-language-server', version: '0.1.0' },
+  serverInfo: { name: 'qrecipe-language-server', version: VERSION },
 }));
 
 documents.onDidOpen((e) => analyses.schedule(e.document.uri, 0));
@@ -98,12 +100,7 @@ connection.onDidChangeWatchedFiles((e) => {
   const recipes = e.changes.some((c) => c.uri.endsWith('.qrecipe'));
   if (models.length || recipes) recheckModels(models.length ? models : undefined);
 });
-connection.onNotification(modelsChangedMethod, (p: ModelsChangedParams) => recheckModels(p?.paths));
-
-connection.onRequest(resolvedRecipeMethod, (p: ResolvedRecipeParams, token) => safe<ResolvedRecipeResult | null>('resolvedRecipe', token, null, async () => {
-  const a = await analyses.get(p.uri);
-  return { recipe: a.recipe, errors: a.diagnostics.filter((d) => d.severity === 'error').length };
-}));
+registerCustomRequests({ connection, documents, analyses, inventories, safe });
 
 connection.onCompletion((p, token) => safe('completion', token, [], async () => {
   const cur = parsed(p.textDocument.uri);

@@ -1,5 +1,5 @@
 /**
- * The write rules the server checks export paths against (QR120/QR121 while typing): the workspace
+ * The write rules the server checks export paths against (QR130/QR131 while typing): the workspace
  * folder that holds the recipe (else the recipe's own folder, as the CLI does), and its run store
  * (`qrecipe.runsFolder` from the client's initialization options, else `.qrecipe/runs`).
  */

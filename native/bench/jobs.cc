@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "../src/cuda_api.h"
@@ -15,9 +17,24 @@ namespace qr {
 
 namespace {
 
-class GemvBenchJob : public Job {
+/** A device benchmark: refused at once without a usable GPU; its numbers set on the result by name. */
+class GpuBenchJob : public Job {
  public:
-  GemvBenchJob(Napi::Env env, Napi::Object o) : Job(env, o) {
+  using Job::Job;
+
+ protected:
+  void requireGpu() {
+    if (!cuda::usable()) throw Napi::Error::New(Env(), "no usable GPU: " + cuda::status().error);
+    device_ = "cuda";
+  }
+  static void set(Napi::Object r, std::initializer_list<std::pair<const char*, double>> numbers) {
+    for (const auto& [name, value] : numbers) r.Set(name, value);
+  }
+};
+
+class GemvBenchJob : public GpuBenchJob {
+ public:
+  GemvBenchJob(Napi::Env env, Napi::Object o) : GpuBenchJob(env, o) {
     o_.rows = integer("rows", 4096);
     o_.cols = integer("cols", 4096);
     o_.bits = integer("bits", 4);
@@ -31,60 +48,46 @@ class GemvBenchJob : public Job {
       throw Napi::RangeError::New(env, "bits must be 2, 3, 4 or 8");
     if (o_.groupSize <= 0 || o_.cols % o_.groupSize || o_.groupSize % 32)
       throw Napi::RangeError::New(env, "groupSize must be a multiple of 32 dividing cols");
-    if (!cuda::usable()) throw Napi::Error::New(env, "no usable GPU: " + cuda::status().error);
-    device_ = "cuda";
+    requireGpu();
   }
   void Run(const Ctx& ctx) override { r_ = cuda::benchGemv(o_, ctx); }
   void Fill(Napi::Env, Napi::Object r) override {
-    r.Set("fusedUs", r_.fusedUs);
-    r.Set("fusedGBs", r_.fusedGBs);
-    r.Set("fp16Us", r_.fp16Us);
-    r.Set("fp16GBs", r_.fp16GBs);
+    set(r, {{"fusedUs", r_.fusedUs}, {"fusedGBs", r_.fusedGBs}, {"fp16Us", r_.fp16Us}, {"fp16GBs", r_.fp16GBs},
+            {"copyGBs", r_.copyGBs}, {"maxAbsErr", r_.maxAbsErr}, {"workingSetMB", r_.workingSetMB}});
     r.Set("fp16Impl", r_.fp16Impl);
-    r.Set("copyGBs", r_.copyGBs);
-    r.Set("maxAbsErr", r_.maxAbsErr);
-    r.Set("workingSetMB", r_.workingSetMB);
     r.Set("kernel", r_.kernel);
   }
   cuda::GemvBenchOptions o_;
   cuda::GemvBenchResult r_;
 };
 
-class GemmBenchJob : public Job {
+class GemmBenchJob : public GpuBenchJob {
  public:
-  GemmBenchJob(Napi::Env env, Napi::Object o) : Job(env, o) {
+  GemmBenchJob(Napi::Env env, Napi::Object o) : GpuBenchJob(env, o) {
     m_ = integer("m", 4096, true);
     n_ = integer("n", 4096, true);
     k_ = integer("k", 4096, true);
-    if (!cuda::usable()) throw Napi::Error::New(env, "no usable GPU: " + cuda::status().error);
-    device_ = "cuda";
+    requireGpu();
   }
   void Run(const Ctx& ctx) override { r_ = cuda::benchGemm(m_, n_, k_, ctx); }
   void Fill(Napi::Env, Napi::Object r) override {
-    r.Set("oursMs", r_.oursMs);
-    r.Set("oursTflops", r_.oursTflops);
-    r.Set("cublasMs", r_.cublasMs);
-    r.Set("cublasTflops", r_.cublasTflops);
+    set(r, {{"oursMs", r_.oursMs}, {"oursTflops", r_.oursTflops}, {"cublasMs", r_.cublasMs}, {"cublasTflops", r_.cublasTflops}});
   }
   int m_, n_, k_;
   cuda::GemmBenchResult r_;
 };
 
-class HessianBenchJob : public Job {
+class HessianBenchJob : public GpuBenchJob {
  public:
-  HessianBenchJob(Napi::Env env, Napi::Object o) : Job(env, o) {
+  HessianBenchJob(Napi::Env env, Napi::Object o) : GpuBenchJob(env, o) {
     cols_ = integer("cols", 4096, true);
     tokens_ = integer("tokens", 8192, true);
-    if (!cuda::usable()) throw Napi::Error::New(env, "no usable GPU: " + cuda::status().error);
-    device_ = "cuda";
+    requireGpu();
   }
   void Run(const Ctx& ctx) override { r_ = cuda::benchHessian(cols_, tokens_, ctx); }
   void Fill(Napi::Env, Napi::Object r) override {
-    r.Set("ownTflops", r_.ownTflops);
-    r.Set("syrkTflops", r_.syrkTflops);
-    r.Set("gemmTflops", r_.gemmTflops);
-    r.Set("cublasGemmTflops", r_.cublasGemmTflops);
-    r.Set("usedTflops", r_.usedTflops);
+    set(r, {{"ownTflops", r_.ownTflops}, {"syrkTflops", r_.syrkTflops}, {"gemmTflops", r_.gemmTflops},
+            {"cublasGemmTflops", r_.cublasGemmTflops}, {"usedTflops", r_.usedTflops}});
     r.Set("used", r_.used);
   }
   int cols_, tokens_;

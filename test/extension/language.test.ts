@@ -34,6 +34,6 @@ describe('QRecipe language', () => {
   it('registers its commands', async () => {
     await activeExtension();
     const all = await vscode.commands.getCommands(true);
-    for (const id of ['qrecipe.showOutput', 'qrecipe.restartServer', 'qrecipe.openQuickstart']) assert.ok(all.includes(id), id);
+    for (const id of ['qrecipe.showOutput', 'qrecipe.restartServer', 'qrecipe.tryQuickstart']) assert.ok(all.includes(id), id);
   });
 });

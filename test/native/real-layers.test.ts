@@ -37,7 +37,7 @@ function hessLoss(W: Float32Array, Q: Float32Array, H: Float32Array, rows: numbe
 
 test('tiny-lm layers: GPTQ < RTN and SparseGPT < Wanda, magnitude on the real Hessians', { skip }, async () => {
   const windows = await byteWindows(text, 128, { maxWindows: 16 });
-  const feeds = lmFeeds({ task: 'lm', input: 'input_ids', output: 'logits', inputType: 'int64', shape: [undefined, undefined], extra: [] }, windows);
+  const feeds = lmFeeds({ task: 'lm', input: 'input_ids', output: 'logits', inputType: 'int64', outputType: 'float32', shape: [undefined, undefined], extra: [], past: [], types: { input_ids: 'int64' }, outputs: ['logits'] }, windows);
   const { stats } = await captureStats(model, [{ feeds, samples: windows.length }]);
   const editor = new ModelEditor(await loadModel(model));
   const lines: string[] = [];

@@ -58,7 +58,13 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     await runRows.nth(0).click();
     await runRows.nth(1).click({ modifiers: ['Control'] });
     await s.page.locator('.pane-header .action-label[aria-label*="Compare Runs"]').first().click();
-    const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
+    // a click on a run row also opens its page (a webview too), which may land after the Compare
+    // panel: bring the Compare tab to the front before reading it
+    const compareTab = s.page.locator('.tab', { hasText: 'Compare' }).first();
+    await compareTab.waitFor({ timeout: 30_000 });
+    await s.page.waitForTimeout(1500);
+    await compareTab.click();
+    const view = s.webview();
     await view.locator('text=Comparing 2 runs').waitFor({ timeout: 30_000 });
     assert.ok(await view.locator('svg.scatter circle').count() >= 2, 'scatter shows the runs');
     await s.shot('journey-4-compare');
@@ -82,7 +88,8 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     }
     assert.equal(await input.inputValue(), dest, 'the save dialog holds the destination');
     await s.page.keyboard.press('Enter');
-    await s.notification(/exported to exported-w4\.onnx/, 180_000);
+    const done = await s.notification(/exported exported-w4\.onnx/, 180_000);
+    assert.match(done, /bits per weight, loads in onnxruntime/, "the export notification says what the file is");
     await s.shot('journey-5-exported');
     assert.ok(existsSync(dest) && statSync(dest).size > 0);
     const ort = await import('onnxruntime-node');

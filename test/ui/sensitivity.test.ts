@@ -1,18 +1,48 @@
-// The sensitivity visualizer in a real VS Code (issue 8): open it for the mixed-precision recipe,
+// The sensitivity visualizer in a real VS Code (issues 8, 21): open it for the mixed-precision recipe;
+// while the engine runs, the view shows the phase, a percentage, the time left and a Stop button;
+// the plots explain themselves (heat-map legend, round ticks, a labelled log axis, Δloss in words);
 // move the budget slider with the keyboard, see the allocation change, write it into the recipe and
-// find it in the file on disk.
+// find it in the file on disk, where it checks clean (the budget follows the allocation).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { openSession } from './session';
 
-test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the file', { timeout: 600_000 }, async () => {
-  const s = await openSession();
+/** LLM-MQ on the quickstart's model, as a newcomer would write it beside the quickstart recipe. */
+const MIXED = `# LLM-MQ mixed precision: pick 2, 3 or 4 bits per layer for an average of 3 bits
+model "model.onnx"
+data calib { text "data/calib.txt"  samples 32  seqlen 256 }
+allocate llm-mq on calib {
+  targets "re:layers\\..*_proj"
+  budget 3bits
+  candidates 2 3 4
+  metric hessian
+  group 64
+  override "layers.0.*" { bits 4 } # keep the first block at 4 bits
+}
+`;
+
+test('sensitivity: progress with time left, readable plots, slider re-allocates, the written recipe checks clean', { timeout: 600_000 }, async () => {
+  const s = await openSession({ empty: true });
   try {
-    await s.open('examples/mixed-precision.qrecipe');
-    await s.commandOpening('QRecipe: Show Sensitivity', 'iframe.webview');
+    await s.view('Runs'); // the extension's contributions are loaded
+    await s.command('QRecipe: Try the Quickstart');
+    await s.page.locator('.tab[data-resource-name="quickstart.qrecipe"]').first().waitFor({ timeout: 60_000 });
+    writeFileSync(path.join(s.workspace, 'qrecipe-quickstart', 'mixed.qrecipe'), MIXED);
+    await s.open('qrecipe-quickstart/mixed.qrecipe');
+    await s.languageMode('QRecipe');
+    // the language server's CodeLens above the allocate stage opens the view
+    await s.page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Sensitivity' }).first().click({ timeout: 30_000 });
+    await s.page.locator('iframe.webview').first().waitFor({ timeout: 30_000 });
     const view = s.page.frameLocator('iframe.webview').frameLocator('#active-frame');
+    // the engine's progress: phase, count, percentage, time left, and a way to stop it
+    const status = view.locator('.status.computing');
+    await status.filter({ hasText: '%' }).waitFor({ timeout: 120_000 });
+    assert.ok(await view.locator('#stop').isVisible(), 'a Stop button while the engine runs');
+    await status.filter({ hasText: 'left in this step' }).waitFor({ timeout: 120_000 });
+    await s.shot('sensitivity-0-progress');
     const slider = view.locator('#budget');
     await slider.waitFor({ timeout: 300_000 }); // the engine runs the Hessian metric first
     const rows = view.locator('.grid [data-layer]');
@@ -20,6 +50,11 @@ test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the f
     const labels = () => rows.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
     const before = await labels();
     assert.ok(before.length >= 28, `one row per layer, saw ${before.length}`);
+    assert.match((await view.locator('.heatlegend').textContent()) ?? '', /sensitivity \(hessian, log scale\)/);
+    assert.match((await view.locator('.explain').textContent()) ?? '', /Predicted Δloss: how much the model's loss should grow/);
+    const ticks = await view.locator('svg.chart text').allTextContents();
+    assert.ok(ticks.includes('predicted Δloss (log scale)') && ticks.includes('average bits per weight'), JSON.stringify(ticks));
+    assert.ok(ticks.filter((t) => /^[\d.]+$/.test(t)).every((t) => t.length <= 5), `round x ticks: ${JSON.stringify(ticks)}`);
     await s.shot('sensitivity-1-open');
 
     await slider.focus();
@@ -38,7 +73,7 @@ test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the f
     await editor.filter({ hasText: 'allocation (QRecipe sensitivity)' }).waitFor({ timeout: 20_000 });
     await editor.click();
     await s.page.keyboard.press('Control+S');
-    const file = path.join(s.workspace, 'examples', 'mixed-precision.qrecipe');
+    const file = path.join(s.workspace, 'qrecipe-quickstart', 'mixed.qrecipe');
     const deadline = Date.now() + 10_000;
     let text = '';
     while (Date.now() < deadline && !(text = readFileSync(file, 'utf8')).includes('allocation (QRecipe sensitivity)')) await s.page.waitForTimeout(250);
@@ -46,7 +81,14 @@ test('sensitivity: slider re-allocates, "Write allocation to recipe" edits the f
     assert.ok(written.length >= 28, `one override per layer in the saved file, saw ${written.length}`);
     const shown = new Map(low.map((l) => { const m = /^(.+): (\d) bits/.exec(l)!; return [m[1], Number(m[2])] as const; }));
     for (const [name, bits] of written) if (shown.has(name)) assert.equal(bits, shown.get(name), `${name} written as allocated`);
+    assert.doesNotMatch(text, /budget 3bits/, 'the budget follows the allocation');
+    await view.locator('.written').waitFor();
     await s.shot('sensitivity-3-written');
+    // the written recipe checks clean: no QR206 (budget below) nor QR209 (budget above the allocation)
+    const check = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'check', file], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.doesNotMatch(check.stdout, /QR20[69]/);
+    assert.equal(await s.page.locator('.monaco-editor .squiggly-error').count(), 0, 'no error on the written recipe');
   } catch (err) {
     await s.shot('sensitivity-failure');
     throw err;

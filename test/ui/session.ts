@@ -27,17 +27,25 @@ export interface Session {
   notification(text: RegExp, timeoutMs?: number): Promise<string>;
   /** Opens the QRecipe view container and returns the Runs view's rows' text. */
   runRows(): Promise<string[]>;
+  /** Opens the QRecipe view container and returns one of its views (`Runs`, `Models`). */
+  view(name: 'Runs' | 'Models'): Promise<import('playwright-core').Locator>;
+  /** The visible webview's content frame (Compare, Sensitivity, a markdown preview). */
+  webview(): import('playwright-core').FrameLocator;
   close(): Promise<void>;
 }
 
 const root = path.resolve(__dirname, '../../..');
 
-export async function openSession(opts: { trust?: boolean } = {}): Promise<Session> {
+/**
+ * `empty`: a new, empty folder (a newcomer's first hour: nothing but the installed .vsix), instead of
+ * the copy of the repository's examples and fixtures.
+ */
+export async function openSession(opts: { trust?: boolean; empty?: boolean } = {}): Promise<Session> {
   const tools = JSON.parse(process.env.QRECIPE_E2E_TOOLS ?? '{}');
   const vsix = process.env.QRECIPE_E2E_VSIX;
   const results = process.env.QRECIPE_E2E_RESULTS ?? path.join(root, 'test-results');
   if (!tools.codeServer || !vsix) throw new Error('run the UI tests through test/e2e.mjs (it sets up code-server and the .vsix)');
-  const workspace: string = makeWorkspace(root);
+  const workspace: string = opts.empty ? mkdtempSync(path.join(os.tmpdir(), 'qrecipe-empty-')) : makeWorkspace(root);
   const server = await startCodeServer({ tools, vsix, folder: workspace, workDir: mkdtempSync(path.join(os.tmpdir(), 'qrecipe-ui-')), trust: opts.trust ?? true });
   const browser: BrowserContext = await launchBrowser(tools);
   const page = await browser.newPage();
@@ -54,12 +62,18 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       return file;
     },
     async command(title) {
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible' });
-      await input.fill(`>${title}`);
-      await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: title }).waitFor();
-      await page.keyboard.press('Enter');
+      // Just after the workbench loads, extensions' commands may not be in the palette yet: try again.
+      for (let attempt = 0; ; attempt++) {
+        await page.keyboard.press('F1');
+        const input = page.locator('.quick-input-widget input');
+        await input.waitFor({ state: 'visible' });
+        await input.fill(`>${title}`);
+        const found = await page.locator('.quick-input-list .monaco-list-row').first().filter({ hasText: title }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
+        if (found) { await page.keyboard.press('Enter'); return; }
+        await page.keyboard.press('Escape');
+        if (attempt >= 3) throw new Error(`the command palette never listed '${title}'`);
+        await page.waitForTimeout(2000);
+      }
     },
     async commandOpening(title, selector, ms = 30_000) {
       await this.command(title);
@@ -112,10 +126,19 @@ export async function openSession(opts: { trust?: boolean } = {}): Promise<Sessi
       }
     },
     async runRows() {
-      const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Runs/i }) }).first();
+      const view = await this.view('Runs');
+      return view.locator('.monaco-list-row').allTextContents();
+    },
+    async view(name) {
+      const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).first();
       if (!(await view.isVisible().catch(() => false))) await page.locator('.activitybar [aria-label^="QRecipe"]').first().click();
       await view.waitFor();
-      return view.locator('.monaco-list-row').allTextContents();
+      const header = view.locator('.pane-header').first();
+      if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+      return view;
+    },
+    webview() {
+      return page.frameLocator('iframe.webview:visible').first().frameLocator('#active-frame');
     },
     async close() {
       await browser.close();

@@ -10,6 +10,8 @@ import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
 import type { CompareData } from '../protocol';
 import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
 import { paretoFront } from './pareto';
+import { formatMetric, formatMetricDelta, isBetter, metricInfo, orderedKeys } from '../../language-server/core/format/metrics';
+import { formatBytes, formatNumber, formatTick, niceTicks } from '../../language-server/core/format/numbers';
 
 interface State {
   runDirs: string[];
@@ -31,95 +33,102 @@ addStyles(`
   svg.scatter circle.original { fill: var(--vscode-charts-foreground, #ccc); }
   svg.scatter circle.onfront { fill: var(--vscode-charts-blue, #3794ff); }
   svg.scatter circle:focus { outline: none; stroke: var(--vscode-focusBorder); stroke-width: 3; }
+  svg.scatter .grid { stroke: var(--vscode-widget-border, rgba(128,128,128,0.25)); stroke-dasharray: 2 3; }
+  .legend p { margin: 4px 0; }
+  .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; background: var(--vscode-charts-purple, #b180d7); vertical-align: middle; }
+  .dot.onfront { background: var(--vscode-charts-blue, #3794ff); }
+  .dot.original { background: var(--vscode-charts-foreground, #ccc); }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 `);
 
 const app = document.getElementById('app')!;
 let state: State = getState<State>() ?? { runDirs: [] };
 
-// Messages cross as JSON, so a missing value (undefined in an array) arrives as null.
-function fmt(v: number | null | undefined): string {
-  if (v == null || Number.isNaN(v)) return '—';
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(3);
-  return v.toFixed(a >= 100 ? 1 : 4);
+function cell(text: string, cls?: string, title?: string): HTMLElement {
+  return h('vscode-table-cell', { class: cls, title }, text);
 }
 
-const lowerIsBetter = (name: string) => !/accuracy|agreement/i.test(name);
-
-function fmtMetric(name: string, v: number | null | undefined): string {
-  if (v == null || !/bytes/i.test(name)) return fmt(v);
-  const a = Math.abs(v);
-  return a >= 2 ** 20 ? `${(v / 2 ** 20).toFixed(2)} MiB` : a >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v} B`;
-}
-
-function cell(text: string, cls?: string): HTMLElement {
-  return h('vscode-table-cell', { class: cls }, text);
+function runHeader(d: CompareData, i: number): HTMLElement {
+  const r = d.comparison.runs[i]!;
+  return h('vscode-table-header-cell', { title: `${r.id} (${r.status})\n${r.recipePath}` }, d.labels[i] ?? r.id);
 }
 
 function metricsTable(d: CompareData): HTMLElement {
   const c = d.comparison;
   const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'metric'), h('vscode-table-header-cell', {}, 'original'),
-    ...c.runs.map((r, i) => h('vscode-table-header-cell', { title: r.id }, `run ${i + 1}`)));
+    ...c.runs.map((_, i) => runHeader(d, i)));
   const body = h('vscode-table-body', { slot: 'body' });
-  for (const m of c.metrics) {
-    const row = h('vscode-table-row', {}, cell(m.name), cell(fmtMetric(m.name, m.original), 'num'));
+  for (const name of orderedKeys(c.metrics.map((m) => m.name))) {
+    const m = c.metrics.find((x) => x.name === name)!;
+    const info = metricInfo(name);
+    const row = h('vscode-table-row', {}, cell(info.label, undefined, info.help), cell(formatMetric(name, m.original), 'num'));
     m.values.forEach((v, i) => {
       const delta: number | null | undefined = m.deltas[i];
-      const good = delta == null || delta === 0 ? undefined : (delta < 0) === lowerIsBetter(m.name);
-      const text = delta == null ? fmtMetric(m.name, v) : `${fmtMetric(m.name, v)}  (${delta >= 0 ? '+' : ''}${fmtMetric(m.name, delta)})`;
-      row.append(cell(text, good === undefined ? 'num' : good ? 'num better' : 'num worse'));
+      const good = isBetter(name, delta);
+      const text = delta == null ? formatMetric(name, v) : `${formatMetric(name, v)}  (${formatMetricDelta(name, delta)})`;
+      row.append(cell(text, good === undefined ? 'num' : good ? 'num better' : 'num worse', good === undefined ? undefined : good ? 'better than the original' : 'worse than the original'));
     });
     body.append(row);
   }
-  return h('vscode-table', { zebra: true, bordered: true, 'resizable': true, columns: JSON.stringify(['28%', ...c.runs.map(() => 'auto'), 'auto']) }, header, body);
+  return h('vscode-table', { zebra: true, bordered: true, resizable: true, columns: JSON.stringify(['28%', ...c.runs.map(() => 'auto'), 'auto']) }, header, body);
 }
 
 function scatter(d: CompareData): SVGElement {
-  const W = 520, H = 320, L = 64, B = 40, T = 16, R = 16;
+  const W = 560, H = 340, L = 72, B = 46, T = 16, R = 24;
   const pts = d.points;
   const svg = s('svg', { class: 'scatter', width: W, height: H, role: 'img', 'aria-label': 'model size against quality' });
   if (!pts.length) {
     svg.append(s('text', { x: 20, y: 40 }, 'No run has both a size and a quality metric yet.'));
     return svg;
   }
+  const key = pts[0]!.qualityKey;
+  const info = metricInfo(key);
+  const scale = info.kind === 'percent' ? 100 : 1;
   const xs = pts.map((p) => p.bytes / 2 ** 20);
-  const ys = pts.map((p) => p.quality);
-  const pad = (lo: number, hi: number) => (hi - lo || Math.abs(hi) || 1) * 0.1;
+  const ys = pts.map((p) => p.quality * scale);
+  const pad = (lo: number, hi: number): number => (hi - lo || Math.abs(hi) || 1) * 0.12;
   const [x0, x1] = [lowest(xs), highest(xs)];
   const [y0, y1] = [lowest(ys), highest(ys)];
-  const xa = x0 - pad(x0, x1), xb = x1 + pad(x0, x1), ya = y0 - pad(y0, y1), yb = y1 + pad(y0, y1);
-  const X = (v: number) => L + ((v - xa) / (xb - xa)) * (W - L - R);
-  const Y = (v: number) => H - B - ((v - ya) / (yb - ya)) * (H - B - T);
+  // axes span the points with a margin; ticks are the round values inside
+  const xa = Math.max(0, x0 - pad(x0, x1)), xb = x1 + pad(x0, x1), ya = y0 - pad(y0, y1), yb = y1 + pad(y0, y1);
+  const xt = niceTicks(xa, xb, 5);
+  const yt = niceTicks(ya, yb, 5);
+  const X = (v: number): number => L + ((v - xa) / (xb - xa || 1)) * (W - L - R);
+  const Y = (v: number): number => H - B - ((v - ya) / (yb - ya || 1)) * (H - B - T);
   svg.append(s('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), s('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));
-  for (let i = 0; i <= 4; i++) {
-    const xv = xa + ((xb - xa) * i) / 4, yv = ya + ((yb - ya) * i) / 4;
-    svg.append(s('text', { x: X(xv), y: H - B + 16, 'text-anchor': 'middle' }, xv.toFixed(2)));
-    svg.append(s('text', { x: L - 6, y: Y(yv) + 4, 'text-anchor': 'end' }, fmt(yv)));
-  }
-  svg.append(s('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle' }, 'size (MiB)'));
-  svg.append(s('text', { x: 14, y: (T + H - B) / 2, transform: `rotate(-90 14 ${(T + H - B) / 2})`, 'text-anchor': 'middle' }, pts[0].qualityName));
+  const xs1 = xt.length > 1 ? xt[1]! - xt[0]! : 1, ys1 = yt.length > 1 ? yt[1]! - yt[0]! : 1;
+  for (const v of xt) svg.append(s('line', { class: 'grid', x1: X(v), y1: T, x2: X(v), y2: H - B }), s('text', { x: X(v), y: H - B + 16, 'text-anchor': 'middle' }, formatTick(v, xs1)));
+  for (const v of yt) svg.append(s('line', { class: 'grid', x1: L, y1: Y(v), x2: W - R, y2: Y(v) }), s('text', { x: L - 6, y: Y(v) + 4, 'text-anchor': 'end' }, formatTick(v, ys1)));
+  svg.append(s('text', { x: (L + W - R) / 2, y: H - 8, 'text-anchor': 'middle' }, 'size of the weights (MiB) →  smaller is better'));
+  const yLabel = `${info.label}${info.unit ? ` (${info.unit})` : ''} — ${info.lowerIsBetter ? 'lower' : 'higher'} is better`;
+  svg.append(s('text', { x: 14, y: (T + H - B) / 2, transform: `rotate(-90 14 ${(T + H - B) / 2})`, 'text-anchor': 'middle' }, yLabel));
   const front = paretoFront(pts.map((p) => ({ x: p.bytes, y: p.lowerIsBetter ? p.quality : -p.quality })));
-  const frontPts = front.map((i) => pts[i]).sort((a, b) => a.bytes - b.bytes);
-  if (frontPts.length > 1) svg.append(s('polyline', { class: 'front', points: frontPts.map((p) => `${X(p.bytes / 2 ** 20)},${Y(p.quality)}`).join(' ') }));
+  const frontPts = front.map((i) => pts[i]!).sort((a, b) => a.bytes - b.bytes);
+  if (frontPts.length > 1) svg.append(s('polyline', { class: 'front', points: frontPts.map((p) => `${X(p.bytes / 2 ** 20)},${Y(p.quality * scale)}`).join(' ') }));
   pts.forEach((p, i) => {
     const cls = p.runId === 'original' ? 'original' : front.includes(i) ? 'onfront' : '';
-    const c = s('circle', { cx: X(p.bytes / 2 ** 20), cy: Y(p.quality), r: 6, class: cls, tabindex: 0, role: 'button', 'aria-label': `${p.label}: ${fmt(p.bytes / 2 ** 20)} MiB, ${p.qualityName} ${fmt(p.quality)}` },
-      s('title', {}, `${p.label} (${p.runId})\n${(p.bytes / 2 ** 20).toFixed(3)} MiB, ${p.qualityName} ${fmt(p.quality)}`));
-    const open = () => p.runId !== 'original' && post({ type: 'compare/reveal-run', runId: p.runId });
+    const summary = `${p.label}: ${formatBytes(p.bytes)}, ${info.label} ${formatMetric(key, p.quality)}`;
+    const c = s('circle', { cx: X(p.bytes / 2 ** 20), cy: Y(p.quality * scale), r: 6, class: cls, tabindex: 0, role: 'button', 'aria-label': summary },
+      s('title', {}, `${summary}${p.runId === 'original' ? '' : `\nrun ${p.runId} — click to open it`}`));
+    const open = (): void => { if (p.runId !== 'original') post({ type: 'compare/reveal-run', runId: p.runId }); };
     c.addEventListener('click', open);
     c.addEventListener('keydown', (e) => { if ((e as KeyboardEvent).key === 'Enter') open(); });
-    svg.append(c, s('text', { x: X(p.bytes / 2 ** 20) + 9, y: Y(p.quality) - 8 }, p.label));
+    const right = X(p.bytes / 2 ** 20) > W - 160;
+    svg.append(c, s('text', { x: X(p.bytes / 2 ** 20) + (right ? -9 : 9), y: Y(p.quality * scale) - 8, 'text-anchor': right ? 'end' : 'start' }, p.label));
   });
   return svg;
 }
 
 function layersTable(d: CompareData): HTMLElement {
   const c = d.comparison;
-  const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => h('vscode-table-header-cell', {}, `run ${i + 1}: bits · sparsity · loss`)));
+  const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => runHeader(d, i)));
   const body = h('vscode-table-body', { slot: 'body' });
   for (const l of c.layers) {
-    body.append(h('vscode-table-row', {}, cell(l.name), ...l.runs.map((r) => cell(r ? `${r.bits ?? '—'} · ${r.sparsity != null ? (100 * r.sparsity).toFixed(0) + '%' : '—'} · ${fmt(r.loss)}` : '—', 'num'))));
+    body.append(h('vscode-table-row', {}, cell(l.name, undefined, l.name), ...l.runs.map((r) => {
+      if (!r) return cell('—', 'num');
+      const parts = [r.bits !== undefined ? `${r.bits} bits` : '', r.sparsity != null ? `${(100 * r.sparsity).toFixed(0)} % zero` : '', r.relError != null ? `err ${formatNumber(r.relError, 2)}` : ''].filter(Boolean);
+      return cell(parts.join(' · ') || '—', 'num', r.relError != null ? `relative error ‖WX − ŴX‖² / ‖WX‖² = ${formatNumber(r.relError, 4)}` : undefined);
+    })));
   }
   return h('vscode-table', { zebra: true, bordered: true }, header, body);
 }
@@ -132,14 +141,18 @@ function render(d: CompareData | undefined): void {
   }
   const runs = d.comparison.runs;
   app.append(h('h2', {}, `Comparing ${runs.length} runs`));
-  app.append(h('ol', {}, ...runs.map((r) => h('li', {}, `${r.id} — ${r.status} — ${r.recipePath}`))));
+  app.append(h('ol', {}, ...runs.map((r, i) => h('li', {}, h('strong', {}, d.labels[i] ?? r.id), ` — ${r.status} — ${r.recipePath.split(/[\\/]/).pop()} `, h('span', { class: 'muted' }, r.id)))));
   if (runs.length >= 2) {
-    const diff = h('vscode-button', { secondary: true }, 'Open recipe diff (run 1 ↔ run 2)');
-    diff.addEventListener('click', () => post({ type: 'compare/open-recipe-diff', runIds: [runs[0].id, runs[1].id] }));
+    const diff = h('vscode-button', { secondary: true }, `Open recipe diff (${d.labels[0]} ↔ ${d.labels[1]})`);
+    diff.addEventListener('click', () => post({ type: 'compare/open-recipe-diff', runIds: [runs[0]!.id, runs[1]!.id] }));
     app.append(diff);
   }
-  app.append(h('h2', {}, 'Metrics (compressed, with change against the original model)'), metricsTable(d));
-  app.append(h('h2', {}, 'Size against quality'), h('div', { class: 'row' }, scatter(d), h('p', { class: 'muted' }, 'Blue: on the Pareto front (no other run is both smaller and better). Grey: the original model. Click a point to open its run.')));
+  app.append(h('h2', {}, 'Metrics of the compressed models (change against the original)'), metricsTable(d));
+  app.append(h('h2', {}, 'Size against quality'), h('div', { class: 'row' }, scatter(d), h('div', { class: 'legend muted' },
+    h('p', {}, h('span', { class: 'dot onfront' }), ' on the Pareto front: no other run is both smaller and better'),
+    h('p', {}, h('span', { class: 'dot' }), ' dominated: another run is smaller and at least as good'),
+    h('p', {}, h('span', { class: 'dot original' }), ' the original model'),
+    h('p', {}, 'Click a point to open its run.'))));
   app.append(h('h2', {}, `Layers (${d.comparison.layers.length})`), layersTable(d));
 }
 

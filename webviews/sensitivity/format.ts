@@ -1,21 +1,30 @@
-// Number and size formatting and colour scales of the Sensitivity view.
+// Colour scales, layer-name shortening and the metric explanations of the Sensitivity view (numbers
+// and sizes print through core/format/numbers.ts, as everywhere else).
+import { formatNumber } from '../../language-server/core/format/numbers';
+import type { SensitivityMetric } from '../protocol';
 
-/** A compact number: 4 significant digits, exponent form outside [1e-3, 1e5). */
+/** A compact number: 3 significant digits, exponent form outside [1e-3, 1e5). */
 export function fmt(v: number | undefined): string {
-  if (v === undefined || Number.isNaN(v)) return '—';
-  const a = Math.abs(v);
-  if (a === 0) return '0';
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(2);
-  return v.toPrecision(4).replace(/\.?0+$/, '');
+  return formatNumber(v, 3);
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${Math.round(bytes)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = -1;
-  do { v /= 1024; u++; } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+/** What each sensitivity metric measures, in words (tooltips and the Δloss explanation). */
+export const METRIC_HELP: Record<SensitivityMetric, string> = {
+  gradient: 'first-order estimate |⟨gradient, weight change⟩| from calibration gradients',
+  taylor: 'the first-order term per calibration window, in absolute value, averaged',
+  fisher: '½·Σ Fisher information × squared weight change, from calibration gradients',
+  hessian: '½·tr(ΔW H ΔWᵀ) with the calibration Hessian H = 2XᵀX/n: the output error the weight change causes',
+  measured: 'the KL divergence (nats per token) from the original model when this layer alone is quantised',
+};
+
+/**
+ * A layer name split so that a narrow column cuts its middle, not the part that tells layers apart:
+ * the head ("layers.11.self_attn.") shrinks with an ellipsis, the tail ("q_proj") always shows; the
+ * full name is in the row's tooltip.
+ */
+export function nameParts(name: string): { head: string; tail: string } {
+  const cut = name.lastIndexOf('.', name.length - 2);
+  return cut > 0 ? { head: name.slice(0, cut + 1), tail: name.slice(cut + 1) } : { head: '', tail: name };
 }
 
 /** Position of a positive score on a log scale between 10^lo and 10^hi, in [0, 1]. */

@@ -6,10 +6,11 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import { METRIC_NAMES, type Allocation, type Budget, type FrontierPointView, type LayerSensitivity, type SensitivityMetric, type SensitivityViewData, type SpadeResult } from '../protocol';
+import { METRIC_NAMES, type Allocation, type Budget, type EngineProgress, type FrontierPointView, type LayerSensitivity, type SensitivityMetric, type SensitivityViewData, type SpadeResult } from '../protocol';
 import { addStyles, getState, h, onMessage, post, s, setState } from '../shared/host';
 import { STYLES } from './styles';
-import { bitsClass, formatBytes, heat, fmt } from './format';
+import { bitsClass, heat, fmt, nameParts, METRIC_HELP } from './format';
+import { formatBytes, formatSeconds, formatTick, logTicks, niceTicks } from '../../language-server/core/format/numbers';
 
 interface State {
   recipe: string;
@@ -30,7 +31,8 @@ const state: State = { recipe: saved.recipe ?? '', kind: saved.kind ?? 'bits', v
 let data: SensitivityViewData | undefined;
 let allocation: Allocation | undefined;
 let frontier: { bytes: FrontierPointView[]; bits: FrontierPointView[] } | undefined;
-let status: { state: 'computing' | 'error' | 'idle'; message: string } = { state: 'computing', message: 'Waiting for the extension…' };
+let status: { state: 'computing' | 'error' | 'idle'; message: string; progress?: EngineProgress } = { state: 'computing', message: 'Waiting for the extension…' };
+let written: string | undefined;
 let nextId = 1;
 let inFlight = 0;
 let pending = false;
@@ -84,8 +86,12 @@ onMessage((m) => {
       solve();
       break;
     case 'sensitivity/status':
-      status = { state: m.state, message: m.message };
+      status = { state: m.state, message: m.message, progress: m.progress };
       renderStatus();
+      break;
+    case 'sensitivity/written':
+      written = `Wrote ${m.layers} layer widths${m.budget ? ` and \`budget ${m.budget}\`` : ''} into the recipe (Ctrl+Z in the editor undoes it).`;
+      renderReadout();
       break;
     case 'sensitivity/solved':
       if (m.inReplyTo !== inFlight) break;
@@ -109,8 +115,20 @@ app.append(statusEl, bodyEl);
 function renderStatus(): void {
   statusEl.replaceChildren();
   statusEl.className = `status ${status.state}`;
-  if (status.state === 'computing') statusEl.append(h('vscode-progress-ring', { class: 'ring' }), status.message);
-  else if (status.state === 'error') statusEl.append(h('span', { class: 'codicon' }, '⚠ '), status.message);
+  if (status.state === 'computing') {
+    const p = status.progress;
+    const pct = p && p.total > 0 ? Math.min(100, Math.floor((100 * p.done) / p.total)) : undefined;
+    const stop = h('vscode-button', { secondary: true, id: 'stop', title: 'Stop the engine (the result so far is discarded)' }, 'Stop');
+    stop.addEventListener('click', () => post({ type: 'sensitivity/cancel' }));
+    const bar = h('div', { class: 'pbar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': pct ?? 0 });
+    const fill = h('div', { class: 'pfill' });
+    fill.style.setProperty('width', `${pct ?? 0}%`);
+    bar.append(fill);
+    const eta = p?.etaSeconds !== undefined ? ` · about ${formatSeconds(p.etaSeconds)} left in this step` : '';
+    statusEl.append(h('vscode-progress-ring', { class: 'ring' }), h('div', { class: 'pbox' },
+      h('div', {}, status.message, pct !== undefined ? h('span', { class: 'muted' }, ` — ${p!.label ?? 'working'}: ${p!.done}/${p!.total} (${pct}%)${eta}`) : ''), bar), stop);
+  } else if (status.state === 'error') statusEl.append(h('span', { class: 'codicon' }, '⚠ '), status.message);
+  else if (status.message) statusEl.append(h('span', { class: 'muted' }, status.message));
 }
 
 let sliderEl: HTMLInputElement | undefined;
@@ -189,11 +207,15 @@ function renderReadout(): void {
   readoutEl.replaceChildren(h('span', { class: 'muted' }, `budget ${target}`));
   if (!allocation) return;
   const a = allocation;
+  const metric = metricOf();
   readoutEl.append(
-    h('span', {}, ` → ${formatBytes(a.bytes)}`), h('span', {}, ` · ${a.averageBits.toFixed(3)} avg bits`),
-    h('span', { title: 'Σ sensitivity of the chosen widths' }, ` · predicted Δloss ${fmt(a.predicted)}`),
+    h('span', {}, ` → weights ${formatBytes(a.bytes)}`), h('span', {}, ` · ${a.averageBits.toFixed(2)} bits per weight on average`),
+    h('span', { title: METRIC_HELP[metric] }, ` · predicted Δloss ${fmt(a.predicted)}`),
     a.feasible ? '' : h('span', { class: 'bad' }, ' · below the smallest allocation'),
     a.exact ? '' : h('span', { class: 'muted', title: `LP lower bound ${fmt(a.lowerBound)}` }, ` · within ${fmt(((a.predicted - a.lowerBound) / Math.max(1e-30, a.predicted)) * 100)}% of optimal`),
+    h('div', { class: 'explain muted' }, `Predicted Δloss: how much the model's loss should grow if every layer is quantised to the width chosen for it, `
+      + `the sum over layers of the ${metric} sensitivity (${METRIC_HELP[metric]}). Use it to compare allocations: smaller is better; the budget slider trades it against size.`),
+    written ? h('div', { class: 'written' }, written) : '',
   );
 }
 
@@ -207,32 +229,39 @@ function renderAllocation(): void {
 function renderFrontier(): void {
   if (!frontierEl || !data || !frontier) return;
   const pts = frontier[state.kind];
-  const W = 420, H = 200, L = 56, B = 34, T = 10, R = 10;
-  const xv = (p: { bytes: number; averageBits: number }) => (state.kind === 'bytes' ? p.bytes : p.averageBits);
-  const xs = pts.map(xv);
+  const W = 440, H = 230, L = 58, B = 40, T = 12, R = 14;
+  const xv = (p: { bytes: number; averageBits: number }): number => (state.kind === 'bytes' ? p.bytes / 2 ** 20 : p.averageBits);
   const ys = pts.map((p) => Math.max(p.predicted, 1e-30));
-  const x0 = lowest(xs), x1 = highest(xs);
-  const ly = ys.map(Math.log10);
-  const y0 = lowest(ly), y1 = highest(ly);
-  const X = (x: number) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
-  const Y = (y: number) => T + (1 - (Math.log10(Math.max(y, 1e-30)) - y0) / (y1 - y0 || 1)) * (H - T - B);
-  const svg = s('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'frontier: budget against predicted loss (log scale)' });
+  const x0 = lowest(pts.map(xv)), x1 = highest(pts.map(xv));
+  const xt = niceTicks(x0, x1, 5);
+  const yt = logTicks(lowest(ys), highest(ys));
+  const y0 = Math.log10(Math.min(lowest(ys), lowest(yt))), y1 = Math.log10(Math.max(highest(ys), highest(yt)));
+  const X = (x: number): number => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const Y = (y: number): number => T + (1 - (Math.log10(Math.max(y, 1e-30)) - y0) / (y1 - y0 || 1)) * (H - T - B);
+  const svg = s('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'frontier: budget against predicted loss increase (log scale)' });
   svg.append(s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }), s('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
+  const step = xt.length > 1 ? xt[1]! - xt[0]! : 1;
+  for (const v of xt) svg.append(s('line', { class: 'grid', x1: X(v), y1: T, x2: X(v), y2: H - B }), s('text', { x: X(v), y: H - B + 14, 'text-anchor': 'middle' }, formatTick(v, step)));
+  for (const v of yt) svg.append(s('line', { class: 'grid', x1: L, y1: Y(v), x2: W - R, y2: Y(v) }), s('text', { x: L - 4, y: Y(v) + 3, 'text-anchor': 'end' }, fmt(v)));
   let d = '';
   pts.forEach((p, i) => { d += `${i ? 'L' : 'M'}${X(xv(p)).toFixed(1)},${Y(p.predicted).toFixed(1)}`; });
-  svg.append(s('path', { d, class: 'front' }));
-  const fx = (v: number) => (state.kind === 'bytes' ? formatBytes(v) : `${v.toFixed(2)} b`);
-  svg.append(s('text', { x: L, y: H - 12 }, fx(x0)), s('text', { x: W - R, y: H - 12, 'text-anchor': 'end' }, fx(x1)),
-    s('text', { x: 4, y: T + 10 }, fmt(10 ** y1)), s('text', { x: 4, y: H - B }, fmt(10 ** y0)),
-    s('text', { x: (W + L) / 2, y: H - 2, 'text-anchor': 'middle', class: 'muted' }, state.kind === 'bytes' ? 'weight bytes' : 'average bits'));
+  svg.append(s('path', { d, class: 'front' }, s('title', {}, 'the smallest predicted Δloss reachable at each budget')));
+  svg.append(s('text', { x: (W + L) / 2, y: H - 6, 'text-anchor': 'middle', class: 'muted' }, state.kind === 'bytes' ? 'weight memory (MiB)' : 'average bits per weight'));
+  svg.append(s('text', { x: 12, y: (T + H - B) / 2, transform: `rotate(-90 12 ${(T + H - B) / 2})`, 'text-anchor': 'middle', class: 'muted' }, 'predicted Δloss (log scale)'));
+  let measured = 0;
   for (const m of data.result.measured) {
-    if (m.perplexity === undefined) continue;
-    const x = state.kind === 'bytes' ? m.bytes : m.averageBits;
+    const x = state.kind === 'bytes' ? m.bytes / 2 ** 20 : m.averageBits;
     if (x < x0 || x > x1) continue;
-    svg.append(s('circle', { cx: X(x), cy: Y(m.predicted), r: 3, class: 'measured' }, s('title', {}, `${m.label}: perplexity ${fmt(m.perplexity)}${m.kl !== undefined ? `, KL ${fmt(m.kl)}` : ''}`)));
+    measured++;
+    const what = m.perplexity !== undefined ? `measured perplexity ${fmt(m.perplexity)}` : m.kl !== undefined ? `measured KL ${fmt(m.kl)} nats` : 'measured';
+    svg.append(s('circle', { cx: X(x), cy: Y(m.predicted), r: 3.5, class: 'measured' }, s('title', {}, `${m.label}: ${state.kind === 'bytes' ? formatBytes(m.bytes) : `${m.averageBits.toFixed(2)} bits`}, predicted Δloss ${fmt(m.predicted)}; ${what}${m.kl !== undefined && m.perplexity !== undefined ? `, KL ${fmt(m.kl)} nats` : ''}`)));
   }
-  if (allocation) svg.append(s('circle', { cx: X(xv(allocation)), cy: Y(allocation.predicted), r: 5, class: 'current' }, s('title', {}, 'current allocation')));
-  frontierEl.replaceChildren(h('div', { class: 'label' }, 'Frontier (predicted Δloss, log)'), svg);
+  if (allocation) svg.append(s('circle', { cx: X(xv(allocation)), cy: Y(allocation.predicted), r: 5, class: 'current' }, s('title', {}, `the allocation at the slider: ${formatBytes(allocation.bytes)}, ${allocation.averageBits.toFixed(2)} bits, predicted Δloss ${fmt(allocation.predicted)}`)));
+  const legend = h('div', { class: 'legend' },
+    h('span', {}, h('span', { class: 'swatch line' }), ' best predicted Δloss per budget'),
+    h('span', {}, h('span', { class: 'swatch current' }), ' the slider\'s allocation'),
+    measured ? h('span', {}, h('span', { class: 'swatch measured' }), ' measured allocations (hover for perplexity)') : '');
+  frontierEl.replaceChildren(h('div', { class: 'label' }, 'Frontier: smallest predicted Δloss at each budget'), svg, legend);
 }
 
 function renderGrid(): void {
@@ -245,13 +274,15 @@ function renderGrid(): void {
   const maxBytes = highest(ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
   gridEl.style.setProperty('--cands', String(cands.length));
   const head = h('div', { class: 'grow head', role: 'row' }, h('div', { class: 'name', role: 'columnheader' }, 'layer'),
-    ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader' }, `${b}b`)), h('div', { class: 'bar', role: 'columnheader' }, 'allocated (size, outliers)'));
+    ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader', title: `${metric} sensitivity at ${b} bits` }, `${b} bits`)), h('div', { class: 'bar', role: 'columnheader' }, 'allocated width and size'), h('div', { class: 'barlabel', role: 'columnheader' }, ''));
+  const legend = h('div', { class: 'heatlegend', 'aria-hidden': 'true' }, h('span', {}, `sensitivity (${metric}, log scale): ${fmt(10 ** lo)}`), h('span', { class: 'ramp' }), h('span', {}, `${fmt(10 ** hi)}`),
+    h('span', { class: 'muted' }, ' — darker red = the layer suffers more at that width; framed = chosen; dashed = pinned (click a cell to pin)'));
   const rows = ls.map((l, i) => {
     const scores = l.scores[metric] ?? l.scores[l.metric] ?? [];
     const chosen = allocation?.bits[i];
     const pin = state.pins[l.name];
     const row = h('div', { class: `grow${state.selected === l.name ? ' selected' : ''}`, role: 'row', tabindex: 0, 'data-layer': l.name, 'aria-label': `${l.name}: ${chosen ?? '?'} bits${pin ? ', pinned' : ''}` },
-      h('div', { class: 'name', role: 'rowheader', title: l.name }, pin !== undefined ? h('span', { class: 'pin-badge', title: `pinned to ${pin} bits` }, 'pin') : '', l.name));
+      h('div', { class: 'name', role: 'rowheader', title: `${l.name} (${l.op} ${l.rows}×${l.cols})` }, pin !== undefined ? h('span', { class: 'pin-badge', title: `pinned to ${pin} bits` }, 'pin') : '', h('span', { class: 'nhead' }, nameParts(l.name).head), h('span', { class: 'ntail' }, nameParts(l.name).tail)));
     for (const b of cands) {
       const k = l.candidates.indexOf(b);
       const cell = h('div', { class: `cell${chosen === b ? ' chosen' : ''}${pin === b ? ' pinned' : ''}`, role: 'gridcell', title: k < 0 ? 'not a candidate' : `${b} bits: ${metric} ${fmt(scores[k]!)} · ${formatBytes(l.bytes[k]!.total)} (click to pin)` });
@@ -264,18 +295,20 @@ function renderGrid(): void {
     }
     const k = chosen === undefined ? -1 : l.candidates.indexOf(chosen);
     const bar = h('div', { class: 'bar' });
+    const label = h('div', { class: 'barlabel' });
     if (k >= 0) {
       const by = l.bytes[k]!;
-      const fill = h('div', { class: `fill ${bitsClass(chosen!)}` });
+      const fill = h('div', { class: `fill ${bitsClass(chosen!)}`, title: `${chosen} bits: ${formatBytes(by.total)} (codes ${formatBytes(by.codes)}, scales ${formatBytes(by.scales)}${by.outliers ? `, outliers ${formatBytes(by.outliers)}` : ''})` });
       fill.style.setProperty('width', `${(100 * by.total) / maxBytes}%`);
-      bar.append(fill, h('span', { class: 'barlabel' }, `${chosen}b · ${formatBytes(by.total)}${by.outliers ? ` · ${fmt(l.outlierFraction[k]! * 100)}% outliers` : ''}`));
+      bar.append(fill);
+      label.textContent = `${chosen} bits · ${formatBytes(by.total)}${by.outliers ? ` · ${fmt(l.outlierFraction[k]! * 100)}% outliers` : ''}`;
     }
-    row.append(bar);
+    row.append(bar, label);
     row.addEventListener('click', () => select(l.name));
     row.addEventListener('keydown', (e) => onRowKey(e, l, i));
     return row;
   });
-  gridEl.replaceChildren(head, ...rows);
+  gridEl.replaceChildren(legend, head, ...rows);
 }
 
 function onRowKey(e: KeyboardEvent, l: LayerSensitivity, i: number): void {

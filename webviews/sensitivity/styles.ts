@@ -7,6 +7,19 @@ export const STYLES = `
   .status { min-height: 1.6em; display: flex; align-items: center; gap: 8px; }
   .status.error { color: var(--vscode-errorForeground); }
   .status .ring { width: 16px; height: 16px; }
+  .pbox { flex: 1 1 auto; min-width: 200px; }
+  .pbar { height: 4px; background: var(--vscode-editorWidget-background); margin-top: 4px; }
+  .pfill { height: 100%; background: var(--vscode-progressBar-background, var(--vscode-focusBorder)); }
+  .explain { flex-basis: 100%; font-size: 0.9em; margin-top: 4px; }
+  .written { flex-basis: 100%; margin-top: 4px; color: var(--vscode-testing-iconPassed, var(--vscode-foreground)); }
+  svg.chart .grid { stroke: var(--vscode-widget-border, rgba(128,128,128,0.25)); stroke-dasharray: 2 3; }
+  .legend { display: flex; flex-wrap: wrap; gap: 12px; font-size: 0.9em; color: var(--vscode-descriptionForeground); margin-top: 4px; }
+  .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%; vertical-align: middle; }
+  .swatch.line { height: 2px; border-radius: 0; width: 14px; background: var(--vscode-charts-blue); }
+  .swatch.current { background: var(--vscode-charts-orange); }
+  .swatch.measured { background: var(--vscode-charts-purple); }
+  .heatlegend { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin-bottom: 6px; color: var(--vscode-descriptionForeground); }
+  .heatlegend .ramp { display: inline-block; width: 120px; height: 10px; background: linear-gradient(to right, var(--vscode-editor-background), var(--vscode-charts-red)); border: 1px solid var(--vscode-widget-border, transparent); }
   .head { display: flex; justify-content: space-between; align-items: center; flex-wrap: wrap; gap: 8px; margin: 6px 0; }
   .tabs { display: flex; gap: 2px; }
   .tab { background: none; color: var(--vscode-foreground); border: none; border-bottom: 2px solid transparent; padding: 4px 10px; cursor: pointer; font: inherit; }
@@ -27,11 +40,14 @@ export const STYLES = `
   svg.chart .measured { fill: var(--vscode-charts-purple); }
   /* a narrow panel scrolls sideways instead of letting the size labels run over each other */
   .grid { margin-top: 12px; font-size: 0.92em; overflow-x: auto; }
-  .grow { display: grid; grid-template-columns: minmax(140px, 260px) repeat(var(--cands, 4), 64px) minmax(190px, 1fr); align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
+  .grow { display: grid; grid-template-columns: minmax(150px, 280px) repeat(var(--cands, 4), 56px) minmax(40px, 1fr) minmax(130px, max-content); align-items: center; gap: 2px; padding: 1px 2px; cursor: default; }
   .grow.head { font-weight: 600; color: var(--vscode-descriptionForeground); }
   .grow.selected { background: var(--vscode-list-activeSelectionBackground); color: var(--vscode-list-activeSelectionForeground); }
   .grow:hover:not(.head) { background: var(--vscode-list-hoverBackground); }
-  .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; display: flex; min-width: 0; }
+  .name .nhead { overflow: hidden; text-overflow: ellipsis; flex: 0 1 auto; min-width: 1.5em; }
+  .name .ntail { flex: 0 0 auto; }
+  .name .pin-badge { flex: 0 0 auto; }
   /* a text badge, not an emoji: emoji fonts are missing on many Linux desktops */
   .pin-badge { font-size: 0.8em; padding: 0 3px; margin-right: 4px; border-radius: 3px; color: var(--vscode-badge-foreground); background: var(--vscode-badge-background); }
   .cell { text-align: center; font-variant-numeric: tabular-nums; font-size: 0.9em; padding: 2px 0; cursor: pointer;
@@ -41,7 +57,7 @@ export const STYLES = `
   .cell.pinned { outline: 2px dashed var(--vscode-charts-yellow); outline-offset: -2px; }
   .bar { position: relative; height: 16px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
   .fill { position: absolute; left: 0; top: 2px; bottom: 2px; opacity: 0.8; }
-  .barlabel { position: relative; padding-left: 4px; font-size: 0.85em; white-space: nowrap; }
+  .barlabel { padding-left: 6px; font-size: 0.85em; white-space: nowrap; font-variant-numeric: tabular-nums; }
   .b2 { background: var(--vscode-charts-red); }
   .b3 { background: var(--vscode-charts-orange); }
   .b4 { background: var(--vscode-charts-green); }

@@ -5,7 +5,7 @@ import type { EvalResult } from '../engine/evaluate/result';
 const HELP = `usage: qrecipe eval MODEL --metric METRIC [--data PATH] [options]
 
 metrics:
-  perplexity  causal LM on a text file (byte-level, non-overlapping windows of --seqlen)
+  perplexity  causal LM on a text file (byte-level or --tokenizer, non-overlapping windows of --seqlen)
   accuracy    top-1 accuracy: IDX images + --labels IDX labels, or a PNG folder (labels.tsv or class folders)
   cer         character error rate of a CTC text recogniser: folder with labels.tsv (file<TAB>text)
   kl          KL divergence and top-1 agreement with --reference MODEL on --data
@@ -14,7 +14,7 @@ metrics:
 options:
   --labels PATH  --seqlen N  --limit N  --batch N  --reference MODEL  --keys FILE
   --mean a,b,c  --std a,b,c  --runs N  --warmup N  --provider auto|cpu|cuda|webgpu
-  --tokenizer tokenizer.json (BPE; default byte-level)  --json`;
+  --tokenizer tokenizer.json (a Hugging Face tokenizer: BPE, WordPiece, Unigram; default byte-level)  --json`;
 
 type Parsed = Record<string, string | boolean>;
 

@@ -9,15 +9,19 @@ import { checkFile } from '../../../language-server/core/recipe/check';
 import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
 import { resolveRunsRoot } from '../workspace';
-import { createSink } from '../events';
+import { createSink, type EventSink } from '../events';
+import { listenForCancel } from '../cancel';
+import { progressEvents } from '../analysis-command';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/onnx-export';
 import { readQuantStore } from '../export/quant-store';
-import { exportAndVerify, type ExportCheck } from '../pipeline/export-stage';
+import { exportAndVerify, ExportVerifyError, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Text } from '../pipeline/provenance';
-import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP } from '../write-policy';
+import { describeStage } from '../pipeline/compress';
+import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP, type WriteOptions } from '../write-policy';
 
-const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR] [--workspace DIR] [--allow-outside] [--force]
+const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR] [--json-events]
+                      [--workspace DIR] [--allow-outside] [--force]
 
 Writes the compressed model of a finished run in FORMAT:
   onnx-matmulnbits  com.microsoft.MatMulNBits for quantised MatMul/Gemm layers (2, 4, 8-bit
@@ -27,60 +31,105 @@ Writes the compressed model of a finished run in FORMAT:
   onnx-fakequant    float weights holding the dequantised values
 Then checks that onnxruntime loads it and, when the recipe is still there, that its first quality
 metric matches the run's fake-quant value within 1%. RUN is a run id, unique prefix, folder or 'latest'.
-FILE must stay inside the workspace (the current folder unless --workspace says), must not be the
-run's model, recipe or anything in the run store, and replaces an existing file only with --force
-(or when it is an earlier export of these runs). A file that onnxruntime does not load is removed.
+With --json-events it speaks the runner protocol (artifact, log, metrics, progress of the check,
+run-end) and stops on a {"type":"cancel"} line on stdin. FILE must stay inside the workspace (the
+current folder unless --workspace says), must not be the run's model, recipe or anything in the
+run store, and replaces an existing file only with --force (or when it is an earlier export of
+these runs).
 ${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('export', HELP, async () => {
-    const a = parseArgs(args, { flags: ['help', ...WRITE_FLAGS], options: ['format', 'o', 'output', 'runs', 'workspace'], short: { h: 'help', o: 'output' } });
+    const a = parseArgs(args, { flags: ['help', 'json-events', ...WRITE_FLAGS], options: ['format', 'o', 'output', 'runs', 'workspace'], short: { h: 'help', o: 'output' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     if (a.positionals.length !== 1) throw new UsageError('give exactly one run');
     const format = a.options.get('format') as ExportFormat | undefined;
     if (!format || !EXPORT_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
     const out = a.options.get('output') ?? a.options.get('o');
     if (!out) throw new UsageError('-o FILE is required');
-    const runsRoot = resolveRunsRoot({ runs: a.options.get('runs') });
-    const { dir, record } = await findRun(runsRoot, a.positionals[0]!);
-    const write = writeOptions(a);
-    // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
-    const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
-    policy.protectedDirs.push(dir);
-    sweepStaleTemps(path.dirname(path.resolve(out)));
-    await sweepStore(runsRoot);
-    const refused = refusedWrites(out, policy, write);
-    if (refused.length) {
-      for (const p of refused) console.error(`qrecipe export: ${explain(p)}`);
+    const json = a.flags.has('json-events');
+    const sink = createSink({ json });
+    const cancel = listenForCancel({ stdin: json });
+    const t0 = Date.now();
+    const end = (status: 'succeeded' | 'failed' | 'cancelled', error?: string): void => {
+      if (json) sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, ...(error ? { error } : {}) });
+    };
+    try {
+      const code = await exportRun(a.positionals[0]!, format, out, a.options.get('runs'), sink, cancel.signal, json, writeOptions(a));
+      end(code === 0 ? 'succeeded' : 'failed', code === 0 ? undefined : 'the exported model does not load in onnxruntime');
+      return code;
+    } catch (err) {
+      if (cancel.signal.aborted) { end('cancelled'); return 130; }
+      if (!json) throw err;
+      end('failed', err instanceof Error ? err.message : String(err));
       return 1;
+    } finally {
+      cancel.dispose();
     }
-    if (record.status !== 'succeeded' || !record.artifacts.compressedModel) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel ? '' : ' and has no compressed model'}: nothing to export`);
-    const model = path.join(dir, record.artifacts.compressedModel);
-    const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
-    if (!quant.length && format !== 'onnx-fakequant') console.error(`qrecipe export: run ${record.id} quantised no layer; the ${format} file holds float weights`);
+  });
+}
 
-    // The run's first quality metric, re-measured on the export, if the recipe is unchanged.
-    let check: ExportCheck | undefined;
-    if (existsSync(record.recipePath)) {
-      const { analysis } = await checkFile(record.recipePath);
-      if (sha256Text(analysis.doc.text) === record.recipeHash) {
-        for (const stage of analysis.recipe.stages) {
-          if (stage.kind !== 'evaluate' || check) continue;
-          const m = stage.metrics.find((x) => x.metric !== 'size' && x.metric !== 'latency' && x.metric !== 'kl' && record.metrics.compressed?.[x.metric] !== undefined);
-          const d = m && analysis.recipe.datasets.find((x) => x.name === m.data);
-          if (!m || !d) continue;
-          check = { spec: m, fakeQuant: record.metrics.compressed![m.metric]!, measure: async (file) => (await evaluateModel({ model: file, metric: m.metric, ...dataSpec(d) })).value };
-        }
+async function exportRun(run: string, format: ExportFormat, out: string, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean, write: WriteOptions): Promise<number> {
+  const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
+  const runsRoot = resolveRunsRoot({ runs });
+  const { dir, record } = await findRun(runsRoot, run);
+  // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
+  const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
+  policy.protectedDirs.push(dir);
+  sweepStaleTemps(path.dirname(path.resolve(out)));
+  await sweepStore(runsRoot);
+  const refused = refusedWrites(out, policy, write);
+  if (refused.length) {
+    if (json) sink.emit({ type: 'write-refused', problems: refused.map((p) => ({ kind: p.kind, path: p.target, message: p.message })) });
+    throw new Error(refused.map(explain).join('; '));
+  }
+  if (record.status !== 'succeeded' || !record.artifacts.compressedModel) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel ? '' : ' and has no compressed model'}: nothing to export`);
+  const model = path.join(dir, record.artifacts.compressedModel);
+  const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
+  if (!quant.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
+
+  // The run's first quality metric, re-measured on the export, if the recipe is unchanged.
+  let check: ExportCheck | undefined;
+  const stages: string[] = [];
+  if (existsSync(record.recipePath)) {
+    const { analysis } = await checkFile(record.recipePath);
+    if (sha256Text(analysis.doc.text) === record.recipeHash) {
+      for (const x of analysis.recipe.stages) if (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate') stages.push(describeStage(x));
+      for (const stage of analysis.recipe.stages) {
+        if (stage.kind !== 'evaluate' || check) continue;
+        const m = stage.metrics.find((x) => x.metric !== 'size' && x.metric !== 'latency' && x.metric !== 'kl' && record.metrics.compressed?.[x.metric] !== undefined);
+        const d = m && analysis.recipe.datasets.find((x) => x.name === m.data);
+        if (!m || !d) continue;
+        const onProgress = progressEvents((e) => sink.emit(e), 'export');
+        check = {
+          spec: m, fakeQuant: record.metrics.compressed![m.metric]!,
+          measure: async (file) => (await evaluateModel({ model: file, metric: m.metric, ...dataSpec(d), signal, onProgress: (p) => onProgress({ ...p, label: `checking the ${m.metric} of the export` }) })).value,
+        };
       }
     }
-    const warnings: string[] = [];
-    const r = await exportAndVerify({
-      compressedModel: model, quant, format, out, sink: createSink({ json: false }),
-      warn: (w) => { warnings.push(w); console.error(`warning: ${w}`); }, check, write: { policy, options: write },
+  }
+  const warnings: string[] = [];
+  let r;
+  try {
+    r = await exportAndVerify({
+      compressedModel: model, quant, format, out, sink, signal,
+      warn: (w) => { warnings.push(w); warn(w); }, check, write: { policy, options: write },
+      provenance: { source: record.modelPath, recipe: record.recipePath, run: record.id },
+      deploy: {
+        sourceModel: record.modelPath,
+        provenance: {
+          runId: record.id, recipePath: record.recipePath, recipeText: record.recipeText, recipeHash: record.recipeHash,
+          modelPath: record.modelPath, modelHash: record.modelHash, qrecipeVersion: record.versions.qrecipe, metrics: record.metrics, stages,
+        },
+      },
     });
-    record.artifacts.exports.push(r);
-    if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];
-    await writeRecord(dir, record);
-    return r.verified ? 0 : 1;
-  });
+  } catch (err) {
+    if (!(err instanceof ExportVerifyError)) throw err;
+    r = err.record;
+    warn(err.message);
+  }
+  record.artifacts.exports.push(r);
+  if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];
+  await writeRecord(dir, record);
+  return r.verified ? 0 : 1;
 }

@@ -1,37 +1,17 @@
-// `qrecipe inspect MODEL [--json]`: the layer inventory of an ONNX model as a table or JSON.
-import { formatBytes } from '../../../language-server/core/util/format';
-import { readInventory } from '../../../language-server/core/model/inventory';
-import type { ModelInventory } from '../../../language-server/core/model/types';
+// `qrecipe inspect MODEL [--json]`: what a model holds — its compressible float layers, the quantised
+// layers of a compressed export (MatMulNBits, DequantizeLinear, Cast/Sub/Mul with bits, group and
+// bytes) and the provenance QRecipe wrote into it — as a table or JSON. The same summary the
+// language server gives the Models view and Inspect Model (core/model/summary.ts).
+import { loadModel } from '../../../language-server/core/model/reader';
+import { formatModelSummary, summarizeModel } from '../../../language-server/core/model/summary';
 
 const HELP = `usage: qrecipe inspect MODEL [--json]
 
-Lists the compressible layers of an ONNX model (MatMul, Gemm, Conv, Gather embeddings):
-name, op, stored shape, rows x cols (out x in), parameters and bytes, with totals and opset.
-  --json   print the inventory as JSON`;
-
-
-export function formatInventory(inv: ModelInventory): string {
-  const head = ['layer', 'op', 'shape', 'rows x cols', 'dtype', 'params', 'bytes'];
-  const rows = inv.layers.map((l) => [
-    l.name, l.op + (l.groups && l.groups > 1 ? `/g${l.groups}` : ''), l.shape.join('x'), `${l.rows} x ${l.cols}`,
-    l.dtype, l.params.toLocaleString('en-US'), formatBytes(l.bytes),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const right = new Set([5, 6]);
-  const fmt = (r: string[]): string => r.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const layerParams = inv.layers.reduce((a, l) => a + l.params, 0);
-  const layerBytes = inv.layers.reduce((a, l) => a + l.bytes, 0);
-  return [
-    `${inv.path}  (opset ${inv.opset})`,
-    '',
-    fmt(head),
-    fmt(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(fmt),
-    '',
-    `${inv.layers.length} compressible layers: ${layerParams.toLocaleString('en-US')} params, ${formatBytes(layerBytes)}`,
-    `all weights: ${inv.totalParams.toLocaleString('en-US')} params, ${formatBytes(inv.totalBytes)}`,
-  ].join('\n');
-}
+Lists what an ONNX model holds: its compressible layers (MatMul, Gemm, Conv, Gather embeddings:
+name, op, stored shape, rows x cols (out x in), parameters and bytes), the quantised layers of a
+compressed model (encoding, bits, group size, bytes) and where a QRecipe export came from
+(source model, recipe, run).
+  --json   print the summary as JSON (path, opset, layers, quantized, totals, metadata)`;
 
 export async function main(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) { console.log(HELP); return 0; }
@@ -42,7 +22,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(unknown.length ? `qrecipe inspect: unknown option ${unknown[0]}\n\n${HELP}` : HELP);
     return 2;
   }
-  const inv = await readInventory(files[0]!);
-  console.log(json ? JSON.stringify(inv, null, 2) : formatInventory(inv));
+  const summary = summarizeModel(await loadModel(files[0]!));
+  console.log(json ? JSON.stringify(summary, null, 2) : formatModelSummary(summary));
   return 0;
 }

@@ -2,7 +2,11 @@
 // at each candidate width (gradient, taylor, fisher, Hessian, measured), the allocation at the recipe's budget, and
 // measured perplexities at a few allocations. Cached in the run store's `.cache/` by content hashes.
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs, UsageError } from '../args';
+import { outputMode, runAnalysis } from '../analysis-command';
+import type { EventSink } from '../events';
+import { listOcrLines } from '../../../language-server/core/model/data/ocr';
 import { resolveRunsRoot } from '../workspace';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { readInventory } from '../../../language-server/core/model/inventory';
@@ -23,8 +27,12 @@ prints the allocation at the recipe's budget (LLM-MQ: one width per layer, minim
   --eval-windows N   windows of the evaluation set for the measured points (default: its samples)
   --no-cache         recompute even when a cached result exists (cache: <runs>/.cache/)
   --runs DIR         run store folder (default: <workspace>/.qrecipe/runs)
-  --progress         progress lines on stderr
-  --json             print the whole result as JSON`;
+  --json             print the whole result as JSON (no progress)
+  --json-events      speak the runner protocol on stdout: progress events with ETA, the result, run-end;
+                     a {"type":"cancel"} line on stdin stops it
+
+A recipe without an allocate stage gets a result without layers that lists the samples SPADE can
+take (qrecipe spade). Progress goes to stderr unless --json or --json-events.`;
 
 const METRICS = SENSITIVITY_METRICS;
 
@@ -34,14 +42,31 @@ function metricArg(v: string | undefined, what: string): SensitivityMetric | und
   return v as SensitivityMetric;
 }
 
-/** Analyses a recipe file and refuses it with its diagnostics when it has errors. */
-export async function loadRecipe(file: string): Promise<ResolvedRecipe> {
+/**
+ * Analyses a recipe file and refuses it with its diagnostics when it has errors (each also sent to
+ * `sink` as a located log event, as `run` does).
+ */
+export async function loadRecipe(file: string, sink?: EventSink): Promise<ResolvedRecipe> {
   const { analysis, records } = await checkFile(file, (p) => readInventory(p));
   const errors = records.filter((r) => r.severity === 'error');
   if (errors.length) {
-    throw new Error(`${file} has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${errors.slice(0, 5).map((r) => `  ${path.basename(file)}:${r.range.start.line + 1}:${r.range.start.character + 1}: ${r.code} ${r.message}`).join('\n')}`);
+    for (const r of errors) sink?.emit({ type: 'log', level: 'error', code: r.code, message: r.message, file: r.file, line: r.range.start.line + 1, column: r.range.start.character + 1 });
+    throw new Error(`${file} has ${errors.length} error${errors.length > 1 ? 's' : ''}:\n${errors.slice(0, 5).map((r) => `  ${path.basename(file)}:${r.range.start.line + 1}:${r.range.start.character + 1}: error ${r.code}: ${r.message}`).join('\n')}`);
   }
   return analysis.recipe;
+}
+
+/** A result without layers for a recipe with no allocate stage: SPADE alone, on its first data set's samples. */
+export async function spadeOnlyResult(recipe: ResolvedRecipe): Promise<SensitivityResult> {
+  const d = recipe.datasets[0];
+  let samples: string[] = [];
+  if (d?.source.kind === 'ocr') samples = (await listOcrLines(d.source.path, d.source.labels)).files.map((f) => path.basename(f));
+  else if (d?.source.kind === 'text') samples = (await readFile(d.source.path, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+  return {
+    version: 1, recipe: recipe.file, model: recipe.model?.path ?? '', modelHash: '', dataHash: '', dataset: d?.name ?? '', samples: samples.length, metricAsked: 'hessian',
+    group: 128, symmetric: false, outliers: 0, budget: { kind: 'bits', bits: 4 }, stage: { index: 0, line: 0 }, layers: [], measured: [], seconds: {},
+    notes: ['This recipe has no allocate stage: only SPADE is available.'], spadeSamples: samples,
+  };
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -79,7 +104,7 @@ export function formatResult(r: SensitivityResult): string {
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, { flags: ['json', 'help', 'no-cache', 'compare', 'progress'], options: ['metric', 'metrics', 'stage', 'runs', 'eval-windows'], short: { h: 'help' } });
+    parsed = parseArgs(args, { flags: ['json', 'json-events', 'help', 'no-cache', 'compare'], options: ['metric', 'metrics', 'stage', 'runs', 'eval-windows'], short: { h: 'help' } });
   } catch (e) {
     if (e instanceof UsageError) { console.error(`qrecipe sensitivity: ${e.message}\n\n${HELP}`); return 2; }
     throw e;
@@ -104,14 +129,14 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof UsageError) { console.error(`qrecipe sensitivity: ${e.message}`); return 2; }
     throw e;
   }
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  const recipe = await loadRecipe(file);
-  const showProgress = parsed.flags.has('progress');
-  const result = await computeSensitivity(recipe, {
-    ...opts, signal: ac.signal,
-    onProgress: showProgress ? (p) => process.stderr.write(`progress ${p.done}/${p.total} ${p.label ?? ''}\n`) : undefined,
+  return runAnalysis<SensitivityResult>({
+    stage: 'sensitivity', mode: outputMode(parsed.flags),
+    async work({ signal, onProgress, sink }) {
+      const recipe = await loadRecipe(file, sink);
+      if (!recipe.stages.some((s) => s.kind === 'allocate')) return spadeOnlyResult(recipe);
+      return computeSensitivity(recipe, { ...opts, signal, onProgress });
+    },
+    result: (data) => ({ type: 'result', command: 'sensitivity', data }),
+    format: (r) => (r.layers.length ? formatResult(r) : `${r.recipe}: ${r.notes.join(' ')}\nSPADE samples:\n${(r.spadeSamples ?? []).map((x) => `  ${x}`).join('\n')}`),
   });
-  console.log(parsed.flags.has('json') ? JSON.stringify(result) : formatResult(result));
-  return 0;
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../args';
 import { loadRecipe } from './sensitivity';
+import { outputMode, runAnalysis } from '../analysis-command';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { listOcrLines, ppocrInput, readCharList, readPng } from '../../../language-server/core/model/data/ocr';
@@ -22,8 +23,10 @@ trace's faithfulness (KL, top-1).
   --augment N       augmented copies (default 64)
   --sparsity A:B    per-layer targets rising linearly from A (first layer) to B (last); default 0.5:0.9
   --keys FILE       OCR character list (default: ppocr_keys_v1.txt beside the model)
-  --progress        progress lines on stderr
-  --json            print the result as JSON`;
+  --json            print the result as JSON (no progress)
+  --json-events     speak the runner protocol on stdout: progress events with ETA, the result, run-end;
+                    a {"type":"cancel"} line on stdin stops it
+Progress goes to stderr unless --json or --json-events.`;
 
 function datasetOf(recipe: ResolvedRecipe, name?: string): ResolvedDataset {
   const alloc = recipe.stages.find((s) => s.kind === 'allocate');
@@ -77,7 +80,7 @@ function pearson(a: number[], b: number[]): number {
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, { flags: ['json', 'help', 'progress'], options: ['sample', 'data', 'augment', 'sparsity', 'keys'], short: { h: 'help' } });
+    parsed = parseArgs(args, { flags: ['json', 'json-events', 'help'], options: ['sample', 'data', 'augment', 'sparsity', 'keys'], short: { h: 'help' } });
   } catch (e) {
     if (e instanceof UsageError) { console.error(`qrecipe spade: ${e.message}\n\n${HELP}`); return 2; }
     throw e;
@@ -85,13 +88,9 @@ export async function main(args: string[]): Promise<number> {
   if (parsed.flags.has('help')) { console.log(HELP); return 0; }
   if (parsed.positionals.length !== 1 || !parsed.options.has('sample')) { console.error(HELP); return 2; }
   const file = path.resolve(parsed.positionals[0]!);
-  const recipe = await loadRecipe(file);
-  if (!recipe.model) throw new Error(`${file}: the recipe names no model`);
-  let sample: SpadeSample;
   let augmentations: number | undefined;
   let sparsity: { start: number; end: number } | undefined;
   try {
-    sample = await sampleOf(recipe, datasetOf(recipe, parsed.options.get('data')), parsed.options.get('sample')!, parsed.options.get('keys'));
     if (parsed.options.has('augment')) {
       augmentations = Number(parsed.options.get('augment'));
       if (!Number.isInteger(augmentations) || augmentations < 1) throw new UsageError(`--augment must be a positive integer, got '${parsed.options.get('augment')}'`);
@@ -105,16 +104,19 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof UsageError) { console.error(`qrecipe spade: ${e.message}`); return 2; }
     throw e;
   }
-  // Layers: the allocate stage's selection, else every layer the probe can handle.
-  const alloc = recipe.stages.find((s) => s.kind === 'allocate');
-  let names = alloc && 'selection' in alloc ? alloc.selection.layers : undefined;
-  if (!names?.length) names = inventoryOf(await loadModel(recipe.model.path)).layers.filter((l) => !ModelProbe.unsupported(l)).map((l) => l.name);
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  const r = await runSpade(recipe.model.path, names, sample, {
-    augmentations, sparsity, signal: ac.signal,
-    onProgress: parsed.flags.has('progress') ? (p) => process.stderr.write(`progress ${p.done}/${p.total} ${p.label ?? ''}\n`) : undefined,
+  return runAnalysis<SpadeResult>({
+    stage: 'spade', mode: outputMode(parsed.flags),
+    async work({ signal, onProgress, sink }) {
+      const recipe = await loadRecipe(file, sink);
+      if (!recipe.model) throw new Error(`${file}: the recipe names no model`);
+      const sample = await sampleOf(recipe, datasetOf(recipe, parsed.options.get('data')), parsed.options.get('sample')!, parsed.options.get('keys'));
+      // Layers: the allocate stage's selection, else every layer the probe can handle.
+      const alloc = recipe.stages.find((s) => s.kind === 'allocate');
+      let names = alloc && 'selection' in alloc ? alloc.selection.layers : undefined;
+      if (!names?.length) names = inventoryOf(await loadModel(recipe.model.path)).layers.filter((l) => !ModelProbe.unsupported(l)).map((l) => l.name);
+      return runSpade(recipe.model.path, names, sample, { augmentations, sparsity, signal, onProgress });
+    },
+    result: (data) => ({ type: 'result', command: 'spade', data }),
+    format: formatSpade,
   });
-  console.log(parsed.flags.has('json') ? JSON.stringify(r) : formatSpade(r));
-  return 0;
 }

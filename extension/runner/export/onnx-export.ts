@@ -9,8 +9,12 @@ import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor, makeNode, type NewNode } from '../engine/model/writer';
 import { GraphIndex, attrInt } from '../../../language-server/core/model/graph';
 import type { LayerInfo } from '../../../language-server/core/model/types';
-import type { NodeProto } from '../../../language-server/core/model/onnx-proto';
+import type { NodeProto, ValueInfoProto } from '../../../language-server/core/model/onnx-proto';
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
+import { DataType } from '../../../language-server/core/model/onnx-schema';
+import { dtypeCode, dtypeName, float32ToBytes } from '../../../language-server/core/model/dtype';
+import { VERSION } from '../../../language-server/core/util/version';
+import { PROVENANCE_KEYS } from '../../../language-server/core/model/summary';
 import { groupsOf, type QuantizedLayer } from './quant-store';
 import { blockSizeFor, integerZeros, packMatMulNBits } from './pack';
 
@@ -20,7 +24,7 @@ export const EXPORT_FORMATS: ExportFormat[] = ['onnx-matmulnbits', 'onnx-qdq', '
 /** How one quantised layer ended up in the file. */
 export interface ExportedLayer {
   name: string;
-  encoding: 'matmulnbits' | 'dequantizelinear' | 'cast-sub-mul' | 'float';
+  encoding: 'matmulnbits' | 'dequantizelinear' | 'cast-sub-mul' | 'float' | 'tied';
   bits: number;
   /** Bits per code in the file (MatMulNBits container; 8 for the DequantizeLinear forms). */
   storedBits?: number;
@@ -43,13 +47,48 @@ export interface ExportSummary {
   /** 8·quantizedBytes / params of the quantised layers (scales and zeros included). */
   bitsPerWeight: number;
   warnings: string[];
+  /** The graph inputs and outputs of the source model (the export must keep them). */
+  io: GraphInterface;
+}
+
+/** Names and element types of a graph's inputs (initializers excluded) and outputs. */
+export interface GraphInterface {
+  inputs: { name: string; type: string }[];
+  outputs: { name: string; type: string }[];
+}
+
+function graphInterface(g: { input?: ValueInfoProto[]; output?: ValueInfoProto[]; initializer?: { name?: string }[] }): GraphInterface {
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const of = (v: ValueInfoProto): { name: string; type: string } => ({ name: v.name ?? '', type: dtypeName(v.type?.tensorType?.elemType) });
+  return { inputs: (g.input ?? []).filter((v) => !inits.has(v.name)).map(of), outputs: (g.output ?? []).map(of) };
 }
 
 export interface ExportOptions {
   signal?: AbortSignal;
+  /** Where the model came from, written as metadata_props (keys: PROVENANCE_KEYS of core/model/summary.ts). */
+  provenance?: { source?: string; recipe?: string; run?: string };
 }
 
 const u8 = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * The float type a quantised layer's rebuilt weight and scales take: the stored weight's own type
+ * (float16 in an fp16 graph, where MatMulNBits binds T1 = float16 and DequantizeLinear must yield
+ * float16), float32 for float32 and float64 weights.
+ */
+export function scaleType(layer: LayerInfo): 'float32' | 'float16' | 'bfloat16' {
+  return layer.dtype === 'float16' || layer.dtype === 'bfloat16' ? layer.dtype : 'float32';
+}
+
+/** Bytes of one scale of this layer in the exported file. */
+export function scaleBytes(layer: LayerInfo): number {
+  return scaleType(layer) === 'float32' ? 4 : 2;
+}
+
+/** Float values stored as `type` (rounded to nearest even for the half types). */
+function floatBytes(type: 'float32' | 'float16' | 'bfloat16', v: Float32Array): Uint8Array {
+  return type === 'float32' ? u8(v) : float32ToBytes(dtypeCode(type), v);
+}
 
 interface Rewrite { editor: ModelEditor; index: GraphIndex; opset: number; used: Set<string> }
 
@@ -88,7 +127,8 @@ function toMatMulNBits(rw: Rewrite, layer: LayerInfo, node: NodeProto, q: Quanti
   const sName = uniq(rw, `${base}_scales`);
   const zName = uniq(rw, `${base}_zp`);
   rw.editor.addInitializer(bName, 'uint8', [q.rows, p.blocks, p.blob], p.B);
-  rw.editor.addInitializer(sName, 'float32', [q.rows * p.blocks], u8(p.scales));
+  const st = scaleType(layer);
+  rw.editor.addInitializer(sName, st, [q.rows * p.blocks], floatBytes(st, p.scales));
   rw.editor.addInitializer(zName, 'uint8', [p.zeroPoints.length], p.zeroPoints);
   const out = node.output![0]!;
   const bias = layer.op === 'Gemm' ? node.input?.[2] : undefined;
@@ -103,7 +143,7 @@ function toMatMulNBits(rw: Rewrite, layer: LayerInfo, node: NodeProto, q: Quanti
   const at = rw.editor.graph.node.indexOf(node);
   rw.editor.graph.node.splice(at, 1, ...nodes.map(makeNode));
   rw.editor.removeInitializer(layer.tensorName);
-  const bytes = p.B.byteLength + p.scales.byteLength + p.zeroPoints.byteLength;
+  const bytes = p.B.byteLength + p.scales.length * scaleBytes(layer) + p.zeroPoints.byteLength;
   return { name: layer.name, encoding: 'matmulnbits', bits: q.bits, storedBits: p.bits, bytes, floatBytes: 4 * layer.params, params: layer.params };
 }
 
@@ -115,6 +155,7 @@ function toMatMulNBits(rw: Rewrite, layer: LayerInfo, node: NodeProto, q: Quanti
 function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): ExportedLayer {
   const stored = rw.editor.tensor(layer.tensorName)!;
   const dims = [...(stored.dims ?? [])];
+  const target = stored.dataType === DataType.FLOAT16 ? 'float16' : stored.dataType === DataType.BFLOAT16 ? 'bfloat16' : 'float32';
   const groups = groupsOf(q);
   const gs = q.cols / groups;
   const zeros = integerZeros(q)!;
@@ -149,14 +190,19 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
       zp = new Uint8Array(zeros.length);
       type = 'int8';
     }
+    // DequantizeLinear yields its scale's type; half scales need opset 19, before that a Cast follows.
+    const half = target !== 'float32';
+    const halfScale = half && rw.opset >= 19;
     rw.editor.addInitializer(x, type, shape, codes);
-    rw.editor.addInitializer(s, 'float32', [q.rows], u8(q.scales));
+    rw.editor.addInitializer(s, halfScale ? target : 'float32', [q.rows], floatBytes(halfScale ? target : 'float32', q.scales));
     rw.editor.addInitializer(z, type, [q.rows], zp);
     remove();
     const dq = layer.transposed && dims.length === 2 ? layer.tensorName : uniq(rw, `${base}_dequantized`);
-    nodes.push({ opType: 'DequantizeLinear', name: uniq(rw, `${base}_DequantizeLinear`), inputs: [x, s, z], outputs: [dq], attributes: { axis: { i: layer.transposed ? 1 : 0 } } });
+    const dqOut = half && !halfScale ? uniq(rw, `${base}_dequantized_float`) : dq;
+    nodes.push({ opType: 'DequantizeLinear', name: uniq(rw, `${base}_DequantizeLinear`), inputs: [x, s, z], outputs: [dqOut], attributes: { axis: { i: layer.transposed ? 1 : 0 } } });
+    if (dqOut !== dq) nodes.push({ opType: 'Cast', name: uniq(rw, `${base}_Cast`), inputs: [dqOut], outputs: [dq], attributes: { to: { i: dtypeCode(target) } } });
     if (dq !== layer.tensorName) nodes.push(reshapeTo(rw, dq, dims, layer.tensorName));
-    bytes = codes.byteLength + 4 * q.rows + zp.byteLength;
+    bytes = codes.byteLength + (halfScale ? 2 : 4) * q.rows + zp.byteLength;
     encoding = 'dequantizelinear';
   } else {
     // W = (float(codes) − zero) · scale over [rows, groups, gs], then back to the stored shape.
@@ -164,13 +210,13 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
     const s = uniq(rw, `${base}_scales`);
     const z = uniq(rw, `${base}_zeros`);
     rw.editor.addInitializer(x, 'uint8', [q.rows, groups, gs], q.codes);
-    rw.editor.addInitializer(s, 'float32', [q.rows, groups, 1], u8(q.scales));
-    rw.editor.addInitializer(z, 'float32', [q.rows, groups, 1], u8(Float32Array.from(zeros)));
+    rw.editor.addInitializer(s, target, [q.rows, groups, 1], floatBytes(target, q.scales));
+    rw.editor.addInitializer(z, target, [q.rows, groups, 1], floatBytes(target, Float32Array.from(zeros)));
     remove();
     const f = uniq(rw, `${base}_codes_float`);
     const d = uniq(rw, `${base}_centered`);
     const w = uniq(rw, `${base}_grouped`);
-    nodes.push({ opType: 'Cast', name: uniq(rw, `${base}_Cast`), inputs: [x], outputs: [f], attributes: { to: { i: 1 } } });
+    nodes.push({ opType: 'Cast', name: uniq(rw, `${base}_Cast`), inputs: [x], outputs: [f], attributes: { to: { i: dtypeCode(target) } } });
     nodes.push({ opType: 'Sub', name: uniq(rw, `${base}_Sub`), inputs: [f, z], outputs: [d] });
     nodes.push({ opType: 'Mul', name: uniq(rw, `${base}_Mul`), inputs: [d, s], outputs: [w] });
     if (layer.transposed) {
@@ -182,13 +228,24 @@ function toDequantize(rw: Rewrite, layer: LayerInfo, q: QuantizedLayer): Exporte
     } else {
       nodes.push(reshapeTo(rw, w, dims, layer.tensorName));
     }
-    bytes = q.codes.byteLength + 8 * q.rows * groups;
+    bytes = q.codes.byteLength + 2 * scaleBytes(layer) * q.rows * groups;
     encoding = 'cast-sub-mul';
   }
   // Insert right before the weight's first consumer (found by identity, names may be empty).
   const at = consumer ? rw.editor.graph.node.indexOf(consumer) : -1;
   rw.editor.graph.node.splice(at >= 0 ? at : rw.editor.graph.node.length, 0, ...nodes.map(makeNode));
   return { name: layer.name, encoding, bits: q.bits, storedBits: 8, bytes, floatBytes: 4 * layer.params, params: layer.params };
+}
+
+/** QRecipe as the producer, and the provenance keys Inspect and the Models view read back. */
+function writeProvenance(editor: ModelEditor, format: ExportFormat, p: NonNullable<ExportOptions['provenance']>): void {
+  const proto = editor.model.proto;
+  proto.producerName = 'qrecipe';
+  proto.producerVersion = VERSION;
+  const entries: [string, string | undefined][] = [[PROVENANCE_KEYS.source, p.source], [PROVENANCE_KEYS.recipe, p.recipe], [PROVENANCE_KEYS.run, p.run],
+    [PROVENANCE_KEYS.format, format], [PROVENANCE_KEYS.version, VERSION]];
+  const keep = (proto.metadataProps ?? []).filter((e) => !e.key?.startsWith('qrecipe.'));
+  proto.metadataProps = [...keep, ...entries.filter((e): e is [string, string] => !!e[1]).map(([key, value]) => ({ key, value }))];
 }
 
 function reshapeTo(rw: Rewrite, input: string, dims: number[], output: string): NewNode {
@@ -204,6 +261,7 @@ function reshapeTo(rw: Rewrite, input: string, dims: number[], output: string): 
  */
 export async function exportModel(compressedModel: string, quant: QuantizedLayer[], format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
   const model = await loadModel(compressedModel);
+  const io = graphInterface(model.proto.graph ?? {});
   const inv = inventoryOf(model);
   const editor = new ModelEditor(model);
   const index = new GraphIndex(model.proto.graph!);
@@ -214,6 +272,7 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   const warnings: string[] = [];
   const layers: ExportedLayer[] = [];
   const byName = new Map(inv.layers.map((l) => [l.name, l]));
+  const rebuilt = new Map<string, string>();
   let needsMs = false;
   for (const q of quant) {
     throwIfAborted(opts.signal, 'export');
@@ -229,7 +288,15 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
       needsMs = true;
       continue;
     }
-    const cannot = !integerZeros(q) ? 'zero points are not integers' : q.gIdx ? 'act-order group index' : layer.sharedWith?.length ? 'tied weight' : undefined;
+    const cannot = !integerZeros(q) ? 'zero points are not integers' : q.gIdx ? 'act-order group index' : undefined;
+    // A tied weight (embedding and lm_head reading one tensor) is rebuilt once; every consumer reads it.
+    const first = rebuilt.get(layer.tensorName);
+    if (first) {
+      warnings.push(`layer '${layer.name}' shares its weight with '${first}' (tied): exported once, as '${first}'`);
+      layers.push({ ...floatEntry(`tied to ${first}`), encoding: 'tied', bytes: 0, floatBytes: 0, params: 0 });
+      continue;
+    }
+    if (!cannot) rebuilt.set(layer.tensorName, layer.name);
     if (cannot) {
       warnings.push(`layer '${layer.name}' stays float (dequantised values): ${cannot}`);
       layers.push(floatEntry(cannot));
@@ -239,6 +306,7 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
     layers.push(format === 'onnx-matmulnbits' ? { ...e, why: notNBits } : e);
   }
   if (needsMs) editor.setOpset('com.microsoft', 1);
+  writeProvenance(editor, format, opts.provenance ?? {});
   const saved = await editor.save(out, { signal: opts.signal });
   const quantized = layers;
   const quantizedBytes = quantized.reduce((a, l) => a + l.bytes, 0);
@@ -246,6 +314,6 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   const params = quantized.reduce((a, l) => a + l.params, 0);
   return {
     path: path.resolve(out), format, bytes: saved.bytes + (saved.externalBytes ?? 0), layers, quantizedBytes, quantizedFloatBytes,
-    bitsPerWeight: params ? (8 * quantizedBytes) / params : 0, warnings,
+    bitsPerWeight: params ? (8 * quantizedBytes) / params : 0, warnings, io,
   };
 }

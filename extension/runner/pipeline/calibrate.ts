@@ -39,7 +39,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
   const s = dataset.source;
   const { batches } = await feedBatches(s.path, io, original, {
     ...('labels' in s ? { labels: s.labels } : {}),
-    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed } : {}),
+    ...(s.kind === 'text' ? { seqlen: dataset.seqlen, count: dataset.samples, seed: dataset.seed, ...(s.tokenizer !== 'byte' ? { tokenizer: s.tokenizer.path } : {}) } : {}),
     limit: dataset.samples,
   });
   const infos = layers.map((n) => ctx.state.layer(n));

@@ -16,7 +16,8 @@ function needsData(stage: PruneStage | QuantizeStage): boolean {
   return stage.method === 'gptq' || stage.method === 'sparsegpt' || stage.method === 'wanda';
 }
 
-function describe(stage: PruneStage | QuantizeStage | AllocateStage): string {
+/** One line saying what a compression stage does (logs, the export README). */
+export function describeStage(stage: PruneStage | QuantizeStage | AllocateStage): string {
   const n = stage.selection.layers?.length ?? 0;
   if (stage.kind === 'quantize') {
     const p = stage.params;
@@ -59,16 +60,17 @@ function layerConcurrency(ctx: RunContext): number {
 }
 
 export async function runCompressionStage(ctx: RunContext, stage: PruneStage | QuantizeStage | AllocateStage, timed: Timed): Promise<void> {
-  const layers = stage.selection.layers ?? [];
+  const { layers, tied } = ctx.state.untied(stage.selection.layers ?? []);
+  for (const t of tied) ctx.warn(`layer '${t.name}' shares its stored weight with '${t.as}' (tied): compressed once, as '${t.as}'; both read the result`);
   if (stage.kind === 'allocate') {
-    await timed('allocate', describe(stage), () => allocateStage(ctx, stage));
+    await timed('allocate', describeStage(stage), () => allocateStage(ctx, stage));
     return;
   }
   const work = (name: string, stats?: LayerStats): Promise<LayerResult> =>
     stage.kind === 'quantize' ? quantizeLayer(ctx, stage, name, stats) : pruneLayer(ctx, stage, name, stats);
   const progress = new LayerProgress(ctx, stage.kind, layers.length);
   if (!needsData(stage)) {
-    await timed(stage.kind, describe(stage), async () => {
+    await timed(stage.kind, describeStage(stage), async () => {
       await forEachLayer(layers, layerConcurrency(ctx), (name) => progress.run(name, () => work(name)));
     });
     return;
@@ -76,7 +78,7 @@ export async function runCompressionStage(ctx: RunContext, stage: PruneStage | Q
   const data = stage.data ?? ctx.recipe.datasets[0]?.name;
   const dataset = ctx.recipe.datasets.find((d) => d.name === data);
   if (!dataset) throw new StageError(stage, `${stage.method} needs a calibration data set (write \`on NAME\`)`);
-  await timed(stage.kind, `${describe(stage)}, calibration on ${dataset.name}`, () =>
+  await timed(stage.kind, `${describeStage(stage)}, calibration on ${dataset.name}`, () =>
     calibrate(ctx, stage.kind, dataset, layers, stage.method !== 'wanda', async (group, stats) => {
       await forEachLayer(group, layerConcurrency(ctx), (name) => progress.run(name, () => work(name, stats.get(name))));
     }));

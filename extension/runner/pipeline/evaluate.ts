@@ -10,6 +10,7 @@ import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
 import { groupsOf } from '../export/quant-store';
+import { scaleBytes } from '../export/onnx-export';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -18,16 +19,20 @@ export function metricKey(m: { metric: string; data?: string }): string {
 }
 
 /** The evaluation inputs of a recipe data set: its files and how many samples to use. */
-export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit'> {
+export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' | 'seqlen' | 'limit' | 'tokenizer'> {
   const s = d.source;
-  if (s.kind === 'text' && s.tokenizer !== 'byte') throw new Error(`data set '${d.name}': tokenizer.json tokenisation is not supported by the runner yet; use \`tokenizer byte\``);
-  return { data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples };
+  return {
+    data: s.path, ...('labels' in s ? { labels: s.labels } : {}), ...(s.kind === 'text' ? { seqlen: d.seqlen } : {}), limit: d.samples,
+    ...(s.kind === 'text' && s.tokenizer !== 'byte' ? { tokenizer: s.tokenizer.path } : {}),
+  };
 }
 
 export class Evaluator {
   private readonly originalCache = new Map<string, number>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
+  /** Every metric measured so far (latest value per metric), for the export's README. */
+  readonly measured: { original: Metrics; compressed: Metrics } = { original: {}, compressed: {} };
   constructor(private readonly ctx: RunContext) {}
 
   private dataset(m: MetricSpec): ResolvedDataset | undefined {
@@ -51,17 +56,25 @@ export class Evaluator {
     });
   }
 
-  /** Size of the compressed weights as the quantisation stages left them (codes + fp32 scales + packed zeros). */
+  /**
+   * Size of the compressed weights as the quantisation stages left them: codes + scales in the
+   * layer's float type (what the exporter writes: fp16 in an fp16 graph) + packed zeros; a tensor
+   * shared by tied layers counts once.
+   */
   private packedSize(): Metrics {
     const st = this.ctx.state;
     let quantBytes = 0;
     let quantParams = 0;
     let floatBytes = 0;
+    const seen = new Set<string>();
     for (const q of st.quant.values()) {
+      const l = st.layer(q.name);
+      if (seen.has(l.tensorName)) continue;
+      seen.add(l.tensorName);
       const groups = q.rows * groupsOf(q);
-      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + 4 * groups + Math.ceil((groups * q.bits) / 8);
+      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + scaleBytes(l) * groups + Math.ceil((groups * q.bits) / 8);
       quantParams += q.rows * q.cols;
-      floatBytes += st.layer(q.name).bytes;
+      floatBytes += l.bytes;
     }
     for (const [name, o] of st.outlierLayers) {
       // Codes, fp32 scales, packed zeros, and the outliers as CSR (fp16 value + int32 column, row pointers).
@@ -110,6 +123,8 @@ export class Evaluator {
       emit('original', m, { [m.metric]: o });
       emit('compressed', m, { [m.metric]: c });
     }
+    Object.assign(this.measured.original, original);
+    Object.assign(this.measured.compressed, compressed);
     return { original, compressed };
   }
 }

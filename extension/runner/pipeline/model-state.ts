@@ -5,7 +5,7 @@
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
-import { getLayerWeight, setLayerWeight } from '../engine/model/weights';
+import { getLayerWeight, setLayerWeight, transpose } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import type { QuantizedLayer } from '../export/quant-store';
@@ -47,6 +47,32 @@ export class ModelState {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
     this.changed.set(name, w);
+    // Tied layers read one stored tensor: they see the new values too, and lose codes of their own.
+    for (const other of l.sharedWith ?? []) {
+      const o = this.layer(other);
+      const stored = l.transposed ? transpose(w, l.rows, l.cols) : w;
+      this.changed.set(other, o.transposed ? transpose(stored, o.cols, o.rows) : stored);
+      this.dropQuantized(other);
+    }
+  }
+
+  /**
+   * The layers a stage compresses: of layers sharing one stored tensor (tied embedding and
+   * lm_head), only one, the first that is not an embedding lookup (it has calibration
+   * statistics); `tied` says which were left to it.
+   */
+  untied(names: readonly string[]): { layers: string[]; tied: { name: string; as: string }[] } {
+    const keep = new Map<string, string>();
+    for (const n of names) {
+      const l = this.layer(n);
+      const cur = keep.get(l.tensorName);
+      if (!cur || (this.layer(cur).op === 'Gather' && l.op !== 'Gather')) keep.set(l.tensorName, n);
+    }
+    const chosen = new Set(keep.values());
+    return {
+      layers: names.filter((n) => chosen.has(n)),
+      tied: names.filter((n) => !chosen.has(n)).map((n) => ({ name: n, as: keep.get(this.layer(n).tensorName)! })),
+    };
   }
 
   /** Marks a layer quantised (its weight becomes the dequantised codes). */

@@ -30,7 +30,7 @@ export function formatProblem(p: Problem): string {
   return `${where}${p.severity}${p.code ? ` ${p.code}` : ''}: ${p.message}`;
 }
 
-/** `write`: where the run may write (export paths are checked, QR120/QR121); default the recipe's folder. */
+/** `write`: where the run may write (export paths are checked, QR130/QR131); default the recipe's folder. */
 export async function preflight(file: string, write?: WriteRules): Promise<Preflight> {
   let result: Awaited<ReturnType<typeof checkFile>>;
   try {

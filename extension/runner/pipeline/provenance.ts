@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { sha256Path } from '../../../language-server/core/util/hash';
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
+import { VERSION } from '../../../language-server/core/util/version';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 
 export function sha256Text(text: string): string {
@@ -36,5 +37,5 @@ export function toolVersions(addonVersion?: string): RunRecord['versions'] {
   } catch {
     // onnxruntime-node missing: recorded as unknown, evaluation will fail with its own message.
   }
-  return { qrecipe: process.env.QRECIPE_VERSION ?? '0.1.0', ...(addonVersion ? { addon: addonVersion } : {}), onnxruntime: ortVersion, node: process.version };
+  return { qrecipe: VERSION, ...(addonVersion ? { addon: addonVersion } : {}), onnxruntime: ortVersion, node: process.version };
 }

@@ -13,13 +13,14 @@ import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
+import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { Evaluator } from './evaluate';
-import { runExportStage } from './export-stage';
+import { ExportVerifyError, runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
 import { sweepStore } from '../../../language-server/core/runs/store';
 import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
@@ -70,7 +71,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const root = write.workspace ?? path.dirname(recipePath);
   const pre = await preflight(recipePath, { root, runsRoot: o.runsRoot, allowOutside: write.allowOutside });
   for (const p of pre.problems) {
-    sink.emit({ type: 'log', level: p.severity, message: p.code ? `${p.code}: ${p.message}` : p.message, ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
+    sink.emit({ type: 'log', level: p.severity, message: p.message, ...(p.code ? { code: p.code } : {}), ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
   const errors = pre.problems.filter((p) => p.severity === 'error');
   if (errors.length || !pre.recipe?.model) {
@@ -119,6 +120,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid, pidStart: processStartToken(process.pid),
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
+    settings: recipeSettings(recipe),
   };
   try {
     await writeRecord(dir, record);
@@ -181,7 +183,10 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       } else if (stage.kind === 'export') {
         const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, { policy, options: write }));
+          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, { policy, options: write }).catch((err: unknown) => {
+            if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
+            throw err;
+          }));
         });
       }
       record.layers = state.results;

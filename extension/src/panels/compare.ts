@@ -1,56 +1,51 @@
-// The Compare panel: two or more runs side by side (metrics with deltas against the original model,
+// The Compare panel: two or more runs side by side (metrics with changes against the original model,
 // a size-vs-quality scatter with its Pareto front, per-layer bits/sparsity), and the recipe diff in
-// VS Code's own diff editor. Survives reloads through a WebviewPanelSerializer keyed on run folders.
+// VS Code's diff editor between read-only copies of the recipes as the runs saw them. Survives
+// reloads through the shared panel serializer keyed on run folders.
 import * as vscode from 'vscode';
+import path from 'node:path';
 import type { Ctx } from '../ctx';
-import { webviewHtml, webviewOptions } from './webview-html';
+import { PanelHost, type PanelSpec } from './panel-host';
 import { readRun } from '../../../language-server/core/runs/store';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
-import { isFromWebview, type ToWebview } from '../../../webviews/protocol';
+import type { FromWebview } from '../../../webviews/protocol';
 import { compareData } from './compare-data';
+import { readOnlyUri } from '../views/read-only';
+import { runLabels } from '../../../language-server/core/runs/labels';
 
-export const COMPARE_VIEW_TYPE = 'qrecipe.compare';
+export const COMPARE: PanelSpec = { viewType: 'qrecipe.compare', script: 'compare.js', name: 'compare view' };
 
 /** What the webview keeps with setState and the serializer gets back after a reload. */
 interface CompareState {
   runDirs: string[];
 }
 
-export class ComparePanel {
+export class ComparePanel extends PanelHost {
   private static current: ComparePanel | undefined;
+  private records: RunRecord[] = [];
 
-  static show(ctx: Ctx, runs: { dir: string }[]): void {
-    const dirs = runs.map((r) => r.dir);
+  static show(ctx: Ctx, dirs: string[]): void {
     if (ComparePanel.current) {
       ComparePanel.current.panel.reveal();
       void ComparePanel.current.load(dirs);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, 'QRecipe: Compare Runs', vscode.ViewColumn.Active, webviewOptions(ctx.extension.extensionUri));
-    ComparePanel.current = new ComparePanel(ctx, panel, dirs);
+    ComparePanel.current = new ComparePanel(ctx, PanelHost.create(ctx, COMPARE, 'QRecipe: Compare Runs', vscode.ViewColumn.Active), dirs);
   }
 
   static register(ctx: Ctx): void {
-    ctx.push(vscode.window.registerWebviewPanelSerializer(COMPARE_VIEW_TYPE, {
-      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
-        const dirs = (state as CompareState | undefined)?.runDirs ?? [];
-        panel.webview.options = webviewOptions(ctx.extension.extensionUri);
-        ComparePanel.current = new ComparePanel(ctx, panel, dirs);
-      },
-    }));
+    PanelHost.registerSerializer(ctx, COMPARE, (panel, state) => {
+      const dirs = (state as Partial<CompareState> | undefined)?.runDirs;
+      ComparePanel.current = new ComparePanel(ctx, panel, Array.isArray(dirs) ? dirs.filter((d): d is string => typeof d === 'string') : []);
+    });
   }
 
-  private records: RunRecord[] = [];
-  private dirs: string[] = [];
+  private constructor(ctx: Ctx, panel: vscode.WebviewPanel, private dirs: string[]) {
+    super(ctx, panel, COMPARE, 'Compare runs', { runDirs: dirs } satisfies CompareState);
+  }
 
-  private constructor(private readonly ctx: Ctx, readonly panel: vscode.WebviewPanel, dirs: string[]) {
-    panel.iconPath = vscode.Uri.joinPath(ctx.extension.extensionUri, 'extension', 'media', 'icon.png');
-    panel.webview.html = webviewHtml(panel.webview, ctx.extension.extensionUri, { script: 'compare.js', title: 'Compare runs', initial: { runDirs: dirs } satisfies CompareState });
-    panel.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m));
-    panel.onDidDispose(() => {
-      if (ComparePanel.current === this) ComparePanel.current = undefined;
-    });
-    this.dirs = dirs;
+  protected onDispose(): void {
+    if (ComparePanel.current === this) ComparePanel.current = undefined;
   }
 
   private async load(dirs: string[]): Promise<void> {
@@ -68,22 +63,17 @@ export class ComparePanel {
     this.post({ type: 'compare/data', data: compareData(records) });
   }
 
-  private post(m: ToWebview): void {
-    void this.panel.webview.postMessage(m);
-  }
-
-  private async onMessage(m: unknown): Promise<void> {
-    if (!isFromWebview(m)) {
-      this.ctx.output.warn(`compare view sent an unknown message: ${JSON.stringify(m).slice(0, 200)}`);
-      return;
-    }
+  protected async handle(m: FromWebview): Promise<void> {
     switch (m.type) {
       case 'ready':
         await this.load(this.dirs);
         break;
       case 'compare/open-recipe-diff': {
-        const [a, b] = m.runIds.map((id) => this.records.find((r) => r.id === id));
-        if (a && b) await openRecipeDiff(a, b);
+        const [a, b] = m.runIds.map((id) => this.records.findIndex((r) => r.id === id));
+        if (a !== undefined && b !== undefined && a >= 0 && b >= 0) {
+          const labels = runLabels(this.records, { withRecipe: new Set(this.records.map((r) => r.recipePath)).size > 1 });
+          await openRecipeDiff(this.records[a]!, this.dirs[a]!, this.records[b]!, this.dirs[b]!, (r) => labels.get(r.id) ?? r.id);
+        }
         break;
       }
       case 'compare/reveal-run': {
@@ -91,18 +81,14 @@ export class ComparePanel {
         if (i >= 0) await vscode.commands.executeCommand('qrecipe.openRun', this.dirs[i]);
         break;
       }
-      case 'log':
-        this.ctx.output[m.level === 'error' ? 'error' : m.level === 'warning' ? 'warn' : 'info'](`compare view: ${m.message}`);
-        break;
       default:
         break;
     }
   }
 }
 
-/** Shows the two recipes as the runs saw them (from run.json, not today's file) in the diff editor. */
-async function openRecipeDiff(a: RunRecord, b: RunRecord): Promise<void> {
-  const left = await vscode.workspace.openTextDocument({ content: a.recipeText, language: 'qrecipe' });
-  const right = await vscode.workspace.openTextDocument({ content: b.recipeText, language: 'qrecipe' });
-  await vscode.commands.executeCommand('vscode.diff', left.uri, right.uri, `${a.id} ↔ ${b.id} (recipes)`);
+/** The two recipes as the runs saw them (from run.json, not today's file), read-only, in the diff editor. */
+async function openRecipeDiff(a: RunRecord, aDir: string, b: RunRecord, bDir: string, label: (r: RunRecord) => string): Promise<void> {
+  const name = (r: RunRecord): string => `${path.basename(r.recipePath, '.qrecipe')} (${r.id}).qrecipe`;
+  await vscode.commands.executeCommand('vscode.diff', readOnlyUri('recipe', name(a), aDir), readOnlyUri('recipe', name(b), bDir), `${label(a)} ↔ ${label(b)} (recipes as run)`);
 }

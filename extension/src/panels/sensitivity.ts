@@ -1,22 +1,24 @@
 // The Sensitivity panel: layer sensitivity heat map, LLM-MQ bit allocation under a budget slider,
 // the budget → predicted-loss frontier, pins, "write allocation to recipe", and SPADE traces.
-// The engine runs in the `qrecipe` CLI (`sensitivity`, `spade`, cached in the run store); the
-// allocation tables live here, in the extension host, so that each slider move is a lookup and a
-// backtrack answered in milliseconds. One panel per recipe; survives reloads through a serializer.
+// The engine runs in the runner (`qrecipe sensitivity|spade --json-events`: progress with ETA,
+// cancel, the result as an event; cached in the run store); recipe structure (allocate stages,
+// the write-back edits) comes from the language server. The allocation tables live here, built from
+// the engine's result with the pure core solver, so that each slider move is a lookup answered in
+// milliseconds. One panel per recipe; survives reloads through the shared panel serializer.
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
-import { runCli } from '../cli';
-import { webviewHtml, webviewOptions } from './webview-html';
+import { PanelHost, type PanelSpec } from './panel-host';
+import { request } from '../lsp';
+import { runnerEnv } from '../config';
+import { RunnerProcess } from '../runs/runner-process';
+import { allocateStages, allocationEdits } from '../../../language-server/core/protocol/lsp';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
-import { allocationEdits, allocateStages } from '../../../language-server/core/sensitivity/recipe-edit';
 import type { FrontierPointView, SensitivityMetric, SensitivityResult, SensitivityViewData, SpadeResult } from '../../../language-server/core/sensitivity/types';
-import { isFromWebview, type FromWebview, type ToWebview } from '../../../webviews/protocol';
-import { checkFile } from '../../../language-server/core/recipe/check';
-import { listOcrLines } from '../../../language-server/core/model/data/ocr';
-import { readFile } from 'node:fs/promises';
+import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import type { FromWebview } from '../../../webviews/protocol';
 
-export const SENSITIVITY_VIEW_TYPE = 'qrecipe.sensitivity';
+export const SENSITIVITY: PanelSpec = { viewType: 'qrecipe.sensitivity', script: 'sensitivity.js', name: 'sensitivity view' };
 
 /** What the serializer gets back after a reload (the webview keeps the rest with setState). */
 interface PanelState {
@@ -26,57 +28,33 @@ interface PanelState {
 const strip = (f: { bytes: number; averageBits: number; predicted: number }[]): FrontierPointView[] =>
   f.map(({ bytes, averageBits, predicted }) => ({ bytes, averageBits, predicted }));
 
-/** Registers the command, the serializer and the CodeLens on `allocate` stages. */
+const toRange = (r: { start: { line: number; character: number }; end: { line: number; character: number } }): vscode.Range =>
+  new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
+
+/** Registers the command and the serializer (the CodeLens on `allocate` stages comes from the language server). */
 export function registerSensitivityPanel(ctx: Ctx): void {
   ctx.push(vscode.commands.registerCommand('qrecipe.showSensitivity', async (arg?: unknown) => {
-    const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
-    if (!uri || !uri.fsPath.endsWith('.qrecipe')) {
-      void vscode.window.showWarningMessage('QRecipe: open a .qrecipe file with an allocate stage to show its sensitivity.');
+    const uri = arg instanceof vscode.Uri ? arg : typeof arg === 'string' ? vscode.Uri.parse(arg) : vscode.window.activeTextEditor?.document.uri;
+    if (!uri || uri.scheme !== 'file' || !uri.fsPath.endsWith('.qrecipe')) {
+      void vscode.window.showWarningMessage('QRecipe: open a .qrecipe file to show its sensitivity (an allocate stage gets the allocation view; any recipe gets SPADE).');
       return;
     }
     SensitivityPanel.show(ctx, uri.fsPath);
   }));
-  ctx.push(vscode.window.registerWebviewPanelSerializer(SENSITIVITY_VIEW_TYPE, {
-    async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
-      const recipe = (state as Partial<PanelState> | undefined)?.recipe;
-      if (typeof recipe !== 'string') { panel.dispose(); return; }
-      panel.webview.options = webviewOptions(ctx.extension.extensionUri);
-      SensitivityPanel.adopt(ctx, panel, recipe);
-    },
-  }));
-  ctx.push(vscode.languages.registerCodeLensProvider({ language: 'qrecipe' }, {
-    provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
-      return allocateStages(doc.uri.fsPath, doc.getText()).map(({ line }) => new vscode.CodeLens(new vscode.Range(line, 0, line, 0), {
-        title: '$(graph) Sensitivity', command: 'qrecipe.showSensitivity', arguments: [doc.uri],
-        tooltip: 'Layer sensitivity, bit allocation under a budget, and SPADE traces',
-      }));
-    },
-  }));
+  PanelHost.registerSerializer(ctx, SENSITIVITY, (panel, state) => {
+    const recipe = (state as Partial<PanelState> | undefined)?.recipe;
+    if (typeof recipe !== 'string') { panel.dispose(); return; }
+    SensitivityPanel.adopt(ctx, panel, recipe);
+  });
 }
 
-/** A result without layers for recipes that have no allocate stage (the view shows SPADE only). */
-async function spadeOnlyResult(recipe: string): Promise<SensitivityResult> {
-  const { analysis } = await checkFile(recipe);
-  const r = analysis.recipe;
-  const d = r.datasets[0];
-  let samples: string[] = [];
-  if (d?.source.kind === 'ocr') samples = (await listOcrLines(d.source.path, d.source.labels)).files.map((f) => path.basename(f));
-  else if (d?.source.kind === 'text') samples = (await readFile(d.source.path, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
-  return {
-    version: 1, recipe, model: r.model?.path ?? '', modelHash: '', dataHash: '', dataset: d?.name ?? '', samples: samples.length, metricAsked: 'hessian',
-    group: 128, symmetric: false, outliers: 0, budget: { kind: 'bits', bits: 4 }, stage: { index: 0, line: 0 }, layers: [], measured: [], seconds: {},
-    notes: ['This recipe has no allocate stage: only SPADE is available.'], spadeSamples: samples,
-  };
-}
-
-export class SensitivityPanel {
+export class SensitivityPanel extends PanelHost {
   private static readonly panels = new Map<string, SensitivityPanel>();
 
   static show(ctx: Ctx, recipe: string): void {
     const open = SensitivityPanel.panels.get(recipe);
     if (open) { open.panel.reveal(); return; }
-    const panel = vscode.window.createWebviewPanel(SENSITIVITY_VIEW_TYPE, `Sensitivity: ${path.basename(recipe)}`, vscode.ViewColumn.Beside, webviewOptions(ctx.extension.extensionUri));
-    SensitivityPanel.adopt(ctx, panel, recipe);
+    SensitivityPanel.adopt(ctx, PanelHost.create(ctx, SENSITIVITY, `Sensitivity: ${path.basename(recipe)}`, vscode.ViewColumn.Beside), recipe);
   }
 
   static adopt(ctx: Ctx, panel: vscode.WebviewPanel, recipe: string): void {
@@ -87,38 +65,23 @@ export class SensitivityPanel {
   private spade: SpadeResult[] = [];
   /** Allocators by metric and pins: building one is the only slow step, solving is a lookup. */
   private readonly allocators = new Map<string, Allocator>();
-  private busy: vscode.CancellationTokenSource | undefined;
+  private busy: RunnerProcess | undefined;
 
-  private constructor(private readonly ctx: Ctx, readonly panel: vscode.WebviewPanel, private readonly recipe: string) {
+  private constructor(ctx: Ctx, panel: vscode.WebviewPanel, private readonly recipe: string) {
+    super(ctx, panel, SENSITIVITY, `Sensitivity of ${path.basename(recipe)}`, { recipe } satisfies PanelState);
     panel.title = `Sensitivity: ${path.basename(recipe)}`;
-    panel.iconPath = vscode.Uri.joinPath(ctx.extension.extensionUri, 'extension', 'media', 'icon.png');
-    panel.webview.html = webviewHtml(panel.webview, ctx.extension.extensionUri, { script: 'sensitivity.js', title: `Sensitivity of ${path.basename(recipe)}`, initial: { recipe } satisfies PanelState });
-    panel.webview.onDidReceiveMessage((m: unknown) => { void this.onMessage(m); });
-    panel.onDidDispose(() => {
-      this.busy?.cancel();
-      if (SensitivityPanel.panels.get(recipe) === this) SensitivityPanel.panels.delete(recipe);
-    });
   }
 
-  private post(m: ToWebview): void {
-    void this.panel.webview.postMessage(m);
+  protected onDispose(): void {
+    this.busy?.cancel();
+    if (SensitivityPanel.panels.get(this.recipe) === this) SensitivityPanel.panels.delete(this.recipe);
   }
 
-  private async onMessage(m: unknown): Promise<void> {
-    if (!isFromWebview(m)) {
-      this.ctx.output.warn(`sensitivity view sent an invalid message: ${JSON.stringify(m).slice(0, 200)}`);
-      return;
-    }
-    try {
-      await this.handle(m);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.ctx.output.error(`sensitivity: ${message}`);
-      this.post({ type: 'sensitivity/status', state: 'error', message });
-    }
+  protected onError(message: string): void {
+    this.post({ type: 'sensitivity/status', state: 'error', message });
   }
 
-  private async handle(m: FromWebview): Promise<void> {
+  protected async handle(m: FromWebview): Promise<void> {
     switch (m.type) {
       case 'ready':
         if (this.result) this.sendData();
@@ -143,8 +106,8 @@ export class SensitivityPanel {
       case 'sensitivity/spade':
         await this.runSpade(m.sample);
         break;
-      case 'log':
-        this.ctx.output[m.level === 'error' ? 'error' : m.level === 'warning' ? 'warn' : 'info'](`sensitivity view: ${m.message}`);
+      case 'sensitivity/cancel':
+        this.busy?.cancel();
         break;
       default:
         break;
@@ -161,34 +124,44 @@ export class SensitivityPanel {
     return { allocator, fresh: true };
   }
 
-  /** Runs a CLI command for this recipe with progress in the view; returns its parsed JSON output. */
-  private async cli<T>(label: string, args: string[]): Promise<T | undefined> {
+  /**
+   * Runs an analysis command in the runner with progress (and ETA) in the view and a Stop button;
+   * resolves with its `result` event's data, or undefined when it failed (the view says why) or was stopped.
+   */
+  private async runner<T>(label: string, command: 'sensitivity' | 'spade', args: string[]): Promise<T | undefined> {
     this.busy?.cancel();
-    const cts = new vscode.CancellationTokenSource();
-    this.busy = cts;
-    this.post({ type: 'sensitivity/status', state: 'computing', message: `${label}…` });
-    const r = await runCli(this.ctx, [...args, '--json', '--progress'], {
-      cwd: path.dirname(this.recipe), token: cts.token,
+    const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), [command, this.recipe, ...args, '--json-events'], { cwd: path.dirname(this.recipe), env: runnerEnv() });
+    this.busy = proc;
+    this.post({ type: 'sensitivity/status', state: 'computing', message: label });
+    let result: T | undefined;
+    let end: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
+    const errors: string[] = [];
+    proc.onLine((l) => this.ctx.output.info(`[${command}] ${l}`));
+    proc.onEvent((e) => {
+      if (e.type === 'progress') this.post({ type: 'sensitivity/status', state: 'computing', message: label, progress: { done: e.done, total: e.total, label: e.label, etaSeconds: e.etaSeconds } });
+      else if (e.type === 'result' && e.command === command) result = e.data as T;
+      else if (e.type === 'log' && e.level === 'error') errors.push(e.code ? `${e.code} line ${e.line ?? '?'}: ${e.message}` : e.message);
+      else if (e.type === 'run-end') end = e;
     });
-    if (cts.token.isCancellationRequested) return undefined;
-    if (r.code !== 0) {
-      const why = r.stderr.trim().split('\n').filter((l) => !l.startsWith('progress ')).slice(-3).join(' ') || `exit code ${r.code}`;
+    const exit = await proc.exited;
+    proc.dispose();
+    if (this.busy === proc) this.busy = undefined;
+    if (this.isDisposed) return undefined;
+    if (end?.status === 'cancelled') {
+      this.post({ type: 'sensitivity/status', state: this.result ? 'idle' : 'error', message: `${label} stopped.` });
+      return undefined;
+    }
+    if (end?.status !== 'succeeded' || result === undefined) {
+      const why = errors.slice(0, 3).join('; ') || end?.error || exit.stderrTail.trim().split('\n').pop() || `the runner exited with code ${exit.code}`;
       this.post({ type: 'sensitivity/status', state: 'error', message: `${label} failed: ${why}` });
       return undefined;
     }
     this.post({ type: 'sensitivity/status', state: 'idle', message: '' });
-    return JSON.parse(r.stdout) as T;
+    return result;
   }
 
   private async compute(extra: string[]): Promise<void> {
-    const text = (await vscode.workspace.openTextDocument(vscode.Uri.file(this.recipe))).getText();
-    if (!allocateStages(this.recipe, text).length) {
-      // No allocate stage: the view opens on SPADE alone, with the recipe's first data set's samples.
-      this.result = await spadeOnlyResult(this.recipe);
-      this.sendData();
-      return;
-    }
-    const result = await this.cli<SensitivityResult>('Measuring layer sensitivity', ['sensitivity', this.recipe, ...extra]);
+    const result = await this.runner<SensitivityResult>('Measuring how much each layer suffers at each bit width', 'sensitivity', extra);
     if (!result) return;
     this.result = result;
     this.allocators.clear();
@@ -215,34 +188,44 @@ export class SensitivityPanel {
   }
 
   private async runSpade(sample: string): Promise<void> {
-    const r = await this.cli<SpadeResult>('Running SPADE', ['spade', this.recipe, '--sample', sample]);
+    const r = await this.runner<SpadeResult>('Running SPADE', 'spade', ['--sample', sample]);
     if (!r) return;
     this.spade = [r, ...this.spade.filter((s) => s.sample !== sample)];
     if (this.result) this.sendData();
   }
 
+  private async document(): Promise<vscode.TextDocument> {
+    // opening the document hands its text to the language server, which answers about it
+    return vscode.workspace.openTextDocument(vscode.Uri.file(this.recipe));
+  }
+
+  /** The index of the allocate stage the result belongs to, among the recipe's allocate stages now. */
+  private stageIndex(stages: { line: number }[]): number {
+    const i = stages.findIndex((s) => s.line === this.result?.stage.line);
+    return i >= 0 ? i : Math.min(this.result?.stage.index ?? 0, Math.max(0, stages.length - 1));
+  }
+
   private async revealLayer(layer: string): Promise<void> {
-    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(this.recipe));
-    const text = doc.getText();
-    const stage = allocateStages(this.recipe, text)[this.result?.stage.index ?? 0] ?? allocateStages(this.recipe, text)[0];
-    let start = stage ? stage.stage.loc.start : 0;
-    let end = stage ? stage.stage.keywordLoc.end : 0;
-    const own = stage?.stage.overrides.find((o) => o.pattern.value === layer);
-    if (own) { start = own.loc.start; end = own.loc.end; }
-    const range = new vscode.Range(doc.positionAt(start), doc.positionAt(end));
+    const doc = await this.document();
+    const stages = await request(this.ctx, allocateStages, { uri: doc.uri.toString() });
+    const stage = stages[this.stageIndex(stages)];
+    const own = stage?.overrides.find((o) => o.pattern === layer);
+    const range = own ? toRange(own.range) : stage ? toRange(stage.keywordRange) : new vscode.Range(0, 0, 0, 0);
     const editor = await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, preserveFocus: false, selection: range });
     editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   }
 
   private async writeAllocation(bits: Record<string, number>): Promise<void> {
-    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(this.recipe));
-    const which = Math.max(0, allocateStages(this.recipe, doc.getText()).findIndex((s) => s.line === this.result?.stage.line));
-    const edits = allocationEdits(this.recipe, doc.getText(), bits, which);
+    const doc = await this.document();
+    const uri = doc.uri.toString();
+    const stages = await request(this.ctx, allocateStages, { uri });
+    if (!stages.length) throw new Error(`${path.basename(this.recipe)} has no allocate stage to write the allocation into`);
+    const r = await request(this.ctx, allocationEdits, { uri, stage: this.stageIndex(stages), bits });
     const we = new vscode.WorkspaceEdit();
-    for (const e of edits) we.replace(doc.uri, new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), e.text);
-    const ok = await vscode.workspace.applyEdit(we);
-    if (!ok) throw new Error(`could not edit ${this.recipe}`);
+    for (const e of r.edits) we.replace(doc.uri, toRange(e.range), e.newText);
+    if (!(await vscode.workspace.applyEdit(we))) throw new Error(`could not edit ${this.recipe}`);
     await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.One, preserveFocus: true });
-    void vscode.window.setStatusBarMessage(`QRecipe: wrote ${Object.keys(bits).length} layer widths into ${path.basename(this.recipe)} (undo with Ctrl+Z)`, 5000);
+    this.post({ type: 'sensitivity/written', layers: Object.keys(bits).length, budget: r.budget });
+    void vscode.window.setStatusBarMessage(`QRecipe: wrote ${Object.keys(bits).length} layer widths${r.budget ? ` and budget ${r.budget}` : ''} into ${path.basename(this.recipe)} (undo with Ctrl+Z)`, 8000);
   }
 }

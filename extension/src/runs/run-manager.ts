@@ -1,14 +1,18 @@
 // Starts recipe runs as runner child processes and follows them: a cancellable progress
 // notification, a status-bar item, the log in the output channel, live per-layer progress for the
-// Runs tree. Refuses to run in an untrusted workspace. A runner that crashes or is killed leaves
-// the extension usable: the run shows as failed with its log (the run store marks it so).
+// Runs tree (keyed by run id), and a finish notification with the key metrics. Each runner's event
+// stream is subscribed once. Refuses to run in an untrusted workspace. A runner that crashes or is
+// killed leaves the extension usable: the run shows as failed with its log.
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
-import { config, runsFolder, workspaceFolderOf } from '../config';
+import { config, runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
+import type { RunIndex } from './run-index';
 import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
 import type { RunnerEvent, StageKind } from '../../../language-server/core/protocol/runner';
+import { formatSeconds } from '../../../language-server/core/format/numbers';
+import { finishMessage } from './summaries';
 
 /** What the Runs tree shows for a run that is still going. */
 export interface LiveRun {
@@ -26,14 +30,30 @@ export interface LiveRun {
 
 export const UNTRUSTED_MESSAGE = 'QRecipe does not run recipes in an untrusted workspace: a run executes native code and onnxruntime on the workspace\'s model files. Trust this workspace (Manage Workspace Trust) to run it.';
 
+/** Context key true while a run is going: `Cancel Run` shows in the palette only then. */
+export const RUN_ACTIVE_CONTEXT = 'qrecipe.runActive';
+
+export interface RunChange {
+  /** The run that changed (undefined: before its run-start, or a run that never started). */
+  runId?: string;
+  /** A run started or ended (the tree's structure may change), rather than progressed. */
+  structural: boolean;
+}
+
+export function progressText(r: Pick<LiveRun, 'stage' | 'stageLabel' | 'done' | 'total' | 'layer' | 'etaSeconds'>): string {
+  if (!r.total) return r.stageLabel ?? 'starting';
+  const pct = Math.floor((100 * (r.done ?? 0)) / r.total);
+  return `${r.stage} ${pct}% (${r.done}/${r.total})${r.layer ? ` ${r.layer}` : ''}${r.etaSeconds !== undefined ? ` · ${formatSeconds(r.etaSeconds)} left` : ''}`;
+}
+
 export class RunManager implements vscode.Disposable {
-  private readonly live = new Set<LiveRun>();
-  private readonly changed = new vscode.EventEmitter<void>();
-  /** Fires when a run starts, progresses, or ends: the trees refresh on it. */
+  private readonly live = new Map<RunnerProcess, LiveRun>();
+  private readonly changed = new vscode.EventEmitter<RunChange>();
+  /** Fires when a run starts, progresses, or ends. */
   readonly onDidChange = this.changed.event;
   private readonly status: vscode.StatusBarItem;
 
-  constructor(private readonly ctx: Ctx) {
+  constructor(private readonly ctx: Ctx, private readonly index: RunIndex) {
     this.status = vscode.window.createStatusBarItem('qrecipe.run', vscode.StatusBarAlignment.Left, 10);
     this.status.name = 'QRecipe Run';
     this.status.command = 'qrecipe.cancelRun';
@@ -41,17 +61,21 @@ export class RunManager implements vscode.Disposable {
   }
 
   get runs(): readonly LiveRun[] {
-    return [...this.live];
+    return [...this.live.values()];
+  }
+
+  byId(runId: string): LiveRun | undefined {
+    return this.runs.find((r) => r.runId === runId);
   }
 
   liveByDir(dir: string): LiveRun | undefined {
-    return [...this.live].find((r) => r.runDir && path.resolve(r.runDir) === path.resolve(dir));
+    return this.runs.find((r) => r.runDir && path.resolve(r.runDir) === path.resolve(dir));
   }
 
   /**
    * Runs a recipe; resolves with the run folder (or undefined if it never started). Writes outside
-   * the workspace or over an existing file are refused by the runner; the user is asked, and the
-   * run starts again with their consent (`consent`).
+   * the workspace or over an existing file are refused by the runner (`write-refused`); the user is
+   * asked, and the run starts again with their consent.
    */
   async run(recipe: vscode.Uri, consent: WriteConsent = {}): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
@@ -66,82 +90,97 @@ export class RunManager implements vscode.Disposable {
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
     const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), '--workspace', ws, ...consentArgs(consent)];
-    const env: Record<string, string> = {};
-    // The native addon's OpenMP loops read OMP_NUM_THREADS; onnxruntime sessions read QRECIPE_THREADS.
-    if (cfg.threads > 0) env.QRECIPE_THREADS = env.OMP_NUM_THREADS = String(cfg.threads);
-    if (cfg.executionProvider !== 'auto') env.QRECIPE_EXECUTION_PROVIDER = cfg.executionProvider;
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
-    const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env });
+    const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env: runnerEnv() });
     const live: LiveRun = { recipe: recipe.fsPath, process: proc };
-    this.live.add(live);
+    this.live.set(proc, live);
     this.ctx.push(proc);
-    proc.onLine((l) => this.ctx.output.info(`[runner] ${l}`));
-    proc.onEvent((e) => this.onEvent(live, e));
-    this.changed.fire();
-    this.updateStatus();
+    this.setActive();
 
-    let endStatus: string | undefined;
-    let endError: string | undefined;
+    let end: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
+    let report: ((e: RunnerEvent) => void) | undefined;
     let refused: WriteRefused | undefined;
+    proc.onLine((l) => this.ctx.output.info(`[runner] ${l}`));
     proc.onEvent((e) => {
-      if (e.type === 'run-end') { endStatus = e.status; endError = e.error; }
+      if (e.type === 'run-end') end = e;
       if (e.type === 'write-refused') refused = e;
+      this.onEvent(live, e);
+      report?.(e);
     });
-    const outcome = vscode.window.withProgress(
+    this.changed.fire({ structural: true });
+
+    const exit = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `QRecipe: ${path.basename(recipe.fsPath)}`, cancellable: true },
       async (progress, token) => {
         token.onCancellationRequested(() => proc.cancel());
         let lastPct = 0;
-        const sub = proc.onEvent((e) => {
-          if (e.type === 'stage-start') progress.report({ message: e.label });
+        report = (e) => {
+          if (e.type === 'stage-start') { lastPct = 0; progress.report({ message: e.label }); }
           if (e.type === 'progress' && e.total > 0) {
             const pct = (100 * e.done) / e.total;
-            progress.report({ message: `${e.stage} ${e.done}/${e.total}${e.layer ? ` ${e.layer}` : ''}${e.etaSeconds !== undefined ? ` (ETA ${Math.ceil(e.etaSeconds)} s)` : ''}`, increment: Math.max(0, pct - lastPct) / 7 });
+            progress.report({ message: progressText(live), increment: Math.max(0, pct - lastPct) / 7 });
             lastPct = pct;
           }
-        });
+        };
         try {
           return await proc.exited;
         } finally {
-          sub.dispose();
+          report = undefined;
         }
       },
     );
-    const exit = await outcome;
-    this.live.delete(live);
-    this.changed.fire();
-    this.updateStatus();
-    if (refused && endStatus === 'failed') {
-      const again = await confirmWrites(path.basename(recipe.fsPath), refused, consent);
+    this.live.delete(proc);
+    if (live.runDir) this.index.forget(live.runDir);
+    this.setActive();
+    this.changed.fire({ runId: live.runId, structural: true });
+    const name = path.basename(recipe.fsPath);
+    if (refused && end?.status === 'failed') {
+      const again = await confirmWrites(name, refused, consent);
       if (again) return this.run(recipe, again);
     }
-    if (endStatus === 'succeeded') {
-      void vscode.window.showInformationMessage(`QRecipe: ${path.basename(recipe.fsPath)} finished.`, 'Compare', 'Show Run').then((pick) => {
-        if (pick === 'Compare') void vscode.commands.executeCommand('qrecipe.compareRuns');
-        if (pick === 'Show Run' && live.runDir) void vscode.commands.executeCommand('qrecipe.openRun', live.runDir);
-      });
-    } else if (endStatus === 'cancelled') {
-      void vscode.window.showWarningMessage(`QRecipe: ${path.basename(recipe.fsPath)} was cancelled.`);
+    if (end?.status === 'succeeded' && live.runDir) {
+      void this.notifyFinished(live.runDir);
+    } else if (end?.status === 'cancelled') {
+      void vscode.window.showWarningMessage(`QRecipe: ${name} was cancelled.`);
     } else {
-      const why = endError ?? (exit.signal ? `the runner was killed (${exit.signal})` : `the runner exited with code ${exit.code}`);
+      const why = end?.error ?? (exit.signal ? `the runner was killed (${exit.signal})` : `the runner exited with code ${exit.code}`);
       this.ctx.output.error(`run failed: ${why}\n${exit.stderrTail}`);
-      void vscode.window.showErrorMessage(`QRecipe: ${path.basename(recipe.fsPath)} failed: ${why}`, 'Show Log').then((pick) => {
-        if (pick) this.ctx.output.show();
+      const actions = live.runDir ? ['Show Log', 'Open Run'] : ['Show Output'];
+      void vscode.window.showErrorMessage(`QRecipe: ${name} failed: ${why}`, ...actions).then((pick) => {
+        if (pick === 'Show Log' && live.runDir) void vscode.commands.executeCommand('qrecipe.openRunLog', live.runDir);
+        else if (pick === 'Open Run' && live.runDir) void vscode.commands.executeCommand('qrecipe.openRun', live.runDir);
+        else if (pick) this.ctx.output.show();
       });
     }
     return live.runDir;
   }
 
-  cancelAll(): number {
-    for (const r of this.live) r.process.cancel();
-    return this.live.size;
+  /** "quickstart.qrecipe finished: ppl 2.803 (+0.034) · 1.41 MiB (−80 %)" with Open, Compare, Inspect, Reveal. */
+  private async notifyFinished(dir: string): Promise<void> {
+    const e = await this.index.entry(dir);
+    if (!e) return;
+    const exported = e.record.artifacts.exports.at(-1);
+    const actions = ['Open Run', 'Compare', ...(exported ? ['Inspect Export'] : []), 'Reveal'];
+    const pick = await vscode.window.showInformationMessage(`QRecipe: ${finishMessage(e.record)}`, ...actions);
+    if (pick === 'Open Run') await vscode.commands.executeCommand('qrecipe.openRun', dir);
+    else if (pick === 'Compare') await vscode.commands.executeCommand('qrecipe.compareWithPrevious', dir);
+    else if (pick === 'Inspect Export' && exported) await vscode.commands.executeCommand('qrecipe.inspectModel', vscode.Uri.file(exported.path));
+    else if (pick === 'Reveal') await vscode.commands.executeCommand('qrecipe.revealArtifacts', dir);
+  }
+
+  /** Asks the runs to stop (after the caller confirmed); returns how many were asked. */
+  cancel(runs: readonly LiveRun[] = this.runs): number {
+    for (const r of runs) r.process.cancel();
+    return runs.length;
   }
 
   private onEvent(live: LiveRun, e: RunnerEvent): void {
+    let structural = false;
     switch (e.type) {
       case 'run-start':
         live.runId = e.runId;
         live.runDir = e.runDir;
+        structural = true;
         break;
       case 'stage-start':
         Object.assign(live, { stage: e.stage, stageLabel: e.label, done: undefined, total: undefined, layer: undefined, etaSeconds: undefined });
@@ -154,33 +193,38 @@ export class RunManager implements vscode.Disposable {
         if (e.level === 'error') this.ctx.output.error(e.message);
         else if (e.level === 'warning') this.ctx.output.warn(e.message);
         else this.ctx.output.info(e.message);
-        break;
+        return;
       case 'metrics':
         this.ctx.log(`metrics (${e.model}${e.dataset ? `, ${e.dataset}` : ''}): ${Object.entries(e.metrics).map(([k, v]) => `${k}=${v.toPrecision(5)}`).join(' ')}`);
-        break;
+        return;
       case 'run-end':
         this.ctx.log(`run ${e.status} in ${e.seconds.toFixed(1)} s${e.error ? `: ${e.error}` : ''}`);
-        break;
+        return;
       default:
-        break;
+        return;
     }
-    this.changed.fire();
+    this.changed.fire({ runId: live.runId, structural });
+    this.updateStatus();
+  }
+
+  private setActive(): void {
+    void vscode.commands.executeCommand('setContext', RUN_ACTIVE_CONTEXT, this.live.size > 0);
     this.updateStatus();
   }
 
   private updateStatus(): void {
-    const r = [...this.live].at(-1);
+    const r = this.runs.at(-1);
     if (!r) {
       this.status.hide();
       return;
     }
     const pct = r.total ? ` ${Math.floor((100 * (r.done ?? 0)) / r.total)}%` : '';
     this.status.text = `$(sync~spin) QRecipe: ${r.stage ?? 'starting'}${pct}`;
-    this.status.tooltip = `${path.basename(r.recipe)} — ${r.stageLabel ?? 'starting'}${r.layer ? ` (${r.layer})` : ''}. Click to cancel.`;
+    this.status.tooltip = `${path.basename(r.recipe)}: ${progressText(r)}. Click to stop the run (asks first).`;
     this.status.show();
   }
 
   dispose(): void {
-    for (const r of this.live) r.process.dispose();
+    for (const p of this.live.keys()) p.dispose();
   }
 }

@@ -1,10 +1,10 @@
-// One runner child process (`dist/cli.js run FILE --json-events`) seen from the extension host:
+// One runner child process (`dist/cli.js run|sensitivity|spade ... --json-events`) seen from the extension host:
 // its NDJSON events as a VS Code event, cancellation (a cancel line, then SIGINT, then SIGKILL), and
 // its exit. Anything the runner does — crash, kill, garbage on stdout — ends here as an event or an
 // exit code, never as an exception in the extension host.
 import * as vscode from 'vscode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { isRunnerEvent, type RunnerEvent } from '../../../language-server/core/protocol/runner';
 
 export interface RunnerExit {
   code: number | null;
@@ -68,16 +68,22 @@ export class RunnerProcess implements vscode.Disposable {
     return this.child.pid;
   }
 
+  /** A line is an event only when it validates (isRunnerEvent); anything else goes to the log. */
   private handleLine(line: string): void {
     if (line.startsWith('{')) {
+      let parsed: unknown;
       try {
-        const ev = JSON.parse(line) as RunnerEvent;
-        if (ev && typeof ev.type === 'string') {
-          this.emitter.fire(ev);
-          return;
-        }
+        parsed = JSON.parse(line);
       } catch {
-        // not an event: falls through to the log
+        parsed = undefined;
+      }
+      if (isRunnerEvent(parsed)) {
+        this.emitter.fire(parsed);
+        return;
+      }
+      if (parsed !== undefined) {
+        this.lineEmitter.fire(`ignored a malformed runner event: ${line.slice(0, 200)}`);
+        return;
       }
     }
     this.lineEmitter.fire(line);

@@ -1,20 +1,26 @@
-// The Runs tree: runs of the workspace's run store grouped by recipe, newest first, with a status
-// icon, key metrics in the description and live per-layer progress for runs still going.
-import { pushAll } from '../../../language-server/core/util/arrays';
+// The Runs tree: runs of the workspace's run store grouped by recipe, newest first. A run is labelled
+// by what differs from the other runs of its recipe ("gptq 3b g64"), described by its key metrics,
+// and its tooltip holds its settings and every metric with the change against the original.
+// Records come from RunIndex (cached, re-read only when run.json changes); live progress comes from
+// RunManager keyed by run id, and a progress event repaints only that run's row.
 import * as vscode from 'vscode';
 import path from 'node:path';
-import { listRuns, scanRuns, type BrokenRun } from '../../../language-server/core/runs/store';
-import type { Metrics, RunRecord } from '../../../language-server/core/protocol/runner';
+import type { RunRecord } from '../../../language-server/core/protocol/runner';
+import type { BrokenRun } from '../../../language-server/core/runs/store';
+import { glanceMetrics, formatMetric, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
+import { formatBytes } from '../../../language-server/core/format/numbers';
+import { runLabels } from '../../../language-server/core/runs/labels';
 import { runsFolder } from '../config';
-import { formatBytes } from '../../../language-server/core/util/format';
-import type { RunManager } from './run-manager';
+import { progressText, type RunChange, type RunManager } from './run-manager';
+import type { RunEntry, RunIndex } from './run-index';
+import { runTooltip } from './summaries';
 
 export type RunsNode =
-  | { kind: 'recipe'; recipe: string; runs: { dir: string; record: RunRecord }[] }
-  | { kind: 'run'; dir: string; record: RunRecord }
+  | { kind: 'recipe'; recipe: string }
+  | { kind: 'run'; id: string; dir: string; recipe: string }
   /** A run folder whose run.json cannot be used: shown with the reason, never hiding the others. */
   | ({ kind: 'broken' } & BrokenRun)
-  | { kind: 'detail'; label: string; description?: string; tooltip?: string };
+  | { kind: 'detail'; label: string; description?: string; tooltip?: string; icon?: string };
 
 const statusIcon: Record<string, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin'),
@@ -23,90 +29,118 @@ const statusIcon: Record<string, vscode.ThemeIcon> = {
   cancelled: new vscode.ThemeIcon('circle-slash'),
 };
 
-/** The few metrics worth a glance, in the order users read them. */
-export function keyMetrics(m: Metrics | undefined): string {
-  if (!m) return '';
-  const parts: string[] = [];
-  if (m.perplexity !== undefined) parts.push(`ppl ${m.perplexity.toFixed(3)}`);
-  if (m.accuracy !== undefined) parts.push(`acc ${(100 * m.accuracy).toFixed(2)}%`);
-  if (m.cer !== undefined) parts.push(`CER ${(100 * m.cer).toFixed(2)}%`);
-  if (m.kl !== undefined) parts.push(`KL ${m.kl.toExponential(2)}`);
-  if (m.sizeBytes !== undefined) parts.push(formatBytes(m.sizeBytes));
-  if (m.bitsPerWeight !== undefined) parts.push(`${m.bitsPerWeight.toFixed(2)} bpw`);
-  return parts.join(' · ');
-}
-
-/** `Nov 23 01:30:41` from the run's start time (local), falling back to the id. */
-export function runLabel(r: RunRecord): string {
-  const t = new Date(r.startedAt);
-  if (Number.isNaN(t.getTime())) return r.id;
-  const month = t.toLocaleString('en', { month: 'short' });
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${month} ${t.getDate()} ${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
-}
-
-
 export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subs: vscode.Disposable[] = [];
+  /** Stable node objects (the tree refreshes a node by identity). */
+  private readonly groups = new Map<string, Extract<RunsNode, { kind: 'recipe' }>>();
+  private readonly runNodes = new Map<string, Extract<RunsNode, { kind: 'run' }>>();
+  private entries: RunEntry[] = [];
+  private labels = new Map<string, string>();
+  private pending = new Set<RunsNode | undefined>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly runs: RunManager) {
+  constructor(private readonly runs: RunManager, readonly index: RunIndex) {
     const watcher = vscode.workspace.createFileSystemWatcher('**/run.json');
-    this.subs.push(watcher, watcher.onDidCreate(() => this.refresh()), watcher.onDidChange(() => this.refresh()), watcher.onDidDelete(() => this.refresh()));
-    this.subs.push(runs.onDidChange(() => this.refresh()));
+    const onFile = (uri: vscode.Uri): void => this.fileChanged(path.dirname(uri.fsPath));
+    this.subs.push(watcher, watcher.onDidCreate(onFile), watcher.onDidChange(onFile), watcher.onDidDelete(onFile));
+    this.subs.push(runs.onDidChange((c) => this.runChanged(c)));
     this.subs.push(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('qrecipe.runsFolder') && this.refresh()));
   }
 
-  /** Coalesces bursts of progress events into one repaint. */
+  /** Repaints the whole tree (coalesced). */
   refresh(): void {
+    this.schedule(undefined);
+  }
+
+  private runChanged(c: RunChange): void {
+    const node = c.runId ? this.runNodes.get(c.runId) : undefined;
+    // a new run, or one that ended, changes the list; progress repaints its own row only
+    this.schedule(!c.structural && node ? node : undefined);
+  }
+
+  private fileChanged(dir: string): void {
+    const known = this.entries.find((e) => e.dir === dir);
+    const node = known ? this.runNodes.get(known.record.id) : undefined;
+    void this.index.entry(dir).then((e) => {
+      const sameRun = e && known && e.record.id === known.record.id && e.record.status === known.record.status;
+      if (e && known) known.record = e.record;
+      this.schedule(sameRun && node ? node : undefined);
+    });
+  }
+
+  /** Coalesces bursts (progress events, file events) into one repaint per node per 150 ms. */
+  private schedule(node: RunsNode | undefined): void {
+    this.pending.add(node);
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.changed.fire(undefined);
+      const nodes = this.pending;
+      this.pending = new Set();
+      if (nodes.has(undefined)) this.changed.fire(undefined);
+      else for (const n of nodes) this.changed.fire(n);
     }, 150);
   }
 
-  async allRuns(): Promise<{ dir: string; record: RunRecord }[]> {
-    const out: { dir: string; record: RunRecord }[] = [];
-    for (const f of vscode.workspace.workspaceFolders ?? []) pushAll(out, await listRuns(runsFolder(f.uri.fsPath)));
-    return out.sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
+  async allRuns(): Promise<RunEntry[]> {
+    const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => runsFolder(f.uri.fsPath));
+    this.entries = await this.index.list(roots);
+    this.labels = new Map();
+    const byRecipe = new Map<string, RunRecord[]>();
+    for (const e of this.entries) { const g = byRecipe.get(e.record.recipePath); if (g) g.push(e.record); else byRecipe.set(e.record.recipePath, [e.record]); }
+    for (const rs of byRecipe.values()) for (const [id, l] of runLabels(rs)) this.labels.set(id, l);
+    return this.entries;
+  }
+
+  /** The label of a run among the runs of its recipe ("gptq 3b g64"). */
+  label(record: RunRecord): string {
+    return this.labels.get(record.id) ?? record.id;
   }
 
   async getChildren(node?: RunsNode): Promise<RunsNode[]> {
     if (!node) {
-      const groups = new Map<string, { dir: string; record: RunRecord }[]>();
-      for (const r of await this.allRuns()) {
-        const key = r.record.recipePath;
-        const g = groups.get(key);
-        if (g) g.push(r); else groups.set(key, [r]);
-      }
-      const broken: RunsNode[] = [];
-      for (const f of vscode.workspace.workspaceFolders ?? []) for (const b of (await scanRuns(runsFolder(f.uri.fsPath))).broken) broken.push({ kind: 'broken', ...b });
-      return [...[...groups.entries()].map(([recipe, runs]): RunsNode => ({ kind: 'recipe', recipe, runs })), ...broken];
+      const order: string[] = [];
+      const seen = new Set<string>();
+      for (const e of await this.allRuns()) if (!seen.has(e.record.recipePath)) { seen.add(e.record.recipePath); order.push(e.record.recipePath); }
+      const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => runsFolder(f.uri.fsPath));
+      return [...order.map((recipe): RunsNode => this.group(recipe)), ...this.index.broken(roots).map((b): RunsNode => ({ kind: 'broken', ...b }))];
     }
-    if (node.kind === 'recipe') return node.runs.map((r) => ({ kind: 'run', ...r }));
-    if (node.kind === 'run') return this.details(node.record);
+    if (node.kind === 'recipe') return this.entries.filter((e) => e.record.recipePath === node.recipe).map((e) => this.runNode(e));
+    if (node.kind === 'run') {
+      const e = this.entries.find((x) => x.record.id === node.id);
+      return e ? details(e.record) : [];
+    }
     return [];
   }
 
-  private details(r: RunRecord): RunsNode[] {
-    const out: RunsNode[] = [];
-    const fmt = (m: Metrics | undefined) => keyMetrics(m) || '—';
-    out.push({ kind: 'detail', label: 'original', description: fmt(r.metrics.original) });
-    out.push({ kind: 'detail', label: 'compressed', description: fmt(r.metrics.compressed) });
-    if (r.metrics.exported) out.push({ kind: 'detail', label: 'exported', description: fmt(r.metrics.exported) });
-    for (const e of r.artifacts.exports) out.push({ kind: 'detail', label: path.basename(e.path), description: `${e.format}, ${formatBytes(e.bytes)}${e.verified ? ', verified' : ''}`, tooltip: e.path });
-    if (r.error) out.push({ kind: 'detail', label: 'error', description: r.error, tooltip: r.error });
-    out.push({ kind: 'detail', label: 'device', description: r.device });
-    return out;
+  getParent(node: RunsNode): RunsNode | undefined {
+    return node.kind === 'run' ? this.group(node.recipe) : undefined;
+  }
+
+  private group(recipe: string): Extract<RunsNode, { kind: 'recipe' }> {
+    let g = this.groups.get(recipe);
+    if (!g) { g = { kind: 'recipe', recipe }; this.groups.set(recipe, g); }
+    return g;
+  }
+
+  private runNode(e: RunEntry): Extract<RunsNode, { kind: 'run' }> {
+    let n = this.runNodes.get(e.record.id);
+    if (!n) { n = { kind: 'run', id: e.record.id, dir: e.dir, recipe: e.record.recipePath }; this.runNodes.set(e.record.id, n); }
+    return n;
+  }
+
+  /** The record behind a run node (cached). */
+  record(node: Extract<RunsNode, { kind: 'run' }>): RunRecord | undefined {
+    return this.entries.find((e) => e.record.id === node.id)?.record ?? this.index.cached(node.dir)?.record;
   }
 
   getTreeItem(node: RunsNode): vscode.TreeItem {
     if (node.kind === 'recipe') {
+      const n = this.entries.filter((e) => e.record.recipePath === node.recipe).length;
       const item = new vscode.TreeItem(path.basename(node.recipe), vscode.TreeItemCollapsibleState.Expanded);
-      item.description = `${node.runs.length} run${node.runs.length === 1 ? '' : 's'}`;
+      item.id = `recipe:${node.recipe}`;
+      item.description = `${n} run${n === 1 ? '' : 's'}`;
       item.iconPath = new vscode.ThemeIcon('file-code');
       item.tooltip = node.recipe;
       item.resourceUri = vscode.Uri.file(node.recipe);
@@ -114,25 +148,15 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
       return item;
     }
     if (node.kind === 'run') {
-      const r = node.record;
-      const live = this.runs.liveByDir(node.dir);
-      // The group already names the recipe: the label is the start time, the description the result.
-      const item = new vscode.TreeItem(runLabel(r), vscode.TreeItemCollapsibleState.Collapsed);
+      const r = this.record(node);
+      const live = this.runs.byId(node.id);
+      const item = new vscode.TreeItem(r ? this.label(r) : node.id, vscode.TreeItemCollapsibleState.Collapsed);
       item.id = node.dir;
-      item.iconPath = statusIcon[live ? 'running' : r.status] ?? statusIcon.failed;
-      if (live) {
-        const eta = live.etaSeconds !== undefined ? `, ETA ${Math.ceil(live.etaSeconds)} s` : '';
-        item.description = live.total ? `${live.stage} ${live.done}/${live.total}${live.layer ? ` ${live.layer}` : ''}${eta}` : (live.stageLabel ?? 'starting');
-      } else {
-        item.description = r.status === 'succeeded' ? keyMetrics(r.metrics.compressed) : r.status;
-      }
-      // run.json is data from disk: every field goes in as text (escaped), never as markdown
-      const tip = new vscode.MarkdownString();
-      tip.appendMarkdown('**').appendText(r.id).appendMarkdown('** — ').appendText(r.status).appendMarkdown('\n\n').appendText(r.recipePath)
-        .appendMarkdown('\n\n').appendText(`device: ${r.device}`);
-      if (r.error) tip.appendMarkdown('\n\n').appendText(r.error);
-      item.tooltip = tip;
-      item.contextValue = `qrecipe.run.${live ? 'running' : r.status}`;
+      const status = live ? 'running' : r?.status ?? 'failed';
+      item.iconPath = statusIcon[status] ?? statusIcon.failed;
+      item.description = live ? progressText(live) : r?.status === 'succeeded' ? glanceMetrics(r.metrics.compressed) : status;
+      if (r) item.tooltip = new vscode.MarkdownString(runTooltip(r, this.label(r)));
+      item.contextValue = `qrecipe.run.${status}`;
       item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
       return item;
     }
@@ -148,12 +172,28 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
     }
     const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
     item.description = node.description;
-    item.tooltip = node.tooltip;
+    item.tooltip = node.tooltip ?? (node.description ? `${node.label}: ${node.description}` : undefined);
+    if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
     return item;
   }
 
   dispose(): void {
+    clearTimeout(this.timer);
     for (const s of this.subs) s.dispose();
     this.changed.dispose();
   }
+}
+
+/** The rows under a run: every metric (original → compressed), the exports, the error, the device. */
+function details(r: RunRecord): RunsNode[] {
+  const out: RunsNode[] = [];
+  const c = r.metrics.compressed ?? {}, o = r.metrics.original ?? {};
+  for (const k of orderedKeys([...Object.keys(o), ...Object.keys(c)])) {
+    const info = metricInfo(k);
+    out.push({ kind: 'detail', label: info.label, description: `${o[k] !== undefined ? `${formatMetric(k, o[k])} → ` : ''}${formatMetric(k, c[k])}`, tooltip: `${info.label}: ${info.help}`, icon: 'graph' });
+  }
+  for (const e of r.artifacts.exports) out.push({ kind: 'detail', label: path.basename(e.path), description: `${e.format}, ${formatBytes(e.bytes)}${e.verified ? ', loads in onnxruntime' : ''}`, tooltip: e.path, icon: 'package' });
+  if (r.error) out.push({ kind: 'detail', label: 'error', description: r.error, tooltip: r.error, icon: 'error' });
+  out.push({ kind: 'detail', label: 'device', description: r.device, icon: 'chip' });
+  return out;
 }

@@ -74,6 +74,26 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+let halfTable: Float32Array | undefined;
+
+/** IEEE half bits → float32 values (exact), through a 64K-entry table built on first use. */
+export function halfBitsToFloat32(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
+  }
+  const t = halfTable;
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]!]!;
+  return out;
+}
+
+/** bfloat16 bits → float32 values (exact: the high half of a float32). */
+export function bfloat16BitsToFloat32(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+  const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return out;
+}
+
 /** float32 → IEEE half bits, round to nearest even. */
 export function floatToHalf(v: number): number {
   f32[0] = v;

@@ -9,7 +9,7 @@ import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
 import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, ModelFileError, type OnnxModel, type LoadOptions } from './reader';
 import { graphProblem } from './graph-check';
 import { MAX_SHARED_NAMES } from '../util/limits';
-import { nameFromNode, nameFromTensor, uniqueName } from './naming';
+import { aliasesOf, nameFromMetadata, nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
 export type ReadInventoryOptions = LoadOptions;
@@ -165,8 +165,9 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     if (!d) continue;
     const k = perOp.get(c.op) ?? 0;
     perOp.set(c.op, k + 1);
-    const name = uniqueName([nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used, numbered);
-    layers.push({ name, ...d });
+    const name = uniqueName([nameFromMetadata(c.node), nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used, numbered);
+    const aliases = aliasesOf(name);
+    layers.push({ name, ...d, ...(aliases.length ? { aliases } : {}) });
   }
   const byTensor = new Map<string, LayerInfo[]>();
   for (const l of layers) { const g = byTensor.get(l.tensorName); if (g) g.push(l); else byTensor.set(l.tensorName, [l]); }
@@ -184,5 +185,24 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     totalParams += n;
     totalBytes += storageBytes(tensor.dataType, n);
   }
-  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}) };
+  const own = storedOnce(layers);
+  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes, layerParams: own.params, layerBytes: own.bytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}) };
+}
+
+/**
+ * Parameters and bytes of these layers' stored weights, each stored tensor counted once: tied
+ * layers (an embedding and the lm_head reading one tensor) share their weight. The one definition
+ * of "the compressible weights' size" used by inspect, the checker's estimates and the runner.
+ */
+export function storedOnce(layers: readonly LayerInfo[]): { params: number; bytes: number; tensors: number } {
+  const seen = new Set<string>();
+  let params = 0;
+  let bytes = 0;
+  for (const l of layers) {
+    if (seen.has(l.tensorName)) continue;
+    seen.add(l.tensorName);
+    params += l.params;
+    bytes += l.bytes;
+  }
+  return { params, bytes, tensors: seen.size };
 }

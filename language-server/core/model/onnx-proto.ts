@@ -49,6 +49,8 @@ export interface NodeProto {
   domain?: string;
   attribute?: AttributeProto[];
   docString?: string;
+  /** Exporter metadata, e.g. the dynamo exporter's `pkg.torch.onnx.name_scopes`. */
+  metadataProps?: { key?: string; value?: string }[];
   [other: string]: unknown;
 }
 

@@ -43,6 +43,8 @@ export interface LayerInfo {
   groups?: number;
   /** Names of other layers that consume the same stored tensor (tied weights; the first 32 when there are more). */
   sharedWith?: string[];
+  /** Other names patterns match this layer by (naming.ts: the genai builder's `attn` = `self_attn`). */
+  aliases?: string[];
 }
 
 export interface ModelInventory {
@@ -53,6 +55,9 @@ export interface ModelInventory {
   /** Parameters and bytes of all weights, compressible or not. */
   totalParams: number;
   totalBytes: number;
+  /** Parameters and bytes of the layers' weights, a tensor shared by tied layers counted once. */
+  layerParams: number;
+  layerBytes: number;
   /** Absolute paths of the external-data side files the model reads (inputs: never written over). */
   externalFiles?: string[];
 }

@@ -1,12 +1,19 @@
 /**
- * The runner protocol: what `qrecipe run --json-events` writes to stdout (one JSON object per line)
- * and what the extension host reads; plus the run store's `run.json` record. The extension spawns
- * the runner (`dist/cli.js run FILE --json-events`) and may write `{"type":"cancel"}` lines to its
- * stdin; SIGINT has the same effect. Bump RUNNER_PROTOCOL_VERSION on any incompatible change.
+ * The runner protocol: what every long `qrecipe` command writes to stdout with `--json-events` (one
+ * JSON object per line: `run`, `sensitivity`, `spade`) and what the extension host reads; plus the
+ * run store's `run.json` record. The extension spawns the runner (`dist/cli.js run FILE
+ * --json-events`) and may write `{"type":"cancel"}` lines to its stdin; SIGINT has the same effect.
+ * A run starts with `run-start`; every command ends with `run-end`; `sensitivity` and `spade` send
+ * their answer as one `result` event before it. Readers validate each line with `isRunnerEvent`.
+ * Bump RUNNER_PROTOCOL_VERSION on any incompatible change.
  */
+import type { SensitivityResult, SpadeResult } from '../sensitivity/types';
+
 export const RUNNER_PROTOCOL_VERSION = 1;
 
-export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export';
+/** Stages of a run, and the analyses that report progress the same way. */
+export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export' | 'sensitivity' | 'spade';
+const STAGE_KINDS = new Set<string>(['load', 'calibrate', 'prune', 'quantize', 'allocate', 'evaluate', 'export', 'sensitivity', 'spade']);
 
 /** Metric values keyed by metric name, e.g. { perplexity: 5.1, bitsPerByte: 2.35, sizeBytes: 1.2e6 }. */
 export type Metrics = Record<string, number>;
@@ -16,21 +23,60 @@ export type RunnerEvent =
   | { type: 'run-start'; protocol: number; runId: string; runDir: string; recipe: string; device: string; time: string }
   | { type: 'stage-start'; stage: StageKind; index: number; label: string }
   | { type: 'stage-end'; stage: StageKind; index: number; seconds: number }
-  /** Per-layer progress inside a stage; `etaSeconds` estimates the rest of this stage. */
-  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; etaSeconds?: number }
+  /** Progress inside a stage (per layer, or per step of `label`'s phase); `etaSeconds` estimates the rest of it. */
+  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; label?: string; etaSeconds?: number }
   | { type: 'layer'; stage: StageKind; result: LayerResult }
   | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
-  | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; file?: string; line?: number; column?: number }
+  /** `code` is a diagnostic's (QR102...); a located log prints as `file:line:col: level CODE: message`. */
+  | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; code?: string; file?: string; line?: number; column?: number }
   | { type: 'artifact'; kind: 'model' | 'export' | 'report'; path: string; bytes: number }
   /** The run refused to write these paths (before anything ran): outside the workspace or over an
    *  existing file (the user may allow: `--allow-outside`, `--force`), or over an input or into the
    *  run store (never). Followed by `log` errors and `run-end` failed. */
   | { type: 'write-refused'; problems: { kind: 'outside' | 'exists' | 'protected'; path: string; message: string }[] }
-  /** Last line of every run. A recipe that fails its check before any compute emits only `log`
+  /** The answer of an analysis command (`sensitivity`, `spade`), just before `run-end`. */
+  | { type: 'result'; command: 'sensitivity'; data: SensitivityResult }
+  | { type: 'result'; command: 'spade'; data: SpadeResult }
+  /** Last line of every run and command. A recipe that fails its check before any compute emits only `log`
    *  events (errors located at file/line/column) and `run-end`: no run-start, no run folder. */
   | { type: 'run-end'; status: RunStatus; seconds: number; error?: string };
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+const END_STATUSES = new Set<string>(['succeeded', 'failed', 'cancelled']);
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const str = (v: unknown): v is string => typeof v === 'string';
+const opt = <T>(v: unknown, is: (x: unknown) => x is T): boolean => v === undefined || is(v);
+
+/**
+ * Whether a parsed line is a well-formed RunnerEvent: its type known and the fields its readers use
+ * of the right kinds (a `result`'s data is checked for the fields the views read first).
+ */
+export function isRunnerEvent(v: unknown): v is RunnerEvent {
+  if (!isObj(v) || !str(v.type)) return false;
+  switch (v.type) {
+    case 'run-start': return num(v.protocol) && str(v.runId) && str(v.runDir) && str(v.recipe) && str(v.device) && str(v.time);
+    case 'stage-start': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.index) && str(v.label);
+    case 'stage-end': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.index) && num(v.seconds);
+    case 'progress': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.done) && num(v.total) && opt(v.layer, str) && opt(v.label, str) && opt(v.etaSeconds, num);
+    case 'layer': return str(v.stage) && isObj(v.result) && str(v.result.name);
+    case 'metrics': return (v.model === 'original' || v.model === 'compressed' || v.model === 'exported') && opt(v.dataset, str)
+      && isObj(v.metrics) && Object.values(v.metrics).every((x) => typeof x === 'number');
+    case 'log': return (v.level === 'info' || v.level === 'warning' || v.level === 'error') && str(v.message) && opt(v.code, str)
+      && opt(v.file, str) && opt(v.line, num) && opt(v.column, num);
+    case 'artifact': return (v.kind === 'model' || v.kind === 'export' || v.kind === 'report') && str(v.path) && num(v.bytes);
+    case 'write-refused': return Array.isArray(v.problems) && v.problems.every((p) => isObj(p)
+      && (p.kind === 'outside' || p.kind === 'exists' || p.kind === 'protected') && str(p.path) && str(p.message));
+    case 'result':
+      if (!isObj(v.data) || v.data.version !== 1) return false;
+      if (v.command === 'sensitivity') return str(v.data.recipe) && Array.isArray(v.data.layers) && Array.isArray(v.data.measured) && isObj(v.data.budget);
+      if (v.command === 'spade') return str(v.data.sample) && isObj(v.data.saliency) && Array.isArray(v.data.layers) && isObj(v.data.faithfulness);
+      return false;
+    case 'run-end': return str(v.status) && END_STATUSES.has(v.status) && num(v.seconds) && opt(v.error, str);
+    default: return false;
+  }
+}
 
 /** What one stage did to one layer. */
 export interface LayerResult {
@@ -78,6 +124,8 @@ export interface RunRecord {
     log: string;
   };
   error?: string;
+  /** The recipe's settings as short values (core/runs/labels.ts `recipeSettings`), to tell runs apart. */
+  settings?: Record<string, string>;
   /** Warnings of the run (also in run.log), e.g. layers an export left in float. */
   warnings?: string[];
 }
@@ -97,4 +145,6 @@ export interface ExportRecord {
   check?: { metric: string; dataset?: string; exported: number; fakeQuant: number; relDiff: number; ok: boolean };
   /** How each quantised layer was written (MatMulNBits, DequantizeLinear, Cast/Sub/Mul or float). */
   layers?: { name: string; encoding: string; bits: number; storedBits?: number; bytes: number }[];
+  /** Files written beside the export: Hugging Face / genai companions and the README. */
+  deployFiles?: string[];
 }

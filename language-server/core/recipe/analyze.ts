@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import type { ModelInventory } from '../model/types';
 import { Checker } from './analysis/context';
-import { checkDatasets, DataRefs } from './analysis/datasets';
+import { checkDatasets, checkTokenizerVocab, DataRefs } from './analysis/datasets';
 import { checkExportGroups, checkExportPaths } from './analysis/export';
 import { loadRecipe } from './analysis/imports';
 import { checkStages } from './analysis/stage';
@@ -89,6 +89,7 @@ async function run(c: Checker, text: string): Promise<void> {
   }
   result.inventory = inv;
   c.layers = inv?.layers ?? [];
+  if (inv) checkTokenizerVocab(c, inv);
   // model-aware results of unchanged stages come from here (see stage-model.ts)
   c.memo = inv ? modelMemo(inv) : undefined;
 

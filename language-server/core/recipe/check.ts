@@ -13,7 +13,7 @@ export interface CheckRecord { code: string; severity: Severity; range: Range; m
 
 /**
  * Checks a recipe file. `write` says where a run may write (export paths are checked against it,
- * QR120/QR121); by default the recipe's folder and its `.qrecipe/runs`.
+ * QR130/QR131); by default the recipe's folder and its `.qrecipe/runs`.
  */
 export async function checkFile(file: string, reader?: InventoryReader, write?: WriteRules): Promise<{ analysis: Analysis; records: CheckRecord[] }> {
   const abs = path.resolve(file);

@@ -18,6 +18,7 @@ export async function readRecipeText(file: string): Promise<string> {
   const text = new TextDecoder('utf-8').decode(bytes);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
+import { readTokenizerFacts, type TokenizerFacts } from '../model/data/tokenizer';
 
 export interface AnalysisHost {
   /** Text of an imported recipe, or the error that prevented reading it. */
@@ -26,6 +27,8 @@ export interface AnalysisHost {
   exists(path: string): Promise<boolean>;
   /** The layer inventory of a model file; absent: model-aware checks are skipped. */
   inventory?(path: string): Promise<ModelInventory | Error>;
+  /** What a tokenizer.json is (validated); absent: tokenizer files are only checked to exist. */
+  tokenizer?(path: string): Promise<TokenizerFacts | Error>;
   /** Where a run of the recipe may write (export paths are checked against it); absent: not checked. */
   writeRules?(recipeFile: string): WriteRules | undefined;
 }
@@ -36,7 +39,7 @@ export interface WriteRules {
   root: string;
   /** The run store: nothing is written into it but by QRecipe. */
   runsRoot: string;
-  /** The user allows writing outside `root` (`--allow-outside`): QR120 is not reported. */
+  /** The user allows writing outside `root` (`--allow-outside`): QR130 is not reported. */
   allowOutside?: boolean;
 }
 
@@ -57,5 +60,6 @@ export function fileSystemHost(inventory?: (path: string) => Promise<ModelInvent
       try { await stat(p); return true; } catch { return false; }
     },
     inventory,
+    tokenizer: (p) => readTokenizerFacts(p).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
   };
 }

@@ -1,9 +1,10 @@
 /**
  * Layer patterns, as in llm-compressor: `re:REGEX` (matched from the start of the layer name, like
  * Python's re.match), globs with `*` and `?` (whole name), op names (`Linear` = MatMul + Gemm,
- * `MatMul`, `Gemm`, `Conv`/`Conv2d`, `Gather`/`Embedding`) and exact layer names. Every form
- * matches in time linear in the name's length: regular expressions through the NFA/DFA engine of
- * regex.ts (never JavaScript's backtracking RegExp), globs by leftmost segment search (below).
+ * `MatMul`, `Gemm`, `Conv`/`Conv2d`, `Gather`/`Embedding`) and exact layer names. A layer's
+ * aliases (`LayerInfo.aliases`, see model/naming.ts) match as its name does. Every form matches in
+ * time linear in the name's length: regular expressions through the NFA/DFA engine of regex.ts
+ * (never JavaScript's backtracking RegExp), globs by leftmost segment search (below).
  */
 import type { LayerInfo, LayerOp } from '../model/types';
 import { LinearRegex } from './regex';
@@ -48,20 +49,24 @@ function compile(text: string): CompiledPattern | PatternError {
   if (text.startsWith('re:')) {
     const re = LinearRegex.compile(text.slice(3));
     if (!(re instanceof LinearRegex)) return re;
-    return { text, kind: 'regex', test: (l) => re.matchesPrefix(l.name) };
+    return { text, kind: 'regex', test: (l) => anyName(l, (n) => re.matchesPrefix(n)) };
   }
   const ops = OP_NAMES[text];
   if (ops) return { text, kind: 'op', test: (l) => l.name === text || ops.includes(l.op) };
   if (/^[^*?]*\*$/.test(text)) {
     // `prefix*`, the common glob: a prefix test is much cheaper than a regex
     const prefix = text.slice(0, -1);
-    return { text, kind: 'glob', prefix, test: (l) => l.name.startsWith(prefix) };
+    return { text, kind: 'glob', prefix, test: (l) => anyName(l, (n) => n.startsWith(prefix)) };
   }
   if (/[*?]/.test(text)) {
     const m = globMatcher(text);
-    return { text, kind: 'glob', test: (l) => m(l.name) };
+    return { text, kind: 'glob', test: (l) => anyName(l, m) };
   }
-  return { text, kind: 'name', exact: text, test: (l) => l.name === text };
+  return { text, kind: 'name', exact: text, test: (l) => anyName(l, (n) => n === text) };
+}
+
+function anyName(l: LayerInfo, f: (name: string) => boolean): boolean {
+  return f(l.name) || (l.aliases?.some(f) ?? false);
 }
 
 /**
@@ -122,8 +127,11 @@ export class LayerIndex {
   private readonly order = new Map<LayerInfo, number>();
   /** Results by pattern text: the same text always matches the same layers of one inventory. */
   private readonly hits = new Map<string, LayerInfo[]>();
+  private readonly aliased: boolean;
   constructor(readonly layers: LayerInfo[]) {
     layers.forEach((l, i) => { this.byName.set(l.name, l); this.order.set(l, i); });
+    for (const l of layers) for (const a of l.aliases ?? []) if (!this.byName.has(a)) this.byName.set(a, l);
+    this.aliased = layers.some((l) => l.aliases?.length);
     this.sorted = [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -140,7 +148,7 @@ export class LayerIndex {
 
   private find(c: CompiledPattern): LayerInfo[] {
     if (c.exact !== undefined) { const l = this.byName.get(c.exact); return l ? [l] : []; }
-    if (c.prefix !== undefined) {
+    if (c.prefix !== undefined && !this.aliased) {
       const p = c.prefix;
       let lo = 0, hi = this.sorted.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.sorted[mid].name < p) lo = mid + 1; else hi = mid; }

@@ -258,7 +258,7 @@ export const KEYS: KeySpec[] = [
   {
     name: 'tokenizer', blocks: ['data'], type: { kind: 'tokenizer' }, maxIdents: 1, default: 'byte',
     doc: 'Tokenisation of `text`: `byte` (one token per UTF-8 byte) or the path of a Hugging Face ' +
-      'tokenizer.json.',
+      'tokenizer.json (BPE, WordPiece, Unigram; see Data sets).',
     example: 'byte',
   },
   {

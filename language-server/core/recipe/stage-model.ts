@@ -14,6 +14,7 @@
  * analysis that hits the memo: read it, never mutate it.
  */
 import { maxOf, minOf } from '../util/arrays';
+import { storedOnce } from '../model/inventory';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import type { AllocateParams, PruneParams, QuantParams } from './resolved';
 import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern, type LayerIndex } from './patterns';
@@ -99,6 +100,9 @@ export class ModelMemo {
   readonly initialBytes: Float64Array;
   /** Bytes of the model outside the layers. */
   readonly otherBytes: number;
+  /** Tied layers: the first layer of a shared tensor → the others, which are not counted again. */
+  private readonly tied = new Map<number, number[]>();
+  private readonly follower = new Set<number>();
   private readonly position = new Map<LayerInfo, number>();
   private readonly selections = new Bounded<string, StageSelection>(128);
   private readonly stages = new Bounded<string, QuantizeModel | PruneModel | AllocateModel>(64);
@@ -111,7 +115,15 @@ export class ModelMemo {
     layers.forEach((l, i) => this.position.set(l, i));
     this.initialBits = Float64Array.from(layers, (l) => dtypeBits(l.dtype));
     this.initialBytes = Float64Array.from(layers, (l) => l.bytes);
-    this.otherBytes = Math.max(0, inventory.totalBytes - layers.reduce((a, l) => a + l.bytes, 0));
+    this.otherBytes = Math.max(0, inventory.totalBytes - storedOnce(layers).bytes);
+    // Tied layers (one stored tensor): the first stands for the group in size estimates.
+    const first = new Map<string, number>();
+    layers.forEach((l, i) => {
+      const f = first.get(l.tensorName);
+      if (f === undefined) first.set(l.tensorName, i);
+      else this.tied.set(f, [...(this.tied.get(f) ?? []), i]);
+    });
+    for (const group of this.tied.values()) for (const j of group) this.follower.add(j);
   }
 
   /** The selection of a stage with these `targets` and `ignore` texts (no targets: every MatMul, Gemm, Conv). */
@@ -257,7 +269,14 @@ export class ModelMemo {
     for (const c of pending.splice(0)) for (let k = 0; k < c.at.length; k++) { state.bits[c.at[k]] = c.bits[k]; state.bytes[c.at[k]] = c.bytes[k]; }
     const layers = this.inventory.layers;
     let bytes = this.otherBytes, bits = 0, params = 0;
-    for (let i = 0; i < layers.length; i++) { const n = layers[i].params; bytes += state.bytes[i]; bits += state.bits[i] * n; params += n; }
+    for (let i = 0; i < layers.length; i++) {
+      if (this.follower.has(i)) continue;
+      const n = layers[i].params;
+      // One tensor, one form: compressed when any of its tied layers was compressed.
+      let b = state.bytes[i], w = state.bits[i];
+      for (const j of this.tied.get(i) ?? []) if (state.bytes[j] < b) { b = state.bytes[j]; w = state.bits[j]; }
+      bytes += b; bits += w * n; params += n;
+    }
     return this.sizes.set(chain, { bytes, avgBits: params ? bits / params : 0 });
   }
 }

@@ -80,6 +80,7 @@ const exportRecord = obj({
   path: str, format: str, bytes: num, verified: opt(bool), quantizedBytes: opt(num), quantizedFloatBytes: opt(num), bitsPerWeight: opt(num),
   check: opt(obj({ metric: str, dataset: opt(str), exported: num, fakeQuant: num, relDiff: num, ok: bool })),
   layers: opt(list(obj({ name: str, encoding: str, bits: num, storedBits: opt(num), bytes: num }))),
+  deployFiles: opt(list(str)),
 });
 
 const metrics = dict(num);
@@ -93,7 +94,7 @@ const recordCheck = obj({
   metrics: obj({ original: opt(metrics), compressed: opt(metrics), exported: opt(metrics) }),
   layers: list(layer),
   artifacts: obj({ compressedModel: opt(inRun), quant: opt(inRun), exports: list(exportRecord), log: inRun }),
-  error: opt(str), warnings: opt(list(str)),
+  error: opt(str), warnings: opt(list(str)), settings: opt(dict(str)),
 });
 
 /** The record, typed, or the first thing wrong with it (`metrics.compressed.perplexity is "x", not a number`). */

@@ -31,10 +31,37 @@ function isExactName(pattern: string, layers: Set<string>): boolean {
 }
 
 /**
- * Edits that write `bits` (layer → width) into the `which`-th allocate stage of `text`.
- * Throws when the recipe has no such stage.
+ * The budget that makes an allocation the recipe's own: the shortest `…bits` average width between
+ * the smallest and the largest average the stage allows once `bits` pins its layers (layers `bits`
+ * leaves out keep their candidates). With every layer pinned both ends are the allocation's
+ * average, Σ bits·params / Σ params, which is how the checker measures a `bits` budget (QR206 below
+ * it, QR209 above it, within 1e-9), so the edited recipe checks clean.
  */
-export function allocationEdits(file: string, text: string, bits: Record<string, number>, which = 0): TextEdit[] {
+export function allocationBudget(layers: { name: string; params: number }[], candidates: Record<string, number[]>, bits: Record<string, number>): string {
+  let P = 0, lo = 0, hi = 0;
+  for (const l of layers) {
+    const c = bits[l.name] !== undefined ? [bits[l.name]!] : candidates[l.name] ?? [];
+    if (!c.length) continue;
+    P += l.params;
+    lo += Math.min(...c) * l.params;
+    hi += Math.max(...c) * l.params;
+  }
+  if (!P) throw new Error('no layer of the allocate stage has a width to budget');
+  const min = lo / P, max = hi / P, slack = 5e-10;
+  for (let d = 0; d <= 12; d++) {
+    const f = 10 ** d;
+    for (const v of [Math.ceil((min - slack) * f) / f, Math.floor((max + slack) * f) / f]) {
+      if (v >= min - slack && v <= max + slack && v > 0) return `${Number(v.toFixed(d))}bits`;
+    }
+  }
+  return `${min}bits`;
+}
+
+/**
+ * Edits that write `bits` (layer → width) into the `which`-th allocate stage of `text`, and the
+ * stage's budget as `budget` when given (see allocationBudget). Throws when the recipe has no such stage.
+ */
+export function allocationEdits(file: string, text: string, bits: Record<string, number>, which = 0, budget?: string): TextEdit[] {
   const stages = allocateStages(file, text);
   const found = stages[which];
   if (!found) throw new Error(`${file}: no allocate stage${which ? ` #${which + 1}` : ''} to write the allocation into`);
@@ -60,11 +87,13 @@ export function allocationEdits(file: string, text: string, bits: Record<string,
     const off = stage.loc.start + markAt;
     edits.push({ start: lineStart(off), end: lineEnd(off), text: '' });
   }
+  const budgetVal = stage.keys.get('budget');
+  if (budget && budgetVal) edits.push({ start: budgetVal.loc.start, end: budgetVal.loc.end, text: budget });
   const close = stage.loc.end - 1;
   if (text[close] !== '}') throw new Error(`${file}: the allocate stage has no closing brace; fix the recipe first`);
   const indentMatch = /\n([ \t]+)\S/.exec(body);
   const indent = indentMatch ? indentMatch[1]! : '  ';
-  const block = [ALLOCATION_MARK, ...Object.entries(bits).map(([name, b]) => `override "${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}" { bits ${b} }`)]
+  const block = [ALLOCATION_MARK, ...(budget && !budgetVal ? [`budget ${budget}`] : []), ...Object.entries(bits).map(([name, b]) => `override "${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}" { bits ${b} }`)]
     .map((l) => indent + l).join('\n');
   // Insert on its own lines just before the closing brace.
   const braceLineStart = lineStart(close);

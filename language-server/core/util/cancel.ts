@@ -1,20 +1,12 @@
-/** Cancellation and progress conventions shared by every long operation of the core. */
+/**
+ * Cancellation and progress conventions shared by every long operation: the types are the native
+ * backend's (native/cancel.ts, pure), so a native call and a core or engine loop throw one
+ * `CancelledError` and report one `Progress`.
+ */
+import { CancelledError } from '../../../native/cancel';
 
-export interface Progress { done: number; total: number; label?: string }
-
-/** Options every long operation accepts. */
-export interface LongRunOptions {
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
-}
-
-/** Thrown by a long operation whose AbortSignal fired. */
-export class CancelledError extends Error {
-  constructor(what = 'operation') {
-    super(`${what} cancelled`);
-    this.name = 'CancelledError';
-  }
-}
+export { CancelledError };
+export type { LongRunOptions, Progress } from '../../../native/cancel';
 
 export function throwIfAborted(signal: AbortSignal | undefined, what?: string): void {
   if (signal?.aborted) throw new CancelledError(what);

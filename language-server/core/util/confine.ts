@@ -9,7 +9,7 @@
  *   confirms (VS Code) or passes `--allow-outside` (CLI);
  * - `exists`: an existing file is replaced only with confirmation or `--force`, unless it is an
  *   earlier export recorded in the run store (re-running a recipe replaces its own export).
- * The language server reports the same problems while typing (QR120, QR121, QR122).
+ * The language server reports the same problems while typing (QR130, QR131, QR132).
  */
 import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';

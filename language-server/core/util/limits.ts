@@ -36,7 +36,7 @@ export const MAX_NAMES_LISTED = 10;
 export const MAX_SUGGESTIONS = 200;
 /** The analysis yields to the event loop at least this often (ms), so the server answers other requests. */
 export const ANALYSIS_SLICE_MS = 10;
-/** Largest document the language server analyses live; a bigger one gets QR122 (run `qrecipe check`). */
+/** Largest document the language server analyses live; a bigger one gets QR132 (run `qrecipe check`). */
 export const MAX_LIVE_RECIPE_BYTES = 1 << 20;
 /** Differing lines a recipe diff resolves exactly (Myers' O(ND)); past it the middle shows as replaced. */
 export const MAX_DIFF_EDITS = 2000;

@@ -75,7 +75,7 @@ test('NaN and infinite weights fail the stage naming the layer and where; the ru
   assert.ok(!existsSync(path.join(dir, 'out', 'x.onnx')));
 });
 
-test('an export that onnxruntime does not load fails the run and is removed', async () => {
+test('an export that onnxruntime does not load fails the run, recorded as not verified', async () => {
   const { dir, recipe } = await ws((m) => {
     // a node of an operator set onnxruntime does not know, after the layers
     m.opsetImport!.push({ domain: 'com.example', version: 1 });
@@ -85,6 +85,9 @@ test('an export that onnxruntime does not load fails the run and is removed', as
   const r = run(dir, recipe);
   assert.equal(r.code, 1, r.stderr);
   const end = r.events.at(-1)!;
-  assert.ok(end.type === 'run-end' && end.status === 'failed' && /does not load in onnxruntime-node, so it was removed/.test(end.error ?? ''), JSON.stringify(end));
-  assert.ok(!existsSync(path.join(dir, 'out', 'x.onnx')), 'no export that looks complete');
+  assert.ok(end.type === 'run-end' && end.status === 'failed' && /does not load in onnxruntime-node/.test(end.error ?? ''), JSON.stringify(end));
+  const [id] = runFolders(dir);
+  const rec = JSON.parse(readFileSync(path.join(dir, '.qrecipe', 'runs', id!, 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(rec.status, 'failed');
+  assert.equal(rec.artifacts.exports[0]?.verified, false, 'recorded, marked unverified');
 });

@@ -49,16 +49,16 @@ test('a recipe with errors fails before any compute, with the diagnostics locate
   const ev = events(r.stdout);
   assert.ok(!ev.some((e) => e.type === 'run-start' || e.type === 'stage-start'), 'no stage ran');
   const errs = ev.filter((e): e is Extract<RunnerEvent, { type: 'log' }> => e.type === 'log' && e.level === 'error');
-  assert.ok(errs.some((e) => /QR102/.test(e.message) && e.line === 4 && e.file === file), JSON.stringify(errs));
-  assert.ok(errs.some((e) => /QR112/.test(e.message) && e.line === 5), 'unknown data set is reported too');
+  assert.ok(errs.some((e) => e.code === 'QR102' && e.line === 4 && e.file === file), JSON.stringify(errs));
+  assert.ok(errs.some((e) => e.code === 'QR112' && e.line === 5), 'unknown data set is reported too');
   const end = ev[ev.length - 1]!;
   assert.equal(end.type, 'run-end');
   assert.equal(end.type === 'run-end' && end.status, 'failed');
   assert.ok(!existsSync(path.join(dir, '.qrecipe', 'runs')), 'no run folder was created');
-  // Human mode prints the same, located, on stderr.
+  // Human mode prints the same, located, on stderr, in the form `check` prints (the problem matcher's).
   const h = runSync(['run', file], dir);
   assert.equal(h.code, 1);
-  assert.match(h.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+: error: QR102`));
+  assert.match(h.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+: error QR102: `));
 });
 
 test('bad inputs (missing data file, unreadable model) fail before compute', () => {
@@ -66,7 +66,7 @@ test('bad inputs (missing data file, unreadable model) fail before compute', () 
   const r = runSync(['run', file, '--json-events'], dir);
   assert.equal(r.code, 1);
   const ev = events(r.stdout);
-  assert.ok(ev.some((e) => e.type === 'log' && /QR116/.test(e.message) && e.line === 2), r.stdout);
+  assert.ok(ev.some((e) => e.type === 'log' && e.code === 'QR116' && e.line === 2), r.stdout);
   assert.ok(!ev.some((e) => e.type === 'run-start'));
   const bad = path.join(dir, 'broken.onnx');
   writeFileSync(bad, 'not a model');

@@ -2,7 +2,7 @@
 // resolved (links too) and must stay inside the workspace (the recipe's folder for the CLI) unless
 // --allow-outside; never the model, the recipe or the run store; an existing file is replaced only
 // with --force, unless it is an earlier export of the workspace's runs. `check` flags the same
-// paths (QR120/QR121) at the export path's range, and a refused run writes nothing at all.
+// paths (QR130/QR131) at the export path's range, and a refused run writes nothing at all.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,14 +39,14 @@ async function ws(exportPath: string): Promise<{ dir: string; recipe: string; mo
 
 const runsOf = (dir: string): string[] => (existsSync(path.join(dir, '.qrecipe', 'runs')) ? readdirSync(path.join(dir, '.qrecipe', 'runs')) : []);
 
-test('an absolute path outside the workspace: QR120 at the path, the run writes nothing, the victim is untouched (the issue\'s ~/.bashrc)', async () => {
+test('an absolute path outside the workspace: QR130 at the path, the run writes nothing, the victim is untouched (the issue\'s ~/.bashrc)', async () => {
   const outside = mkdtempSync(path.join(os.tmpdir(), 'qr-victim-'));
   const victim = path.join(outside, '.bashrc');
   writeFileSync(victim, 'echo original\n');
   const { dir, recipe } = await ws(victim);
   const check = cli(['check', recipe], dir);
   assert.equal(check.code, 1);
-  assert.match(check.stdout, /r\.qrecipe:3:23: error QR120: The export .*\.bashrc is outside the workspace .*--allow-outside/);
+  assert.match(check.stdout, /r\.qrecipe:3:23: error QR130: The export .*\.bashrc is outside the workspace .*--allow-outside/);
   const r = cli(['run', recipe, '--json-events'], dir);
   assert.equal(r.code, 1);
   assert.ok(!r.events.some((e) => e.type === 'run-start'), 'nothing ran');
@@ -60,23 +60,23 @@ test('relative ../../ paths create no folder outside; a link in the path that le
   const { dir, recipe } = await ws('../../qr-escape-dir/sub/x.onnx');
   const r = cli(['run', recipe], dir);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /QR120/);
+  assert.match(r.stderr, /QR130/);
   assert.ok(!existsSync(path.resolve(dir, '../../qr-escape-dir')));
   const outside = mkdtempSync(path.join(os.tmpdir(), 'qr-linked-'));
   const w2 = await ws('out/x.onnx');
   symlinkSync(outside, path.join(w2.dir, 'out'));
   const c = cli(['check', w2.recipe], w2.dir);
-  assert.match(c.stdout, /QR120: The export .*out\/x\.onnx \(resolves to .*qr-linked-.*\/x\.onnx\) is outside the workspace/);
+  assert.match(c.stdout, /QR130: The export .*out\/x\.onnx \(resolves to .*qr-linked-.*\/x\.onnx\) is outside the workspace/);
   assert.equal(cli(['run', w2.recipe], w2.dir).code, 1);
   assert.deepEqual(readdirSync(outside), []);
 });
 
-test('never the model, the recipe itself, or the run store: QR121, and --allow-outside --force do not change that', async () => {
+test('never the model, the recipe itself, or the run store: QR131, and --allow-outside --force do not change that', async () => {
   for (const target of ['m.onnx', 'r.qrecipe', '.qrecipe/runs/x/run.json']) {
     const { dir, recipe, model } = await ws(target);
     const before = readFileSync(model);
     const c = cli(['check', recipe], dir);
-    assert.match(c.stdout, /error QR121: The export .* (an input of this recipe|inside the run store)/, target);
+    assert.match(c.stdout, /error QR131: The export .* (an input of this recipe|inside the run store)/, target);
     const r = cli(['run', recipe, '--allow-outside', '--force'], dir);
     assert.equal(r.code, 1, target);
     assert.equal(readFileSync(model).toString('base64'), before.toString('base64'));

@@ -28,11 +28,14 @@ const forbidden: [string, string][] = [
   ['extension/runner/engine/x.ts', "import { Ctx } from '../../src/ctx';"],
   ['webviews/compare/x.ts', "import { Ctx } from '../../extension/src/ctx';"],
   ['native/x.ts', "import { parse } from '../language-server/core/recipe/parser';"],
+  ['language-server/core/format/x.ts', "import { parse } from '../recipe/parser';"],
+  ['webviews/compare/x.ts', "import { compareRuns } from '../../language-server/core/runs/compare';"],
   // the core may import native/limits.ts (pure facts), never the addon's door or a file behind it
   ['language-server/core/recipe/x.ts', "import { gptq } from '../../../native/quantize';"],
   ['language-server/core/recipe/x.ts', "import { OBS_BLOCK } from '../../../native/index';"],
   ['native/limits.ts', "import { load } from './load';"],
   ['native/limits.ts', "import { Range } from 'vscode-languageserver';"],
+  ['native/cancel.ts', "import { check } from './checks';"],
 ];
 
 const allowed: [string, string][] = [
@@ -41,8 +44,12 @@ const allowed: [string, string][] = [
   ['extension/src/x.ts', "import type { RunnerEvent } from '../../language-server/core/protocol/runner';"],
   ['webviews/compare/x.ts', "import type { Comparison } from '../../language-server/core/runs/compare';"],
   ['language-server/server/x.ts', "import { parse } from '../core/recipe/parser';"],
+  ['webviews/compare/x.ts', "import { formatMetric } from '../../language-server/core/format/metrics';"],
+  ['language-server/core/runs/x.ts', "import { formatBytes } from '../format/numbers';"],
+  ['extension/src/x.ts', "import { RequestType } from 'vscode-languageserver-protocol';"],
   ['language-server/core/recipe/x.ts', "import { OBS_BLOCK } from '../../../native/limits';"],
   ['native/load.ts', "import { OBS_BLOCK } from './limits';"],
+  ['language-server/core/util/x.ts', "import { CancelledError } from '../../../native/cancel';"],
 ];
 
 test('every forbidden cross-layer import is reported by lint', async () => {

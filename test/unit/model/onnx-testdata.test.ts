@@ -12,7 +12,7 @@ import { decodeMessage, type TensorProto } from '../../../language-server/core/m
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { getLayerWeight, setLayerWeight } from '../../../extension/runner/engine/model/weights';
-import { formatInventory } from '../../../extension/runner/commands/inspect';
+import { formatModelSummary, summarizeModel } from '../../../language-server/core/model/summary';
 import { dtypeName } from '../../../language-server/core/model/dtype';
 import { tempDir } from './helpers';
 
@@ -49,8 +49,7 @@ test('inspect reads every libonnx-testdata model that has a weight', { skip }, a
       const m = await loadModel(f);
       if ([...graphTensors(m)].length === 0) continue;
       withWeights++;
-      const inv = inventoryOf(m);
-      assert.ok(formatInventory(inv).includes(f));
+      assert.ok(formatModelSummary(summarizeModel(m)).includes(f));
     } catch (err) {
       const msg = (err as Error).message;
       // an unreadable model is acceptable only with an error that names it

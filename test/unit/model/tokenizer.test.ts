@@ -33,7 +33,7 @@ test('byte-level BPE (GPT-2 style) applies merges by rank within pre-tokenized w
   assert.ok(Math.abs(bytesPerToken - 23 / 15) < 1e-12);
 });
 
-test('SentencePiece-style BPE with ▁ and byte fallback; non-BPE files are refused by name', async () => {
+test('SentencePiece-style BPE with ▁ and byte fallback; unsupported files are refused by name', async () => {
   const dir = tempDir();
   const file = path.join(dir, 'sp.json');
   writeFileSync(file, JSON.stringify({
@@ -42,7 +42,15 @@ test('SentencePiece-style BPE with ▁ and byte fallback; non-BPE files are refu
   }));
   const tok = await loadTokenizer(file);
   assert.deepEqual(tok.encode('ab é'), [7, 0, 5, 6]);
-  const wp = path.join(dir, 'wp.json');
-  writeFileSync(wp, JSON.stringify({ model: { type: 'WordPiece', vocab: {} } }));
-  await assert.rejects(loadTokenizer(wp), (e: Error) => e.message.startsWith(wp) && /only BPE/.test(e.message));
+  const wl = path.join(dir, 'wl.json');
+  writeFileSync(wl, JSON.stringify({ model: { type: 'WordLevel', vocab: { a: 0 } } }));
+  await assert.rejects(loadTokenizer(wl), (e: Error) => e.message.startsWith(wl) && /'WordLevel' is not supported/.test(e.message));
+  const bad = path.join(dir, 'bad.json');
+  writeFileSync(bad, '{ "model": ');
+  await assert.rejects(loadTokenizer(bad), (e: Error) => e.message.startsWith(bad) && /not valid JSON/.test(e.message));
+  const missing = path.join(dir, 'missing.json');
+  await assert.rejects(loadTokenizer(missing), (e: Error) => e.message.startsWith(missing) && /cannot read/.test(e.message));
+  const merged = path.join(dir, 'merged.json');
+  writeFileSync(merged, JSON.stringify({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithNext' } }));
+  await assert.rejects(loadTokenizer(merged), (e: Error) => e.message.startsWith(merged) && /MergedWithNext/.test(e.message));
 });

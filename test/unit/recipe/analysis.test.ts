@@ -182,3 +182,39 @@ test('issue #22: a GPTQ/SparseGPT block above the native limit is refused before
     assert.match(d.message, new RegExp(`between 1 and ${OBS_BLOCK.max}`));
   }
 });
+
+test('a tokenizer that cannot be used is QR120 at its path; one with ids beyond the embedding is QR121', async () => {
+  const src = 'model "model.onnx"\ndata a { text "c.txt"  tokenizer "bad.json" }\ndata b { text "c.txt"  tokenizer "big.json" }\ndata c { text "c.txt"  tokenizer "ok.json" }\n';
+  const host = {
+    ...memoryHost({}, tinyLm()),
+    tokenizer: async (p: string) => (p.endsWith('bad.json') ? new Error(`${p}: tokenizer model 'WordLevel' is not supported`)
+      : { model: 'BPE', vocabSize: p.endsWith('big.json') ? 128256 : 200, maxId: p.endsWith('big.json') ? 128255 : 199, summary: 'BPE, byte-level' }),
+  };
+  const a = await analyze(FILE, src, host);
+  const q120 = a.diagnostics.filter((d) => d.code === 'QR120');
+  const q121 = a.diagnostics.filter((d) => d.code === 'QR121');
+  assert.equal(q120.length, 1);
+  assert.equal(textOf(src, q120[0]!), '"bad.json"');
+  assert.match(q120[0]!.message, /WordLevel/);
+  assert.equal(q121.length, 1);
+  assert.equal(textOf(src, q121[0]!), '"big.json"');
+  assert.match(q121[0]!.message, /128,255.*`embed` has 256 rows/);
+});
+
+test('tied embedding and lm_head: the shared weight counts once, compressed when either layer is', async () => {
+  const base = tinyLm();
+  const embed = base.layers.find((l) => l.name === 'embed')!;
+  const head = base.layers.find((l) => l.name === 'lm_head')!;
+  head.tensorName = embed.tensorName;
+  head.sharedWith = ['embed'];
+  embed.sharedWith = ['lm_head'];
+  const inv = { ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params, layerBytes: base.layerBytes - head.bytes };
+  const floatOnly = await run('quantize rtn { targets "layers.0.attn.q_proj"  bits 8 }', inv);
+  const withHead = await run('quantize rtn { targets "layers.0.attn.q_proj", "lm_head"  bits 8 }', inv);
+  const [f, h] = [floatOnly.estimates[0]!, withHead.estimates[0]!];
+  // q_proj alone: everything else float, the tied tensor once (never more than the model).
+  assert.ok(f.bytes < inv.totalBytes && f.bytes > inv.totalBytes - 192 * 192 * 4, `${f.bytes}`);
+  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x.
+  const saved = f.bytes - h.bytes;
+  assert.ok(Math.abs(saved - 256 * 192 * 3) < 256 * 8, `saved ${saved}`);
+});

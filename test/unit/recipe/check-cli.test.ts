@@ -46,7 +46,7 @@ test('qrecipe check: file:line:col lines, JSON records, exit 1 on errors and 0 w
 
 test('every example passes qrecipe check against the real fixtures (models read by readInventory)', async () => {
   const dir = path.join(process.cwd(), 'examples');
-  for (const f of ['quickstart', 'sparsegpt-2of4', 'mixed-precision', 'fmnist-cnn', 'ppocr']) {
+  for (const f of ['quickstart', 'sparsegpt-2of4', 'mixed-precision', 'fmnist-cnn', 'ppocr', 'hf-llama-fp16']) {
     const r = await capture([path.join(dir, `${f}.qrecipe`), '--json']);
     assert.equal(r.code, 0, f);
     assert.deepEqual(JSON.parse(r.out), [], `${f}: ${r.out}`);

@@ -20,7 +20,7 @@ export function tinyLm(blocks = 2, extra: LayerInfo[] = [], path = '/work/model.
   layers.push(layer('lm_head', 256, 192));
   layers.push(...extra);
   const totalParams = layers.reduce((a, l) => a + l.params, 0);
-  return { path, opset: 17, layers, totalParams, totalBytes: totalParams * 4 };
+  return { path, opset: 17, layers, totalParams, totalBytes: totalParams * 4, layerParams: totalParams, layerBytes: totalParams * 4 };
 }
 
 /** A host where `files` exist (with their text) and every path under `existing` exists too. */

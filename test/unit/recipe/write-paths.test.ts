@@ -1,6 +1,6 @@
 // Issue 20 #1 in the checker and in core/util/confine.ts: export paths outside the workspace are
-// QR120, over an input (model, side files, the recipe, an import) or into the run store QR121, at
-// the path's range, while typing; links in the path are followed; --allow-outside silences QR120
+// QR130, over an input (model, side files, the recipe, an import) or into the run store QR131, at
+// the path's range, while typing; links in the path are followed; --allow-outside silences QR130
 // only. The runner's checks (test/runner/cli/confine.test.ts) use the same function.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,21 +26,21 @@ async function diags(dir: string, exportPath: string, rules?: Partial<WriteRules
   const host = fileSystemHost(async () => inv, () => ({ root: dir, runsRoot: path.join(dir, '.qrecipe', 'runs'), ...rules }));
   const a = await analyze(file, text, host);
   const at = text.indexOf(JSON.stringify(exportPath));
-  return a.diagnostics.filter((d) => d.code === 'QR120' || d.code === 'QR121').map((d) => ({ code: d.code, message: d.message, at: d.start === at && d.end === at + JSON.stringify(exportPath).length }));
+  return a.diagnostics.filter((d) => d.code === 'QR130' || d.code === 'QR131').map((d) => ({ code: d.code, message: d.message, at: d.start === at && d.end === at + JSON.stringify(exportPath).length }));
 }
 
-test('checker: outside is QR120, inputs and the run store QR121, at the path; inside is clean', async () => {
+test('checker: outside is QR130, inputs and the run store QR131, at the path; inside is clean', async () => {
   const dir = workspace();
   assert.deepEqual(await diags(dir, 'out/model-w4.onnx'), []);
   const abs = await diags(dir, '/etc/victim.txt');
   assert.equal(abs.length, 1);
-  assert.equal(abs[0]!.code, 'QR120');
+  assert.equal(abs[0]!.code, 'QR130');
   assert.ok(abs[0]!.at, 'at the path string');
   assert.match(abs[0]!.message, /--allow-outside .* e\.g\. "out\/victim\.txt"/);
-  assert.equal((await diags(dir, '../../x.onnx'))[0]?.code, 'QR120');
+  assert.equal((await diags(dir, '../../x.onnx'))[0]?.code, 'QR130');
   for (const p of ['m.onnx', 'r.qrecipe', 'base.qrecipe', 'm.onnx.data', '.qrecipe/runs/20260101-x/model.onnx']) {
     const d = await diags(dir, p);
-    assert.equal(d[0]?.code, 'QR121', p);
+    assert.equal(d[0]?.code, 'QR131', p);
   }
   assert.deepEqual(await diags(dir, '/elsewhere/x.onnx', { allowOutside: true }), []);
 });

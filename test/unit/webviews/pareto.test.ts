@@ -24,6 +24,15 @@ test('protocol validation rejects malformed messages on both sides', () => {
   assert.ok(!isFromWebview({ type: 'compare/reveal-run' }));
   assert.ok(!isFromWebview({ type: 'nope' }));
   assert.ok(!isFromWebview(null));
-  assert.ok(isToWebview({ type: 'theme-changed' }));
   assert.ok(!isToWebview({ type: 'ready' }));
+  // the dead types are gone: a message nobody sends is not accepted either
+  for (const type of ['theme-changed', 'reply']) assert.ok(!isToWebview({ type, inReplyTo: 1, ok: true }), type);
+  assert.ok(isToWebview({ type: 'sensitivity/status', state: 'computing', message: 'm', progress: { done: 3, total: 28, label: 'layer x', etaSeconds: 4 } }));
+  assert.ok(!isToWebview({ type: 'sensitivity/status', state: 'computing', message: 'm', progress: { done: '3', total: 28 } }));
+  assert.ok(isFromWebview({ type: 'sensitivity/cancel' }));
+  // compare data is checked, not trusted: a point without its quality key is refused
+  const data = { comparison: { runs: [], metrics: [], layers: [], recipeDiff: [] }, labels: ['a'], points: [{ runId: 'r', label: 'a', bytes: 1, quality: 2, qualityKey: 'perplexity', lowerIsBetter: true }] };
+  assert.ok(isToWebview({ type: 'compare/data', data }));
+  assert.ok(!isToWebview({ type: 'compare/data', data: { ...data, points: [{ runId: 'r', label: 'a', bytes: 1, quality: 2 }] } }));
+  assert.ok(!isToWebview({ type: 'compare/data', data: { ...data, labels: undefined } }));
 });

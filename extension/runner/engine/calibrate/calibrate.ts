@@ -13,7 +13,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import type { LayerInfo } from '../../../../language-server/core/model/types';
 import { ModelEditor } from '../model/writer';
 import { loadModel, isExternal } from '../../../../language-server/core/model/reader';
@@ -23,7 +22,7 @@ import { GraphIndex, attrInt } from '../../../../language-server/core/model/grap
 import { convGeometry } from './conv-geometry';
 import { InputStats } from './hessian';
 import { im2col, type ConvGeometry } from './im2col';
-import { halfToFloat } from '../../../../language-server/core/model/dtype';
+import { floatData } from '../evaluate/tensor-data';
 import { openSession, runSession, MemoryPeak, type ProviderChoice } from '../evaluate/session';
 import { tempPathFor } from '../../../../language-server/core/util/atomic';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../../../../language-server/core/util/cancel';
@@ -104,12 +103,6 @@ export function groupLayers(layers: LayerInfo[], size = 8): LayerInfo[][] {
   return out;
 }
 
-function toFloat32(t: ort.Tensor): Float32Array {
-  if (t.type === 'float32') return t.data as Float32Array;
-  if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, halfToFloat);
-  if (t.type === 'float64') return Float32Array.from(t.data as Float64Array);
-  throw new Error(`activation of type ${t.type} cannot be calibrated`);
-}
 
 /**
  * Writes a variant of the editor's model exposing `names` as outputs; returns the files written
@@ -159,7 +152,7 @@ async function runGroup(
       for (const name of names) {
         const t = out[name] ?? batch.feeds[name];
         if (!t) throw new Error(`activation '${name}' was not produced`);
-        const x = toFloat32(t);
+        const x = floatData(t, `activation '${name}'`);
         const conv = convOf.get(name);
         let rows: number;
         let cols: number;

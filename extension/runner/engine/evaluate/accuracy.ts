@@ -1,9 +1,9 @@
 /** Top-1 accuracy of an image classifier. */
-import * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/util/cancel';
 import { runSession } from './session';
 import { withEvalSession } from './scope';
 import type { EvalOptions, EvalResult } from './result';
+import { floatData, floatTensor, floatTypeOf } from './tensor-data';
 
 /** A data set of model-ready samples: `count` of them, each `sampleShape` floats, fetched in ranges. */
 export interface SampleSource {
@@ -24,13 +24,13 @@ export async function evaluateAccuracy(model: string, data: SampleSource, opts: 
     for (let i = 0; i < data.count; i += batch) {
       throwIfAborted(opts.signal, 'accuracy evaluation');
       const end = Math.min(data.count, i + batch);
-      const x = new ort.Tensor('float32', await data.get(i, end), [end - i, ...data.sampleShape]);
+      const x = floatTensor(floatTypeOf(io.inputType) ?? 'float32', await data.get(i, end), [end - i, ...data.sampleShape]);
       const r0 = performance.now();
       const out = await runSession(session, { [io.input]: x }, model, 'a batch of images');
       runSeconds += (performance.now() - r0) / 1000;
       const y = out[io.output]!;
       const classes = y.dims[y.dims.length - 1]!;
-      const v = y.data as Float32Array;
+      const v = floatData(y, `${model}: output`);
       for (let s = 0; s < end - i; s++) {
         let best = 0;
         for (let c = 1; c < classes; c++) if (v[s * classes + c]! > v[s * classes + best]!) best = c;

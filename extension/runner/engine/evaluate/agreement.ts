@@ -6,7 +6,8 @@
 import type * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/util/cancel';
 import { openSession, runSession, MemoryPeak } from './session';
-import { logProbRow, looksLikeProbabilities } from './io';
+import { describeIo, logProbRow, looksLikeProbabilities } from './io';
+import { floatData } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface FeedBatch { feeds: Record<string, ort.Tensor>; samples: number }
@@ -19,6 +20,8 @@ export async function evaluateAgreement(
   const a = await openSession(model, { provider: opts.provider });
   const b = await openSession(reference, { provider: opts.provider });
   try {
+    const outA = describeIo(a.session, model).output;
+    const outB = describeIo(b.session, reference).output;
     let kl = 0;
     let rows = 0;
     let agree = 0;
@@ -26,12 +29,12 @@ export async function evaluateAgreement(
     let maxKl = 0;
     for await (const batch of batches()) {
       throwIfAborted(opts.signal, 'agreement evaluation');
-      const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch'))[a.session.outputNames[0]!]!;
-      const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch'))[b.session.outputNames[0]!]!;
+      const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch', [outA]))[outA]!;
+      const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch', [outB]))[outB]!;
       if (ya.dims.join() !== yb.dims.join()) throw new Error(`${model}: output shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
       const n = ya.dims[ya.dims.length - 1]!;
-      const va = ya.data as Float32Array;
-      const vb = yb.data as Float32Array;
+      const va = floatData(ya, `${model}: output '${outA}'`);
+      const vb = floatData(yb, `${reference}: output '${outB}'`);
       const pa = looksLikeProbabilities(va, n);
       const pb = looksLikeProbabilities(vb, n);
       const la = new Float64Array(n);

@@ -4,14 +4,15 @@
  */
 import path from 'node:path';
 import { statSync, existsSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { readIdx } from '../../../../language-server/core/model/data/idx';
 import { listImageFolder, readPng, imageToChw } from '../../../../language-server/core/model/data/images';
 import { DataFileError } from '../../../../language-server/core/model/data/errors';
 import { listOcrLines, ppocrInput } from '../../../../language-server/core/model/data/ocr';
-import { byteWindows, readBytes, tokenWindows, type WindowOptions } from '../../../../language-server/core/model/data/text';
-import { loadTokenizer } from '../../../../language-server/core/model/data/tokenizer';
+import { byteWindows, tokenWindows, type WindowOptions } from '../../../../language-server/core/model/data/text';
+import { encodeFile } from '../../../../language-server/core/model/data/tokenizer';
+import type { LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { lmFeeds, type ModelIo } from './io';
+import { floatTensor, floatTypeOf } from './tensor-data';
 import type { SampleSource } from './accuracy';
 import type { FeedBatch } from './agreement';
 
@@ -83,12 +84,10 @@ export function lmSeqlen(io: ModelIo, seqlen?: number): number {
  * Token windows of a text file: byte-level, or through a tokenizer.json; `bytesPerToken` turns
  * per-token cross-entropy into bits per byte.
  */
-export async function textWindows(data: string, seqlen: number, opts: WindowOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
+export async function textWindows(data: string, seqlen: number, opts: WindowOptions & LongRunOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
   if (!tokenizer) return { windows: await byteWindows(data, seqlen, opts), bytesPerToken: 1 };
-  const tok = await loadTokenizer(tokenizer);
-  const bytes = await readBytes(data);
-  const ids = tok.encode(new TextDecoder().decode(bytes));
-  return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes.length / Math.max(1, ids.length) };
+  const { ids, bytes } = await encodeFile(tokenizer, data, { signal: opts.signal, onProgress: opts.onProgress });
+  return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes / ids.length };
 }
 
 /** Feed batches for agreement runs, for any task. */
@@ -114,7 +113,7 @@ export async function feedBatches(data: string, io: ModelIo, model: string, opts
       async *batches() {
         for (const f of files) {
           const { data: x, width } = ppocrInput(await readPng(f), io.shape[2] ?? 48);
-          yield { feeds: { [io.input]: new ort.Tensor('float32', x, [1, 3, io.shape[2] ?? 48, width]) }, samples: 1 };
+          yield { feeds: { [io.input]: floatTensor(floatTypeOf(io.inputType) ?? 'float32', x, [1, 3, io.shape[2] ?? 48, width]) }, samples: 1 };
         }
       },
     };
@@ -125,7 +124,7 @@ export async function feedBatches(data: string, io: ModelIo, model: string, opts
     async *batches() {
       for (let i = 0; i < src.count; i += batch) {
         const end = Math.min(src.count, i + batch);
-        yield { feeds: { [io.input]: new ort.Tensor('float32', await src.get(i, end), [end - i, ...src.sampleShape]) }, samples: end - i };
+        yield { feeds: { [io.input]: floatTensor(floatTypeOf(io.inputType) ?? 'float32', await src.get(i, end), [end - i, ...src.sampleShape]) }, samples: end - i };
       }
     },
   };

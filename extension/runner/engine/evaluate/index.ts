@@ -38,7 +38,7 @@ export interface EvalSpec extends Omit<EvalOptions, 'session'> {
   keys?: string;
   runs?: number;
   warmup?: number;
-  /** Hugging Face tokenizer.json (BPE) for LM data; default byte-level (token = UTF-8 byte). */
+  /** Hugging Face tokenizer.json for LM data (core/model/data/tokenizer.ts); default byte-level (token = UTF-8 byte). */
   tokenizer?: string;
 }
 
@@ -68,7 +68,7 @@ export async function evaluateModel(spec: EvalSpec): Promise<EvalResult> {
     const opts = { ...base, session: opened };
     switch (spec.metric) {
       case 'perplexity': {
-        const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit }, spec.tokenizer);
+        const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit, signal: spec.signal }, spec.tokenizer);
         return await evaluatePerplexity(spec.model, windows, { ...opts, batch: spec.batch, bytesPerToken });
       }
       case 'accuracy': {

@@ -1,9 +1,10 @@
 /** Latency (warm-up, then median and p90 of N timed runs) and the throughput it implies. */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/util/cancel';
 import { runSession } from './session';
 import { withEvalSession } from './scope';
 import { lmFeeds } from './io';
+import { floatTensor, floatTypeOf } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface LatencyOptions extends EvalOptions {
@@ -39,7 +40,7 @@ export async function evaluateLatency(model: string, opts: LatencyOptions = {}):
         const shape = io.shape.map((d, k) => d ?? (k === 0 ? batch : k === 3 ? 320 : 1));
         const n = shape.reduce((a, b) => a * b, 1);
         const data = new Float32Array(n).map((_, k) => Math.sin(k));
-        feeds = { [io.input]: new ort.Tensor('float32', data, shape) };
+        feeds = { [io.input]: floatTensor(floatTypeOf(io.inputType) ?? 'float32', data, shape) };
         perRun = shape[0]!;
       }
     } else unit = 'samples/s';

@@ -8,6 +8,7 @@ import { throwIfAborted, yieldToLoop } from '../../../../language-server/core/ut
 import { runSession } from './session';
 import { withEvalSession } from './scope';
 import { lmFeeds, logSoftmaxRow } from './io';
+import { floatData } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
 
 export interface PerplexityOptions extends EvalOptions {
@@ -34,12 +35,12 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
       throwIfAborted(opts.signal, 'perplexity evaluation');
       const group = windows.slice(i, i + batch);
       const r0 = performance.now();
-      const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`);
+      const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`, [io.output]);
       runSeconds += (performance.now() - r0) / 1000;
       const logits = out[io.output]!;
       const [b, t, v] = logits.dims as number[];
       if (b !== group.length || t !== group[0]!.length || !v) throw new Error(`${model}: output '${io.output}' has shape [${logits.dims.join(', ')}], expected [${group.length}, ${group[0]!.length}, vocab]`);
-      const data = logits.data as Float32Array;
+      const data = floatData(logits, `output '${io.output}'`);
       const row = new Float64Array(v);
       for (let w = 0; w < b; w++) {
         for (let k = 0; k < t - 1; k++) {

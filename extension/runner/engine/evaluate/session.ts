@@ -4,9 +4,10 @@
  * a faster one was not) is part of every evaluation result.
  */
 import * as ort from 'onnxruntime-node';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel } from '../../../../language-server/core/model/reader';
+import { hasBfloat16, writeFloat32Twin } from './bf16-twin';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 export type ProviderChoice = Provider | 'auto';
@@ -16,6 +17,8 @@ export interface OpenedSession {
   provider: Provider;
   /** Why the providers tried before this one were not used. */
   fallbacks: string[];
+  /** A bfloat16 model the CPU provider runs as its float32 twin (bf16-twin.ts): inputs and outputs are float32. */
+  float32Twin?: boolean;
 }
 
 export interface SessionOptions {
@@ -92,7 +95,13 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
       const why = ((err as Error).message ?? String(err)).split('\n')[0]!.slice(0, 200);
       if (provider === 'cpu') {
         // Our reader names the file and the problem (truncated, not ONNX, missing side file) better.
-        if (typeof model === 'string') await loadModel(model);
+        const m = typeof model === 'string' ? await loadModel(model) : undefined;
+        const bf16 = m && /NOT_IMPLEMENTED|Could not find an implementation/.test(why) && hasBfloat16(m);
+        if (bf16 && typeof model === 'string') {
+          const twin = await openTwin(model, options).catch((e: unknown) => e as Error);
+          if (!(twin instanceof Error)) return { session: twin, provider, fallbacks: [...fallbacks, `cpu: the bfloat16 model runs as its float32 twin (${why})`], float32Twin: true };
+          throw new Error(`${model}: onnxruntime cannot load the model (${why}); the model is bfloat16, which onnxruntime's CPU provider has no kernels for, and its float32 twin failed too (${twin.message.split('\n')[0]})`);
+        }
         throw new Error(`${typeof model === 'string' ? model : 'model'}: onnxruntime cannot load the model (${why})`);
       }
       broken.set(provider, why);
@@ -100,6 +109,16 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
     }
   }
   throw new Error('no execution provider could open the model');
+}
+
+/** A session on the float32 twin of a bfloat16 model (the twin's files are removed once it is open). */
+async function openTwin(model: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const files = await writeFloat32Twin(model);
+  try {
+    return await ort.InferenceSession.create(files[0]!, options);
+  } finally {
+    for (const f of files) rmSync(f, { force: true });
+  }
 }
 
 /** Rough peak-memory tracker: samples the process at checkpoints. */

@@ -10,9 +10,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import * as native from '../../../../native/index';
-import { byteWindows } from '../../../../language-server/core/model/data/text';
 import { listOcrLines } from '../../../../language-server/core/model/data/ocr';
-import { feedBatches } from '../evaluate/datasets';
+import { feedBatches, textWindows } from '../evaluate/datasets';
 import type { FeedBatch } from '../evaluate/agreement';
 import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
 import { writeFileAtomic } from '../../../../language-server/core/util/atomic';
@@ -54,16 +53,16 @@ async function fileHash(file: string): Promise<string> {
 /** Hash of a data set's files (the file itself, or its labels file for folders). */
 async function dataFilesHash(d: ResolvedDataset): Promise<string> {
   const s = d.source;
-  const files = [s.path, 'labels' in s ? s.labels : undefined].filter((f): f is string => !!f && existsSync(f));
+  const tokenizer = s.kind === 'text' && s.tokenizer !== 'byte' ? s.tokenizer.path : undefined;
+  const files = [s.path, 'labels' in s ? s.labels : undefined, tokenizer].filter((f): f is string => !!f && existsSync(f));
   const h = createHash('sha256').update(JSON.stringify(s));
   for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f));
   return h.digest('hex');
 }
 
-function textWindows(d: ResolvedDataset, purpose: string): { file: string; seqlen: number } {
+function textSource(d: ResolvedDataset, purpose: string): { file: string; seqlen: number; tokenizer?: string } {
   if (d.source.kind !== 'text') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): ${purpose} needs a text data set, it is ${d.source.kind}`);
-  if (d.source.tokenizer !== 'byte') throw new Error(`data set '${d.name}' (line ${d.range.start.line + 1}): only byte-level text is supported for ${purpose}`);
-  return { file: d.source.path, seqlen: d.seqlen };
+  return { file: d.source.path, seqlen: d.seqlen, ...(d.source.tokenizer !== 'byte' ? { tokenizer: d.source.tokenizer.path } : {}) };
 }
 
 /** The allocate stage to analyse, with its calibration set and the evaluation set (perplexity). */
@@ -98,7 +97,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const perBatch = metrics.includes('taylor');
   const metricAsked = opts.metric ?? stage.params.metric;
   const isText = calib.source.kind === 'text';
-  const cw = isText ? textWindows(calib, 'calibration') : undefined;
+  const cw = isText ? textSource(calib, 'calibration') : undefined;
   const layout: QuantLayout = { group: stage.params.group, symmetric: stage.params.symmetric };
 
   const modelHash = await fileHash(recipe.model.path);
@@ -123,7 +122,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const lap = (name: string): void => { seconds[name] = (performance.now() - t) / 1000; t = performance.now(); };
   const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
 
-  const windows = cw ? await byteWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed }) : [];
+  const windows = cw ? (await textWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed, signal: opts.signal }, cw.tokenizer)).windows : [];
   const probe = await ModelProbe.open(recipe.model.path, names, { conv: true });
   for (const s of probe.skipped) notes.push(`layer ${s.name} left out: ${s.why}`);
   try {
@@ -235,8 +234,8 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
 
     // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
     const measured: MeasuredPoint[] = [];
-    const ew = evalSet && isText ? textWindows(evalSet, 'perplexity') : cw;
-    const evalWindows = ew && evalSet && isText ? await byteWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples }) : windows.slice(0, opts.evalWindows);
+    const ew = evalSet && isText ? textSource(evalSet, 'perplexity') : cw;
+    const evalWindows = ew && evalSet && isText ? (await textWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples, signal: opts.signal }, ew.tokenizer)).windows : windows.slice(0, opts.evalWindows);
     const evalBatches = isText ? [] : evalSet ? await batchesOf(evalSet, opts.evalWindows) : calibBatches.slice(0, opts.evalWindows ? Math.ceil(opts.evalWindows / 8) : undefined);
     const evalLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(evalWindows, ov, { signal: opts.signal }) : probe.klOn(evalBatches, ov, { signal: opts.signal }));
     const computedMetrics = SENSITIVITY_METRICS.filter((m) => layers.every((l) => l.scores[m]));

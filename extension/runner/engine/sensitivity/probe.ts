@@ -19,6 +19,12 @@ import { ModelEditor } from '../model/writer';
 import { getLayerWeight, transpose } from '../model/weights';
 import { openSession, type OpenedSession } from '../evaluate/session';
 import { describeIo, lmFeeds, logSoftmaxRow, looksLikeProbabilities, type ModelIo } from '../evaluate/io';
+import { floatData, floatTensor } from '../evaluate/tensor-data';
+
+/** The type a probed weight is fed in: its own (float16 graphs stay float16). */
+function weightType(l: LayerInfo): 'float32' | 'float16' {
+  return l.dtype === 'float16' ? 'float16' : 'float32';
+}
 import type { LayerInfo } from '../../../../language-server/core/model/types';
 import { calibrationSkipReason } from '../calibrate/calibrate';
 import { im2col, type ConvGeometry } from '../calibrate/im2col';
@@ -86,8 +92,8 @@ export class ModelProbe {
       // Constant-node weights (PP-OCR stores its weights so) become inputs the same way.
       if (l.source === 'constant') probeEditor.graph.node = probeEditor.graph.node.filter((n) => !(n.opType === 'Constant' && n.output?.[0] === l.tensorName));
       else probeEditor.removeInitializer(l.tensorName);
-      probeEditor.addGraphValue('input', l.tensorName, 'float32', l.shape);
-      if (!graphInputs.has(l.inputName)) probeEditor.addGraphValue('output', l.inputName, 'float32');
+      probeEditor.addGraphValue('input', l.tensorName, weightType(l), l.shape);
+      if (!graphInputs.has(l.inputName)) probeEditor.addGraphValue('output', l.inputName);
     }
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'qrecipe-probe-'));
     const variant = path.join(tmp, 'probe.onnx');
@@ -103,7 +109,7 @@ export class ModelProbe {
     }
     for (const l of layers) {
       const w = await getLayerWeight(editor, l);
-      p.denseFeeds[l.tensorName] = new ort.Tensor('float32', l.transposed ? transpose(w, l.rows, l.cols) : w, l.shape);
+      p.denseFeeds[l.tensorName] = floatTensor(weightType(l), l.transposed ? transpose(w, l.rows, l.cols) : w, l.shape);
     }
     return p;
   }
@@ -125,7 +131,7 @@ export class ModelProbe {
       const why = calibrationSkipReason(l);
       if (why) return why;
     } else if (l.op !== 'MatMul' && l.op !== 'Gemm') return `${l.op} layers are not probed (MatMul${opts.conv ? ', Gemm and Conv' : ' and Gemm'} only)`;
-    if (l.dtype !== 'float32') return `its weight is ${l.dtype}; float32 only`;
+    if (l.dtype !== 'float32' && l.dtype !== 'float16') return `its weight is ${l.dtype}; float32 and float16 only`;
     if (l.via?.length) return `its weight reaches the op through ${l.via.join(', ')}`;
     return undefined;
   }
@@ -144,7 +150,7 @@ export class ModelProbe {
     for (const [name, w] of overrides ?? []) {
       const l = this.layers.find((x) => x.name === name);
       if (!l) throw new Error(`layer '${name}' is not open in this probe`);
-      feeds[l.tensorName] = new ort.Tensor('float32', l.transposed ? transpose(w, l.rows, l.cols) : w, l.shape);
+      feeds[l.tensorName] = floatTensor(weightType(l), l.transposed ? transpose(w, l.rows, l.cols) : w, l.shape);
     }
     return feeds;
   }
@@ -201,20 +207,19 @@ export class ModelProbe {
 
   /** A captured input as rows of X (cols = the layer's cols): tokens, or unfolded conv positions. */
   private inputRows(l: LayerInfo, x: ort.Tensor): { data: Float32Array; rows: number } {
-    if (x.type !== 'float32') throw new Error(`calibration: activation '${l.inputName}' of layer '${l.name}' is ${x.type}; float32 only`);
     const g = this.convs.get(l.name);
     if (g) {
-      const u = im2col(x.data as Float32Array, x.dims as number[], g);
+      const u = im2col(floatData(x, `activation '${l.inputName}'`), x.dims as number[], g);
       if (u.cols !== l.cols) throw new Error(`layer '${l.name}': its unfolded input has ${u.cols} columns, the weight ${l.cols}`);
       return { data: u.data, rows: u.rows };
     }
-    const data = x.data as Float32Array;
+    const data = floatData(x, `activation '${l.inputName}'`);
     return { data, rows: data.length / l.cols };
   }
 
   private keepDense(group: Int32Array[], out: ort.InferenceSession.OnnxValueMapType): void {
     const logits = out[this.io.output]!;
-    const data = logits.data as Float32Array;
+    const data = floatData(logits, `output '${this.io.output}'`);
     const per = data.length / group.length;
     group.forEach((w, k) => this.dense.set(w, data.slice(k * per, (k + 1) * per)));
   }
@@ -241,7 +246,8 @@ export class ModelProbe {
       }
       const out = overrides?.size ? await this.opened.session.run(this.feedsFor(group, overrides), [this.io.output]) : undefined;
       const [, t, v] = (out?.[this.io.output]?.dims ?? [group.length, group[0]!.length, this.dense.get(group[0]!)!.length / group[0]!.length]) as number[];
-      const data = out?.[this.io.output]?.data as Float32Array | undefined;
+      const y = out?.[this.io.output];
+      const data = y ? floatData(y, `output '${this.io.output}'`) : undefined;
       const p = new Float64Array(v!);
       const q = new Float64Array(v!);
       group.forEach((w, k) => {
@@ -275,13 +281,13 @@ export class ModelProbe {
       let dense = this.denseOf.get(b);
       if (!dense) {
         const d = await this.run(b.feeds, undefined, [this.io.output]);
-        dense = (d[this.io.output]!.data as Float32Array).slice();
+        dense = floatData(d[this.io.output]!, `output '${this.io.output}'`).slice();
         this.denseOf.set(b, dense);
       }
       if (!overrides?.size) continue;
       const out = await this.run(b.feeds, overrides, [this.io.output]);
       const t = out[this.io.output]!;
-      const q = t.data as Float32Array;
+      const q = floatData(t, `output '${this.io.output}'`);
       const C = Number(t.dims[t.dims.length - 1]);
       const probs = looksLikeProbabilities(dense, C);
       for (let off = 0; off < q.length; off += C) {

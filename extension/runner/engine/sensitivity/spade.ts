@@ -12,6 +12,7 @@
  * otherwise, or when that fails, occlusion (a token replaced by a space; an 8×8 pixel patch set to
  * mid-grey) measured on the target's log-probability.
  */
+import { floatData } from '../evaluate/tensor-data';
 import * as ort from 'onnxruntime-node';
 import * as native from '../../../../native/index';
 import { Rng } from '../../../../language-server/core/util/rng';
@@ -96,7 +97,7 @@ function lmTask(probe: ModelProbe, tokens: Uint8Array): Task {
     occlude: (i) => { const t = tokens.slice(); t[i] = t[i] === 32 ? 95 : 32; return t; },
     dists: (out) => {
       const [, T, V] = out.dims as number[];
-      return [logSoftmax(out.data as Float32Array, (T! - 1) * V!, V!, false)];
+      return [logSoftmax(floatData(out), (T! - 1) * V!, V!, false)];
     },
     score: (d) => {
       if (target < 0) { let b = 0; d[0]!.forEach((v, c) => { if (v > d[0]![b]!) b = c; }); target = b; }
@@ -104,7 +105,7 @@ function lmTask(probe: ModelProbe, tokens: Uint8Array): Task {
     },
     top1: (out) => {
       const [, T, V] = out.dims as number[];
-      const v = out.data as Float32Array;
+      const v = floatData(out);
       let b = 0;
       for (let c = 1; c < V!; c++) if (v[(T! - 1) * V! + c]! > v[(T! - 1) * V! + b]!) b = c;
       return JSON.stringify(String.fromCharCode(b)).slice(1, -1);
@@ -144,7 +145,7 @@ function ocrTask(probe: ModelProbe, img: { data: Float32Array; width: number; he
     },
     dists: (out) => {
       const [, T, V] = out.dims as number[];
-      const v = out.data as Float32Array;
+      const v = floatData(out);
       const probs = v.slice(0, V!).reduce((s, x) => s + x, 0) > 0.99 && v.slice(0, V!).every((x) => x >= 0);
       return Array.from({ length: T! }, (_, t) => logSoftmax(v, t * V!, V!, probs));
     },
@@ -154,7 +155,7 @@ function ocrTask(probe: ModelProbe, img: { data: Float32Array; width: number; he
     },
     top1: (out) => {
       const [, T, V] = out.dims as number[];
-      return ctcGreedy(out.data as Float32Array, T!, V!, chars);
+      return ctcGreedy(floatData(out), T!, V!, chars);
     },
     input: { kind: 'image', width: px, height: py },
   };
@@ -205,7 +206,7 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
     if (sample.kind === 'text') {
       try {
         const V = denseOut.dims[2]!;
-        const row = (denseOut.data as Float32Array).subarray((sample.tokens!.length - 1) * V, sample.tokens!.length * V);
+        const row = floatData(denseOut).subarray((sample.tokens!.length - 1) * V, sample.tokens!.length * V);
         let target = 0;
         for (let c = 1; c < V; c++) if (row[c]! > row[target]!) target = c;
         const e = await embeddingSaliency(probe, sample.tokens!, target, overrides);

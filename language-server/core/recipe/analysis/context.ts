@@ -12,6 +12,7 @@ import type { AnalysisHost } from '../host';
 import type { Doc, Loc, Val } from '../lower';
 import type { SourceRange } from '../resolved';
 import type { ModelMemo, StateChange } from '../stage-model';
+import type { TokenizerFacts } from '../../model/data/tokenizer';
 import type { Analysis } from './types';
 import type { Merged } from './imports';
 
@@ -32,6 +33,8 @@ export class Checker {
   suggestions = 0;
   /** Imported files already loaded in this analysis, with their merged items and QR117 message. */
   readonly imported = new Map<string, { merged: Merged; error?: string }>();
+  /** Tokenizers of text data sets that were read (their ids are checked against the model). */
+  readonly tokenizers: { dataset: string; facts: TokenizerFacts; at: Val<string> }[] = [];
 
   constructor(readonly result: Analysis, readonly host: AnalysisHost, readonly signal?: AbortSignal) {
     this.file = result.file;

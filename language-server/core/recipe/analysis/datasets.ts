@@ -8,6 +8,7 @@ import { didYouMean } from '../diagnostics';
 import { MAX_NAMES_LISTED } from '../../util/limits';
 import type { DocNamed, Val } from '../lower';
 import type { DatasetSource, ResolvedDataset } from '../resolved';
+import type { ModelInventory } from '../../model/types';
 import type { Checker } from './context';
 import type { Merged } from './imports';
 import { defaultOf } from './params';
@@ -42,7 +43,20 @@ export function checkDatasets(c: Checker, m: Merged): void {
     }
     for (const s of [...srcs, 'labels']) c.mustExist(k.get(s) as Val<string> | undefined, s === 'labels' ? 'Labels file' : 'Data');
     const tok = k.get('tokenizer');
-    if (tok && typeof tok.value === 'object') c.mustExist({ ...tok, value: (tok.value as { path: string }).path }, 'Tokenizer');
+    if (tok && typeof tok.value === 'object') {
+      const tv = { ...tok, value: (tok.value as { path: string }).path };
+      c.mustExist(tv, 'Tokenizer');
+      // A tokenizer that exists is read and validated; its largest id is checked against the model later.
+      if (c.host.tokenizer) {
+        const host = c.host;
+        c.fileChecks.push(host.exists(tv.value).then(async (ok) => {
+          if (!ok) return;
+          const r = await host.tokenizer!(tv.value);
+          if (r instanceof Error) c.rep(tv.loc, 'QR120', `This tokenizer cannot be used: ${r.message}`);
+          else c.tokenizers.push({ dataset: d.name, facts: r, at: tv });
+        }));
+      }
+    }
     if (src === 'ocr' && !k.has('labels')) {
       const ov = k.get('ocr')!;
       const lbl = path.join(ov.value as string, 'labels.tsv');
@@ -98,5 +112,20 @@ export class DataRefs {
       : `No data set named \`${v.value}\`${dm ? `: did you mean \`${dm}\`?` : `. Data sets: ${listed}.`}`;
     c.rep(v.loc, 'QR112', message, dm ? [{ title: `Change to ${dm}`, start: v.loc.start, end: v.loc.end, text: dm }] : undefined);
     return false;
+  }
+}
+
+/**
+ * QR121: a data set's tokenizer produces ids the model has no embedding row for (the largest
+ * embedding table, `Gather` layers, is the vocabulary), e.g. a Llama-3 tokenizer on a Llama-2 model.
+ */
+export function checkTokenizerVocab(c: Checker, inv: ModelInventory): void {
+  const embeddings = inv.layers.filter((l) => l.op === 'Gather');
+  if (!embeddings.length) return;
+  const vocab = Math.max(...embeddings.map((l) => l.rows));
+  const table = embeddings.find((l) => l.rows === vocab)!;
+  for (const t of c.tokenizers) {
+    if (t.facts.maxId < vocab) continue;
+    c.rep(t.at.loc, 'QR121', `This tokenizer (${t.facts.summary}) has token ids up to ${t.facts.maxId.toLocaleString('en-US')}, but the model's embedding \`${table.name}\` has ${vocab.toLocaleString('en-US')} rows: it is not this model's tokenizer.`);
   }
 }

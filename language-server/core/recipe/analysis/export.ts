@@ -32,9 +32,9 @@ export function checkExportGroups(c: Checker, m: Merged): void {
 }
 
 /**
- * Export paths against the write rules (issue 20 #1), while typing: outside the workspace is QR120
+ * Export paths against the write rules (issue 20 #1), while typing: outside the workspace is QR130
  * (a run needs `--allow-outside` or the user's confirmation), over the model, its side files, this
- * recipe or an import, or inside the run store, QR121 (never written). Replacing an existing file is
+ * recipe or an import, or inside the run store, QR131 (never written). Replacing an existing file is
  * decided by the run, which knows the earlier exports of the workspace.
  */
 export function checkExportPaths(c: Checker, m: Merged): void {
@@ -48,9 +48,9 @@ export function checkExportPaths(c: Checker, m: Merged): void {
   for (const s of m.stages) {
     if (s.kind !== 'export' || !s.path) continue;
     for (const p of checkWrite(s.path.value, policy, 'The export')) {
-      if (p.kind === 'protected') c.rep(s.path.loc, 'QR121', `${p.message}.`);
+      if (p.kind === 'protected') c.rep(s.path.loc, 'QR131', `${p.message}.`);
       else if (p.kind === 'outside' && !rules.allowOutside) {
-        c.rep(s.path.loc, 'QR120', `${p.message}: a run writes there only when you confirm it (VS Code) or pass --allow-outside (CLI). Write it inside the workspace, e.g. "out/${s.path.value.split(/[\\/]/).pop()}".`);
+        c.rep(s.path.loc, 'QR130', `${p.message}: a run writes there only when you confirm it (VS Code) or pass --allow-outside (CLI). Write it inside the workspace, e.g. "out/${s.path.value.split(/[\\/]/).pop()}".`);
       }
     }
   }
