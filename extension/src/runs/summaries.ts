@@ -49,7 +49,9 @@ export function exportMessage(e: ExportRecord): string {
  * crafted), so no link, image, emphasis or HTML in it may take effect in the tooltip; one line.
  */
 export function mdText(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/[\\`*_{}[\]()#+\-.!|<>~&]/g, (c) => `\\${c}`);
+  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\\`*_{}[\]()#!|<>~&]/g, (c) => `\\${c}`)
+    .replace(/^([-+])|^(\d+)([.)])/, (_m, sign: string | undefined, n: string | undefined, p: string | undefined) => (sign ? `\\${sign}` : `${n}\\${p}`)); // no list item
 }
 
 export function runTooltip(r: RunRecord, label: string): string {
@@ -63,7 +65,8 @@ export function runTooltip(r: RunRecord, label: string): string {
       const o = r.metrics.original?.[k], c = r.metrics.compressed?.[k];
       const d = o !== undefined && c !== undefined ? c - o : undefined;
       const b = isBetter(k, d);
-      lines.push(`| ${t(metricInfo(k).label)} | ${t(formatMetric(k, o))} | ${t(formatMetric(k, c))} | ${d === undefined ? '' : `${t(formatMetricDelta(k, d))}${b === undefined ? '' : b ? ' ✓' : ''}`} |`);
+      // the values are ours (formatted numbers); the metric's name comes from the record
+      lines.push(`| ${t(metricInfo(k).label)} | ${formatMetric(k, o)} | ${formatMetric(k, c)} | ${d === undefined ? '' : `${formatMetricDelta(k, d)}${b === undefined ? '' : b ? ' ✓' : ''}`} |`);
     }
   }
   for (const e of r.artifacts.exports) lines.push('', `exported ${t(path.basename(e.path))}: ${t(e.format)}, ${formatBytes(e.bytes)}${e.verified ? ', loads in onnxruntime' : ''}`);

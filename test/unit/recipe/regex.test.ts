@@ -166,7 +166,8 @@ test('globs: whole name, `*` and `?`, linear (the issue\'s "*x*x*x*x*x*x*x*y")',
 });
 
 test('fuzz (short): random regular expressions agree with JavaScript, random globs with a reference', () => {
-  const r = fuzzPatterns(20, performance.now() + 1500, 3000);
-  assert.ok(r.cases >= 300, `only ${r.cases} cases`);
+  // bounded by time (JavaScript's side may spend up to 100 ms on a case it cannot decide)
+  const r = fuzzPatterns(20, performance.now() + 3000, 3000);
+  assert.ok(r.cases >= 100, `only ${r.cases} cases`);
   assert.deepEqual(r.failures, [], `seed ${r.seed}`);
 });
