@@ -1,5 +1,6 @@
 // Commands on runs: open a run's page, its log, compare, export (with a notification that says what
 // the file is), cancel (after asking), delete, reveal. Runs are picked by their labels and metrics.
+import { requireTrust } from '../trust';
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
@@ -124,6 +125,7 @@ const formats = [
 ];
 
 async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> {
+  if (!requireTrust(ctx, 'Exporting a run')) return;
   const run = dir ? await s.runsTree.index.entry(dir) : (await pickRuns(s, 'Export which run?', { succeededOnly: true }))?.[0];
   if (!run) return;
   const record = run.record;

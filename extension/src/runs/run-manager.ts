@@ -10,6 +10,7 @@ import { config, runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
 import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
+import { requireTrust } from '../trust';
 import type { RunnerEvent, StageKind } from '../../../language-server/core/protocol/runner';
 import { formatSeconds } from '../../../language-server/core/format/numbers';
 import { finishMessage } from './summaries';
@@ -28,7 +29,6 @@ export interface LiveRun {
   process: RunnerProcess;
 }
 
-export const UNTRUSTED_MESSAGE = 'QRecipe does not run recipes in an untrusted workspace: a run executes native code and onnxruntime on the workspace\'s model files. Trust this workspace (Manage Workspace Trust) to run it.';
 
 /** Context key true while a run is going: `Cancel Run` shows in the palette only then. */
 export const RUN_ACTIVE_CONTEXT = 'qrecipe.runActive';
@@ -78,13 +78,7 @@ export class RunManager implements vscode.Disposable {
    * asked, and the run starts again with their consent.
    */
   async run(recipe: vscode.Uri, consent: WriteConsent = {}): Promise<string | undefined> {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showErrorMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
-        if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
-      });
-      this.ctx.output.warn(`refused to run ${recipe.fsPath}: workspace not trusted`);
-      return undefined;
-    }
+    if (!requireTrust(this.ctx, 'Running a recipe')) return undefined;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === recipe.toString());
     if (doc?.isDirty) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
