@@ -5,7 +5,7 @@
  * file wires requests to it.
  */
 import {
-  createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type InitializeResult,
+  createConnection, ProposedFeatures, StreamMessageReader, StreamMessageWriter, TextDocuments, TextDocumentSyncKind, type InitializeResult,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { parse, type ParseResult } from '../core/recipe/parser';
@@ -29,8 +29,12 @@ import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
 import { MAX_DIAGNOSTICS_SHOWN, MAX_LIVE_RECIPE_BYTES } from '../core/util/limits';
 import { WriteRulesOf } from './write-rules';
+import { FrameFilter } from './framing';
 
-const connection = createConnection(ProposedFeatures.all);
+// Over stdio, frames are checked first (framing.ts): a bad Content-Length must not stall the server.
+const connection = process.argv.includes('--stdio')
+  ? createConnection(ProposedFeatures.all, new StreamMessageReader(process.stdin.pipe(new FrameFilter((why) => process.stderr.write(`qrecipe-language-server: dropped ${why}\n`)))), new StreamMessageWriter(process.stdout))
+  : createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
 const inventories = new InventoryCache((p) => readInventory(p));
 const safe = makeSafe((m) => connection.console.error(m));

@@ -127,3 +127,23 @@ test('large recipes: 100k data sets or 10 MB of junk get QR132 at once; a 15,000
   assert.ok(lat.length >= 3, `only ${lat.length} requests answered during the analysis`);
   assert.ok(worst < 1000, `a request waited ${worst.toFixed(0)} ms behind the analysis`);
 });
+
+test('a negative, non-numeric or missing Content-Length is dropped and the next message is answered (issue 20 #9)', async () => {
+  const { spawn } = await import('node:child_process');
+  for (const bad of ['Content-Length: -5\r\n\r\n', 'Content-Length: abc\r\n\r\n{"x":1}', 'X-Junk: 1\r\n\r\n', 'Content-Length: 1e3\r\n\r\n']) {
+    const p = spawn(process.execPath, [path.join(process.cwd(), 'dist', 'server.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const send = (o: object): void => { const b = Buffer.from(JSON.stringify(o)); p.stdin.write(`Content-Length: ${b.length}\r\n\r\n`); p.stdin.write(b); };
+    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { processId: null, rootUri: null, capabilities: {} } });
+    p.stdin.write(bad);
+    send({ jsonrpc: '2.0', id: 2, method: 'shutdown', params: null });
+    const t0 = performance.now();
+    while (!/"id":2/.test(out) && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    p.kill();
+    assert.match(out, /"id":2/, `no answer after ${JSON.stringify(bad)}; stderr: ${err}`);
+    assert.match(err, /dropped/);
+  }
+});

@@ -42,3 +42,5 @@ export const MAX_LIVE_RECIPE_BYTES = 1 << 20;
 export const MAX_DIFF_EDITS = 2000;
 /** Other layers named in a tied weight's `sharedWith` (a weight may feed 100k nodes). */
 export const MAX_SHARED_NAMES = 32;
+/** Largest LSP message read over stdio (a whole document travels in one; the limit bounds the buffer). */
+export const MAX_LSP_MESSAGE_BYTES = 128 << 20;
