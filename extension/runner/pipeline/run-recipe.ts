@@ -24,6 +24,7 @@ import { ExportVerifyError, runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
 import { sweepStore } from '../../../language-server/core/runs/store';
 import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
+import { userMessage } from '../../../language-server/core/util/errors';
 
 /** A file-system error as a sentence: "no space left on the device (ENOSPC)". */
 function fsMessage(err: unknown): string {
@@ -201,7 +202,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     }
   } catch (err) {
     status = isCancel(err, signal) ? 'cancelled' : 'failed';
-    error = status === 'cancelled' ? 'cancelled by the user' : (err as Error).message;
+    error = status === 'cancelled' ? 'cancelled by the user' : userMessage(err);
     const where = current ?? (err instanceof StageError ? err.stage : undefined);
     if (status === 'failed') {
       sink.emit({

@@ -171,3 +171,15 @@ test('recipes: a BOM is not an error (as in VS Code); /dev/zero and FIFOs as rec
   assert.match(msgs[0]!, /character device, not a regular file/);
   assert.match(msgs[1]!, /FIFO/);
 });
+
+test('qrecipe inspect on negative dims says so (not "-2,048 params", not a raw "Invalid typed array length"); raw errors are labelled as bugs (issue 20 #9)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { userMessage } = await import('../../../language-server/core/util/errors');
+  const { file } = await edited((m) => { m.graph!.initializer![0]!.dims = [-2, 1024]; });
+  const r = spawnSync(process.execPath, ['dist/cli.js', 'inspect', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /dimension -2 is not a whole non-negative number/);
+  assert.doesNotMatch(r.stdout + r.stderr, /-2,048|Invalid typed array/);
+  assert.match(userMessage(new RangeError('Invalid typed array length: -2048')), /^internal error \(RangeError: Invalid typed array length: -2048\); this is a bug/);
+  assert.equal(userMessage(new Error('m.onnx: tensor \'w\': raw data holds 4 bytes')), 'm.onnx: tensor \'w\': raw data holds 4 bytes');
+});
