@@ -74,6 +74,7 @@ export async function fuzzRunRecords(seed: number, root: string, deadline: numbe
       const listed = ids.includes(id) || broken.some((b) => b.id === id && b.reason.length > 0);
       if (!listed) failures.push(`damaged run neither valid nor broken: ${what}`);
       for (const r of runs) if ('problem' in validateRecord(r.record)) failures.push(`listed record does not validate: ${what}`);
+      for (const r of runs) if (r.record.id !== path.basename(r.dir)) failures.push(`run in ${path.basename(r.dir)} listed as ${JSON.stringify(r.record.id)}: ${what}`);
       for (let k = 1; k < runs.length; k++) if (runs[k - 1]!.record.startedAt < runs[k]!.record.startedAt) failures.push(`not newest first: ${what}`);
     } catch (err) {
       failures.push(`listing threw ${(err as Error).message}: ${what}`);

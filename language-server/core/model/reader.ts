@@ -279,10 +279,10 @@ export function tensorBytes(model: OnnxModel, t: TensorProto): Uint8Array {
     if (t.rawData.byteLength !== storageBytes(t.dataType, n)) throw new ModelFileError(model.path, `tensor '${t.name ?? ''}': raw data holds ${t.rawData.byteLength} bytes, its dims need ${storageBytes(t.dataType, n)}`);
     return t.rawData;
   }
-  return typedFieldBytes(t, n);
+  return typedFieldBytes(model.path, t, n);
 }
 
-function typedFieldBytes(t: TensorProto, n: number): Uint8Array {
+function typedFieldBytes(file: string, t: TensorProto, n: number): Uint8Array {
   const code = t.dataType;
   const out = new Uint8Array(storageBytes(code, n));
   const dv = new DataView(out.buffer);
@@ -302,7 +302,7 @@ function typedFieldBytes(t: TensorProto, n: number): Uint8Array {
       // The typed field holds the packed bytes, two values per int32 entry's low byte.
       (t.int32Data ?? []).forEach((v, i) => { out[i] = v & 0xff; }); break;
     default:
-      throw new Error(`tensor '${t.name ?? ''}': cannot read ${dtypeName(code)} data`);
+      throw new ModelFileError(file, `tensor '${t.name ?? ''}': cannot read ${dtypeName(code)} data`);
   }
   return out;
 }

@@ -75,6 +75,16 @@ function parseRecord(dir: string, text: string): RunRecord {
   return v.record;
 }
 
+/**
+ * The folder names the run: a record whose `id` says otherwise (a copied or renamed folder, a
+ * hand-edited or crafted record) is read under its folder's name, so two folders never claim one id
+ * (the Runs view keys its rows by id) and an id never carries a path or markup from the file.
+ */
+function ownId(dir: string, record: RunRecord): RunRecord {
+  const name = path.basename(dir);
+  return record.id === name ? record : { ...record, id: name };
+}
+
 /** A `running` record whose runner is gone (or whose pid is now another process) reads as failed. */
 function settle(record: RunRecord): RunRecord {
   if (record.status !== 'running' || isSameProcess(record.pid, record.pidStart, Date.parse(record.startedAt))) return record;
@@ -95,7 +105,7 @@ export async function readRun(dir: string, opts: { repair?: boolean } = {}): Pro
     if (err instanceof RefusedFileError) throw new BrokenRunError(dir, err.reason);
     throw new BrokenRunError(dir, `run.json cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const record = parseRecord(dir, text);
+  const record = ownId(dir, parseRecord(dir, text));
   const settled = settle(record);
   if (settled !== record && opts.repair) await writeRecord(dir, settled);
   return settled;
@@ -179,7 +189,7 @@ export async function deleteRun(dir: string): Promise<void> {
 export function readRunSync(dir: string): RunRecord | undefined {
   try {
     const v = validateRecord(JSON.parse(readFileSync(path.join(dir, RUN_FILE), 'utf8')));
-    return 'record' in v ? settle(v.record) : undefined;
+    return 'record' in v ? settle(ownId(dir, v.record)) : undefined;
   } catch {
     return undefined;
   }

@@ -43,6 +43,19 @@ test('the issue\'s records: wrong types, invalid JSON, empty — listed as broke
   assert.equal((await findRun(root, 'latest')).record.id, '20260101-000000-good');
 });
 
+test('the folder names the run: a copied folder or a record claiming another id (or a path) is listed under its folder, none hides another', async () => {
+  const root = store();
+  const a = sampleRecord('20260101-000000-a', '2026-01-01T00:00:00Z');
+  put(root, '20260101-000000-a', JSON.stringify(a));
+  put(root, '20260101-000000-a-copy', JSON.stringify(a));
+  put(root, '20260102-000000-b', JSON.stringify(sampleRecord('../../etc/passwd', '2026-01-02T00:00:00Z')));
+  const { runs, broken } = await scanRuns(root);
+  assert.deepEqual(broken, []);
+  assert.deepEqual(runs.map((r) => r.record.id), ['20260102-000000-b', '20260101-000000-a-copy', '20260101-000000-a']);
+  for (const r of runs) assert.equal(r.record.id, path.basename(r.dir));
+  assert.equal((await findRun(root, '20260101-000000-a')).dir, path.join(root, '20260101-000000-a'));
+});
+
 test('qrecipe runs lists broken runs after the others and exits 0; --json marks them', () => {
   const root = store();
   put(root, '20260101-000000-good', JSON.stringify(sampleRecord('20260101-000000-good', '2026-01-01T00:00:00Z')));
