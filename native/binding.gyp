@@ -13,7 +13,7 @@
     'algorithm_sources': [
       'src/job.cc', 'src/cuda_stub.cc', 'src/gemm.cc', 'src/linalg.cc', 'src/quant_grid.cc', 'src/hessian.cc',
       'src/gptq.cc', 'src/sparsegpt.cc', 'src/prune_mask.cc', 'src/wanda.cc', 'src/magnitude.cc',
-      'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc',
+      'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc', 'src/memory.cc',
     ],
   },
   'target_defaults': {

@@ -27,7 +27,7 @@ export function formatEvent(e: RunnerEvent): string {
     case 'run-start': return `run ${e.runId}: ${e.recipe} on ${e.device} -> ${e.runDir}`;
     case 'stage-start': return `[${e.index + 1}] ${e.stage}: ${e.label}`;
     case 'stage-end': return `[${e.index + 1}] ${e.stage} done in ${fmtSeconds(e.seconds)}`;
-    case 'progress': return `    ${e.label ?? e.stage} ${e.done}/${e.total}${e.layer ? ` ${e.layer}` : ''}${e.etaSeconds !== undefined ? ` (ETA ${fmtSeconds(e.etaSeconds)})` : ''}`;
+    case 'progress': return `    ${e.label ?? e.stage} ${e.done}/${e.total}${e.layer ? ` ${e.layer}` : ''}${e.etaSeconds !== undefined ? ` (ETA ${fmtSeconds(e.etaSeconds)}${e.runEtaSeconds !== undefined ? `, run ${fmtSeconds(e.runEtaSeconds)}` : ''})` : ''}`;
     case 'layer': {
       const r = e.result;
       const parts = [r.method, r.bits !== undefined ? `${r.bits} bit${r.groupSize ? ` g${r.groupSize}` : ''}` : undefined,

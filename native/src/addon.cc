@@ -11,6 +11,8 @@
 #endif
 
 namespace qr {
+Napi::Value TuneAllocator(const Napi::CallbackInfo& info);  // memory.cc
+
 void registerBindings(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -48,6 +50,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   stopThreadPoolAtCleanup(env);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
+  exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   registerBindings(env, exports);
   return exports;
 }

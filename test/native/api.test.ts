@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 import { benchGemmCpu, benchGemv } from '../../native/bench';
-import { backendInfo, CancelledError, gptq, HessianAccumulator, rtn, sparsegpt } from '../../native/index';
+import { backendInfo, CancelledError, gptq, HessianAccumulator, rtn, sparsegpt, tuneAllocator } from '../../native/index';
 import { NM_MAX_M, OBS_BLOCK, QUANT_BITS } from '../../native/limits';
 import { CancelledError as CoreCancelledError } from '../../language-server/core/util/cancel';
 import { makeLayer } from './helpers';
@@ -124,13 +124,20 @@ if (process.argv.includes('--loader-child')) {
     (process as unknown as { dlopen: (m: typeof mod, f: string) => void }).dlopen(mod, backendInfo().addonPath);
     assert.deepEqual(Object.keys(mod.exports).sort(), [
       'backendInfo', 'gptq', 'hessian', 'hessianFetch', 'magnitude', 'outliers', 'packNBits', 'quantError', 'quantGrid',
-      'sparsegpt', 'unpackNBits', 'wanda',
+      'sparsegpt', 'tuneAllocator', 'unpackNBits', 'wanda',
     ]);
     const benchFile = path.join(path.dirname(backendInfo().addonPath), 'qrecipe_bench.node');
     if (!existsSync(benchFile)) return; // built by `node native/build.mjs --bench` only
     const r = await benchGemmCpu({ m: 64, n: 64, k: 64, iters: 1 });
     assert.ok(r.gflops > 0 && r.device === 'cpu');
     if (backendInfo().cuda.devices.length === 0) await assert.rejects(benchGemv({ rows: 64, cols: 512, bits: 4 }), /no usable GPU/);
+  });
+
+  test('tuneAllocator sets glibc\'s mmap threshold (Linux) and leaves the addon usable', async () => {
+    assert.equal(tuneAllocator(1 << 20), process.platform === 'linux');
+    assert.equal(tuneAllocator(0), false, 'a threshold of 0 is refused');
+    const W = randn(16 * 32, 3);
+    assert.equal((await rtn(W, { rows: 16, cols: 32 }, { bits: 4 })).codes.length, 16 * 32);
   });
 
   test('the loader explains what it tried when the addon is missing', () => {

@@ -1,6 +1,7 @@
 // `qrecipe export RUN --format F -o FILE [--runs DIR]`: packs a finished run's compressed model
-// (its run folder's model.onnx and quant.bin) into an export format, verifies the file and adds it
-// to the run's record.
+// (its run folder's model.onnx and quant.bin; for a big model's run, which keeps only quant.bin,
+// the original model with the codes) into an export format, verifies the file and adds it to the
+// run's record.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { findRun, sweepStore, writeRecord } from '../../../language-server/core/runs/store';
@@ -13,10 +14,15 @@ import { createSink, type EventSink } from '../events';
 import { listenForCancel } from '../cancel';
 import { progressEvents } from '../analysis-command';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/onnx-export';
-import { readQuantStore } from '../export/quant-store';
+import { dequantize, readQuantStore, type QuantizedLayer } from '../export/quant-store';
+import { loadModel } from '../../../language-server/core/model/reader';
+import { inventoryOf } from '../../../language-server/core/model/inventory';
+import { ModelEditor } from '../engine/model/writer';
+import { setLayerWeightLazy } from '../engine/model/weights';
+import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { exportAndVerify, ExportVerifyError, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
-import { sha256Text } from '../pipeline/provenance';
+import { sha256Path, sha256Text } from '../pipeline/provenance';
 import { describeStage } from '../pipeline/compress';
 import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP, type WriteOptions } from '../write-policy';
 
@@ -69,6 +75,25 @@ export async function main(args: string[]): Promise<number> {
   });
 }
 
+/**
+ * A big model's run keeps no fake-quant copy, only its codes: the export is rebuilt from the
+ * original model (unchanged since the run: same sha256) with the codes' dequantised weights.
+ */
+async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise<ModelEditor> {
+  if (!existsSync(record.modelPath)) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} is gone`);
+  if ((await sha256Path(record.modelPath)) !== record.modelHash) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} has changed since the run`);
+  const coded = new Set(quant.map((q) => q.name));
+  const lost = [...new Set(record.layers.map((l) => l.name))].filter((n) => !coded.has(n));
+  if (lost.length) throw new Error(`run ${record.id} kept no compressed model and ${lost.length} of its changed layers (${lost.slice(0, 3).join(', ')}) have no codes to rebuild them from`);
+  const editor = new ModelEditor(await loadModel(record.modelPath));
+  const layers = new Map(inventoryOf(editor.model).layers.map((l) => [l.name, l]));
+  for (const q of quant) {
+    const l = layers.get(q.name);
+    if (l) await setLayerWeightLazy(editor, l, async () => dequantize(q));
+  }
+  return editor;
+}
+
 async function exportRun(run: string, format: ExportFormat, out: string, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean, write: WriteOptions): Promise<number> {
   const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
   const runsRoot = resolveRunsRoot({ runs });
@@ -83,9 +108,9 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
     if (json) sink.emit({ type: 'write-refused', problems: refused.map((p) => ({ kind: p.kind, path: p.target, message: p.message })) });
     throw new Error(refused.map(explain).join('; '));
   }
-  if (record.status !== 'succeeded' || !record.artifacts.compressedModel) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel ? '' : ' and has no compressed model'}: nothing to export`);
-  const model = path.join(dir, record.artifacts.compressedModel);
+  if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
   const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
+  const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant);
   if (!quant.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
 
   // The run's first quality metric, re-measured on the export, if the recipe is unchanged.

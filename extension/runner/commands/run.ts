@@ -9,7 +9,7 @@ import { resolveRunsRoot } from '../workspace';
 import { runRecipe } from '../pipeline/run-recipe';
 import { WRITE_FLAGS, WRITE_FLAGS_HELP, writeOptions } from '../write-policy';
 
-const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR]
+const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--json-events] [--runs DIR]
                    [--workspace DIR] [--allow-outside] [--force]
 
 Checks the recipe (errors stop it before any compute), then loads the model, calibrates,
@@ -21,17 +21,26 @@ inside the workspace (the recipe's folder unless --workspace says), must not be 
 the run store, and replaces an existing file only if it is an earlier export of these runs:
 otherwise nothing is run.
   --device D      where the compression math runs: auto (default), cpu or cuda
+  --provider P    where onnxruntime runs the forward passes (calibration, evaluation): auto
+                  (default: WebGPU or CUDA when they open, else the CPU, said in the log), cpu,
+                  webgpu or cuda; also QRECIPE_EXECUTION_PROVIDER
   --json-events   one JSON event per line on stdout (the runner protocol)
   --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs
 ${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('run', HELP, async () => {
-    const a = parseArgs(args, { flags: ['json-events', 'help', ...WRITE_FLAGS], options: ['device', 'runs', 'workspace'], short: { h: 'help' } });
+    const a = parseArgs(args, { flags: ['json-events', 'help', ...WRITE_FLAGS], options: ['device', 'runs', 'provider', 'workspace'], short: { h: 'help' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     if (a.positionals.length !== 1) throw new UsageError('give exactly one recipe file');
     const device = (a.options.get('device') ?? 'auto') as Device;
     if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, not '${device}'`);
+    const provider = a.options.get('provider');
+    if (provider !== undefined) {
+      if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(provider)) throw new UsageError(`--provider must be auto, cpu, webgpu or cuda, not '${provider}'`);
+      // onnxruntime sessions of this process take their provider from here (engine/evaluate/session.ts)
+      process.env.QRECIPE_EXECUTION_PROVIDER = provider;
+    }
     const recipe = a.positionals[0]!;
     const json = a.flags.has('json-events');
     const cancel = listenForCancel({ stdin: json });

@@ -255,15 +255,27 @@ function reshapeTo(rw: Rewrite, input: string, dims: number[], output: string): 
   return { opType: 'Reshape', name: uniq(rw, `${output}_Reshape`), inputs: [input, shapeName], outputs: [output] };
 }
 
+/** Quantised layers loaded one at a time (a big model's codes are not all held at once). */
+export interface QuantSource {
+  names: readonly string[];
+  load(name: string): Promise<QuantizedLayer>;
+}
+
 /**
- * Writes `out` from the compressed model and the quantised layers. Atomic (the model writer writes
- * a temp file and renames it), so a cancelled or failed export leaves no file that looks complete.
+ * Writes `out` from the compressed model (a file, or an editor whose changed weights are made when
+ * written) and the quantised layers (loaded one at a time from a QuantSource). Atomic (the model
+ * writer writes a temp file and renames it), so a cancelled or failed export leaves no file that
+ * looks complete.
  */
-export async function exportModel(compressedModel: string, quant: QuantizedLayer[], format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
-  const model = await loadModel(compressedModel);
+export async function exportModel(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+  const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
+  const model = editor.model;
+  const compressedModel = model.path;
   const io = graphInterface(model.proto.graph ?? {});
   const inv = inventoryOf(model);
-  const editor = new ModelEditor(model);
+  const source: QuantSource = Array.isArray(quant)
+    ? { names: quant.map((q) => q.name), load: async (n) => quant.find((q) => q.name === n)! }
+    : quant as QuantSource;
   const index = new GraphIndex(model.proto.graph!);
   const used = new Set<string>();
   for (const n of editor.graph.node) { for (const o of n.output ?? []) used.add(o); if (n.name) used.add(n.name); }
@@ -274,8 +286,9 @@ export async function exportModel(compressedModel: string, quant: QuantizedLayer
   const byName = new Map(inv.layers.map((l) => [l.name, l]));
   const rebuilt = new Map<string, string>();
   let needsMs = false;
-  for (const q of quant) {
+  for (const qName of source.names) {
     throwIfAborted(opts.signal, 'export');
+    const q = await source.load(qName);
     const layer = byName.get(q.name);
     if (!layer) { warnings.push(`layer '${q.name}' of the quantisation store is not in ${compressedModel}; left as is`); continue; }
     if (layer.rows !== q.rows || layer.cols !== q.cols) throw new Error(`layer '${q.name}': ${layer.rows}x${layer.cols} in the model, ${q.rows}x${q.cols} in quant.bin`);

@@ -3,7 +3,8 @@
 // Layout: "QRQB", u32 version, u32 header length, JSON header, then 64-byte-aligned blobs
 // (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols).
 import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { CancelledError } from '../../../language-server/core/util/cancel';
 
 /** The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]). */
 export interface QuantizedLayer {
@@ -68,6 +69,69 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
   }
   await writeFileAtomic(file, out);
   return out.byteLength;
+}
+
+/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx). */
+function blobSizes(q: Pick<QuantizedLayer, 'rows' | 'cols' | 'groupSize'> & { hasGIdx?: boolean; gIdx?: Int32Array }): number[] {
+  const g = q.rows * groupsOf(q);
+  return [q.rows * q.cols, 4 * g, 4 * g, ...(q.hasGIdx || q.gIdx ? [4 * q.cols] : [])];
+}
+
+/**
+ * Writes the store atomically one layer at a time: the header is made from the layers' shapes,
+ * then each layer is loaded (`load`), written at its offsets and dropped, so the codes of every
+ * layer are never in memory at once. Same bytes as writeQuantStore.
+ */
+export async function writeQuantStoreStreaming(
+  file: string, layers: (Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx'> & { hasGIdx: boolean })[],
+  load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal,
+): Promise<number> {
+  const header: HeaderLayer[] = [];
+  let offset = 0;
+  const span = (length: number): Span => {
+    offset = Math.ceil(offset / ALIGN) * ALIGN;
+    const s = { offset, length };
+    offset += length;
+    return s;
+  };
+  for (const q of layers) {
+    const [c, s, z, g] = blobSizes(q);
+    header.push({
+      name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
+      ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
+      codes: span(c!), scales: span(s!), zeros: span(z!), ...(g !== undefined ? { gIdx: span(g) } : {}),
+    });
+  }
+  const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
+  const start = Math.ceil((12 + json.length) / ALIGN) * ALIGN;
+  const head = new Uint8Array(start);
+  const dv = new DataView(head.buffer);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint32(4, VERSION, true);
+  dv.setUint32(8, json.length, true);
+  head.set(json, 12);
+  await writeAtomically(file, async (tmp) => {
+    const fh = await fs.open(tmp, 'w');
+    try {
+      await fh.write(head, 0, head.length, 0);
+      for (const h of header) {
+        if (signal?.aborted) throw new CancelledError('writing quant.bin');
+        const q = await load(h.name);
+        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
+        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros], ...(q.gIdx && h.gIdx ? [[q.gIdx, h.gIdx] as [ArrayBufferView, Span]] : [])];
+        for (const [a, s] of blobs) {
+          const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+          if (b.byteLength !== s.length) throw new Error(`layer '${h.name}': ${b.byteLength} bytes for a blob of ${s.length}`);
+          await fh.write(b, 0, b.byteLength, start + s.offset);
+        }
+      }
+      // the file ends with the last blob (no padding after it), as writeQuantStore writes it
+      await fh.truncate(start + offset);
+    } finally {
+      await fh.close();
+    }
+  });
+  return start + offset;
 }
 
 /** Reads every layer back (copies, so the arrays are aligned and independent of the file buffer). */

@@ -8,6 +8,9 @@ import { quantizeLayer, type LayerStats } from './quantize';
 import { pruneLayer } from './prune';
 import { calibrate } from './calibrate';
 import { allocateStage } from './allocate';
+import { BlockEta } from './eta';
+import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
+import { calibrationBatch } from './calibrate';
 import * as native from '../../../native/index';
 
 type Timed = <T>(stage: StageKind, label: string, fn: () => Promise<T>) => Promise<T>;
@@ -54,6 +57,32 @@ export async function forEachLayer(names: readonly string[], concurrency: number
   if (failure) throw failure.error;
 }
 
+/**
+ * What the stages after a calibrated one should take, from the forward rate block-wise calibration
+ * measured: each evaluation runs its windows through every part for both models. Undefined when
+ * there is no rate yet, or a later stage's cost is unknown (another calibrated stage).
+ */
+function laterStages(ctx: RunContext, rest: readonly ResolvedStage[], eta: BlockEta): number | undefined {
+  const perBatch = eta.forwardSecondsPerBatch;
+  const plan = ctx.state.blockPlan();
+  if (perBatch === undefined || !plan.ok) return undefined;
+  const calib = ctx.recipe.datasets[0];
+  const calibTokens = (calib?.seqlen ?? 1) * calibrationBatch(calib?.seqlen);
+  let seconds = 0;
+  for (const s of rest) {
+    if (s.kind === 'evaluate') {
+      for (const m of s.metrics) {
+        const d = ctx.recipe.datasets.find((x) => x.name === m.data);
+        if (!d || (m.metric !== 'perplexity' && m.metric !== 'kl')) continue;
+        seconds += (perBatch / calibTokens) * d.samples * (d.seqlen ?? 1) * plan.plan.parts.length * 2;
+      }
+    } else if (s.kind !== 'export') {
+      return undefined;
+    }
+  }
+  return seconds;
+}
+
 /** How many layer jobs to run at once on this run's device. */
 function layerConcurrency(ctx: RunContext): number {
   return ctx.device === 'cpu' ? 1 : Math.max(1, native.gpuCount());
@@ -78,9 +107,12 @@ export async function runCompressionStage(ctx: RunContext, stage: PruneStage | Q
   const data = stage.data ?? ctx.recipe.datasets[0]?.name;
   const dataset = ctx.recipe.datasets.find((d) => d.name === data);
   if (!dataset) throw new StageError(stage, `${stage.method} needs a calibration data set (write \`on NAME\`)`);
+  const eta = new BlockEta();
+  const rest = ctx.recipe.stages.slice(ctx.recipe.stages.indexOf(stage) + 1);
+  progress.later = () => laterStages(ctx, rest, eta);
   await timed(stage.kind, `${describeStage(stage)}, calibration on ${dataset.name}`, () =>
     calibrate(ctx, stage.kind, dataset, layers, stage.method !== 'wanda', async (group, stats) => {
       await forEachLayer(group, layerConcurrency(ctx), (name) => progress.run(name, () => work(name, stats.get(name))));
-    }));
+    }, { progress, eta }));
 }
 

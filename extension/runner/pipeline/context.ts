@@ -2,7 +2,7 @@
 // the resolved recipe and the run folder.
 import type { Device } from '../../../native/index';
 import type { ResolvedRecipe, ResolvedStage } from '../../../language-server/core/recipe/resolved';
-import type { LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
+import type { CalibrationRecord, LayerResult, StageKind } from '../../../language-server/core/protocol/runner';
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import type { EventSink } from '../events';
 import type { ModelState } from './model-state';
@@ -16,6 +16,8 @@ export interface RunContext {
   runDir: string;
   /** Per-stage warnings also kept for run.json. */
   warn(message: string): void;
+  /** How each calibrated stage ran (run.json `calibration`). */
+  calibration?: CalibrationRecord[];
 }
 
 /** Thrown for a problem in the recipe found at run time; the runner prints it at the stage's line. */
@@ -33,12 +35,28 @@ export class StageError extends Error {
 export class LayerProgress {
   private done = 0;
   private readonly t0 = Date.now();
+  /** Replaces the per-layer ETA (the block-wise driver's counts the forward passes between layers too). */
+  eta?: () => number | undefined;
+  /** Seconds the run should still take after this stage, when known. */
+  later?: () => number | undefined;
   constructor(private readonly ctx: RunContext, private readonly stage: StageKind, private readonly total: number) {}
+
+  private etas(): { etaSeconds?: number; runEtaSeconds?: number } {
+    const elapsed = (Date.now() - this.t0) / 1000;
+    const eta = this.eta ? this.eta() : this.done ? (elapsed / this.done) * (this.total - this.done) : undefined;
+    if (eta === undefined) return {};
+    const later = this.later?.();
+    return { etaSeconds: eta, ...(later !== undefined ? { runEtaSeconds: eta + later } : {}) };
+  }
+
+  /** A progress event between layers (e.g. a block's forward passes), with the stage's ETA. */
+  note(label: string): void {
+    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: label, ...this.etas() });
+  }
 
   async run(name: string, fn: () => Promise<LayerResult | undefined>): Promise<void> {
     throwIfAborted(this.ctx.signal, this.stage);
-    const elapsed = (Date.now() - this.t0) / 1000;
-    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: name, ...(this.done ? { etaSeconds: (elapsed / this.done) * (this.total - this.done) } : {}) });
+    this.ctx.sink.emit({ type: 'progress', stage: this.stage, done: this.done, total: this.total, layer: name, ...this.etas() });
     const started = Date.now();
     const r = await fn();
     this.done++;

@@ -1,7 +1,9 @@
 // The evaluate stage: each metric on the original model (measured once per run) and on the
 // compressed (fake-quant) model, same data, same settings, through the model layer's one
 // evaluation entry. `size` of the compressed model is the packed size the quantisation implies
-// (the fake-quant file itself is float).
+// (the fake-quant file itself is float). For a big model (scale-policy.ts), perplexity and KL go
+// through the chain of blocks instead: original and compressed in step, one block of each loaded
+// at a time, all of a data set's LM metrics from one pass.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
@@ -11,6 +13,13 @@ import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
 import { groupsOf } from '../export/quant-store';
 import { scaleBytes } from '../export/onnx-export';
+import type { BlockPlan } from '../engine/blocks/plan';
+import { evaluateOnChain } from '../engine/blocks/evaluate-chain';
+import { activationBudget } from '../engine/calibrate/blockwise';
+import { describeIoFromModel } from '../engine/evaluate/io';
+import { lmSeqlen, textWindows } from '../engine/evaluate/datasets';
+import { calibrationBatch, SCRATCH_DIR } from './calibrate';
+import { evaluationChain } from './scale-policy';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -27,8 +36,11 @@ export function dataSpec(d: ResolvedDataset): Pick<EvalSpec, 'data' | 'labels' |
   };
 }
 
+interface ChainScores { version: number; original: number; compressed: number; kl: number; top1: number }
+
 export class Evaluator {
   private readonly originalCache = new Map<string, number>();
+  private readonly chainCache = new Map<string, ChainScores>();
   /** The last quality metric measured on the compressed model (what an export is checked against). */
   lastQuality?: { spec: MetricSpec; value: number };
   /** Every metric measured so far (latest value per metric), for the export's README. */
@@ -56,6 +68,33 @@ export class Evaluator {
     });
   }
 
+  /** Perplexity of both models and KL on a data set, through the chain (one pass per data set and state of the weights). */
+  private async onChain(plan: BlockPlan, m: MetricSpec): Promise<ChainScores> {
+    const d = this.dataset(m);
+    if (!d) throw new Error(`${m.metric}: needs a data set (\`${m.metric} on NAME\`)`);
+    const st = this.ctx.state;
+    const hit = this.chainCache.get(d.name);
+    if (hit && hit.version === st.version) return hit;
+    const spec = dataSpec(d);
+    const io = describeIoFromModel(st.original);
+    const { windows, bytesPerToken } = await textWindows(spec.data!, lmSeqlen(io, spec.seqlen), { maxWindows: spec.limit }, spec.tokenizer);
+    const t0 = Date.now();
+    const r = await evaluateOnChain({
+      model: st.original, plan, io, windows, batch: calibrationBatch(windows[0]?.length), reference: true, bytesPerToken,
+      compressed: (layers) => st.changedWeights(layers.map((l) => l.name)),
+      scratchDir: path.join(this.ctx.runDir, SCRATCH_DIR), activationBudget: activationBudget(), signal: this.ctx.signal,
+      onFallback: (message) => this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${message}` }),
+      onProgress: (p) => {
+        const eta = p.done ? ((Date.now() - t0) / 1000 / p.done) * (p.total - p.done) : undefined;
+        this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}`, ...(eta !== undefined ? { etaSeconds: eta } : {}) });
+      },
+    });
+    this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${windows.length} windows of '${d.name}' through ${plan.blocks} blocks, original and compressed in one pass, in ${r.seconds.toFixed(1)} s on ${r.provider} (peak RSS ${r.peakRssMB} MB)` });
+    const scores = { version: st.version, original: r.original!.value, compressed: r.compressed.value, kl: r.kl!.value, top1: r.kl!.details.top1Agreement! };
+    this.chainCache.set(d.name, scores);
+    return scores;
+  }
+
   /**
    * Size of the compressed weights as the quantisation stages left them: codes + scales in the
    * layer's float type (what the exporter writes: fp16 in an fp16 graph) + packed zeros; a tensor
@@ -67,7 +106,7 @@ export class Evaluator {
     let quantParams = 0;
     let floatBytes = 0;
     const seen = new Set<string>();
-    for (const q of st.quant.values()) {
+    for (const q of st.quantized) {
       const l = st.layer(q.name);
       if (seen.has(l.tensorName)) continue;
       seen.add(l.tensorName);
@@ -86,10 +125,16 @@ export class Evaluator {
     return { sizeBytes: st.inventory.totalBytes - floatBytes + quantBytes, ...(quantParams ? { bitsPerWeight: (8 * quantBytes) / quantParams } : {}) };
   }
 
-  async evaluate(stage: EvaluateStage, compressedModel: string): Promise<{ original: Metrics; compressed: Metrics }> {
+  async evaluate(stage: EvaluateStage, compressedModel: string | undefined): Promise<{ original: Metrics; compressed: Metrics }> {
     const original: Metrics = {};
     const compressed: Metrics = {};
     this.lastQuality = undefined;
+    const chain = evaluationChain(this.ctx.state);
+    const onChain = (m: MetricSpec): boolean => !!chain && (m.metric === 'perplexity' || m.metric === 'kl') && !!m.data;
+    const file = (m: MetricSpec): string => {
+      if (!compressedModel) throw new Error(`${m.metric}: this model is evaluated through its blocks, where ${m.metric} is not available yet; the compressed model file is not written for a model of ${(this.ctx.state.inventory.totalBytes / 1e9).toFixed(1)} GB`);
+      return compressedModel;
+    };
     const emit = (model: 'original' | 'compressed', m: MetricSpec, metrics: Metrics): void =>
       this.ctx.sink.emit({ type: 'metrics', model, ...(m.data ? { dataset: m.data } : {}), metrics });
     for (const m of stage.metrics) {
@@ -102,9 +147,25 @@ export class Evaluator {
         emit('compressed', m, c);
         continue;
       }
+      if (onChain(m)) {
+        const r = await this.onChain(chain!, m);
+        if (m.metric === 'kl') {
+          compressed.kl = r.kl;
+          compressed.top1Agreement = r.top1;
+          emit('compressed', m, { kl: r.kl });
+        } else {
+          this.originalCache.set(metricKey(m), r.original);
+          original.perplexity = r.original;
+          compressed.perplexity = r.compressed;
+          this.lastQuality ??= { spec: m, value: r.compressed };
+          emit('original', m, { perplexity: r.original });
+          emit('compressed', m, { perplexity: r.compressed });
+        }
+        continue;
+      }
       if (m.metric === 'kl') {
         // KL(original ‖ compressed): zero by definition for the original.
-        const r = await this.measure(m, compressedModel, 'compressed');
+        const r = await this.measure(m, file(m), 'compressed');
         compressed.kl = r.value;
         if (typeof r.details.top1Agreement === 'number') compressed.top1Agreement = r.details.top1Agreement;
         emit('compressed', m, { kl: r.value });
@@ -116,7 +177,7 @@ export class Evaluator {
         o = (await this.measure(m, this.ctx.state.original.path, 'original')).value;
         this.originalCache.set(key, o);
       }
-      const c = (await this.measure(m, compressedModel, 'compressed')).value;
+      const c = (await this.measure(m, file(m), 'compressed')).value;
       if (m.metric !== 'latency') this.lastQuality ??= { spec: m, value: c };
       original[m.metric] = o;
       compressed[m.metric] = c;

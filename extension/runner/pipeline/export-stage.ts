@@ -13,7 +13,8 @@ import type { ExportStage } from '../../../language-server/core/recipe/resolved'
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
 import type { EventSink } from '../events';
-import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface } from '../export/onnx-export';
+import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface, type QuantSource } from '../export/onnx-export';
+import type { ModelEditor } from '../engine/model/writer';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
@@ -64,7 +65,7 @@ export interface ExportCheck {
 export interface ExportWrite { policy: WritePolicy; options: WriteOptions }
 
 export async function exportAndVerify(o: {
-  compressedModel: string; quant: QuantizedLayer[]; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
+  compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
   warn(message: string): void; check?: ExportCheck; write?: ExportWrite;
   /** Where the export came from, written into its metadata_props. */
   provenance?: ExportOptions['provenance'];
@@ -113,7 +114,11 @@ export async function exportAndVerify(o: {
   return record;
 }
 
-export async function runExportStage(ctx: RunContext, stage: ExportStage, compressedModel: string, quant: QuantizedLayer[], evaluator: Evaluator, write?: ExportWrite): Promise<ExportRecord> {
+/** The recipe's export: written from the original model with the run's changed weights and codes, one layer at a time. */
+export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, write?: ExportWrite): Promise<ExportRecord> {
+  const st = ctx.state;
+  const compressedModel = await st.editorWithChanges();
+  const quant: QuantSource = { names: st.quantized.map((x) => x.name), load: (n) => st.quantizedLayer(n) };
   const q = evaluator.lastQuality;
   const check: ExportCheck | undefined = q ? {
     spec: q.spec, fakeQuant: q.value,

@@ -1,33 +1,39 @@
-// The model being compressed: the loaded ONNX file with its editor, its layer inventory, the
-// current weight of every layer a stage touched (rows × cols float32) and the quantised codes of
-// quantised layers. Stages read and replace weights here; the compressed (fake-quant) model file is
-// written from it.
+// The model being compressed: the loaded ONNX file (weights read from it on demand), its layer
+// inventory and block plan, and the weights the stages changed, in a WeightStore (codes of
+// quantised layers, float32 of pruned ones; spilled to the run's scratch folder beyond a memory
+// budget). Stages read and replace weights here; the compressed (fake-quant) model, quant.bin and
+// the chain's parts are made from it on demand, one layer at a time.
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
-import { getLayerWeight, setLayerWeight, transpose } from '../engine/model/weights';
+import { getLayerWeight, setLayerWeightLazy, transpose } from '../engine/model/weights';
 import type { LayerInfo, ModelInventory } from '../../../language-server/core/model/types';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
-import type { QuantizedLayer } from '../export/quant-store';
+import { dequantize, writeQuantStoreStreaming, type QuantizedLayer } from '../export/quant-store';
+import { planBlocks, type PlanResult } from '../engine/blocks/plan';
+import { hasBfloat16 } from '../engine/evaluate/bf16-twin';
+import { WeightStore, type QuantMeta } from './weight-store';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
-  /** Current weights of the layers changed so far. */
-  private readonly changed = new Map<string, Float32Array>();
-  /** Quantised codes of the layers quantised so far (a later stage may replace them). */
-  readonly quant = new Map<string, QuantizedLayer>();
   /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
   readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
+  private plan?: PlanResult;
+  /** Bumped whenever a weight changes (evaluations made before are stale). */
+  version = 0;
+  private readonly editor: ModelEditor;
 
-  private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, private readonly editor: ModelEditor) {
+  private constructor(readonly original: OnnxModel, readonly inventory: ModelInventory, readonly store: WeightStore) {
     this.layers = new Map(inventory.layers.map((l) => [l.name, l]));
+    this.editor = new ModelEditor(original);
   }
 
-  static async load(file: string): Promise<ModelState> {
+  /** Loads the model; changed weights beyond the memory budget go to `scratchDir`. */
+  static async load(file: string, scratchDir: string, weightBudget?: number): Promise<ModelState> {
     const model = await loadModel(file);
-    return new ModelState(model, inventoryOf(model), new ModelEditor(model));
+    return new ModelState(model, inventoryOf(model), new WeightStore(scratchDir, weightBudget));
   }
 
   layer(name: string): LayerInfo {
@@ -36,22 +42,51 @@ export class ModelState {
     return l;
   }
 
-  /** The current weight (a fresh copy of the original the first time). */
+  /** The current weight (a fresh copy of the original, or the dequantised codes, when changed). */
   async weight(name: string): Promise<Float32Array> {
-    const w = this.changed.get(name);
-    if (w) return w;
-    return getLayerWeight(this.editor, this.layer(name));
+    return (await this.store.weight(name)) ?? getLayerWeight(this.editor, this.layer(name));
   }
 
-  setWeight(name: string, w: Float32Array): void {
+  /** The layers among `names` a stage changed, each with a getter of its current weights (others are as in the file). */
+  changedWeights(names: readonly string[]): Map<string, () => Promise<Float32Array>> {
+    return new Map(names.filter((n) => this.store.has(n)).map((n) => [n, async () => (await this.store.weight(n))!]));
+  }
+
+  /**
+   * Where the graph cuts into prefix, blocks and suffix (computed once). A bfloat16 model is not
+   * cut: onnxruntime's CPU provider runs it only as its float32 twin, which exists for whole files.
+   */
+  blockPlan(): PlanResult {
+    this.plan ??= hasBfloat16(this.original)
+      ? { ok: false, reason: 'bfloat16 model: onnxruntime\'s CPU provider runs it as its float32 twin, made for the whole model only' }
+      : planBlocks(this.original, this.inventory.layers);
+    return this.plan;
+  }
+
+  /** Replaces a layer's weight by float values (its codes, if any, are dropped). */
+  async setWeight(name: string, w: Float32Array): Promise<void> {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
-    this.changed.set(name, w);
-    // Tied layers read one stored tensor: they see the new values too, and lose codes of their own.
+    await this.store.setFloat(name, w);
+    await this.tieTo(l, w);
+    this.version++;
+  }
+
+  /** Marks a layer quantised: its weight becomes the dequantised codes. */
+  async setQuantized(q: QuantizedLayer): Promise<void> {
+    const l = this.layer(q.name);
+    if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
+    await this.store.setQuantized(q);
+    if (l.sharedWith?.length) await this.tieTo(l, dequantize(q));
+    this.version++;
+  }
+
+  /** Tied layers read one stored tensor: they see the new values too, and lose codes of their own. */
+  private async tieTo(l: LayerInfo, w: Float32Array): Promise<void> {
     for (const other of l.sharedWith ?? []) {
       const o = this.layer(other);
       const stored = l.transposed ? transpose(w, l.rows, l.cols) : w;
-      this.changed.set(other, o.transposed ? transpose(stored, o.cols, o.rows) : stored);
+      await this.store.setFloat(other, o.transposed ? transpose(stored, o.cols, o.rows) : stored);
       this.dropQuantized(other);
     }
   }
@@ -75,33 +110,48 @@ export class ModelState {
     };
   }
 
-  /** Marks a layer quantised (its weight becomes the dequantised codes). */
-  setQuantized(q: QuantizedLayer, dequantized: Float32Array): void {
-    this.setWeight(q.name, dequantized);
-    this.quant.set(q.name, q);
-  }
-
-  /** A pruning stage after quantisation invalidates the codes of the layers it changes. */
+  /** A pruning or outlier stage after quantisation: the layer has no packed form any more. */
   dropQuantized(name: string): void {
-    this.quant.delete(name);
     this.outlierLayers.delete(name);
   }
 
-  get changedLayers(): string[] {
-    return [...this.changed.keys()];
+  /** The quantised layers (without their arrays). */
+  get quantized(): QuantMeta[] {
+    return this.store.quantized;
   }
 
-  /** The changed weights applied to a fresh copy of the original (used to write the compressed model). */
+  /** A quantised layer with its codes, scales and zeros. */
+  async quantizedLayer(name: string): Promise<QuantizedLayer> {
+    const q = await this.store.quantizedLayer(name);
+    if (!q) throw new Error(`layer '${name}' is not quantised`);
+    return q;
+  }
+
+  get changedLayers(): string[] {
+    return this.store.names;
+  }
+
+  /** The original model with every changed weight produced when it is written (one layer at a time). */
   async editorWithChanges(): Promise<ModelEditor> {
     const editor = new ModelEditor(await loadModel(this.original.path));
-    for (const [name, w] of this.changed) setLayerWeight(editor, this.layer(name), w);
+    for (const name of this.store.names) await setLayerWeightLazy(editor, this.layer(name), async () => (await this.store.weight(name))!);
     return editor;
   }
 
-  /** Writes the compressed (fake-quant) model atomically. */
+  /** Writes the compressed (fake-quant) model atomically, streaming. */
   async save(file: string, signal?: AbortSignal): Promise<number> {
     const editor = await this.editorWithChanges();
     const r = await editor.save(file, { signal });
     return r.bytes + (r.externalBytes ?? 0);
+  }
+
+  /** Writes quant.bin (codes, scales, zeros of every quantised layer) atomically, one layer at a time. */
+  async writeQuantStore(file: string, signal?: AbortSignal): Promise<number> {
+    return writeQuantStoreStreaming(file, this.quantized, (name) => this.quantizedLayer(name), signal);
+  }
+
+  /** Removes the spill file of changed weights. */
+  async close(): Promise<void> {
+    await this.store.close();
   }
 }

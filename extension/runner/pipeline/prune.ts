@@ -4,7 +4,8 @@ import { deviceLabel } from './context';
 import type { PruneStage, PruneParams } from '../../../language-server/core/recipe/resolved';
 import type { LayerResult } from '../../../language-server/core/protocol/runner';
 import type { RunContext } from './context';
-import { relativeOutputError, type LayerStats } from './quantize';
+import type { LayerStats } from './quantize';
+import { relativeOutputError } from '../engine/calibrate/output-error';
 
 export function pruneParamsOf(stage: PruneStage, name: string): PruneParams {
   return stage.perLayer?.[name] ?? stage.params;
@@ -41,8 +42,8 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   }
   let zeros = 0;
   for (let i = 0; i < r.mask.length; i++) zeros += r.mask[i]!;
-  ctx.state.setWeight(name, r.weights);
+  await ctx.state.setWeight(name, r.weights);
   ctx.state.dropQuantized(name);
-  const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
+  const relError = stats && stats.H.length === cols * cols ? await relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
   return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(r) };
 }

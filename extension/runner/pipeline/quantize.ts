@@ -8,6 +8,7 @@ import type { LayerResult } from '../../../language-server/core/protocol/runner'
 import { halfToFloat } from '../../../language-server/core/model/dtype';
 import type { QuantizedLayer } from '../export/quant-store';
 import type { RunContext } from './context';
+import { relativeOutputError } from '../engine/calibrate/output-error';
 
 /** Calibration statistics of one layer's inputs. */
 export interface LayerStats {
@@ -19,26 +20,6 @@ export interface LayerStats {
 
 export function quantParamsOf(stage: QuantizeStage, name: string): QuantParams {
   return stage.perLayer?.[name] ?? stage.params;
-}
-
-/** ‖(W − Ŵ)X‖² / ‖WX‖² from the Hessian: tr(ΔW H ΔWᵀ) / tr(W H Wᵀ). */
-export function relativeOutputError(W: Float32Array, Q: Float32Array, H: Float32Array, rows: number, cols: number): number {
-  let num = 0;
-  let den = 0;
-  const d = new Float64Array(cols);
-  const hw = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) d[c] = W[r * cols + c]! - Q[r * cols + c]!;
-    for (let i = 0; i < cols; i++) {
-      let a = 0;
-      let b = 0;
-      for (let j = 0; j < cols; j++) { const h = H[i * cols + j]!; a += h * d[j]!; b += h * W[r * cols + j]!; }
-      num += d[i]! * a;
-      hw[i] = b;
-    }
-    for (let i = 0; i < cols; i++) den += W[r * cols + i]! * hw[i]!;
-  }
-  return den > 0 ? num / den : 0;
 }
 
 export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name: string, stats?: LayerStats): Promise<LayerResult> {
@@ -60,7 +41,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     const { rowPtr, colIdx, values } = o.outliers;
     for (let r = 0; r < rows; r++) for (let k = rowPtr[r]!; k < rowPtr[r + 1]!; k++) weights[r * cols + colIdx[k]!] = halfToFloat(values[k]!);
     outlierFraction = values.length / (rows * cols);
-    ctx.state.setWeight(name, weights);
+    await ctx.state.setWeight(name, weights);
     ctx.state.dropQuantized(name);
     ctx.state.outlierLayers.set(name, { bits: p.bits, groups: rows * o.dense.groups, nnz: values.length });
     return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, outlierFraction, device: deviceLabel(o) };
@@ -87,7 +68,7 @@ export async function quantizeLayer(ctx: RunContext, stage: QuantizeStage, name:
     name, rows, cols, bits: p.bits, groupSize: groupSize || cols, symmetric: p.symmetric, codes: q.codes, scales: q.scales, zeros: q.zeros,
     ...(contiguous ? {} : { gIdx: q.gIdx }),
   };
-  ctx.state.setQuantized(ql, weights);
-  const relError = stats && stats.H.length === cols * cols ? relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
+  await ctx.state.setQuantized(ql);
+  const relError = stats && stats.H.length === cols * cols ? await relativeOutputError(W, weights, stats.H, rows, cols) : undefined;
   return { name, method: stage.method, bits: p.bits, groupSize: groupSize || cols, ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(q) };
 }

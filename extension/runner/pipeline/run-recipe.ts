@@ -3,7 +3,9 @@
 // is written atomically at the start (running, with pid) and at the end (succeeded, failed or
 // cancelled); artifacts are written through temp files, so no state looks complete before it is.
 import path from 'node:path';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tempPathFor } from '../../../language-server/core/util/atomic';
+import { armCancelDeadline, removeOwnTempFiles } from '../cancel';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
 import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
@@ -11,7 +13,6 @@ import { CancelledError } from '../../../language-server/core/util/cancel';
 import { processStartToken } from '../../../language-server/core/util/process';
 import * as native from '../../../native/index';
 import type { EventSink } from '../events';
-import { writeQuantStore } from '../export/quant-store';
 import { preflight, formatProblem } from './preflight';
 import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
@@ -19,6 +20,7 @@ import { ModelState } from './model-state';
 import { StageError, type RunContext } from './context';
 import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
+import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
 import { ExportVerifyError, runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
@@ -57,6 +59,19 @@ function resolveDevice(asked: native.Device): string {
     if (asked === 'cuda') throw err;
     return 'cpu';
   }
+}
+
+/** The process's peak resident memory and CPU time so far. */
+function resources(): { peakRssMB: number; cpuSeconds: number } {
+  const u = process.resourceUsage();
+  return { peakRssMB: Math.round(u.maxRSS / 1024), cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6 };
+}
+
+function writeRecordSync(dir: string, record: RunRecord): void {
+  const file = path.join(dir, RUN_FILE);
+  const tmp = tempPathFor(file);
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+  renameSync(tmp, file);
 }
 
 function isCancel(err: unknown, signal: AbortSignal): boolean {
@@ -106,6 +121,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   await sweepStore(o.runsRoot);
   for (const d of new Set([path.dirname(model.path), ...recipe.stages.flatMap((s) => (s.kind === 'export' ? [path.dirname(s.path)] : []))])) sweepStaleTemps(d);
 
+  // Block-sized buffers are built and dropped all run long: let the allocator give them back.
+  if (native.isAvailable()) native.tuneAllocator();
   // a full disk may refuse the folder or its first record: then nothing is left behind
   let id: string, dir: string;
   try {
@@ -137,6 +154,17 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   let error: string | undefined;
   let stageIndex = 0;
   let state: ModelState | undefined;
+  // A cancelled run that has not unwound within the grace time (an onnxruntime run in flight) is
+  // recorded cancelled here, synchronously, with its scratch and temp files removed; then the process ends.
+  const exportDirs = recipe.stages.flatMap((st) => (st.kind === 'export' ? [path.dirname(path.resolve(st.path))] : []));
+  const disarm = armCancelDeadline(signal, () => {
+    record.layers = state?.results ?? [];
+    Object.assign(record, { status: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled by the user' });
+    writeRecordSync(dir, record);
+    rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
+    removeOwnTempFiles([dir, ...exportDirs]);
+    sink.emit({ type: 'run-end', status: 'cancelled', seconds: (Date.now() - t0) / 1000, error: 'cancelled by the user' });
+  });
   const timed = async <T>(stage: StageKind, label: string, fn: () => Promise<T>): Promise<T> => {
     const index = stageIndex++;
     sink.emit({ type: 'stage-start', stage, index, label });
@@ -152,14 +180,18 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     record.modelHash = await sha256Path(model.path, signal, 'model file');
     record.dataHashes = await hashDatasets(recipe.datasets, signal);
     await writeRecord(dir, record);
-    state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path));
+    state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path, path.join(dir, SCRATCH_DIR)));
+    record.calibration = [];
     const ctx: RunContext = {
-      sink, signal, device: o.device, recipe, state, runDir: dir,
+      sink, signal, device: o.device, recipe, state, runDir: dir, calibration: record.calibration,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
     };
     const evaluator = new Evaluator(ctx);
     let saved = false;
-    const saveCompressed = async (): Promise<string> => {
+    const writeModel = writesCompressedModel(state);
+    if (!writeModel) sink.emit({ type: 'log', level: 'info', message: `the model's weights are ${(state.inventory.totalBytes / 1e9).toFixed(1)} GB: the compressed model is kept as codes (quant.bin) and evaluated through its blocks; no fake-quant copy is written` });
+    const saveCompressed = async (): Promise<string | undefined> => {
+      if (!writeModel) return undefined;
       const file = path.join(dir, COMPRESSED_MODEL);
       if (!saved) {
         const bytes = await state!.save(file, signal);
@@ -182,9 +214,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
           record.metrics.compressed = { ...record.metrics.compressed, ...m.compressed };
         });
       } else if (stage.kind === 'export') {
-        const file = await saveCompressed();
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, file, [...state!.quant.values()], evaluator, { policy, options: write }).catch((err: unknown) => {
+          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator, { policy, options: write }).catch((err: unknown) => {
             if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
             throw err;
           }));
@@ -195,8 +226,8 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     }
     current = undefined;
     await saveCompressed();
-    if (state.quant.size) {
-      const bytes = await writeQuantStore(path.join(dir, QUANT_FILE), [...state.quant.values()]);
+    if (state.quantized.length) {
+      const bytes = await state.writeQuantStore(path.join(dir, QUANT_FILE), signal);
       record.artifacts.quant = QUANT_FILE;
       sink.emit({ type: 'artifact', kind: 'report', path: path.join(dir, QUANT_FILE), bytes });
     }
@@ -212,10 +243,14 @@ export async function runRecipe(o: RunOptions): Promise<number> {
       if (process.env.QRECIPE_DEBUG && err instanceof Error) sink.emit({ type: 'log', level: 'error', message: err.stack ?? '' });
     }
   }
+  disarm();
+  await state?.close().catch(() => undefined);
   rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
   record.layers = state?.results ?? [];
   record.status = status;
   record.endedAt = new Date().toISOString();
+  record.resources = resources();
+  sink.emit({ type: 'log', level: 'info', message: `peak RSS ${record.resources.peakRssMB} MB, CPU ${record.resources.cpuSeconds.toFixed(1)} s` });
   if (error) record.error = error;
   try {
     if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`run folder ${dir} disappeared`);

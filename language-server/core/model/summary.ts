@@ -58,6 +58,9 @@ export interface ModelSummary {
   /** Float (not yet compressed) compressible layers. */
   layers: LayerInfo[];
   quantized: QuantizedLayerInfo[];
+  /** Parameters and bytes of the float layers, a tensor shared by tied layers counted once. */
+  layerParams: number;
+  layerBytes: number;
   /** All stored weights: parameters and bytes as stored. */
   totalParams: number;
   totalBytes: number;
@@ -157,10 +160,13 @@ export function summarizeModel(model: OnnxModel): ModelSummary {
   }
   const metadata: Record<string, string> = {};
   for (const e of model.proto.metadataProps ?? []) if (e.key) metadata[e.key] = e.value ?? '';
+  const layers = inv.layers.filter((l) => !quantTensors.has(l.tensorName));
+  const once = [...new Map(layers.map((l) => [l.tensorName, l])).values()];
   return {
     path: model.path, opset: defaultOpset(model), fileBytes: model.fileBytes,
     ...(model.proto.producerName ? { producer: `${String(model.proto.producerName)}${model.proto.producerVersion ? ` ${String(model.proto.producerVersion)}` : ''}` } : {}),
-    layers: inv.layers.filter((l) => !quantTensors.has(l.tensorName)), quantized, totalParams: inv.totalParams, totalBytes: inv.totalBytes, metadata,
+    layers, quantized, layerParams: once.reduce((a, l) => a + l.params, 0), layerBytes: once.reduce((a, l) => a + l.bytes, 0),
+    totalParams: inv.totalParams, totalBytes: inv.totalBytes, metadata,
   };
 }
 
@@ -225,9 +231,11 @@ export function formatModelSummary(s: ModelSummary): string {
       l.name, l.op + (l.groups && l.groups > 1 ? `/g${l.groups}` : ''), l.shape.join('x'), `${l.rows} x ${l.cols}`,
       l.dtype, l.params.toLocaleString('en-US'), formatBytes(l.bytes),
     ]), new Set([5, 6])));
-    const lp = s.layers.reduce((a, l) => a + l.params, 0);
-    const lb = s.layers.reduce((a, l) => a + l.bytes, 0);
-    out.push('', `${s.layers.length} ${s.quantized.length ? 'float' : 'compressible'} layers: ${lp.toLocaleString('en-US')} params, ${formatBytes(lb)}`);
+    const tied = new Map<string, string[]>();
+    for (const l of s.layers) if (l.sharedWith?.length) tied.set(l.tensorName, [...(tied.get(l.tensorName) ?? []), l.name]);
+    out.push('', `${s.layers.length} ${s.quantized.length ? 'float' : 'compressible'} layers: ${s.layerParams.toLocaleString('en-US')} params, `
+      + `${formatBytes(s.layerBytes)}${tied.size ? ' (tied weights counted once)' : ''}`);
+    for (const [t, names] of tied) out.push(`tied: ${names.join(' = ')} (one tensor, ${t})`);
   }
   out.push(s.quantized.length ? `all stored tensors: ${formatBytes(s.totalBytes)}; file ${formatBytes(s.fileBytes)}`
     : `all weights: ${s.totalParams.toLocaleString('en-US')} params, ${formatBytes(s.totalBytes)}; file ${formatBytes(s.fileBytes)}`);

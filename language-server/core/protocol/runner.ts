@@ -23,8 +23,8 @@ export type RunnerEvent =
   | { type: 'run-start'; protocol: number; runId: string; runDir: string; recipe: string; device: string; time: string }
   | { type: 'stage-start'; stage: StageKind; index: number; label: string }
   | { type: 'stage-end'; stage: StageKind; index: number; seconds: number }
-  /** Progress inside a stage (per layer, or per step of `label`'s phase); `etaSeconds` estimates the rest of it. */
-  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; label?: string; etaSeconds?: number }
+  /** Progress inside a stage (per layer, or per step of `label`'s phase); `etaSeconds` estimates the rest of it, `runEtaSeconds` the rest of the run (when known). */
+  | { type: 'progress'; stage: StageKind; done: number; total: number; layer?: string; label?: string; etaSeconds?: number; runEtaSeconds?: number }
   | { type: 'layer'; stage: StageKind; result: LayerResult }
   | { type: 'metrics'; model: 'original' | 'compressed' | 'exported'; dataset?: string; metrics: Metrics }
   /** `code` is a diagnostic's (QR102...); a located log prints as `file:line:col: level CODE: message`. */
@@ -59,7 +59,7 @@ export function isRunnerEvent(v: unknown): v is RunnerEvent {
     case 'run-start': return num(v.protocol) && str(v.runId) && str(v.runDir) && str(v.recipe) && str(v.device) && str(v.time);
     case 'stage-start': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.index) && str(v.label);
     case 'stage-end': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.index) && num(v.seconds);
-    case 'progress': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.done) && num(v.total) && opt(v.layer, str) && opt(v.label, str) && opt(v.etaSeconds, num);
+    case 'progress': return str(v.stage) && STAGE_KINDS.has(v.stage) && num(v.done) && num(v.total) && opt(v.layer, str) && opt(v.label, str) && opt(v.etaSeconds, num) && opt(v.runEtaSeconds, num);
     case 'layer': return str(v.stage) && isObj(v.result) && str(v.result.name);
     case 'metrics': return (v.model === 'original' || v.model === 'compressed' || v.model === 'exported') && opt(v.dataset, str)
       && isObj(v.metrics) && Object.values(v.metrics).every((x) => typeof x === 'number');
@@ -128,6 +128,30 @@ export interface RunRecord {
   settings?: Record<string, string>;
   /** Warnings of the run (also in run.log), e.g. layers an export left in float. */
   warnings?: string[];
+  /** How each calibrated stage ran (block by block or through the whole model) and where its time went. */
+  calibration?: CalibrationRecord[];
+  /** The runner process's peak resident memory and CPU time. */
+  resources?: { peakRssMB: number; cpuSeconds: number };
+}
+
+/** One calibrated stage: its driver, passes, time by phase and memory. */
+export interface CalibrationRecord {
+  stage: StageKind;
+  /** 'blockwise': parts cut from the graph; 'whole-model': the model once per group; 'one-pass'. */
+  driver: 'blockwise' | 'whole-model' | 'one-pass';
+  blocks?: number;
+  passes: number;
+  seconds: number;
+  /** Block-wise only: onnxruntime passes, Hessian accumulation, the stage's own compression (GPTQ, ...). */
+  forwardSeconds?: number;
+  hessianSeconds?: number;
+  compressSeconds?: number;
+  provider: string;
+  hessianBackend: string;
+  /** Block-wise only: peak bytes of cached activations in memory, and spilled to the scratch folder. */
+  activationMemoryMB?: number;
+  activationSpilledMB?: number;
+  peakRssMB: number;
 }
 
 /** One exported file and its verification (`verified`: onnxruntime-node loaded it). */

@@ -23,7 +23,7 @@ before(() => {
   assert.equal(r.status, 0, r.stderr);
 });
 
-function run(name: string, stage: string, extra = ''): RunRecord {
+function run(name: string, stage: string, extra = '', env: Record<string, string> = {}): RunRecord & { log: string } {
   const file = path.join(ws, `${name}.qrecipe`);
   writeFileSync(file, `model "${LM}/model.onnx"
 data calib { text "${LM}/data/calib.txt"  samples 32  seqlen 256  seed 0 }
@@ -32,14 +32,14 @@ ${stage}
 evaluate { perplexity on heldout }
 ${extra}
 `);
-  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [CLI, 'run', file, '--json-events'], { cwd: ws, encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   const events = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent);
   const start = events.find((e) => e.type === 'run-start');
   assert.equal(r.status, 0, `${name}: ${r.stdout.slice(-1500)}\n${r.stderr}`);
   assert.ok(start && start.type === 'run-start');
   const rec = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
   console.log(`# ${name}: perplexity ${rec.metrics.original?.perplexity?.toFixed(4)} -> ${rec.metrics.compressed?.perplexity?.toFixed(4)}`);
-  return rec;
+  return { ...rec, log: events.filter((e) => e.type === 'log').map((e) => (e.type === 'log' ? e.message : '')).join('\n') };
 }
 
 const PROJ = 'targets "re:layers\\\\..*_proj"';
@@ -55,6 +55,12 @@ test('GPTQ < RTN at 4 bits with groups of 64, and by a wider margin at 3 bits pe
   assert.ok(ppl(gptq3) < ppl(rtn3), `w3: GPTQ ${ppl(gptq3)} vs RTN ${ppl(rtn3)}`);
   assert.ok(ppl(rtn3) - ppl(gptq3) > ppl(rtn4) - ppl(gptq4), 'the 3-bit gap is wider than the 4-bit gap');
   assert.ok(ppl(gptq4) >= original * 0.99, 'quantisation does not improve on the original by more than noise');
+
+  // Block by block on parts cut from the graph (the default) = through the whole model once per block.
+  assert.match(gptq4.log, /block by block on 4 blocks cut from the graph/);
+  const whole = run('gptq-w4g64-whole-model', `quantize gptq on calib { ${PROJ}  bits 4  group 64 }`, '', { QRECIPE_BLOCKWISE: '0' });
+  assert.match(whole.log, /through the whole model once per block/);
+  assert.ok(Math.abs(ppl(whole) - ppl(gptq4)) <= 1e-4, `block-wise ${ppl(gptq4)} vs whole-model ${ppl(whole)}`);
 
   const x = gptq4.artifacts.exports[0]!;
   assert.equal(x.verified, true, 'onnxruntime-node loads the export');

@@ -19,27 +19,14 @@ import { loadModel, isExternal } from '../../../../language-server/core/model/re
 import { inventoryOf } from '../../../../language-server/core/model/inventory';
 import { setLayerWeight } from '../model/weights';
 import { GraphIndex, attrInt } from '../../../../language-server/core/model/graph';
-import { convGeometry } from './conv-geometry';
-import { InputStats } from './hessian';
-import { im2col, type ConvGeometry } from './im2col';
-import { floatData } from '../evaluate/tensor-data';
+import { StatsCollector, type LayerStats } from './collect';
+import { blockLabel } from '../blocks/labels';
 import { openSession, runSession, MemoryPeak, type ProviderChoice } from '../evaluate/session';
 import { tempPathFor } from '../../../../language-server/core/util/atomic';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../../../../language-server/core/util/cancel';
 import type { FeedBatch } from '../evaluate/agreement';
 
-/** What the algorithms get for one layer. */
-export interface LayerStats {
-  layer: LayerInfo;
-  /** H = (2/n)·Σ x·xᵀ (cols × cols, row-major); this layer's own array (safe to modify in place). */
-  hessian: Float32Array;
-  /** ‖X_j‖₂ per input column. */
-  colNorms: Float32Array;
-  /** n: calibration samples folded into H. */
-  samples: number;
-  /** Activation rows seen (tokens; output positions for convolutions). */
-  rows: number;
-}
+export type { LayerStats } from './collect';
 
 export interface CalibrationOptions extends LongRunOptions {
   /** Layers to calibrate (default: every MatMul/Gemm/Conv layer of the inventory). */
@@ -89,9 +76,8 @@ export function groupLayers(layers: LayerInfo[], size = 8): LayerInfo[][] {
   const byBlock = new Map<string, LayerInfo[]>();
   let loose: LayerInfo[] = [];
   for (const l of layers) {
-    const m = /^(.*?(?:layers|blocks|layer|h|block)\.\d+)\./.exec(l.name);
-    if (m) {
-      const key = m[1]!;
+    const key = blockLabel(l.name);
+    if (key !== undefined) {
       if (!byBlock.has(key)) { byBlock.set(key, []); out.push(byBlock.get(key)!); }
       byBlock.get(key)!.push(l);
     } else {
@@ -102,7 +88,6 @@ export function groupLayers(layers: LayerInfo[], size = 8): LayerInfo[][] {
   if (loose.length) out.push(loose);
   return out;
 }
-
 
 /**
  * Writes a variant of the editor's model exposing `names` as outputs; returns the files written
@@ -125,16 +110,14 @@ async function exposeOutputs(editor: ModelEditor, names: string[]): Promise<stri
   }
 }
 
-interface Pass { stats: Map<string, InputStats>; provider: string }
+interface Pass { stats: Map<string, LayerStats>; provider: string; backend: string }
 
 async function runGroup(
   editor: ModelEditor, index: GraphIndex, group: LayerInfo[], batches: CalibrationBatches, withHessian: boolean,
   useNative: boolean, mem: MemoryPeak, opts: CalibrationOptions,
 ): Promise<Pass> {
-  const names = [...new Set(group.map((l) => l.inputName))];
-  const stats = new Map<string, InputStats>();
-  const convOf = new Map<string, { layer: LayerInfo; g: ConvGeometry }>();
-  for (const l of group) if (l.op === 'Conv') convOf.set(l.inputName, { layer: l, g: convGeometry(index.graph.node ?? [], l) });
+  const collector = new StatsCollector(group, index.graph.node ?? [], withHessian, useNative);
+  const names = collector.names;
   const files = await exposeOutputs(editor, names);
   const removeFiles = async (): Promise<void> => { for (const f of files) await fs.rm(f, { force: true }); };
   let opened;
@@ -149,27 +132,8 @@ async function runGroup(
       throwIfAborted(opts.signal, 'calibration');
       const fetch = names.filter((n) => !(n in batch.feeds));
       const out = await runSession(opened.session, batch.feeds, editor.model.path, 'a calibration batch', fetch.length ? fetch : [opened.session.outputNames[0]!]);
-      for (const name of names) {
-        const t = out[name] ?? batch.feeds[name];
-        if (!t) throw new Error(`activation '${name}' was not produced`);
-        const x = floatData(t, `activation '${name}'`);
-        const conv = convOf.get(name);
-        let rows: number;
-        let cols: number;
-        let data: Float32Array;
-        if (conv) {
-          ({ rows, cols, data } = im2col(x, t.dims as number[], conv.g));
-        } else {
-          cols = t.dims[t.dims.length - 1]!;
-          rows = x.length / cols;
-          data = x;
-        }
-        let s = stats.get(name);
-        if (!s) { s = new InputStats(cols, withHessian, useNative); stats.set(name, s); }
-        if (s.cols !== cols) throw new Error(`activation '${name}' has ${cols} features, expected ${s.cols}`);
-        await s.add(data, rows, batch.samples, opts.signal);
-        mem.sample();
-      }
+      await collector.add(out, batch.feeds, batch.samples, opts.signal);
+      mem.sample();
       for (const v of Object.values(out)) v.dispose();
       await yieldToLoop();
     }
@@ -177,40 +141,29 @@ async function runGroup(
     await opened.session.release();
     await removeFiles();
   }
-  for (const l of group) {
-    const s = stats.get(l.inputName);
-    if (s && s.cols !== l.cols) throw new Error(`layer '${l.name}': its input has ${s.cols} features but the weight has ${l.cols} columns`);
-  }
-  return { stats, provider: opened.provider };
-}
-
-// Layers that read the same activation (q/k/v, gate/up) get their own copy of H: solvers damp
-// and factor H in place, which must not leak into the next layer's statistics.
-function layerStats(group: LayerInfo[], pass: Pass): Map<string, LayerStats> {
-  const out = new Map<string, LayerStats>();
-  const handedOut = new Set<string>();
-  for (const l of group) {
-    const s = pass.stats.get(l.inputName)!;
-    const hessian = handedOut.has(l.inputName) ? s.H.slice() : s.H;
-    handedOut.add(l.inputName);
-    out.set(l.name, { layer: l, hessian, colNorms: s.columnNorms(), samples: s.samples, rows: s.rows });
-  }
-  return out;
+  const backend = collector.backend;
+  return { stats: collector.finish(), provider: opened.provider, backend };
 }
 
 interface Prepared { editor: ModelEditor; index: GraphIndex; groups: LayerInfo[][]; skipped: { name: string; reason: string }[] }
 
-async function prepare(model: string | ModelEditor, opts: CalibrationOptions): Promise<Prepared> {
-  const editor = typeof model === 'string' ? new ModelEditor(await loadModel(model)) : model;
-  const all = opts.layers ?? inventoryOf(editor.model).layers;
+/** The layers calibration can serve, and the others with the reason. */
+export function usableLayers(graph: GraphIndex['graph'], layers: readonly LayerInfo[]): { usable: LayerInfo[]; skipped: { name: string; reason: string }[] } {
   const skipped: { name: string; reason: string }[] = [];
-  const index = new GraphIndex(editor.graph);
-  const transA = new Set((editor.graph.node ?? []).filter((n) => n.opType === 'Gemm' && attrInt(n, 'transA', 0) === 1).map((n) => n.name ?? ''));
-  const usable = all.filter((l) => {
+  const transA = new Set((graph.node ?? []).filter((n) => n.opType === 'Gemm' && attrInt(n, 'transA', 0) === 1).map((n) => n.name ?? ''));
+  const usable = layers.filter((l) => {
     const why = calibrationSkipReason(l) ?? (l.op === 'Gemm' && transA.has(l.nodeName) ? 'Gemm with transA=1: its activation is stored transposed' : undefined);
     if (why) skipped.push({ name: l.name, reason: why });
     return !why;
   });
+  return { usable, skipped };
+}
+
+async function prepare(model: string | ModelEditor, opts: CalibrationOptions): Promise<Prepared> {
+  const editor = typeof model === 'string' ? new ModelEditor(await loadModel(model)) : model;
+  const all = opts.layers ?? inventoryOf(editor.model).layers;
+  const index = new GraphIndex(editor.graph);
+  const { usable, skipped } = usableLayers(editor.graph, all);
   const ok = new Set(usable.map((l) => l.name));
   const groups = (opts.groups ?? groupLayers(usable, opts.groupLayers)).map((g) => g.filter((l) => ok.has(l.name))).filter((g) => g.length);
   return { editor, index, groups, skipped };
@@ -270,8 +223,8 @@ async function run(
     opts.onProgress?.({ done: k, total: groups.length, label: group[0]?.name });
     const pass = await runGroup(editor, index, group, batches, withHessian, opts.useNative !== false, mem, opts);
     provider = pass.provider;
-    backend = [...pass.stats.values()][0]?.backend ?? backend;
-    await after(group, layerStats(group, pass), kept, editor);
+    backend = pass.backend;
+    await after(group, pass.stats, kept, editor);
     mem.sample();
   }
   opts.onProgress?.({ done: groups.length, total: groups.length });

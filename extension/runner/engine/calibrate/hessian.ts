@@ -43,23 +43,37 @@ export function accumulateHessian(H: Float32Array, n: number, X: Float32Array, T
 
 /** Statistics of one activation (shared by every layer that reads it, e.g. q/k/v projections). */
 export class InputStats {
-  /** (2/n)·Σ x·xᵀ, cols × cols row-major; empty when Hessians are not collected. */
-  H: Float32Array;
   /** Calibration samples folded in (the n of the running mean). */
   samples = 0;
   /** Activation rows seen (tokens, or unfolded conv positions). */
   rows = 0;
   private readonly sq: Float64Array;
+  private readonly host: Float32Array;
   private nativeAcc: native.HessianAccumulator | undefined;
 
-  constructor(readonly cols: number, readonly withHessian: boolean, useNative: boolean) {
+  /**
+   * @param keepOnDevice with a CUDA accumulator, H stays in GPU memory between batches (only the
+   * activations cross the bus) until `takeH()` brings it back.
+   */
+  constructor(readonly cols: number, readonly withHessian: boolean, useNative: boolean, keepOnDevice = false) {
     this.sq = new Float64Array(cols);
     if (withHessian && useNative && native.isAvailable()) {
-      this.nativeAcc = new native.HessianAccumulator(cols);
-      this.H = this.nativeAcc.H;
+      this.nativeAcc = new native.HessianAccumulator(cols, { keepOnDevice });
+      this.host = new Float32Array(0);
     } else {
-      this.H = new Float32Array(withHessian ? cols * cols : 0);
+      this.host = new Float32Array(withHessian ? cols * cols : 0);
     }
+  }
+
+  /** (2/n)·Σ x·xᵀ, cols × cols row-major; empty when Hessians are not collected. */
+  get H(): Float32Array {
+    return this.nativeAcc ? this.nativeAcc.H : this.host;
+  }
+
+  /** H, brought back from the GPU if it was kept there (whose memory is then freed). */
+  takeH(): Float32Array {
+    this.nativeAcc?.dispose();
+    return this.H;
   }
 
   /** Which implementation accumulates H. */
@@ -70,15 +84,17 @@ export class InputStats {
   /** Adds `rows` activation rows (rows × cols) that belong to `samples` calibration samples. */
   async add(X: Float32Array, rows: number, samples: number, signal?: AbortSignal): Promise<void> {
     const C = this.cols;
-    for (let r = 0; r < rows; r++) {
-      const o = r * C;
-      for (let c = 0; c < C; c++) { const v = X[o + c]!; this.sq[c]! += v * v; }
-    }
-    if (this.withHessian) {
+    // With a Hessian the column norms come from its diagonal; without one (Wanda) they are summed here.
+    if (!this.withHessian) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * C;
+        for (let c = 0; c < C; c++) { const v = X[o + c]!; this.sq[c]! += v * v; }
+      }
+    } else {
       if (this.nativeAcc) {
         await this.nativeAcc.add(X, rows, samples, { signal });
       } else {
-        accumulateHessian(this.H, this.samples, X, rows, C, samples);
+        accumulateHessian(this.host, this.samples, X, rows, C, samples);
       }
     }
     this.samples += samples;
@@ -87,6 +103,12 @@ export class InputStats {
 
   /** ‖X_j‖₂ over every row seen (Wanda's input norms). */
   columnNorms(): Float32Array {
-    return Float32Array.from(this.sq, Math.sqrt);
+    if (!this.withHessian) return Float32Array.from(this.sq, Math.sqrt);
+    // ‖X_j‖² = Σ x_j² = diag(H)_j · n / 2
+    const H = this.H;
+    const C = this.cols;
+    const out = new Float32Array(C);
+    for (let j = 0; j < C; j++) out[j] = Math.sqrt(Math.max(0, (H[j * C + j]! * this.samples) / 2));
+    return out;
   }
 }

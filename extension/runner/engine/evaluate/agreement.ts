@@ -12,6 +12,46 @@ import type { EvalOptions, EvalResult } from './result';
 
 export interface FeedBatch { feeds: Record<string, ort.Tensor>; samples: number }
 
+/** KL(reference ‖ model) and top-1 agreement summed over rows of the outputs' last axis (any float type). */
+export class KlSum {
+  kl = 0;
+  rows = 0;
+  agree = 0;
+  maxKl = 0;
+
+  /** `ya`: the model's output, `yb`: the reference's, same shape; `whatA`/`whatB` name them in errors. */
+  add(ya: ort.Tensor, yb: ort.Tensor, whatA: string, whatB: string): void {
+    if (ya.dims.join() !== yb.dims.join()) throw new Error(`${whatA}: shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
+    const n = ya.dims[ya.dims.length - 1]!;
+    const va = floatData(ya, whatA);
+    const vb = floatData(yb, whatB);
+    const pa = looksLikeProbabilities(va, n);
+    const pb = looksLikeProbabilities(vb, n);
+    const la = new Float64Array(n);
+    const lb = new Float64Array(n);
+    for (let r = 0; r < va.length / n; r++) {
+      logProbRow(va, r * n, n, pa, la);
+      logProbRow(vb, r * n, n, pb, lb);
+      let d = 0;
+      let ia = 0;
+      let ib = 0;
+      for (let c = 0; c < n; c++) {
+        d += Math.exp(lb[c]!) * (lb[c]! - la[c]!);
+        if (la[c]! > la[ia]!) ia = c;
+        if (lb[c]! > lb[ib]!) ib = c;
+      }
+      this.kl += d;
+      if (d > this.maxKl) this.maxKl = d;
+      if (ia === ib) this.agree++;
+      this.rows++;
+    }
+  }
+
+  result(): { value: number; details: Record<string, number> } {
+    return { value: this.kl / this.rows, details: { top1Agreement: this.agree / this.rows, rows: this.rows, maxKl: this.maxKl } };
+  }
+}
+
 export async function evaluateAgreement(
   model: string, reference: string, batches: () => AsyncIterable<FeedBatch>, total: number, opts: EvalOptions = {},
 ): Promise<EvalResult> {
@@ -22,46 +62,20 @@ export async function evaluateAgreement(
   try {
     const outA = describeIo(a.session, model).output;
     const outB = describeIo(b.session, reference).output;
-    let kl = 0;
-    let rows = 0;
-    let agree = 0;
+    const sum = new KlSum();
     let samples = 0;
-    let maxKl = 0;
     for await (const batch of batches()) {
       throwIfAborted(opts.signal, 'agreement evaluation');
       const ya = (await runSession(a.session, batch.feeds, model, 'an agreement batch', [outA]))[outA]!;
       const yb = (await runSession(b.session, batch.feeds, reference, 'an agreement batch', [outB]))[outB]!;
-      if (ya.dims.join() !== yb.dims.join()) throw new Error(`${model}: output shape [${ya.dims.join(', ')}] differs from the reference's [${yb.dims.join(', ')}]`);
-      const n = ya.dims[ya.dims.length - 1]!;
-      const va = floatData(ya, `${model}: output '${outA}'`);
-      const vb = floatData(yb, `${reference}: output '${outB}'`);
-      const pa = looksLikeProbabilities(va, n);
-      const pb = looksLikeProbabilities(vb, n);
-      const la = new Float64Array(n);
-      const lb = new Float64Array(n);
-      for (let r = 0; r < va.length / n; r++) {
-        logProbRow(va, r * n, n, pa, la);
-        logProbRow(vb, r * n, n, pb, lb);
-        let d = 0;
-        let ia = 0;
-        let ib = 0;
-        for (let c = 0; c < n; c++) {
-          d += Math.exp(lb[c]!) * (lb[c]! - la[c]!);
-          if (la[c]! > la[ia]!) ia = c;
-          if (lb[c]! > lb[ib]!) ib = c;
-        }
-        kl += d;
-        if (d > maxKl) maxKl = d;
-        if (ia === ib) agree++;
-        rows++;
-      }
+      sum.add(ya, yb, `${model}: output '${outA}'`, `${reference}: output '${outB}'`);
       samples += batch.samples;
       mem.sample();
       opts.onProgress?.({ done: samples, total, label: 'samples' });
       await yieldToLoop();
     }
     return {
-      metric: 'kl', value: kl / rows, details: { top1Agreement: agree / rows, rows, maxKl }, samples,
+      metric: 'kl', ...sum.result(), samples,
       provider: a.provider, fallbacks: a.fallbacks, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(),
     };
   } finally {

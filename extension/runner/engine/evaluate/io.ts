@@ -4,6 +4,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { floatTypeOf, type FloatTensorType } from './tensor-data';
+import type { OnnxModel } from '../../../../language-server/core/model/reader';
+import type { ValueInfoProto } from '../../../../language-server/core/model/onnx-proto';
+import { dtypeName } from '../../../../language-server/core/model/dtype';
 
 export type Task = 'lm' | 'classify' | 'ocr';
 
@@ -64,7 +67,7 @@ function pastInput(m: Meta, file: string): PastInput {
   return { name: m.name, type, dims, axis };
 }
 
-export function describeIo(session: ort.InferenceSession, file = 'model'): ModelIo {
+export function describeIo(session: Pick<ort.InferenceSession, 'inputMetadata' | 'outputMetadata'>, file = 'model'): ModelIo {
   const ins = meta(session.inputMetadata);
   const outs = meta(session.outputMetadata);
   const main = outs.find((m) => m.name === 'logits') ?? outs[0];
@@ -92,6 +95,26 @@ export function describeIo(session: ort.InferenceSession, file = 'model'): Model
   // A recogniser takes [N,3,H,W] with a free width and emits one distribution per time step.
   const task: Task = outRank === 3 && s.length === 4 && s[3] === undefined ? 'ocr' : 'classify';
   return { task, input: x.name, output: main.name, inputType: x.type ?? 'float32', outputType, shape: s, extra: ins.slice(1).map((m) => m.name), past: [], types, outputs };
+}
+
+/**
+ * The same description read from the graph itself (inputs that are not initializers, outputs), for
+ * models too big to open a session on just to look at their inputs.
+ */
+export function describeIoFromModel(model: OnnxModel): ModelIo {
+  const g = model.proto.graph ?? {};
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const toMeta = (v: ValueInfoProto): Meta => {
+    const t = v.type?.tensorType;
+    return {
+      name: v.name ?? '', isTensor: !!t, type: t?.elemType !== undefined ? dtypeName(t.elemType) : undefined,
+      shape: (t?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined ? d.dimValue : d.dimParam ?? '?')),
+    };
+  };
+  return describeIo({
+    inputMetadata: (g.input ?? []).filter((v) => !inits.has(v.name)).map(toMeta) as unknown as ort.InferenceSession['inputMetadata'],
+    outputMetadata: (g.output ?? []).map(toMeta) as unknown as ort.InferenceSession['outputMetadata'],
+  }, model.path);
 }
 
 function intTensor(type: string, b: number, t: number, fill: (w: number, k: number) => number): ort.Tensor {

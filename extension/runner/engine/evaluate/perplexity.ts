@@ -10,12 +10,45 @@ import { withEvalSession } from './scope';
 import { lmFeeds, logSoftmaxRow } from './io';
 import { floatData } from './tensor-data';
 import type { EvalOptions, EvalResult } from './result';
+import type * as ort from 'onnxruntime-node';
 
 export interface PerplexityOptions extends EvalOptions {
   /** Windows per onnxruntime run (default 4). */
   batch?: number;
   /** Bytes of text per token (1 for byte-level; tokenizer: bytes / tokens of the data). */
   bytesPerToken?: number;
+}
+
+/**
+ * Cross-entropy of next-token predictions summed over windows: logits [B, T, V] (any float type)
+ * of B windows of T tokens; the logits at t score token t+1 (T−1 targets per window).
+ */
+export class NllSum {
+  nll = 0;
+  targets = 0;
+  seqlen = 0;
+
+  /** `what` names the logits in errors (model and output). */
+  add(logits: ort.Tensor, windows: Int32Array[], what: string): void {
+    const [b, t, v] = logits.dims as number[];
+    if (b !== windows.length || t !== windows[0]!.length || !v) throw new Error(`${what} has shape [${logits.dims.join(', ')}], expected [${windows.length}, ${windows[0]!.length}, vocab]`);
+    const data = floatData(logits, what);
+    const row = new Float64Array(v);
+    for (let w = 0; w < b; w++) {
+      for (let k = 0; k < t - 1; k++) {
+        logSoftmaxRow(data, (w * t + k) * v, v, row);
+        this.nll -= row[windows[w]![k + 1]!]!;
+        this.targets++;
+      }
+    }
+    this.seqlen = t;
+  }
+
+  /** Perplexity and its details (`bytesPerToken` turns bits per token into bits per byte). */
+  result(bytesPerToken: number): { value: number; details: Record<string, number> } {
+    const mean = this.nll / this.targets;
+    return { value: Math.exp(mean), details: { meanNll: mean, bitsPerToken: mean / Math.LN2, bitsPerByte: mean / Math.LN2 / bytesPerToken, targets: this.targets, seqlen: this.seqlen } };
+  }
 }
 
 export async function evaluatePerplexity(model: string, windows: Int32Array[], opts: PerplexityOptions = {}): Promise<EvalResult> {
@@ -27,8 +60,7 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
     const vocab = typeof outMeta?.shape?.[2] === 'number' ? outMeta.shape[2] : 32000;
     const seqlen = windows[0]?.length ?? 1;
     const batch = Math.max(1, opts.batch ?? Math.min(8, Math.floor((256 * 1048576) / (seqlen * vocab * 4))));
-    let nll = 0;
-    let targets = 0;
+    const nll = new NllSum();
     let tokens = 0;
     let runSeconds = 0;
     for (let i = 0; i < windows.length; i += batch) {
@@ -37,29 +69,16 @@ export async function evaluatePerplexity(model: string, windows: Int32Array[], o
       const r0 = performance.now();
       const out = await runSession(session, lmFeeds(io, group), model, `windows of ${group[0]!.length} tokens`, [io.output]);
       runSeconds += (performance.now() - r0) / 1000;
-      const logits = out[io.output]!;
-      const [b, t, v] = logits.dims as number[];
-      if (b !== group.length || t !== group[0]!.length || !v) throw new Error(`${model}: output '${io.output}' has shape [${logits.dims.join(', ')}], expected [${group.length}, ${group[0]!.length}, vocab]`);
-      const data = floatData(logits, `output '${io.output}'`);
-      const row = new Float64Array(v);
-      for (let w = 0; w < b; w++) {
-        for (let k = 0; k < t - 1; k++) {
-          logSoftmaxRow(data, (w * t + k) * v, v, row);
-          nll -= row[group[w]![k + 1]!]!;
-          targets++;
-        }
-      }
-      tokens += b * t;
+      nll.add(out[io.output]!, group, `${model}: output '${io.output}'`);
+      tokens += group.length * group[0]!.length;
       mem.sample();
       for (const x of Object.values(out)) x.dispose();
       opts.onProgress?.({ done: Math.min(i + batch, windows.length), total: windows.length, label: 'windows' });
       await yieldToLoop();
     }
-    const mean = nll / targets;
     return {
       metric: 'perplexity',
-      value: Math.exp(mean),
-      details: { meanNll: mean, bitsPerToken: mean / Math.LN2, bitsPerByte: mean / Math.LN2 / (opts.bytesPerToken ?? 1), targets, seqlen: windows[0]?.length ?? 0 },
+      ...nll.result(opts.bytesPerToken ?? 1),
       samples: windows.length,
       throughput: { value: tokens / runSeconds, unit: 'tokens/s' },
       ...common(),

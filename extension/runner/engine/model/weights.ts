@@ -4,7 +4,7 @@
  */
 import type { LayerInfo } from '../../../../language-server/core/model/types';
 import type { ModelEditor } from './writer';
-import { bytesToFloat32 } from '../../../../language-server/core/model/dtype';
+import { bytesToFloat32, float32ToBytes } from '../../../../language-server/core/model/dtype';
 
 function checkSupported(layer: LayerInfo): void {
   if (layer.via?.includes('DequantizeLinear')) {
@@ -59,4 +59,23 @@ export function setLayerWeight(editor: ModelEditor, layer: LayerInfo, w: Float32
     throw new Error(`layer '${layer.name}': ${w.length} values given, ${layer.rows}x${layer.cols} expected`);
   }
   editor.setTensorFloat32(layer.tensorName, layer.transposed ? transpose(w, layer.rows, layer.cols) : w);
+}
+
+/**
+ * Makes the layer's weight come from `get` (rows × cols, row-major) when the model is written: the
+ * values are converted to the stored layout and float type then, and not held before (a weight
+ * stored in a Constant node is set at once).
+ */
+export async function setLayerWeightLazy(editor: ModelEditor, layer: LayerInfo, get: () => Promise<Float32Array>): Promise<void> {
+  checkSupported(layer);
+  // A Constant node's value is written with the graph, not streamed: set it now.
+  if (layer.source === 'constant') { setLayerWeight(editor, layer, await get()); return; }
+  const t = editor.tensor(layer.tensorName);
+  if (!t) throw new Error(`layer '${layer.name}': tensor '${layer.tensorName}' not found`);
+  const dataType = t.dataType ?? 1;
+  editor.setTensorData(layer.tensorName, async () => {
+    const w = await get();
+    if (w.length !== layer.rows * layer.cols) throw new Error(`layer '${layer.name}': ${w.length} values given, ${layer.rows}x${layer.cols} expected`);
+    return float32ToBytes(dataType, layer.transposed ? transpose(w, layer.rows, layer.cols) : w);
+  });
 }

@@ -352,6 +352,54 @@ export class ModelEditor {
     return { path: target, bytes: written, ...(anyExternal ? { externalPath: dataTarget, externalBytes } : {}) };
   }
 
+  /**
+   * The whole model as one protobuf buffer with every tensor inline (external tensors are read
+   * from their side file). For short-lived models opened from memory, e.g. one block of a big model;
+   * refuses models over the 2 GiB a protobuf can hold (save them with external data instead).
+   */
+  async toBuffer(opts: LongRunOptions = {}): Promise<Uint8Array> {
+    const proto = this.model.proto;
+    const graph = this.graph;
+    const inits = graph.initializer;
+    const heads: Uint8Array[] = [];
+    const lengths: number[] = [];
+    for (const t of inits) {
+      const len = this.dataLength(t);
+      const base: TensorProto = { ...t };
+      if (len !== undefined) for (const f of ['rawData', 'externalData', 'dataLocation', 'floatData', 'int32Data', 'int64Data', 'doubleData', 'uint64Data'] as const) delete base[f];
+      heads.push(encodeMessage('TensorProto', base));
+      lengths.push(len ?? -1);
+    }
+    const inlineLength = (k: number): number => heads[k]!.length + (lengths[k]! >= 0 ? 1 + varintLength(lengths[k]!) + lengths[k]! : 0);
+    const graphRest = encodeMessage('GraphProto', { ...graph, initializer: [] });
+    let graphLength = graphRest.length;
+    for (let k = 0; k < inits.length; k++) graphLength += 1 + varintLength(inlineLength(k)) + inlineLength(k);
+    const modelRest = encodeMessage('ModelProto', { ...proto, graph: undefined });
+    const header = fieldHeader(7, graphLength);
+    const total = modelRest.length + header.length + graphLength;
+    if (total > 2 ** 31 - 1) throw new Error(`${this.model.path}: ${total} bytes do not fit in one protobuf buffer (2 GiB); save it with external data`);
+    const out = new Uint8Array(total);
+    let at = 0;
+    const put = (b: Uint8Array): void => { out.set(b, at); at += b.length; };
+    put(modelRest);
+    put(header);
+    put(graphRest);
+    for (let k = 0; k < inits.length; k++) {
+      throwIfAborted(opts.signal, 'building the model');
+      put(fieldHeader(5, inlineLength(k)));
+      put(heads[k]!);
+      if (lengths[k]! >= 0) {
+        const data = await this.bytes(inits[k]!);
+        if (data.byteLength !== lengths[k]) throw new Error(`tensor '${inits[k]!.name ?? ''}': ${data.byteLength} bytes produced, ${lengths[k]} expected`);
+        put(fieldHeader(9, data.byteLength));
+        put(data);
+      }
+      opts.onProgress?.({ done: k + 1, total: inits.length, label: inits[k]!.name });
+    }
+    if (at !== total) throw new Error(`${this.model.path}: serialised ${at} bytes, planned ${total}`);
+    return out;
+  }
+
   private repointExternal(plans: { externalOffset?: number; length: number }[], location: string): void {
     this.graph.initializer.forEach((t, k) => {
       const p = plans[k]!;
