@@ -9,6 +9,7 @@ import { lower, type DocStage } from '../recipe/lower';
 import { LineIndex } from '../recipe/diagnostics';
 import { quoteString } from '../recipe/lexer';
 import { PATTERN_OP_NAMES } from '../recipe/patterns';
+import { maxOf, minOf } from '../util/arrays';
 
 /** Replace text[start, end) with `text` (offsets into the original text; edits never overlap). */
 export interface TextEdit {
@@ -64,8 +65,8 @@ export function allocationBudget(layers: { name: string; params: number }[], can
     const c = bits[l.name] !== undefined ? [bits[l.name]!] : candidates[l.name] ?? [];
     if (!c.length) continue;
     P += l.params;
-    lo += Math.min(...c) * l.params;
-    hi += Math.max(...c) * l.params;
+    lo += minOf(c) * l.params;
+    hi += maxOf(c) * l.params;
   }
   if (!P) throw new Error('no layer of the allocate stage has a width to budget');
   const min = lo / P, max = hi / P, slack = 5e-10;

@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import { didYouMean } from '../diagnostics';
 import { MAX_NAMES_LISTED } from '../../util/limits';
+import { maxOf } from '../../util/arrays';
 import type { DocNamed, Val } from '../lower';
 import type { DatasetSource, ResolvedDataset } from '../resolved';
 import type { ModelInventory } from '../../model/types';
@@ -122,7 +123,7 @@ export class DataRefs {
 export function checkTokenizerVocab(c: Checker, inv: ModelInventory): void {
   const embeddings = inv.layers.filter((l) => l.op === 'Gather');
   if (!embeddings.length) return;
-  const vocab = Math.max(...embeddings.map((l) => l.rows));
+  const vocab = maxOf(embeddings.map((l) => l.rows));
   const table = embeddings.find((l) => l.rows === vocab)!;
   for (const t of c.tokenizers) {
     if (t.facts.maxId < vocab) continue;
