@@ -74,6 +74,27 @@ function writeRecordSync(dir: string, record: RunRecord): void {
   renameSync(tmp, file);
 }
 
+/**
+ * The cancel deadline's end (cancel.ts calls it once the grace time is over): the run recorded
+ * cancelled synchronously, its scratch folder and this process's temp files removed, then run-end.
+ * A record that cannot be written (disk full) leaves the last one on disk (running, with this pid:
+ * read as failed once the process is gone), and run-end says failed with the cause.
+ */
+export function endCancelledSync(dir: string, record: RunRecord, tempDirs: readonly string[], sink: EventSink, t0: number): void {
+  let status: RunStatus = 'cancelled';
+  let error = 'cancelled by the user';
+  Object.assign(record, { status, endedAt: new Date().toISOString(), error });
+  try {
+    writeRecordSync(dir, record);
+  } catch (err) {
+    status = 'failed';
+    error = `${error}; the final run record could not be written (${fsMessage(err)})`;
+  }
+  try { rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true }); } catch { /* swept at the next start */ }
+  removeOwnTempFiles([dir, ...tempDirs]);
+  sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, error });
+}
+
 function isCancel(err: unknown, signal: AbortSignal): boolean {
   return signal.aborted || err instanceof CancelledError || (err instanceof Error && err.name === 'CancelledError');
 }
@@ -159,11 +180,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const exportDirs = recipe.stages.flatMap((st) => (st.kind === 'export' ? [path.dirname(path.resolve(st.path))] : []));
   const disarm = armCancelDeadline(signal, () => {
     record.layers = state?.results ?? [];
-    Object.assign(record, { status: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled by the user' });
-    writeRecordSync(dir, record);
-    rmSync(path.join(dir, SCRATCH_DIR), { recursive: true, force: true });
-    removeOwnTempFiles([dir, ...exportDirs]);
-    sink.emit({ type: 'run-end', status: 'cancelled', seconds: (Date.now() - t0) / 1000, error: 'cancelled by the user' });
+    endCancelledSync(dir, record, exportDirs, sink, t0);
   });
   const timed = async <T>(stage: StageKind, label: string, fn: () => Promise<T>): Promise<T> => {
     const index = stageIndex++;

@@ -6,11 +6,14 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
-import { scanRuns } from '../../../language-server/core/runs/store';
+import { scanRuns, SCRATCH_DIR } from '../../../language-server/core/runs/store';
+import { tempPathFor } from '../../../language-server/core/util/atomic';
+import { endCancelledSync } from '../../../extension/runner/pipeline/run-recipe';
+import { sampleRecord } from '../../fuzz/run-records';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { Rng } from '../../../language-server/core/util/rng';
 import { writeMlpModel } from '../helpers';
@@ -175,4 +178,40 @@ console.log('ready');setInterval(()=>{},1000);`;
   const next = spawnSync(process.execPath, [CLI, 'run', recipe], { cwd: dir, encoding: 'utf8' });
   assert.equal(next.status, 0, next.stderr);
   assert.deepEqual(leftovers(dir), [live]);
+});
+
+test('the cancel deadline\'s end on a full disk: run-end failed naming ENOSPC, the last record kept, no temp file or scratch left; with space: cancelled', async (t) => {
+  for (const full of [true, false]) {
+    const dir = tmpfs(256);
+    if (!dir) { t.skip('cannot mount a tmpfs here (not root)'); return; }
+    try {
+      const runDir = path.join(dir, '20260101-000000-r');
+      mkdirSync(path.join(runDir, SCRATCH_DIR), { recursive: true });
+      writeFileSync(path.join(runDir, SCRATCH_DIR, 'codes.bin'), new Uint8Array(1024));
+      const record = sampleRecord('20260101-000000-r', '2026-01-01T00:00:00Z', { status: 'running', pid: process.pid });
+      writeFileSync(path.join(runDir, 'run.json'), JSON.stringify(record));
+      writeFileSync(tempPathFor(path.join(dir, 'x.onnx')), 'half an export');
+      if (full) {
+        const st = statfsSync(dir);
+        writeFileSync(path.join(dir, 'filler'), new Uint8Array(st.bavail * st.bsize));
+      }
+      const ev: RunnerEvent[] = [];
+      endCancelledSync(runDir, record, [dir], { emit: (e) => ev.push(e), attachLog: () => undefined }, Date.now());
+      const end = ev.at(-1)!;
+      assert.equal(end.type, 'run-end');
+      if (end.type !== 'run-end') return;
+      const onDisk = JSON.parse(readFileSync(path.join(runDir, 'run.json'), 'utf8')) as { status: string };
+      if (full) {
+        assert.equal(end.status, 'failed');
+        assert.match(end.error ?? '', /cancelled by the user; .*ENOSPC/);
+        assert.equal(onDisk.status, 'running', 'the last record written stays (read as failed once this process is gone)');
+      } else {
+        assert.equal(end.status, 'cancelled');
+        assert.equal(onDisk.status, 'cancelled');
+      }
+      assert.deepEqual(leftovers(dir), []);
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  }
 });
