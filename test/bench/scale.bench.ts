@@ -14,6 +14,7 @@ import os from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import type { RunnerEvent, RunRecord } from '../../language-server/core/protocol/runner';
+import { lineSplitter } from '../../language-server/core/protocol/lines';
 import { generateLlamaShaped } from '../fixtures/gen-llama-shaped';
 
 const args = process.argv.slice(2);
@@ -78,19 +79,12 @@ ${flag('no-export') ? '' : `export onnx-matmulnbits "${path.join(ws, 'out', 'mod
     env: { ...process.env, QRECIPE_EXECUTION_PROVIDER: provider },
   });
   const timed: { t: number; e: RunnerEvent }[] = [];
-  let buf = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as RunnerEvent;
-      timed.push({ t: (performance.now() - t0) / 1000, e });
-      if (e.type === 'stage-end' || e.type === 'log') console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${e.type === 'log' ? e.message : `${e.stage} done in ${e.seconds.toFixed(1)} s`}`);
-    }
+  const lines = lineSplitter((line) => {
+    const e = JSON.parse(line) as RunnerEvent;
+    timed.push({ t: (performance.now() - t0) / 1000, e });
+    if (e.type === 'stage-end' || e.type === 'log') console.log(`  [${((performance.now() - t0) / 1000).toFixed(1)} s] ${e.type === 'log' ? e.message : `${e.stage} done in ${e.seconds.toFixed(1)} s`}`);
   });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(d));
   const poll = gpu0 !== undefined ? setInterval(() => { const m = gpuMemoryMB(); if (m !== undefined) peakGpu = Math.max(peakGpu ?? 0, m); }, 1000) : undefined;
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   if (poll) clearInterval(poll);

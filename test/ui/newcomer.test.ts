@@ -10,17 +10,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openSession, type Session } from './session';
 
-async function waitForRows(s: Session, accept: (rows: string[]) => boolean, timeoutMs: number): Promise<string[]> {
-  const end = Date.now() + timeoutMs;
-  let rows: string[] = [];
-  while (Date.now() < end) {
-    rows = await s.runRows();
-    if (accept(rows)) return rows;
-    await s.page.waitForTimeout(1000);
-  }
-  throw new Error(`runs view never satisfied the condition; rows: ${JSON.stringify(rows)}`);
-}
-
 /** Closes the active editor and checks that VS Code asks nothing (read-only documents are never "unsaved"). */
 async function closeWithoutPrompt(s: Session): Promise<void> {
   await s.page.keyboard.press('Control+W');
@@ -61,7 +50,7 @@ test('newcomer: quickstart from an empty folder, check, run, run page, models, i
     assert.match(finished, /\d+ % of the original/);
     assert.match(finished, /exported tiny-lm-w4\.onnx \(loads in onnxruntime\)/);
     await s.shot('newcomer-4-finished');
-    const rows = await waitForRows(s, (r) => r.some((x) => /ppl \d/.test(x)), 30_000);
+    const rows = await s.waitForRunRows((r) => r.some((x) => /ppl \d/.test(x)), 30_000);
     const row = rows.find((x) => /ppl \d/.test(x))!;
     assert.match(row, /gptq 4b/, 'the run is named by its settings, not its start time');
     assert.match(row, /MiB/);
@@ -99,7 +88,7 @@ test('newcomer: quickstart from an empty folder, check, run, run page, models, i
     await s.open('qrecipe-quickstart/quickstart.qrecipe');
     await s.page.locator('.monaco-editor .view-lines').first().filter({ hasText: 'bits 3' }).waitFor({ timeout: 20_000 });
     await clickLens(s, 'Run');
-    const two = await waitForRows(s, (r) => r.some((x) => /gptq 3b.*ppl/.test(x)) && r.some((x) => /gptq 4b.*ppl/.test(x)), 600_000);
+    const two = await s.waitForRunRows((r) => r.some((x) => /gptq 3b.*ppl/.test(x)) && r.some((x) => /gptq 4b.*ppl/.test(x)), 600_000);
     assert.ok(two.length >= 3, JSON.stringify(two));
     await s.shot('newcomer-8-two-runs');
     const runRows = (await s.view('Runs')).locator('.monaco-list-row').filter({ hasText: /gptq \db.*ppl/ });

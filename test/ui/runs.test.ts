@@ -9,17 +9,6 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openSession, type Session } from './session';
 
-async function waitForRuns(s: Session, accept: (rows: string[]) => boolean, timeoutMs: number): Promise<string[]> {
-  const end = Date.now() + timeoutMs;
-  let rows: string[] = [];
-  while (Date.now() < end) {
-    rows = await s.runRows();
-    if (accept(rows)) return rows;
-    await s.page.waitForTimeout(1000);
-  }
-  throw new Error(`runs view never satisfied the condition; rows: ${JSON.stringify(rows)}`);
-}
-
 async function breakAndFix(s: Session): Promise<void> {
   await s.page.locator('.monaco-editor .view-lines').first().click();
   await s.page.keyboard.press('Control+End');
@@ -45,13 +34,13 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     await s.page.locator('.contentWidgets .codelens-decoration a', { hasText: 'Run' }).first().click({ timeout: 30_000 });
     await s.notification(/QRecipe: quickstart/);
     await s.shot('journey-2-progress');
-    const rows = await waitForRuns(s, (r) => r.some((x) => /ppl \d/.test(x)), 300_000);
+    const rows = await s.waitForRunRows((r) => r.some((x) => /ppl \d/.test(x)), 300_000);
     assert.ok(rows.some((r) => /quickstart/.test(r)));
     await s.shot('journey-3-run-in-sidebar');
 
     await s.open('examples/sparsegpt-2of4.qrecipe');
     await s.command('QRecipe: Run Recipe');
-    await waitForRuns(s, (r) => r.filter((x) => /ppl \d/.test(x)).length >= 2, 300_000);
+    await s.waitForRunRows((r) => r.filter((x) => /ppl \d/.test(x)).length >= 2, 300_000);
 
     // Compare: select both runs in the tree, then the view's Compare action.
     const runRows = s.page.locator('.pane .monaco-list-row').filter({ hasText: /ppl \d/ });
@@ -110,11 +99,11 @@ test('a runner killed mid-run shows as failed and the Runs view stays usable', {
     // the editor in the recipe's language mode before the command, so that it runs this recipe
     await s.languageMode('QRecipe');
     await s.command('QRecipe: Run Recipe');
-    await waitForRuns(s, (r) => r.some((x) => /\d+\/\d+/.test(x)), 180_000); // per-layer progress is showing
+    await s.waitForRunRows((r) => r.some((x) => /\d+\/\d+/.test(x)), 180_000); // per-layer progress is showing
     // "[d]ist" keeps pkill from matching the shell that runs it.
     execSync(`pkill -KILL -f "[d]ist/cli.js run .*${s.workspace.replace(/[^A-Za-z0-9/_-]/g, '.')}"`);
     await s.notification(/failed/, 60_000);
-    const rows = await waitForRuns(s, (r) => r.some((x) => /failed/.test(x)), 30_000);
+    const rows = await s.waitForRunRows((r) => r.some((x) => /failed/.test(x)), 30_000);
     assert.ok(rows.some((r) => /failed/.test(r)));
     await s.shot('killed-runner');
     await s.command('QRecipe: Refresh Runs');

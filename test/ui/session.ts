@@ -27,6 +27,8 @@ export interface Session {
   notification(text: RegExp, timeoutMs?: number): Promise<string>;
   /** Opens the QRecipe view container and returns the Runs view's rows' text. */
   runRows(): Promise<string[]>;
+  /** Polls the Runs view's rows (every second) until `accept` holds; throws with the last rows after `timeoutMs`. */
+  waitForRunRows(accept: (rows: string[]) => boolean, timeoutMs: number): Promise<string[]>;
   /** Opens the QRecipe view container and returns one of its views (`Runs`, `Models`). */
   view(name: 'Runs' | 'Models'): Promise<import('playwright-core').Locator>;
   /** The visible webview's content frame (Compare, Sensitivity, a markdown preview). */
@@ -128,6 +130,16 @@ export async function openSession(opts: { trust?: boolean; empty?: boolean } = {
     async runRows() {
       const view = await this.view('Runs');
       return view.locator('.monaco-list-row').allTextContents();
+    },
+    async waitForRunRows(accept, timeoutMs) {
+      const end = Date.now() + timeoutMs;
+      let rows: string[] = [];
+      while (Date.now() < end) {
+        rows = await this.runRows();
+        if (accept(rows)) return rows;
+        await page.waitForTimeout(1000);
+      }
+      throw new Error(`runs view never satisfied the condition; rows: ${JSON.stringify(rows)}`);
     },
     async view(name) {
       const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).first();

@@ -11,21 +11,14 @@ import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
 import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
 import { requireTrust } from '../trust';
-import type { RunnerEvent, StageKind } from '../../../language-server/core/protocol/runner';
-import { formatSeconds } from '../../../language-server/core/format/numbers';
-import { finishMessage } from './summaries';
+import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { finishMessage, progressText, type RunProgress } from './summaries';
 
 /** What the Runs tree shows for a run that is still going. */
-export interface LiveRun {
+export interface LiveRun extends RunProgress {
   runId?: string;
   runDir?: string;
   recipe: string;
-  stage?: StageKind;
-  stageLabel?: string;
-  done?: number;
-  total?: number;
-  layer?: string;
-  etaSeconds?: number;
   process: RunnerProcess;
 }
 
@@ -40,11 +33,8 @@ export interface RunChange {
   structural: boolean;
 }
 
-export function progressText(r: Pick<LiveRun, 'stage' | 'stageLabel' | 'done' | 'total' | 'layer' | 'etaSeconds'>): string {
-  if (!r.total) return r.stageLabel ?? 'starting';
-  const pct = Math.floor((100 * (r.done ?? 0)) / r.total);
-  return `${r.stage} ${pct}% (${r.done}/${r.total})${r.layer ? ` ${r.layer}` : ''}${r.etaSeconds !== undefined ? ` · ${formatSeconds(r.etaSeconds)} left` : ''}`;
-}
+
+export { progressText };
 
 export class RunManager implements vscode.Disposable {
   private readonly live = new Map<RunnerProcess, LiveRun>();
@@ -181,7 +171,8 @@ export class RunManager implements vscode.Disposable {
         this.ctx.log(`stage ${e.index + 1}: ${e.label}`);
         break;
       case 'progress':
-        Object.assign(live, { stage: e.stage, done: e.done, total: e.total, layer: e.layer, etaSeconds: e.etaSeconds });
+        Object.assign(live, { stage: e.stage, done: e.done, total: e.total, layer: e.layer ?? e.label, etaSeconds: e.etaSeconds });
+        if (e.runEtaSeconds !== undefined) Object.assign(live, { runEtaSeconds: e.runEtaSeconds, runEtaAt: Date.now() });
         break;
       case 'log':
         if (e.level === 'error') this.ctx.output.error(e.message);

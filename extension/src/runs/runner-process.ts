@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { isRunnerEvent, type RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { lineSplitter } from '../../../language-server/core/protocol/lines';
 
 export interface RunnerExit {
   code: number | null;
@@ -31,16 +32,8 @@ export class RunnerProcess implements vscode.Disposable {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdin?.on('error', () => undefined); // the runner may be gone before we write
-    let buffered = '';
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (line) this.handleLine(line);
-      }
-    });
+    const stdout = lineSplitter((line) => this.handleLine(line));
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
     let errBuf = '';
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       errBuf += chunk;
@@ -57,7 +50,7 @@ export class RunnerProcess implements vscode.Disposable {
         this.stderr.push(`could not start the runner: ${err.message}`);
       });
       this.child.on('close', (code, signal) => {
-        if (buffered.trim()) this.handleLine(buffered.trim());
+        stdout.flush();
         if (errBuf) this.stderr.push(errBuf);
         resolve({ code, signal, stderrTail: this.stderr.join('\n') });
       });

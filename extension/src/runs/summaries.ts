@@ -2,9 +2,9 @@
 // the pickers' lines. Human metric names and units from core/format/metrics.ts; no VS Code API
 // here, so it is unit-tested.
 import path from 'node:path';
-import type { ExportRecord, RunRecord } from '../../../language-server/core/protocol/runner';
+import type { ExportRecord, RunRecord, StageKind } from '../../../language-server/core/protocol/runner';
 import { formatMetric, formatMetricDelta, glanceMetrics, isBetter, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
-import { formatBytes } from '../../../language-server/core/format/numbers';
+import { formatBytes, formatSeconds } from '../../../language-server/core/format/numbers';
 import { shortTime } from '../../../language-server/core/runs/labels';
 
 /** The run's main quality metric (the first of METRIC_ORDER it measured), if any. */
@@ -81,4 +81,27 @@ export function pickerLine(r: RunRecord, label: string): { label: string; descri
     description: r.status === 'succeeded' ? glanceMetrics(r.metrics.compressed) : r.status,
     detail: `${r.status} · ${shortTime(r.startedAt)} · ${r.id}`,
   };
+}
+
+/** Where a live run is, as the runner's last events said. */
+export interface RunProgress {
+  stage?: StageKind;
+  stageLabel?: string;
+  done?: number;
+  total?: number;
+  layer?: string;
+  etaSeconds?: number;
+  runEtaSeconds?: number;
+  runEtaAt?: number;
+}
+
+/** "quantize 40% (2/5) block 3 · 2 min left in this stage, about 9 min for the run". */
+export function progressText(r: RunProgress, now = Date.now()): string {
+  if (!r.total) return r.stageLabel ?? 'starting';
+  const pct = Math.floor((100 * (r.done ?? 0)) / r.total);
+  const stageEta = r.etaSeconds !== undefined ? ` · ${formatSeconds(r.etaSeconds)} left` : '';
+  // The run's estimate counts down between events (a block of a big model takes minutes).
+  const runLeft = r.runEtaSeconds !== undefined ? Math.max(0, r.runEtaSeconds - (now - (r.runEtaAt ?? now)) / 1000) : undefined;
+  const runEta = runLeft !== undefined ? `${stageEta ? ' in this stage,' : ' ·'} about ${formatSeconds(runLeft)} for the run` : '';
+  return `${r.stage} ${pct}% (${r.done}/${r.total})${r.layer ? ` ${r.layer}` : ''}${stageEta}${runEta}`;
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdi
 import os from 'node:os';
 import path from 'node:path';
 import type { RunnerEvent, RunRecord } from '../../../language-server/core/protocol/runner';
+import { lineSplitter } from '../../../language-server/core/protocol/lines';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -81,20 +82,13 @@ test('bad inputs (missing data file, unreadable model) fail before compute', () 
 function startRun(file: string, cwd: string, when: (e: RunnerEvent) => boolean) {
   const child = spawn(process.execPath, [CLI, 'run', file, '--json-events'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   const seen: RunnerEvent[] = [];
-  let buf = '';
   const hit = new Promise<RunnerEvent[]>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!line.trim()) continue;
-        const e = JSON.parse(line) as RunnerEvent;
-        seen.push(e);
-        if (when(e)) resolve(seen);
-      }
+    const lines = lineSplitter((line) => {
+      const e = JSON.parse(line) as RunnerEvent;
+      seen.push(e);
+      if (when(e)) resolve(seen);
     });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(d));
     child.on('exit', () => reject(new Error(`runner exited before the event: ${JSON.stringify(seen.slice(-3))}`)));
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import type { RunnerEvent, RunRecord } from '../../../language-server/core/protocol/runner';
+import { lineSplitter } from '../../../language-server/core/protocol/lines';
 import { generateLlamaShaped } from '../../fixtures/gen-llama-shaped';
 import { buildCli, CLI, ROOT } from '../quality/common';
 
@@ -42,19 +43,12 @@ async function cancelAt(name: string, when: (e: RunnerEvent) => boolean): Promis
   });
   const seen: RunnerEvent[] = [];
   let killedAt = 0;
-  let buf = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as RunnerEvent;
-      seen.push(e);
-      if (!killedAt && when(e)) { killedAt = performance.now(); child.kill('SIGTERM'); }
-    }
+  const lines = lineSplitter((line) => {
+    const e = JSON.parse(line) as RunnerEvent;
+    seen.push(e);
+    if (!killedAt && when(e)) { killedAt = performance.now(); child.kill('SIGTERM'); }
   });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(d));
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   const took = performance.now() - killedAt;
   assert.ok(killedAt > 0, `${name}: the run ended before the point was reached: ${JSON.stringify(seen.slice(-3))}`);

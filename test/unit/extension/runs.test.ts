@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { writeRecord } from '../../../language-server/core/runs/store';
 import { runPage } from '../../../extension/src/runs/run-page';
-import { exportMessage, finishMessage, pickerLine, runTooltip } from '../../../extension/src/runs/summaries';
+import { exportMessage, finishMessage, pickerLine, progressText, runTooltip } from '../../../extension/src/runs/summaries';
 import { RunIndex } from '../../../extension/src/runs/run-index';
 import { progressEvents } from '../../../extension/runner/analysis-command';
 
@@ -75,4 +75,15 @@ test('analysis progress: the ETA of a phase comes from its own pace, and a new p
   now = 4000; report({ done: 0, total: 28, label: 'layer layers.0.q_proj' });
   now = 5000; report({ done: 1, total: 28, label: 'layer layers.0.k_proj' });
   assert.deepEqual(got.map((g) => g.etaSeconds), [undefined, 6, 4, undefined, 27]);
+});
+
+test('live progress: the stage ETA, the block label, and the run ETA counting down between events', () => {
+  assert.equal(progressText({ stageLabel: 'calibrate on calib' }), 'calibrate on calib');
+  const p = { stage: 'quantize' as const, done: 2, total: 8, layer: 'block 3/8: capture', etaSeconds: 120 };
+  assert.equal(progressText(p), 'quantize 25% (2/8) block 3/8: capture · 2 min 0 s left');
+  const at = 1_000_000;
+  const withRun = { ...p, runEtaSeconds: 600, runEtaAt: at };
+  assert.match(progressText(withRun, at), /2 min 0 s left in this stage, about 10 min 0 s for the run$/);
+  assert.match(progressText(withRun, at + 300_000), /about 5 min 0 s for the run$/);
+  assert.match(progressText({ ...withRun, etaSeconds: undefined }, at + 700_000), /\(2\/8\) block 3\/8: capture · about 0\.0 s for the run$/);
 });
