@@ -6,6 +6,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { findRun, sweepStore, writeRecord } from '../../../language-server/core/runs/store';
 import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
+import { storeOutsideWorkspace } from '../../../language-server/core/util/confine';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
@@ -101,13 +102,14 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
   const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
   policy.protectedDirs.push(dir);
-  sweepStaleTemps(path.dirname(path.resolve(out)));
-  await sweepStore(runsRoot);
-  const refused = refusedWrites(out, policy, write);
+  const store = storeOutsideWorkspace(runsRoot, write.workspace);
+  const refused = [...(store && !write.allowOutside ? [store] : []), ...refusedWrites(out, policy, write)];
   if (refused.length) {
     if (json) sink.emit({ type: 'write-refused', problems: refused.map((p) => ({ kind: p.kind, path: p.target, message: p.message })) });
     throw new Error(refused.map(explain).join('; '));
   }
+  sweepStaleTemps(path.dirname(path.resolve(out)));
+  await sweepStore(runsRoot);
   if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
   const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
   const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant);

@@ -26,6 +26,7 @@ import { ExportVerifyError, runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
 import { sweepStore } from '../../../language-server/core/runs/store';
 import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
+import { storeOutsideWorkspace, type WriteProblem } from '../../../language-server/core/util/confine';
 import { userMessage } from '../../../language-server/core/util/errors';
 
 /** A file-system error as a sentence: "no space left on the device (ENOSPC)". */
@@ -123,10 +124,12 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     root, runsRoot: o.runsRoot,
     inputs: [recipePath, ...(pre.analysis?.imports ?? []), model.path, ...(pre.analysis?.inventory?.externalFiles ?? [])],
   });
-  const refused = recipe.stages.flatMap((s) => (s.kind === 'export' ? refusedWrites(s.path, policy, write).map((p) => ({ p, s })) : []));
+  const refused: { p: WriteProblem; s?: ResolvedStage }[] = recipe.stages.flatMap((s) => (s.kind === 'export' ? refusedWrites(s.path, policy, write).map((p) => ({ p, s })) : []));
+  const store = storeOutsideWorkspace(o.runsRoot, write.workspace);
+  if (store && !write.allowOutside) refused.unshift({ p: store });
   if (refused.length) {
     sink.emit({ type: 'write-refused', problems: refused.map(({ p }) => ({ kind: p.kind, path: p.target, message: p.message })) });
-    for (const { p, s } of refused) sink.emit({ type: 'log', level: 'error', message: explain(p), file: s.range.file, line: s.range.start.line + 1, column: s.range.start.character + 1 });
+    for (const { p, s } of refused) sink.emit({ type: 'log', level: 'error', message: explain(p), ...(s ? { file: s.range.file, line: s.range.start.line + 1, column: s.range.start.character + 1 } : {}) });
     sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `nothing was run: ${explain(refused[0]!.p)}` });
     return 1;
   }

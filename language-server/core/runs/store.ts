@@ -14,6 +14,7 @@ import { sweepStaleTemps, writeFileAtomic } from '../util/atomic';
 import type { RunRecord } from '../protocol/runner';
 import { validateRecord } from './record-schema';
 import { isSameProcess } from '../util/process';
+import { storeOutsideWorkspace } from '../util/confine';
 import { readRegularFile, RefusedFileError } from '../util/regular-file';
 import { MAX_RUN_RECORD_BYTES } from '../util/limits';
 
@@ -141,13 +142,16 @@ export async function scanRuns(root: string, opts: { repair?: boolean } = {}): P
  */
 export async function sweepStore(root: string): Promise<string[]> {
   const removed: string[] = [];
+  // never through a link planted in the workspace: the sweep would run wherever it points
+  if (storeOutsideWorkspace(root)) return removed;
   let names: string[];
   try { names = readdirSync(root); } catch { return removed; }
   for (const name of names) {
     const dir = path.join(root, name);
     pushAll(removed, sweepStaleTemps(dir));
     const scratch = path.join(dir, SCRATCH_DIR);
-    if (!existsSync(scratch)) continue;
+    // only a run's own scratch folder (a folder without run.json is not a run of this store)
+    if (!existsSync(scratch) || !existsSync(path.join(dir, RUN_FILE))) continue;
     let running = false;
     try { running = (await readRun(dir)).status === 'running'; } catch { /* broken: its runner is gone too */ }
     if (!running) { rmSync(scratch, { recursive: true, force: true }); removed.push(scratch); }

@@ -93,3 +93,30 @@ export function checkWrite(target: string, policy: WritePolicy, what = 'the outp
 export function blocking(problems: WriteProblem[], allowed: { allowOutside?: boolean; force?: boolean }): WriteProblem[] {
   return problems.filter((p) => p.kind === 'protected' || (p.kind === 'outside' && !allowed.allowOutside) || (p.kind === 'exists' && !allowed.force));
 }
+
+/**
+ * A run store that a link inside its workspace leads out of it (issue 20 #1): a downloaded workspace
+ * whose `.qrecipe` (or `.qrecipe/runs`) is a link to `~` would have runs written, and the store's
+ * sweep of stale temp files and scratch folders run, wherever it points. The store's workspace is
+ * `workspace` when given (the extension's folder, `--workspace`), else the folder holding the
+ * store's `.qrecipe`; a store elsewhere (`--runs DIR` named by the user) is the user's choice.
+ * Returns the problem (kind `outside`: allowed only as other writes outside the workspace are).
+ */
+export function storeOutsideWorkspace(runsRoot: string, workspace?: string): WriteProblem | undefined {
+  const abs = path.resolve(runsRoot);
+  let ws = workspace ? path.resolve(workspace) : undefined;
+  if (!ws) {
+    const parts = abs.split(path.sep);
+    const at = parts.lastIndexOf('.qrecipe');
+    if (at <= 0) return undefined;
+    ws = parts.slice(0, at).join(path.sep) || path.sep;
+  }
+  if (!isInside(abs, ws)) return undefined;
+  const resolved = resolveForWrite(abs);
+  const realWs = resolveForWrite(ws);
+  if (isInside(resolved, realWs)) return undefined;
+  return {
+    kind: 'outside', target: abs, resolved,
+    message: `the run store ${abs} resolves to ${resolved}, outside the workspace ${realWs}: a link inside the workspace leads out of it`,
+  };
+}

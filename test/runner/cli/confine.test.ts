@@ -132,3 +132,30 @@ test('qrecipe export RUN -o <run>/model.onnx is refused; outside the current fol
   assert.equal(readFileSync(path.join(dir, 'keep.onnx'), 'utf8'), 'keep');
   assert.equal(cli(['export', 'latest', '--format', 'onnx-qdq', '-o', 'keep.onnx', '--force'], dir).code, 0);
 });
+
+test('a run store that a link in the workspace leads out of (a planted .qrecipe link): run and export refuse it, nothing is written or swept there; --allow-outside follows it', async () => {
+  const { dir, recipe } = await ws('out/m8.onnx');
+  const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'qr-elsewhere-'));
+  // what the sweep would remove if it ran there: a scratch folder of something that is not a run
+  mkdirSync(path.join(elsewhere, 'runs', 'project', '.scratch'), { recursive: true });
+  writeFileSync(path.join(elsewhere, 'runs', 'project', '.scratch', 'work.bin'), 'keep');
+  const dotq = path.join(dir, '.qrecipe');
+  spawnSync('rmdir', [dotq]);
+  symlinkSync(elsewhere, dotq);
+  const r = cli(['run', recipe, '--json-events'], dir);
+  assert.equal(r.code, 1, r.stderr);
+  const refused = r.events.find((e) => e.type === 'write-refused');
+  assert.ok(refused && refused.type === 'write-refused' && refused.problems.some((p) => /run store .* resolves to .*outside the workspace/.test(p.message)), JSON.stringify(r.events.slice(-3)));
+  assert.equal(r.events.at(-1)?.type, 'run-end');
+  assert.deepEqual(readdirSync(path.join(elsewhere, 'runs')), ['project'], 'no run folder written through the link');
+  assert.ok(existsSync(path.join(elsewhere, 'runs', 'project', '.scratch', 'work.bin')), 'nothing swept through the link');
+  assert.ok(!existsSync(path.join(dir, 'out')));
+  const e = cli(['export', 'latest', '--format', 'onnx-fakequant', '-o', 'x.onnx'], dir);
+  assert.notEqual(e.code, 0);
+  assert.ok(existsSync(path.join(elsewhere, 'runs', 'project', '.scratch', 'work.bin')));
+  // the user's consent follows it (and still sweeps only run folders)
+  const ok = cli(['run', recipe, '--allow-outside'], dir);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(readdirSync(path.join(elsewhere, 'runs')).length, 2);
+  assert.ok(existsSync(path.join(elsewhere, 'runs', 'project', '.scratch', 'work.bin')));
+});

@@ -15,6 +15,10 @@ import { feedBatches, textWindows } from '../evaluate/datasets';
 import type { FeedBatch } from '../evaluate/agreement';
 import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
 import { writeFileAtomic } from '../../../../language-server/core/util/atomic';
+import { sha256Path } from '../../../../language-server/core/util/hash';
+import { readRegularFile } from '../../../../language-server/core/util/regular-file';
+import { MAX_SENSITIVITY_CACHE_BYTES } from '../../../../language-server/core/util/limits';
+import { isInside, resolveForWrite, storeOutsideWorkspace } from '../../../../language-server/core/util/confine';
 import { throwIfAborted, type LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { Allocator } from '../../../../language-server/core/sensitivity/allocate';
 import { layerBytes, type QuantLayout } from '../../../../language-server/core/sensitivity/cost';
@@ -44,10 +48,36 @@ export interface SensitivityOptions extends LongRunOptions {
   which?: number;
 }
 
-async function fileHash(file: string): Promise<string> {
-  const h = createHash('sha256');
-  h.update(new Uint8Array(await fs.readFile(file)));
-  return h.digest('hex');
+/** A file's sha256, streamed: regular files only, any size (a model over 2 GB too), cancellable. */
+async function fileHash(file: string, what: string, signal?: AbortSignal): Promise<string> {
+  return sha256Path(file, signal, what);
+}
+
+/**
+ * Why the cache folder cannot be used, if it cannot: a link leads it, or the run store holding it,
+ * out of the workspace (a downloaded workspace's planted link; issue 20 #1).
+ */
+function cacheProblem(cacheDir: string): string | undefined {
+  const store = path.dirname(path.resolve(cacheDir));
+  const p = storeOutsideWorkspace(store);
+  if (p) return p.message;
+  const real = resolveForWrite(cacheDir);
+  return isInside(real, resolveForWrite(store)) ? undefined : `the sensitivity cache ${cacheDir} resolves to ${real}, outside the run store ${store}`;
+}
+
+/**
+ * A cache entry is a file in the workspace, so untrusted: used only when it is a result of this
+ * version for the same model and data hashes, over the same layers, with the lists the views read.
+ */
+function validCached(v: unknown, modelHash: string, dataHash: string, names: readonly string[]): v is SensitivityResult {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Partial<Record<keyof SensitivityResult, unknown>>;
+  if (r.version !== 1 || r.modelHash !== modelHash || r.dataHash !== dataHash) return false;
+  if (!Array.isArray(r.layers) || !Array.isArray(r.measured) || !Array.isArray(r.notes) || typeof r.seconds !== 'object' || r.seconds === null) return false;
+  const want = new Set(names);
+  const isLayer = (l: unknown): boolean => typeof l === 'object' && l !== null && typeof (l as { name?: unknown }).name === 'string' && want.has((l as { name: string }).name)
+    && Array.isArray((l as { candidates?: unknown }).candidates) && typeof (l as { params?: unknown }).params === 'number';
+  return r.layers.length <= names.length && r.layers.every(isLayer) && r.notes.every((n) => typeof n === 'string') && r.measured.every((m) => typeof m === 'object' && m !== null);
 }
 
 /** Hash of a data set's files (the file itself, or its labels file for folders). */
@@ -56,7 +86,7 @@ async function dataFilesHash(d: ResolvedDataset): Promise<string> {
   const tokenizer = s.kind === 'text' && s.tokenizer !== 'byte' ? s.tokenizer.path : undefined;
   const files = [s.path, 'labels' in s ? s.labels : undefined, tokenizer].filter((f): f is string => !!f && existsSync(f));
   const h = createHash('sha256').update(JSON.stringify(s));
-  for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f));
+  for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f, 'data file'));
   return h.digest('hex');
 }
 
@@ -100,24 +130,27 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const cw = isText ? textSource(calib, 'calibration') : undefined;
   const layout: QuantLayout = { group: stage.params.group, symmetric: stage.params.symmetric };
 
-  const modelHash = await fileHash(recipe.model.path);
+  const modelHash = await fileHash(recipe.model.path, 'model file', opts.signal);
   const dataHash = createHash('sha256').update(await dataFilesHash(calib)).update(evalSet ? await dataFilesHash(evalSet) : '').digest('hex');
   const key = createHash('sha256').update(JSON.stringify({
     v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
     params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints,
   })).digest('hex').slice(0, 32);
-  const cacheFile = opts.cacheDir ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
+  const refusedCache = opts.cacheDir ? cacheProblem(opts.cacheDir) : undefined;
+  const cacheFile = opts.cacheDir && !refusedCache ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
   if (cacheFile && !opts.noCache && existsSync(cacheFile)) {
     try {
-      const cached = JSON.parse(await fs.readFile(cacheFile, 'utf8')) as SensitivityResult;
-      if (cached.version === 1) return { ...cached, recipe: recipe.file };
-    } catch {
-      // A damaged cache entry is recomputed.
+      const cached: unknown = JSON.parse(new TextDecoder().decode(await readRegularFile(cacheFile, MAX_SENSITIVITY_CACHE_BYTES, 'sensitivity cache entry', opts.signal)));
+      if (validCached(cached, modelHash, dataHash, names)) return { ...cached, recipe: recipe.file };
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // A damaged, oversized or special cache entry is recomputed (and replaced: the write renames over it).
     }
   }
 
   const seconds: Record<string, number> = {};
   const notes: string[] = [];
+  if (refusedCache) notes.push(`results not cached: ${refusedCache}`);
   let t = performance.now();
   const lap = (name: string): void => { seconds[name] = (performance.now() - t) / 1000; t = performance.now(); };
   const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
