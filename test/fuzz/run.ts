@@ -11,6 +11,7 @@ import { fuzzPatterns } from './patterns';
 import { fuzzRecipes } from './recipes';
 import { fuzzOnnxHeaders } from './onnx-headers';
 import { fuzzRunRecords } from './run-records';
+import { fuzzQuantStore } from './quant-store';
 
 const arg = (name: string): string | undefined => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : undefined; };
 const seconds = Number(arg('seconds') ?? 120);
@@ -25,6 +26,7 @@ const families: Record<string, (seed: number, deadline: number) => Promise<FuzzR
     const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-fuzz-runs-'));
     try { return await fuzzRunRecords(s, dir, d); } finally { rmSync(dir, { recursive: true, force: true }); }
   },
+  'quant-store': (s, d) => fuzzQuantStore(s, d),
 };
 
 async function main(): Promise<number> {

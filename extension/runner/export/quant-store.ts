@@ -5,6 +5,8 @@
 import { promises as fs } from 'node:fs';
 import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
+import { readRegularFile, RefusedFileError } from '../../../language-server/core/util/regular-file';
+import { MAX_QUANT_STORE_BYTES } from '../../../language-server/core/util/limits';
 
 /** The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]). */
 export interface QuantizedLayer {
@@ -134,25 +136,70 @@ export async function writeQuantStoreStreaming(
   return start + offset;
 }
 
+/**
+ * The header's layers, every field checked before it is used: quant.bin is a file of a run folder,
+ * so untrusted (a copied or crafted run): lengths that are not whole numbers, spans past the end or
+ * of the wrong size for the shape, a group index out of range are a located error, never a
+ * RangeError, a huge allocation or weights read as NaN.
+ */
+function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
+  const bad = (why: string): never => { throw new Error(`${file}: damaged quantisation store: ${why}`); };
+  let v: unknown;
+  try { v = JSON.parse(json); } catch { bad('its header is not JSON'); }
+  const layers = (v as { layers?: unknown } | null)?.layers;
+  if (!Array.isArray(layers)) return bad('its header lists no layers');
+  const whole = (x: unknown, min: number): boolean => Number.isSafeInteger(x) && (x as number) >= min;
+  layers.forEach((h: unknown, i) => {
+    if (typeof h !== 'object' || h === null) bad(`entry ${i} is not a layer`);
+    const l = h as Record<string, unknown>;
+    const what = typeof l.name === 'string' ? `layer '${l.name}'` : bad(`entry ${i} has no name`);
+    if (!whole(l.rows, 1) || !whole(l.cols, 1)) bad(`${what}: rows ${String(l.rows)} and cols ${String(l.cols)} must be whole positive numbers`);
+    if (!whole(l.bits, 1) || (l.bits as number) > 8) bad(`${what}: ${String(l.bits)} bits`);
+    if (!whole(l.groupSize, 1)) bad(`${what}: group size ${String(l.groupSize)}`);
+    if (typeof l.symmetric !== 'boolean' || (l.sparsity !== undefined && typeof l.sparsity !== 'number')) bad(`${what}: symmetric or sparsity of the wrong type`);
+    const sizes = blobSizes({ rows: l.rows as number, cols: l.cols as number, groupSize: l.groupSize as number, hasGIdx: l.gIdx !== undefined });
+    (['codes', 'scales', 'zeros', 'gIdx'] as const).slice(0, sizes.length).forEach((k, j) => {
+      const span = l[k] as Partial<Span> | undefined;
+      if (typeof span !== 'object' || span === null || !whole(span.offset, 0) || span.length !== sizes[j]) bad(`${what}: its ${k} span does not hold ${sizes[j]} bytes`);
+      if (span!.offset! + span!.length! > end) bad(`${what}: its ${k} lie past the end of the file (truncated)`);
+    });
+  });
+  return layers as HeaderLayer[];
+}
+
 /** Reads every layer back (copies, so the arrays are aligned and independent of the file buffer). */
 export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
-  const buf = new Uint8Array(await fs.readFile(file));
+  let buf: Uint8Array;
+  try {
+    buf = await readRegularFile(file, MAX_QUANT_STORE_BYTES, 'quantisation store');
+  } catch (err) {
+    if (err instanceof RefusedFileError) throw new Error(`${file}: ${err.reason}`);
+    throw err;
+  }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 12 || dv.getUint32(0, true) !== MAGIC) throw new Error(`${file}: not a QRecipe quantisation store`);
   if (dv.getUint32(4, true) !== VERSION) throw new Error(`${file}: unsupported version ${dv.getUint32(4, true)}`);
   const len = dv.getUint32(8, true);
-  const { layers } = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + len))) as { layers: HeaderLayer[] };
+  if (12 + len > buf.byteLength) throw new Error(`${file}: damaged quantisation store: its header runs past the end of the file`);
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
-  const slice = (s: Span): Uint8Array => {
-    if (start + s.offset + s.length > buf.byteLength) throw new Error(`${file}: truncated`);
-    return buf.slice(start + s.offset, start + s.offset + s.length);
-  };
-  return layers.map((h) => ({
-    name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
-    ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
-    codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
-    ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
-  }));
+  const layers = headerLayers(file, new TextDecoder().decode(buf.subarray(12, 12 + len)), buf.byteLength - start);
+  const slice = (s: Span): Uint8Array => buf.slice(start + s.offset, start + s.offset + s.length);
+  return layers.map((h) => {
+    const q: QuantizedLayer = {
+      name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
+      ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
+      codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
+      ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
+    };
+    for (const [k, a] of [['scales', q.scales], ['zeros', q.zeros]] as const) {
+      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error(`${file}: damaged quantisation store: layer '${h.name}': its ${k} hold ${a[i]} (row ${Math.floor(i / groupsOf(q))})`);
+    }
+    if (q.gIdx) {
+      const groups = groupsOf(q);
+      for (let c = 0; c < q.cols; c++) if (!(q.gIdx[c]! >= 0 && q.gIdx[c]! < groups)) throw new Error(`${file}: damaged quantisation store: layer '${h.name}': column ${c} is in group ${q.gIdx[c]}, of ${groups}`);
+    }
+    return q;
+  });
 }
 
 /** The group of column c. */

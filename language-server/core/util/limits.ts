@@ -30,6 +30,8 @@ export const MAX_DIAGNOSTICS_SHOWN = 1000;
 export const MAX_RUN_RECORD_BYTES = 64 << 20;
 /** Largest sensitivity cache entry read (per-layer scores and a few measured points: far below). */
 export const MAX_SENSITIVITY_CACHE_BYTES = 64 << 20;
+/** Largest quant.bin of a run read back whole by `qrecipe export` (what one read can hold). */
+export const MAX_QUANT_STORE_BYTES = 2 ** 31 - 1;
 /** Names a "did you mean" suggestion compares against (the first ones; a model may have 100k layers). */
 export const MAX_SUGGESTION_CANDIDATES = 5000;
 /** Names listed in a message ("Data sets: a, b, c, ..."); the rest are counted. */
