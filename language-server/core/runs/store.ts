@@ -8,7 +8,7 @@
  * belongs to another process (same pid, other start time) — is reported as failed.
  */
 import { pushAll } from '../util/arrays';
-import { promises as fs, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { promises as fs, existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sweepStaleTemps, writeFileAtomic } from '../util/atomic';
 import type { RunRecord } from '../protocol/runner';
@@ -187,14 +187,4 @@ export async function findRun(root: string, key: string): Promise<StoredRun> {
 export async function deleteRun(dir: string): Promise<void> {
   if (!existsSync(path.join(dir, RUN_FILE))) throw new Error(`${dir} is not a run folder`);
   await fs.rm(dir, { recursive: true, force: true });
-}
-
-/** Synchronous read used by tree views that must not await; undefined for a missing or broken record. */
-export function readRunSync(dir: string): RunRecord | undefined {
-  try {
-    const v = validateRecord(JSON.parse(readFileSync(path.join(dir, RUN_FILE), 'utf8')));
-    return 'record' in v ? settle(ownId(dir, v.record)) : undefined;
-  } catch {
-    return undefined;
-  }
 }

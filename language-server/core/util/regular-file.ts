@@ -92,3 +92,22 @@ export async function streamRegularFile(file: string, what: string, onChunk: (ch
     await h.close();
   }
 }
+
+/** The first `maxBytes` bytes (or fewer) of a regular file of any size: a preview, never the whole file. */
+export async function readRegularFileHead(file: string, maxBytes: number, what: string): Promise<Uint8Array> {
+  const h = await fs.open(file, OPEN_FLAGS);
+  try {
+    const st = await h.stat();
+    check(file, st, what, Number.MAX_SAFE_INTEGER);
+    const out = new Uint8Array(Math.min(st.size, maxBytes));
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await h.read(out, done, out.length - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return out.subarray(0, done);
+  } finally {
+    await h.close();
+  }
+}

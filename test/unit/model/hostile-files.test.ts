@@ -183,3 +183,21 @@ test('qrecipe inspect on negative dims says so (not "-2,048 params", not a raw "
   assert.match(userMessage(new RangeError('Invalid typed array length: -2048')), /^internal error \(RangeError: Invalid typed array length: -2048\); this is a bug/);
   assert.equal(userMessage(new Error('m.onnx: tensor \'w\': raw data holds 4 bytes')), 'm.onnx: tensor \'w\': raw data holds 4 bytes');
 });
+
+test('previews and converters: a data set\'s first lines read from its head only; the head reader (SPADE samples) and the llm-compressor converters refuse FIFOs and devices at once', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { readRegularFileHead } = await import('../../../language-server/core/util/regular-file');
+  const dir = tempDir();
+  const big = path.join(dir, 'big.txt');
+  writeFileSync(big, 'a line long enough to be a sample\n'.repeat(200_000)); // 6.8 MB
+  const head = await readRegularFileHead(big, 1 << 10, 'data file');
+  assert.equal(head.length, 1 << 10);
+  await quick(500, assert.rejects(readRegularFileHead('/dev/zero', 1 << 10, 'data file'), /character device/));
+  const p = fifo(dir, 'pipe.yaml');
+  await quick(500, assert.rejects(readRegularFileHead(p, 1 << 10, 'data file'), /FIFO/));
+  for (const cmd of ['import-llmc', 'export-llmc']) {
+    const r = spawnSync(process.execPath, ['dist/cli.js', cmd, p], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 2, `${cmd}: ${r.error?.message ?? r.stderr}`);
+    assert.match(r.stderr, /FIFO/);
+  }
+});

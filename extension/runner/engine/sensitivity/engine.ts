@@ -16,7 +16,7 @@ import type { FeedBatch } from '../evaluate/agreement';
 import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
 import { writeFileAtomic } from '../../../../language-server/core/util/atomic';
 import { sha256Path } from '../../../../language-server/core/util/hash';
-import { readRegularFile } from '../../../../language-server/core/util/regular-file';
+import { readRegularFile, readRegularFileHead } from '../../../../language-server/core/util/regular-file';
 import { MAX_SENSITIVITY_CACHE_BYTES } from '../../../../language-server/core/util/limits';
 import { isInside, resolveForWrite, storeOutsideWorkspace } from '../../../../language-server/core/util/confine';
 import { throwIfAborted, type LongRunOptions } from '../../../../language-server/core/util/cancel';
@@ -51,6 +51,15 @@ export interface SensitivityOptions extends LongRunOptions {
 /** A file's sha256, streamed: regular files only, any size (a model over 2 GB too), cancellable. */
 async function fileHash(file: string, what: string, signal?: AbortSignal): Promise<string> {
   return sha256Path(file, signal, what);
+}
+
+/** Bytes of a text data set read to offer SPADE samples (its first lines; never the whole file). */
+const SAMPLE_PREVIEW_BYTES = 1 << 20;
+
+/** The lines of a text data set that SPADE can be run on: the first 12 of at least 16 characters. */
+export async function spadeTextSamples(file: string): Promise<string[]> {
+  const head = new TextDecoder().decode(await readRegularFileHead(file, SAMPLE_PREVIEW_BYTES, 'data file'));
+  return head.split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
 }
 
 /**
@@ -308,7 +317,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     }
     lap('measure');
     const spadeSamples = cw
-      ? (await fs.readFile(cw.file, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160))
+      ? await spadeTextSamples(cw.file)
       : calib.source.kind === 'ocr' ? (await listOcrLines(calib.source.path, calib.source.labels)).files.slice(0, 12).map((f) => path.basename(f)) : [];
     const result: SensitivityResult = {
       version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
