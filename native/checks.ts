@@ -32,13 +32,18 @@ export function isQuantBits(bits: number): boolean {
   return Number.isInteger(bits) && bits >= QUANT_BITS.min && bits <= QUANT_BITS.max;
 }
 
-/** Checks q against a layer of `cols` columns; returns the groups per row. */
+/** Checks q against a layer of `cols` columns; returns the groups per row (⌈cols/groupSize⌉: a shorter last group). */
 export function checkQuant(q: QuantSpec, cols: number): number {
   check(isQuantBits(q.bits), `bits must be an integer in ${QUANT_BITS.min}..${QUANT_BITS.max}, got ${q.bits}`);
   const g = q.groupSize ?? 0;
   check(Number.isInteger(g) && g >= 0, `groupSize must be a non-negative integer, got ${g}`);
-  check(g === 0 || cols % g === 0, `groupSize ${g} does not divide cols ${cols}; use a divisor of ${cols} or 0 (per row)`);
-  return g === 0 ? 1 : cols / g;
+  return g === 0 ? 1 : Math.ceil(cols / g);
+}
+
+/** GPTQ's hold array: one of HOLD's values per entry (rows × cols). */
+export function checkHold(hold: Uint8Array, n: number): void {
+  checkLen(hold, n, 'hold', `${n} entries`);
+  for (let i = 0; i < hold.length; i++) check(hold[i]! <= 2, `hold[${i}] is ${hold[i]}: 0 (quantise), 1 (pruned) or 2 (outlier)`);
 }
 
 /** The lazy-update block of GPTQ / SparseGPT (default OBS_BLOCK.default). */

@@ -11,6 +11,15 @@ export const QUANT_BITS = { min: 2, max: 8 } as const;
 /** GPTQ / SparseGPT lazy-update block (`blockSize`), in columns: the default and the largest accepted. */
 export const OBS_BLOCK = { default: 128, max: 4096 } as const;
 
+/**
+ * Outliers kept for a fraction of a layer's n weights: ⌊fraction·n⌋ (the small epsilon keeps a
+ * fraction written in percent, e.g. 1% of 100, from rounding down). The outlier call and the cost
+ * model both count with it.
+ */
+export function outlierCount(n: number, fraction: number): number {
+  return Math.floor(fraction * n + 1e-9);
+}
+
 /** N:M sparsity: 0 < n < m ≤ NM_MAX_M. */
 export const NM_MAX_M = 64;
 

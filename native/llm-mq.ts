@@ -1,10 +1,11 @@
 /** LLM-MQ's native pieces: sparse outlier protection and the per-bit-width quantisation error. */
 import { check, checkLen, checkQuant, checkWeight, quantFields } from './checks';
 import { call, cpuUnlessCuda } from './load';
+import { outlierCount } from './limits';
 import type { CallOptions, OutlierResult, QuantErrorResult, QuantSpec, Shape } from './types';
 
 /**
- * Sparse outlier protection: the ⌊fraction·rows·cols⌋ largest |w| (ties: lower index) go to an fp16
+ * Sparse outlier protection: the outlierCount(rows·cols, fraction) largest |w| (ties: lower index) go to an fp16
  * CSR matrix; the rest is quantised with groups fitted without them.
  */
 export async function outliers(W: Float32Array, shape: Shape, fraction: number, q: QuantSpec, opts?: CallOptions): Promise<OutlierResult> {
@@ -12,7 +13,7 @@ export async function outliers(W: Float32Array, shape: Shape, fraction: number, 
   const { rows, cols } = shape;
   check(fraction >= 0 && fraction < 1, `outlier fraction must be in [0, 1), got ${fraction}`);
   const groups = checkQuant(q, cols);
-  const nnz = Math.floor(fraction * rows * cols);
+  const nnz = outlierCount(rows * cols, fraction);
   const out = {
     rowPtr: new Int32Array(rows + 1), colIdx: new Int32Array(nnz), values: new Uint16Array(nnz),
     codes: new Uint8Array(rows * cols), scales: new Float32Array(rows * groups), zeros: new Float32Array(rows * groups),

@@ -1,5 +1,5 @@
 /** Quantisation calls: the min-max grid, round-to-nearest and GPTQ. */
-import { check, checkBlockSize, checkQuant, checkWeight, quantFields } from './checks';
+import { check, checkBlockSize, checkHold, checkQuant, checkWeight, quantFields } from './checks';
 import { call } from './load';
 import type { CallOptions, GptqOptions, GptqResult, QuantGrid, QuantSpec, Quantized, Ran, Shape } from './types';
 
@@ -36,6 +36,7 @@ export async function gptq(W: Float32Array, H: Float32Array, shape: Shape, o: Gp
   const blockSize = checkBlockSize(o.blockSize);
   const percdamp = o.percdamp ?? 0.01;
   check(percdamp >= 0, `percdamp must be ≥ 0, got ${percdamp}`);
+  if (o.hold) checkHold(o.hold, rows * cols);
   const weights = new Float32Array(rows * cols);
   const codes = new Uint8Array(rows * cols);
   const scales = new Float32Array(rows * groups);
@@ -44,7 +45,7 @@ export async function gptq(W: Float32Array, H: Float32Array, shape: Shape, o: Gp
   const perm = new Int32Array(cols);
   const r = await call((a) => a.gptq, {
     rows, cols, ...quantFields(o), blockSize, percdamp, actOrder: !!o.actOrder, staticGroups: !!o.staticGroups,
-    W, H, Q: weights, codes, scales, zeros, gIdx, perm,
+    ...(o.hold ? { hold: o.hold } : {}), W, H, Q: weights, codes, scales, zeros, gIdx, perm,
   }, opts);
   return { weights, codes, scales, zeros, groups, gIdx, perm, loss: r.loss, device: r.device, gpu: r.gpu };
 }

@@ -38,9 +38,12 @@ export interface Shape {
 export interface QuantSpec {
   /** 2..8 */
   bits: number;
-  /** Columns per group; 0 or absent: one scale/zero per row. Must divide cols. */
+  /** Columns per group; 0 or absent: one scale/zero per row. The last group is shorter when it does not divide cols. */
   groupSize?: number;
-  /** Zero fixed at 2^(bits−1) and range symmetric around 0. Default false (asymmetric). */
+  /**
+   * Zero fixed at 2^(bits−1), full signed range: the value of largest magnitude is code 0 (−2^(bits−1)),
+   * so its scale carries its sign (onnxruntime's symmetric rule). Default false (asymmetric).
+   */
   symmetric?: boolean;
   /** Search a shrunk range (p = 1 − i/100, i < 80) minimising Σ|err|^2.4. Default false. */
   mse?: boolean;
@@ -80,7 +83,16 @@ export interface GptqOptions extends QuantSpec {
   actOrder?: boolean;
   /** With act-order and groups: fit the groups on the original W in original column order. Default false. */
   staticGroups?: boolean;
+  /**
+   * Entries GPTQ does not quantise (rows × cols, HOLD values): pruned entries stay 0, outliers become
+   * fp16 of their value when their column is reached; their codes are the code of 0 and they do not
+   * shape the grids. The error of every entry is spread as usual. Absent: every entry is quantised.
+   */
+  hold?: Uint8Array;
 }
+
+/** Values of GptqOptions.hold. */
+export const HOLD = { none: 0, pruned: 1, outlier: 2 } as const;
 
 export interface GptqResult extends Quantized {
   /** Σ (w−q)²/d²/2 over the layer, as the GPTQ reference reports it. */

@@ -1,11 +1,10 @@
 // Where the runner may write for a recipe or a run (issue 20 #1; core/util/confine.ts decides): the
 // workspace — the recipe's folder for `run`, the current folder for `export`, or `--workspace DIR`
 // (what the extension passes: its workspace folder) —, never the inputs or the run store, outside
-// only with `--allow-outside`, over an existing file only with `--force` unless it is an earlier
-// export recorded in the run store.
+// only with `--allow-outside`. An existing file at an export path is the export's own rule
+// (`--force`, QR401: pipeline/export-stage.ts), so the callers pass `force: true` here.
 import path from 'node:path';
-import { scanRuns } from '../../language-server/core/runs/store';
-import { blocking, checkWrite, isInside, resolveForWrite, type WritePolicy, type WriteProblem } from '../../language-server/core/util/confine';
+import { blocking, checkWrite, type WritePolicy, type WriteProblem } from '../../language-server/core/util/confine';
 import type { ParsedArgs } from './args';
 
 export interface WriteOptions {
@@ -17,8 +16,7 @@ export interface WriteOptions {
 
 /** The flags, for the commands' help texts. */
 export const WRITE_FLAGS_HELP = `  --workspace DIR  writes must stay inside DIR (default: the recipe's folder; for export, the current folder)
-  --allow-outside  allow writing outside the workspace
-  --force          allow replacing an existing file (earlier exports of the workspace's runs are replaced anyway)`;
+  --allow-outside  allow writing outside the workspace`;
 export const WRITE_FLAGS = ['allow-outside', 'force'];
 
 export function writeOptions(a: ParsedArgs): WriteOptions {
@@ -26,16 +24,9 @@ export function writeOptions(a: ParsedArgs): WriteOptions {
   return { ...(ws ? { workspace: path.resolve(ws) } : {}), allowOutside: a.flags.has('allow-outside'), force: a.flags.has('force') };
 }
 
-/** Exports recorded by the valid runs of the store that lie inside `root` (may be replaced without --force). */
-export async function recordedExports(runsRoot: string, root: string): Promise<string[]> {
-  const real = resolveForWrite(root);
-  const { runs } = await scanRuns(runsRoot);
-  return runs.flatMap((r) => r.record.artifacts.exports.map((e) => path.resolve(e.path))).filter((p) => isInside(resolveForWrite(p), real));
-}
-
 /** The policy of one run or export. */
 export async function writePolicy(o: { root: string; inputs: string[]; runsRoot: string }): Promise<WritePolicy> {
-  return { root: o.root, protectedFiles: o.inputs, protectedDirs: [o.runsRoot], replaceable: await recordedExports(o.runsRoot, o.root) };
+  return { root: o.root, protectedFiles: o.inputs, protectedDirs: [o.runsRoot] };
 }
 
 /** The problems writing `target` that the user has not allowed. */

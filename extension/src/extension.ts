@@ -2,6 +2,7 @@
 // so deactivation releases them all in one place.
 import * as vscode from 'vscode';
 import path from 'node:path';
+import { statSync } from 'node:fs';
 import { Ctx } from './ctx';
 import { startLanguageClient } from './client';
 import { registerCommands } from './commands';
@@ -38,7 +39,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<QRecip
     if (!e) throw new Error(`${target} is not a run folder (any more)`);
     if (kind === 'recipe') return e.record.recipeText;
     const siblings = (await runsTree.allRuns()).filter((x) => x.record.recipePath === e.record.recipePath).map((x) => x.record);
-    return runPage(e.record, e.dir, runLabels(siblings).get(e.record.id) ?? e.record.id);
+    return runPage(e.record, e.dir, runLabels(siblings).get(e.record.id) ?? e.record.id, (f) => {
+      try { const st = statSync(f); return { size: st.size, mtimeMs: st.mtimeMs }; } catch { return undefined; }
+    });
   });
   c.push(docs, vscode.workspace.registerTextDocumentContentProvider(SCHEME, docs));
   // an open run page follows its run

@@ -12,6 +12,8 @@ export interface QRecipeTaskDefinition extends vscode.TaskDefinition {
   recipe: string;
   command?: 'run' | 'check';
   device?: 'auto' | 'cpu' | 'cuda';
+  /** run: replace files already at the recipe's export paths (`--force`). */
+  force?: boolean;
 }
 
 export class QRecipeTaskProvider implements vscode.TaskProvider {
@@ -40,7 +42,7 @@ export class QRecipeTaskProvider implements vscode.TaskProvider {
   private make(def: QRecipeTaskDefinition, folder: vscode.WorkspaceFolder, original?: vscode.Task): vscode.Task {
     const command = def.command ?? 'run';
     const args = [this.ctx.asset('dist/cli.js'), command, def.recipe];
-    if (command === 'run') args.push('--device', def.device ?? config().device);
+    if (command === 'run') args.push('--device', def.device ?? config().device, ...(def.force ? ['--force'] : []));
     const exec = new vscode.ProcessExecution(process.execPath, args, { cwd: folder.uri.fsPath, env: { ELECTRON_RUN_AS_NODE: '1', ...runnerEnv() } });
     const task = new vscode.Task(original?.definition ?? def, folder, original?.name ?? `${command} ${def.recipe}`, 'qrecipe', exec, ['$qrecipe']);
     task.group = command === 'run' ? vscode.TaskGroup.Build : vscode.TaskGroup.Test;

@@ -51,14 +51,13 @@ class MatrixJob : public Job {
     s.bits = integer("bits", 4);
     if (s.bits < 2 || s.bits > 8) throw Napi::RangeError::New(Env(), "bits must be 2..8, got " + std::to_string(s.bits));
     s.groupSize = integer("groupSize", 0);
-    if (s.groupSize < 0 || (s.groupSize > 0 && cols_ % s.groupSize != 0))
-      throw Napi::RangeError::New(Env(), "groupSize " + std::to_string(s.groupSize) + " must divide cols " +
-                                             std::to_string(cols_) + " (or be 0 for one group per row)");
+    if (s.groupSize < 0)
+      throw Napi::RangeError::New(Env(), "groupSize must be ≥ 0 (0: one group per row), got " + std::to_string(s.groupSize));
     s.symmetric = flag("symmetric", false);
     s.mse = flag("mse", false);
     return s;
   }
-  int groups(const QuantSpec& s) const { return s.groupSize > 0 ? cols_ / s.groupSize : 1; }
+  int groups(const QuantSpec& s) const { return groupCount(cols_, s); }
   void nm(int& n, int& m, double& sparsity) {
     n = integer("n", 0);
     m = integer("m", 0);
@@ -164,6 +163,12 @@ class GptqJob : public MatrixJob {
     if (!(o_.percdamp >= 0)) throw Napi::RangeError::New(env, "percdamp must be ≥ 0");
     W_ = array<float>("W", napi_float32_array, size());
     H_ = array<float>("H", napi_float32_array, int64_t(cols_) * cols_);
+    o_.hold = array<uint8_t>("hold", napi_uint8_array, size(), true);
+    if (o_.hold)
+      for (int64_t i = 0; i < size(); i++)
+        if (o_.hold[i] > HOLD_OUTLIER)
+          throw Napi::RangeError::New(env, "hold[" + std::to_string(i) + "] is " + std::to_string(o_.hold[i]) +
+                                               ": 0 (quantise), 1 (pruned) or 2 (outlier)");
     const int64_t ng = int64_t(rows_) * groups(o_.quant);
     out_.Q = array<float>("Q", napi_float32_array, size());
     out_.codes = array<uint8_t>("codes", napi_uint8_array, size());

@@ -7,11 +7,14 @@
 #include <numeric>
 #include <vector>
 
+#include "fp16.h"
 #include "gemm.h"
 #include "linalg.h"
 #include "obs.h"
 
 namespace qr {
+
+float heldValue(uint8_t hold, float x) { return hold == HOLD_OUTLIER ? halfToFloat(floatToHalf(x)) : 0.f; }
 
 GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, const Ctx& ctx,
                      bool factor) {
@@ -19,7 +22,7 @@ GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const G
   const bool groups = s.groupSize > 0;
   const int g = groups ? s.groupSize : cols;
   GptqPrep p;
-  p.groups = cols / g;
+  p.groups = groupCount(cols, s);
   const int ng = p.groups;
   p.perm.resize(cols);
   std::iota(p.perm.begin(), p.perm.end(), 0);
@@ -43,20 +46,32 @@ GptqPrep prepareGptq(const float* W, const float* H, int rows, int cols, const G
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
     for (int j = 0; j < cols; j++) Wp[size_t(r) * cols + j] = f.dead[perm[j]] ? 0.f : W[size_t(r) * cols + perm[j]];
+  if (o.hold) {
+    p.holdP.resize(size_t(rows) * cols);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++)
+      for (int j = 0; j < cols; j++) p.holdP[size_t(r) * cols + j] = o.hold[size_t(r) * cols + perm[j]];
+  }
 
-  // parameters fitted before the loop: per row, or per original-order group (static groups)
+  // parameters fitted before the loop (on the entries not held): per row, or per original-order
+  // group (static groups)
   p.params.resize(size_t(rows) * ng);
   std::vector<QParams>& params = p.params;
   if (!groups || o.staticGroups) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
+      std::vector<float> buf(cols);
       if (!groups) {
-        params[size_t(r) * ng] = fitParams(Wp.data() + size_t(r) * cols, cols, s);
+        const uint8_t* h = o.hold ? p.holdP.data() + size_t(r) * cols : nullptr;
+        params[size_t(r) * ng] = fitParamsHeld(Wp.data() + size_t(r) * cols, h, cols, s, buf.data());
         continue;
       }
       std::vector<float> row(cols);
       for (int j = 0; j < cols; j++) row[perm[j]] = Wp[size_t(r) * cols + j];
-      for (int k = 0; k < ng; k++) params[size_t(r) * ng + k] = fitParams(row.data() + size_t(k) * g, g, s);
+      const uint8_t* h = o.hold ? o.hold + size_t(r) * cols : nullptr;
+      for (int k = 0; k < ng; k++)
+        params[size_t(r) * ng + k] = fitParamsHeld(row.data() + size_t(k) * g, h ? h + size_t(k) * g : nullptr,
+                                                   std::min(g, cols - k * g), s, buf.data());
     }
   }
   return p;
@@ -99,14 +114,19 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
       float* w = Wp.data() + size_t(r) * cols;
+      const uint8_t* hold = prep.holdP.empty() ? nullptr : prep.holdP.data() + size_t(r) * cols;
       QParams* pr = params.data() + size_t(r) * ng;
+      std::vector<float> buf(hold ? g : 0);
       double loss = 0;
       for (int j = i1; j < i2; j++) {
-        if (groups && !o.staticGroups && j % g == 0) pr[j / g] = fitParams(w + j, std::min(g, cols - j), s);
+        if (groups && !o.staticGroups && j % g == 0)
+          pr[j / g] = fitParamsHeld(w + j, hold ? hold + j : nullptr, std::min(g, cols - j), s, buf.data());
         const QParams p = !groups ? pr[0] : (o.staticGroups ? pr[perm[j] / g] : pr[j / g]);
-        const int code = quantCode(w[j], p, maxq);
+        const uint8_t h = hold ? hold[j] : uint8_t(HOLD_NONE);
+        const int code = quantCode(h ? 0.f : w[j], p, maxq);
+        const float q = h ? heldValue(h, w[j]) : dequant(code, p);
         out.codes[size_t(r) * cols + perm[j]] = uint8_t(code);
-        errT[size_t(j - i1) * rows + r] = obsColumnStep(w, j, i2, dequant(code, p), U, cols, loss);
+        errT[size_t(j - i1) * rows + r] = obsColumnStep(w, j, i2, q, U, cols, loss);
       }
       rowLoss[r] += loss;
     }

@@ -30,7 +30,7 @@ void outliers(const float* W, int rows, int cols, int64_t nnz, const QuantSpec& 
     if (isOut[i]) dense[i] = 0.f;
   // the outliers' zeros must not pull the group range: fit on the remaining entries only
   const int g = s.groupSize > 0 ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groupCount(cols, s);
 #pragma omp parallel
   {
     std::vector<float> buf(g);
@@ -38,7 +38,7 @@ void outliers(const float* W, int rows, int cols, int64_t nnz, const QuantSpec& 
     for (int r = 0; r < rows; r++)
       for (int k = 0; k < ng; k++) {
         int n = 0;
-        for (int j = k * g; j < (k + 1) * g; j++)
+        for (int j = k * g; j < std::min(cols, (k + 1) * g); j++)
           if (!isOut[size_t(r) * cols + j]) buf[n++] = dense[size_t(r) * cols + j];
         const QParams p = fitParams(buf.data(), n, s);
         out.scales[size_t(r) * ng + k] = p.scale;

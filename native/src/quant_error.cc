@@ -10,8 +10,7 @@ namespace qr {
 
 QuantErrors quantError(const float* W, int rows, int cols, const QuantSpec& s, const float* H, const float* G,
                        const Ctx& ctx) {
-  const int g = s.groupSize > 0 ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groupCount(cols, s);
   const size_t total = size_t(rows) * cols;
   std::vector<float> scales(size_t(rows) * ng), zeros(size_t(rows) * ng), Q(total);
   std::vector<uint8_t> codes(total);

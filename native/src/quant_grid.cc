@@ -1,5 +1,7 @@
 // The quantiser of the GPTQ reference: range forced to include 0, asymmetric by default, optional
-// MSE search over shrunk ranges.
+// MSE search over shrunk ranges. Symmetric grids use the full signed range (onnxruntime's rule):
+// scale = m / −2^(b−1) where m is the range end of larger magnitude (the negative end on a tie), so
+// m itself is code 0 and the other end is within the 2^(b−1) − 1 levels of the other side.
 #include "quant_grid.h"
 
 #include <algorithm>
@@ -10,17 +12,20 @@ namespace qr {
 namespace {
 QParams fromRange(float xmin, float xmax, const QuantSpec& s) {
   const int maxq = s.maxq();
-  if (s.symmetric) {
-    xmax = std::max(std::fabs(xmin), xmax);
-    xmin = -xmax;
-  }
   if (xmin == 0.f && xmax == 0.f) {
     xmin = -1.f;
     xmax = 1.f;
   }
   QParams p;
+  if (s.symmetric) {
+    const float half = float((maxq + 1) / 2);
+    const float m = xmax > -xmin ? xmax : xmin;
+    p.scale = m / -half;
+    p.zero = half;
+    return p;
+  }
   p.scale = (xmax - xmin) / float(maxq);
-  p.zero = s.symmetric ? float((maxq + 1) / 2) : roundEven(-xmin / p.scale);
+  p.zero = roundEven(-xmin / p.scale);
   return p;
 }
 }  // namespace
@@ -62,14 +67,22 @@ QParams fitParams(const float* x, int n, const QuantSpec& s) {
   return best;
 }
 
+QParams fitParamsHeld(const float* x, const uint8_t* hold, int n, const QuantSpec& s, float* buf) {
+  if (!hold) return fitParams(x, n, s);
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (!hold[i]) buf[m++] = x[i];
+  return fitParams(buf, m, s);
+}
+
 void fitGrid(const float* W, int rows, int cols, const QuantSpec& s, float* scales, float* zeros, const Ctx& ctx) {
   const int g = s.groupSize > 0 ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groupCount(cols, s);
   ctx.check();
 #pragma omp parallel for schedule(dynamic, 16)
   for (int r = 0; r < rows; r++)
     for (int k = 0; k < ng; k++) {
-      QParams p = fitParams(W + size_t(r) * cols + size_t(k) * g, g, s);
+      QParams p = fitParams(W + size_t(r) * cols + size_t(k) * g, std::min(g, cols - k * g), s);
       scales[size_t(r) * ng + k] = p.scale;
       zeros[size_t(r) * ng + k] = p.zero;
     }
@@ -79,7 +92,7 @@ void fitGrid(const float* W, int rows, int cols, const QuantSpec& s, float* scal
 void rtn(const float* W, int rows, int cols, const QuantSpec& s, const float* scales, const float* zeros,
          uint8_t* codes, float* Q, const Ctx& ctx) {
   const int g = s.groupSize > 0 ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groupCount(cols, s);
   const int maxq = s.maxq();
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)

@@ -18,7 +18,7 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
   const QuantSpec& s = o.quant;
   const bool groups = o.quantize && s.groupSize > 0;
   const int g = groups ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groups ? groupCount(cols, s) : 1;
   const int maxq = s.maxq();
 
   HessianFactor f = factorHessian(H, cols, nullptr, o.percdamp, ctx);

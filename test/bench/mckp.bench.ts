@@ -6,7 +6,7 @@
 // the answers proven optimal; then checks them against an independent exact DP where one fits
 // (bit budgets: costs are small multiples of 2^22 bit·params) and runs three adversarial instances.
 import { Allocator } from '../../language-server/core/sensitivity/allocate';
-import { layerBytes } from '../../language-server/core/sensitivity/cost';
+import { layerBytes } from '../../language-server/core/cost/cost';
 import { MckpSolver, type MckpItem } from '../../language-server/core/sensitivity/mckp';
 import type { LayerSensitivity } from '../../language-server/core/sensitivity/types';
 import { Rng } from '../../language-server/core/util/rng';
@@ -24,7 +24,7 @@ function llamaLayers(count: number, candidates: number[], seed: number): LayerSe
       name: `layers.${Math.floor(i / 7)}.p${i % 7}`, op: 'MatMul', rows, cols, params: rows * cols, candidates, metric: 'hessian',
       scores: { hessian: candidates.map((b) => s * 4 ** -(b - 2) * (1 + 0.2 * r.next())) },
       outlierFraction: candidates.map(out), relError: candidates.map(() => 0),
-      bytes: candidates.map((b) => layerBytes({ rows, cols }, b, { group: 128, symmetric: false }, out(b))),
+      bytes: candidates.map((b) => layerBytes({ rows, cols }, { bits: b, group: 128, symmetric: false, outliers: out(b) })),
     };
   });
 }

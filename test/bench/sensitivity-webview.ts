@@ -6,7 +6,7 @@ import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Allocator } from '../../language-server/core/sensitivity/allocate';
-import { layerBytes } from '../../language-server/core/sensitivity/cost';
+import { layerBytes } from '../../language-server/core/cost/cost';
 import type { LayerSensitivity, SensitivityResult, SensitivityViewData, SpadeResult } from '../../language-server/core/sensitivity/types';
 import { isFromWebview, isToWebview, type ToWebview } from '../../webviews/protocol';
 
@@ -19,7 +19,7 @@ for (let b = 0; b < 4; b++) for (const [p, rows, cols] of [['q_proj', 192, 192],
     name: `layers.${b}.${p}`, op: 'MatMul', rows, cols, params: rows * cols, candidates: cands, metric: 'hessian',
     scores: { hessian: cands.map((x) => s * 4 ** -(x - 2)), gradient: cands.map((x) => 0.7 * s * 4 ** -(x - 2)) },
     outlierFraction: cands.map((x) => (x === 2 ? 0.005 : 0)), relError: cands.map((x) => 4 ** -(x - 1)),
-    bytes: cands.map((x) => layerBytes({ rows, cols }, x, { group: 64, symmetric: false }, x === 2 ? 0.005 : 0)),
+    bytes: cands.map((x) => layerBytes({ rows, cols }, { bits: x, group: 64, symmetric: false, outliers: x === 2 ? 0.005 : 0 })),
   });
 }
 const mock: SensitivityResult = {

@@ -3,7 +3,7 @@
 // budget slider triggers) and a pin change (rebuild), with the ratio to the 100 ms UI target.
 // npm run bench:mckp has percentiles, more candidate sets and adversarial instances.
 import { Allocator } from '../../language-server/core/sensitivity/allocate';
-import { layerBytes } from '../../language-server/core/sensitivity/cost';
+import { layerBytes } from '../../language-server/core/cost/cost';
 import type { LayerSensitivity } from '../../language-server/core/sensitivity/types';
 import { referenceDp } from '../unit/sensitivity/reference-dp';
 
@@ -18,7 +18,7 @@ const layers: LayerSensitivity[] = Array.from({ length: 1000 }, (_, i) => {
     name: `layers.${Math.floor(i / 7)}.p${i % 7}`, op: 'MatMul', rows: rows!, cols: cols!, params: rows! * cols!, candidates, metric: 'hessian',
     scores: { hessian: candidates.map((b) => s * 4 ** -(b - 2) * (1 + 0.1 * rand())) },
     outlierFraction: candidates.map((b) => (b === 2 ? 0.005 : 0)), relError: candidates.map(() => 0),
-    bytes: candidates.map((b) => layerBytes({ rows: rows!, cols: cols! }, b, { group: 128, symmetric: false }, b === 2 ? 0.005 : 0)),
+    bytes: candidates.map((b) => layerBytes({ rows: rows!, cols: cols! }, { bits: b, group: 128, symmetric: false, outliers: b === 2 ? 0.005 : 0 })),
   };
 });
 

@@ -1,6 +1,6 @@
 // Fuzz family "quant-store": a run's quant.bin is a file of the workspace (a copied or crafted run
-// folder), read back by `qrecipe export RUN`. A valid store of two layers (one with act-order group
-// indices) is changed where its header can lie — rows, cols, bits, group size, spans (offsets and
+// folder), read back by `qrecipe export RUN`. A valid store of three layers (one with act-order group
+// indices, one with fp16 outliers) is changed where its header can lie — rows, cols, bits, group size, spans (offsets and
 // lengths), the header length, group indices — or as bytes (flips, cuts). Whatever it holds,
 // reading it either gives layers whose arrays have the sizes their shapes need (so dequantising
 // reads nothing out of range), or fails with an Error naming the file: never a RangeError or
@@ -36,8 +36,11 @@ function mutate(rng: Rng, bytes: Uint8Array): { bytes: Uint8Array; what: string 
   switch (rng.int(7)) {
     case 0: { const k = ['rows', 'cols', 'bits', 'groupSize', 'symmetric', 'sparsity', 'name'][rng.int(7)]!; l[k] = junk; what = `${k} = ${JSON.stringify(junk)}`; break; }
     case 1: { const k = ['codes', 'scales', 'zeros', 'gIdx'][rng.int(4)]!; const s = (l[k] ?? (l[k] = {})) as Record<string, unknown>; const f = rng.next() < 0.5 ? 'offset' : 'length'; s[f] = junk; what = `${k}.${f} = ${JSON.stringify(junk)}`; break; }
-    case 2: { const k = ['codes', 'scales', 'zeros', 'gIdx'][rng.int(4)]!; l[k] = junk; what = `${k} = ${JSON.stringify(junk)}`; break; }
-    case 3: header.layers = junk as never; what = `layers = ${JSON.stringify(junk)}`; break;
+    case 2: { const k = ['codes', 'scales', 'zeros', 'gIdx', 'outliers'][rng.int(5)]!; l[k] = junk; what = `${k} = ${JSON.stringify(junk)}`; break; }
+    case 3:
+      if (rng.next() < 0.3) { header.layers = junk as never; what = `layers = ${JSON.stringify(junk)}`; break; }
+      { const o = header.layers.find((x) => x.outliers) as { outliers: Record<string, Record<string, unknown>> } | undefined; if (!o) { what = 'nothing'; break; } const k = ['rowPtr', 'colIdx', 'values'][rng.int(3)]!; const f = rng.next() < 0.5 ? 'offset' : 'length'; o.outliers[k]![f] = junk; what = `outliers.${k}.${f} = ${JSON.stringify(junk)}`; }
+      break;
     case 4: { // a group index out of range (header intact)
       const at = rng.int(bytes.length - 4);
       const out = bytes.slice();
@@ -62,7 +65,8 @@ export async function fuzzQuantStore(seed: number, deadline: number, maxCases = 
   const rng = new Rng(seed);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-fuzz-quant-'));
   const file = path.join(dir, 'quant.bin');
-  await writeQuantStore(file, [layer(rng, 'a', 8, 32, 16, false), layer(rng, 'b', 4, 24, 8, true)]);
+  const withOutliers: QuantizedLayer = { ...layer(rng, 'c', 4, 16, 16, false), outliers: { rowPtr: Int32Array.from([0, 1, 1, 3, 3]), colIdx: Int32Array.from([5, 0, 15]), values: Uint16Array.from([0x3c00, 0xbc00, 0x4000]) } };
+  await writeQuantStore(file, [layer(rng, 'a', 8, 32, 16, false), layer(rng, 'b', 4, 24, 8, true), withOutliers]);
   const valid = new Uint8Array(readFileSync(file));
   const failures: string[] = [];
   let cases = 0;

@@ -57,7 +57,7 @@ function inventory(): ModelInventory {
   for (let b = 0; b < 4; b++) for (const p of ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj']) layers.push(layer(`layers.${b}.${p}`, 192, 192));
   layers.push(layer('lm_head', 256, 192));
   const params = layers.reduce((a, l) => a + l.params, 0);
-  return { path: '/work/model.onnx', opset: 17, layers, totalParams: params, totalBytes: 4 * params, layerParams: params, layerBytes: 4 * params };
+  return { path: '/work/model.onnx', opset: 17, opTypes: ['Gather', 'MatMul'], layers, totalParams: params, totalBytes: 4 * params, fileBytes: 4 * params, layerParams: params, layerBytes: 4 * params };
 }
 
 /** An in-memory host: imports resolve to recipes of the corpus, files under /work exist, the write rules are the CLI's. */

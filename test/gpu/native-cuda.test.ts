@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { benchGemv } from '../../native/bench';
-import { backendInfo, gptq, HessianAccumulator, rtn, sparsegpt, type GptqOptions } from '../../native/index';
+import { backendInfo, gptq, HessianAccumulator, HOLD, rtn, sparsegpt, type GptqOptions } from '../../native/index';
 import { makeLayer, mismatches, relDiff } from '../native/helpers';
 import { gptqRef } from '../native/reference/gptq';
 import { layerLoss } from '../native/reference/random';
@@ -18,7 +18,9 @@ const L = makeLayer(96, 512, 1024, 31);
 const shape = { rows: L.rows, cols: L.cols };
 
 test('rtn on CUDA gives the CPU grid and codes', { skip }, async () => {
-  for (const q of [{ bits: 4, groupSize: 128 }, { bits: 3 }, { bits: 2, groupSize: 32, symmetric: true }, { bits: 8, groupSize: 64 }]) {
+  // symmetric grids on the full signed range, and group sizes leaving a shorter last group (512 = 5·96 + 32)
+  for (const q of [{ bits: 4, groupSize: 128 }, { bits: 3 }, { bits: 2, groupSize: 32, symmetric: true }, { bits: 8, groupSize: 64 },
+    { bits: 4, groupSize: 128, symmetric: true }, { bits: 4, groupSize: 96 }, { bits: 3, groupSize: 96, symmetric: true }]) {
     const a = await rtn(L.W, shape, q, { device: 'cuda' });
     const b = await rtn(L.W, shape, q, { device: 'cpu' });
     assert.equal(a.device, 'cuda');
@@ -114,6 +116,8 @@ const variants: GptqOptions[] = [
   { bits: 4, groupSize: 64, actOrder: true, staticGroups: true },
   { bits: 2, groupSize: 32, symmetric: true },
   { bits: 4, groupSize: 256, mse: true },
+  { bits: 4, groupSize: 128, symmetric: true },
+  { bits: 3, groupSize: 96 }, // 512 = 5·96 + 32: a shorter last group
 ];
 for (const o of variants) {
   test(`gptq on CUDA matches the CPU and the reference ${JSON.stringify(o)}`, { skip }, async () => {
@@ -131,6 +135,29 @@ for (const o of variants) {
     }
     const r = await rtn(L.W, shape, o, { device: 'cuda' });
     assert.ok(layerLoss(L.W, a.weights, L.rows, L.cols, L.X, L.tokens) <= layerLoss(L.W, r.weights, L.rows, L.cols, L.X, L.tokens));
+  });
+}
+
+// GPTQ with held entries (gptq.h's Hold): 2:4-pruned entries stay 0, 1 % outliers kept in fp16
+const hold = new Uint8Array(L.W.length);
+const Wheld = L.W.slice();
+for (let i = 0; i < L.W.length; i += 4) {
+  const idx = [0, 1, 2, 3].sort((a, b) => Math.abs(L.W[i + a]) - Math.abs(L.W[i + b]));
+  for (const k of idx.slice(0, 2)) { hold[i + k] = HOLD.pruned; Wheld[i + k] = 0; }
+}
+for (const i of [...Wheld.keys()].filter((i) => !hold[i]).sort((a, b) => Math.abs(Wheld[b]) - Math.abs(Wheld[a])).slice(0, L.W.length / 100)) hold[i] = HOLD.outlier;
+for (const o of [{ bits: 4, groupSize: 128 }, { bits: 3, groupSize: 64, actOrder: true }, { bits: 2, groupSize: 32, symmetric: true }, { bits: 4, actOrder: true, staticGroups: true, groupSize: 128 }] as GptqOptions[]) {
+  test(`gptq with held entries on CUDA matches the CPU ${JSON.stringify(o)}`, { skip }, async () => {
+    const a = await gptq(Wheld, L.H, shape, { ...o, hold }, { device: 'cuda' });
+    const b = await gptq(Wheld, L.H, shape, { ...o, hold }, { device: 'cpu' });
+    assert.equal(a.device, 'cuda');
+    const d = mismatches(a.codes, b.codes);
+    console.log(`held ${JSON.stringify(o)}: ${d} of ${a.codes.length} codes differ between CUDA and CPU; loss ${a.loss} vs ${b.loss}`);
+    assert.ok(d <= a.codes.length * 0.002, `${d} codes differ`);
+    assert.ok(relDiff(a.loss, b.loss) < 1e-4);
+    for (let i = 0; i < hold.length; i++) if (hold[i] === HOLD.pruned) assert.equal(a.weights[i], 0, `pruned entry ${i} on CUDA`);
+    const ref = gptqRef(Wheld, L.H, L.rows, L.cols, { ...o, hold });
+    assert.ok(relDiff(a.loss, ref.loss) < 1e-4, `loss ${a.loss} vs reference ${ref.loss}`);
   });
 }
 

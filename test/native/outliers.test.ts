@@ -53,6 +53,19 @@ test('outliers: exactly the top |w| in fp16 CSR, dense + sparse = original', asy
     }
 });
 
+test('outliers with a shorter last group (256 = 2·100 + 56): every group fitted on its own kept columns', async () => {
+  const r = await outliers(W, { rows, cols }, 0.01, { bits: 3, groupSize: 100 });
+  assert.equal(r.dense.groups, 3);
+  const isOut = new Uint8Array(rows * cols);
+  for (let row = 0; row < rows; row++) for (let k = r.outliers.rowPtr[row]; k < r.outliers.rowPtr[row + 1]; k++) isOut[row * cols + r.outliers.colIdx[k]] = 1;
+  for (let row = 0; row < rows; row++) {
+    const kept: number[] = [];
+    for (let j = 200; j < cols; j++) if (!isOut[row * cols + j]) kept.push(W[row * cols + j]);
+    const p = fitParams(kept, { bits: 3 });
+    assert.ok(Math.abs(r.dense.scales[row * 3 + 2] - p.scale) <= 1e-6 * p.scale, `row ${row}: last group`);
+  }
+});
+
 test('outliers lower the 2-bit quantisation error of the rest', async () => {
   const plain = await rtn(W, { rows, cols }, { bits: 2, groupSize: 64 });
   const split = await outliers(W, { rows, cols }, 0.005, { bits: 2, groupSize: 64 });

@@ -37,6 +37,8 @@ const specs: RefQuantSpec[] = [
   { bits: 8 },
   { bits: 4, groupSize: 64, mse: true },
   { bits: 3, symmetric: true, mse: true },
+  { bits: 4, groupSize: 100 },
+  { bits: 4, groupSize: 96, symmetric: true },
 ];
 
 for (const spec of specs) {
@@ -49,13 +51,13 @@ for (const spec of specs) {
     for (let k = 0; k < ref.params.length; k++) {
       if (spec.mse) {
         // the search may pick another shrink factor when two are tied in float32: compare the errors
-        const x = W.subarray(Math.floor(k / r.groups) * cols + (k % r.groups) * g).subarray(0, g);
+        const x = W.subarray(Math.floor(k / r.groups) * cols + (k % r.groups) * g).subarray(0, Math.min(g, cols - (k % r.groups) * g));
         const mine = groupErr(x, { scale: r.scales[k], zero: r.zeros[k] }, maxq);
         const best = groupErr(x, ref.params[k], maxq);
         assert.ok(mine <= best * (1 + 1e-4) + 1e-30, `group ${k}: mse error ${mine} > reference ${best}`);
         continue;
       }
-      assert.ok(Math.abs(r.scales[k] - ref.params[k].scale) <= 1e-6 * ref.params[k].scale, `scale ${k}`);
+      assert.ok(Math.abs(r.scales[k] - ref.params[k].scale) <= 1e-6 * Math.abs(ref.params[k].scale), `scale ${k}`);
       assert.equal(r.zeros[k], ref.params[k].zero, `zero ${k}`);
     }
     if (!spec.mse) assertCodesMatch(r.codes, ref.codes, W, (i) => ref.params[Math.floor(i / cols) * r.groups + Math.floor((i % cols) / g)].scale, JSON.stringify(spec));
@@ -90,6 +92,50 @@ test('the grid always represents 0 exactly and includes the row range', async ()
 test('rtn rejects bad shapes and specs with clear messages', async () => {
   await assert.rejects(rtn(W, { rows, cols: cols + 1 }, { bits: 4 }), /W has 6144 elements but a 24×257 weight needs 6168/);
   await assert.rejects(rtn(W, { rows, cols }, { bits: 9 }), /bits must be an integer in 2\.\.8/);
-  await assert.rejects(rtn(W, { rows, cols }, { bits: 4, groupSize: 100 }), /groupSize 100 does not divide cols 256/);
+  await assert.rejects(rtn(W, { rows, cols }, { bits: 4, groupSize: -1 }), /groupSize must be a non-negative integer/);
   await assert.rejects(rtn(W, { rows: 0, cols }, { bits: 4 }), /shape must be positive/);
+});
+
+test('a group size that does not divide cols leaves a shorter last group (GPTQ\'s reference, MatMulNBits)', async () => {
+  const r = await rtn(W, { rows, cols }, { bits: 4, groupSize: 100 });
+  assert.equal(r.groups, 3);
+  // the last group (columns 200..255) has its own grid, fitted on its 56 columns only
+  const last = Array.from({ length: 56 }, (_, j) => W[7 * cols + 200 + j]);
+  const ref = rtnRef(last, 1, 56, { bits: 4 });
+  assert.ok(Math.abs(r.scales[7 * 3 + 2] - ref.params[0].scale) <= 1e-6 * ref.params[0].scale);
+  assert.deepEqual([...r.gIdx.subarray(195, 205)], [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+});
+
+test('symmetric grids use the full signed range: the largest |w| of each group is code 0 (−2^(b−1)), as onnxruntime\'s quantiser', async () => {
+  // one group per row; row 0's extreme is positive, row 1's negative, row 2's a tie (|min| = max)
+  const n = 64;
+  const x = new Float32Array(3 * n);
+  for (let j = 0; j < n; j++) {
+    x[j] = -0.5 + (1.5 * j) / (n - 1); // −0.5 … 1.0
+    x[n + j] = -1.0 + (1.5 * j) / (n - 1); // −1.0 … 0.5
+    x[2 * n + j] = -1 + (2 * j) / (n - 1); // −1 … 1
+  }
+  for (const bits of [2, 3, 4, 8]) {
+    const r = await rtn(x, { rows: 3, cols: n }, { bits, symmetric: true });
+    const half = 2 ** (bits - 1);
+    assert.deepEqual([...r.zeros], [half, half, half]);
+    // ORT: scale = (extreme of larger magnitude) / −half, so that extreme dequantises exactly
+    assert.deepEqual([...r.scales], [Math.fround(1 / -half), Math.fround(-1 / -half), Math.fround(-1 / -half)]);
+    assert.equal(r.codes[n - 1], 0, `${bits} bits: the positive extreme 1.0 is code 0`);
+    assert.equal(r.weights[n - 1], 1);
+    assert.equal(r.codes[n], 0, `${bits} bits: the negative extreme −1.0 is code 0`);
+    assert.equal(r.weights[n], -1);
+    // every level is used over a row spanning the range: 2^bits codes, not 2^bits − 1
+    const used = new Set(r.codes.subarray(2 * n, 3 * n));
+    if (bits <= 4) assert.equal(used.size, 2 ** bits, `${bits} bits: ${used.size} levels used`);
+  }
+});
+
+test('RTN keeps a pruned layer\'s zeros: every grid holds 0 exactly (asymmetric, symmetric, MSE, shorter last group)', async () => {
+  const Wp = W.slice();
+  for (let i = 0; i < Wp.length; i += 4) { Wp[i] = 0; Wp[i + 1] = 0; } // 2:4-like zeros
+  for (const spec of [{ bits: 4, groupSize: 64 }, { bits: 3, groupSize: 100, symmetric: true }, { bits: 2, groupSize: 32, mse: true }, { bits: 4, symmetric: true, mse: true }]) {
+    const r = await rtn(Wp, { rows, cols }, spec);
+    for (let i = 0; i < Wp.length; i += 4) assert.ok(r.weights[i] === 0 && r.weights[i + 1] === 0, `${JSON.stringify(spec)}: zero at ${i} became ${r.weights[i]}, ${r.weights[i + 1]}`);
+  }
 });

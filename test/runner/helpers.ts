@@ -17,7 +17,10 @@ export function randn(n: number, rand: () => number, scale = 1): Float32Array {
   return out;
 }
 
-/** Round-to-nearest with the asymmetric (or symmetric) min-max grid per group of columns. */
+/**
+ * Round-to-nearest with the asymmetric (or symmetric) min-max grid per group of columns, as the
+ * addon fits it: symmetric grids use the full signed range (the extreme of larger magnitude is code 0).
+ */
 export function quantizeRef(name: string, w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, symmetric = false): QuantizedLayer {
   const groups = Math.ceil(cols / groupSize);
   const maxq = (1 << bits) - 1;
@@ -29,9 +32,8 @@ export function quantizeRef(name: string, w: Float32Array, rows: number, cols: n
       let lo = 0;
       let hi = 0;
       for (let c = g * groupSize; c < Math.min(cols, (g + 1) * groupSize); c++) { lo = Math.min(lo, w[r * cols + c]!); hi = Math.max(hi, w[r * cols + c]!); }
-      if (symmetric) { hi = Math.max(-lo, hi); lo = -hi; }
       if (lo === 0 && hi === 0) { lo = -1; hi = 1; }
-      const scale = (hi - lo) / maxq;
+      const scale = symmetric ? Math.fround((hi > -lo ? hi : lo) / -((maxq + 1) / 2)) : (hi - lo) / maxq;
       const zero = symmetric ? (maxq + 1) / 2 : Math.round(-lo / scale);
       scales[r * groups + g] = scale;
       zeros[r * groups + g] = zero;
@@ -71,11 +73,16 @@ export async function writeConvModel(file: string, opset: number, seed = 2): Pro
   await e.save(file);
 }
 
-export async function runOnce(file: string, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(file);
+/**
+ * Runs a model once. onnxruntime fuses DequantizeLinear(int4, blocked) + MatMul into MatMulNBits at
+ * accuracy level 4 (int8 activations) by default; `exact` asks for float activations, so an
+ * export can be compared with its fake-quant model to float precision.
+ */
+export async function runOnce(file: string, feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }>, exact = true): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(file, exact ? { extra: { session: { qdq_matmulnbits_accuracy_level: '0' } } } : {});
   try {
     const inputs: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor('float32', v.data, v.dims);
+    for (const [k, v] of Object.entries(feeds)) inputs[k] = v.data instanceof BigInt64Array ? new ort.Tensor('int64', v.data, v.dims) : new ort.Tensor('float32', v.data, v.dims);
     const out = await s.run(inputs);
     return out[s.outputNames[0]!]!.data as Float32Array;
   } finally {

@@ -124,9 +124,10 @@ function layersTable(d: CompareData): HTMLElement {
   const header = h('vscode-table-header', { slot: 'header' }, h('vscode-table-header-cell', {}, 'layer'), ...c.runs.map((_, i) => runHeader(d, i)));
   const body = h('vscode-table-body', { slot: 'body' });
   for (const l of c.layers) {
-    body.append(h('vscode-table-row', {}, cell(l.name, undefined, l.name), ...l.runs.map((r) => {
+    // a layer the runs treat differently (method, width, group, sparsity, outliers) is marked
+    body.append(h('vscode-table-row', {}, cell(l.differs ? `${l.name} *` : l.name, undefined, l.differs ? `${l.name}: the runs differ here` : l.name), ...l.runs.map((r) => {
       if (!r) return cell('—', 'num');
-      const parts = [r.bits !== undefined ? `${r.bits} bits` : '', r.sparsity != null ? `${(100 * r.sparsity).toFixed(0)} % zero` : '', r.relError != null ? `err ${formatNumber(r.relError, 2)}` : ''].filter(Boolean);
+      const parts = [r.method ?? '', r.bits !== undefined ? `${r.bits} bits` : '', r.groupSize !== undefined ? `g${r.groupSize}` : '', r.sparsity != null ? `${(100 * r.sparsity).toFixed(0)} % zero` : '', r.relError != null ? `err ${formatNumber(r.relError, 2)}` : ''].filter(Boolean);
       return cell(parts.join(' · ') || '—', 'num', r.relError != null ? `relative error ‖WX − ŴX‖² / ‖WX‖² = ${formatNumber(r.relError, 4)}` : undefined);
     })));
   }

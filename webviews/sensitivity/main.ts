@@ -274,7 +274,7 @@ function renderGrid(): void {
   const maxBytes = highest(ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
   gridEl.style.setProperty('--cands', String(cands.length));
   const head = h('div', { class: 'grow head', role: 'row' }, h('div', { class: 'name', role: 'columnheader' }, 'layer'),
-    ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader', title: `${metric} sensitivity at ${b} bits` }, `${b} bits`)), h('div', { class: 'bar', role: 'columnheader' }, 'allocated width and size'), h('div', { class: 'barlabel', role: 'columnheader' }, ''));
+    ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader', title: `${metric} sensitivity at ${b} bits` }, `${b} bits`)), h('div', { class: 'bar', role: 'columnheader', 'aria-label': 'allocated width (bar)' }, ''), h('div', { class: 'barlabel', role: 'columnheader' }, 'allocated width · size'));
   const legend = h('div', { class: 'heatlegend', 'aria-hidden': 'true' }, h('span', {}, `sensitivity (${metric}, log scale): ${fmt(10 ** lo)}`), h('span', { class: 'ramp' }), h('span', {}, `${fmt(10 ** hi)}`),
     h('span', { class: 'muted' }, ' — darker red = the layer suffers more at that width; framed = chosen; dashed = pinned (click a cell to pin)'));
   const rows = ls.map((l, i) => {

@@ -14,35 +14,38 @@ import { resolveRunsRoot } from '../workspace';
 import { createSink, type EventSink } from '../events';
 import { listenForCancel } from '../cancel';
 import { progressEvents } from '../analysis-command';
-import { EXPORT_FORMATS, type ExportFormat } from '../export/onnx-export';
+import { EXPORT_FORMATS, predictedSize, type ExportFormat } from '../export/onnx-export';
 import { dequantize, readQuantStore, type QuantizedLayer } from '../export/quant-store';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
 import { setLayerWeightLazy } from '../engine/model/weights';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
-import { exportAndVerify, ExportVerifyError, type ExportCheck } from '../pipeline/export-stage';
+import { exportAndVerify, ExportVerifyError, FORCE_HINT, occupiedByExport, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Path, sha256Text } from '../pipeline/provenance';
 import { describeStage } from '../pipeline/compress';
 import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP, type WriteOptions } from '../write-policy';
 
-const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--runs DIR] [--json-events]
-                      [--workspace DIR] [--allow-outside] [--force]
+const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--force] [--runs DIR] [--json-events]
+                      [--workspace DIR] [--allow-outside]
 
 Writes the compressed model of a finished run in FORMAT:
   onnx-matmulnbits  com.microsoft.MatMulNBits for quantised MatMul/Gemm layers (2, 4, 8-bit
                     slots; 3-bit codes in 4-bit slots, 5-7-bit in 8-bit), DequantizeLinear for
                     Conv and the layers MatMulNBits cannot take
-  onnx-qdq          DequantizeLinear (int8/uint8 codes) for every quantised layer
+  onnx-qdq          DequantizeLinear for every quantised layer: int4/uint4 codes up to 4 bits
+                    (blocked by the group size; the model raised to opset 21 where that is
+                    safe), int8/uint8 above
   onnx-fakequant    float weights holding the dequantised values
 Then checks that onnxruntime loads it and, when the recipe is still there, that its first quality
-metric matches the run's fake-quant value within 1%. RUN is a run id, unique prefix, folder or 'latest'.
+metric matches the run's fake-quant value within 1%. The file is written into the run's folder
+(exports/<k>/) and copied to FILE; a file already at FILE is replaced only with --force.
+RUN is a run id, unique prefix, folder or 'latest'.
 With --json-events it speaks the runner protocol (artifact, log, metrics, progress of the check,
 run-end) and stops on a {"type":"cancel"} line on stdin. FILE must stay inside the workspace (the
-current folder unless --workspace says), must not be the run's model, recipe or anything in the
-run store, and replaces an existing file only with --force (or when it is an earlier export of
-these runs).
+current folder unless --workspace says) and must not be the run's model, recipe or anything in the
+run store.
 ${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
@@ -62,9 +65,9 @@ export async function main(args: string[]): Promise<number> {
       if (json) sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, ...(error ? { error } : {}) });
     };
     try {
-      const code = await exportRun(a.positionals[0]!, format, out, a.options.get('runs'), sink, cancel.signal, json, writeOptions(a));
-      end(code === 0 ? 'succeeded' : 'failed', code === 0 ? undefined : 'the exported model does not load in onnxruntime');
-      return code;
+      const failure = await exportRun(a.positionals[0]!, format, out, a.options.get('runs'), sink, cancel.signal, json, writeOptions(a));
+      end(failure ? 'failed' : 'succeeded', failure);
+      return failure ? 1 : 0;
     } catch (err) {
       if (cancel.signal.aborted) { end('cancelled'); return 130; }
       if (!json) throw err;
@@ -95,7 +98,9 @@ async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise
   return editor;
 }
 
-async function exportRun(run: string, format: ExportFormat, out: string, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean, write: WriteOptions): Promise<number> {
+/** Exports the run; resolves with why the export failed (it is then still recorded), or undefined. */
+async function exportRun(run: string, format: ExportFormat, out: string, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean, write: WriteOptions): Promise<string | undefined> {
+  const replace = write.force;
   const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
   const runsRoot = resolveRunsRoot({ runs });
   const { dir, record } = await findRun(runsRoot, run);
@@ -103,11 +108,14 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
   policy.protectedDirs.push(dir);
   const store = storeOutsideWorkspace(runsRoot, write.workspace);
-  const refused = [...(store && !write.allowOutside ? [store] : []), ...refusedWrites(out, policy, write)];
+  const refused = [...(store && !write.allowOutside ? [store] : []), ...refusedWrites(out, policy, { ...write, force: true })]; // an existing file: --force, above
   if (refused.length) {
     if (json) sink.emit({ type: 'write-refused', problems: refused.map((p) => ({ kind: p.kind, path: p.target, message: p.message })) });
     throw new Error(refused.map(explain).join('; '));
   }
+  // never replace a file silently (checked again, atomically, when the file is copied there)
+  const taken = replace ? [] : occupiedByExport(out);
+  if (taken.length) throw new Error(`${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''}, nothing was exported: ${FORCE_HINT}`);
   sweepStaleTemps(path.dirname(path.resolve(out)));
   await sweepStore(runsRoot);
   if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
@@ -115,11 +123,11 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant);
   if (!quant.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
 
-  // The run's first quality metric, re-measured on the export, if the recipe is unchanged.
+  // The run's first quality metric, re-measured on the export, with the recipe the run stored.
   let check: ExportCheck | undefined;
   const stages: string[] = [];
-  if (existsSync(record.recipePath)) {
-    const { analysis } = await checkFile(record.recipePath);
+  {
+    const { analysis } = await checkFile(record.recipePath, undefined, undefined, { text: record.recipeText, imports: record.importTexts ?? {} });
     if (sha256Text(analysis.doc.text) === record.recipeHash) {
       for (const x of analysis.recipe.stages) if (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate') stages.push(describeStage(x));
       for (const stage of analysis.recipe.stages) {
@@ -137,10 +145,12 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   }
   const warnings: string[] = [];
   let r;
+  let failure: string | undefined;
   try {
     r = await exportAndVerify({
       compressedModel: model, quant, format, out, sink, signal,
       warn: (w) => { warnings.push(w); warn(w); }, check, write: { policy, options: write },
+      run: { dir, index: record.artifacts.exports.length }, replace, predictedBytes: predictedSize(typeof model === 'string' ? inventoryOf(await loadModel(model)) : inventoryOf(model.model), quant, format).bytes,
       provenance: { source: record.modelPath, recipe: record.recipePath, run: record.id },
       deploy: {
         sourceModel: record.modelPath,
@@ -153,10 +163,11 @@ async function exportRun(run: string, format: ExportFormat, out: string, runs: s
   } catch (err) {
     if (!(err instanceof ExportVerifyError)) throw err;
     r = err.record;
+    failure = err.message;
     warn(err.message);
   }
   record.artifacts.exports.push(r);
   if (warnings.length) record.warnings = [...(record.warnings ?? []), ...warnings];
   await writeRecord(dir, record);
-  return r.verified ? 0 : 1;
+  return failure;
 }

@@ -1,25 +1,7 @@
 // Byte layouts of the packed formats: ONNX Runtime's MatMulNBits blobs and the codes of the
-// DequantizeLinear form. Stopgap in the runner until native/index.ts offers the same packing.
-import { MATMUL_NBITS_BITS, MATMUL_NBITS_BLOCKS } from '../../../native/limits';
+// DequantizeLinear forms (int4/uint4 two per byte, low nibble first, or one byte per code).
+// Which encoding, block and code width a layer gets is the cost model's (core/cost/formats.ts).
 import { groupOf, groupsOf, type QuantizedLayer } from './quant-store';
-
-/** The smallest supported container for `bits`: 3-bit codes go into 4-bit slots, 5–7 into 8. */
-export function containerBits(bits: number): number {
-  const c = MATMUL_NBITS_BITS.find((b) => b >= bits);
-  if (c === undefined) throw new Error(`no MatMulNBits width holds ${bits}-bit codes`);
-  return c;
-}
-
-/**
- * MatMulNBits block size for a layer: one group per row uses the next power of two ≥ cols (at most
- * 256, each block repeating the row's scale and zero); groups use the largest supported block that
- * divides the group size (blocks of one group repeat its scale and zero, which is exact).
- */
-export function blockSizeFor(q: QuantizedLayer): number | undefined {
-  if (q.gIdx) return undefined;
-  if (q.groupSize >= q.cols) return Math.min(256, Math.max(16, 2 ** Math.ceil(Math.log2(q.cols))));
-  return MATMUL_NBITS_BLOCKS.find((b) => q.groupSize % b === 0);
-}
 
 /** Integer zero points (asymmetric GPTQ/RTN zeros are rounded already); undefined if one is not. */
 export function integerZeros(q: QuantizedLayer): Uint8Array | undefined {
@@ -33,6 +15,12 @@ export function integerZeros(q: QuantizedLayer): Uint8Array | undefined {
   return out;
 }
 
+/** Whether every zero point is the symmetric one, 2^(bits−1) (no zero points need storing). */
+export function isSymmetric(q: QuantizedLayer): boolean {
+  const half = 1 << (q.bits - 1);
+  return q.zeros.every((z) => z === half);
+}
+
 function packBits(values: ArrayLike<number>, n: number, bits: number, out: Uint8Array, outOffset: number): void {
   // Low bits first, value k at bit k·bits of the blob (4-bit: even k in the low nibble).
   for (let k = 0; k < n; k++) {
@@ -41,22 +29,35 @@ function packBits(values: ArrayLike<number>, n: number, bits: number, out: Uint8
   }
 }
 
+/** n 4-bit values (0..15, or −8..7 as two's complement nibbles) two per byte, the first in the low nibble. */
+export function packNibbles(values: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(Math.ceil(values.length / 2));
+  for (let k = 0; k < values.length; k++) out[k >> 1]! |= (values[k]! & 0xf) << ((k & 1) * 4);
+  return out;
+}
+
 export interface MatMulNBitsTensors {
   /** uint8 [N][blocks][blob] */
   B: Uint8Array;
-  /** float32 [N·blocks] */
+  /** [N·blocks], one per block (a group's scale repeated over its blocks) */
   scales: Float32Array;
-  /** uint8 [N·⌈blocks·bits/8⌉] */
-  zeroPoints: Uint8Array;
+  /** uint8 [N·⌈blocks·bits/8⌉]; absent when symmetric (MatMulNBits' default zero point 2^(bits−1)) */
+  zeroPoints?: Uint8Array;
   bits: number;
   blockSize: number;
   blocks: number;
   blob: number;
 }
 
-/** Packs a layer for MatMulNBits (N = rows, K = cols); padding codes equal the zero point (value 0). */
-export function packMatMulNBits(q: QuantizedLayer, blockSize: number, zeros: Uint8Array): MatMulNBitsTensors {
-  const bits = containerBits(q.bits);
+/**
+ * Packs a layer for MatMulNBits (N = rows, K = cols) in `bits`-wide slots (≥ the layer's width) and
+ * blocks of `blockSize` columns that do not straddle its groups. Symmetric codes are shifted so that
+ * their zero is the slot's default 2^(bits−1) and no zero points are written; padding codes are the
+ * zero point (value 0).
+ */
+export function packMatMulNBits(q: QuantizedLayer, blockSize: number, bits: number, zeros: Uint8Array): MatMulNBitsTensors {
+  const symmetric = isSymmetric(q);
+  const shift = symmetric ? (1 << (bits - 1)) - (1 << (q.bits - 1)) : 0;
   const K = q.cols;
   const N = q.rows;
   const blocks = Math.ceil(K / blockSize);
@@ -65,22 +66,22 @@ export function packMatMulNBits(q: QuantizedLayer, blockSize: number, zeros: Uin
   const B = new Uint8Array(N * blocks * blob);
   const scales = new Float32Array(N * blocks);
   const zpRow = Math.ceil((blocks * bits) / 8);
-  const zeroPoints = new Uint8Array(N * zpRow);
+  const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpRow);
   const vals = new Uint8Array(blockSize);
   const zpVals = new Uint8Array(blocks);
   for (let r = 0; r < N; r++) {
     for (let b = 0; b < blocks; b++) {
       const g = groupOf(q, b * blockSize);
-      const z = zeros[r * groups + g]!;
+      const z = zeros[r * groups + g]! + shift;
       scales[r * blocks + b] = q.scales[r * groups + g]!;
       zpVals[b] = z;
       for (let k = 0; k < blockSize; k++) {
         const c = b * blockSize + k;
-        vals[k] = c < K ? q.codes[r * K + c]! : z;
+        vals[k] = c < K ? q.codes[r * K + c]! + shift : z;
       }
       packBits(vals, blockSize, bits, B, (r * blocks + b) * blob);
     }
-    packBits(zpVals, blocks, bits, zeroPoints, r * zpRow);
+    if (zeroPoints) packBits(zpVals, blocks, bits, zeroPoints, r * zpRow);
   }
   return { B, scales, zeroPoints, bits, blockSize, blocks, blob };
 }

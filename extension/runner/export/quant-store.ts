@@ -1,14 +1,20 @@
 // `quant.bin`: the integer codes, scales and zero points of every quantised layer of a run, so that
 // `qrecipe export RUN` can write packed formats later without redoing the quantisation.
 // Layout: "QRQB", u32 version, u32 header length, JSON header, then 64-byte-aligned blobs
-// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols).
+// (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols,
+// outliers as CSR: row pointers int32 rows+1, columns int32 nnz, fp16 values uint16 nnz).
+// Version 1 files (no outliers) are read as well.
 import { promises as fs } from 'node:fs';
 import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { readRegularFile, RefusedFileError } from '../../../language-server/core/util/regular-file';
 import { MAX_QUANT_STORE_BYTES } from '../../../language-server/core/util/limits';
+import { halfToFloat } from '../../../language-server/core/model/dtype';
 
-/** The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]). */
+/**
+ * The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]), plus the fp16
+ * outliers where there are some (their codes are the code of 0, so the two parts add up).
+ */
 export interface QuantizedLayer {
   name: string;
   rows: number;
@@ -24,14 +30,26 @@ export interface QuantizedLayer {
   gIdx?: Int32Array;
   /** Entries that are exact zeros of a pruned layer are still coded; `sparsity` is informative. */
   sparsity?: number;
+  /** Outliers kept in fp16 beside the codes (CSR, columns ascending within a row). */
+  outliers?: OutlierCsr;
+}
+
+/** Sparse fp16 outliers of a layer (rows + 1 row pointers, column indices, IEEE half bits). */
+export interface OutlierCsr {
+  rowPtr: Int32Array;
+  colIdx: Int32Array;
+  values: Uint16Array;
 }
 
 const MAGIC = 0x42515251; // "QRQB" little-endian
-const VERSION = 1;
+const VERSION = 2;
 const ALIGN = 64;
 
 interface Span { offset: number; length: number }
-interface HeaderLayer { name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number; codes: Span; scales: Span; zeros: Span; gIdx?: Span }
+interface HeaderLayer {
+  name: string; rows: number; cols: number; bits: number; groupSize: number; symmetric: boolean; sparsity?: number;
+  codes: Span; scales: Span; zeros: Span; gIdx?: Span; outliers?: { rowPtr: Span; colIdx: Span; values: Span };
+}
 
 export function groupsOf(q: Pick<QuantizedLayer, 'cols' | 'groupSize'>): number {
   return Math.ceil(q.cols / q.groupSize);
@@ -55,6 +73,7 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
       name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
       ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
       codes: add(q.codes), scales: add(q.scales), zeros: add(q.zeros), ...(q.gIdx ? { gIdx: add(q.gIdx) } : {}),
+      ...(q.outliers ? { outliers: { rowPtr: add(q.outliers.rowPtr), colIdx: add(q.outliers.colIdx), values: add(q.outliers.values) } } : {}),
     });
   }
   const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
@@ -67,16 +86,32 @@ export async function writeQuantStore(file: string, layers: QuantizedLayer[]): P
   out.set(json, 12);
   let k = 0;
   for (const h of header) {
-    for (const s of [h.codes, h.scales, h.zeros, h.gIdx]) if (s) out.set(blobs[k++]!, start + s.offset);
+    for (const s of [h.codes, h.scales, h.zeros, h.gIdx, h.outliers?.rowPtr, h.outliers?.colIdx, h.outliers?.values]) if (s) out.set(blobs[k++]!, start + s.offset);
   }
   await writeFileAtomic(file, out);
   return out.byteLength;
 }
 
-/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx). */
-function blobSizes(q: Pick<QuantizedLayer, 'rows' | 'cols' | 'groupSize'> & { hasGIdx?: boolean; gIdx?: Int32Array }): number[] {
+/** A quantised layer without its arrays (what sizes, checks and the streaming writer need). */
+export type QuantMeta = Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx' | 'outliers'> & {
+  hasGIdx: boolean;
+  /** Number of fp16 outliers kept with the codes (0: none). */
+  outlierCount: number;
+};
+
+/** The meta of a quantised layer. */
+export function quantMeta(q: QuantizedLayer): QuantMeta {
+  const { codes: _c, scales: _s, zeros: _z, gIdx, outliers, ...rest } = q;
+  return { ...rest, hasGIdx: !!gIdx, outlierCount: outliers?.values.length ?? 0 };
+}
+
+/** The arrays' byte sizes of a layer (codes, scales, zeros, gIdx?, then outliers' row pointers, columns, values?). */
+function blobSizes(q: QuantMeta): { codes: number; scales: number; zeros: number; gIdx?: number; outliers?: [number, number, number] } {
   const g = q.rows * groupsOf(q);
-  return [q.rows * q.cols, 4 * g, 4 * g, ...(q.hasGIdx || q.gIdx ? [4 * q.cols] : [])];
+  return {
+    codes: q.rows * q.cols, scales: 4 * g, zeros: 4 * g, ...(q.hasGIdx ? { gIdx: 4 * q.cols } : {}),
+    ...(q.outlierCount ? { outliers: [4 * (q.rows + 1), 4 * q.outlierCount, 2 * q.outlierCount] as [number, number, number] } : {}),
+  };
 }
 
 /**
@@ -85,7 +120,7 @@ function blobSizes(q: Pick<QuantizedLayer, 'rows' | 'cols' | 'groupSize'> & { ha
  * layer are never in memory at once. Same bytes as writeQuantStore.
  */
 export async function writeQuantStoreStreaming(
-  file: string, layers: (Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx'> & { hasGIdx: boolean })[],
+  file: string, layers: QuantMeta[],
   load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal,
 ): Promise<number> {
   const header: HeaderLayer[] = [];
@@ -97,11 +132,12 @@ export async function writeQuantStoreStreaming(
     return s;
   };
   for (const q of layers) {
-    const [c, s, z, g] = blobSizes(q);
+    const b = blobSizes(q);
     header.push({
       name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
       ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
-      codes: span(c!), scales: span(s!), zeros: span(z!), ...(g !== undefined ? { gIdx: span(g) } : {}),
+      codes: span(b.codes), scales: span(b.scales), zeros: span(b.zeros), ...(b.gIdx !== undefined ? { gIdx: span(b.gIdx) } : {}),
+      ...(b.outliers ? { outliers: { rowPtr: span(b.outliers[0]), colIdx: span(b.outliers[1]), values: span(b.outliers[2]) } } : {}),
     });
   }
   const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
@@ -119,8 +155,10 @@ export async function writeQuantStoreStreaming(
       for (const h of header) {
         if (signal?.aborted) throw new CancelledError('writing quant.bin');
         const q = await load(h.name);
-        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
-        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros], ...(q.gIdx && h.gIdx ? [[q.gIdx, h.gIdx] as [ArrayBufferView, Span]] : [])];
+        if (q.rows !== h.rows || q.cols !== h.cols || !!q.gIdx !== !!h.gIdx || !!q.outliers !== !!h.outliers) throw new Error(`layer '${h.name}': its codes changed shape while quant.bin was written`);
+        const blobs: [ArrayBufferView, Span][] = [[q.codes, h.codes], [q.scales, h.scales], [q.zeros, h.zeros]];
+        if (q.gIdx && h.gIdx) blobs.push([q.gIdx, h.gIdx]);
+        if (q.outliers && h.outliers) blobs.push([q.outliers.rowPtr, h.outliers.rowPtr], [q.outliers.colIdx, h.outliers.colIdx], [q.outliers.values, h.outliers.values]);
         for (const [a, s] of blobs) {
           const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
           if (b.byteLength !== s.length) throw new Error(`layer '${h.name}': ${b.byteLength} bytes for a blob of ${s.length}`);
@@ -157,12 +195,25 @@ function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
     if (!whole(l.bits, 1) || (l.bits as number) > 8) bad(`${what}: ${String(l.bits)} bits`);
     if (!whole(l.groupSize, 1)) bad(`${what}: group size ${String(l.groupSize)}`);
     if (typeof l.symmetric !== 'boolean' || (l.sparsity !== undefined && typeof l.sparsity !== 'number')) bad(`${what}: symmetric or sparsity of the wrong type`);
-    const sizes = blobSizes({ rows: l.rows as number, cols: l.cols as number, groupSize: l.groupSize as number, hasGIdx: l.gIdx !== undefined });
-    (['codes', 'scales', 'zeros', 'gIdx'] as const).slice(0, sizes.length).forEach((k, j) => {
-      const span = l[k] as Partial<Span> | undefined;
-      if (typeof span !== 'object' || span === null || !whole(span.offset, 0) || span.length !== sizes[j]) bad(`${what}: its ${k} span does not hold ${sizes[j]} bytes`);
-      if (span!.offset! + span!.length! > end) bad(`${what}: its ${k} lie past the end of the file (truncated)`);
-    });
+    const o = l.outliers as Record<string, Partial<Span> | undefined> | undefined;
+    if (o !== undefined && (typeof o !== 'object' || o === null)) bad(`${what}: its outliers are not a record`);
+    const spanOf = (k: string, s: Partial<Span> | undefined, length?: number): void => {
+      if (typeof s !== 'object' || s === null || !whole(s.offset, 0) || !whole(s.length, 0) || (length !== undefined && s.length !== length)) bad(`${what}: its ${k} span ${length !== undefined ? `does not hold ${length} bytes` : 'is not whole numbers'}`);
+      if (s!.offset! + s!.length! > end) bad(`${what}: its ${k} lie past the end of the file (truncated)`);
+    };
+    // the outliers' count is what their value span holds (checked against the row pointers on read)
+    spanOf('outlier values', o?.values);
+    const count = o ? (o.values!.length as number) / 2 : 0;
+    if (!Number.isSafeInteger(count)) bad(`${what}: an odd number of bytes of fp16 outliers`);
+    const sizes = blobSizes({ name: String(l.name), rows: l.rows as number, cols: l.cols as number, bits: l.bits as number, groupSize: l.groupSize as number, symmetric: l.symmetric as boolean, hasGIdx: l.gIdx !== undefined, outlierCount: count });
+    spanOf('codes', l.codes as Partial<Span>, sizes.codes);
+    spanOf('scales', l.scales as Partial<Span>, sizes.scales);
+    spanOf('zeros', l.zeros as Partial<Span>, sizes.zeros);
+    if (sizes.gIdx !== undefined) spanOf('group indices', l.gIdx as Partial<Span>, sizes.gIdx);
+    if (o) {
+      spanOf('outlier row pointers', o.rowPtr, 4 * ((l.rows as number) + 1));
+      spanOf('outlier columns', o.colIdx, 4 * count);
+    }
   });
   return layers as HeaderLayer[];
 }
@@ -178,25 +229,41 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
   }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 12 || dv.getUint32(0, true) !== MAGIC) throw new Error(`${file}: not a QRecipe quantisation store`);
-  if (dv.getUint32(4, true) !== VERSION) throw new Error(`${file}: unsupported version ${dv.getUint32(4, true)}`);
+  const version = dv.getUint32(4, true);
+  if (version < 1 || version > VERSION) throw new Error(`${file}: unsupported version ${version}`);
   const len = dv.getUint32(8, true);
   if (12 + len > buf.byteLength) throw new Error(`${file}: damaged quantisation store: its header runs past the end of the file`);
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
   const layers = headerLayers(file, new TextDecoder().decode(buf.subarray(12, 12 + len)), buf.byteLength - start);
   const slice = (s: Span): Uint8Array => buf.slice(start + s.offset, start + s.offset + s.length);
+  const damaged = (h: HeaderLayer, why: string): never => { throw new Error(`${file}: damaged quantisation store: layer '${h.name}': ${why}`); };
   return layers.map((h) => {
     const q: QuantizedLayer = {
       name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
       ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
       codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
       ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
+      ...(h.outliers ? {
+        outliers: {
+          rowPtr: new Int32Array(slice(h.outliers.rowPtr).buffer), colIdx: new Int32Array(slice(h.outliers.colIdx).buffer),
+          values: new Uint16Array(slice(h.outliers.values).buffer),
+        },
+      } : {}),
     };
+    const groups = groupsOf(q);
     for (const [k, a] of [['scales', q.scales], ['zeros', q.zeros]] as const) {
-      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error(`${file}: damaged quantisation store: layer '${h.name}': its ${k} hold ${a[i]} (row ${Math.floor(i / groupsOf(q))})`);
+      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) damaged(h, `its ${k} hold ${a[i]} (row ${Math.floor(i / groups)})`);
     }
-    if (q.gIdx) {
-      const groups = groupsOf(q);
-      for (let c = 0; c < q.cols; c++) if (!(q.gIdx[c]! >= 0 && q.gIdx[c]! < groups)) throw new Error(`${file}: damaged quantisation store: layer '${h.name}': column ${c} is in group ${q.gIdx[c]}, of ${groups}`);
+    if (q.gIdx) for (let c = 0; c < q.cols; c++) if (!(q.gIdx[c]! >= 0 && q.gIdx[c]! < groups)) damaged(h, `column ${c} is in group ${q.gIdx[c]}, of ${groups}`);
+    const o = q.outliers;
+    if (o) {
+      // row pointers from 0 to the count, never decreasing; columns inside the row
+      if (o.rowPtr[0] !== 0 || o.rowPtr[q.rows] !== o.values.length) damaged(h, `its outlier row pointers do not run from 0 to ${o.values.length}`);
+      for (let k = 0; k < o.values.length; k++) if ((o.values[k]! & 0x7c00) === 0x7c00) damaged(h, `outlier ${k} is not a finite fp16 value`);
+      for (let r = 0; r < q.rows; r++) {
+        if (o.rowPtr[r + 1]! < o.rowPtr[r]!) damaged(h, `its outlier row pointers decrease at row ${r}`);
+        for (let k = o.rowPtr[r]!; k < o.rowPtr[r + 1]!; k++) if (!(o.colIdx[k]! >= 0 && o.colIdx[k]! < q.cols)) damaged(h, `outlier ${k} is in column ${o.colIdx[k]}, of ${q.cols}`);
+      }
     }
     return q;
   });
@@ -207,7 +274,7 @@ export function groupOf(q: QuantizedLayer, c: number): number {
   return q.gIdx ? q.gIdx[c]! : Math.floor(c / q.groupSize);
 }
 
-/** The dequantised weights (rows × cols), what fake-quant evaluation uses. */
+/** The dequantised weights (rows × cols) with the outliers added, what fake-quant evaluation uses. */
 export function dequantize(q: QuantizedLayer): Float32Array {
   const g = groupsOf(q);
   const out = new Float32Array(q.rows * q.cols);
@@ -217,5 +284,7 @@ export function dequantize(q: QuantizedLayer): Float32Array {
       out[r * q.cols + c] = q.scales[k]! * (q.codes[r * q.cols + c]! - q.zeros[k]!);
     }
   }
+  const o = q.outliers;
+  if (o) for (let r = 0; r < q.rows; r++) for (let k = o.rowPtr[r]!; k < o.rowPtr[r + 1]!; k++) out[r * q.cols + o.colIdx[k]!] += halfToFloat(o.values[k]!);
   return out;
 }

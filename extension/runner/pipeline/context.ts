@@ -14,10 +14,14 @@ export interface RunContext {
   recipe: ResolvedRecipe;
   state: ModelState;
   runDir: string;
+  /** The recipe's text as analysed (a re-run's stored text, not the file on disk). */
+  recipeText?: string;
   /** Per-stage warnings also kept for run.json. */
   warn(message: string): void;
   /** How each calibrated stage ran (run.json `calibration`). */
   calibration?: CalibrationRecord[];
+  /** Files already at the recipe's export paths may be replaced (`qrecipe run --force`). */
+  replaceExports?: boolean;
 }
 
 /** Thrown for a problem in the recipe found at run time; the runner prints it at the stage's line. */

@@ -1,9 +1,9 @@
 // The evaluate stage: each metric on the original model (measured once per run) and on the
 // compressed (fake-quant) model, same data, same settings, through the model layer's one
-// evaluation entry. `size` of the compressed model is the packed size the quantisation implies
-// (the fake-quant file itself is float). For a big model (scale-policy.ts), perplexity and KL go
-// through the chain of blocks instead: original and compressed in step, one block of each loaded
-// at a time, all of a data set's LM metrics from one pass.
+// evaluation entry. `size` of the compressed model is the one cost model's (core/cost): the file
+// the recipe's export writes (the fake-quant file itself is float). For a big model
+// (scale-policy.ts), perplexity and KL go through the chain of blocks instead: original and
+// compressed in step, one block of each loaded at a time, all of a data set's LM metrics from one pass.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { EvaluateStage, ResolvedDataset } from '../../../language-server/core/recipe/resolved';
@@ -11,8 +11,9 @@ import type { Metrics } from '../../../language-server/core/protocol/runner';
 import { evaluateModel, type EvalSpec } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
 import type { RunContext } from './context';
-import { groupsOf } from '../export/quant-store';
-import { scaleBytes } from '../export/onnx-export';
+import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../../language-server/core/cost/formats';
+import type { ExportStage } from '../../../language-server/core/recipe/resolved';
+import { predictedSize } from '../export/onnx-export';
 import type { BlockPlan } from '../engine/blocks/plan';
 import { evaluateOnChain } from '../engine/blocks/evaluate-chain';
 import { activationBudget } from '../engine/calibrate/blockwise';
@@ -95,34 +96,16 @@ export class Evaluator {
     return scores;
   }
 
-  /**
-   * Size of the compressed weights as the quantisation stages left them: codes + scales in the
-   * layer's float type (what the exporter writes: fp16 in an fp16 graph) + packed zeros; a tensor
-   * shared by tied layers counts once.
-   */
-  private packedSize(): Metrics {
+  /** The format sizes are counted in: the recipe's first export, else the default. */
+  get sizeFormat(): ExportFormat {
+    return this.ctx.recipe.stages.find((s): s is ExportStage => s.kind === 'export')?.format ?? DEFAULT_EXPORT_FORMAT;
+  }
+
+  /** The compressed model's file size and bits per weight as the export format writes the quantised layers. */
+  packedSize(format: ExportFormat = this.sizeFormat): Metrics {
     const st = this.ctx.state;
-    let quantBytes = 0;
-    let quantParams = 0;
-    let floatBytes = 0;
-    const seen = new Set<string>();
-    for (const q of st.quantized) {
-      const l = st.layer(q.name);
-      if (seen.has(l.tensorName)) continue;
-      seen.add(l.tensorName);
-      const groups = q.rows * groupsOf(q);
-      quantBytes += Math.ceil((q.rows * q.cols * q.bits) / 8) + scaleBytes(l) * groups + Math.ceil((groups * q.bits) / 8);
-      quantParams += q.rows * q.cols;
-      floatBytes += l.bytes;
-    }
-    for (const [name, o] of st.outlierLayers) {
-      // Codes, fp32 scales, packed zeros, and the outliers as CSR (fp16 value + int32 column, row pointers).
-      const l = st.layer(name);
-      quantBytes += Math.ceil((l.rows * l.cols * o.bits) / 8) + 4 * o.groups + Math.ceil((o.groups * o.bits) / 8) + 6 * o.nnz + 4 * (l.rows + 1);
-      quantParams += l.rows * l.cols;
-      floatBytes += l.bytes;
-    }
-    return { sizeBytes: st.inventory.totalBytes - floatBytes + quantBytes, ...(quantParams ? { bitsPerWeight: (8 * quantBytes) / quantParams } : {}) };
+    const s = predictedSize(st.inventory, st.quantized, format);
+    return { sizeBytes: s.bytes, ...(s.bitsPerWeight !== undefined ? { bitsPerWeight: s.bitsPerWeight } : {}) };
   }
 
   async evaluate(stage: EvaluateStage, compressedModel: string | undefined): Promise<{ original: Metrics; compressed: Metrics }> {
@@ -139,7 +122,7 @@ export class Evaluator {
       this.ctx.sink.emit({ type: 'metrics', model, ...(m.data ? { dataset: m.data } : {}), metrics });
     for (const m of stage.metrics) {
       if (m.metric === 'size') {
-        const o = { sizeBytes: this.ctx.state.inventory.totalBytes };
+        const o = { sizeBytes: this.ctx.state.inventory.fileBytes };
         const c = this.packedSize();
         Object.assign(original, o);
         Object.assign(compressed, c);

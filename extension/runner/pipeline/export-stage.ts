@@ -1,11 +1,16 @@
-// The export stage (and `qrecipe export`): check the path against the write confinement (again,
-// right before writing), write the format, then verify it: onnxruntime-node loads it with the
-// source's inputs and outputs (names and element types: a KV-cache model keeps its past/present
-// interface), else the export FAILS (ExportVerifyError, carrying the record); its size and bits per
-// weight; and the run's quality metric on the exported model against the fake-quant evaluation
-// (within 1%, else a warning).
+// The export stage (and `qrecipe export`): check the requested path against the write confinement
+// (again right before the copy), write the format into the run folder, verify it there:
+// onnxruntime-node loads it with the source's inputs and outputs (names and element types: a
+// KV-cache model keeps its past/present interface), else the export FAILS (ExportVerifyError,
+// carrying the record, nothing written to the requested path); record its sha256, size and bits
+// per weight; copy it to the requested path (the run keeps its own copy, so a later export to the
+// same path does not leave this run describing a file that is no longer its); check the run's
+// quality metric on the exported model against the fake-quant evaluation (within 1%, else a
+// warning); write the deploy folder's files beside it.
 import path from 'node:path';
-import { mkdirSync, statSync } from 'node:fs';
+import { constants, existsSync, linkSync, mkdirSync, promises as fsp, renameSync, rmSync, statSync } from 'node:fs';
+import { tempPathFor } from '../../../language-server/core/util/atomic';
+import { CancelledError } from '../../../language-server/core/util/cancel';
 import { readRecipeText } from '../../../language-server/core/recipe/host';
 import type { WritePolicy } from '../../../language-server/core/util/confine';
 import { explain, refusedWrites, type WriteOptions } from '../write-policy';
@@ -64,23 +69,84 @@ export interface ExportCheck {
 /** The write confinement an export is checked against right before it is written. */
 export interface ExportWrite { policy: WritePolicy; options: WriteOptions }
 
+/** Where the k-th export of a run is written in its folder: `exports/<k>/<the requested name>`. */
+export function runCopyOf(k: number, out: string): string {
+  return path.join('exports', String(k), path.basename(out));
+}
+
+/**
+ * The files at an export's requested path that writing it would replace: the model file and the
+ * side file of its external data (`<name>.data`). A run or `qrecipe export` replaces them only
+ * when told to (`--force`; VS Code asks first).
+ */
+export function occupiedByExport(out: string): string[] {
+  const file = path.resolve(out);
+  return [file, `${file}.data`].filter((f) => existsSync(f));
+}
+
+/** The hint given wherever an existing file stops an export. */
+export const FORCE_HINT = 'give --force to replace it (runs that wrote it keep their own copies in their run folders)';
+
+/**
+ * Copies `from` to `to` through a temp file (a reflink where the file system has them), then a
+ * rename, or, when `replace` is false, a hard link, which fails rather than replace a file that
+ * appeared meanwhile (where hard links are not supported: a check just before the rename). The
+ * copy does not block the event loop, so a cancel during a big model's copy is honoured (the
+ * run's cancel deadline removes the temp file).
+ */
+async function copyAtomically(from: string, to: string, replace: boolean, signal?: AbortSignal): Promise<void> {
+  const tmp = tempPathFor(to);
+  try {
+    await fsp.copyFile(from, tmp, constants.COPYFILE_FICLONE);
+    if (signal?.aborted) throw new CancelledError('copying the export');
+    if (replace) return renameSync(tmp, to);
+    try {
+      linkSync(tmp, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new Error(`${to} exists and was not replaced: ${FORCE_HINT}`);
+      if (existsSync(to)) throw new Error(`${to} exists and was not replaced: ${FORCE_HINT}`);
+      renameSync(tmp, to);
+    }
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 export async function exportAndVerify(o: {
   compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
-  warn(message: string): void; check?: ExportCheck; write?: ExportWrite;
+  warn(message: string): void; check?: ExportCheck;
+  /** The write confinement the requested path (and its side file) is checked against, before and right before the copy. */
+  write?: ExportWrite;
+  /** The run folder and the export's number in it: the file is written there first. */
+  run: { dir: string; index: number };
+  /** Whether a file already at the requested path (or its side file) may be replaced (`--force`). */
+  replace: boolean;
+  /** The size the cost model predicted for this format. */
+  predictedBytes?: number;
   /** Where the export came from, written into its metadata_props. */
   provenance?: ExportOptions['provenance'];
   /** The source model (its folder's Hugging Face / genai files go beside the export) and the README's facts. */
   deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
-  // checked again here, not only before the run: a file may have appeared, a folder become a link
-  const refused = o.write ? refusedWrites(o.out, o.write.policy, o.write.options) : [];
-  if (refused.length) throw new Error(`refused to write the export: ${refused.map(explain).join('; ')}`);
-  mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-  const s = await exportModel(o.compressedModel, o.quant, o.format, o.out, { signal: o.signal, provenance: o.provenance });
+  const out = path.resolve(o.out);
+  // where the export may go, checked here and again right before the copy (a folder may have become a link meanwhile);
+  // an existing file is the `replace` rule's (below), not the confinement's
+  const confine = (files: string[]): void => {
+    const refused = o.write ? files.flatMap((f) => refusedWrites(f, o.write!.policy, { ...o.write!.options, force: true })) : [];
+    if (refused.length) throw new Error(`refused to write the export: ${refused.map(explain).join('; ')}`);
+  };
+  confine([out]);
+  const runCopy = runCopyOf(o.run.index, out);
+  const inRun = path.join(o.run.dir, runCopy);
+  mkdirSync(path.dirname(inRun), { recursive: true });
+  mkdirSync(path.dirname(out), { recursive: true });
+  const s = await exportModel(o.compressedModel, o.quant, o.format, inRun, { signal: o.signal, provenance: o.provenance });
   for (const w of s.warnings) o.warn(w);
-  o.sink.emit({ type: 'artifact', kind: 'export', path: s.path, bytes: s.bytes });
   const record: ExportRecord = {
-    path: s.path, format: o.format, bytes: s.bytes, verified: false,
+    path: out, format: o.format, bytes: s.bytes, runCopy, sha256: await sha256Path(s.path),
+    ...(s.externalPath ? { externalSha256: await sha256Path(s.externalPath) } : {}),
+    ...(o.predictedBytes !== undefined ? { predictedBytes: o.predictedBytes } : {}), verified: false,
     quantizedBytes: s.quantizedBytes, quantizedFloatBytes: s.quantizedFloatBytes, bitsPerWeight: s.bitsPerWeight,
     layers: s.layers.map((l) => ({ name: l.name, encoding: l.encoding, bits: l.bits, ...(l.storedBits ? { storedBits: l.storedBits } : {}), bytes: l.bytes })),
   };
@@ -91,14 +157,32 @@ export async function exportAndVerify(o: {
     await session.release();
     if (float32Twin) o.warn(`the bfloat16 export was checked as its float32 twin (the same graph in float32): onnxruntime's CPU provider has no bfloat16 kernels`);
   } catch (err) {
-    throw new ExportVerifyError(`the exported model ${s.path} does not load in onnxruntime-node, so the export failed: ${(err as Error).message}`, record);
+    throw new ExportVerifyError(`the exported model does not load in onnxruntime-node, so the export failed and nothing was written to ${out} (the run keeps the file: ${runCopy}): ${(err as Error).message}`, record);
   }
-  if (problems.length) throw new ExportVerifyError(`the exported model ${s.path} does not keep the source model's interface, so the export failed: ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}`, record);
+  if (problems.length) throw new ExportVerifyError(`the exported model does not keep the source model's interface, so the export failed and nothing was written to ${out} (the run keeps the file: ${runCopy}): ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}`, record);
   record.verified = true;
+  // the requested path gets the run's file (and its side file, under the name the model refers to);
+  // a file that appeared there during the run is not replaced unless asked: the run keeps its copy
+  const side = s.externalPath ? path.join(path.dirname(out), path.basename(s.externalPath)) : undefined;
+  confine([out, ...(side ? [side] : [])]);
+  try {
+    if (!o.replace) {
+      const taken = [out, ...(side ? [side] : [])].filter((f) => existsSync(f));
+      if (taken.length) throw new Error(`${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''} and ${taken.length === 1 ? 'was' : 'were'} not replaced: ${FORCE_HINT}`);
+    }
+    if (s.externalPath) await copyAtomically(s.externalPath, side!, o.replace, o.signal);
+    await copyAtomically(s.path, out, o.replace, o.signal);
+  } catch (err) {
+    if (err instanceof CancelledError) throw err;
+    throw new ExportVerifyError(`the export was written and verified in the run folder (${runCopy}) but not to the requested path: ${(err as Error).message}`, record);
+  }
+  record.mtimeMs = statSync(out).mtimeMs;
+  if (s.externalPath) record.externalBytes = statSync(s.externalPath).size;
+  o.sink.emit({ type: 'artifact', kind: 'export', path: out, bytes: s.bytes });
   const ratio = s.quantizedFloatBytes ? s.quantizedBytes / s.quantizedFloatBytes : 1;
   o.sink.emit({ type: 'log', level: 'info', message: `export ${o.format}: ${s.bytes.toLocaleString('en-US')} bytes; quantised layers ${s.quantizedBytes.toLocaleString('en-US')} bytes = ${ratio.toFixed(3)}x their float32 size, ${s.bitsPerWeight.toFixed(2)} bits per weight` });
   if (o.check) {
-    const exported = await o.check.measure(s.path);
+    const exported = await o.check.measure(out);
     const relDiff = Math.abs(exported - o.check.fakeQuant) / Math.max(Math.abs(o.check.fakeQuant), 1e-12);
     const ok = relDiff <= EXPORT_TOLERANCE;
     record.check = { metric: o.check.spec.metric, ...(o.check.spec.data ? { dataset: o.check.spec.data } : {}), exported, fakeQuant: o.check.fakeQuant, relDiff, ok };
@@ -106,16 +190,18 @@ export async function exportAndVerify(o: {
     if (!ok) o.warn(`the exported model's ${o.check.spec.metric} ${exported.toPrecision(6)} differs from the fake-quant ${o.check.fakeQuant.toPrecision(6)} by ${(100 * relDiff).toFixed(2)}% (more than ${100 * EXPORT_TOLERANCE}%)`);
   }
   if (o.deploy) {
-    const d = await writeDeployFolder({ exportPath: s.path, sourceModel: o.deploy.sourceModel, record, provenance: o.deploy.provenance, hash: sha256Path });
+    // the deploy folder is the requested path's (the run keeps the model alone)
+    const d = await writeDeployFolder({ exportPath: out, sourceModel: o.deploy.sourceModel, record, provenance: o.deploy.provenance, hash: sha256Path });
     for (const w of d.warnings) o.warn(w);
     record.deployFiles = d.written;
-    for (const f of d.written) o.sink.emit({ type: 'artifact', kind: 'export', path: path.join(path.dirname(s.path), f), bytes: statSync(path.join(path.dirname(s.path), f)).size });
+    for (const f of d.written) o.sink.emit({ type: 'artifact', kind: 'export', path: path.join(path.dirname(out), f), bytes: statSync(path.join(path.dirname(out), f)).size });
   }
   return record;
 }
 
 /** The recipe's export: written from the original model with the run's changed weights and codes, one layer at a time. */
-export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, write?: ExportWrite): Promise<ExportRecord> {
+/** `index`: the export's number in the run (its folder there: exports/<index>/). */
+export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, index: number, write?: ExportWrite): Promise<ExportRecord> {
   const st = ctx.state;
   const compressedModel = await st.editorWithChanges();
   const quant: QuantSource = { names: st.quantized.map((x) => x.name), load: (n) => st.quantizedLayer(n) };
@@ -125,19 +211,19 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
     measure: async (model) => (await evaluator.measure(q.spec, model, 'exported'))!.value,
   } : undefined;
   if (!check) ctx.warn('no evaluate stage before the export: the exported model is only checked for loading');
-  const outliers = [...ctx.state.outlierLayers.keys()];
-  if (outliers.length && stage.format !== 'onnx-fakequant') {
-    ctx.warn(`${outliers.length} layer${outliers.length === 1 ? '' : 's'} with fp16 outliers (${outliers.slice(0, 3).join(', ')}${outliers.length > 3 ? ', ...' : ''}) have no ${stage.format} form yet: written with their dequantised float weights`);
-  }
-  const recipeText = await readRecipeText(ctx.recipe.file); // as hashed at the run's start (no BOM, regular file)
+  const recipeText = ctx.recipeText ?? await readRecipeText(ctx.recipe.file); // as hashed at the run's start (no BOM, regular file)
   const provenance: Provenance = {
     runId: path.basename(ctx.runDir), recipePath: ctx.recipe.file, recipeText, recipeHash: sha256Text(recipeText),
     modelPath: ctx.state.original.path, modelHash: await sha256Path(ctx.state.original.path), qrecipeVersion: toolVersions().qrecipe,
     metrics: evaluator.measured,
     stages: ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage)).flatMap((x) => (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate' ? [describeStage(x)] : [])),
   };
+  const predictedBytes = evaluator.packedSize(stage.format).sizeBytes;
+  const earlier = ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage));
   return exportAndVerify({
     compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check,
+    // a path an earlier export stage of this run wrote is this run's to replace
+    run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports || earlier.some((x) => x.kind === 'export' && path.resolve(x.path) === path.resolve(stage.path)), predictedBytes,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
     deploy: { sourceModel: ctx.state.original.path, provenance }, write,
   });

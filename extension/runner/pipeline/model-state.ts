@@ -16,8 +16,8 @@ import { WeightStore, type QuantMeta } from './weight-store';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
-  /** Layers quantised with fp16 outliers kept aside (no packed export form): their packed size. */
-  readonly outlierLayers = new Map<string, { bits: number; groups: number; nnz: number }>();
+  /** Layers an earlier stage pruned: a later quantisation holds their zeros (their mask is their exact zeros). */
+  private readonly pruned = new Set<string>();
   /** Every per-layer result of every stage, in order. */
   readonly results: LayerResult[] = [];
   private plan?: PlanResult;
@@ -87,7 +87,6 @@ export class ModelState {
       const o = this.layer(other);
       const stored = l.transposed ? transpose(w, l.rows, l.cols) : w;
       await this.store.setFloat(other, o.transposed ? transpose(stored, o.cols, o.rows) : stored);
-      this.dropQuantized(other);
     }
   }
 
@@ -110,9 +109,14 @@ export class ModelState {
     };
   }
 
-  /** A pruning or outlier stage after quantisation: the layer has no packed form any more. */
-  dropQuantized(name: string): void {
-    this.outlierLayers.delete(name);
+  /** Marks a layer pruned: its exact zeros are its mask, which a later quantisation keeps. */
+  markPruned(name: string): void {
+    this.pruned.add(name);
+  }
+
+  /** Whether a stage pruned this layer. */
+  wasPruned(name: string): boolean {
+    return this.pruned.has(name);
   }
 
   /** The quantised layers (without their arrays). */

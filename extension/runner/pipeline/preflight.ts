@@ -1,7 +1,7 @@
 // Everything checked before any compute: the language's analysis of the recipe (the same
 // diagnostics as the editor and `qrecipe check`), a readable model with an inventory, non-empty
 // layer selections and a loadable native addon. Problems are returned located at file:line:col.
-import { checkFile } from '../../../language-server/core/recipe/check';
+import { checkFile, type StoredRecipe } from '../../../language-server/core/recipe/check';
 import type { WriteRules } from '../../../language-server/core/recipe/host';
 import type { Analysis } from '../../../language-server/core/recipe/analyze';
 import { readInventory } from '../../../language-server/core/model/inventory';
@@ -20,6 +20,8 @@ export interface Problem {
 
 export interface Preflight {
   text: string;
+  /** Texts of the imported recipes (absolute path → text), as analysed. */
+  imports: Record<string, string>;
   analysis?: Analysis;
   recipe?: ResolvedRecipe;
   problems: Problem[];
@@ -30,15 +32,18 @@ export function formatProblem(p: Problem): string {
   return `${where}${p.severity}${p.code ? ` ${p.code}` : ''}: ${p.message}`;
 }
 
-/** `write`: where the run may write (export paths are checked, QR130/QR131); default the recipe's folder. */
-export async function preflight(file: string, write?: WriteRules): Promise<Preflight> {
+/**
+ * Checks the recipe `file`, or a run's stored copy of it (see checkFile). `write`: where the run may
+ * write (export paths are checked, QR130/QR131); default the recipe's folder.
+ */
+export async function preflight(file: string, write?: WriteRules, stored?: StoredRecipe): Promise<Preflight> {
   let result: Awaited<ReturnType<typeof checkFile>>;
   try {
-    result = await checkFile(file, (p) => readInventory(p), write);
+    result = await checkFile(file, (p) => readInventory(p), write, stored);
   } catch (err) {
-    return { text: '', problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
+    return { text: '', imports: {}, problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
   }
-  const { analysis, records } = result;
+  const { analysis, records, imports } = result;
   const problems: Problem[] = records
     .filter((r) => r.severity === 'error' || r.severity === 'warning')
     .map((r) => ({ severity: r.severity as 'error' | 'warning', code: r.code, message: r.message, file: r.file, line: r.range.start.line + 1, column: r.range.start.character + 1 }));
@@ -61,5 +66,5 @@ export async function preflight(file: string, write?: WriteRules): Promise<Prefl
       try { native.backendInfo(); } catch (err) { problems.push({ severity: 'error', message: (err as Error).message }); }
     }
   }
-  return { text: analysis.doc.text, analysis, recipe, problems };
+  return { text: analysis.doc.text, imports, analysis, recipe, problems };
 }

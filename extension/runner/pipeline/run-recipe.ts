@@ -7,13 +7,14 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
 import { armCancelDeadline, removeOwnTempFiles } from '../cancel';
 import { createRunDir, writeRecord, LOG_FILE, RUN_FILE } from '../../../language-server/core/runs/store';
-import { RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
+import { EXPORT_EXISTS_CODE, RUNNER_PROTOCOL_VERSION, type RunRecord, type RunStatus, type StageKind } from '../../../language-server/core/protocol/runner';
 import type { ResolvedStage } from '../../../language-server/core/recipe/resolved';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { processStartToken } from '../../../language-server/core/util/process';
 import * as native from '../../../native/index';
 import type { EventSink } from '../events';
 import { preflight, formatProblem } from './preflight';
+import type { StoredRecipe } from '../../../language-server/core/recipe/check';
 import { recipeSettings } from '../../../language-server/core/runs/labels';
 import { hashDatasets, sha256Path, sha256Text, toolVersions } from './provenance';
 import { ModelState } from './model-state';
@@ -22,7 +23,7 @@ import { runCompressionStage } from './compress';
 import { SCRATCH_DIR } from './calibrate';
 import { writesCompressedModel } from './scale-policy';
 import { Evaluator } from './evaluate';
-import { ExportVerifyError, runExportStage } from './export-stage';
+import { ExportVerifyError, FORCE_HINT, occupiedByExport, runExportStage } from './export-stage';
 import { explain, refusedWrites, writePolicy, type WriteOptions } from '../write-policy';
 import { sweepStore } from '../../../language-server/core/runs/store';
 import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
@@ -39,12 +40,17 @@ function fsMessage(err: unknown): string {
 
 export interface RunOptions {
   recipe: string;
+  /** Re-run: the recipe a run stored (analysed as if at `recipe`) and that run's id and model hash. */
+  rerun?: { of: string; stored: StoredRecipe; modelHash: string };
   device: native.Device;
   /** Runs folder (already resolved). */
   runsRoot: string;
   sink: EventSink;
   signal: AbortSignal;
-  /** Where the run may write (default: inside the recipe's folder, no replacing, see write-policy.ts). */
+  /**
+   * Where the run may write (default: inside the recipe's folder, see write-policy.ts); `force`:
+   * replace files already at the recipe's export paths (else the run stops before any compute).
+   */
   write?: WriteOptions;
 }
 
@@ -107,7 +113,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const recipePath = path.resolve(o.recipe);
   const write: WriteOptions = o.write ?? { allowOutside: false, force: false };
   const root = write.workspace ?? path.dirname(recipePath);
-  const pre = await preflight(recipePath, { root, runsRoot: o.runsRoot, allowOutside: write.allowOutside });
+  const pre = await preflight(recipePath, { root, runsRoot: o.runsRoot, allowOutside: write.allowOutside }, o.rerun?.stored);
   for (const p of pre.problems) {
     sink.emit({ type: 'log', level: p.severity, message: p.message, ...(p.code ? { code: p.code } : {}), ...(p.file ? { file: p.file } : {}), ...(p.line ? { line: p.line, column: p.column } : {}) });
   }
@@ -119,18 +125,29 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   }
   const recipe = pre.recipe;
   const model = recipe.model!;
-  // every path the run will write, checked before anything is written (and again at the export)
+  // every path the run will write, checked before anything is written (and again at the export);
+  // an existing file at an export path is the --force rule's (below)
   const policy = await writePolicy({
     root, runsRoot: o.runsRoot,
     inputs: [recipePath, ...(pre.analysis?.imports ?? []), model.path, ...(pre.analysis?.inventory?.externalFiles ?? [])],
   });
-  const refused: { p: WriteProblem; s?: ResolvedStage }[] = recipe.stages.flatMap((s) => (s.kind === 'export' ? refusedWrites(s.path, policy, write).map((p) => ({ p, s })) : []));
+  const refused: { p: WriteProblem; s?: ResolvedStage }[] = recipe.stages.flatMap((s) => (s.kind === 'export' ? refusedWrites(s.path, policy, { ...write, force: true }).map((p) => ({ p, s })) : []));
   const store = storeOutsideWorkspace(o.runsRoot, write.workspace);
   if (store && !write.allowOutside) refused.unshift({ p: store });
   if (refused.length) {
     sink.emit({ type: 'write-refused', problems: refused.map(({ p }) => ({ kind: p.kind, path: p.target, message: p.message })) });
     for (const { p, s } of refused) sink.emit({ type: 'log', level: 'error', message: explain(p), ...(s ? { file: s.range.file, line: s.range.start.line + 1, column: s.range.start.character + 1 } : {}) });
     sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `nothing was run: ${explain(refused[0]!.p)}` });
+    return 1;
+  }
+  // An export never replaces a file silently: the user's, or an earlier run's (which keeps its own copy).
+  const taken = write.force ? [] : recipe.stages.flatMap((st) => (st.kind === 'export' ? occupiedByExport(st.path).map((f) => ({ st, f })) : []));
+  if (taken.length) {
+    for (const { st, f } of taken) {
+      const at = { file: st.range.file, line: st.range.start.line + 1, column: st.range.start.character + 1 };
+      sink.emit({ type: 'log', level: 'error', code: EXPORT_EXISTS_CODE, ...at, message: `the export path ${f} holds a file already; ${FORCE_HINT}` });
+    }
+    sink.emit({ type: 'run-end', status: 'failed', seconds: (Date.now() - t0) / 1000, error: `${taken[0]!.f} exists and the recipe exports there, nothing was run: ${FORCE_HINT}` });
     return 1;
   }
   let device: string;
@@ -159,6 +176,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   const warnings: string[] = [];
   const record: RunRecord = {
     id, status: 'running', recipePath, recipeText: pre.text, recipeHash: sha256Text(pre.text),
+    ...(Object.keys(pre.imports).length ? { importTexts: pre.imports } : {}), ...(o.rerun ? { rerunOf: o.rerun.of } : {}),
     modelPath: model.path, modelHash: '', dataHashes: {}, seed: recipe.datasets[0]?.seed ?? 0,
     versions: toolVersions(native.isAvailable() ? native.backendInfo().version : undefined), device, pid: process.pid, pidStart: processStartToken(process.pid),
     startedAt: new Date(t0).toISOString(), stageSeconds: {}, metrics: {}, layers: [], artifacts: { exports: [], log: LOG_FILE }, warnings,
@@ -198,12 +216,17 @@ export async function runRecipe(o: RunOptions): Promise<number> {
   let current: ResolvedStage | undefined;
   try {
     record.modelHash = await sha256Path(model.path, signal, 'model file');
+    if (o.rerun && o.rerun.modelHash && o.rerun.modelHash !== record.modelHash) {
+      const m = `the model ${model.path} changed since run ${o.rerun.of} (sha256 ${o.rerun.modelHash.slice(0, 12)}… then, ${record.modelHash.slice(0, 12)}… now)`;
+      warnings.push(m);
+      sink.emit({ type: 'log', level: 'warning', message: m });
+    }
     record.dataHashes = await hashDatasets(recipe.datasets, signal);
     await writeRecord(dir, record);
     state = await timed('load', `model ${path.basename(model.path)}`, () => ModelState.load(model.path, path.join(dir, SCRATCH_DIR)));
     record.calibration = [];
     const ctx: RunContext = {
-      sink, signal, device: o.device, recipe, state, runDir: dir, calibration: record.calibration,
+      sink, signal, device: o.device, recipe, state, runDir: dir, recipeText: pre.text, calibration: record.calibration, replaceExports: write.force,
       warn: (message) => { warnings.push(message); sink.emit({ type: 'log', level: 'warning', message }); },
     };
     const evaluator = new Evaluator(ctx);
@@ -235,7 +258,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
         });
       } else if (stage.kind === 'export') {
         await timed('export', `${stage.format} ${stage.path}`, async () => {
-          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator, { policy, options: write }).catch((err: unknown) => {
+          record.artifacts.exports.push(await runExportStage(ctx, stage, evaluator, record.artifacts.exports.length, { policy, options: write }).catch((err: unknown) => {
             if (err instanceof ExportVerifyError) record.artifacts.exports.push(err.record); // kept in the record, marked unverified
             throw err;
           }));

@@ -1,21 +1,20 @@
 // The weights a run's stages changed, in bounded memory. A quantised layer is kept as its codes,
 // scales and zeros (one byte per weight plus a little; the dequantised floats are made again when
-// asked, which gives exactly the values the quantiser returned); a pruned layer, or one with fp16
-// outliers, as float32. Beyond the memory budget, entries go to one spill file in the run's
+// asked, which gives exactly the values the quantiser returned; fp16 outliers kept with them); a
+// pruned layer as float32. Beyond the memory budget, entries go to one spill file in the run's
 // scratch folder (engine/blocks/spill.ts) and are read back on demand.
 import os from 'node:os';
 import { SpillFile, type Span } from '../engine/blocks/spill';
-import { dequantize, type QuantizedLayer } from '../export/quant-store';
+import { dequantize, quantMeta, type QuantMeta, type QuantizedLayer } from '../export/quant-store';
 
-/** A quantised layer without its arrays (what sizes and checks need). */
-export type QuantMeta = Omit<QuantizedLayer, 'codes' | 'scales' | 'zeros' | 'gIdx'> & { hasGIdx: boolean };
+export type { QuantMeta };
 
 interface Entry {
   bytes: number;
   float?: Float32Array;
   quant?: QuantizedLayer;
   meta?: QuantMeta;
-  /** Spilled: the float weights, or codes / scales / zeros / gIdx. */
+  /** Spilled: the float weights, or codes / scales / zeros / gIdx / outliers' row pointers, columns, values. */
   spans?: Span[];
 }
 
@@ -75,9 +74,9 @@ export class WeightStore {
 
   /** Stores a quantised layer (its arrays are kept, not copied). */
   async setQuantized(q: QuantizedLayer): Promise<void> {
-    const { codes, scales, zeros, gIdx, ...rest } = q;
-    const meta: QuantMeta = { ...rest, hasGIdx: !!gIdx };
-    const arrays: ArrayBufferView[] = [codes, scales, zeros, ...(gIdx ? [gIdx] : [])];
+    const { codes, scales, zeros, gIdx, outliers } = q;
+    const meta = quantMeta(q);
+    const arrays: ArrayBufferView[] = [codes, scales, zeros, ...(gIdx ? [gIdx] : []), ...(outliers ? [outliers.rowPtr, outliers.colIdx, outliers.values] : [])];
     await this.keep(q.name, { bytes: arrays.reduce((a, x) => a + x.byteLength, 0), quant: q, meta }, arrays);
   }
 
@@ -86,9 +85,16 @@ export class WeightStore {
     const e = this.entries.get(name);
     if (!e?.meta) return undefined;
     if (e.quant) return e.quant;
-    const [codes, scales, zeros, gIdx] = await Promise.all(e.spans!.map((s) => this.file.read(s)));
-    const { hasGIdx: _h, ...meta } = e.meta;
-    return { ...meta, codes: codes!, scales: f32(scales!), zeros: f32(zeros!), ...(gIdx ? { gIdx: new Int32Array(gIdx.buffer, gIdx.byteOffset, gIdx.byteLength / 4) } : {}) };
+    const blobs = await Promise.all(e.spans!.map((s) => this.file.read(s)));
+    const [codes, scales, zeros] = blobs;
+    const { hasGIdx, outlierCount, ...meta } = e.meta;
+    const i32 = (b: Uint8Array): Int32Array => new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const gIdx = hasGIdx ? blobs[3] : undefined;
+    const o = outlierCount ? blobs.slice(hasGIdx ? 4 : 3) : undefined;
+    return {
+      ...meta, codes: codes!, scales: f32(scales!), zeros: f32(zeros!), ...(gIdx ? { gIdx: i32(gIdx) } : {}),
+      ...(o ? { outliers: { rowPtr: i32(o[0]!), colIdx: i32(o[1]!), values: new Uint16Array(o[2]!.buffer, o[2]!.byteOffset, o[2]!.byteLength / 2) } } : {}),
+    };
   }
 
   /** The current weights (rows × cols float32; dequantised for a quantised layer), or undefined. */

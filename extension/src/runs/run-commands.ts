@@ -87,8 +87,9 @@ export function registerRunCommands(ctx: Ctx, s: RunServices): void {
     }
   });
   add('qrecipe.rerun', async (node?: RunsNode) => {
-    const recipe = node?.kind === 'run' ? node.recipe : node?.kind === 'recipe' ? node.recipe : undefined;
-    if (recipe) await s.runs.run(vscode.Uri.file(recipe));
+    // a run is re-run from the recipe it stored (the file may have changed since); a recipe from its file
+    if (node?.kind === 'run') await s.runs.run(vscode.Uri.file(node.recipe), { rerunOf: node.dir });
+    else if (node?.kind === 'recipe') await s.runs.run(vscode.Uri.file(node.recipe));
   });
   add('qrecipe.revealArtifacts', async (arg?: RunArg) => {
     const dir = dirOf(arg);
@@ -120,7 +121,7 @@ export async function reveal(uri: vscode.Uri): Promise<void> {
 
 const formats = [
   { label: 'onnx-matmulnbits', description: 'smallest file: MatMulNBits for quantised MatMul/Gemm, int8 QDQ for Conv' },
-  { label: 'onnx-qdq', description: 'int8 QuantizeLinear/DequantizeLinear pairs for every quantised layer' },
+  { label: 'onnx-qdq', description: 'DequantizeLinear for every quantised layer: int4 codes up to 4 bits, int8 above' },
   { label: 'onnx-fakequant', description: 'float weights holding the quantised values (for checking)' },
 ];
 
@@ -139,6 +140,7 @@ async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> 
     title: 'Export the compressed model to',
   });
   if (!dest) return;
+  // the save dialog asked before choosing an existing file: the runner may replace it (--force)
   // the runner protocol: progress of the verification, warnings, the end; Cancel sends the cancel line
   const end = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, async (progress, token) => {
     // the save dialog is the user's consent to the place and to replacing a file; inputs and the run store stay refused

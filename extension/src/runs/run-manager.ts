@@ -11,7 +11,7 @@ import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
 import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
 import { requireTrust } from '../trust';
-import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
+import { EXPORT_EXISTS_CODE, type RunnerEvent } from '../../../language-server/core/protocol/runner';
 import { finishMessage, progressText, type RunProgress } from './summaries';
 
 /** What the Runs tree shows for a run that is still going. */
@@ -63,17 +63,21 @@ export class RunManager implements vscode.Disposable {
   }
 
   /**
-   * Runs a recipe; resolves with the run folder (or undefined if it never started). Writes outside
-   * the workspace or over an existing file are refused by the runner (`write-refused`); the user is
-   * asked, and the run starts again with their consent.
+   * Runs a recipe; resolves with the run folder (or undefined if it never started). `rerunOf` (a run
+   * folder): run again the recipe that run stored, not the file as it is now (`qrecipe run --rerun`).
+   * A file already at one of the recipe's export paths stops the runner before any compute (QR401),
+   * and so does a write outside the workspace (`write-refused`): the user is asked, and the run starts
+   * again with `--force` / `--allow-outside` if they agree.
    */
-  async run(recipe: vscode.Uri, consent: WriteConsent = {}): Promise<string | undefined> {
+  async run(recipe: vscode.Uri, opts: { rerunOf?: string; replaceExports?: boolean; consent?: WriteConsent } = {}): Promise<string | undefined> {
     if (!requireTrust(this.ctx, 'Running a recipe')) return undefined;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === recipe.toString());
-    if (doc?.isDirty) await doc.save();
+    if (doc?.isDirty && !opts.rerunOf) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
-    const args = ['run', recipe.fsPath, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), '--workspace', ws, ...consentArgs(consent)];
+    const what = opts.rerunOf ? ['--rerun', opts.rerunOf] : [recipe.fsPath];
+    const consent = { ...opts.consent, ...(opts.replaceExports ? { force: true } : {}) };
+    const args = ['run', ...what, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), '--workspace', ws, ...consentArgs(consent)];
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env: runnerEnv() });
     const live: LiveRun = { recipe: recipe.fsPath, process: proc };
@@ -83,11 +87,13 @@ export class RunManager implements vscode.Disposable {
 
     let end: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
     let report: ((e: RunnerEvent) => void) | undefined;
+    const occupied: string[] = [];
     let refused: WriteRefused | undefined;
     proc.onLine((l) => this.ctx.output.info(`[runner] ${l}`));
     proc.onEvent((e) => {
       if (e.type === 'run-end') end = e;
       if (e.type === 'write-refused') refused = e;
+      if (e.type === 'log' && e.code === EXPORT_EXISTS_CODE) occupied.push(e.message.split(';')[0]!);
       this.onEvent(live, e);
       report?.(e);
     });
@@ -119,8 +125,15 @@ export class RunManager implements vscode.Disposable {
     this.changed.fire({ runId: live.runId, structural: true });
     const name = path.basename(recipe.fsPath);
     if (refused && end?.status === 'failed') {
-      const again = await confirmWrites(name, refused, consent);
-      if (again) return this.run(recipe, again);
+      const again = await confirmWrites(name, refused, opts.consent ?? {});
+      return again ? this.run(recipe, { ...opts, consent: again }) : undefined;
+    }
+    if (end?.status === 'failed' && !live.runDir && occupied.length && !opts.replaceExports) {
+      const pick = await vscode.window.showWarningMessage(
+        `QRecipe: ${name} exports to a file that exists. Replace it?`,
+        { modal: true, detail: `${occupied.join('\n')}\n\nEvery run keeps its own copy of its exports in its run folder.` }, 'Replace',
+      );
+      return pick === 'Replace' ? this.run(recipe, { ...opts, replaceExports: true }) : undefined;
     }
     if (end?.status === 'succeeded' && live.runDir) {
       void this.notifyFinished(live.runDir);

@@ -7,6 +7,7 @@ import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { formatMetric, formatMetricDelta, isBetter, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
 import { formatBytes, formatNumber, formatSeconds } from '../../../language-server/core/format/numbers';
 import { shortTime } from '../../../language-server/core/runs/labels';
+import { exportState } from '../../../language-server/core/runs/exports';
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -15,7 +16,10 @@ function seconds(r: RunRecord): number | undefined {
   return Number.isFinite(a) && Number.isFinite(b) ? (b - a) / 1000 : undefined;
 }
 
-export function runPage(r: RunRecord, dir: string, label: string): string {
+/** The file now at a path (size, modification time), or undefined: how a page tells replaced exports. */
+export type StatOf = (file: string) => { size: number; mtimeMs: number } | undefined;
+
+export function runPage(r: RunRecord, dir: string, label: string, statOf?: StatOf): string {
   const out: string[] = [];
   const took = seconds(r);
   out.push(`# ${path.basename(r.recipePath, '.qrecipe')} · ${label}`, '');
@@ -45,6 +49,12 @@ export function runPage(r: RunRecord, dir: string, label: string): string {
       const check = c ? `${metricInfo(c.metric).label} ${formatMetric(c.metric, c.exported)} vs ${formatMetric(c.metric, c.fakeQuant)} simulated `
         + `(${(100 * c.relDiff).toFixed(2)} %) ${c.ok ? '✓' : '✗ more than 1 %'}` : '—';
       out.push(`| \`${cell(e.path)}\` | ${e.format} | ${formatBytes(e.bytes)} | ${e.bitsPerWeight !== undefined ? e.bitsPerWeight.toFixed(2) : '—'} | ${e.verified ? 'yes' : 'no'} | ${cell(check)} |`);
+    }
+    // exports whose path now holds another file (a later run's, say): this run still has its own
+    for (const e of r.artifacts.exports) {
+      const state = statOf ? exportState(e, statOf(e.path)) : 'current';
+      if (state === 'current' || !e.runCopy) continue;
+      out.push(`> \`${cell(e.path)}\` ${state === 'missing' ? 'is gone' : 'has been replaced since'}; this run's export is \`${cell(path.join(dir, e.runCopy))}\`${e.sha256 ? ` (sha256 ${e.sha256.slice(0, 16)}…)` : ''}.`, '');
     }
     out.push('');
   }

@@ -178,17 +178,24 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
   let totalParams = 0;
   let totalBytes = 0;
   const externalFiles = new Set<string>();
+  let externalBytes = 0;
   for (const { tensor } of graphTensors(model)) {
-    if (isExternal(tensor)) externalFiles.add(externalRef(model, tensor).file);
+    if (isExternal(tensor)) {
+      externalFiles.add(externalRef(model, tensor).file);
+      externalBytes += storageBytes(tensor.dataType, tensorElements(tensor));
+    }
     if (!isWeightType(tensor.dataType)) continue;
     const n = tensorElements(tensor);
     totalParams += n;
     totalBytes += storageBytes(tensor.dataType, n);
   }
+  const opTypes = [...new Set((model.proto.graph?.node ?? []).filter(isDefaultDomain).map((n) => n.opType ?? ''))].sort();
   const own = storedOnce(layers);
-  return { path: model.path, opset: defaultOpset(model), layers, totalParams, totalBytes, layerParams: own.params, layerBytes: own.bytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}) };
+  return {
+    path: model.path, opset: defaultOpset(model), opTypes, layers, totalParams, totalBytes, fileBytes: model.fileBytes + externalBytes,
+    layerParams: own.params, layerBytes: own.bytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}),
+  };
 }
-
 /**
  * Parameters and bytes of these layers' stored weights, each stored tensor counted once: tied
  * layers (an embedding and the lm_head reading one tensor) share their weight. The one definition

@@ -35,8 +35,10 @@ export interface QuantizedLayerInfo {
   storedBits: number;
   /** Columns per scale, or 'channel' for one scale per output row. */
   group: number | 'channel';
-  /** Bytes of the layer's codes, scales and zero points in the file. */
+  /** Bytes of the layer's codes, scales, zero points and fp16 outliers in the file. */
   bytes: number;
+  /** fp16 outliers kept beside the codes (QRecipe's exports of `outliers`), when there are some. */
+  outliers?: number;
   nodeName: string;
 }
 
@@ -117,9 +119,11 @@ export function summarizeModel(model: OnnxModel): ModelSummary {
     if (n.opType === 'MatMulNBits' && n.domain === 'com.microsoft') {
       const K = attrInt(n, 'K', 0), N = attrInt(n, 'N', 0), bits = attrInt(n, 'bits', 4), block = attrInt(n, 'block_size', 0);
       const [, b, scales, zeros] = n.input ?? [];
+      const o = outliersAfter(index, n.output?.[0]);
       quantized.push({
         name: name(layerName(b, /_Q\d+(_\d+)?$/, n, /_MatMulNBits(_\d+)?$/, 'MatMul')), encoding: 'MatMulNBits', rows: N, cols: K, params: N * K,
-        bits, storedBits: bits, group: block || 'channel', bytes: bytesOf(index, [b, scales, zeros]), nodeName: n.name ?? '',
+        bits, storedBits: bits, group: block || 'channel', bytes: bytesOf(index, [b, scales, zeros, ...o.tensors]), ...(o.count ? { outliers: o.count } : {}),
+        nodeName: n.name ?? '',
       });
       continue;
     }
@@ -129,14 +133,18 @@ export function summarizeModel(model: OnnxModel): ModelSummary {
       if (!c || !INT_CODES.has(c.tensor.dataType ?? 0)) continue;
       const layer = inv.layers.find((l) => l.tensorName === x);
       if (!layer && !reachesConsumer(index, n.output?.[0])) continue;
+      const o = outliersAfter(index, n.output?.[0]);
       const dims = (c.tensor.dims ?? []).map(Number);
-      const rows = layer?.rows ?? dims[0] ?? 0, cols = layer?.cols ?? tensorElements(c.tensor) / Math.max(1, rows);
       const block = attrInt(n, 'block_size', 0);
+      // without the inventory's view: blocks run along the input dimension, a per-axis scale along the output one
+      const axis = attrInt(n, 'axis', 1);
+      const rowAxis = dims.length === 2 ? (block ? 1 - axis : axis) : 0;
+      const rows = layer?.rows ?? dims[rowAxis] ?? 0, cols = layer?.cols ?? tensorElements(c.tensor) / Math.max(1, rows);
       quantTensors.add(x!);
       quantized.push({
         name: name(layerName(x, /_quantized(_\d+)?$/, n, /_DequantizeLinear(_\d+)?$/, 'MatMul'), layer?.name), encoding: 'DequantizeLinear', rows, cols, params: rows * cols,
         bits: codeBits(model, c.tensor), storedBits: dtypeBits(c.tensor.dataType), group: block || 'channel',
-        bytes: bytesOf(index, [x, scales, zeros]), nodeName: n.name ?? '',
+        bytes: bytesOf(index, [x, scales, zeros, ...o.tensors]), ...(o.count ? { outliers: o.count } : {}), nodeName: n.name ?? '',
       });
       continue;
     }
@@ -144,9 +152,12 @@ export function summarizeModel(model: OnnxModel): ModelSummary {
       const x = n.input?.[0];
       const c = x ? index.constants.get(x) : undefined;
       if (!c || !INT_CODES.has(c.tensor.dataType ?? 0)) continue;
-      const sub = (index.consumers.get(n.output?.[0] ?? '') ?? []).find((m) => m.opType === 'Sub');
-      const mul = sub && (index.consumers.get(sub.output?.[0] ?? '') ?? []).find((m) => m.opType === 'Mul');
-      if (!sub || !mul || !reachesConsumer(index, mul.output?.[0])) continue;
+      // asymmetric codes: Cast → Sub(zero) → Mul(scale); symmetric (signed) codes: Cast → Mul(scale)
+      const next = (index.consumers.get(n.output?.[0] ?? '') ?? []).find((m) => m.opType === 'Sub' || m.opType === 'Mul');
+      const sub = next?.opType === 'Sub' ? next : undefined;
+      const mul = sub ? (index.consumers.get(sub.output?.[0] ?? '') ?? []).find((m) => m.opType === 'Mul') : next;
+      if (!mul || !reachesConsumer(index, mul.output?.[0])) continue;
+      const o = outliersAfter(index, mul.output?.[0]);
       const dims = (c.tensor.dims ?? []).map(Number);
       if (dims.length !== 3) continue;
       const [rows, groups, gs] = dims as [number, number, number];
@@ -154,7 +165,7 @@ export function summarizeModel(model: OnnxModel): ModelSummary {
       quantized.push({
         name: name(layerName(x, /_codes(_\d+)?$/, n, /_Cast(_\d+)?$/, 'MatMul')), encoding: 'Cast/Sub/Mul', rows, cols: groups * gs, params: rows * groups * gs,
         bits: codeBits(model, c.tensor), storedBits: dtypeBits(c.tensor.dataType), group: groups === 1 ? 'channel' : gs,
-        bytes: bytesOf(index, [x, sub.input?.[1], mul.input?.[1]]), nodeName: n.name ?? '',
+        bytes: bytesOf(index, [x, sub?.input?.[1], mul.input?.[1], ...o.tensors]), ...(o.count ? { outliers: o.count } : {}), nodeName: n.name ?? '',
       });
     }
   }
@@ -175,9 +186,41 @@ function reachesConsumer(index: GraphIndex, name: string | undefined, depth = 0)
   if (!name || depth > 8) return false;
   for (const c of index.consumers.get(name) ?? []) {
     if (CONSUMERS.has(c.opType ?? '')) return true;
-    if (['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten'].includes(c.opType ?? '') && reachesConsumer(index, c.output?.[0], depth + 1)) return true;
+    // ScatterElements: QRecipe's outliers scattered into a rebuilt weight (its data input)
+    const through = ['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten', 'Slice'].includes(c.opType ?? '')
+      || ((c.opType === 'ScatterElements' || c.opType === 'Scatter') && c.input?.[0] === name);
+    if (through && reachesConsumer(index, c.output?.[0], depth + 1)) return true;
   }
   return false;
+}
+
+/**
+ * The fp16 outliers QRecipe writes beside a layer's codes, found from the codes' output: a
+ * ScatterElements on the way (added to MatMulNBits' output, or scattered into a rebuilt weight)
+ * whose indices and values are constants (through Expand, Gather, Mul, Cast). Their tensors and count.
+ */
+function outliersAfter(index: GraphIndex, name: string | undefined): { tensors: string[]; count: number } {
+  for (let cur = name, depth = 0; cur && depth < 8; depth++) {
+    const next = (index.consumers.get(cur) ?? []).find((c) => ['Reshape', 'Cast', 'Slice', 'Transpose', 'ScatterElements', 'Scatter'].includes(c.opType ?? '') && c.input?.[0] === cur);
+    if (!next) break;
+    if (next.opType === 'ScatterElements' || next.opType === 'Scatter') {
+      const tensors = new Set<string>();
+      // the inputs that lead to the outliers' constants (Gather's data is the layer's activation)
+      const INPUTS: Record<string, number[]> = { Expand: [0], Gather: [1], Mul: [0, 1], Cast: [0] };
+      const walk = (v: string | undefined, d: number): void => {
+        if (!v || d > 3) return;
+        if (index.constants.get(v)) { tensors.add(v); return; }
+        const p = index.producer.get(v);
+        for (const k of INPUTS[p?.opType ?? ''] ?? []) walk(p!.input?.[k], d + 1);
+      };
+      walk(next.input?.[1], 0);
+      walk(next.input?.[2], 0);
+      const values = [...tensors].map((t) => index.constants.get(t)!.tensor).find((t) => t.dataType === DataType.FLOAT16);
+      return { tensors: [...tensors], count: values ? tensorElements(values) : 0 };
+    }
+    cur = next.output?.[0];
+  }
+  return { tensors: [], count: 0 };
 }
 
 /** One line about a model: "28 quantised layers (4-bit) · 2 float layers · 1.41 MiB". */

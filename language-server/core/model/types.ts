@@ -51,10 +51,14 @@ export interface ModelInventory {
   /** Absolute path of the model file the inventory was read from. */
   path: string;
   opset: number;
+  /** Distinct op types of the default domain in the main graph (what an opset change must respect). */
+  opTypes: string[];
   layers: LayerInfo[];
   /** Parameters and bytes of all weights, compressible or not. */
   totalParams: number;
   totalBytes: number;
+  /** Bytes of the model: the .onnx file plus its tensors in external-data files. */
+  fileBytes: number;
   /** Parameters and bytes of the layers' weights, a tensor shared by tied layers counted once. */
   layerParams: number;
   layerBytes: number;

@@ -11,6 +11,13 @@ import type { SensitivityResult, SpadeResult } from '../sensitivity/types';
 
 export const RUNNER_PROTOCOL_VERSION = 1;
 
+/**
+ * The `code` of the `log` error `qrecipe run` emits, before any compute and without a run folder,
+ * for each export path of the recipe that holds a file already (no `--force`): VS Code asks, then
+ * runs again with `--force`.
+ */
+export const EXPORT_EXISTS_CODE = 'QR401';
+
 /** Stages of a run, and the analyses that report progress the same way. */
 export type StageKind = 'load' | 'calibrate' | 'prune' | 'quantize' | 'allocate' | 'evaluate' | 'export' | 'sensitivity' | 'spade';
 const STAGE_KINDS = new Set<string>(['load', 'calibrate', 'prune', 'quantize', 'allocate', 'evaluate', 'export', 'sensitivity', 'spade']);
@@ -101,6 +108,10 @@ export interface RunRecord {
   recipePath: string;
   recipeText: string;
   recipeHash: string;
+  /** Texts of the recipes `recipeText` imports (absolute path → text): with it, the run can be re-run as it was. */
+  importTexts?: Record<string, string>;
+  /** The run this one re-ran from its stored recipe (`qrecipe run --rerun`, the Runs view's Re-run). */
+  rerunOf?: string;
   modelPath: string;
   modelHash: string;
   dataHashes: Record<string, string>;
@@ -154,11 +165,25 @@ export interface CalibrationRecord {
   peakRssMB: number;
 }
 
-/** One exported file and its verification (`verified`: onnxruntime-node loaded it). */
+/**
+ * One exported file and its verification (`verified`: onnxruntime-node loaded it). The export is
+ * written into the run folder (`runCopy`) and copied to `path`; `sha256` identifies it, so a file
+ * at `path` that another run (or anything) replaced since is told apart from this run's.
+ */
 export interface ExportRecord {
   path: string;
   format: string;
   bytes: number;
+  /** This run's copy, relative to the run folder (`exports/<k>/<name>`), kept whatever happens to `path`. */
+  runCopy?: string;
+  /** Modification time of the file at `path` when this run wrote it (ms), and the side file's bytes. */
+  mtimeMs?: number;
+  externalBytes?: number;
+  /** sha256 of the .onnx file (and of its external-data side file, when it has one). */
+  sha256?: string;
+  externalSha256?: string;
+  /** The model size the cost model predicted for this format (the `size` metric's definition). */
+  predictedBytes?: number;
   verified?: boolean;
   /** Bytes of the quantised layers' tensors in the file (codes, scales, zeros) and as float32. */
   quantizedBytes?: number;

@@ -20,6 +20,15 @@ export interface ImportOptions {
 export interface ConversionResult { text: string; diagnostics: Diagnostic[] }
 
 const PRESETS: Record<string, string> = { W4A16: 'w4a16', W4A16_ASYM: 'w4a16-asym', W8A16: 'w8a16', W8A16_ASYM: 'w8a16-asym' };
+
+/**
+ * A target written as a parameter (`…q_proj.weight`, `re:.*q_proj\.weight$`) as the layer it names:
+ * QRecipe's layers are named without `.weight`, so such a target would match nothing.
+ */
+export function layerTarget(t: string): string {
+  if (t.startsWith('re:')) return t.replace(/\\?\.weight(\$?)$/, '$1');
+  return t.replace(/\.weight$/, '');
+}
 const ACT_SCHEMES = /^(W\d+A\d+|FP8|NVFP4|MXFP4|INT8)/i;
 
 export function importLlmc(yamlText: string, opts: ImportOptions = {}): ConversionResult {
@@ -39,8 +48,12 @@ export function importLlmc(yamlText: string, opts: ImportOptions = {}): Conversi
     const get = (k: string): Pair | undefined => args?.items.find((p) => str(p.key) === k) as Pair | undefined;
     const used = new Set<string>(['targets', 'ignore']);
     const body: string[] = [];
-    const targets = list(get('targets')?.value);
-    const ignore = list(get('ignore')?.value);
+    const targets = list(get('targets')?.value).map(layerTarget);
+    const ignore = list(get('ignore')?.value).map(layerTarget);
+    for (const k of ['targets', 'ignore']) {
+      const raw = list(get(k)?.value);
+      if (raw.some((t) => layerTarget(t) !== t)) note(get(k)!.value as Node, `${k} names weights (\`.weight\`); QRecipe's layers are named without it: converted to the layer names.`);
+    }
     const sel = (): void => {
       if (targets.length) body.push(`targets ${targets.map(quote).join(' ')}`);
       if (ignore.length) body.push(`ignore ${ignore.map(quote).join(' ')}`);
@@ -60,7 +73,7 @@ export function importLlmc(yamlText: string, opts: ImportOptions = {}): Conversi
           const first = scheme.value.items[0];
           if (first) {
             schemeOf(str(first.key) ?? '', first.key as Node);
-            if (!targets.length) body.push(`targets ${list(first.value).map(quote).join(' ')}`);
+            if (!targets.length) body.push(`targets ${list(first.value).map((t) => quote(layerTarget(t))).join(' ')}`);
             if (scheme.value.items.length > 1) note(scheme.value.items[1].key as Node, 'Only the first scheme of a scheme map is converted: split the others into their own quantize stages.');
           }
         }
@@ -73,7 +86,7 @@ export function importLlmc(yamlText: string, opts: ImportOptions = {}): Conversi
           if (i > 0) { note(g.key as Node, 'Only the first config group is converted: write the others as extra quantize stages or overrides.'); return; }
           if (!isMap(g.value)) return;
           const gget = (k: string) => (g.value as YAMLMap).items.find((p) => str(p.key) === k) as Pair | undefined;
-          const gt = list(gget('targets')?.value);
+          const gt = list(gget('targets')?.value).map(layerTarget);
           if (gt.length && !targets.length) body.push(`targets ${gt.map(quote).join(' ')}`);
           const w = gget('weights');
           if (w && isMap(w.value)) weights(w.value);
@@ -94,11 +107,16 @@ export function importLlmc(yamlText: string, opts: ImportOptions = {}): Conversi
       const ao = get('actorder');
       if (ao) { used.add('actorder'); actorder(ao.value); }
       if (method === 'rtn') for (const k of ['dampening_frac', 'block_size', 'actorder']) if (get(k)) note(get(k)!.key as Node, `\`${k}\` applies to GPTQ only; QuantizationModifier ignores it.`);
-    } else if (name === 'SparseGPTModifier' || name === 'WandaPruningModifier' || name === 'MagnitudePruningModifier' || name === 'ConstantPruningModifier') {
+    } else if (name === 'ConstantPruningModifier') {
+      // It prunes nothing: it holds the zeros a model already has while fine-tuning. There is no
+      // fine-tuning here, and a magnitude stage would prune half of every layer.
+      note(keyNode, 'ConstantPruningModifier prunes nothing: it keeps the zeros a model already has while fine-tuning, and QRecipe does not fine-tune; left out.');
+      stages.push('# ConstantPruningModifier: keeps existing zeros during fine-tuning; nothing to do here, left out');
+      return;
+    } else if (name === 'SparseGPTModifier' || name === 'WandaPruningModifier' || name === 'MagnitudePruningModifier') {
       const method = name === 'SparseGPTModifier' ? 'sparsegpt' : name === 'WandaPruningModifier' ? 'wanda' : 'magnitude';
       header = `prune ${method}`;
       if (method !== 'magnitude') needsData = true;
-      if (name === 'ConstantPruningModifier') note(keyNode, 'ConstantPruningModifier keeps the zeros a model already has during fine-tuning; converted to `prune magnitude` at the same sparsity — check the sparsity value.');
       sel();
       const sp = get('sparsity') ?? get('final_sparsity');
       if (sp) {

@@ -32,6 +32,8 @@ export interface DocStage {
   metrics: DocMetric[];
   format?: Val<string>;
   path?: Val<string>;
+  /** A `targets` pattern was dropped, or an `ignore` one did not compile (QR115): the selection is not what was meant. */
+  incomplete?: boolean;
   loc: Loc;
   keywordLoc: Loc;
   /** Offset just after the header line's last token (where inlay hints go). */
@@ -59,6 +61,7 @@ interface BlockSink {
   ignore?: Val<string>[];
   overrides?: DocOverride[];
   metrics?: DocMetric[];
+  incomplete?: boolean;
 }
 
 /**
@@ -152,7 +155,14 @@ export function* lowerSteps(file: string, text: string, tree: FileNode): Generat
           `\`${spec.name}\` only applies to ${spec.methods.join(' and ')}; ${method} ignores it. Remove it or change the method.`,
           [{ title: `Remove \`${spec.name}\``, start: e.start, end: e.end, text: '' }]));
       }
+      const before = out.length;
       const v = checkValue(spec, e, file, dir, out);
+      if (spec.type.kind === 'patterns') {
+        // a target dropped, or an exclusion that is not a regular expression: the selection is not the one meant
+        // (an exclusion still being typed, an empty or unterminated string, is left out while the rest is checked)
+        const dropped = ((v?.value as Val<string>[] | undefined)?.length ?? 0) !== e.values.length;
+        if (spec.name === 'targets' ? dropped : out.slice(before).some((d) => d.code === 'QR115')) sink.incomplete = true;
+      }
       if (!v) continue;
       if (spec.type.kind === 'patterns') {
         const list = spec.name === 'targets' ? sink.targets : sink.ignore;

@@ -117,6 +117,8 @@ export interface AllocateParams {
   group: number | 'channel';
   /** Zero point fixed at mid-range (true) or fitted per group (false). */
   symmetric: boolean;
+  /** How the layers are quantized at their allocated widths (see the `quantizer` key). */
+  quantizer: 'rtn' | 'gptq';
 }
 
 /** `override "pattern" { ... }`: the keys written in it only. */

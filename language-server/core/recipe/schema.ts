@@ -190,12 +190,15 @@ export const KEYWORDS: KeywordSpec[] = [
     methods: [
       {
         name: 'onnx-matmulnbits', needsData: false,
-        doc: 'ONNX Runtime com.microsoft.MatMulNBits (packed 2–8-bit weights, per-block scales and zero ' +
-          'points) for MatMul layers; other layers stay float.',
+        doc: 'ONNX Runtime com.microsoft.MatMulNBits for MatMul/Gemm layers: codes in 2-, 4- or 8-bit slots ' +
+          '(3 bits in 4-bit slots, 5–7 in 8), a scale per block of 16–256 columns, zero points unless ' +
+          'symmetric, fp16 outliers added to the output; other layers as onnx-qdq.',
       },
       {
         name: 'onnx-qdq', needsData: false,
-        doc: 'Standard ONNX DequantizeLinear + MatMul/Conv (int4/int8 initializers, opset 21 for int4).',
+        doc: 'Standard ONNX DequantizeLinear + MatMul/Conv: int4/uint4 codes up to 4 bits, int8/uint8 above, ' +
+          'per channel or in blocks of the group size (opset 21: the model is raised to it when nothing in ' +
+          'its graph changes meaning, else 8-bit codes), fp16 outliers scattered into the weight.',
       },
       {
         name: 'onnx-fakequant', needsData: false,
@@ -325,16 +328,17 @@ export const KEYS: KeySpec[] = [
   },
   {
     name: 'group', blocks: [...Q_PARAMS, 'allocate'], type: { kind: 'group' }, maxIdents: 1, default: '128',
-    doc: 'Quantization group size along the input dimension (`channel` = one group per output row). Must ' +
-      'divide every selected layer\'s input dimension; MatMulNBits needs a power of two ≥ 16.',
+    doc: 'Quantization group size along the input dimension (`channel` = one group per output row). Where ' +
+      'it does not divide a layer\'s input dimension, the last group is shorter (QR204, as GPTQ and ' +
+      'MatMulNBits do); MatMulNBits needs a power of two ≥ 16.',
     example: '128',
   },
   {
     name: 'scheme', blocks: [...Q_PARAMS, 'allocate'], maxIdents: 1,
     type: { kind: 'enum', values: ['symmetric', 'asymmetric'] },
     default: 'asymmetric',
-    doc: '`asymmetric` (scale and zero point per group, GPTQ\'s default) or `symmetric` (zero point fixed ' +
-      'at the middle of the range).',
+    doc: '`asymmetric` (scale and zero point per group, GPTQ\'s default) or `symmetric` (no zero points: ' +
+      'the full signed range, the value of largest magnitude at −2^(bits−1), as onnxruntime\'s quantizer).',
     example: 'asymmetric',
   },
   {
@@ -374,15 +378,16 @@ export const KEYS: KeySpec[] = [
   {
     name: 'budget', blocks: ['allocate'], type: { kind: 'budget' }, maxIdents: 0,
     doc: 'Weight memory of the selected layers after quantization: a size (`2MiB`, `512KiB`, `1.5GiB`, ' +
-      '`300000B`) including scales, zero points and outliers, or an average width (`3bits`) of the ' +
-      'weight codes.',
+      '`300000B`) as the recipe\'s export stores them (codes in its slots, scales, zero points, outliers, ' +
+      'padding), or an average width (`3bits`) of the weight codes.',
     example: '3bits',
   },
   {
     name: 'candidates', blocks: ['allocate', 'override-allocate'], type: { kind: 'bits-list', ...QUANT_BITS },
     maxIdents: 0,
     default: '2 3 4',
-    doc: 'Bit widths each layer may get.',
+    doc: 'Bit widths each layer may get. A width the export stores in a wider slot (3 in onnx-matmulnbits\' ' +
+      '4-bit slots, 2 and 3 in onnx-qdq\'s int4) is offered as that slot\'s width (QR210).',
     example: '2 3 4',
   },
   {
@@ -395,6 +400,15 @@ export const KEYS: KeySpec[] = [
       'Fisher), `hessian` = ½·tr(ΔW H ΔWᵀ) from calibration inputs, `measured` = the KL to the dense ' +
       'model measured by quantizing the layer alone.',
     example: 'gradient',
+  },
+  {
+    name: 'quantizer', blocks: ['allocate'], maxIdents: 1,
+    type: { kind: 'enum', values: ['rtn', 'gptq'] },
+    default: 'rtn',
+    doc: 'How the layers are quantized at their allocated widths: `rtn` (the min-max grid the ' +
+      'sensitivities score) or `gptq` (GPTQ on the stage\'s calibration data, block by block, outliers ' +
+      'held out of its grids).',
+    example: 'gptq',
   },
   // evaluate
   {
@@ -422,7 +436,8 @@ export const KEYS: KeySpec[] = [
   },
   {
     name: 'size', blocks: ['evaluate'], type: { kind: 'metric' }, maxIdents: 2,
-    doc: 'Weight bytes and average bits per weight of the compressed model (no data).',
+    doc: 'File size of the compressed model in the recipe\'s export format and bits per weight of its ' +
+      'quantized layers (codes, scales, zero points, outliers, padding), from the one cost model (no data).',
     example: '',
   },
   {

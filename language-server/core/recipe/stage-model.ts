@@ -14,13 +14,14 @@
  * analysis that hits the memo: read it, never mutate it.
  */
 import { maxOf, minOf } from '../util/arrays';
-import { storedOnce } from '../model/inventory';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import type { AllocateParams, PruneParams, QuantParams } from './resolved';
 import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern, type LayerIndex } from './patterns';
 import { didYouMean } from './diagnostics';
-import { dtypeBits, quantizedBytes } from './estimate';
 import { formatBytes } from '../util/format';
+import { blockedQdq, offeredWidths, planLayer, type Encoding, type ExportFormat, type QuantLayout } from '../cost/formats';
+import { layerCost, outlierFractionAt } from '../cost/cost';
+import { graphBytes } from '../cost/graph';
 
 /** The layers a stage's `targets` and `ignore` select. */
 export interface StageSelection {
@@ -53,12 +54,28 @@ export interface Divisibility {
   alt?: number;
 }
 
-/** New bits per weight and bytes of layers (by inventory position) after a stage; `id` is unique in the process. */
-export interface StateChange { id: number; at: Int32Array; bits: Float64Array; bytes: Float64Array }
+/**
+ * A width that the export stores in a wider container (QR210): `bits` set by `source` (−1 the stage
+ * or its preset or the default, i ≥ 0 override i) takes `stored`-bit slots in `count` layers.
+ */
+export interface WidthProblem { source: number; bits: number; stored: number; encoding: Encoding; count: number; names: string }
+
+/**
+ * Candidate widths of an allocate stage the export stores in a wider slot: replaced by that slot's
+ * width in what the allocator is offered, or, for a width pinned with `bits`, kept and reported.
+ */
+export interface DroppedWidths { source: number; dropped: number[]; offered: number[]; encoding: Encoding; count: number; pinned: boolean }
+
+/**
+ * New bytes of layers (by inventory position) after a stage, as the cost model counts them in the
+ * export format: the tensors (`bytes`), the graph records around them (`graph`) and whether the
+ * layer is quantised; `id` is unique in the process.
+ */
+export interface StateChange { id: number; at: Int32Array; bytes: Float64Array; graph: Float64Array; quantized: Uint8Array }
 let nextChangeId = 1;
 
-/** The model size estimate after a sequence of stages (inlay hints). */
-export interface SizeEstimate { bytes: number; avgBits: number }
+/** The model size estimate after a sequence of stages (inlay hints): core/cost's ModelSize. */
+export interface SizeEstimate { bytes: number; bitsPerWeight?: number }
 
 interface StageModelBase<P> {
   /** Per override (in order): the selected layers it matches, and their names. */
@@ -67,10 +84,12 @@ interface StageModelBase<P> {
   perLayer: Record<string, P>;
   problems: Divisibility[];
 }
-export interface QuantizeModel extends StageModelBase<QuantParams> { state: StateChange }
+export interface QuantizeModel extends StageModelBase<QuantParams> { state: StateChange; widths: WidthProblem[] }
 export interface PruneModel extends StageModelBase<PruneParams> { note: string }
 export interface AllocateModel extends StageModelBase<{ candidates: number[] }> {
   state: StateChange;
+  /** Candidates the export stores in a wider slot, not offered to the allocator. */
+  dropped: DroppedWidths[];
   /** Total parameters of the selected layers. */
   params: number;
   /** The budget is infeasible (QR206) or does not constrain anything (QR209). */
@@ -95,11 +114,8 @@ export class Bounded<K, V> {
 /** The memo of one inventory; get it with `modelMemo`. */
 export class ModelMemo {
   readonly index: LayerIndex;
-  /** Bits per weight and bytes of each layer before any stage, by position. */
-  readonly initialBits: Float64Array;
+  /** Bytes of each layer before any stage, by position. */
   readonly initialBytes: Float64Array;
-  /** Bytes of the model outside the layers. */
-  readonly otherBytes: number;
   /** Tied layers: the first layer of a shared tensor → the others, which are not counted again. */
   private readonly tied = new Map<number, number[]>();
   private readonly follower = new Set<number>();
@@ -113,9 +129,7 @@ export class ModelMemo {
     const layers = inventory.layers;
     this.index = layerIndex(layers);
     layers.forEach((l, i) => this.position.set(l, i));
-    this.initialBits = Float64Array.from(layers, (l) => dtypeBits(l.dtype));
     this.initialBytes = Float64Array.from(layers, (l) => l.bytes);
-    this.otherBytes = Math.max(0, inventory.totalBytes - storedOnce(layers).bytes);
     // Tied layers (one stored tensor): the first stands for the group in size estimates.
     const first = new Map<string, number>();
     layers.forEach((l, i) => {
@@ -124,6 +138,13 @@ export class ModelMemo {
       else this.tied.set(f, [...(this.tied.get(f) ?? []), i]);
     });
     for (const group of this.tied.values()) for (const j of group) this.follower.add(j);
+  }
+
+  /** Bytes of layer `l` quantised with `q` in `format`: its tensors and the graph records around them. */
+  layerBytes(l: LayerInfo, q: QuantLayout, format: ExportFormat): { bytes: number; graph: number; stored: number; encoding: Encoding } {
+    const plan = planLayer(l, format, this.inventory, q);
+    const cost = layerCost(l, q, plan);
+    return { bytes: cost.total, graph: graphBytes(l, plan, q, cost.nnz), stored: plan.storedBits, encoding: plan.encoding };
   }
 
   /** The selection of a stage with these `targets` and `ignore` texts (no targets: every MatMul, Gemm, Conv). */
@@ -175,69 +196,104 @@ export class ModelMemo {
    * A quantize stage over `sel` with stage parameters `params` and `overrides`; `overridesKey` must
    * be `keyOf(overrides)` (callers that keep override lists unchanged between analyses cache it).
    */
-  quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[], overridesKey = keyOf(overrides)): QuantizeModel {
-    return this.memo(`q${sel.key}${keyOf(params)}${overridesKey}`, () => {
-      const { overrideHits, overrideNames, perLayer, layerParams, source } = this.layerParams(sel, params, overrides, 'group');
+  quantize(sel: StageSelection, params: QuantParams, overrides: OverrideSpec<Partial<QuantParams>>[], format: ExportFormat, overridesKey = keyOf(overrides)): QuantizeModel {
+    return this.memo(`q${format}${sel.key}${keyOf(params)}${overridesKey}`, () => {
+      const { overrideHits, overrideNames, perLayer, layerParams, sources: [source, bitsSource] } = this.layerParams(sel, params, overrides, ['group', 'bits']);
       const problems = divisibility(sel.selected, (k) => layerParams[k].group, source, true);
-      const state = this.change(sel.selected, (_l, k) => layerParams[k].bits, (l, k) => { const p = layerParams[k]; return quantizedBytes(l, p.bits, p.group, p.symmetric, p.outliers); });
-      return { overrideHits, overrideNames, perLayer, problems, state };
+      const costs = sel.selected.map((l, k) => this.layerBytes(l, layerParams[k], format));
+      const state = this.change(sel.selected, (_l, k) => costs[k]);
+      const widths = widthProblems(sel.selected, (k) => layerParams[k].bits, (k) => costs[k], bitsSource);
+      return { overrideHits, overrideNames, perLayer, problems, state, widths };
     });
   }
 
   /**
    * Each selected layer's parameters: the stage's, with every matching override merged in order,
-   * then `finish`; `source[k]` is the last override that set `sourceKey` for layer k (−1: none),
-   * so a divisibility problem can point at the override line that caused it.
+   * then `finish`; `sources[j][k]` is the last override that set `sourceKeys[j]` for layer k (−1:
+   * none), so a problem can point at the override line that caused it.
    */
-  private layerParams<P extends object>(sel: StageSelection, params: P, overrides: OverrideSpec<Partial<P>>[], sourceKey: keyof P, finish: (p: P) => P = (p) => p) {
+  private layerParams<P extends object>(sel: StageSelection, params: P, overrides: OverrideSpec<Partial<P>>[], sourceKeys: (keyof P)[], finish: (p: P) => P = (p) => p) {
     const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
     const perLayer: Record<string, P> = {};
     const layerParams: P[] = [];
-    const source = new Int32Array(sel.selected.length).fill(-1);
+    const sources = sourceKeys.map(() => new Int32Array(sel.selected.length).fill(-1));
     sel.selected.forEach((l, k) => {
       let p = params;
-      for (const i of hits.get(l) ?? []) { p = { ...p, ...overrides[i].params }; if (sourceKey in overrides[i].params) source[k] = i; }
+      for (const i of hits.get(l) ?? []) {
+        p = { ...p, ...overrides[i].params };
+        sourceKeys.forEach((key, j) => { if (key in overrides[i].params) sources[j]![k] = i; });
+      }
       p = finish(p);
       perLayer[l.name] = p;
       layerParams.push(p);
     });
-    return { overrideHits, overrideNames, perLayer, layerParams, source };
+    return { overrideHits, overrideNames, perLayer, layerParams, sources };
   }
 
   /** A prune stage; as `quantize`. */
   prune(sel: StageSelection, params: PruneParams, overrides: OverrideSpec<Partial<PruneParams>>[], overridesKey = keyOf(overrides)): PruneModel {
     return this.memo(`p${sel.key}${keyOf(params)}${overridesKey}`, () => {
-      const { overrideHits, overrideNames, perLayer, layerParams, source } = this.layerParams(sel, params, overrides, 'pattern',
+      const { overrideHits, overrideNames, perLayer, layerParams, sources: [source] } = this.layerParams(sel, params, overrides, ['pattern'],
         (p) => (typeof p.pattern === 'object' ? { ...p, sparsity: p.pattern.n / p.pattern.m } : p));
-      const problems = divisibility(sel.selected, (k) => { const pt = layerParams[k].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, source, false);
+      const problems = divisibility(sel.selected, (k) => { const pt = layerParams[k].pattern; return typeof pt === 'object' ? pt.m : 'channel'; }, source!, false);
       const avg = sel.selected.reduce((a, l) => a + perLayer[l.name].sparsity * l.params, 0) / Math.max(1, sel.selected.reduce((a, l) => a + l.params, 0));
       return { overrideHits, overrideNames, perLayer, problems, note: `${(avg * 100).toFixed(0)}% zeros in ${sel.selected.length} layers` };
     }) as PruneModel;
   }
 
-  /** An allocate stage; as `quantize`. */
-  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[], overridesKey = keyOf(overrides)): AllocateModel {
-    return this.memo(`a${sel.key}${keyOf(params)}${overridesKey}`, () => {
+  /**
+   * An allocate stage; as `quantize`. Each layer is offered the candidates its export encoding
+   * stores without a wider slot (offeredWidths); the others are reported (`dropped`).
+   */
+  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[], format: ExportFormat, overridesKey = keyOf(overrides)): AllocateModel {
+    return this.memo(`a${format}${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
-      const perLayer: Record<string, { candidates: number[] }> = {};
-      for (const l of sel.selected) {
-        let c = params.candidates;
-        for (const i of hits.get(l) ?? []) { const o = overrides[i]; if (o.params.candidates) c = o.params.candidates; if (o.params.bits) c = [o.params.bits]; }
-        perLayer[l.name] = { candidates: c };
-      }
       const sel2 = sel.selected;
+      const int4 = blockedQdq(this.inventory).ok;
+      const layout = (bits: number): QuantLayout => ({ bits, group: params.group, symmetric: params.symmetric, outliers: outlierFractionAt(bits, params.outliers) });
+      const perLayer: Record<string, { candidates: number[] }> = {};
+      const offered: number[][] = [];
+      const dropped = new Map<string, DroppedWidths>();
+      for (const l of sel2) {
+        let c = params.candidates;
+        let source = -1;
+        let pinned = false;
+        for (const i of hits.get(l) ?? []) {
+          const o = overrides[i];
+          if (o.params.candidates) { c = o.params.candidates; source = i; pinned = false; }
+          if (o.params.bits) { c = [o.params.bits]; source = i; pinned = true; }
+        }
+        const encoding = this.layerBytes(l, layout(maxOf(c)), format).encoding;
+        // a pin is what was asked for (reported when stored wider); candidates become their slots' widths
+        const ok = pinned ? c : offeredWidths(c, encoding, int4);
+        perLayer[l.name] = { candidates: ok };
+        offered.push(ok);
+        const gone = c.filter((b) => !offeredWidths([b], encoding, int4).includes(b));
+        if (gone.length) {
+          const key = `${source}:${encoding}:${gone.join(',')}`;
+          const d = dropped.get(key);
+          if (d) d.count++;
+          else dropped.set(key, { source, dropped: gone, offered: pinned ? offeredWidths(c, encoding, int4) : ok, encoding, count: 1, pinned });
+        }
+      }
       const problems = divisibility(sel2, () => params.group, new Int32Array(sel2.length).fill(-1), true);
-      const lo = (l: LayerInfo): number => minOf(perLayer[l.name].candidates);
-      const hi = (l: LayerInfo): number => maxOf(perLayer[l.name].candidates);
-      const bytesAt = (l: LayerInfo, bits: number): number => quantizedBytes(l, bits, params.group, params.symmetric, params.outliers);
-      // estimate: the budget filled, split evenly in bits
+      const lo = (k: number): number => offered[k]![0]!;
+      const hi = (k: number): number => offered[k]![offered[k]!.length - 1]!;
+      const bytesAt = (l: LayerInfo, bits: number): number => this.layerBytes(l, layout(bits), format).bytes;
+      // estimate: the budget filled, split evenly in bits (then rounded to the offered widths)
       const P = sel2.reduce((a, l) => a + l.params, 0);
-      const minB = sel2.reduce((a, l) => a + bytesAt(l, lo(l)), 0);
-      const maxB = sel2.reduce((a, l) => a + bytesAt(l, hi(l)), 0);
+      const minB = sel2.reduce((a, l, k) => a + bytesAt(l, lo(k)), 0);
+      const maxB = sel2.reduce((a, l, k) => a + bytesAt(l, hi(k)), 0);
       const frac = maxB > minB && params.budget.kind === 'bytes' ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
-      const bitsOf = (l: LayerInfo): number => (params.budget.kind === 'bits' ? params.budget.bits : lo(l) + frac * (hi(l) - lo(l)));
-      const state = this.change(sel2, bitsOf, (l) => bytesAt(l, bitsOf(l)));
-      return { overrideHits, overrideNames, perLayer, problems, state, params: P, budget: sel2.length ? budgetProblem(params, sel2, lo, hi, minB, maxB) : undefined };
+      const bitsOf = (k: number): number => {
+        const want = params.budget.kind === 'bits' ? params.budget.bits : lo(k) + frac * (hi(k) - lo(k));
+        return offered[k]!.reduce((best, b) => (Math.abs(b - want) < Math.abs(best - want) ? b : best));
+      };
+      const state = this.change(sel2, (l, k) => this.layerBytes(l, layout(bitsOf(k)), format));
+      return {
+        overrideHits, overrideNames, perLayer, problems, state, dropped: [...dropped.values()], params: P,
+        budget: sel2.length ? budgetProblem(params, sel2, lo, hi, minB, maxB) : undefined,
+      };
     }) as AllocateModel;
   }
 
@@ -252,9 +308,16 @@ export class ModelMemo {
     return { hits, overrideHits, overrideNames: overrideHits.map((ls) => ls.map((l) => l.name)) };
   }
 
-  private change(layers: LayerInfo[], bits: (l: LayerInfo, k: number) => number, bytes: (l: LayerInfo, k: number) => number): StateChange {
-    const c: StateChange = { id: nextChangeId++, at: new Int32Array(layers.length), bits: new Float64Array(layers.length), bytes: new Float64Array(layers.length) };
-    layers.forEach((l, k) => { c.at[k] = this.position.get(l)!; c.bits[k] = bits(l, k); c.bytes[k] = bytes(l, k); });
+  private change(layers: LayerInfo[], cost: (l: LayerInfo, k: number) => { bytes: number; graph: number; encoding: Encoding }): StateChange {
+    const n = layers.length;
+    const c: StateChange = { id: nextChangeId++, at: new Int32Array(n), bytes: new Float64Array(n), graph: new Float64Array(n), quantized: new Uint8Array(n) };
+    layers.forEach((l, k) => {
+      const x = cost(l, k);
+      c.at[k] = this.position.get(l)!;
+      c.bytes[k] = x.bytes;
+      c.graph[k] = x.graph;
+      c.quantized[k] = 1;
+    });
     return c;
   }
 
@@ -263,22 +326,49 @@ export class ModelMemo {
    * ids joined): memoised, so unchanged leading stages cost nothing; `pending` are the changes not
    * yet written into `state`, which is brought up to date only when the estimate must be computed.
    */
-  size(chain: string, pending: StateChange[], state: { bits: Float64Array; bytes: Float64Array }): SizeEstimate {
+  size(chain: string, pending: StateChange[], state: SizeState): SizeEstimate {
     const hit = this.sizes.get(chain);
     if (hit) return hit;
-    for (const c of pending.splice(0)) for (let k = 0; k < c.at.length; k++) { state.bits[c.at[k]] = c.bits[k]; state.bytes[c.at[k]] = c.bytes[k]; }
+    for (const c of pending.splice(0)) {
+      for (let k = 0; k < c.at.length; k++) { const i = c.at[k]; state.bytes[i] = c.bytes[k]; state.graph[i] = c.graph[k]; state.quantized[i] = c.quantized[k]; }
+    }
+    // core/cost's modelSize, over typed arrays (this runs on keystrokes)
     const layers = this.inventory.layers;
-    let bytes = this.otherBytes, bits = 0, params = 0;
+    let bytes = this.inventory.fileBytes, qBytes = 0, qParams = 0;
     for (let i = 0; i < layers.length; i++) {
       if (this.follower.has(i)) continue;
-      const n = layers[i].params;
       // One tensor, one form: compressed when any of its tied layers was compressed.
-      let b = state.bytes[i], w = state.bits[i];
-      for (const j of this.tied.get(i) ?? []) if (state.bytes[j] < b) { b = state.bytes[j]; w = state.bits[j]; }
-      bytes += b; bits += w * n; params += n;
+      let k = i;
+      for (const j of this.tied.get(i) ?? []) if (state.bytes[j] < state.bytes[k]) k = j;
+      bytes += state.bytes[k] - layers[i].bytes + state.graph[k];
+      if (state.quantized[k]) { qBytes += state.bytes[k]; qParams += layers[i].params; }
     }
-    return this.sizes.set(chain, { bytes, avgBits: params ? bits / params : 0 });
+    return this.sizes.set(chain, { bytes, ...(qParams ? { bitsPerWeight: (8 * qBytes) / qParams } : {}) });
   }
+
+  /** The state of every layer before any stage (the size chain's start). */
+  initialState(): SizeState {
+    const n = this.inventory.layers.length;
+    return { bytes: this.initialBytes.slice(), graph: new Float64Array(n), quantized: new Uint8Array(n) };
+  }
+}
+
+/** Every layer's bytes, graph bytes and whether it is quantised, by inventory position. */
+export interface SizeState { bytes: Float64Array; graph: Float64Array; quantized: Uint8Array }
+
+/** Widths the export stores in a wider slot, grouped by the value that set them (QR210). */
+function widthProblems(sel: LayerInfo[], bitsOf: (k: number) => number, costOf: (k: number) => { stored: number; encoding: Encoding }, source: Int32Array): WidthProblem[] {
+  const groups = new Map<string, { p: WidthProblem; names: string[] }>();
+  sel.forEach((l, k) => {
+    const bits = bitsOf(k);
+    const { stored, encoding } = costOf(k);
+    if (encoding === 'float' || stored === bits) return;
+    const key = `${source[k]}:${bits}:${stored}:${encoding}`;
+    const g = groups.get(key);
+    if (g) { g.p.count++; if (g.names.length < 3) g.names.push(l.name); }
+    else groups.set(key, { p: { source: source[k], bits, stored, encoding, count: 1, names: '' }, names: [l.name] });
+  });
+  return [...groups.values()].map(({ p, names }) => ({ ...p, names: names.join(', ') + (p.count > names.length ? ` and ${p.count - names.length} more` : '') }));
 }
 
 const memos = new WeakMap<ModelInventory, ModelMemo>();
@@ -313,12 +403,12 @@ function divisibility(sel: LayerInfo[], width: (k: number) => number | 'channel'
   return out;
 }
 
-function budgetProblem(p: AllocateParams, sel: LayerInfo[], lo: (l: LayerInfo) => number, hi: (l: LayerInfo) => number, minB: number, maxB: number): AllocateModel['budget'] {
+function budgetProblem(p: AllocateParams, sel: LayerInfo[], lo: (k: number) => number, hi: (k: number) => number, minB: number, maxB: number): AllocateModel['budget'] {
   if (p.budget.kind === 'bits') {
-    const minBits = minOf(sel.map(lo));
+    const minBits = minOf(sel.map((_, k) => lo(k)));
     const P = sel.reduce((a, l) => a + l.params, 0);
-    const minAvg = sel.reduce((a, l) => a + lo(l) * l.params, 0) / P;
-    const maxAvg = sel.reduce((a, l) => a + hi(l) * l.params, 0) / P;
+    const minAvg = sel.reduce((a, l, k) => a + lo(k) * l.params, 0) / P;
+    const maxAvg = sel.reduce((a, l, k) => a + hi(k) * l.params, 0) / P;
     if (p.budget.bits < minAvg - 1e-9) return { code: 'QR206', message: `A budget of ${p.budget.bits} bits is below the smallest feasible average, ${minAvg.toFixed(3)} bits (every layer at its smallest candidate${minBits < minAvg ? ', pinned layers included' : ''}). Raise the budget or add a smaller candidate.` };
     if (p.budget.bits > maxAvg + 1e-9) return { code: 'QR209', message: `A budget of ${p.budget.bits} bits exceeds ${maxAvg.toFixed(2)} bits (every layer at its largest candidate): the budget does not constrain anything.` };
     return undefined;

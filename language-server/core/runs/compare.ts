@@ -18,6 +18,19 @@ export interface MetricRow {
 export interface LayerRow {
   name: string;
   runs: (LayerResult | undefined)[];
+  /** Whether the runs did something different to this layer (method, width, group, sparsity, outliers). */
+  differs: boolean;
+}
+
+/** What was done to a layer, as compared between runs: method, bits, group, sparsity, outliers. */
+export function layerSetting(r: LayerResult | undefined): string {
+  if (!r) return '—';
+  const parts = [r.method ?? '?'];
+  if (r.bits !== undefined) parts.push(`${r.bits}b`);
+  if (r.groupSize !== undefined) parts.push(`g${r.groupSize}`);
+  if (r.sparsity !== undefined) parts.push(`${(100 * r.sparsity).toFixed(0)}%`);
+  if (r.outlierFraction) parts.push(`+${(100 * r.outlierFraction).toFixed(2)}% fp16`);
+  return parts.join(' ');
 }
 
 export interface Comparison {
@@ -43,16 +56,31 @@ export function compareRuns(records: RunRecord[]): Comparison {
   const seen = new Set<string>();
   for (const r of records) for (const l of r.layers) if (!seen.has(l.name)) { seen.add(l.name); layerNames.push(l.name); }
   const merged = records.map((r) => mergedLayers(r.layers));
-  const layers = layerNames.map((name) => ({ name, runs: merged.map((m) => m.get(name)) }));
+  const layers = layerNames.map((name) => {
+    const runs = merged.map((m) => m.get(name));
+    return { name, runs, differs: new Set(runs.map(layerSetting)).size > 1 };
+  });
 
   const recipeDiff = records.length >= 2 ? lineDiff(records[0].recipeText, records[1].recipeText) : [];
   return { runs: records.map((r) => ({ id: r.id, status: r.status, recipePath: r.recipePath })), metrics, layers, recipeDiff };
 }
 
-/** Each layer's results merged: a layer may get results from several stages (prune then quantize), later fields win. */
+/**
+ * Each layer's results merged: a layer may get results from several stages (prune then quantize):
+ * later fields win, and the methods are joined (`sparsegpt+gptq`). One pass by map (a run of 100k
+ * layers must not be searched once per layer).
+ */
 function mergedLayers(results: LayerResult[]): Map<string, LayerResult> {
   const out = new Map<string, LayerResult>();
-  for (const l of results) out.set(l.name, Object.assign(out.get(l.name) ?? {}, l));
+  const methods = new Map<string, string[]>();
+  for (const l of results) {
+    out.set(l.name, Object.assign(out.get(l.name) ?? {}, l));
+    if (!l.method) continue;
+    const m = methods.get(l.name);
+    if (!m) methods.set(l.name, [l.method]);
+    else if (!m.includes(l.method)) m.push(l.method);
+  }
+  for (const [name, m] of methods) if (m.length > 1) out.get(name)!.method = m.join('+');
   return out;
 }
 
@@ -138,9 +166,9 @@ export function formatComparison(c: Comparison): string {
   const sign = (v: number | undefined) => (v === undefined ? '' : ` (${v >= 0 ? '+' : ''}${fmt(v)})`);
   const lines = [`runs: ${c.runs.map((r, i) => `[${i + 1}] ${r.id} (${r.status})`).join('  ')}`, '', 'metric'.padEnd(22) + 'original'.padEnd(14) + c.runs.map((_, i) => `run ${i + 1}`.padEnd(28)).join('')];
   for (const m of c.metrics) lines.push(m.name.padEnd(22) + fmt(m.original).padEnd(14) + m.values.map((v, i) => (fmt(v) + sign(m.deltas[i])).padEnd(28)).join(''));
-  const differing = c.layers.filter((l) => JSON.stringify(l.runs.map((r) => [r?.bits, r?.sparsity, r?.groupSize])) !== JSON.stringify(l.runs.map(() => [l.runs[0]?.bits, l.runs[0]?.sparsity, l.runs[0]?.groupSize])));
-  lines.push('', `layers: ${c.layers.length} (${differing.length} differ)`);
-  for (const l of differing.slice(0, 50)) lines.push(`  ${l.name.padEnd(40)} ${l.runs.map((r) => (r ? `${r.bits ?? '-'}b ${r.sparsity !== undefined ? (100 * r.sparsity).toFixed(0) + '%' : ''}` : '—').padEnd(12)).join(' ')}`);
+  const differing = c.layers.filter((l) => l.differs);
+  lines.push('', `layers: ${c.layers.length} (${differing.length} differ in method, width, group, sparsity or outliers)`);
+  for (const l of differing.slice(0, 50)) lines.push(`  ${l.name.padEnd(40)} ${l.runs.map((r) => layerSetting(r).padEnd(22)).join(' ')}`);
   if (c.recipeDiff.some((d) => d.op !== ' ')) {
     lines.push('', 'recipe diff (run 1 → run 2):');
     for (const d of c.recipeDiff) if (d.op !== ' ') lines.push(`  ${d.op} ${d.text}`);

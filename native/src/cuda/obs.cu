@@ -4,6 +4,8 @@
 // identical bits; the column loop runs one warp per row with the row's 128-column block in
 // registers, and the lazy update is gemmTN on the device. Per-element updates use
 // __fmul_rn/__fsub_rn so they round exactly like the CPU loop (obs.h; no FMA contraction).
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
@@ -39,38 +41,49 @@ __device__ __forceinline__ float slot(const float (&w)[SLOTS], int t) {
   return t == 0 ? w[0] : t == 1 ? w[1] : t == 2 ? w[2] : w[3];
 }
 
-/** Warp-cooperative fit of a group starting at column j (values: registers below i2, global beyond). */
-__device__ QParams warpFitGroup(const float (&w)[SLOTS], const float* wrow, int i1, int i2, int j, int len,
-                                const DSpec& s, int lane) {
+/**
+ * Warp-cooperative fit of a group starting at column j (values: registers below i2, global beyond),
+ * on the entries hrow does not hold (hrow: the row's hold in quantisation order, or null).
+ */
+__device__ QParams warpFitGroup(const float (&w)[SLOTS], const float* wrow, const uint8_t* hrow, int i1, int i2,
+                                int j, int len, const DSpec& s, int lane) {
   auto value = [&](int c) { return c < i2 ? slot(w, (c - i1) >> 5) : wrow[c]; };
   float mn = 0.f, mx = 0.f;
   for (int c = j + lane; c < j + len; c += 32) {
+    if (hrow && hrow[c]) continue;
     const float v = value(c);
     mn = fminf(mn, v);
     mx = fmaxf(mx, v);
   }
   return dSearch(warpMin(mn), warpMax(mx), s, [&](QParams cnd) {
     float err = 0.f;
-    for (int c = j + lane; c < j + len; c += 32) err += dErr(value(c), cnd, s);
+    for (int c = j + lane; c < j + len; c += 32)
+      if (!(hrow && hrow[c])) err += dErr(value(c), cnd, s);
     return warpSum(err);
   });
 }
+
+/** The value a held entry takes (gptq.cc's heldValue): 0 when pruned (1), fp16(x) for an outlier (2). */
+__device__ __forceinline__ float dHeld(uint8_t h, float x) { return h == 2 ? __half2float(__float2half_rn(x)) : 0.f; }
 
 /**
  * One 128-column block of GPTQ / SparseGPT: one warp per row. mode 0: one grid per row (params[r]),
  * 1: static groups by original column (params[r][perm[j]/g]), 2: groups fitted at group starts.
  * quant = 0 (SparseGPT without quantisation): q is w or 0. mask: SparseGPT's block mask (rows×128)
- * for unstructured pruning, or null; nmN/nmM > 0: N:M chosen in the kernel.
+ * for unstructured pruning, or null; nmN/nmM > 0: N:M chosen in the kernel. hold: GPTQ's entries
+ * not quantised (rows×cols in quantisation order, gptq.h's Hold values), or null.
  */
 __global__ void __launch_bounds__(128) columnBlockKernel(float* Wp, int rows, int cols, int i1, int i2,
                                                          const float* __restrict__ U, QParams* params, int ng, int g,
                                                          int mode, const int* __restrict__ perm, DSpec s, int quant,
                                                          uint8_t* codes, uint8_t* maskBlock, uint8_t* maskOut,
-                                                         int nmN, int nmM, float* errT, double* rowLoss) {
+                                                         int nmN, int nmM, const uint8_t* __restrict__ hold,
+                                                         float* errT, double* rowLoss) {
   const int lane = threadIdx.x & 31;
   const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= rows) return;
   float* wrow = Wp + size_t(r) * cols;
+  const uint8_t* hrow = hold ? hold + size_t(r) * cols : nullptr;
   float w[SLOTS];
   int pruned = 0;  // bit t: slot t pruned
 #pragma unroll
@@ -104,7 +117,7 @@ __global__ void __launch_bounds__(128) columnBlockKernel(float* Wp, int rows, in
       }
     }
     if (mode == 2 && j % g == 0) {
-      cur = warpFitGroup(w, wrow, i1, i2, j, min(g, cols - j), s, lane);
+      cur = warpFitGroup(w, wrow, hrow, i1, i2, j, min(g, cols - j), s, lane);
       if (lane == 0) params[size_t(r) * ng + j / g] = cur;
     }
     const QParams p = mode == 1 ? params[size_t(r) * ng + perm[j] / g] : cur;
@@ -112,10 +125,11 @@ __global__ void __launch_bounds__(128) columnBlockKernel(float* Wp, int rows, in
     if (lane == jl) {
       const float x = slot(w, jt);
       const bool isPruned = (pruned >> jt) & 1;
+      const uint8_t h = hrow ? hrow[j] : 0;
       q = isPruned ? 0.f : x;
       if (quant) {
-        const int code = dCode(q, p, s.maxq);
-        q = dDequant(code, p);
+        const int code = dCode(h ? 0.f : q, p, s.maxq);
+        q = h ? dHeld(h, x) : dDequant(code, p);
         codes[size_t(r) * cols + j] = uint8_t(code);
       }
       const float d = U[size_t(j) * cols + j];
@@ -153,9 +167,11 @@ struct LoopArgs {
 
 double runColumnLoop(std::vector<float>& Wp, const float* dU, const std::vector<float>& Udiag,
                      std::vector<QParams>& params, const std::vector<int>& perm, const LoopArgs& a, uint8_t* codesOut,
-                     uint8_t* maskOut, cudaStream_t st, const Ctx& ctx) {
+                     uint8_t* maskOut, const std::vector<uint8_t>& holdP, cudaStream_t st, const Ctx& ctx) {
   const int rows = a.rows, cols = a.cols;
   DevBuf<float> dW(Wp.size()), dErr(size_t(128) * rows);
+  DevBuf<uint8_t> dHold(holdP.size());
+  if (!holdP.empty()) dHold.upload(holdP.data(), holdP.size(), st);
   DevBuf<QParams> dP(params.size());
   DevBuf<int> dPerm(perm.size());
   DevBuf<uint8_t> dCodes(codesOut ? size_t(rows) * cols : 0), dMaskOut(maskOut ? size_t(rows) * cols : 0),
@@ -195,7 +211,8 @@ double runColumnLoop(std::vector<float>& Wp, const float* dU, const std::vector<
     }
     columnBlockKernel<<<(rows + 3) / 4, 128, 0, st>>>(dW.p, rows, cols, i1, i2, dU, dP.p, a.ng, a.g, a.mode,
                                                      dPerm.p, a.spec, a.quant, dCodes.p, dMaskBlock.p, dMaskOut.p,
-                                                     a.nmN, a.nmM, dErr.p, dLoss.p);
+                                                     a.nmN, a.nmM, holdP.empty() ? nullptr : dHold.p, dErr.p,
+                                                     dLoss.p);
     QR_LAUNCHED("columnBlockKernel");
     // our GEMM sums k in order like the CPU's, which keeps the two paths' weights close
     if (i2 < cols)
@@ -264,7 +281,8 @@ void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions&
   a.quant = 1;
   a.spec = toDevice(o.quant);
   std::vector<uint8_t> codesPerm(size_t(rows) * cols);
-  out.loss = runColumnLoop(prep.Wp, U.U.p, U.diag, prep.params, prep.perm, a, codesPerm.data(), nullptr, st, ctx);
+  out.loss =
+      runColumnLoop(prep.Wp, U.U.p, U.diag, prep.params, prep.perm, a, codesPerm.data(), nullptr, prep.holdP, st, ctx);
   const int* perm = prep.perm.data();
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
@@ -290,7 +308,7 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
   a.rows = rows;
   a.cols = cols;
   a.g = groups ? o.quant.groupSize : cols;
-  a.ng = cols / a.g;
+  a.ng = groups ? groupCount(cols, o.quant) : 1;
   a.mode = groups ? 2 : 0;
   a.quant = o.quantize ? 1 : 0;
   a.spec = toDevice(o.quant);
@@ -302,7 +320,8 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
     for (int r = 0; r < rows; r++) params[r] = fitParams(Wc.data() + size_t(r) * cols, cols, o.quant);
   std::vector<int> perm(cols);
   std::iota(perm.begin(), perm.end(), 0);
-  out.loss = runColumnLoop(Wc, U.U.p, U.diag, params, perm, a, o.quantize ? out.codes : nullptr, out.mask, st, ctx);
+  out.loss =
+      runColumnLoop(Wc, U.U.p, U.diag, params, perm, a, o.quantize ? out.codes : nullptr, out.mask, {}, st, ctx);
   std::copy(Wc.begin(), Wc.end(), out.Q);
   if (o.quantize)
     for (size_t i = 0; i < params.size(); i++) {

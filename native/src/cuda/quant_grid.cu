@@ -23,18 +23,18 @@ __device__ QParams dFit(const float* x, int n, const DSpec& s) {
   });
 }
 
-__global__ void rtnKernel(const float* W, int rows, int cols, int g, DSpec s, float* scales, float* zeros,
+__global__ void rtnKernel(const float* W, int rows, int cols, int g, int ng, DSpec s, float* scales, float* zeros,
                           uint8_t* codes, float* Q) {
-  const int ng = cols / g;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= rows * ng) return;
   const int r = idx / ng, k = idx % ng;
+  const int len = min(g, cols - k * g);  // a shorter last group
   const float* x = W + size_t(r) * cols + size_t(k) * g;
-  const QParams p = dFit(x, g, s);
+  const QParams p = dFit(x, len, s);
   scales[idx] = p.scale;
   zeros[idx] = p.zero;
   if (!codes) return;
-  for (int j = 0; j < g; j++) {
+  for (int j = 0; j < len; j++) {
     const int c = dCode(x[j], p, s.maxq);
     codes[size_t(r) * cols + size_t(k) * g + j] = uint8_t(c);
     if (Q) Q[size_t(r) * cols + size_t(k) * g + j] = dDequant(c, p);
@@ -47,13 +47,13 @@ void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, 
          const Ctx& ctx) {
   Stream st;
   const int g = s.groupSize > 0 ? s.groupSize : cols;
-  const int ng = cols / g;
+  const int ng = groupCount(cols, s);
   DevBuf<float> dW(size_t(rows) * cols), dS(size_t(rows) * ng), dZ(size_t(rows) * ng),
       dQ(Q ? size_t(rows) * cols : 0);
   DevBuf<uint8_t> dC(codes ? size_t(rows) * cols : 0);
   dW.upload(W, dW.n, st);
   const int n = rows * ng;
-  rtnKernel<<<(n + 127) / 128, 128, 0, st>>>(dW.p, rows, cols, g, toDevice(s), dS.p, dZ.p, dC.p, dQ.p);
+  rtnKernel<<<(n + 127) / 128, 128, 0, st>>>(dW.p, rows, cols, g, ng, toDevice(s), dS.p, dZ.p, dC.p, dQ.p);
   QR_LAUNCHED("rtnKernel");
   dS.download(scales, dS.n, st);
   dZ.download(zeros, dZ.n, st);

@@ -19,17 +19,20 @@ inline DSpec toDevice(const QuantSpec& s) {
 }
 
 __device__ __forceinline__ QParams dFromRange(float xmin, float xmax, const DSpec& s) {
-  if (s.symmetric) {
-    xmax = fmaxf(fabsf(xmin), xmax);
-    xmin = -xmax;
-  }
   if (xmin == 0.f && xmax == 0.f) {
     xmin = -1.f;
     xmax = 1.f;
   }
   QParams p;
+  if (s.symmetric) {
+    // the full signed range: the end of larger magnitude (the negative one on a tie) is code 0
+    const float half = float((s.maxq + 1) / 2);
+    p.scale = __fdiv_rn(xmax > -xmin ? xmax : xmin, -half);
+    p.zero = half;
+    return p;
+  }
   p.scale = __fdiv_rn(__fsub_rn(xmax, xmin), float(s.maxq));
-  p.zero = s.symmetric ? float((s.maxq + 1) / 2) : nearbyintf(__fdiv_rn(-xmin, p.scale));
+  p.zero = nearbyintf(__fdiv_rn(-xmin, p.scale));
   return p;
 }
 

@@ -1,4 +1,8 @@
-/** Float64 reference of GPTQ's min-max quantiser and RTN (see native/src/quant_grid.cc). */
+/**
+ * Float64 reference of GPTQ's min-max quantiser and RTN (see native/src/quant_grid.cc). Symmetric
+ * grids use the full signed range as onnxruntime's blockwise quantiser does: the end of the range
+ * of larger magnitude (the negative one on a tie) is code 0, scale = that end / −2^(bits−1).
+ */
 
 export interface RefQuantSpec {
   bits: number;
@@ -20,16 +24,16 @@ export function roundEven(x: number): number {
 
 function fromRange(xmin: number, xmax: number, s: RefQuantSpec): RefParams {
   const maxq = 2 ** s.bits - 1;
-  if (s.symmetric) {
-    xmax = Math.max(Math.abs(xmin), xmax);
-    xmin = -xmax;
-  }
   if (xmin === 0 && xmax === 0) {
     xmin = -1;
     xmax = 1;
   }
+  if (s.symmetric) {
+    const half = (maxq + 1) / 2;
+    return { scale: (xmax > -xmin ? xmax : xmin) / -half, zero: half };
+  }
   const scale = (xmax - xmin) / maxq;
-  return { scale, zero: s.symmetric ? (maxq + 1) / 2 : roundEven(-xmin / scale) };
+  return { scale, zero: roundEven(-xmin / scale) };
 }
 
 export function quantCode(x: number, p: RefParams, maxq: number): number {
@@ -64,20 +68,20 @@ export function fitParams(x: ArrayLike<number>, s: RefQuantSpec): RefParams {
   return best;
 }
 
-/** RTN: per row / group params on W, codes and dequantised values. */
+/** RTN: per row / group params on W (a shorter last group), codes and dequantised values. */
 export function rtnRef(W: ArrayLike<number>, rows: number, cols: number, s: RefQuantSpec): { codes: Uint8Array; Q: Float64Array; params: RefParams[] } {
   const g = s.groupSize || cols;
-  const ng = cols / g;
+  const ng = Math.ceil(cols / g);
   const maxq = 2 ** s.bits - 1;
   const codes = new Uint8Array(rows * cols);
   const Q = new Float64Array(rows * cols);
   const params: RefParams[] = [];
   for (let r = 0; r < rows; r++)
     for (let k = 0; k < ng; k++) {
-      const slice = Array.from({ length: g }, (_, j) => W[r * cols + k * g + j]);
+      const slice = Array.from({ length: Math.min(g, cols - k * g) }, (_, j) => W[r * cols + k * g + j]);
       const p = fitParams(slice, s);
       params.push(p);
-      for (let j = 0; j < g; j++) {
+      for (let j = 0; j < slice.length; j++) {
         const q = quantCode(slice[j], p, maxq);
         codes[r * cols + k * g + j] = q;
         Q[r * cols + k * g + j] = dequant(q, p);

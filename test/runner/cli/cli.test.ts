@@ -164,3 +164,72 @@ test('two runs: runs lists them newest first, compare shows deltas and the recip
   assert.ok(x.check?.ok, JSON.stringify(x.check));
   assert.ok(x.layers!.every((l) => l.encoding === 'matmulnbits' && l.storedBits === 4), '3-bit codes ride in 4-bit MatMulNBits slots');
 });
+
+test('issue #19 defect 7: an export never replaces a file without --force; each run keeps its own export (run folder copy + sha256) when a later run writes the same path; re-run uses the stored recipe', async () => {
+  const { createHash } = await import('node:crypto');
+  const sha = (f: string): string => createHash('sha256').update(new Uint8Array(readFileSync(f))).digest('hex');
+  const out = 'out/m.onnx';
+  const { dir, file } = workspace(lmRecipe('quantize rtn { targets "re:layers\\\\.0\\\\..*"  bits 4  group 64 }', `export onnx-matmulnbits "${out}"`));
+  const first = runSync(['run', file, '--json-events'], dir);
+  assert.equal(first.code, 0, first.stdout.slice(-2000));
+  const runDir = (stdout: string): string => (events(stdout).find((e) => e.type === 'run-start') as Extract<RunnerEvent, { type: 'run-start' }>).runDir;
+  const d1 = runDir(first.stdout);
+  const r1 = JSON.parse(readFileSync(path.join(d1, 'run.json'), 'utf8')) as RunRecord;
+  const x1 = r1.artifacts.exports[0]!;
+  assert.equal(x1.path, path.join(dir, out));
+  assert.equal(x1.runCopy, path.join('exports', '0', 'm.onnx'));
+  assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the run copy is the recorded file');
+  assert.equal(sha(x1.path), x1.sha256, 'the requested path holds the same file');
+  assert.ok(Math.abs(x1.predictedBytes! - x1.bytes) / x1.bytes < 0.01, `predicted ${x1.predictedBytes} vs ${x1.bytes}`);
+  // the recipe on disk changes (8 bits now); a second run to the same path stops before any compute
+  // (QR401 at the export line, no run folder), the file untouched, until --force is given
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bits 4', 'bits 8'));
+  const runsBefore = readdirSync(path.dirname(d1)).length;
+  const refused = runSync(['run', file, '--json-events'], dir);
+  assert.equal(refused.code, 1, refused.stdout.slice(-2000));
+  const rev = events(refused.stdout);
+  assert.ok(!rev.some((e) => e.type === 'run-start' || e.type === 'stage-start'), 'nothing ran');
+  const qr401 = rev.find((e): e is Extract<RunnerEvent, { type: 'log' }> => e.type === 'log' && e.code === 'QR401');
+  assert.ok(qr401 && qr401.file === file && qr401.line === 5 && qr401.message.includes(x1.path) && /--force/.test(qr401.message), JSON.stringify(qr401));
+  assert.equal(readdirSync(path.dirname(d1)).length, runsBefore, 'no run folder');
+  assert.equal(sha(x1.path), x1.sha256, 'the file at the path is untouched');
+  const human = runSync(['run', file], dir);
+  assert.equal(human.code, 1);
+  assert.match(human.stderr, new RegExp(`r\\.qrecipe:5:\\d+: error QR401: .*m\\.onnx`), human.stderr);
+  // qrecipe export to an existing file: refused likewise (nothing recorded), replaced with --force
+  const recBefore = readFileSync(path.join(d1, 'run.json'), 'utf8');
+  const ex = runSync(['export', r1.id, '--format', 'onnx-qdq', '-o', out, '--json-events'], dir);
+  assert.equal(ex.code, 1);
+  const exEnd = events(ex.stdout).at(-1)!;
+  assert.ok(exEnd.type === 'run-end' && exEnd.status === 'failed' && /exists.*--force/.test(exEnd.error ?? ''), JSON.stringify(exEnd));
+  assert.equal(sha(x1.path), x1.sha256, 'qrecipe export left the file');
+  assert.equal(readFileSync(path.join(d1, 'run.json'), 'utf8'), recBefore, 'and the record');
+  const second = runSync(['run', file, '--force', '--json-events'], dir);
+  assert.equal(second.code, 0, second.stdout.slice(-2000));
+  assert.notEqual(sha(x1.path), x1.sha256, 'the path now holds the second run\'s export');
+  assert.equal(sha(path.join(d1, x1.runCopy!)), x1.sha256, 'the first run still has its own');
+  // re-run of the first run: its stored recipe (4 bits), not the file as it is now (8 bits)
+  const again = runSync(['run', '--rerun', r1.id, '--force', '--json-events'], dir);
+  assert.equal(again.code, 0, again.stdout.slice(-2000));
+  const r3 = JSON.parse(readFileSync(path.join(runDir(again.stdout), 'run.json'), 'utf8')) as RunRecord;
+  assert.equal(r3.rerunOf, r1.id);
+  assert.equal(r3.recipeText, r1.recipeText);
+  assert.ok(r3.layers.every((l) => l.bits === 4), JSON.stringify(r3.layers.map((l) => l.bits)));
+  // the same recipe on the same model gives the same codes (the exports differ in their provenance: the run id)
+  assert.equal(sha(path.join(runDir(again.stdout), r3.artifacts.quant!)), sha(path.join(d1, r1.artifacts.quant!)));
+});
+
+test('two export stages of one run to one path: the second replaces the first\'s file without --force (the run wrote it), each keeps its run copy', async () => {
+  const { createHash } = await import('node:crypto');
+  const sha = (f: string): string => createHash('sha256').update(new Uint8Array(readFileSync(f))).digest('hex');
+  const { dir, file } = workspace(lmRecipe('quantize rtn { targets "re:layers\\\\.0\\\\..*"  bits 4  group 64 }', 'export onnx-qdq "out/two.onnx"\nexport onnx-matmulnbits "out/two.onnx"'));
+  const r = runSync(['run', file, '--json-events'], dir);
+  assert.equal(r.code, 0, r.stdout.slice(-2000));
+  const start = events(r.stdout).find((e) => e.type === 'run-start') as Extract<RunnerEvent, { type: 'run-start' }>;
+  const rec = JSON.parse(readFileSync(path.join(start.runDir, 'run.json'), 'utf8')) as RunRecord;
+  const [a, b] = rec.artifacts.exports;
+  assert.deepEqual([a!.format, b!.format], ['onnx-qdq', 'onnx-matmulnbits']);
+  assert.notEqual(a!.sha256, b!.sha256);
+  assert.equal(sha(path.join(dir, 'out/two.onnx')), b!.sha256, 'the path holds the last export');
+  assert.equal(sha(path.join(start.runDir, a!.runCopy!)), a!.sha256, 'the first is kept in the run');
+});

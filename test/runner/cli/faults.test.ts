@@ -175,7 +175,7 @@ console.log('ready');setInterval(()=>{},1000);`;
   const live = path.join(dir, 'out', `.y.onnx.${process.pid}.live.tmp`);
   writeFileSync(live, 'writing');
   assert.equal(leftovers(dir).length, 5);
-  const next = spawnSync(process.execPath, [CLI, 'run', recipe], { cwd: dir, encoding: 'utf8' });
+  const next = spawnSync(process.execPath, [CLI, 'run', recipe, '--force'], { cwd: dir, encoding: 'utf8' });
   assert.equal(next.status, 0, next.stderr);
   assert.deepEqual(leftovers(dir), [live]);
 });

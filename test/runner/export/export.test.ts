@@ -2,7 +2,7 @@
 // fake-quant model computes, and the packed bytes are what the format says.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadModel } from '../../../language-server/core/model/reader';
@@ -10,6 +10,8 @@ import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../../../extension/runner/engine/model/writer';
 import { getLayerWeight, setLayerWeight } from '../../../extension/runner/engine/model/weights';
 import { exportModel } from '../../../extension/runner/export/onnx-export';
+import { exportAndVerify, ExportVerifyError } from '../../../extension/runner/pipeline/export-stage';
+import { createSink } from '../../../extension/runner/events';
 import { dequantize, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
 import { decodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
 import { maxAbsDiff, quantizeRef, randn, rng, runOnce, writeConvModel, writeMlpModel, writeWideModel } from '../helpers';
@@ -66,7 +68,8 @@ test('MatMulNBits blocks stay within 16..256: per-row K=320 and groups of 80 (bl
   await writeWideModel(src);
   const [name] = inventoryOf(await loadModel(src)).layers.map((l) => l.name);
   const A = randn(2 * 320, rng(11));
-  for (const [bits, group, block] of [[8, 320, 256], [4, 80, 16], [3, 320, 256]] as const) {
+  // per row: the block with the fewest bytes (64 divides 320: no padding), groups: a block dividing the group
+  for (const [bits, group, block] of [[8, 320, 64], [4, 80, 16], [3, 320, 64]] as const) {
     const fq = path.join(dir, `wide-fq-${bits}-${group}.onnx`);
     const quant = await fakeQuant(src, fq, { [name!]: { bits, group } });
     const out = path.join(dir, `wide-${bits}-${group}.onnx`);
@@ -81,19 +84,27 @@ test('MatMulNBits blocks stay within 16..256: per-row K=320 and groups of 80 (bl
   }
 });
 
-test('QDQ export: per-channel DequantizeLinear at opset 17, Cast/Sub/Mul at opset 11 and for groups; all match fake quant', async () => {
+test('QDQ export: DequantizeLinear per channel, blocked and 4-bit (opset raised to 21), Cast/Sub/Mul below opset 13; all match fake quant', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'export-'));
   const X = randn(3 * 64, rng(9));
-  for (const [opset, group, symmetric, expect] of [[17, 27, true, 'dequantizelinear'], [17, 27, false, 'dequantizelinear'], [11, 27, false, 'cast-sub-mul'], [17, 9, false, 'cast-sub-mul']] as const) {
+  const cases = [
+    [17, 27, true, 8, 'dequantizelinear', 17], [17, 27, false, 8, 'dequantizelinear', 17], [11, 27, false, 8, 'cast-sub-mul', 11],
+    [11, 9, true, 4, 'cast-sub-mul', 11], [11, 12, false, 3, 'cast-sub-mul', 11], [17, 9, false, 8, 'dequantizelinear', 21],
+    [17, 27, true, 4, 'dequantizelinear', 21], [17, 12, false, 3, 'dequantizelinear', 21],
+  ] as const;
+  for (const [opset, group, symmetric, bits, expect, opsetOut] of cases) {
     const src = path.join(dir, `conv${opset}.onnx`);
     await writeConvModel(src, opset);
     const [layer] = inventoryOf(await loadModel(src)).layers;
     const fq = path.join(dir, `conv${opset}-fq.onnx`);
-    const quant = await fakeQuant(src, fq, { [layer!.name]: { bits: 8, group, symmetric } });
-    const out = path.join(dir, `conv${opset}-${group}-${symmetric}-qdq.onnx`);
+    const quant = await fakeQuant(src, fq, { [layer!.name]: { bits, group, symmetric } });
+    const out = path.join(dir, `conv${opset}-${group}-${symmetric}-${bits}-qdq.onnx`);
     // MatMulNBits cannot take a Conv: it falls back to the dequantize forms.
     const summary = await exportModel(fq, quant, 'onnx-matmulnbits', out);
     assert.equal(summary.layers[0]!.encoding, expect);
+    const m = decodeMessage<ModelProto>('ModelProto', new Uint8Array(readFileSync(out)));
+    assert.equal(Number(m.opsetImport!.find((o) => !o.domain)!.version), opsetOut);
+    assert.equal(summary.layers[0]!.storedBits, expect === 'dequantizelinear' && bits <= 4 ? 4 : 8);
     const ref = await runOnce(fq, { X: { data: X, dims: [1, 3, 8, 8] } });
     const got = await runOnce(out, { X: { data: X, dims: [1, 3, 8, 8] } });
     assert.ok(maxAbsDiff(ref, got) < 1e-4, `opset ${opset} group ${group}: ${maxAbsDiff(ref, got)}`);
@@ -106,7 +117,8 @@ test('QDQ export: per-channel DequantizeLinear at opset 17, Cast/Sub/Mul at opse
   const quant = await fakeQuant(src, fq, { [names[0]!]: { bits: 4, group: 16 }, [names[1]!]: { bits: 8, group: 48, symmetric: true } });
   const out = path.join(dir, 'mlp-qdq.onnx');
   const summary = await exportModel(fq, quant, 'onnx-qdq', out);
-  assert.deepEqual(summary.layers.map((l) => l.encoding), ['cast-sub-mul', 'dequantizelinear']);
+  assert.deepEqual(summary.layers.map((l) => l.encoding), ['dequantizelinear', 'dequantizelinear']);
+  assert.deepEqual(summary.layers.map((l) => l.storedBits), [4, 8]);
   const A = randn(4 * 64, rng(3));
   const ref = await runOnce(fq, { A: { data: A, dims: [4, 64] } });
   const got = await runOnce(out, { A: { data: A, dims: [4, 64] } });
@@ -149,4 +161,26 @@ test('quant.bin round-trips every field', async () => {
   assert.deepEqual(ra, a);
   assert.deepEqual(rb, b);
   assert.deepEqual(dequantize(rb!), dequantize(b));
+});
+
+test('issue #19 defect 7: an export is not copied over a file that appeared at its path (without replace), the run keeps its verified copy; with replace it is', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-clobber-'));
+  const src = path.join(dir, 'mlp.onnx');
+  await writeMlpModel(src, 7);
+  const fq = path.join(dir, 'fq.onnx');
+  const quant = await fakeQuant(src, fq, { w1: { bits: 4, group: 16 } });
+  const out = path.join(dir, 'out', 'm.onnx');
+  mkdirSync(path.dirname(out));
+  writeFileSync(out, 'the user\'s file');
+  const sink = createSink({ json: true, write: () => undefined });
+  const common = { compressedModel: fq, quant, format: 'onnx-matmulnbits' as const, out, sink, warn: () => undefined };
+  const err = await exportAndVerify({ ...common, run: { dir, index: 0 }, replace: false }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof ExportVerifyError, String(err));
+  assert.match(err.message, /exists and was not replaced.*--force/);
+  assert.equal(err.record.verified, true, 'the export itself loaded');
+  assert.equal(readFileSync(out, 'utf8'), 'the user\'s file', 'the file at the path is untouched');
+  assert.ok(existsSync(path.join(dir, err.record.runCopy!)), 'the run keeps its copy');
+  const ok = await exportAndVerify({ ...common, run: { dir, index: 1 }, replace: true });
+  assert.equal(ok.verified, true);
+  assert.deepEqual(readFileSync(out), readFileSync(path.join(dir, ok.runCopy!)), 'replaced by the run\'s file');
 });

@@ -77,9 +77,12 @@ for (const v of variants) {
     assert.equal(ex.verified, true);
     const enc = new Set(ex.layers!.map((l) => l.encoding));
     assert.ok(enc.has('matmulnbits'), [...enc].join());
-    // The tied lm_head cannot be a MatMulNBits (the embedding reads the same tensor): rebuilt in place from codes.
-    if (r.tiedEmbeddings) assert.ok(ex.layers!.some((l) => l.name === 'lm_head' && l.encoding === 'cast-sub-mul'), JSON.stringify(ex.layers));
+    // The tied lm_head cannot be a MatMulNBits (the embedding reads the same tensor): rebuilt in place from int4 codes.
+    if (r.tiedEmbeddings) assert.ok(ex.layers!.some((l) => l.name === 'lm_head' && l.encoding === 'dequantizelinear' && l.storedBits === 4), JSON.stringify(ex.layers));
     assert.ok(ex.check?.ok, JSON.stringify(ex.check));
+    // issue #19: the one cost model predicted this file (fp32/fp16/bf16 scales, tied weights, KV caches)
+    assert.ok(Math.abs(ex.predictedBytes! - ex.bytes) / ex.bytes < 0.01, `predicted ${ex.predictedBytes} B, written ${ex.bytes} B`);
+    t.diagnostic(`${v}: export ${ex.bytes} B, predicted ${ex.predictedBytes} B`);
     // The export's interface: every input and output of the source, same element types.
     const a = await openSession(path.join(HF, v, 'model.onnx'), { provider: 'cpu' });
     const b = await openSession(out, { provider: 'cpu' });

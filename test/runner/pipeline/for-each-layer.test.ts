@@ -42,3 +42,17 @@ test('after a failure forEachLayer starts no further layer, lets running ones fi
   assert.equal(started.length, count, 'a layer started after the stage failed');
   assert.ok(count < names.length, `started ${count} of ${names.length}`);
 });
+
+test('issue #19 item 10: SparseGPT\'s block holds whole N:M groups and never passes the native maximum (block 4096 with 3:6 was 4098)', async () => {
+  const { sparseGptBlock } = await import('../../../extension/runner/pipeline/prune');
+  const { OBS_BLOCK } = await import('../../../native/limits');
+  for (const m of [1, 2, 4, 6, 7, 8, 48, 64]) {
+    for (const block of [1, 5, 100, 128, 4000, 4095, 4096]) {
+      const b = sparseGptBlock(block, m);
+      assert.equal(b % m, 0, `block ${block}, m ${m}: ${b}`);
+      assert.ok(b >= m && b <= OBS_BLOCK.max, `block ${block}, m ${m}: ${b}`);
+    }
+  }
+  assert.equal(sparseGptBlock(4096, 6), 4092);
+  assert.equal(sparseGptBlock(128, 4), 128);
+});

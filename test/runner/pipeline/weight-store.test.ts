@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as native from '../../../native/index';
 import { WeightStore } from '../../../extension/runner/pipeline/weight-store';
-import { readQuantStore, writeQuantStore, writeQuantStoreStreaming, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
+import { quantMeta, readQuantStore, writeQuantStore, writeQuantStoreStreaming, type QuantizedLayer } from '../../../extension/runner/export/quant-store';
 import { randn, rng } from '../helpers';
 
 async function gptqLayer(name: string, rows: number, cols: number, seed: number): Promise<{ q: QuantizedLayer; weights: Float32Array }> {
@@ -51,12 +51,15 @@ for (const budget of [1 << 30, 0]) {
 
 test('quant.bin written one layer at a time = written at once; reads back', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-qb-'));
-  const layers = [(await gptqLayer('x', 8, 64, 4)).q, { ...(await gptqLayer('y', 12, 32, 5)).q, gIdx: Int32Array.from({ length: 32 }, (_, c) => c % 1) }];
+  // with an act-order group index, and with fp16 outliers (issue #19: kept with the codes)
+  const outliers = { rowPtr: Int32Array.from({ length: 9 }, (_, r) => Math.min(r, 3)), colIdx: Int32Array.from([5, 9, 2]), values: Uint16Array.from([0x3c00, 0xbc00, 0x4000]) };
+  const layers = [(await gptqLayer('x', 8, 64, 4)).q, { ...(await gptqLayer('y', 12, 32, 5)).q, gIdx: Int32Array.from({ length: 32 }, (_, c) => c % 1) }, { ...(await gptqLayer('z', 8, 16, 3)).q, outliers }];
   await writeQuantStore(path.join(dir, 'a.bin'), layers);
-  const metas = layers.map(({ codes: _c, scales: _s, zeros: _z, gIdx, ...m }) => ({ ...m, hasGIdx: !!gIdx }));
+  const metas = layers.map(quantMeta);
   await writeQuantStoreStreaming(path.join(dir, 'b.bin'), metas, async (n) => layers.find((l) => l.name === n)!);
   assert.deepEqual(readFileSync(path.join(dir, 'b.bin')), readFileSync(path.join(dir, 'a.bin')));
   const back = await readQuantStore(path.join(dir, 'b.bin'));
   assert.deepEqual(back[1]!.gIdx, layers[1]!.gIdx);
+  assert.deepEqual(back[2]!.outliers, outliers);
   assert.deepEqual(back[0]!.codes, layers[0]!.codes);
 });

@@ -78,12 +78,13 @@ test('SparseGPT 2:4 < magnitude 2:4, both exactly 50% sparse', () => {
   for (const r of [mag, sgpt]) for (const l of r.layers) assert.equal(l.sparsity, 0.5, l.name);
 });
 
-test('LLM-MQ allocation to 3 bits on average: mixed 2/3/4-bit layers, exported as mixed-width MatMulNBits', () => {
+test('LLM-MQ allocation to 3 bits on average: mixed 2/4-bit layers (the widths MatMulNBits stores), exported as mixed-width MatMulNBits', () => {
   const r = run('llm-mq-3bits', `allocate llm-mq on calib { ${PROJ}  budget 3bits  candidates 2 3 4  metric hessian  group 64 }`, `export onnx-matmulnbits "${ws}/mq3.onnx"`);
   const bits = r.layers.map((l) => l.bits!);
   assert.equal(bits.length, 28);
   assert.ok(r.layers.every((l) => l.method === 'llm-mq'));
   assert.ok(new Set(bits).size >= 2, `one width for every layer: ${bits.join(' ')}`);
+  assert.ok(bits.every((b) => b === 2 || b === 4), 'candidate 3 is offered as 4: MatMulNBits stores it in 4-bit slots');
   const params = r.layers.map((l) => (l.name.includes('mlp') ? 192 * 512 : 192 * 192));
   const avg = bits.reduce((a, b, i) => a + b * params[i]!, 0) / params.reduce((a, b) => a + b, 0);
   assert.ok(avg <= 3.0001, `average ${avg} bits over the budget`);

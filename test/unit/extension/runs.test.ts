@@ -36,6 +36,16 @@ test('a run page names metrics with units and changes, lists exports with their 
   assert.doesNotMatch(page, /bitsPerWeight|sizeBytes/, 'no raw metric keys');
 });
 
+test('issue #19 defect 7: a run page says when its export\'s path now holds another file, and where the run\'s own copy is', () => {
+  const r = record();
+  r.artifacts.exports[0] = { ...r.artifacts.exports[0]!, runCopy: 'exports/0/w4.onnx', sha256: 'ab'.repeat(32), mtimeMs: 1000 };
+  const mine = runPage(r, '/w/.qrecipe/runs/x', 'l', () => ({ size: 1478000, mtimeMs: 1000 }));
+  assert.doesNotMatch(mine, /replaced since|is gone/);
+  const replaced = runPage(r, '/w/.qrecipe/runs/x', 'l', () => ({ size: 1478000, mtimeMs: 2000 }));
+  assert.match(replaced, /`\/w\/out\/w4\.onnx` has been replaced since; this run's export is `\/w\/\.qrecipe\/runs\/x\/exports\/0\/w4\.onnx` \(sha256 abababababababab…\)/);
+  assert.match(runPage(r, '/w/.qrecipe/runs/x', 'l', () => undefined), /`\/w\/out\/w4\.onnx` is gone/);
+});
+
 test('the finish notification carries the key metrics against the original, and the export', () => {
   assert.equal(finishMessage(record()), 'quickstart.qrecipe finished in 29 s: perplexity 2.803 (+0.0339 vs original), 1.41 MiB (20 % of the original), exported w4.onnx (loads in onnxruntime).');
   assert.equal(finishMessage(record({ metrics: {}, artifacts: { exports: [], log: 'run.log' } })), 'quickstart.qrecipe finished in 29 s.');

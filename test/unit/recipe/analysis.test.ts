@@ -34,12 +34,13 @@ test('llm-compressor #1225: a pruning key inside quantize is a key in the wrong 
   assert.equal(d.severity, 'error');
 });
 
-test('llm-compressor #1983: a group size that does not divide a layer names the layer and suggests one', async () => {
+test('llm-compressor #1983: a group size that does not divide a layer names the layer (its last group is shorter) and suggests one', async () => {
   const inv = tinyLm(2, [layer('adapter.proj', 64, 200)]);
   const src = 'quantize gptq { bits 4  group 128 }';
   const a = await run(src, inv);
   const d = a.diagnostics.find((x) => x.code === 'QR204');
   assert.ok(d, JSON.stringify(a.diagnostics.map((x) => x.message)));
+  assert.equal(d.severity, 'info', 'issue #19: a shorter last group is what GPTQ and MatMulNBits do, not an error');
   assert.equal(textOf(HEAD + src, d), '128');
   assert.match(d.message, /adapter\.proj \(cols 200\)/);
   assert.match(d.message, /layers\.0\.attn\.q_proj, .* \(cols 192\)/);
@@ -166,7 +167,7 @@ test('inlay estimates shrink the model after quantization', async () => {
   const a = await run('quantize rtn { bits 4  group 64 }');
   assert.equal(a.estimates.length, 1);
   assert.ok(a.estimates[0].bytes < tinyLm().totalBytes / 4);
-  assert.ok(a.estimates[0].avgBits > 4 && a.estimates[0].avgBits < 32);
+  assert.ok(a.estimates[0].bitsPerWeight! > 4 && a.estimates[0].bitsPerWeight! < 5);
 });
 
 test('issue #22: a GPTQ/SparseGPT block above the native limit is refused before any run (the limit is native/limits.ts)', async () => {
@@ -208,13 +209,17 @@ test('tied embedding and lm_head: the shared weight counts once, compressed when
   head.tensorName = embed.tensorName;
   head.sharedWith = ['embed'];
   embed.sharedWith = ['lm_head'];
-  const inv = { ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params, layerBytes: base.layerBytes - head.bytes };
+  const inv = {
+    ...base, totalParams: base.totalParams - head.params, totalBytes: base.totalBytes - head.bytes, layerParams: base.layerParams - head.params,
+    layerBytes: base.layerBytes - head.bytes, fileBytes: base.fileBytes - head.bytes,
+  };
   const floatOnly = await run('quantize rtn { targets "layers.0.attn.q_proj"  bits 8 }', inv);
   const withHead = await run('quantize rtn { targets "layers.0.attn.q_proj", "lm_head"  bits 8 }', inv);
   const [f, h] = [floatOnly.estimates[0]!, withHead.estimates[0]!];
   // q_proj alone: everything else float, the tied tensor once (never more than the model).
   assert.ok(f.bytes < inv.totalBytes && f.bytes > inv.totalBytes - 192 * 192 * 4, `${f.bytes}`);
-  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x.
+  // Quantising lm_head shrinks the one tensor it shares with the embedding by about 4x (8-bit codes,
+  // a float32 scale and a uint8 zero point per group of 128 in the DequantizeLinear a tied weight takes).
   const saved = f.bytes - h.bytes;
-  assert.ok(Math.abs(saved - 256 * 192 * 3) < 256 * 8, `saved ${saved}`);
+  assert.ok(Math.abs(saved - 256 * 192 * 3) < 0.03 * 256 * 192 * 3, `saved ${saved}`);
 });

@@ -20,16 +20,17 @@ test('qrecipe check: file:line:col lines, JSON records, exit 1 on errors and 0 w
   try {
     const model = path.join(process.cwd(), 'test', 'fixtures', 'tiny-lm', 'model.onnx');
     const bad = path.join(dir, 'bad.qrecipe');
-    writeFileSync(bad, `model ${JSON.stringify(model)}\nquantize rtn {\n  bits 4  group 128\n  ignore "lm_haed"\n}\nexport onnx-matmulnbits "o.onnx"\n`);
+    writeFileSync(bad, `model ${JSON.stringify(model)}\nquantize rtn {\n  bits 9  group 128\n  ignore "lm_haed"\n}\nexport onnx-matmulnbits "o.onnx"\n`);
     const t = await capture([bad]);
     assert.equal(t.code, 1);
     const lines = t.out.trim().split('\n');
-    assert.ok(lines.some((l) => l.startsWith(`${bad}:3:17: error QR204: Group size 128`)), t.out);
+    assert.ok(lines.some((l) => l.startsWith(`${bad}:3:8: error QR105:`)), t.out);
+    assert.ok(lines.some((l) => l.startsWith(`${bad}:3:17: info QR204: Group size 128`)), t.out);
     assert.ok(lines.some((l) => l.startsWith(`${bad}:4:10: warning QR203:`)), t.out);
     const j = await capture([bad, '--json']);
     const recs = JSON.parse(j.out) as { code: string; severity: string; range: { start: { line: number; character: number } }; message: string }[];
-    assert.deepEqual(recs.map((r) => r.code), ['QR204', 'QR203']);
-    assert.deepEqual(recs[0].range.start, { line: 2, character: 16 });
+    assert.deepEqual(recs.map((r) => r.code), ['QR105', 'QR204', 'QR203']);
+    assert.deepEqual(recs[1].range.start, { line: 2, character: 16 });
     const good = path.join(dir, 'good.qrecipe');
     writeFileSync(good, `model ${JSON.stringify(model)}\nquantize rtn { bits 4  group 64 }\n`);
     assert.equal((await capture([good])).code, 0);

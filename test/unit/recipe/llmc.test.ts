@@ -95,3 +95,26 @@ test('quoteString round-trips through the lexer, backslashes and quotes included
     assert.equal(stringValue(toks[0]), s);
   }
 });
+
+test('issue #19 item 10: targets written as weights (`.weight`) become layer names; ConstantPruningModifier prunes nothing', async () => {
+  const { importLlmc, layerTarget } = await import('../../../language-server/core/recipe/llmc-import');
+  assert.equal(layerTarget('model.layers.0.self_attn.q_proj.weight'), 'model.layers.0.self_attn.q_proj');
+  assert.equal(layerTarget('re:.*mlp.down_proj.weight$'), 're:.*mlp.down_proj$');
+  assert.equal(layerTarget('re:.*q_proj\\.weight'), 're:.*q_proj');
+  assert.equal(layerTarget('Linear'), 'Linear');
+  const r = importLlmc(`sparsity_stage:
+  sparsity_modifiers:
+    ConstantPruningModifier:
+      targets: ["re:.*q_proj.weight"]
+    GPTQModifier:
+      targets: ["re:.*_proj.weight$"]
+      ignore: ["lm_head.weight"]
+      scheme: W4A16
+`);
+  assert.ok(!/prune/.test(r.text), r.text);
+  assert.match(r.text, /# ConstantPruningModifier: keeps existing zeros/);
+  assert.match(r.text, /targets "re:\.\*_proj\$"/);
+  assert.match(r.text, /ignore "lm_head"/);
+  assert.ok(r.diagnostics.some((d) => d.code === 'QR301' && /prunes nothing/.test(d.message)));
+  assert.ok(r.diagnostics.some((d) => d.code === 'QR301' && /names weights/.test(d.message)));
+});

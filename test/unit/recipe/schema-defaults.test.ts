@@ -10,7 +10,7 @@ import { NM_MAX_M, QUANT_BITS } from '../../../native/limits';
 test('every default of the schema is a valid value of its key', () => {
   const typed = Object.fromEntries(KEYS.filter((k) => k.default !== undefined).map((k) => [k.name, defaultValue(k)]));
   assert.deepEqual(typed, {
-    tokenizer: 'byte', samples: 128, seqlen: 2048, seed: 0, sparsity: 0.5, pattern: 'unstructured', bits: 4, group: 128,
+    tokenizer: 'byte', samples: 128, seqlen: 2048, seed: 0, sparsity: 0.5, pattern: 'unstructured', quantizer: 'rtn', bits: 4, group: 128,
     scheme: 'asymmetric', actorder: false, dampening: 0.01, block: 128, outliers: 0, candidates: [2, 3, 4], metric: 'fisher',
   });
 });

@@ -20,7 +20,11 @@ export function tinyLm(blocks = 2, extra: LayerInfo[] = [], path = '/work/model.
   layers.push(layer('lm_head', 256, 192));
   for (const l of extra) layers.push(l);
   const totalParams = layers.reduce((a, l) => a + l.params, 0);
-  return { path, opset: 17, layers, totalParams, totalBytes: totalParams * 4, layerParams: totalParams, layerBytes: totalParams * 4 };
+  // a file of the weights plus 20 KB of graph
+  return {
+    path, opset: 17, opTypes: ['Gather', 'MatMul', 'ReduceMean'], layers, totalParams, totalBytes: totalParams * 4, fileBytes: totalParams * 4 + 20_000,
+    layerParams: totalParams, layerBytes: totalParams * 4,
+  };
 }
 
 /** A host where `files` exist (with their text) and every path under `existing` exists too. */

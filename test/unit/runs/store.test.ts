@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { createRunDir, writeRecord, readRun, listRuns, findRun, deleteRun } from '../../../language-server/core/runs/store';
-import { compareRuns, lineDiff } from '../../../language-server/core/runs/compare';
+import { compareRuns, formatComparison, lineDiff } from '../../../language-server/core/runs/compare';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { processStartToken } from '../../../language-server/core/util/process';
 
@@ -63,10 +63,24 @@ test('compare gives deltas against the original and a recipe diff', () => {
   assert.ok(Math.abs(ppl.deltas[1]! - 0.2) < 1e-12);
   assert.equal(c.metrics.find((m) => m.name === 'sizeBytes')!.values[1], undefined);
   assert.deepEqual(c.layers[0].runs[1], { name: 'l0', bits: 4, sparsity: 0.5 });
+  assert.equal(c.layers[0].differs, true, 'pruned in one run only');
   assert.deepEqual(c.recipeDiff.filter((d) => d.op !== ' '), [{ op: '-', text: 'quantize rtn { bits 4 }' }, { op: '+', text: 'quantize gptq { bits 4 }' }]);
 });
 
 test('lineDiff: identical texts have no changes; insertion only adds', () => {
   assert.ok(lineDiff('a\nb', 'a\nb').every((d) => d.op === ' '));
   assert.deepEqual(lineDiff('a\nc', 'a\nb\nc').map((d) => d.op).join(''), ' + ');
+});
+
+test('issue #19 item 10: compare counts layers whose method or group differs (RTN vs GPTQ at the same width was "0 differ")', () => {
+  const rtn = record('rtn', { layers: [{ name: 'l0', method: 'rtn', bits: 4, groupSize: 64 }, { name: 'l1', method: 'rtn', bits: 4, groupSize: 64 }] });
+  const gptq = record('gptq', { layers: [{ name: 'l0', method: 'gptq', bits: 4, groupSize: 64, loss: 1 }, { name: 'l1', method: 'rtn', bits: 4, groupSize: 128 }] });
+  const same = record('same', { layers: [{ name: 'l0', method: 'rtn', bits: 4, groupSize: 64, loss: 3 }, { name: 'l1', method: 'rtn', bits: 4, groupSize: 64 }] });
+  const c = compareRuns([rtn, gptq]);
+  assert.deepEqual(c.layers.map((l) => l.differs), [true, true]);
+  const text = formatComparison(c);
+  assert.match(text, /layers: 2 \(2 differ/);
+  assert.match(text, /l0 +rtn 4b g64 +gptq 4b g64/);
+  assert.match(text, /l1 +rtn 4b g64 +rtn 4b g128/);
+  assert.deepEqual(compareRuns([rtn, same]).layers.map((l) => l.differs), [false, false], 'a loss alone is not a different setting');
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
-import { layerBytes } from '../../../language-server/core/sensitivity/cost';
+import { allocationBytes, layerBytes } from '../../../language-server/core/cost/cost';
 import type { LayerSensitivity } from '../../../language-server/core/sensitivity/types';
 
 const layout = { group: 128, symmetric: false } as const;
@@ -10,18 +10,23 @@ function layer(name: string, rows: number, cols: number, scores: number[], candi
   return {
     name, op: 'MatMul', rows, cols, params: rows * cols, candidates, metric: 'hessian', scores: { hessian: scores },
     outlierFraction: candidates.map((b) => (b === 2 ? 0.005 : 0)), relError: candidates.map(() => 0),
-    bytes: candidates.map((b) => layerBytes({ rows, cols }, b, layout, b === 2 ? 0.005 : 0)),
+    bytes: candidates.map((b) => layerBytes({ rows, cols }, { bits: b, ...layout, outliers: b === 2 ? 0.005 : 0 })),
   };
 }
 
-test('layer bytes: n·b/8 codes, 4 bytes per group asymmetric (2 symmetric), CSR outliers', () => {
-  const b = layerBytes({ rows: 64, cols: 256 }, 3, layout, 0.01);
-  assert.equal(b.codes, (64 * 256 * 3) / 8);
-  assert.equal(b.scales, 64 * 2 * 4);
+test('allocation bytes are the export\'s: MatMulNBits slots, float32 scales per block, packed zero points, 10-byte outliers; int4 QDQ', () => {
+  const l = { op: 'MatMul' as const, rows: 64, cols: 256, dtype: 'float32', bytes: 64 * 256 * 4 };
+  const g = { opset: 17, opTypes: ['MatMul'] };
+  const b = allocationBytes(l, { bits: 3, ...layout, outliers: 0.01 }, 'onnx-matmulnbits', g);
+  assert.equal(b.codes, (64 * 256 * 4) / 8, '3-bit codes take 4-bit slots');
+  assert.equal(b.scales, 64 * 2 * 4 + 64 * 1, 'a float32 scale per block of 128, 2 packed 4-bit zero points a row');
   const nnz = Math.floor(0.01 * 64 * 256);
-  assert.equal(b.outliers, nnz * 6 + 65 * 4);
+  assert.equal(b.outliers, nnz * 10);
   assert.equal(b.total, b.codes + b.scales + b.outliers);
-  assert.equal(layerBytes({ rows: 64, cols: 256 }, 3, { group: 'channel', symmetric: true }, 0).scales, 64 * 2);
+  assert.equal(allocationBytes(l, { bits: 4, group: 'channel', symmetric: true }, 'onnx-matmulnbits', g).scales, 64 * 4, 'symmetric: no zero points; one 256-column block');
+  const q = allocationBytes(l, { bits: 2, group: 64, symmetric: false }, 'onnx-qdq', g);
+  assert.equal(q.codes, (64 * 256 * 4) / 8, '2-bit codes as int4');
+  assert.equal(q.scales, 64 * 4 * 4 + (64 * 4) / 2, 'a float32 scale and a uint4 zero point per group');
 });
 
 test('more budget never predicts more loss; sensitive layers get more bits', () => {

@@ -13,7 +13,7 @@ import * as native from '../../../../native/index';
 import { listOcrLines } from '../../../../language-server/core/model/data/ocr';
 import { feedBatches, textWindows } from '../evaluate/datasets';
 import type { FeedBatch } from '../evaluate/agreement';
-import type { AllocateStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
+import type { AllocateStage, ExportStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
 import { writeFileAtomic } from '../../../../language-server/core/util/atomic';
 import { sha256Path } from '../../../../language-server/core/util/hash';
 import { readRegularFile, readRegularFileHead } from '../../../../language-server/core/util/regular-file';
@@ -21,14 +21,17 @@ import { MAX_SENSITIVITY_CACHE_BYTES } from '../../../../language-server/core/ut
 import { isInside, resolveForWrite, storeOutsideWorkspace } from '../../../../language-server/core/util/confine';
 import { throwIfAborted, type LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { Allocator } from '../../../../language-server/core/sensitivity/allocate';
-import { layerBytes, type QuantLayout } from '../../../../language-server/core/sensitivity/cost';
+import { allocationBytes } from '../../../../language-server/core/cost/cost';
+import { DEFAULT_EXPORT_FORMAT, type ExportFormat, type QuantLayout } from '../../../../language-server/core/cost/formats';
+import { inventoryOf } from '../../../../language-server/core/model/inventory';
+import type { LayerInfo } from '../../../../language-server/core/model/types';
 import { BatchTaylorStats, fisherDiagonal } from './batch-stats';
 import { layerGradients } from './gradients';
 import { ModelProbe } from './probe';
 import { errorScores, outlierFractionAt, quantizeWeight } from './quantize';
 import { GRADIENT_METRICS, SENSITIVITY_METRICS, type Budget, type LayerSensitivity, type MeasuredPoint, type SensitivityMetric, type SensitivityResult } from '../../../../language-server/core/sensitivity/types';
 
-export const ENGINE_VERSION = 3;
+export const ENGINE_VERSION = 4;
 
 export interface SensitivityOptions extends LongRunOptions {
   /** Metric the allocation uses (default: the stage's `metric`). */
@@ -119,7 +122,7 @@ export function stageOf(recipe: ResolvedRecipe, which = 0): { stage: AllocateSta
 }
 
 /** Scores of RTN at `bits` (no outliers) from the addon: relative error, Hessian and gradient terms. */
-async function nativeScores(W: Float32Array, shape: { rows: number; cols: number }, bits: number, layout: QuantLayout, H: Float32Array | undefined, G: Float32Array | undefined, signal?: AbortSignal): Promise<{ relError: number; hessian?: number; gradient?: number }> {
+async function nativeScores(W: Float32Array, shape: { rows: number; cols: number }, bits: number, layout: Pick<QuantLayout, 'group' | 'symmetric'>, H: Float32Array | undefined, G: Float32Array | undefined, signal?: AbortSignal): Promise<{ relError: number; hessian?: number; gradient?: number }> {
   const r = await native.quantError(W, shape, [bits], { groupSize: layout.group === 'channel' ? 0 : layout.group, symmetric: layout.symmetric }, { H, G }, { signal });
   let ww = 0;
   for (let i = 0; i < W.length; i++) ww += W[i]! * W[i]!;
@@ -137,13 +140,15 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const metricAsked = opts.metric ?? stage.params.metric;
   const isText = calib.source.kind === 'text';
   const cw = isText ? textSource(calib, 'calibration') : undefined;
-  const layout: QuantLayout = { group: stage.params.group, symmetric: stage.params.symmetric };
+  const layout = { group: stage.params.group, symmetric: stage.params.symmetric };
+  // Costs are counted as the recipe's export writes them (its first export; else the default format).
+  const format: ExportFormat = (recipe.stages.find((s): s is ExportStage => s.kind === 'export')?.format) ?? DEFAULT_EXPORT_FORMAT;
 
   const modelHash = await fileHash(recipe.model.path, 'model file', opts.signal);
   const dataHash = createHash('sha256').update(await dataFilesHash(calib)).update(evalSet ? await dataFilesHash(evalSet) : '').digest('hex');
   const key = createHash('sha256').update(JSON.stringify({
     v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
-    params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints,
+    params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints, format,
   })).digest('hex').slice(0, 32);
   const refusedCache = opts.cacheDir ? cacheProblem(opts.cacheDir) : undefined;
   const cacheFile = opts.cacheDir && !refusedCache ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
@@ -167,6 +172,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   const windows = cw ? (await textWindows(cw.file, cw.seqlen, { count: calib.samples, seed: calib.seed, signal: opts.signal }, cw.tokenizer)).windows : [];
   const probe = await ModelProbe.open(recipe.model.path, names, { conv: true });
   for (const s of probe.skipped) notes.push(`layer ${s.name} left out: ${s.why}`);
+  const facts = inventoryOf(probe.model);
+  const bytesAt = (l: LayerInfo, bits: number): ReturnType<typeof allocationBytes> =>
+    allocationBytes(l, { ...layout, bits, outliers: outlierFractionAt(bits, stage.params.outliers) }, format, facts);
   try {
     // Non-text models: image / OCR-line batches, scored by the KL of the output distributions.
     const batchesOf = async (d: ResolvedDataset, limit?: number): Promise<FeedBatch[]> => {
@@ -267,7 +275,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       layers.push({
         name: l.name, op: l.op, rows: l.rows, cols: l.cols, params: l.rows * l.cols, candidates, metric, reason, scores,
         outlierFraction: fractions, relError, ...(lossDelta.length ? { measuredLoss: lossDelta } : {}),
-        bytes: candidates.map((b, k) => layerBytes(l, b, layout, fractions[k]!)),
+        bytes: candidates.map((b) => bytesAt(l, b)),
         ...(pinOverride?.params.bits !== undefined && candidates.includes(pinOverride.params.bits) ? { pinned: pinOverride.params.bits } : {}),
         recipeLines: { start: (pinOverride?.range ?? stage.range).start.line, end: (pinOverride?.range ?? stage.range).end.line },
       });
@@ -290,7 +298,7 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
         const b = bits[i]!;
         const f = outlierFractionAt(b, stage.params.outliers);
         overrides.set(l.name, await quantizeWeight(await probe.weight(l), l, b, layout, f));
-        bytes += layerBytes(l, b, layout, f).total;
+        bytes += bytesAt(l, b).total;
         codeBits += b * l.rows * l.cols;
         const k = layers[i]!.candidates.indexOf(b);
         const s = layers[i]!.scores[metric ?? metricAsked] ?? layers[i]!.scores.hessian!;
@@ -303,13 +311,15 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     };
     const dense = await evalLoss(); // also keeps the dense outputs the KLs compare with
     const baseLoss = isText ? dense.loss : undefined;
-    for (const b of stage.params.candidates) await measure(`uniform ${b}-bit`, layers.map(() => b));
+    for (const b of [...new Set(layers.flatMap((l) => l.candidates))].sort((x, y) => x - y)) {
+      if (layers.every((l) => l.candidates.includes(b))) await measure(`uniform ${b}-bit`, layers.map(() => b));
+    }
     const points: NonNullable<SensitivityOptions['comparePoints']> = [{ label: 'recipe budget', budget: stage.params.budget }, ...(opts.comparePoints ?? [])];
     for (const m of computedMetrics) {
       const al = new Allocator(layers, { metric: m });
       for (const p of points) {
         const budget: Budget = p.budget.kind === 'uniform-bytes'
-          ? { kind: 'bytes', bytes: layers.reduce((a, l) => a + layerBytes(l, (p.budget as { bits: number }).bits, layout, outlierFractionAt((p.budget as { bits: number }).bits, stage.params.outliers)).total, 0) }
+          ? { kind: 'bytes', bytes: probe.layers.reduce((a, l) => a + bytesAt(l, (p.budget as { bits: number }).bits).total, 0) }
           : p.budget;
         const a = al.solve(budget);
         await measure(`${m} @ ${p.label}`, a.bits, m);

@@ -1,22 +1,19 @@
 /**
  * The quantiser every sensitivity metric and every measured point uses, so that scores, sizes and
  * measurements describe the same thing: GPTQ's min-max RTN grid per group (addon), with LLM-MQ's
- * sparse fp16 outliers taken out first at the low widths.
+ * sparse fp16 outliers taken out first at the low widths (core/cost's outlierFractionAt).
  */
 import * as native from '../../../../native/index';
 import { halfToFloat } from '../../../../language-server/core/model/dtype';
-import type { LayerShape, QuantLayout } from '../../../../language-server/core/sensitivity/cost';
+import type { QuantLayout } from '../../../../language-server/core/cost/formats';
 
-/** Outliers are kept at widths below this (LLM-MQ protects its low-precision layers). */
-export const OUTLIER_MAX_BITS = 3;
+export { OUTLIER_MAX_BITS, outlierFractionAt } from '../../../../language-server/core/cost/cost';
 
-/** The outlier fraction a width gets under a stage's `outliers` setting. */
-export function outlierFractionAt(bits: number, outliers: number): number {
-  return bits <= OUTLIER_MAX_BITS ? outliers : 0;
-}
+/** A weight's shape. */
+export interface LayerShape { rows: number; cols: number }
 
 /** W quantised to `bits` and dequantised (rows × cols), outliers restored in fp16. */
-export async function quantizeWeight(W: Float32Array, shape: LayerShape, bits: number, layout: QuantLayout, outlierFraction: number, opts: native.CallOptions = {}): Promise<Float32Array> {
+export async function quantizeWeight(W: Float32Array, shape: LayerShape, bits: number, layout: Pick<QuantLayout, 'group' | 'symmetric'>, outlierFraction: number, opts: native.CallOptions = {}): Promise<Float32Array> {
   const spec = { bits, groupSize: layout.group === 'channel' ? 0 : layout.group, symmetric: layout.symmetric };
   if (outlierFraction <= 0) return (await native.rtn(W, shape, spec, opts)).weights;
   const o = await native.outliers(W, shape, outlierFraction, spec, opts);

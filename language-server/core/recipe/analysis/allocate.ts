@@ -8,8 +8,9 @@ import type { ResolvedOverride, ResolvedStage } from '../resolved';
 import { allocateParams, quantDefaults } from './params';
 import { overrideSpecs, reportDivisibility, rpat, takeOverrides } from './selection';
 import type { StageCheck } from './stage';
+import { reportDropped } from './export';
 
-export function checkAllocate({ c, s, base, here, data, sel, sizes }: StageCheck): ResolvedStage {
+export function checkAllocate({ c, s, base, here, data, sel, sizes, format }: StageCheck): ResolvedStage {
   const budgetVal = s.keys.get('budget');
   if (!budgetVal) {
     c.rep(s.keywordLoc, 'QR107', '`allocate` needs a budget: `budget 3bits` (average width) or `budget 2MiB` (weight memory).');
@@ -25,10 +26,12 @@ export function checkAllocate({ c, s, base, here, data, sel, sizes }: StageCheck
   }));
   let perLayer: Record<string, { candidates: number[] }> | undefined;
   if (c.memo && sel.sel) {
-    const am = c.memo.allocate(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
+    const [specs, key] = overrideSpecs(s.overrides, overrides);
+    const am = c.memo.allocate(sel.sel, params, specs, format, key);
     takeOverrides(c, s, sel.sel, overrides, am);
     perLayer = am.perLayer;
     reportDivisibility(c, s, am.problems, () => s.keys.get('group'), 'group');
+    reportDropped(c, s, format, am.dropped, (src) => (src < 0 ? s.keys.get('candidates') : s.overrides[src].keys.get('bits') ?? s.overrides[src].keys.get('candidates')));
     if (budgetVal && am.budget) c.rep(budgetVal.loc, am.budget.code, am.budget.message);
     sizes.apply(am.state);
     if (here && am.params) sizes.snapshot(s.loc.end);

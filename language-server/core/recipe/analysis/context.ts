@@ -11,7 +11,8 @@ import { diag, type Diagnostic } from '../diagnostics';
 import type { AnalysisHost } from '../host';
 import type { Doc, Loc, Val } from '../lower';
 import type { SourceRange } from '../resolved';
-import type { ModelMemo, StateChange } from '../stage-model';
+import type { ModelMemo, SizeState, StateChange } from '../stage-model';
+import type { ExportFormat } from '../../cost/formats';
 import type { TokenizerFacts } from '../../model/data/tokenizer';
 import type { Analysis } from './types';
 import type { Merged } from './imports';
@@ -82,11 +83,12 @@ export class Checker {
 }
 
 /**
- * The model's size after each stage (inlay hints): bits per weight and bytes of each layer, by
- * position, written only when an estimate is not memoised (see ModelMemo.size).
+ * The model's size after each stage (inlay hints), counted by the cost model in the recipe's export
+ * format: the bytes of each layer, by position, written only when an estimate is not memoised (see
+ * ModelMemo.size).
  */
 export class SizeChain {
-  private readonly state: { bits: Float64Array; bytes: Float64Array };
+  private readonly state: SizeState;
   private readonly pending: StateChange[] = [];
   /**
    * The memo key of the stages applied so far: a hash of their ids (two independent 32-bit mixes)
@@ -96,11 +98,9 @@ export class SizeChain {
   private h2 = 0x01000193;
   private count = 0;
 
-  constructor(private readonly c: Checker) {
+  constructor(private readonly c: Checker, private readonly format: ExportFormat) {
     const memo = c.memo;
-    this.state = memo
-      ? { bits: memo.initialBits.slice(), bytes: memo.initialBytes.slice() }
-      : { bits: new Float64Array(0), bytes: new Float64Array(0) };
+    this.state = memo ? memo.initialState() : { bytes: new Float64Array(0), graph: new Float64Array(0), quantized: new Uint8Array(0) };
   }
 
   /** A stage changed the model (its effect is applied when the next estimate needs it). */
@@ -115,6 +115,6 @@ export class SizeChain {
   snapshot(offset: number, note?: string): void {
     const memo = this.c.memo;
     if (!memo) return;
-    this.c.result.estimates.push({ offset, ...memo.size(`${this.count}:${this.h1}:${this.h2}`, this.pending, this.state), note });
+    this.c.result.estimates.push({ offset, ...memo.size(`${this.count}:${this.h1}:${this.h2}`, this.pending, this.state), format: this.format, ...(note ? { note } : {}) });
   }
 }

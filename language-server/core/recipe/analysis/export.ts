@@ -1,14 +1,63 @@
 /**
+/**
  * `export FORMAT "path"`: the resolved export, what the format asks of the quantize/allocate
- * stages, and where the path may write (the write confinement of core/util/confine.ts, as the run
- * will apply it).
+ * stages: MatMulNBits group sizes (QR114), widths it stores in wider slots (QR210), and where the
+ * path may write (the write confinement of core/util/confine.ts, as the run will apply it).
  */
 import { checkWrite, type WritePolicy } from '../../util/confine';
-import type { DocStage } from '../lower';
+import type { DocStage, Loc, Val } from '../lower';
 import type { ResolvedStage, SourceRange } from '../resolved';
 import { isMatMulNBitsBlock, MATMUL_NBITS_MIN_BLOCK } from '../../../../native/limits';
+import type { Encoding, ExportFormat } from '../../cost/formats';
+import type { DroppedWidths, WidthProblem } from '../stage-model';
+import type { Diagnostic } from '../diagnostics';
 import type { Checker } from './context';
 import type { Merged } from './imports';
+
+/** How an encoding's slots are called in a message. */
+function slots(e: Encoding, stored: number): string {
+  if (e === 'matmulnbits') return `${stored}-bit MatMulNBits slots`;
+  if (e === 'dequantizelinear') return `int${stored} DequantizeLinear codes`;
+  return `${stored}-bit codes (the graph cannot reach opset 21 for int4)`;
+}
+
+/** QR210 for quantize widths the export stores in wider slots, at the \`bits\` that set them. */
+export function reportWidths(c: Checker, s: DocStage, format: ExportFormat, problems: WidthProblem[], bitsVal: (source: number) => Val | undefined): void {
+  for (const p of problems) {
+    const v = bitsVal(p.source);
+    const at: Loc = v?.loc ?? s.keywordLoc;
+    const n = p.count;
+    const lower = [2, 4, 8].filter((b) => b < p.bits).pop();
+    c.rep(at, 'QR210',
+      `${format} stores the ${p.bits}-bit codes of ${n} layer${n > 1 ? 's' : ''} (${p.names}) in ${slots(p.encoding, p.stored)}: ` +
+        `the file is as large as at ${p.stored} bits, with the error of ${p.bits}. Use \`bits ${p.stored}\` (same size, more accurate)` +
+        `${lower && p.encoding === 'matmulnbits' ? ` or \`bits ${lower}\`` : ''}, or export onnx-fakequant.`,
+      v ? [{ title: `Use bits ${p.stored}`, start: v.loc.start, end: v.loc.end, text: String(p.stored) }] : undefined);
+  }
+}
+
+/** QR210 for allocate candidates the export stores in wider slots (offered as those slots' widths) and such pins. */
+export function reportDropped(c: Checker, s: DocStage, format: ExportFormat, dropped: DroppedWidths[], valOf: (source: number) => Val | undefined): void {
+  for (const d of dropped) {
+    const v = valOf(d.source);
+    if (!v) continue; // the default candidates are simply offered as the export's widths
+    const n = d.count;
+    const layers = `${n} layer${n > 1 ? 's' : ''}`;
+    const widths = d.dropped.map((b) => `${b}-bit`).join(' and ');
+    const fix = (text: string, title: string): Diagnostic['fixes'] => (v ? [{ title, start: v.loc.start, end: v.loc.end, text }] : undefined);
+    if (d.pinned) {
+      c.rep(v?.loc ?? s.keywordLoc, 'QR210',
+        `${format} stores the pinned ${widths} codes of ${layers} in ${slots(d.encoding, d.offered[0]!)}: the file is as large as at ` +
+          `${d.offered[0]} bits, with the error of ${d.dropped[0]}. Pin \`bits ${d.offered[0]}\` (same size, more accurate).`,
+        fix(String(d.offered[0]), `Pin bits ${d.offered[0]}`));
+      continue;
+    }
+    c.rep(v?.loc ?? s.keywordLoc, 'QR210',
+      `${format} stores ${widths} codes of ${layers} in ${d.encoding === 'matmulnbits' ? 'wider MatMulNBits slots' : 'wider codes'}, ` +
+        `at the size of the wider width: the allocator is offered ${d.offered.join(' ')} instead (same sizes, less error).`,
+      fix(d.offered.join(' '), `Use candidates ${d.offered.join(' ')}`));
+  }
+}
 
 /** The export stage as the runner takes it (none while its format or path is missing). */
 export function resolveExport(s: DocStage, base: { index: number; range: SourceRange }): ResolvedStage | undefined {

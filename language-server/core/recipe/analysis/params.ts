@@ -45,6 +45,7 @@ export function allocateParams(keys: Map<string, Val>, missing: AllocateParams['
     outliers: get('outliers'),
     group: get('group'),
     symmetric: get('scheme') === 'symmetric',
+    quantizer: get('quantizer'),
   };
 }
 

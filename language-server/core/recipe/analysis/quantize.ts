@@ -11,11 +11,13 @@ import { BUILTIN_PRESETS } from '../schema';
 import { applyQ, quantDefaults } from './params';
 import { overrideSpecs, reportDivisibility, rpat, takeOverrides } from './selection';
 import type { StageCheck } from './stage';
+import { reportWidths } from './export';
 
-export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }: StageCheck): ResolvedStage {
+export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes, format }: StageCheck): ResolvedStage {
   let params: QuantParams = { ...quantDefaults() };
-  // the value that set the stage's group size, where a divisibility problem is reported
+  // the values that set the stage's group size and width, where a problem with them is reported
   let stageGroupVal: Val | undefined = s.keys.get('group');
+  let stageBitsVal: Val | undefined = s.keys.get('bits');
   const pv = s.keys.get('preset');
   if (pv) {
     const name = pv.value as string;
@@ -25,6 +27,7 @@ export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }:
     else if (user) {
       params = applyQ(params, user.keys);
       if (!stageGroupVal) stageGroupVal = user.keys.get('group');
+      if (!stageBitsVal) stageBitsVal = user.keys.get('bits');
       c.refer(pv as Val<string>, c.range(user.nameLoc));
     } else {
       const all = [...Object.keys(BUILTIN_PRESETS), ...m.presets.map((p) => p.name)];
@@ -39,10 +42,12 @@ export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes }:
   }));
   let perLayer: Record<string, QuantParams> | undefined;
   if (c.memo && sel.sel) {
-    const qm = c.memo.quantize(sel.sel, params, ...overrideSpecs(s.overrides, overrides));
+    const [specs, key] = overrideSpecs(s.overrides, overrides);
+    const qm = c.memo.quantize(sel.sel, params, specs, format, key);
     takeOverrides(c, s, sel.sel, overrides, qm);
     perLayer = qm.perLayer;
     reportDivisibility(c, s, qm.problems, (src) => (src < 0 ? stageGroupVal : s.overrides[src].keys.get('group')), 'group');
+    reportWidths(c, s, format, qm.widths, (src) => (src < 0 ? stageBitsVal : s.overrides[src].keys.get('bits')));
     sizes.apply(qm.state);
     if (here) sizes.snapshot(s.loc.end);
   }

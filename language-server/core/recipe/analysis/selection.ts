@@ -63,7 +63,8 @@ function entries(vs: Val<string>[]): Loc {
 export function selection(c: Checker, s: DocStage): Selected {
   const resolved: LayerSelection = { targets: s.targets.map((v) => rpat(c, v)), ignore: s.ignore.map((v) => rpat(c, v)) };
   const { memo, layers } = c;
-  if (!memo) return { resolved };
+  // a pattern that did not compile (QR115) leaves a selection other than the one meant: no model checks
+  if (!memo || s.incomplete) return { resolved };
   const sel = memo.select(s.targets.map((v) => v.value), s.ignore.map((v) => v.value));
   const { targeted, selected } = sel;
   const dropTarget = dropFixes(s.targets);
@@ -143,10 +144,10 @@ export function reportDivisibility(
     const layersOf = `${n} layer${n > 1 ? 's' : ''}: ${names}`;
     if (what === 'group') {
       const fix = alt ? { title: `Use group ${alt}`, text: String(alt) } : { title: 'Use group channel', text: 'channel' };
-      const use = alt ? `Use \`group ${alt}\` (divides every selected layer)` : 'Use `group channel`';
+      const use = alt ? `\`group ${alt}\` divides every selected layer` : '`group channel` gives one group per row';
       c.rep(at, 'QR204',
-        `Group size ${w}${v ? '' : ' (the default)'} does not divide the input dimension of ${layersOf}. ` +
-          `${use}, or exclude ${them} with \`ignore\`.`,
+        `Group size ${w}${v ? '' : ' (the default)'} does not divide the input dimension of ${layersOf}: the last group ` +
+          `of each row is shorter, as in GPTQ's reference and MatMulNBits (its last block padded). ${use}.`,
         v ? [{ title: fix.title, start: v.loc.start, end: v.loc.end, text: fix.text }] : undefined);
     } else {
       c.rep(at, 'QR205',

@@ -17,6 +17,7 @@ import { checkQuantize } from './quantize';
 import { selection, type Selected } from './selection';
 import { yieldToLoop } from '../../util/cancel';
 import { ANALYSIS_SLICE_MS } from '../../util/limits';
+import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../cost/formats';
 
 /** What the check of one prune, quantize or allocate stage works from. */
 export interface StageCheck {
@@ -32,6 +33,8 @@ export interface StageCheck {
   data?: string;
   sel: Selected;
   sizes: SizeChain;
+  /** The format sizes are counted in: the recipe's first export, else the default. */
+  format: ExportFormat;
 }
 
 /**
@@ -40,7 +43,8 @@ export interface StageCheck {
  * from answering other requests (a newer edit then aborts this analysis at the next check).
  */
 export async function checkStages(c: Checker, m: Merged, refs: DataRefs): Promise<void> {
-  const sizes = new SizeChain(c);
+  const format = (m.stages.find((s) => s.kind === 'export' && s.format)?.format?.value as ExportFormat | undefined) ?? DEFAULT_EXPORT_FORMAT;
+  const sizes = new SizeChain(c, format);
   let seenQuant = false;
   let exportAt: DocStage | undefined;
   let slice = performance.now();
@@ -64,7 +68,7 @@ export async function checkStages(c: Checker, m: Merged, refs: DataRefs): Promis
     else {
       const method = (s.method?.value as string | undefined) ?? (s.kind === 'allocate' ? 'llm-mq' : undefined);
       const data = calibrationData(c, m, s, method, refs);
-      const check: StageCheck = { c, m, s, base, here: s.loc.file === c.file, method, data, sel: selection(c, s), sizes };
+      const check: StageCheck = { c, m, s, base, here: s.loc.file === c.file, method, data, sel: selection(c, s), sizes, format };
       stage = s.kind === 'quantize' ? checkQuantize(check) : s.kind === 'prune' ? checkPrune(check) : checkAllocate(check);
     }
     if (stage) c.result.recipe.stages.push(stage);
@@ -73,6 +77,7 @@ export async function checkStages(c: Checker, m: Merged, refs: DataRefs): Promis
 
 /** The calibration data set of a stage whose method needs one (QR113 when there is none; QR114 for one it ignores). */
 function calibrationData(c: Checker, m: Merged, s: DocStage, method: string | undefined, refs: DataRefs): string | undefined {
+  if (!method) return s.on && refs.ref(s.on) ? s.on.value : undefined; // QR107 already says the method is missing
   const mspec = KEYWORD_BY_NAME.get(s.kind)!.methods?.find((x) => x.name === method);
   if (mspec?.needsData) {
     if (s.on) return refs.ref(s.on) ? s.on.value : undefined;

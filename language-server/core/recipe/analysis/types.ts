@@ -4,13 +4,17 @@ import type { Diagnostic } from '../diagnostics';
 import type { Doc } from '../lower';
 import type { ParseResult } from '../parser';
 import type { ResolvedRecipe, SourceRange } from '../resolved';
+import type { ExportFormat } from '../../cost/formats';
 
 /** Layers matched by one pattern written in the analysed file (for hover). */
 export interface PatternInfo { start: number; end: number; role: 'targets' | 'ignore' | 'override'; layers: LayerInfo[] }
 /** A name or path reference in the analysed file and what it points to (go to definition). */
 export interface Reference { start: number; end: number; target: SourceRange }
-/** Estimated model state after a stage written in the analysed file (inlay hints). */
-export interface StageEstimate { offset: number; bytes: number; avgBits: number; note?: string }
+/**
+ * Estimated model after a stage written in the analysed file (inlay hints): its file size in the
+ * recipe's export format and the bits per weight of its quantised layers (core/cost's definitions).
+ */
+export interface StageEstimate { offset: number; bytes: number; bitsPerWeight?: number; format: ExportFormat; note?: string }
 
 /**
  * The result of `analyze`. Layer lists, per-layer records and lowered stages in it may be shared with
