@@ -70,6 +70,9 @@ export async function fuzzQuantStore(seed: number, deadline: number, maxCases = 
   const valid = new Uint8Array(readFileSync(file));
   const failures: string[] = [];
   let cases = 0;
+  // the intact store reads back whole (else every case below would pass by failing)
+  const intact = await readQuantStore(file).catch((e: Error) => e);
+  if (intact instanceof Error || intact.length !== 3 || !intact[2]!.outliers) failures.push(`the intact store does not read back: ${intact instanceof Error ? intact.message : `${intact.length} layers`}`);
   try {
     while (cases < maxCases && performance.now() < deadline && failures.length < 20) {
       cases++;

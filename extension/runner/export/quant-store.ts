@@ -202,7 +202,7 @@ function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
       if (s!.offset! + s!.length! > end) bad(`${what}: its ${k} lie past the end of the file (truncated)`);
     };
     // the outliers' count is what their value span holds (checked against the row pointers on read)
-    spanOf('outlier values', o?.values);
+    if (o) spanOf('outlier values', o.values);
     const count = o ? (o.values!.length as number) / 2 : 0;
     if (!Number.isSafeInteger(count)) bad(`${what}: an odd number of bytes of fp16 outliers`);
     const sizes = blobSizes({ name: String(l.name), rows: l.rows as number, cols: l.cols as number, bits: l.bits as number, groupSize: l.groupSize as number, symmetric: l.symmetric as boolean, hasGIdx: l.gIdx !== undefined, outlierCount: count });
