@@ -91,18 +91,7 @@ test('newcomer: quickstart from an empty folder, check, run, run page, models, i
     const two = await s.waitForRunRows((r) => r.some((x) => /gptq 3b.*ppl/.test(x)) && r.some((x) => /gptq 4b.*ppl/.test(x)), 600_000);
     assert.ok(two.length >= 3, JSON.stringify(two));
     await s.shot('newcomer-8-two-runs');
-    const runRows = (await s.view('Runs')).locator('.monaco-list-row').filter({ hasText: /gptq \db.*ppl/ });
-    await runRows.nth(0).click();
-    await runRows.nth(1).click({ modifiers: ['Control'] });
-    await s.page.locator('.pane-header .action-label[aria-label*="Compare Runs"]').first().click();
-    // a click on a run row also opens its page (a webview too), which may land after the Compare
-    // panel: bring the Compare tab to the front before reading it
-    const compareTab = s.page.locator('.tab', { hasText: 'Compare' }).first();
-    await compareTab.waitFor({ timeout: 30_000 });
-    await s.page.waitForTimeout(1500);
-    await compareTab.click();
-    const view = s.webview();
-    await view.locator('text=Comparing 2 runs').waitFor({ timeout: 30_000 });
+    const view = await s.compareFirstTwo(/gptq \db.*ppl/);
     const compareText = (await view.locator('body').textContent()) ?? '';
     assert.match(compareText, /gptq 3b/);
     assert.match(compareText, /gptq 4b/);

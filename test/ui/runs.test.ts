@@ -43,18 +43,7 @@ test('journey: diagnostics, run via CodeLens, second run, compare, export', { ti
     await s.waitForRunRows((r) => r.filter((x) => /ppl \d/.test(x)).length >= 2, 300_000);
 
     // Compare: select both runs in the tree, then the view's Compare action.
-    const runRows = s.page.locator('.pane .monaco-list-row').filter({ hasText: /ppl \d/ });
-    await runRows.nth(0).click();
-    await runRows.nth(1).click({ modifiers: ['Control'] });
-    await s.page.locator('.pane-header .action-label[aria-label*="Compare Runs"]').first().click();
-    // a click on a run row also opens its page (a webview too), which may land after the Compare
-    // panel: bring the Compare tab to the front before reading it
-    const compareTab = s.page.locator('.tab', { hasText: 'Compare' }).first();
-    await compareTab.waitFor({ timeout: 30_000 });
-    await s.page.waitForTimeout(1500);
-    await compareTab.click();
-    const view = s.webview();
-    await view.locator('text=Comparing 2 runs').waitFor({ timeout: 30_000 });
+    const view = await s.compareFirstTwo(/ppl \d/);
     assert.ok(await view.locator('svg.scatter circle').count() >= 2, 'scatter shows the runs');
     await s.shot('journey-4-compare');
 

@@ -29,6 +29,8 @@ export interface Session {
   runRows(): Promise<string[]>;
   /** Polls the Runs view's rows (every second) until `accept` holds; throws with the last rows after `timeoutMs`. */
   waitForRunRows(accept: (rows: string[]) => boolean, timeoutMs: number): Promise<string[]>;
+  /** Selects the first two Runs rows matching `rows`, runs the view's Compare action and returns the Compare webview once it shows them. */
+  compareFirstTwo(rows: RegExp): Promise<import('playwright-core').FrameLocator>;
   /** Opens the QRecipe view container and returns one of its views (`Runs`, `Models`). */
   view(name: 'Runs' | 'Models'): Promise<import('playwright-core').Locator>;
   /** The visible webview's content frame (Compare, Sensitivity, a markdown preview). */
@@ -140,6 +142,21 @@ export async function openSession(opts: { trust?: boolean; empty?: boolean } = {
         await page.waitForTimeout(1000);
       }
       throw new Error(`runs view never satisfied the condition; rows: ${JSON.stringify(rows)}`);
+    },
+    async compareFirstTwo(rows) {
+      const runRows = (await this.view('Runs')).locator('.monaco-list-row').filter({ hasText: rows });
+      await runRows.nth(0).click();
+      await runRows.nth(1).click({ modifiers: ['Control'] });
+      await page.locator('.pane-header .action-label[aria-label*="Compare Runs"]').first().click();
+      // a click on a run row also opens its page (a webview too), which may land after the Compare
+      // panel: bring the Compare tab to the front before reading it
+      const compareTab = page.locator('.tab', { hasText: 'Compare' }).first();
+      await compareTab.waitFor({ timeout: 30_000 });
+      await page.waitForTimeout(1500);
+      await compareTab.click();
+      const view = this.webview();
+      await view.locator('text=Comparing 2 runs').waitFor({ timeout: 30_000 });
+      return view;
     },
     async view(name) {
       const view = page.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: new RegExp(`^${name}`, 'i') }) }).first();
