@@ -99,7 +99,16 @@ async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise
 }
 
 /** Exports the run; resolves with why the export failed (it is then still recorded), or undefined. */
-async function exportRun(run: string, format: ExportFormat, out: string, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean, write: WriteOptions): Promise<string | undefined> {
+async function exportRun(
+  run: string,
+  format: ExportFormat,
+  out: string,
+  runs: string | undefined,
+  sink: EventSink,
+  signal: AbortSignal,
+  json: boolean,
+  write: WriteOptions,
+): Promise<string | undefined> {
   const replace = write.force;
   const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
   const runsRoot = resolveRunsRoot({ runs });

@@ -177,12 +177,16 @@ export async function main(args: string[]): Promise<number> {
         onProgress: json ? undefined : (q) => process.stderr.write(`\rbatch ${q.done}/${q.total}`),
       });
       if (!json) process.stderr.write('\n');
-      const rows = [...r.grads].map(([tensor, g]) => ({ tensor, layer: g.layer, dims: g.dims, norm: norm(g.values), meanAbs: g.values.reduce((a, v) => a + Math.abs(v), 0) / g.values.length }));
+      const rows = [...r.grads].map(([tensor, g]) => ({
+        tensor, layer: g.layer, dims: g.dims, norm: norm(g.values),
+        meanAbs: g.values.reduce((a, v) => a + Math.abs(v), 0) / g.values.length,
+      }));
       const summary = {
         model: model.path, wrt, loss: loss.kind, lossValue: r.loss, batches: r.batches,
         weights: rows, blocked: r.blocked, unsupported: r.unsupported, unused: r.unused,
       };
-      if (out) await writeOut(out, tokens.length ? { ...summary, input: inp.name, tokens } : summary, [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! })));
+      const tensors = [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! }));
+      if (out) await writeOut(out, tokens.length ? { ...summary, input: inp.name, tokens } : summary, tensors);
       if (json) console.log(JSON.stringify(summary, null, 1));
       else {
         console.log(`${model.path}: loss ${loss.kind} = ${r.loss.toFixed(4)} over ${r.batches} batches`);

@@ -106,7 +106,13 @@ export interface QuantSource {
  * writer writes a temp file and renames it), so a cancelled or failed export leaves no file that
  * looks complete.
  */
-export async function exportModel(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+export async function exportModel(
+  compressed: string | ModelEditor,
+  quant: QuantizedLayer[] | QuantSource,
+  format: ExportFormat,
+  out: string,
+  opts: ExportOptions = {},
+): Promise<ExportSummary> {
   const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
   const model = editor.model;
   const compressedModel = model.path;

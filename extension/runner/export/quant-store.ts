@@ -205,7 +205,10 @@ function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
     if (o) spanOf('outlier values', o.values);
     const count = o ? (o.values!.length as number) / 2 : 0;
     if (!Number.isSafeInteger(count)) bad(`${what}: an odd number of bytes of fp16 outliers`);
-    const sizes = blobSizes({ name: String(l.name), rows: l.rows as number, cols: l.cols as number, bits: l.bits as number, groupSize: l.groupSize as number, symmetric: l.symmetric as boolean, hasGIdx: l.gIdx !== undefined, outlierCount: count });
+    const sizes = blobSizes({
+      name: String(l.name), rows: l.rows as number, cols: l.cols as number, bits: l.bits as number, groupSize: l.groupSize as number,
+      symmetric: l.symmetric as boolean, hasGIdx: l.gIdx !== undefined, outlierCount: count,
+    });
     spanOf('codes', l.codes as Partial<Span>, sizes.codes);
     spanOf('scales', l.scales as Partial<Span>, sizes.scales);
     spanOf('zeros', l.zeros as Partial<Span>, sizes.zeros);

@@ -30,7 +30,11 @@ function dirOf(arg: RunArg): string | undefined {
 }
 
 /** Runs in a quick pick, labelled by recipe and what differs between runs, with their metrics. */
-export async function pickRuns(s: RunServices, title: string, opts: { many?: boolean; preselect?: string[]; exclude?: string; succeededOnly?: boolean } = {}): Promise<RunEntry[] | undefined> {
+export async function pickRuns(
+  s: RunServices,
+  title: string,
+  opts: { many?: boolean; preselect?: string[]; exclude?: string; succeededOnly?: boolean } = {},
+): Promise<RunEntry[] | undefined> {
   const all = (await s.runsTree.allRuns()).filter((r) => r.dir !== opts.exclude && (!opts.succeededOnly || r.record.status === 'succeeded'));
   if (!all.length) {
     void vscode.window.showInformationMessage(opts.succeededOnly ? 'QRecipe: there is no finished run yet. Run a recipe first.' : 'QRecipe: there are no runs yet. Run a recipe first.');

@@ -20,7 +20,12 @@ export interface StoredRecipe { text: string; imports?: Record<string, string> }
  * the texts of the recipes it imported. `write` says where a run may write (export paths are checked
  * against it, QR130/QR131); by default the recipe's folder and its `.qrecipe/runs`.
  */
-export async function checkFile(file: string, reader?: InventoryReader, write?: WriteRules, stored?: StoredRecipe): Promise<{ analysis: Analysis; records: CheckRecord[]; imports: Record<string, string> }> {
+export async function checkFile(
+  file: string,
+  reader?: InventoryReader,
+  write?: WriteRules,
+  stored?: StoredRecipe,
+): Promise<{ analysis: Analysis; records: CheckRecord[]; imports: Record<string, string> }> {
   const abs = path.resolve(file);
   const text = stored ? stored.text : await readRecipeText(abs);
   const rules = write ?? recipeFolderRules(abs);

@@ -245,7 +245,13 @@ export class ModelMemo {
    * An allocate stage; as `quantize`. Each layer is offered the candidates its export encoding
    * stores without a wider slot (offeredWidths); the others are reported (`dropped`).
    */
-  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[], format: ExportFormat, overridesKey = keyOf(overrides)): AllocateModel {
+  allocate(
+    sel: StageSelection,
+    params: AllocateParams,
+    overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[],
+    format: ExportFormat,
+    overridesKey = keyOf(overrides),
+  ): AllocateModel {
     return this.memo(`a${format}${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
       const sel2 = sel.selected;

@@ -123,7 +123,13 @@ test('data sets: /dev/zero, a FIFO, a gzip bomb and a PNG that claims gigapixels
   await assert.rejects(byteWindows(text, 16, { signal: ac.signal }), CancelledError);
   // gzip bombs: a header announcing 2.8e14 bytes is refused before anything is inflated; a valid
   // header over 2.5 GiB of inflated junk costs only what the header announces
-  const header = (dims: number[]) => { const b = Buffer.alloc(4 + 4 * dims.length); b[2] = 8; b[3] = dims.length; dims.forEach((d, k) => b.writeUInt32BE(d, 4 + 4 * k)); return b; };
+  const header = (dims: number[]) => {
+    const b = Buffer.alloc(4 + 4 * dims.length);
+    b[2] = 8;
+    b[3] = dims.length;
+    dims.forEach((d, k) => b.writeUInt32BE(d, 4 + 4 * k));
+    return b;
+  };
   const zeros = gzipSync(new Uint8Array(16 << 20));
   const bomb = path.join(dir, 'bomb-idx3-ubyte.gz');
   writeFileSync(bomb, new Uint8Array(Buffer.concat([gzipSync(new Uint8Array(header([65535, 65535, 65535]))), ...Array(160).fill(zeros)])));

@@ -51,7 +51,13 @@ test('a long line with nowhere to cut is cut anyway: cancellation points stay cl
   let last = performance.now();
   let longest = 0;
   let inLine = 0;
-  const ids = await tok.encodeLong(text, { onProgress: (p) => { const now = performance.now(); longest = Math.max(longest, now - last); last = now; if (p.done <= 200_001) inLine++; } });
+  const onProgress = (p: { done: number }) => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    if (p.done <= 200_001) inLine++;
+  };
+  const ids = await tok.encodeLong(text, { onProgress });
   assert.ok(ids.length > 20_000);
   // the line alone (about 4 s here, linear: a megabyte is 20 s) yields at least 4 times; no piece takes long
   assert.ok(inLine >= 4, `${inLine} cancellation points inside the line`);

@@ -285,7 +285,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
     const measured: MeasuredPoint[] = [];
     const ew = evalSet && isText ? textSource(evalSet, 'perplexity') : cw;
-    const evalWindows = ew && evalSet && isText ? (await textWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples, signal: opts.signal }, ew.tokenizer)).windows : windows.slice(0, opts.evalWindows);
+    const evalWindows = ew && evalSet && isText
+      ? (await textWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples, signal: opts.signal }, ew.tokenizer)).windows
+      : windows.slice(0, opts.evalWindows);
     const evalBatches = isText ? [] : evalSet ? await batchesOf(evalSet, opts.evalWindows) : calibBatches.slice(0, opts.evalWindows ? Math.ceil(opts.evalWindows / 8) : undefined);
     const evalLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(evalWindows, ov, { signal: opts.signal }) : probe.klOn(evalBatches, ov, { signal: opts.signal }));
     const computedMetrics = SENSITIVITY_METRICS.filter((m) => layers.every((l) => l.scores[m]));
@@ -330,7 +332,8 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
       ? await spadeTextSamples(cw.file)
       : calib.source.kind === 'ocr' ? (await listOcrLines(calib.source.path, calib.source.labels)).files.slice(0, 12).map((f) => path.basename(f)) : [];
     const result: SensitivityResult = {
-      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
+      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name,
+      samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
       metricAsked, group: stage.params.group, symmetric: stage.params.symmetric, outliers: stage.params.outliers, budget: stage.params.budget,
       stage: { index: opts.which ?? 0, line: stage.range.start.line }, layers, baseLoss, measured, seconds, notes, spadeSamples,
     };
