@@ -28,7 +28,14 @@ export async function packMatMulNBits(codes: Uint8Array, shape: Shape, bits: num
 }
 
 /** Inverse of packMatMulNBits. */
-export async function unpackMatMulNBits(B: Uint8Array, shape: Shape, bits: number, blockSize: number, zeroPoints?: Uint8Array, opts?: CallOptions): Promise<{ codes: Uint8Array; zeros?: Uint8Array }> {
+export async function unpackMatMulNBits(
+  B: Uint8Array,
+  shape: Shape,
+  bits: number,
+  blockSize: number,
+  zeroPoints?: Uint8Array,
+  opts?: CallOptions,
+): Promise<{ codes: Uint8Array; zeros?: Uint8Array }> {
   const { nBlocks, blobSize, zpRow } = nbitsLayout(shape, bits, blockSize);
   checkLen(B, shape.rows * nBlocks * blobSize, 'B', `${shape.rows} rows × ${nBlocks} blocks × ${blobSize} bytes`);
   if (zeroPoints) checkLen(zeroPoints, shape.rows * zpRow, 'zeroPoints', `${shape.rows} rows × ${zpRow} bytes`);

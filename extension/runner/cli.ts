@@ -8,6 +8,8 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 
 import { VERSION } from '../../language-server/core/util/version';
 
+import { userMessage } from '../../language-server/core/util/errors';
+
 type Command = { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> };
 
 const commands: Record<string, Command> = {
@@ -54,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    console.error(`qrecipe: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`qrecipe: ${userMessage(err)}`);
     if (process.env.QRECIPE_DEBUG && err instanceof Error) console.error(err.stack);
     process.exitCode = 1;
   },

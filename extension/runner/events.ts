@@ -1,6 +1,7 @@
 // The runner's event sink: every RunnerEvent goes to stdout (one JSON object per line with
 // --json-events, else a readable line) and, once the run folder exists, to its run.log. The log is
-// appended synchronously line by line so that a crash or `kill -9` keeps everything said so far.
+// appended synchronously line by line so that a crash or `kill -9` keeps everything said so far; a
+// log that can no longer be written (disk full) is dropped with one warning, the events go on.
 import { appendFileSync } from 'node:fs';
 import type { RunnerEvent } from '../../language-server/core/protocol/runner';
 
@@ -45,6 +46,7 @@ export function formatEvent(e: RunnerEvent): string {
     }
     case 'result': return `${e.command} result`;
     case 'artifact': return `  wrote ${e.kind} ${e.path} (${e.bytes.toLocaleString('en-US')} bytes)`;
+    case 'write-refused': return `refused to write: ${e.problems.map((p) => p.path).join(', ')}`;
     case 'run-end': return `run ${e.status} in ${fmtSeconds(e.seconds)}${e.error ? `: ${e.error}` : ''}`;
   }
 }
@@ -58,7 +60,17 @@ export function createSink(opts: { json: boolean; write?: (line: string) => void
     attachLog(file) { log = file; },
     emit(e) {
       const text = formatEvent(e);
-      if (log && e.type !== 'progress') appendFileSync(log, `${new Date().toISOString()} ${text}\n`);
+      if (log && e.type !== 'progress') {
+        try {
+          appendFileSync(log, `${new Date().toISOString()} ${text}\n`);
+        } catch (err) {
+          // a full disk must not stop the run's events (the last of which is run-end): say it once, go on
+          const warning = `${log} can no longer be written (${(err as NodeJS.ErrnoException).code ?? String(err)}); events continue here only`;
+          log = undefined;
+          if (opts.json) write(JSON.stringify({ type: 'log', level: 'warning', message: warning }));
+          else process.stderr.write(`warning: ${warning}\n`);
+        }
+      }
       if (opts.json) { write(JSON.stringify(e)); return; }
       if (e.type === 'progress') {
         const now = Date.now();

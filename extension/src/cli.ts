@@ -11,7 +11,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(ctx: Ctx, args: string[], opts: { cwd?: string; env?: Record<string, string>; token?: vscode.CancellationToken; onLine?: (l: string) => void } = {}): Promise<CliResult> {
+export function runCli(
+  ctx: Ctx,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; token?: vscode.CancellationToken; onLine?: (l: string) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [ctx.asset('dist/cli.js'), ...args], {
       cwd: opts.cwd,

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import type { Ctx } from './ctx';
+import { config } from './config';
 
 export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
   const module = ctx.asset('dist/server.js');
@@ -14,6 +15,8 @@ export async function startLanguageClient(ctx: Ctx): Promise<LanguageClient> {
   const clientOptions: LanguageClientOptions = {
     // files on disk (and unsaved new ones): the read-only `qrecipe:` copies of recipes are not analysed
     documentSelector: [{ language: 'qrecipe', scheme: 'file' }, { language: 'qrecipe', scheme: 'untitled' }],
+    // the run store the server keeps export paths out of (QR131)
+    initializationOptions: { runsFolder: config().runsFolder },
     outputChannel: ctx.output,
     synchronize: {
       // Model files feed the model-aware checks: the server re-reads an inventory when one changes.

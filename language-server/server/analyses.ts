@@ -7,6 +7,20 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyze, type Analysis } from '../core/recipe/analyze';
 import type { AnalysisHost } from '../core/recipe/host';
 import { uriToPath } from './uri';
+import { diag } from '../core/recipe/diagnostics';
+import { MAX_LIVE_RECIPE_BYTES } from '../core/util/limits';
+
+/**
+ * A document too large to analyse while typing (a recipe is a page of text; megabytes are junk or a
+ * generated file): one warning, nothing parsed, so it cannot keep the server busy.
+ */
+async function tooLarge(file: string, text: string, host: AnalysisHost): Promise<Analysis> {
+  const a = await analyze(file, '', host);
+  a.diagnostics.length = 0;
+  const mib = (n: number): string => (n / (1 << 20)).toFixed(1);
+  a.diagnostics.push(diag('QR132', 0, 0, `This file is ${mib(text.length)} MiB: the editor checks recipes up to ${mib(MAX_LIVE_RECIPE_BYTES)} MiB while typing. Run \`qrecipe check\` on it for the full check.`));
+  return a;
+}
 
 export interface AnalysisSource {
   get(uri: string): TextDocument | undefined;
@@ -58,7 +72,8 @@ export class Analyses {
     const ctl = new AbortController();
     this.controllers.set(uri, ctl);
     const text = doc.getText();
-    const promise = analyze(uriToPath(uri), text, this.host, ctl.signal, this.done.get(uri)).finally(() => {
+    const run = text.length > MAX_LIVE_RECIPE_BYTES ? tooLarge(uriToPath(uri), text, this.host) : analyze(uriToPath(uri), text, this.host, ctl.signal, this.done.get(uri));
+    const promise = run.finally(() => {
       if (this.controllers.get(uri) === ctl) this.controllers.delete(uri);
     });
     this.cache.set(uri, { version: doc.version, text, promise });

@@ -135,7 +135,14 @@ function valueItems(spec: KeySpec, vals: Token[], a: Analysis | undefined, cols:
   return undefined;
 }
 
-async function stringCompletions(tok: Token, ctx: ReturnType<typeof cursorContext>, lines: LineIndex, offset: number, file: string, a: Analysis | undefined): Promise<CompletionItem[]> {
+async function stringCompletions(
+  tok: Token,
+  ctx: ReturnType<typeof cursorContext>,
+  lines: LineIndex,
+  offset: number,
+  file: string,
+  a: Analysis | undefined,
+): Promise<CompletionItem[]> {
   const typed = stringValue({ ...tok, text: tok.text.slice(0, offset - tok.start), unterminated: true });
   const bk = ctx.blockKind;
   const key = ctx.entry && bk ? keySpec(bk, ctx.entry.key.text) : undefined;

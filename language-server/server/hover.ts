@@ -8,7 +8,7 @@ import type { Analysis } from '../core/recipe/analyze';
 import type { ParseResult } from '../core/recipe/parser';
 import { splitNumber, stringValue, type Token } from '../core/recipe/lexer';
 import { BUILTIN_PRESETS, KEYWORD_BY_NAME, SIZE_UNITS, anyKeySpec, keyDoc, keySpec, methodDoc } from '../core/recipe/schema';
-import { compilePattern, isCompiled } from '../core/recipe/patterns';
+import { compilePattern, isCompiled, patternMessage } from '../core/recipe/patterns';
 import { storedOnce } from '../core/model/inventory';
 import { formatBytes } from '../core/util/format';
 import type { LineIndex } from '../core/recipe/diagnostics';
@@ -81,7 +81,7 @@ function pathDoc(t: Token, a: Analysis | undefined): string {
 function patternDoc(t: Token, a: Analysis | undefined): string {
   const s = stringValue(t);
   const c = compilePattern(s);
-  if (!isCompiled(c)) return `Invalid regular expression: ${c.error}`;
+  if (!isCompiled(c)) return patternMessage(c);
   const kindText = { regex: 'regular expression, matched from the start of the name', glob: 'glob on the whole name', op: 'op name', name: 'exact layer name' }[c.kind];
   const info = a?.patterns.find((x) => x.start === t.start);
   let layers = info?.layers;

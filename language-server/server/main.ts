@@ -5,7 +5,7 @@
  * file wires requests to it.
  */
 import {
-  createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type InitializeResult,
+  createConnection, ProposedFeatures, StreamMessageReader, StreamMessageWriter, TextDocuments, TextDocumentSyncKind, type InitializeResult,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { parse, type ParseResult } from '../core/recipe/parser';
@@ -27,8 +27,14 @@ import { inlayHints } from './inlay-hints';
 import { makeSafe } from './safe';
 import { ModelWatcher } from './model-watch';
 import { pathToUri, uriToPath } from './uri';
+import { MAX_DIAGNOSTICS_SHOWN, MAX_LIVE_RECIPE_BYTES } from '../core/util/limits';
+import { WriteRulesOf } from './write-rules';
+import { FrameFilter } from './framing';
 
-const connection = createConnection(ProposedFeatures.all);
+// Over stdio, frames are checked first (framing.ts): a bad Content-Length must not stall the server.
+const connection = process.argv.includes('--stdio')
+  ? createConnection(ProposedFeatures.all, new StreamMessageReader(process.stdin.pipe(new FrameFilter((why) => process.stderr.write(`qrecipe-language-server: dropped ${why}\n`)))), new StreamMessageWriter(process.stdout))
+  : createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
 const inventories = new InventoryCache((p) => readInventory(p));
 const safe = makeSafe((m) => connection.console.error(m));
@@ -36,9 +42,10 @@ const debounceMs = Number(process.env.QRECIPE_LSP_DEBOUNCE_MS ?? 150);
 
 const modelOf = new Map<string, string>(); // uri → model path of its last analysis
 const watcher = new ModelWatcher((p) => recheckModels([p]));
-const analyses = new Analyses(documents, fileSystemHost(inventories.provider), (uri, a, version) => {
-  // a file of junk can have 100,000 problems; the first 1,000 are enough to act on
-  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, 1000).map((d) => toLspDiagnostic(d, a.doc.lines)) });
+const writeRules = new WriteRulesOf();
+const analyses = new Analyses(documents, fileSystemHost(inventories.provider, (f) => writeRules.rules(f)), (uri, a, version) => {
+  // a file of junk can have 100,000 problems; the first ones are enough to act on
+  void connection.sendDiagnostics({ uri, version, diagnostics: a.diagnostics.slice(0, MAX_DIAGNOSTICS_SHOWN).map((d) => toLspDiagnostic(d, a.doc.lines)) });
   if (a.recipe.model) modelOf.set(uri, a.recipe.model.path); else modelOf.delete(uri);
   watcher.set(modelOf.values());
 }, debounceMs);
@@ -54,12 +61,13 @@ function parsed(uri: string): { parse: ParseResult; lines: LineIndex; doc: TextD
   const hit = parses.get(uri);
   if (hit && hit.version === doc.version) return { ...hit, doc };
   const text = doc.getText();
+  if (text.length > MAX_LIVE_RECIPE_BYTES) return undefined; // QR132: not parsed while typing
   const entry = { version: doc.version, parse: parse(text, hit?.parse), lines: new LineIndex(text) };
   parses.set(uri, entry);
   return { ...entry, doc };
 }
 
-connection.onInitialize((): InitializeResult => ({
+connection.onInitialize((params): InitializeResult => (writeRules.init(params), {
   capabilities: {
     textDocumentSync: TextDocumentSyncKind.Incremental,
     completionProvider: { triggerCharacters: ['"', '/', ' ', ':'] },

@@ -88,7 +88,8 @@ async function main(): Promise<void> {
     dump.put(`${p}.vq.codes`, v.layer.codes as Uint8Array, [rows, cols / 4, 1]);
     dump.put(`${p}.vq.books`, v.layer.books, [1, 256, 4]);
     dump.put(`${p}.vq.scales`, v.layer.scales, [rows]);
-    layerMeta.push({ name: p, rows, cols, gptqIncLoss: gptqLoss, vqLoss: v.loss, vqSpec: spec, vqHistory: v.history, base: layerLoss(W, new Float32Array(W.length), H, rows, cols) });
+    const base = layerLoss(W, new Float32Array(W.length), H, rows, cols);
+    layerMeta.push({ name: p, rows, cols, gptqIncLoss: gptqLoss, vqLoss: v.loss, vqSpec: spec, vqHistory: v.history, base });
     console.log(`${p}: gptq+incoherence loss ${gptqLoss.toExponential(4)}, vq loss ${v.loss.toExponential(4)}`);
   }
   dump.meta.layers = layerMeta;

@@ -89,7 +89,10 @@ for (const candidates of [[2, 3, 4, 8], [2, 3, 4, 5, 6, 8]]) {
 // with random non-shape costs (no common structure for dominance to exploit), and a degenerate one.
 {
   const r = new Rng(5);
-  const same: MckpItem[] = Array.from({ length: 1000 }, () => ({ costs: [2, 3, 4, 8].map((b) => 4096 * 4096 * b / 8 + 65536), values: [2, 3, 4, 8].map((b) => 4 ** -(b - 2) * (1 + 1e-3 * r.next())) }));
+  const same: MckpItem[] = Array.from({ length: 1000 }, () => ({
+    costs: [2, 3, 4, 8].map((b) => 4096 * 4096 * b / 8 + 65536),
+    values: [2, 3, 4, 8].map((b) => 4 ** -(b - 2) * (1 + 1e-3 * r.next())),
+  }));
   const rand: MckpItem[] = Array.from({ length: 1000 }, () => {
     const n = 1e6 + Math.floor(r.next() * 5e7);
     const s = 10 ** (-2 + 4 * r.next());

@@ -158,7 +158,8 @@ async function main(): Promise<void> {
   }
   for (const [what, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'} ${what}`);
   const out = opt('json', '');
-  if (out) writeFileSync(out, JSON.stringify({ machine: { cores: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, load: [load0, load1] }, shape, samples, seqlen, evalWindows, provider, results, ratios, checks }, null, 2));
+  const machine = { cores: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, load: [load0, load1] };
+  if (out) writeFileSync(out, JSON.stringify({ machine, shape, samples, seqlen, evalWindows, provider, results, ratios, checks }, null, 2));
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

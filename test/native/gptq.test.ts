@@ -91,7 +91,12 @@ test('gptq with outliers held out beats RTN with the same outliers (it is GPTQ, 
   const g = await gptq(L.W, L.H, shape, { ...q, hold });
   const plain = await gptq(L.W, L.H, shape, q);
   const rtnOut = Float32Array.from(o.dense.weights);
-  for (let row = 0; row < L.rows; row++) for (let k = o.outliers.rowPtr[row]; k < o.outliers.rowPtr[row + 1]; k++) rtnOut[row * L.cols + o.outliers.colIdx[k]] = roundToHalf(L.W[row * L.cols + o.outliers.colIdx[k]]);
+  for (let row = 0; row < L.rows; row++) {
+    for (let k = o.outliers.rowPtr[row]; k < o.outliers.rowPtr[row + 1]; k++) {
+      const at = row * L.cols + o.outliers.colIdx[k];
+      rtnOut[at] = roundToHalf(L.W[at]);
+    }
+  }
   const lg = layerLoss(L.W, g.weights, L.rows, L.cols, L.X, L.tokens);
   const lr = layerLoss(L.W, rtnOut, L.rows, L.cols, L.X, L.tokens);
   const lp = layerLoss(L.W, plain.weights, L.rows, L.cols, L.X, L.tokens);

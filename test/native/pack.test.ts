@@ -47,7 +47,18 @@ test('pack refuses codes that do not fit the bit width', async () => {
   await assert.rejects(packMatMulNBits(codes, { rows: 1, cols: 32 }, 4, 24), /power of two/);
 });
 
-async function runMatMulNBits(A: Float32Array, M: number, N: number, K: number, bits: number, bs: number, B: Uint8Array, blob: number, scales: Float32Array, zp: Uint8Array): Promise<Float32Array> {
+async function runMatMulNBits(
+  A: Float32Array,
+  M: number,
+  N: number,
+  K: number,
+  bits: number,
+  bs: number,
+  B: Uint8Array,
+  blob: number,
+  scales: Float32Array,
+  zp: Uint8Array,
+): Promise<Float32Array> {
   const nb = Math.ceil(K / bs);
   const model = buildModel(
     { op: 'MatMulNBits', domain: 'com.microsoft', inputs: ['A', 'B', 'scales', 'zp'], outputs: ['Y'], ints: { K, N, bits, block_size: bs } },

@@ -89,8 +89,8 @@ function scatter(d: CompareData): SVGElement {
   const xs = pts.map((p) => p.bytes / 2 ** 20);
   const ys = pts.map((p) => p.quality * scale);
   const pad = (lo: number, hi: number): number => (hi - lo || Math.abs(hi) || 1) * 0.12;
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const [x0, x1] = [lowest(xs), highest(xs)];
+  const [y0, y1] = [lowest(ys), highest(ys)];
   // axes span the points with a margin; ticks are the round values inside
   const xa = Math.max(0, x0 - pad(x0, x1)), xb = x1 + pad(x0, x1), ya = y0 - pad(y0, y1), yb = y1 + pad(y0, y1);
   const xt = niceTicks(xa, xb, 5);
@@ -170,3 +170,7 @@ onMessage((m) => {
 });
 render(state.data);
 post({ type: 'ready' });
+
+/** min/max without spreading (a spread of 100k+ layers overflows the call stack). */
+function lowest(xs: readonly number[]): number { let m = Infinity; for (const x of xs) if (x < m) m = x; return m; }
+function highest(xs: readonly number[]): number { let m = -Infinity; for (const x of xs) if (x > m) m = x; return m; }

@@ -232,10 +232,10 @@ function renderFrontier(): void {
   const W = 440, H = 230, L = 58, B = 40, T = 12, R = 14;
   const xv = (p: { bytes: number; averageBits: number }): number => (state.kind === 'bytes' ? p.bytes / 2 ** 20 : p.averageBits);
   const ys = pts.map((p) => Math.max(p.predicted, 1e-30));
-  const x0 = Math.min(...pts.map(xv)), x1 = Math.max(...pts.map(xv));
+  const x0 = lowest(pts.map(xv)), x1 = highest(pts.map(xv));
   const xt = niceTicks(x0, x1, 5);
-  const yt = logTicks(Math.min(...ys), Math.max(...ys));
-  const y0 = Math.log10(Math.min(...ys, ...yt)), y1 = Math.log10(Math.max(...ys, ...yt));
+  const yt = logTicks(lowest(ys), highest(ys));
+  const y0 = Math.log10(Math.min(lowest(ys), lowest(yt))), y1 = Math.log10(Math.max(highest(ys), highest(yt)));
   const X = (x: number): number => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
   const Y = (y: number): number => T + (1 - (Math.log10(Math.max(y, 1e-30)) - y0) / (y1 - y0 || 1)) * (H - T - B);
   const svg = s('svg', { width: W, height: H, class: 'chart', role: 'img', 'aria-label': 'frontier: budget against predicted loss increase (log scale)' });
@@ -270,8 +270,8 @@ function renderGrid(): void {
   const metric = metricOf();
   const cands = [...new Set(ls.flatMap((l) => l.candidates))].sort((a, b) => a - b);
   const all = ls.flatMap((l) => (l.scores[metric] ?? l.scores[l.metric] ?? []).filter((v) => v > 0));
-  const lo = Math.log10(Math.min(...all, 1)), hi = Math.log10(Math.max(...all, 1e-30));
-  const maxBytes = Math.max(...ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
+  const lo = Math.log10(Math.min(lowest(all), 1)), hi = Math.log10(Math.max(highest(all), 1e-30));
+  const maxBytes = highest(ls.map((l) => l.bytes[l.bytes.length - 1]!.total));
   gridEl.style.setProperty('--cands', String(cands.length));
   const head = h('div', { class: 'grow head', role: 'row' }, h('div', { class: 'name', role: 'columnheader' }, 'layer'),
     ...cands.map((b) => h('div', { class: 'cell', role: 'columnheader', title: `${metric} sensitivity at ${b} bits` }, `${b} bits`)), h('div', { class: 'bar', role: 'columnheader', 'aria-label': 'allocated width (bar)' }, ''), h('div', { class: 'barlabel', role: 'columnheader' }, 'allocated width · size'));
@@ -424,3 +424,7 @@ function saliencyView(r: SpadeResult, vals: number[], signed: boolean): HTMLElem
 
 render();
 post({ type: 'ready' });
+
+/** min/max without spreading (a spread of 100k+ layers overflows the call stack). */
+function lowest(xs: readonly number[]): number { let m = Infinity; for (const x of xs) if (x < m) m = x; return m; }
+function highest(xs: readonly number[]): number { let m = -Infinity; for (const x of xs) if (x > m) m = x; return m; }

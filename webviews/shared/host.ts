@@ -53,7 +53,11 @@ export function addStyles(css: string): void {
 }
 
 /** Creates an element with attributes and children, without innerHTML. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Record<string, string | number | boolean | undefined>, ...children: (Node | string | undefined)[]): HTMLElementTagNameMap[K];
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs?: Record<string, string | number | boolean | undefined>,
+  ...children: (Node | string | undefined)[]
+): HTMLElementTagNameMap[K];
 export function h(tag: string, attrs?: Record<string, string | number | boolean | undefined>, ...children: (Node | string | undefined)[]): HTMLElement;
 export function h(tag: string, attrs: Record<string, string | number | boolean | undefined> = {}, ...children: (Node | string | undefined)[]): HTMLElement {
   const el = document.createElement(tag);

@@ -1,7 +1,7 @@
 // `qrecipe export-llmc FILE.qrecipe [-o out.yaml]`: writes the llm-compressor equivalent of a recipe;
 // what has no equivalent is reported as QR301 warnings on stderr. Refuses recipes with errors.
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readRecipeText } from '../../../language-server/core/recipe/host';
 import { parseArgs, UsageError } from '../args';
 import { analyze } from '../../../language-server/core/recipe/analyze';
 import { fileSystemHost } from '../../../language-server/core/recipe/host';
@@ -18,7 +18,7 @@ export async function main(args: string[]): Promise<number> {
   if (a.positionals.length !== 1) { console.error(HELP); return 2; }
   const file = path.resolve(a.positionals[0]);
   let text: string;
-  try { text = await readFile(file, 'utf8'); } catch (e) { console.error(`qrecipe export-llmc: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`); return 2; }
+  try { text = await readRecipeText(file); } catch (e) { console.error(`qrecipe export-llmc: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`); return 2; }
   const an = await analyze(file, text, fileSystemHost());
   const shown = a.positionals[0];
   const errors = an.diagnostics.filter((d) => d.severity === 'error' && d.code !== 'QR116');

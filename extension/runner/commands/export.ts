@@ -4,7 +4,9 @@
 // run's record.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { findRun, writeRecord } from '../../../language-server/core/runs/store';
+import { findRun, sweepStore, writeRecord } from '../../../language-server/core/runs/store';
+import { sweepStaleTemps } from '../../../language-server/core/util/atomic';
+import { storeOutsideWorkspace } from '../../../language-server/core/util/confine';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { evaluateModel } from '../engine/evaluate/index';
 import { parseArgs, UsageError, withUsage } from '../args';
@@ -23,8 +25,10 @@ import { exportAndVerify, ExportVerifyError, FORCE_HINT, occupiedByExport, type 
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Path, sha256Text } from '../pipeline/provenance';
 import { describeStage } from '../pipeline/compress';
+import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP, type WriteOptions } from '../write-policy';
 
 const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--force] [--runs DIR] [--json-events]
+                      [--workspace DIR] [--allow-outside]
 
 Writes the compressed model of a finished run in FORMAT:
   onnx-matmulnbits  com.microsoft.MatMulNBits for quantised MatMul/Gemm layers (2, 4, 8-bit
@@ -41,11 +45,14 @@ metric matches the run's fake-quant value within 1%. The file is written into th
 (exports/<k>/) and copied to FILE; a file already at FILE is replaced only with --force.
 RUN is a run id, unique prefix, folder or 'latest'.
 With --json-events it speaks the runner protocol (artifact, log, metrics, progress of the check,
-run-end) and stops on a {"type":"cancel"} line on stdin.`;
+run-end) and stops on a {"type":"cancel"} line on stdin. FILE must stay inside the workspace (the
+current folder unless --workspace says) and must not be the run's model, recipe or anything in the
+run store.
+${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('export', HELP, async () => {
-    const a = parseArgs(args, { flags: ['help', 'json-events', 'force'], options: ['format', 'o', 'output', 'runs'], short: { h: 'help', o: 'output' } });
+    const a = parseArgs(args, { flags: ['help', 'json-events', ...WRITE_FLAGS], options: ['format', 'o', 'output', 'runs', 'workspace'], short: { h: 'help', o: 'output' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     if (a.positionals.length !== 1) throw new UsageError('give exactly one run');
     const format = a.options.get('format') as ExportFormat | undefined;
@@ -60,7 +67,7 @@ export async function main(args: string[]): Promise<number> {
       if (json) sink.emit({ type: 'run-end', status, seconds: (Date.now() - t0) / 1000, ...(error ? { error } : {}) });
     };
     try {
-      const failure = await exportRun(a.positionals[0]!, format, out, a.flags.has('force'), a.options.get('runs'), sink, cancel.signal, json);
+      const failure = await exportRun(a.positionals[0]!, format, out, a.options.get('runs'), sink, cancel.signal, json, writeOptions(a));
       end(failure ? 'failed' : 'succeeded', failure);
       return failure ? 1 : 0;
     } catch (err) {
@@ -94,12 +101,34 @@ async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise
 }
 
 /** Exports the run; resolves with why the export failed (it is then still recorded), or undefined. */
-async function exportRun(run: string, format: ExportFormat, out: string, replace: boolean, runs: string | undefined, sink: EventSink, signal: AbortSignal, json: boolean): Promise<string | undefined> {
+async function exportRun(
+  run: string,
+  format: ExportFormat,
+  out: string,
+  runs: string | undefined,
+  sink: EventSink,
+  signal: AbortSignal,
+  json: boolean,
+  write: WriteOptions,
+): Promise<string | undefined> {
+  const replace = write.force;
+  const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
+  const runsRoot = resolveRunsRoot({ runs });
+  const { dir, record } = await findRun(runsRoot, run);
+  // the run's inputs, its own files and the whole store are never written; elsewhere the workspace rules
+  const policy = await writePolicy({ root: write.workspace ?? process.cwd(), runsRoot, inputs: [record.modelPath, record.recipePath] });
+  policy.protectedDirs.push(dir);
+  const store = storeOutsideWorkspace(runsRoot, write.workspace);
+  const refused = [...(store && !write.allowOutside ? [store] : []), ...refusedWrites(out, policy, { ...write, force: true })]; // an existing file: --force, above
+  if (refused.length) {
+    if (json) sink.emit({ type: 'write-refused', problems: refused.map((p) => ({ kind: p.kind, path: p.target, message: p.message })) });
+    throw new Error(refused.map(explain).join('; '));
+  }
   // never replace a file silently (checked again, atomically, when the file is copied there)
   const taken = replace ? [] : occupiedByExport(out);
   if (taken.length) throw new Error(`${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''}, nothing was exported: ${FORCE_HINT}`);
-  const warn = (w: string): void => { if (json) sink.emit({ type: 'log', level: 'warning', message: w }); else console.error(`warning: ${w}`); };
-  const { dir, record } = await findRun(resolveRunsRoot({ runs }), run);
+  sweepStaleTemps(path.dirname(path.resolve(out)));
+  await sweepStore(runsRoot);
   if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
   const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
   // vector codes and rotated layers are not kept in quant.bin: only the run's own export stage wrote them
@@ -115,7 +144,7 @@ async function exportRun(run: string, format: ExportFormat, out: string, replace
   let check: ExportCheck | undefined;
   const stages: string[] = [];
   {
-    const { analysis } = await checkFile(record.recipePath, undefined, { text: record.recipeText, imports: record.importTexts ?? {} });
+    const { analysis } = await checkFile(record.recipePath, undefined, undefined, { text: record.recipeText, imports: record.importTexts ?? {} });
     if (sha256Text(analysis.doc.text) === record.recipeHash) {
       for (const x of analysis.recipe.stages) if (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate') stages.push(describeStage(x));
       for (const stage of analysis.recipe.stages) {
@@ -137,7 +166,7 @@ async function exportRun(run: string, format: ExportFormat, out: string, replace
   try {
     r = await exportAndVerify({
       compressedModel: model, quant, format, out, sink, signal,
-      warn: (w) => { warnings.push(w); warn(w); }, check,
+      warn: (w) => { warnings.push(w); warn(w); }, check, write: { policy, options: write },
       run: { dir, index: record.artifacts.exports.length }, replace, predictedBytes: predictedSize(typeof model === 'string' ? inventoryOf(await loadModel(model)) : inventoryOf(model.model), quant, format).bytes,
       provenance: { source: record.modelPath, recipe: record.recipePath, run: record.id },
       deploy: {

@@ -1,6 +1,7 @@
 // `qrecipe grad MODEL --data PATH`: gradients of a loss w.r.t. weights (averaged over batches) or
 // inputs/embeddings (one batch), printed as a table or JSON, optionally written to FILE.json +
 // FILE.bin (raw little-endian float32, offsets in the JSON).
+import { maxOf } from '../../../language-server/core/util/arrays';
 import path from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -70,7 +71,7 @@ async function* readBatches(model: OnnxModel, data: string, o: Options, withLabe
     const count = Math.min(o.batches * o.batch, lines.files.length);
     const images = [];
     for (let k = 0; k < count; k++) images.push(ppocrInput(await readPng(lines.files[k]!), height));
-    const width = Math.max(...images.map((x) => x.width));
+    const width = maxOf(images.map((x) => x.width));
     for (let start = 0; start < count; start += o.batch) {
       const group = images.slice(start, start + o.batch);
       const x = new Float32Array(group.length * 3 * height * width);
@@ -176,12 +177,16 @@ export async function main(args: string[]): Promise<number> {
         onProgress: json ? undefined : (q) => process.stderr.write(`\rbatch ${q.done}/${q.total}`),
       });
       if (!json) process.stderr.write('\n');
-      const rows = [...r.grads].map(([tensor, g]) => ({ tensor, layer: g.layer, dims: g.dims, norm: norm(g.values), meanAbs: g.values.reduce((a, v) => a + Math.abs(v), 0) / g.values.length }));
+      const rows = [...r.grads].map(([tensor, g]) => ({
+        tensor, layer: g.layer, dims: g.dims, norm: norm(g.values),
+        meanAbs: g.values.reduce((a, v) => a + Math.abs(v), 0) / g.values.length,
+      }));
       const summary = {
         model: model.path, wrt, loss: loss.kind, lossValue: r.loss, batches: r.batches,
         weights: rows, blocked: r.blocked, unsupported: r.unsupported, unused: r.unused,
       };
-      if (out) await writeOut(out, tokens.length ? { ...summary, input: inp.name, tokens } : summary, [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! })));
+      const tensors = [...r.grads].map(([tensor, g], k) => ({ name: tensor, values: g.values, entry: rows[k]! }));
+      if (out) await writeOut(out, tokens.length ? { ...summary, input: inp.name, tokens } : summary, tensors);
       if (json) console.log(JSON.stringify(summary, null, 1));
       else {
         console.log(`${model.path}: loss ${loss.kind} = ${r.loss.toFixed(4)} over ${r.batches} batches`);

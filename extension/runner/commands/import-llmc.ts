@@ -1,7 +1,7 @@
 // `qrecipe import-llmc FILE.yaml [-o out.qrecipe] [--model M.onnx] [--data calib.txt]`: converts an
 // llm-compressor recipe; what has no equivalent is reported as QR301 warnings on stderr.
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readRecipeText } from '../../../language-server/core/recipe/host';
 import { parseArgs, UsageError } from '../args';
 import { importLlmc } from '../../../language-server/core/recipe/llmc-import';
 import { LineIndex } from '../../../language-server/core/recipe/diagnostics';
@@ -17,7 +17,7 @@ export async function main(args: string[]): Promise<number> {
   if (a.positionals.length !== 1) { console.error(HELP); return 2; }
   const file = a.positionals[0];
   let text: string;
-  try { text = await readFile(file, 'utf8'); } catch (e) { console.error(`qrecipe import-llmc: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`); return 2; }
+  try { text = await readRecipeText(file); } catch (e) { console.error(`qrecipe import-llmc: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`); return 2; }
   const out = a.options.get('out') ?? a.options.get('o');
   const rel = (p: string | undefined) => (p && out ? path.relative(path.dirname(path.resolve(out)), path.resolve(p)) : p);
   const r = importLlmc(text, { source: path.basename(file), model: rel(a.options.get('model')), data: rel(a.options.get('data')) });

@@ -1,5 +1,6 @@
-// `qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR]`: runs a recipe
-// end to end in this process (the extension spawns the same command with --json-events).
+// `qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--json-events] [--runs DIR] [--workspace DIR]
+// [--allow-outside] [--force]`: runs a recipe end to end in this process (the extension spawns the
+// same command with --json-events).
 import type { Device } from '../../../native/index';
 import { parseArgs, UsageError, withUsage } from '../args';
 import { createSink } from '../events';
@@ -8,15 +9,20 @@ import { resolveRunsRoot } from '../workspace';
 import { runRecipe, type RunOptions } from '../pipeline/run-recipe';
 import { findRun } from '../../../language-server/core/runs/store';
 import path from 'node:path';
+import { WRITE_FLAGS, WRITE_FLAGS_HELP, writeOptions } from '../write-policy';
 
-const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--force] [--json-events] [--runs DIR]
-       qrecipe run --rerun RUN [--device ...] [--provider ...] [--force] [--json-events] [--runs DIR]
+const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--json-events] [--runs DIR]
+                   [--workspace DIR] [--allow-outside] [--force]
+       qrecipe run --rerun RUN [--device ...] [--provider ...] [--json-events] [--runs DIR] [--workspace DIR] [--allow-outside] [--force]
 
 Checks the recipe (errors stop it before any compute), then loads the model, calibrates,
 prunes, quantizes, evaluates the original and the compressed model and exports, as the
 recipe says. The run is recorded in <workspace>/.qrecipe/runs/<time>-<recipe>/ (run.json,
 run.log, the compressed model, quant.bin). Ctrl+C, or a {"type":"cancel"} line on stdin,
-stops it cleanly; the run is then recorded as cancelled.
+stops it cleanly; the run is then recorded as cancelled. The recipe's export path must stay
+inside the workspace (the recipe's folder unless --workspace says), must not be an input or in
+the run store, and replaces an existing file only if it is an earlier export of these runs:
+otherwise nothing is run.
   --device D      where the compression math runs: auto (default), cpu or cuda
   --provider P    where onnxruntime runs the forward passes (calibration, evaluation): auto
                   (default: WebGPU or CUDA when they open, else the CPU, said in the log), cpu,
@@ -27,11 +33,14 @@ stops it cleanly; the run is then recorded as cancelled.
   --runs DIR      store the run under DIR instead of the workspace's .qrecipe/runs
   --rerun RUN     run again the recipe RUN stored (its text and imports as they were, at the
                   recipe's path so relative paths resolve the same), not the file as it is now;
-                  RUN is a run id, a unique prefix of one, a run folder or 'latest'`;
+                  RUN is a run id, a unique prefix of one, a run folder or 'latest'; writes stay
+                  inside the current folder unless --workspace says (the record names the recipe's
+                  folder, and a record is not trusted to choose where a run writes)
+${WRITE_FLAGS_HELP}`;
 
 export async function main(args: string[]): Promise<number> {
   return withUsage('run', HELP, async () => {
-    const a = parseArgs(args, { flags: ['json-events', 'help', 'force'], options: ['device', 'runs', 'provider', 'rerun'], short: { h: 'help' } });
+    const a = parseArgs(args, { flags: ['json-events', 'help', ...WRITE_FLAGS], options: ['device', 'runs', 'provider', 'rerun', 'workspace'], short: { h: 'help' } });
     if (a.flags.has('help')) { console.log(HELP); return 0; }
     const rerunKey = a.options.get('rerun');
     if (a.positionals.length !== (rerunKey ? 0 : 1)) throw new UsageError(rerunKey ? '--rerun takes the run, not a recipe file' : 'give exactly one recipe file');
@@ -57,7 +66,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       return await runRecipe({
         recipe, device, runsRoot,
-        sink: createSink({ json }), signal: cancel.signal, ...(rerun ? { rerun } : {}), force: a.flags.has('force'),
+        sink: createSink({ json }), signal: cancel.signal, ...(rerun ? { rerun } : {}), write: { ...(rerun ? { workspace: process.cwd() } : {}), ...writeOptions(a) },
       });
     } finally {
       cancel.dispose();

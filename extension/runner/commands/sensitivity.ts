@@ -2,7 +2,6 @@
 // at each candidate width (gradient, taylor, fisher, Hessian, measured), the allocation at the recipe's budget, and
 // measured perplexities at a few allocations. Cached in the run store's `.cache/` by content hashes.
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { parseArgs, UsageError } from '../args';
 import { outputMode, runAnalysis } from '../analysis-command';
 import type { EventSink } from '../events';
@@ -10,7 +9,7 @@ import { listOcrLines } from '../../../language-server/core/model/data/ocr';
 import { resolveRunsRoot } from '../workspace';
 import { checkFile } from '../../../language-server/core/recipe/check';
 import { readInventory } from '../../../language-server/core/model/inventory';
-import { computeSensitivity, type SensitivityOptions } from '../engine/sensitivity/engine';
+import { computeSensitivity, spadeTextSamples, type SensitivityOptions } from '../engine/sensitivity/engine';
 import { Allocator } from '../../../language-server/core/sensitivity/allocate';
 import { formatBytes } from '../../../language-server/core/util/format';
 import { SENSITIVITY_METRICS, type SensitivityMetric, type SensitivityResult } from '../../../language-server/core/sensitivity/types';
@@ -61,7 +60,7 @@ export async function spadeOnlyResult(recipe: ResolvedRecipe): Promise<Sensitivi
   const d = recipe.datasets[0];
   let samples: string[] = [];
   if (d?.source.kind === 'ocr') samples = (await listOcrLines(d.source.path, d.source.labels)).files.map((f) => path.basename(f));
-  else if (d?.source.kind === 'text') samples = (await readFile(d.source.path, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+  else if (d?.source.kind === 'text') samples = await spadeTextSamples(d.source.path);
   return {
     version: 1, recipe: recipe.file, model: recipe.model?.path ?? '', modelHash: '', dataHash: '', dataset: d?.name ?? '', samples: samples.length, metricAsked: 'hessian',
     group: 128, symmetric: false, outliers: 0, budget: { kind: 'bits', bits: 4 }, stage: { index: 0, line: 0 }, layers: [], measured: [], seconds: {},

@@ -28,7 +28,13 @@ function scalarForm(q: QuantizedLayer): CompressedLayer | string {
  * Writes `out` from the compressed model (its changed weights made when written), the scalar
  * quantised layers and the layers compressed in a form of their own. Atomic like every export.
  */
-export async function exportDecode(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, own: ReadonlyMap<string, CompressedLayer>, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+export async function exportDecode(
+  compressed: string | ModelEditor,
+  quant: QuantizedLayer[] | QuantSource,
+  own: ReadonlyMap<string, CompressedLayer>,
+  out: string,
+  opts: ExportOptions = {},
+): Promise<ExportSummary> {
   const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
   const model = editor.model;
   const io = graphInterface(model.proto.graph ?? {});

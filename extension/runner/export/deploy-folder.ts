@@ -5,6 +5,8 @@
 // metrics, hashes). Nothing of the user's is overwritten: a file already there with other content
 // is left as it is, with a warning (a genai_config.json or README.md an earlier QRecipe export
 // wrote is replaced).
+import { readRegularFile } from '../../../language-server/core/util/regular-file';
+import { MAX_DATA_FILE_BYTES } from '../../../language-server/core/util/limits';
 import path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../../../language-server/core/util/atomic';
@@ -39,9 +41,14 @@ export interface DeployResult {
   warnings: string[];
 }
 
+/** A companion or existing file's bytes: a regular file only (a model folder is untrusted: no FIFO, no /dev/zero). */
+async function readPlain(file: string): Promise<Uint8Array> {
+  return readRegularFile(file, MAX_DATA_FILE_BYTES, 'companion file');
+}
+
 async function sameContent(file: string, data: Uint8Array): Promise<boolean> {
   try {
-    const cur = new Uint8Array(await fs.readFile(file));
+    const cur = await readPlain(file);
     return cur.length === data.length && cur.every((b, i) => b === data[i]);
   } catch {
     return false;
@@ -110,7 +117,7 @@ export async function writeDeployFolder(o: {
   const put = async (name: string, data: Uint8Array, replaceable?: (existing: string) => boolean): Promise<void> => {
     const target = path.join(dst, name);
     if (existsSync(target) && !(await sameContent(target, data))) {
-      const existing = await fs.readFile(target, 'utf8').catch(() => '');
+      const existing = await readPlain(target).then((b) => new TextDecoder().decode(b), () => '');
       if (!replaceable?.(existing)) {
         warnings.push(`${target} already exists with other content: left as it is (the export's ${name} was not written)`);
         return;
@@ -122,14 +129,17 @@ export async function writeDeployFolder(o: {
   if (src !== dst) {
     for (const name of COMPANION_FILES) {
       const from = path.join(src, name);
-      if (existsSync(from)) await put(name, new Uint8Array(await fs.readFile(from)));
+      if (!existsSync(from)) continue;
+      let data: Uint8Array;
+      try { data = await readPlain(from); } catch (err) { warnings.push(`${from}: not copied beside the export (${err instanceof Error ? err.message : String(err)})`); continue; }
+      await put(name, data);
     }
   }
   const genai = path.join(src, GENAI_CONFIG);
   if (existsSync(genai) && src === dst) {
     warnings.push(`the export is in the source model's folder: ${GENAI_CONFIG} there still names the source model`);
   } else if (existsSync(genai)) {
-    const text = retargetGenaiConfig(await fs.readFile(genai, 'utf8'), path.basename(o.exportPath), genai);
+    const text = retargetGenaiConfig(new TextDecoder().decode(await readPlain(genai)), path.basename(o.exportPath), genai);
     // An earlier export of the same model differs only in the decoder's file name: replaceable.
     const same = (existing: string): boolean => {
       try { return retargetGenaiConfig(existing, path.basename(o.exportPath), GENAI_CONFIG) === text; } catch { return false; }

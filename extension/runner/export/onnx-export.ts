@@ -85,7 +85,12 @@ export function layoutOf(q: QuantizedLayer | QuantMeta): { bits: number; group: 
  * The size of a model with these quantised layers written in `format`: the cost model's ModelSize.
  * `own`: layers in a form of their own (vector codes, rotations), with their layouts.
  */
-export function predictedSize(inv: ModelInventory, quant: readonly (QuantizedLayer | QuantMeta)[], format: ExportFormat, own: readonly { name: string; layout: QuantLayout }[] = []): ModelSize {
+export function predictedSize(
+  inv: ModelInventory,
+  quant: readonly (QuantizedLayer | QuantMeta)[],
+  format: ExportFormat,
+  own: readonly { name: string; layout: QuantLayout }[] = [],
+): ModelSize {
   const byName = new Map(inv.layers.map((l) => [l.name, l]));
   const all = [...quant.map((q) => ({ name: q.name, layout: layoutOf(q) as QuantLayout })), ...own];
   return modelSize(inv.fileBytes, all.flatMap(({ name, layout }) => {
@@ -109,7 +114,13 @@ export interface QuantSource {
  * writer writes a temp file and renames it), so a cancelled or failed export leaves no file that
  * looks complete.
  */
-export async function exportModel(compressed: string | ModelEditor, quant: QuantizedLayer[] | QuantSource, format: ExportFormat, out: string, opts: ExportOptions = {}): Promise<ExportSummary> {
+export async function exportModel(
+  compressed: string | ModelEditor,
+  quant: QuantizedLayer[] | QuantSource,
+  format: ExportFormat,
+  out: string,
+  opts: ExportOptions = {},
+): Promise<ExportSummary> {
   if (format === 'onnx-decode') throw new Error('onnx-decode is written by export/decode-export.ts (exportDecode)');
   const editor = typeof compressed === 'string' ? new ModelEditor(await loadModel(compressed)) : compressed;
   const model = editor.model;

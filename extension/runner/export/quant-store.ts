@@ -7,6 +7,8 @@
 import { promises as fs } from 'node:fs';
 import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
+import { readRegularFile, RefusedFileError } from '../../../language-server/core/util/regular-file';
+import { MAX_QUANT_STORE_BYTES } from '../../../language-server/core/util/limits';
 import { halfToFloat } from '../../../language-server/core/model/dtype';
 
 /**
@@ -172,32 +174,102 @@ export async function writeQuantStoreStreaming(
   return start + offset;
 }
 
+/**
+ * The header's layers, every field checked before it is used: quant.bin is a file of a run folder,
+ * so untrusted (a copied or crafted run): lengths that are not whole numbers, spans past the end or
+ * of the wrong size for the shape, a group index out of range are a located error, never a
+ * RangeError, a huge allocation or weights read as NaN.
+ */
+function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
+  const bad = (why: string): never => { throw new Error(`${file}: damaged quantisation store: ${why}`); };
+  let v: unknown;
+  try { v = JSON.parse(json); } catch { bad('its header is not JSON'); }
+  const layers = (v as { layers?: unknown } | null)?.layers;
+  if (!Array.isArray(layers)) return bad('its header lists no layers');
+  const whole = (x: unknown, min: number): boolean => Number.isSafeInteger(x) && (x as number) >= min;
+  layers.forEach((h: unknown, i) => {
+    if (typeof h !== 'object' || h === null) bad(`entry ${i} is not a layer`);
+    const l = h as Record<string, unknown>;
+    const what = typeof l.name === 'string' ? `layer '${l.name}'` : bad(`entry ${i} has no name`);
+    if (!whole(l.rows, 1) || !whole(l.cols, 1)) bad(`${what}: rows ${String(l.rows)} and cols ${String(l.cols)} must be whole positive numbers`);
+    if (!whole(l.bits, 1) || (l.bits as number) > 8) bad(`${what}: ${String(l.bits)} bits`);
+    if (!whole(l.groupSize, 1)) bad(`${what}: group size ${String(l.groupSize)}`);
+    if (typeof l.symmetric !== 'boolean' || (l.sparsity !== undefined && typeof l.sparsity !== 'number')) bad(`${what}: symmetric or sparsity of the wrong type`);
+    const o = l.outliers as Record<string, Partial<Span> | undefined> | undefined;
+    if (o !== undefined && (typeof o !== 'object' || o === null)) bad(`${what}: its outliers are not a record`);
+    const spanOf = (k: string, s: Partial<Span> | undefined, length?: number): void => {
+      if (typeof s !== 'object' || s === null || !whole(s.offset, 0) || !whole(s.length, 0) || (length !== undefined && s.length !== length)) bad(`${what}: its ${k} span ${length !== undefined ? `does not hold ${length} bytes` : 'is not whole numbers'}`);
+      if (s!.offset! + s!.length! > end) bad(`${what}: its ${k} lie past the end of the file (truncated)`);
+    };
+    // the outliers' count is what their value span holds (checked against the row pointers on read)
+    if (o) spanOf('outlier values', o.values);
+    const count = o ? (o.values!.length as number) / 2 : 0;
+    if (!Number.isSafeInteger(count)) bad(`${what}: an odd number of bytes of fp16 outliers`);
+    const sizes = blobSizes({
+      name: String(l.name), rows: l.rows as number, cols: l.cols as number, bits: l.bits as number, groupSize: l.groupSize as number,
+      symmetric: l.symmetric as boolean, hasGIdx: l.gIdx !== undefined, outlierCount: count,
+    });
+    spanOf('codes', l.codes as Partial<Span>, sizes.codes);
+    spanOf('scales', l.scales as Partial<Span>, sizes.scales);
+    spanOf('zeros', l.zeros as Partial<Span>, sizes.zeros);
+    if (sizes.gIdx !== undefined) spanOf('group indices', l.gIdx as Partial<Span>, sizes.gIdx);
+    if (o) {
+      spanOf('outlier row pointers', o.rowPtr, 4 * ((l.rows as number) + 1));
+      spanOf('outlier columns', o.colIdx, 4 * count);
+    }
+  });
+  return layers as HeaderLayer[];
+}
+
 /** Reads every layer back (copies, so the arrays are aligned and independent of the file buffer). */
 export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
-  const buf = new Uint8Array(await fs.readFile(file));
+  let buf: Uint8Array;
+  try {
+    buf = await readRegularFile(file, MAX_QUANT_STORE_BYTES, 'quantisation store');
+  } catch (err) {
+    if (err instanceof RefusedFileError) throw new Error(`${file}: ${err.reason}`);
+    throw err;
+  }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 12 || dv.getUint32(0, true) !== MAGIC) throw new Error(`${file}: not a QRecipe quantisation store`);
   const version = dv.getUint32(4, true);
   if (version < 1 || version > VERSION) throw new Error(`${file}: unsupported version ${version}`);
   const len = dv.getUint32(8, true);
-  const { layers } = JSON.parse(new TextDecoder().decode(buf.subarray(12, 12 + len))) as { layers: HeaderLayer[] };
+  if (12 + len > buf.byteLength) throw new Error(`${file}: damaged quantisation store: its header runs past the end of the file`);
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
-  const slice = (s: Span): Uint8Array => {
-    if (start + s.offset + s.length > buf.byteLength) throw new Error(`${file}: truncated`);
-    return buf.slice(start + s.offset, start + s.offset + s.length);
-  };
-  return layers.map((h) => ({
-    name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
-    ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
-    codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
-    ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
-    ...(h.outliers ? {
-      outliers: {
-        rowPtr: new Int32Array(slice(h.outliers.rowPtr).buffer), colIdx: new Int32Array(slice(h.outliers.colIdx).buffer),
-        values: new Uint16Array(slice(h.outliers.values).buffer),
-      },
-    } : {}),
-  }));
+  const layers = headerLayers(file, new TextDecoder().decode(buf.subarray(12, 12 + len)), buf.byteLength - start);
+  const slice = (s: Span): Uint8Array => buf.slice(start + s.offset, start + s.offset + s.length);
+  const damaged = (h: HeaderLayer, why: string): never => { throw new Error(`${file}: damaged quantisation store: layer '${h.name}': ${why}`); };
+  return layers.map((h) => {
+    const q: QuantizedLayer = {
+      name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
+      ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
+      codes: slice(h.codes), scales: new Float32Array(slice(h.scales).buffer), zeros: new Float32Array(slice(h.zeros).buffer),
+      ...(h.gIdx ? { gIdx: new Int32Array(slice(h.gIdx).buffer) } : {}),
+      ...(h.outliers ? {
+        outliers: {
+          rowPtr: new Int32Array(slice(h.outliers.rowPtr).buffer), colIdx: new Int32Array(slice(h.outliers.colIdx).buffer),
+          values: new Uint16Array(slice(h.outliers.values).buffer),
+        },
+      } : {}),
+    };
+    const groups = groupsOf(q);
+    for (const [k, a] of [['scales', q.scales], ['zeros', q.zeros]] as const) {
+      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) damaged(h, `its ${k} hold ${a[i]} (row ${Math.floor(i / groups)})`);
+    }
+    if (q.gIdx) for (let c = 0; c < q.cols; c++) if (!(q.gIdx[c]! >= 0 && q.gIdx[c]! < groups)) damaged(h, `column ${c} is in group ${q.gIdx[c]}, of ${groups}`);
+    const o = q.outliers;
+    if (o) {
+      // row pointers from 0 to the count, never decreasing; columns inside the row
+      if (o.rowPtr[0] !== 0 || o.rowPtr[q.rows] !== o.values.length) damaged(h, `its outlier row pointers do not run from 0 to ${o.values.length}`);
+      for (let k = 0; k < o.values.length; k++) if ((o.values[k]! & 0x7c00) === 0x7c00) damaged(h, `outlier ${k} is not a finite fp16 value`);
+      for (let r = 0; r < q.rows; r++) {
+        if (o.rowPtr[r + 1]! < o.rowPtr[r]!) damaged(h, `its outlier row pointers decrease at row ${r}`);
+        for (let k = o.rowPtr[r]!; k < o.rowPtr[r + 1]!; k++) if (!(o.colIdx[k]! >= 0 && o.colIdx[k]! < q.cols)) damaged(h, `outlier ${k} is in column ${o.colIdx[k]}, of ${q.cols}`);
+      }
+    }
+    return q;
+  });
 }
 
 /** The group of column c. */

@@ -21,8 +21,9 @@ import type { LayerProgress, RunContext } from './context';
 import type { BlockEta } from './eta';
 import type { LayerStats } from './quantize';
 
-/** Folder of a run's scratch files (removed when the run ends). */
-export const SCRATCH_DIR = '.scratch';
+/** Folder of a run's scratch files (removed when the run ends; the store sweeps those of dead runs). */
+import { SCRATCH_DIR } from '../../../language-server/core/runs/store';
+export { SCRATCH_DIR };
 
 /** True when the layers belong to at least two transformer blocks. */
 export function isSequential(layers: string[]): boolean {

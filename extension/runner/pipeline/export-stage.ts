@@ -1,4 +1,5 @@
-// The export stage (and `qrecipe export`): write the format into the run folder, verify it there:
+// The export stage (and `qrecipe export`): check the requested path against the write confinement
+// (again right before the copy), write the format into the run folder, verify it there:
 // onnxruntime-node loads it with the source's inputs and outputs (names and element types: a
 // KV-cache model keeps its past/present interface), else the export FAILS (ExportVerifyError,
 // carrying the record, nothing written to the requested path); record its sha256, size and bits
@@ -7,9 +8,12 @@
 // quality metric on the exported model against the fake-quant evaluation (within 1%, else a
 // warning); write the deploy folder's files beside it.
 import path from 'node:path';
-import { constants, existsSync, linkSync, mkdirSync, promises as fsp, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { constants, existsSync, linkSync, mkdirSync, promises as fsp, renameSync, rmSync, statSync } from 'node:fs';
 import { tempPathFor } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
+import { readRecipeText } from '../../../language-server/core/recipe/host';
+import type { WritePolicy } from '../../../language-server/core/util/confine';
+import { explain, refusedWrites, type WriteOptions } from '../write-policy';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
 import type { ExportRecord } from '../../../language-server/core/protocol/runner';
 import { openSession } from '../engine/evaluate/session';
@@ -64,6 +68,9 @@ export interface ExportCheck {
   measure(model: string): Promise<number>;
 }
 
+/** The write confinement an export is checked against right before it is written. */
+export interface ExportWrite { policy: WritePolicy; options: WriteOptions }
+
 /** Where the k-th export of a run is written in its folder: `exports/<k>/<the requested name>`. */
 export function runCopyOf(k: number, out: string): string {
   return path.join('exports', String(k), path.basename(out));
@@ -113,6 +120,8 @@ export async function exportAndVerify(o: {
   /** Layers compressed in a form of their own (vector codes, rotations): onnx-decode writes them; other formats cannot. */
   compressed?: ReadonlyMap<string, CompressedLayer>;
   warn(message: string): void; check?: ExportCheck;
+  /** The write confinement the requested path (and its side file) is checked against, before and right before the copy. */
+  write?: ExportWrite;
   /** The run folder and the export's number in it: the file is written there first. */
   run: { dir: string; index: number };
   /** Whether a file already at the requested path (or its side file) may be replaced (`--force`). */
@@ -125,6 +134,13 @@ export async function exportAndVerify(o: {
   deploy?: { sourceModel: string; provenance?: Provenance };
 }): Promise<ExportRecord> {
   const out = path.resolve(o.out);
+  // where the export may go, checked here and again right before the copy (a folder may have become a link meanwhile);
+  // an existing file is the `replace` rule's (below), not the confinement's
+  const confine = (files: string[]): void => {
+    const refused = o.write ? files.flatMap((f) => refusedWrites(f, o.write!.policy, { ...o.write!.options, force: true })) : [];
+    if (refused.length) throw new Error(`refused to write the export: ${refused.map(explain).join('; ')}`);
+  };
+  confine([out]);
   const runCopy = runCopyOf(o.run.index, out);
   const inRun = path.join(o.run.dir, runCopy);
   mkdirSync(path.dirname(inRun), { recursive: true });
@@ -158,6 +174,7 @@ export async function exportAndVerify(o: {
   // the requested path gets the run's file (and its side file, under the name the model refers to);
   // a file that appeared there during the run is not replaced unless asked: the run keeps its copy
   const side = s.externalPath ? path.join(path.dirname(out), path.basename(s.externalPath)) : undefined;
+  confine([out, ...(side ? [side] : [])]);
   try {
     if (!o.replace) {
       const taken = [out, ...(side ? [side] : [])].filter((f) => existsSync(f));
@@ -194,7 +211,7 @@ export async function exportAndVerify(o: {
 
 /** The recipe's export: written from the original model with the run's changed weights and codes, one layer at a time. */
 /** `index`: the export's number in the run (its folder there: exports/<index>/). */
-export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, index: number): Promise<ExportRecord> {
+export async function runExportStage(ctx: RunContext, stage: ExportStage, evaluator: Evaluator, index: number, write?: ExportWrite): Promise<ExportRecord> {
   const st = ctx.state;
   const compressedModel = await st.editorWithChanges();
   const quant: QuantSource = { names: st.quantized.map((x) => x.name), load: (n) => st.quantizedLayer(n) };
@@ -204,7 +221,7 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
     measure: async (model) => (await evaluator.measure(q.spec, model, 'exported'))!.value,
   } : undefined;
   if (!check) ctx.warn('no evaluate stage before the export: the exported model is only checked for loading');
-  const recipeText = ctx.recipeText ?? readFileSync(ctx.recipe.file, 'utf8');
+  const recipeText = ctx.recipeText ?? await readRecipeText(ctx.recipe.file); // as hashed at the run's start (no BOM, regular file)
   const provenance: Provenance = {
     runId: path.basename(ctx.runDir), recipePath: ctx.recipe.file, recipeText, recipeHash: sha256Text(recipeText),
     modelPath: ctx.state.original.path, modelHash: await sha256Path(ctx.state.original.path), qrecipeVersion: toolVersions().qrecipe,
@@ -218,6 +235,6 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
     // a path an earlier export stage of this run wrote is this run's to replace
     run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports || earlier.some((x) => x.kind === 'export' && path.resolve(x.path) === path.resolve(stage.path)), predictedBytes,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },
-    deploy: { sourceModel: ctx.state.original.path, provenance },
+    deploy: { sourceModel: ctx.state.original.path, provenance }, write,
   });
 }

@@ -2,6 +2,7 @@
 // diagnostics as the editor and `qrecipe check`), a readable model with an inventory, non-empty
 // layer selections and a loadable native addon. Problems are returned located at file:line:col.
 import { checkFile, type StoredRecipe } from '../../../language-server/core/recipe/check';
+import type { WriteRules } from '../../../language-server/core/recipe/host';
 import type { Analysis } from '../../../language-server/core/recipe/analyze';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
@@ -31,11 +32,14 @@ export function formatProblem(p: Problem): string {
   return `${where}${p.severity}${p.code ? ` ${p.code}` : ''}: ${p.message}`;
 }
 
-/** Checks the recipe `file`, or a run's stored copy of it (see checkFile). */
-export async function preflight(file: string, stored?: StoredRecipe): Promise<Preflight> {
+/**
+ * Checks the recipe `file`, or a run's stored copy of it (see checkFile). `write`: where the run may
+ * write (export paths are checked, QR130/QR131); default the recipe's folder.
+ */
+export async function preflight(file: string, write?: WriteRules, stored?: StoredRecipe): Promise<Preflight> {
   let result: Awaited<ReturnType<typeof checkFile>>;
   try {
-    result = await checkFile(file, (p) => readInventory(p), stored);
+    result = await checkFile(file, (p) => readInventory(p), write, stored);
   } catch (err) {
     return { text: '', imports: {}, problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
   }
@@ -48,7 +52,10 @@ export async function preflight(file: string, stored?: StoredRecipe): Promise<Pr
     range ? { file: range.file, line: range.start.line + 1, column: range.start.character + 1 } : { file: analysis.file };
   if (!problems.some((p) => p.severity === 'error')) {
     if (!recipe.model) problems.push({ severity: 'error', ...at(undefined), message: 'the recipe names no model' });
-    else if (!analysis.inventory) problems.push({ severity: 'error', ...at(recipe.model.range), message: `the model ${recipe.model.path} cannot be read, so the recipe cannot run` });
+    else if (!analysis.inventory) {
+      const why = records.find((r) => r.code === 'QR207')?.message.replace(/^Cannot read the model's layers \((.*)\); model-aware checks are off\.$/s, '$1');
+      problems.push({ severity: 'error', ...at(recipe.model.range), message: `the model ${recipe.model.path} cannot be read, so the recipe cannot run${why ? ` (${why})` : ''}` });
+    }
     for (const s of recipe.stages) {
       if ((s.kind === 'prune' || s.kind === 'quantize' || s.kind === 'allocate') && analysis.inventory && !s.selection.layers?.length) {
         problems.push({ severity: 'error', ...at(s.range), message: `the ${s.kind} stage selects no layer of the model` });

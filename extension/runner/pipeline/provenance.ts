@@ -1,8 +1,8 @@
 // What a run records about its inputs and tools: content hashes of the recipe, model and data
 // files, and the versions of QRecipe, the native addon, onnxruntime and Node.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { sha256Path } from '../../../language-server/core/util/hash';
 import type { ResolvedDataset } from '../../../language-server/core/recipe/resolved';
 import { VERSION } from '../../../language-server/core/util/version';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
@@ -11,31 +11,18 @@ export function sha256Text(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** sha256 of a file, streamed; a folder hashes its file names and contents in sorted order. */
-export async function sha256Path(p: string): Promise<string> {
-  const h = createHash('sha256');
-  const add = async (file: string): Promise<void> => {
-    await new Promise<void>((resolve, reject) => {
-      createReadStream(file).on('data', (d: Buffer | string) => h.update(typeof d === 'string' ? d : new Uint8Array(d))).on('end', () => resolve()).on('error', reject);
-    });
-  };
-  if (statSync(p).isDirectory()) {
-    const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))
-      .flatMap((d) => (d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]));
-    for (const f of walk(p)) { h.update(path.relative(p, f) + '\0'); await add(f); }
-  } else await add(p);
-  return h.digest('hex');
-}
+/** sha256 of a file or folder (regular files only, cancellable): see core/util/hash.ts. */
+export { sha256Path };
 
 /** Hash of each data set's files (source, labels, tokenizer), keyed by data set name. */
-export async function hashDatasets(datasets: ResolvedDataset[]): Promise<Record<string, string>> {
+export async function hashDatasets(datasets: ResolvedDataset[], signal?: AbortSignal): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const d of datasets) {
     const s = d.source;
     const files = [s.path, 'labels' in s ? s.labels : undefined, s.kind === 'text' && typeof s.tokenizer === 'object' ? s.tokenizer.path : undefined]
       .filter((f): f is string => !!f && existsSync(f));
     const h = createHash('sha256');
-    for (const f of files) h.update(await sha256Path(f));
+    for (const f of files) h.update(await sha256Path(f, signal));
     out[d.name] = h.digest('hex');
   }
   return out;

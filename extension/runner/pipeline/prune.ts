@@ -53,5 +53,8 @@ export async function pruneLayer(ctx: RunContext, stage: PruneStage, name: strin
   await ctx.state.setWeight(name, r.weights);
   ctx.state.markPruned(name);
   const relError = stats && stats.H.length === cols * cols ? await relativeOutputError(W, r.weights, stats.H, rows, cols) : undefined;
-  return { name, method: stage.method, sparsity: zeros / (rows * cols), ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(r) };
+  return {
+    name, method: stage.method, sparsity: zeros / (rows * cols),
+    ...(loss !== undefined ? { loss } : {}), ...(relError !== undefined ? { relError } : {}), device: deviceLabel(r),
+  };
 }

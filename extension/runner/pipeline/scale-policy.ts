@@ -14,7 +14,10 @@ export function chainEvaluationBytes(): number {
   return mb(process.env.QRECIPE_CHAIN_EVAL_MB, 64 * 1048576);
 }
 
-/** Models above this get no fake-quant model.onnx in the run folder (it would be as big as the model): evaluation goes through the chain and exports are made from the original and the codes. */
+/**
+ * Models above this get no fake-quant model.onnx in the run folder (it would be as big as the
+ * model): evaluation goes through the chain and exports are made from the original and the codes.
+ */
 export function fakeQuantFileBytes(): number {
   return mb(process.env.QRECIPE_FAKEQUANT_MAX_MB, 2 * 1024 ** 3);
 }

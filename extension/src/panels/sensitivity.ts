@@ -5,6 +5,7 @@
 // the write-back edits) comes from the language server. The allocation tables live here, built from
 // the engine's result with the pure core solver, so that each slider move is a lookup answered in
 // milliseconds. One panel per recipe; survives reloads through the shared panel serializer.
+import { requireTrust, untrustedMessage } from '../trust';
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
@@ -84,8 +85,9 @@ export class SensitivityPanel extends PanelHost {
   protected async handle(m: FromWebview): Promise<void> {
     switch (m.type) {
       case 'ready':
+        // a view VS Code restores asks for its data by itself: computed only in a trusted workspace, quietly refused else
         if (this.result) this.sendData();
-        else await this.compute([]);
+        else await this.compute([], true);
         break;
       case 'sensitivity/solve': {
         if (!this.result) return;
@@ -128,7 +130,12 @@ export class SensitivityPanel extends PanelHost {
    * Runs an analysis command in the runner with progress (and ETA) in the view and a Stop button;
    * resolves with its `result` event's data, or undefined when it failed (the view says why) or was stopped.
    */
-  private async runner<T>(label: string, command: 'sensitivity' | 'spade', args: string[]): Promise<T | undefined> {
+  private async runner<T>(label: string, command: 'sensitivity' | 'spade', args: string[], quiet = false): Promise<T | undefined> {
+    // the one place this view starts the runner: never in an untrusted workspace (nor on restore)
+    if (!requireTrust(this.ctx, command === 'spade' ? 'Tracing with SPADE' : 'Measuring sensitivity', { quiet })) {
+      this.post({ type: 'sensitivity/status', state: 'error', message: untrustedMessage(command === 'spade' ? 'Tracing with SPADE' : 'Measuring sensitivity') });
+      return undefined;
+    }
     this.busy?.cancel();
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), [command, this.recipe, ...args, '--json-events'], { cwd: path.dirname(this.recipe), env: runnerEnv() });
     this.busy = proc;
@@ -160,8 +167,8 @@ export class SensitivityPanel extends PanelHost {
     return result;
   }
 
-  private async compute(extra: string[]): Promise<void> {
-    const result = await this.runner<SensitivityResult>('Measuring how much each layer suffers at each bit width', 'sensitivity', extra);
+  private async compute(extra: string[], quiet = false): Promise<void> {
+    const result = await this.runner<SensitivityResult>('Measuring how much each layer suffers at each bit width', 'sensitivity', extra, quiet);
     if (!result) return;
     this.result = result;
     this.allocators.clear();

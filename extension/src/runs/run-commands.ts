@@ -1,5 +1,6 @@
 // Commands on runs: open a run's page, its log, compare, export (with a notification that says what
 // the file is), cancel (after asking), delete, reveal. Runs are picked by their labels and metrics.
+import { requireTrust } from '../trust';
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { Ctx } from '../ctx';
@@ -29,7 +30,11 @@ function dirOf(arg: RunArg): string | undefined {
 }
 
 /** Runs in a quick pick, labelled by recipe and what differs between runs, with their metrics. */
-export async function pickRuns(s: RunServices, title: string, opts: { many?: boolean; preselect?: string[]; exclude?: string; succeededOnly?: boolean } = {}): Promise<RunEntry[] | undefined> {
+export async function pickRuns(
+  s: RunServices,
+  title: string,
+  opts: { many?: boolean; preselect?: string[]; exclude?: string; succeededOnly?: boolean } = {},
+): Promise<RunEntry[] | undefined> {
   const all = (await s.runsTree.allRuns()).filter((r) => r.dir !== opts.exclude && (!opts.succeededOnly || r.record.status === 'succeeded'));
   if (!all.length) {
     void vscode.window.showInformationMessage(opts.succeededOnly ? 'QRecipe: there is no finished run yet. Run a recipe first.' : 'QRecipe: there are no runs yet. Run a recipe first.');
@@ -125,6 +130,7 @@ const formats = [
 ];
 
 async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> {
+  if (!requireTrust(ctx, 'Exporting a run')) return;
   const run = dir ? await s.runsTree.index.entry(dir) : (await pickRuns(s, 'Export which run?', { succeededOnly: true }))?.[0];
   if (!run) return;
   const record = run.record;
@@ -141,7 +147,8 @@ async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> 
   // the save dialog asked before choosing an existing file: the runner may replace it (--force)
   // the runner protocol: progress of the verification, warnings, the end; Cancel sends the cancel line
   const end = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QRecipe: exporting ${record.id}`, cancellable: true }, async (progress, token) => {
-    const proc = new RunnerProcess(ctx.asset('dist/cli.js'), ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--force', '--runs', runsFolder(ws), '--json-events'], { cwd: ws, env: runnerEnv() });
+    // the save dialog is the user's consent to the place and to replacing a file; inputs and the run store stay refused
+    const proc = new RunnerProcess(ctx.asset('dist/cli.js'), ['export', run.dir, '--format', format.label, '-o', dest.fsPath, '--runs', runsFolder(ws), '--json-events', '--workspace', ws, '--allow-outside', '--force'], { cwd: ws, env: runnerEnv() });
     token.onCancellationRequested(() => proc.cancel());
     let last: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
     proc.onLine((l) => ctx.output.info(`[export] ${l}`));

@@ -3,7 +3,7 @@
 // runs folder reads only the records that are new or changed since the last listing.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readRun, RUN_FILE } from '../../../language-server/core/runs/store';
+import { BrokenRunError, readRun, RUN_FILE, type BrokenRun } from '../../../language-server/core/runs/store';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 
 export interface RunEntry {
@@ -18,6 +18,8 @@ interface Cached extends RunEntry {
 
 export class RunIndex {
   private readonly cache = new Map<string, Cached>();
+  /** Run folders whose run.json cannot be used, with the reason (the Runs view lists them apart). */
+  private readonly brokenDirs = new Map<string, BrokenRun>();
   /** Reads of run.json since creation (tests check that a repaint reads none). */
   reads = 0;
 
@@ -37,9 +39,11 @@ export class RunIndex {
         const dir = path.join(root, name);
         const e = await this.entry(dir);
         if (e) { out.push(e); present.add(dir); }
+        if (this.brokenDirs.has(dir)) present.add(dir);
       }
     }
     for (const dir of [...this.cache.keys()]) if (roots.some((r) => dir.startsWith(r + path.sep)) && !present.has(dir)) this.cache.delete(dir);
+    for (const dir of [...this.brokenDirs.keys()]) if (roots.some((r) => dir.startsWith(r + path.sep)) && !present.has(dir)) this.brokenDirs.delete(dir);
     return out.sort((a, b) => b.record.startedAt.localeCompare(a.record.startedAt));
   }
 
@@ -50,6 +54,7 @@ export class RunIndex {
       st = await fs.stat(path.join(dir, RUN_FILE));
     } catch {
       this.cache.delete(dir);
+      this.brokenDirs.delete(dir);
       return undefined;
     }
     const hit = this.cache.get(dir);
@@ -60,11 +65,19 @@ export class RunIndex {
       const record = await readRun(dir);
       const e: Cached = { dir, record, mtimeMs: st.mtimeMs, size: st.size };
       this.cache.set(dir, e);
+      this.brokenDirs.delete(dir);
       return e;
-    } catch {
+    } catch (err) {
       this.cache.delete(dir);
-      return undefined; // a folder being written, or foreign
+      // a record that does not validate is shown as broken with its reason, never hidden
+      if (err instanceof BrokenRunError) this.brokenDirs.set(dir, { dir, id: path.basename(dir), reason: err.reason });
+      return undefined;
     }
+  }
+
+  /** The broken run folders under `roots` found by the last `list`. */
+  broken(roots: string[]): BrokenRun[] {
+    return [...this.brokenDirs.values()].filter((b) => roots.some((r) => b.dir.startsWith(r + path.sep))).sort((a, b) => (a.id < b.id ? 1 : -1));
   }
 
   /** The cached record of a folder, without touching the disk. */

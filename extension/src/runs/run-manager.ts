@@ -9,6 +9,8 @@ import type { Ctx } from '../ctx';
 import { config, runnerEnv, runsFolder, workspaceFolderOf } from '../config';
 import { RunnerProcess } from './runner-process';
 import type { RunIndex } from './run-index';
+import { confirmWrites, consentArgs, type WriteConsent, type WriteRefused } from './confirm-writes';
+import { requireTrust } from '../trust';
 import { EXPORT_EXISTS_CODE, type RunnerEvent } from '../../../language-server/core/protocol/runner';
 import { finishMessage, progressText, type RunProgress } from './summaries';
 
@@ -20,7 +22,6 @@ export interface LiveRun extends RunProgress {
   process: RunnerProcess;
 }
 
-export const UNTRUSTED_MESSAGE = 'QRecipe does not run recipes in an untrusted workspace: a run executes native code and onnxruntime on the workspace\'s model files. Trust this workspace (Manage Workspace Trust) to run it.';
 
 /** Context key true while a run is going: `Cancel Run` shows in the palette only then. */
 export const RUN_ACTIVE_CONTEXT = 'qrecipe.runActive';
@@ -64,23 +65,19 @@ export class RunManager implements vscode.Disposable {
   /**
    * Runs a recipe; resolves with the run folder (or undefined if it never started). `rerunOf` (a run
    * folder): run again the recipe that run stored, not the file as it is now (`qrecipe run --rerun`).
-   * A file already at one of the recipe's export paths stops the runner before any compute (QR401):
-   * the user is asked, and the run starts again with `--force` if they agree.
+   * A file already at one of the recipe's export paths stops the runner before any compute (QR401),
+   * and so does a write outside the workspace (`write-refused`): the user is asked, and the run starts
+   * again with `--force` / `--allow-outside` if they agree.
    */
-  async run(recipe: vscode.Uri, opts: { rerunOf?: string; replaceExports?: boolean } = {}): Promise<string | undefined> {
-    if (!vscode.workspace.isTrusted) {
-      void vscode.window.showErrorMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
-        if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
-      });
-      this.ctx.output.warn(`refused to run ${recipe.fsPath}: workspace not trusted`);
-      return undefined;
-    }
+  async run(recipe: vscode.Uri, opts: { rerunOf?: string; replaceExports?: boolean; consent?: WriteConsent } = {}): Promise<string | undefined> {
+    if (!requireTrust(this.ctx, 'Running a recipe')) return undefined;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === recipe.toString());
     if (doc?.isDirty && !opts.rerunOf) await doc.save();
     const ws = workspaceFolderOf(recipe) ?? path.dirname(recipe.fsPath);
     const cfg = config();
     const what = opts.rerunOf ? ['--rerun', opts.rerunOf] : [recipe.fsPath];
-    const args = ['run', ...what, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), ...(opts.replaceExports ? ['--force'] : [])];
+    const consent = { ...opts.consent, ...(opts.replaceExports ? { force: true } : {}) };
+    const args = ['run', ...what, '--json-events', '--device', cfg.device, '--runs', runsFolder(ws), '--workspace', ws, ...consentArgs(consent)];
     this.ctx.log(`run: ${path.basename(recipe.fsPath)} (device ${cfg.device})`);
     const proc = new RunnerProcess(this.ctx.asset('dist/cli.js'), args, { cwd: path.dirname(recipe.fsPath), env: runnerEnv() });
     const live: LiveRun = { recipe: recipe.fsPath, process: proc };
@@ -91,9 +88,11 @@ export class RunManager implements vscode.Disposable {
     let end: Extract<RunnerEvent, { type: 'run-end' }> | undefined;
     let report: ((e: RunnerEvent) => void) | undefined;
     const occupied: string[] = [];
+    let refused: WriteRefused | undefined;
     proc.onLine((l) => this.ctx.output.info(`[runner] ${l}`));
     proc.onEvent((e) => {
       if (e.type === 'run-end') end = e;
+      if (e.type === 'write-refused') refused = e;
       if (e.type === 'log' && e.code === EXPORT_EXISTS_CODE) occupied.push(e.message.split(';')[0]!);
       this.onEvent(live, e);
       report?.(e);
@@ -125,6 +124,10 @@ export class RunManager implements vscode.Disposable {
     this.setActive();
     this.changed.fire({ runId: live.runId, structural: true });
     const name = path.basename(recipe.fsPath);
+    if (refused && end?.status === 'failed') {
+      const again = await confirmWrites(name, refused, opts.consent ?? {});
+      return again ? this.run(recipe, { ...opts, consent: again }) : undefined;
+    }
     if (end?.status === 'failed' && !live.runDir && occupied.length && !opts.replaceExports) {
       const pick = await vscode.window.showWarningMessage(
         `QRecipe: ${name} exports to a file that exists. Replace it?`,

@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import path from 'node:path';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
+import type { BrokenRun } from '../../../language-server/core/runs/store';
 import { glanceMetrics, formatMetric, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
 import { formatBytes } from '../../../language-server/core/format/numbers';
 import { runLabels } from '../../../language-server/core/runs/labels';
@@ -17,6 +18,8 @@ import { runTooltip } from './summaries';
 export type RunsNode =
   | { kind: 'recipe'; recipe: string }
   | { kind: 'run'; id: string; dir: string; recipe: string }
+  /** A run folder whose run.json cannot be used: shown with the reason, never hiding the others. */
+  | ({ kind: 'broken' } & BrokenRun)
   | { kind: 'detail'; label: string; description?: string; tooltip?: string; icon?: string };
 
 const statusIcon: Record<string, vscode.ThemeIcon> = {
@@ -85,7 +88,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
     this.entries = await this.index.list(roots);
     this.labels = new Map();
     const byRecipe = new Map<string, RunRecord[]>();
-    for (const e of this.entries) byRecipe.set(e.record.recipePath, [...(byRecipe.get(e.record.recipePath) ?? []), e.record]);
+    for (const e of this.entries) { const g = byRecipe.get(e.record.recipePath); if (g) g.push(e.record); else byRecipe.set(e.record.recipePath, [e.record]); }
     for (const rs of byRecipe.values()) for (const [id, l] of runLabels(rs)) this.labels.set(id, l);
     return this.entries;
   }
@@ -98,8 +101,10 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
   async getChildren(node?: RunsNode): Promise<RunsNode[]> {
     if (!node) {
       const order: string[] = [];
-      for (const e of await this.allRuns()) if (!order.includes(e.record.recipePath)) order.push(e.record.recipePath);
-      return order.map((recipe) => this.group(recipe));
+      const seen = new Set<string>();
+      for (const e of await this.allRuns()) if (!seen.has(e.record.recipePath)) { seen.add(e.record.recipePath); order.push(e.record.recipePath); }
+      const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => runsFolder(f.uri.fsPath));
+      return [...order.map((recipe): RunsNode => this.group(recipe)), ...this.index.broken(roots).map((b): RunsNode => ({ kind: 'broken', ...b }))];
     }
     if (node.kind === 'recipe') return this.entries.filter((e) => e.record.recipePath === node.recipe).map((e) => this.runNode(e));
     if (node.kind === 'run') {
@@ -152,6 +157,16 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
       item.description = live ? progressText(live) : r?.status === 'succeeded' ? glanceMetrics(r.metrics.compressed) : status;
       if (r) item.tooltip = new vscode.MarkdownString(runTooltip(r, this.label(r)));
       item.contextValue = `qrecipe.run.${status}`;
+      item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
+      return item;
+    }
+    if (node.kind === 'broken') {
+      const item = new vscode.TreeItem(node.id, vscode.TreeItemCollapsibleState.None);
+      item.id = node.dir;
+      item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+      item.description = `broken: ${node.reason}`;
+      item.tooltip = `${node.dir}\n\nThis run's run.json cannot be used: ${node.reason}`;
+      item.contextValue = 'qrecipe.brokenRun';
       item.command = { command: 'qrecipe.openRun', title: 'Open Run', arguments: [node.dir] };
       return item;
     }

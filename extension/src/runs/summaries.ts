@@ -44,9 +44,20 @@ export function exportMessage(e: ExportRecord): string {
 }
 
 /** The Runs view's tooltip of a run (markdown): label, status, settings, metrics with changes, exports. */
+/**
+ * Text from a run.json as markdown that shows it literally: the record is data from disk (possibly
+ * crafted), so no link, image, emphasis or HTML in it may take effect in the tooltip; one line.
+ */
+export function mdText(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\\`*_{}[\]()#!|<>~&]/g, (c) => `\\${c}`)
+    .replace(/^([-+])|^(\d+)([.)])/, (_m, sign: string | undefined, n: string | undefined, p: string | undefined) => (sign ? `\\${sign}` : `${n}\\${p}`)); // no list item
+}
+
 export function runTooltip(r: RunRecord, label: string): string {
-  const lines = [`**${label}** — ${r.status}`, '', `${path.basename(r.recipePath)} · started ${shortTime(r.startedAt)} · ${r.device} · \`${r.id}\``];
-  if (r.settings) lines.push('', Object.values(r.settings).join(' · '));
+  const t = mdText;
+  const lines = [`**${t(label)}** — ${t(r.status)}`, '', `${t(path.basename(r.recipePath))} · started ${t(shortTime(r.startedAt))} · ${t(r.device)} · ${t(r.id)}`];
+  if (r.settings) lines.push('', Object.values(r.settings).map((v) => t(String(v))).join(' · '));
   const keys = orderedKeys(Object.keys(r.metrics.compressed ?? {}));
   if (keys.length) {
     lines.push('', '| | original | compressed | change |', '|---|--:|--:|--:|');
@@ -54,11 +65,12 @@ export function runTooltip(r: RunRecord, label: string): string {
       const o = r.metrics.original?.[k], c = r.metrics.compressed?.[k];
       const d = o !== undefined && c !== undefined ? c - o : undefined;
       const b = isBetter(k, d);
-      lines.push(`| ${metricInfo(k).label} | ${formatMetric(k, o)} | ${formatMetric(k, c)} | ${d === undefined ? '' : `${formatMetricDelta(k, d)}${b === undefined ? '' : b ? ' ✓' : ''}`} |`);
+      // the values are ours (formatted numbers); the metric's name comes from the record
+      lines.push(`| ${t(metricInfo(k).label)} | ${formatMetric(k, o)} | ${formatMetric(k, c)} | ${d === undefined ? '' : `${formatMetricDelta(k, d)}${b === undefined ? '' : b ? ' ✓' : ''}`} |`);
     }
   }
-  for (const e of r.artifacts.exports) lines.push('', `exported \`${path.basename(e.path)}\`: ${e.format}, ${formatBytes(e.bytes)}${e.verified ? ', loads in onnxruntime' : ''}`);
-  if (r.error) lines.push('', `**Error:** ${r.error}`);
+  for (const e of r.artifacts.exports) lines.push('', `exported ${t(path.basename(e.path))}: ${t(e.format)}, ${formatBytes(e.bytes)}${e.verified ? ', loads in onnxruntime' : ''}`);
+  if (r.error) lines.push('', `**Error:** ${t(r.error)}`);
   return lines.join('\n');
 }
 

@@ -80,7 +80,9 @@ export function graphBytes(layer: Pick<LayerInfo, 'tensorName' | 'nodeName' | 'i
     b += tensor(L + 6, [rows, groups, padded / groups], 0) + tensor(L + 7, [rows, groups, 1], 0) + (sym ? 0 : tensor(L + 6, [rows, groups, 1], 0));
     b += node(L + 5, 4, [L + 6], [L + 12], [intAttr(2, 1)]) + (sym ? 0 : node(L + 4, 3, [L + 12, L + 6], [L + 9])) + node(L + 4, 3, [L + 9, L + 7], [L + 8]);
     b += reshape(L + 8, L + 10, 2) + (padded === cols ? 0 : node(L + 16, 5, [L + 10, L + 17, L + 15, L + 15], [L + 10]) + 3 * (tensor(L + 16, [1], 8) + 8));
-    b += layer.transposed ? node(L + 10, 9, [L + 10], [L], [field(4) + 2 + 4]) + (storedOrient ? 0 : reshape(L + 12, L, layer.shape.length)) : reshape(L + 10, L, layer.shape.length);
+    b += layer.transposed
+      ? node(L + 10, 9, [L + 10], [L], [field(4) + 2 + 4]) + (storedOrient ? 0 : reshape(L + 12, L, layer.shape.length))
+      : reshape(L + 10, L, layer.shape.length);
   }
   if (nnz) {
     b += tensor(L + 5, [nnz], 0) * 2 + (halfValues ? 0 : node(TEMP, 4, [L + 5], [TEMP], [intAttr(2, 1)]));

@@ -6,15 +6,24 @@
 import type { LayerInfo, LayerOp, ModelInventory } from './types';
 import { GraphIndex, attrInt, attrInts, type WeightPath } from './graph';
 import { dtypeName, isFloatType, isWeightType, storageBytes } from './dtype';
-import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, type OnnxModel, type LoadOptions } from './reader';
+import { loadModel, defaultOpset, graphTensors, tensorElements, tensorFloat32, isExternal, externalRef, ModelFileError, type OnnxModel, type LoadOptions } from './reader';
+import { graphProblem } from './graph-check';
+import { MAX_SHARED_NAMES } from '../util/limits';
 import { aliasesOf, nameFromMetadata, nameFromNode, nameFromTensor, uniqueName } from './naming';
 import type { NodeProto } from './onnx-proto';
 
 export type ReadInventoryOptions = LoadOptions;
 
-/** Reads a model file and lists its compressible layers (the language server's entry point). */
+/**
+ * Reads a model file and lists its compressible layers (the language server's and the runner's
+ * preflight entry point). A malformed graph (cycle, self-loop, missing input, value produced twice)
+ * is refused here, naming the node, so nothing is computed on it.
+ */
 export async function readInventory(path: string, opts: ReadInventoryOptions = {}): Promise<ModelInventory> {
-  return inventoryOf(await loadModel(path, opts));
+  const model = await loadModel(path, opts);
+  const bad = graphProblem(model.proto.graph ?? {});
+  if (bad) throw new ModelFileError(model.path, `malformed graph: ${bad}`);
+  return inventoryOf(model);
 }
 
 interface Candidate { node: NodeProto; op: LayerOp; weight: WeightPath; inputName: string }
@@ -148,6 +157,7 @@ function describe(model: OnnxModel, index: GraphIndex, c: Candidate): Omit<Layer
 export function inventoryOf(model: OnnxModel): ModelInventory {
   const index = new GraphIndex(model.proto.graph ?? {});
   const used = new Set<string>();
+  const numbered = new Map<string, number>();
   const perOp = new Map<string, number>();
   const layers: LayerInfo[] = [];
   for (const c of findCandidates(index)) {
@@ -155,20 +165,25 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
     if (!d) continue;
     const k = perOp.get(c.op) ?? 0;
     perOp.set(c.op, k + 1);
-    const name = uniqueName([nameFromMetadata(c.node), nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used);
+    const name = uniqueName([nameFromMetadata(c.node), nameFromTensor(d.tensorName), nameFromNode(c.node.name, c.op), `${c.op.toLowerCase()}.${k}`], used, numbered);
     const aliases = aliasesOf(name);
     layers.push({ name, ...d, ...(aliases.length ? { aliases } : {}) });
   }
   const byTensor = new Map<string, LayerInfo[]>();
-  for (const l of layers) byTensor.set(l.tensorName, [...(byTensor.get(l.tensorName) ?? []), l]);
+  for (const l of layers) { const g = byTensor.get(l.tensorName); if (g) g.push(l); else byTensor.set(l.tensorName, [l]); }
   for (const group of byTensor.values()) {
-    if (group.length > 1) for (const l of group) l.sharedWith = group.filter((o) => o !== l).map((o) => o.name);
+    // at most MAX_SHARED_NAMES others each: a weight read by 100k nodes must not make 10^10 names
+    if (group.length > 1) for (const l of group) l.sharedWith = group.slice(0, MAX_SHARED_NAMES + 1).filter((o) => o !== l).slice(0, MAX_SHARED_NAMES).map((o) => o.name);
   }
   let totalParams = 0;
   let totalBytes = 0;
+  const externalFiles = new Set<string>();
   let externalBytes = 0;
   for (const { tensor } of graphTensors(model)) {
-    if (isExternal(tensor)) externalBytes += storageBytes(tensor.dataType, tensorElements(tensor));
+    if (isExternal(tensor)) {
+      externalFiles.add(externalRef(model, tensor).file);
+      externalBytes += storageBytes(tensor.dataType, tensorElements(tensor));
+    }
     if (!isWeightType(tensor.dataType)) continue;
     const n = tensorElements(tensor);
     totalParams += n;
@@ -178,7 +193,7 @@ export function inventoryOf(model: OnnxModel): ModelInventory {
   const own = storedOnce(layers);
   return {
     path: model.path, opset: defaultOpset(model), opTypes, layers, totalParams, totalBytes, fileBytes: model.fileBytes + externalBytes,
-    layerParams: own.params, layerBytes: own.bytes,
+    layerParams: own.params, layerBytes: own.bytes, ...(externalFiles.size ? { externalFiles: [...externalFiles] } : {}),
   };
 }
 /**

@@ -82,15 +82,18 @@ export function aliasesOf(name: string): string[] {
   return m ? [`${m[1]}self_attn${m[2]}`] : [];
 }
 
-/** Picks the first unused candidate; when all are taken, numbers the first one. */
-export function uniqueName(candidates: (string | undefined)[], used: Set<string>): string {
+/**
+ * Picks the first unused candidate; when all are taken, numbers the first one. `next` remembers the
+ * next number per base, so a model with 100k layers of one name is numbered in linear time.
+ */
+export function uniqueName(candidates: (string | undefined)[], used: Set<string>, next = new Map<string, number>()): string {
   const list = candidates.filter((c): c is string => !!c);
   for (const c of list) {
     if (!used.has(c)) { used.add(c); return c; }
   }
   const base = list[0] ?? 'layer';
-  for (let k = 2; ; k++) {
+  for (let k = next.get(base) ?? 2; ; k++) {
     const c = `${base}_${k}`;
-    if (!used.has(c)) { used.add(c); return c; }
+    if (!used.has(c)) { used.add(c); next.set(base, k + 1); return c; }
   }
 }

@@ -9,6 +9,7 @@
  * stored in uint8 uses 16 values). Provenance is the model's `metadata_props` (QRecipe writes
  * `qrecipe.*` keys on export, `PROVENANCE_KEYS`).
  */
+import { pushAll } from '../util/arrays';
 import type { LayerInfo } from './types';
 import type { NodeProto, TensorProto } from './onnx-proto';
 import { GraphIndex, attrInt } from './graph';
@@ -259,7 +260,7 @@ export function formatModelSummary(s: ModelSummary): string {
   }
   if (s.quantized.length) {
     out.push(`Quantised layers (${s.quantized.length}):`);
-    out.push(...table(['layer', 'encoding', 'rows x cols', 'bits', 'group', 'params', 'bytes'], s.quantized.map((q) => [
+    pushAll(out, table(['layer', 'encoding', 'rows x cols', 'bits', 'group', 'params', 'bytes'], s.quantized.map((q) => [
       q.name, q.encoding, `${q.rows} x ${q.cols}`, q.bits === q.storedBits ? `${q.bits}` : `${q.bits} (in ${q.storedBits})`,
       q.group === 'channel' ? 'channel' : String(q.group), q.params.toLocaleString('en-US'), formatBytes(q.bytes),
     ]), new Set([3, 5, 6])));
@@ -269,7 +270,7 @@ export function formatModelSummary(s: ModelSummary): string {
   }
   if (s.layers.length) {
     out.push(`${s.quantized.length ? 'Float layers' : 'Compressible layers'} (${s.layers.length}):`);
-    out.push(...table(['layer', 'op', 'shape', 'rows x cols', 'dtype', 'params', 'bytes'], s.layers.map((l) => [
+    pushAll(out, table(['layer', 'op', 'shape', 'rows x cols', 'dtype', 'params', 'bytes'], s.layers.map((l) => [
       l.name, l.op + (l.groups && l.groups > 1 ? `/g${l.groups}` : ''), l.shape.join('x'), `${l.rows} x ${l.cols}`,
       l.dtype, l.params.toLocaleString('en-US'), formatBytes(l.bytes),
     ]), new Set([5, 6])));

@@ -41,7 +41,7 @@ export interface LayerInfo {
   /** Conv only: kernel spatial size and `group` attribute (groups > 1: grouped/depthwise). */
   kernel?: number[];
   groups?: number;
-  /** Names of other layers that consume the same stored tensor (tied weights). */
+  /** Names of other layers that consume the same stored tensor (tied weights; the first 32 when there are more). */
   sharedWith?: string[];
   /** Other names patterns match this layer by (naming.ts: the genai builder's `attn` = `self_attn`). */
   aliases?: string[];
@@ -62,4 +62,6 @@ export interface ModelInventory {
   /** Parameters and bytes of the layers' weights, a tensor shared by tied layers counted once. */
   layerParams: number;
   layerBytes: number;
+  /** Absolute paths of the external-data side files the model reads (inputs: never written over). */
+  externalFiles?: string[];
 }

@@ -37,6 +37,10 @@ export type RunnerEvent =
   /** `code` is a diagnostic's (QR102...); a located log prints as `file:line:col: level CODE: message`. */
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string; code?: string; file?: string; line?: number; column?: number }
   | { type: 'artifact'; kind: 'model' | 'export' | 'report'; path: string; bytes: number }
+  /** The run refused to write these paths (before anything ran): outside the workspace or over an
+   *  existing file (the user may allow: `--allow-outside`, `--force`), or over an input or into the
+   *  run store (never). Followed by `log` errors and `run-end` failed. */
+  | { type: 'write-refused'; problems: { kind: 'outside' | 'exists' | 'protected'; path: string; message: string }[] }
   /** The answer of an analysis command (`sensitivity`, `spade`), just before `run-end`. */
   | { type: 'result'; command: 'sensitivity'; data: SensitivityResult }
   | { type: 'result'; command: 'spade'; data: SpadeResult }
@@ -69,6 +73,8 @@ export function isRunnerEvent(v: unknown): v is RunnerEvent {
     case 'log': return (v.level === 'info' || v.level === 'warning' || v.level === 'error') && str(v.message) && opt(v.code, str)
       && opt(v.file, str) && opt(v.line, num) && opt(v.column, num);
     case 'artifact': return (v.kind === 'model' || v.kind === 'export' || v.kind === 'report') && str(v.path) && num(v.bytes);
+    case 'write-refused': return Array.isArray(v.problems) && v.problems.every((p) => isObj(p)
+      && (p.kind === 'outside' || p.kind === 'exists' || p.kind === 'protected') && str(p.path) && str(p.message));
     case 'result':
       if (!isObj(v.data) || v.data.version !== 1) return false;
       if (v.command === 'sensitivity') return str(v.data.recipe) && Array.isArray(v.data.layers) && Array.isArray(v.data.measured) && isObj(v.data.budget);
@@ -113,6 +119,8 @@ export interface RunRecord {
   versions: { qrecipe: string; addon?: string; onnxruntime: string; node: string };
   device: string;
   pid: number;
+  /** Identity of the runner process beside its pid (Linux: boot id and start time), so a reused pid is not taken for it. */
+  pidStart?: string;
   startedAt: string;
   endedAt?: string;
   stageSeconds: Partial<Record<StageKind, number>>;

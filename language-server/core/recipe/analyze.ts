@@ -9,16 +9,18 @@ import path from 'node:path';
 import type { ModelInventory } from '../model/types';
 import { Checker } from './analysis/context';
 import { checkDatasets, checkTokenizerVocab, DataRefs } from './analysis/datasets';
-import { checkExportForms, checkExportGroups } from './analysis/export';
+import { checkExportForms, checkExportGroups, checkExportPaths } from './analysis/export';
 import { loadRecipe } from './analysis/imports';
 import { checkStages } from './analysis/stage';
 import type { Analysis } from './analysis/types';
 import { diag } from './diagnostics';
 import type { AnalysisHost } from './host';
-import { lower } from './lower';
-import { parse } from './parser';
+import { lowerSteps } from './lower';
+import { parseSteps } from './parser';
 import type { ResolvedStage } from './resolved';
 import { modelMemo } from './stage-model';
+import { drainSliced } from '../util/cancel';
+import { ANALYSIS_SLICE_MS } from '../util/limits';
 
 export type { Analysis, PatternInfo, Reference, StageEstimate } from './analysis/types';
 export type { ResolvedStage };
@@ -31,11 +33,13 @@ export async function analyze(
   file: string, text: string, host: AnalysisHost, signal?: AbortSignal, previous?: Analysis,
 ): Promise<Analysis> {
   const absFile = path.resolve(file);
-  const parsed = parse(text, previous?.file === absFile ? previous.parse : undefined);
-  const doc = lower(absFile, text, parsed.tree);
+  // in slices: a large recipe never keeps the language server from answering other requests, and
+  // a newer edit aborts this analysis between two slices
+  const parsed = await drainSliced(parseSteps(text, previous?.file === absFile ? previous.parse : undefined), ANALYSIS_SLICE_MS, signal);
+  const doc = await drainSliced(lowerSteps(absFile, text, parsed.tree), ANALYSIS_SLICE_MS, signal);
   const result: Analysis = {
     file: absFile, parse: parsed, doc, diagnostics: [...parsed.errors, ...doc.diagnostics],
-    patterns: [], references: [], estimates: [], datasets: [], presets: [],
+    patterns: [], references: [], estimates: [], datasets: [], presets: [], imports: [],
     recipe: { file: absFile, datasets: [], stages: [] },
   };
   const c = new Checker(result, host, signal);
@@ -46,6 +50,7 @@ export async function analyze(
     const message = `Internal error in the analysis (please report): ${e instanceof Error ? e.message : String(e)}`;
     result.diagnostics.push(diag('QR199', 0, 0, message));
   }
+  result.imports = [...c.docs.keys()].filter((f) => f !== absFile);
   result.diagnostics.sort((a, b) => a.start - b.start || a.end - b.end);
   return result;
 }
@@ -88,7 +93,8 @@ async function run(c: Checker, text: string): Promise<void> {
   // model-aware results of unchanged stages come from here (see stage-model.ts)
   c.memo = inv ? modelMemo(inv) : undefined;
 
-  checkStages(c, m, refs);
+  await checkStages(c, m, refs);
   checkExportGroups(c, m);
   checkExportForms(c, m);
+  checkExportPaths(c, m);
 }

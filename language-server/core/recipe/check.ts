@@ -3,9 +3,8 @@
  * diagnostics as `file:line:col: severity code: message` lines or as JSON records.
  */
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { analyze, type Analysis } from './analyze';
-import { fileSystemHost } from './host';
+import { fileSystemHost, readRecipeText, recipeFolderRules, type WriteRules } from './host';
 import { InventoryCache, type InventoryReader } from './inventory-cache';
 import type { Range, Severity } from './diagnostics';
 
@@ -16,13 +15,21 @@ export interface CheckRecord { code: string; severity: Severity; range: Range; m
 export interface StoredRecipe { text: string; imports?: Record<string, string> }
 
 /**
- * Analyses the recipe `file`: its text on disk, or `stored` (a run's copy, analysed as if it were at
- * `file`, its imports from the stored texts). `imports` are the texts of the recipes it imported.
+ * Analyses the recipe `file`: its text on disk (a regular file, bounded, BOM ignored), or `stored`
+ * (a run's copy, analysed as if it were at `file`, its imports from the stored texts). `imports` are
+ * the texts of the recipes it imported. `write` says where a run may write (export paths are checked
+ * against it, QR130/QR131); by default the recipe's folder and its `.qrecipe/runs`.
  */
-export async function checkFile(file: string, reader?: InventoryReader, stored?: StoredRecipe): Promise<{ analysis: Analysis; records: CheckRecord[]; imports: Record<string, string> }> {
+export async function checkFile(
+  file: string,
+  reader?: InventoryReader,
+  write?: WriteRules,
+  stored?: StoredRecipe,
+): Promise<{ analysis: Analysis; records: CheckRecord[]; imports: Record<string, string> }> {
   const abs = path.resolve(file);
-  const text = stored ? stored.text : await readFile(abs, 'utf8');
-  const host = fileSystemHost(reader ? new InventoryCache(reader).provider : undefined);
+  const text = stored ? stored.text : await readRecipeText(abs);
+  const rules = write ?? recipeFolderRules(abs);
+  const host = fileSystemHost(reader ? new InventoryCache(reader).provider : undefined, () => rules);
   const imports: Record<string, string> = {};
   const read = host.readFile;
   host.readFile = async (p) => {

@@ -2,6 +2,8 @@
  * Diagnostics of the recipe language: one table of stable codes (documented in
  * docs/recipe-language.md) and the diagnostic record produced by the parser and the analysis.
  */
+import { MAX_SUGGESTION_CANDIDATES } from '../util/limits';
+
 export type Severity = 'error' | 'warning' | 'info' | 'hint';
 
 export const CODES = {
@@ -26,7 +28,7 @@ export const CODES = {
   QR112: { severity: 'error', title: 'unknown data set or preset' },
   QR113: { severity: 'error', title: 'missing required item' },
   QR114: { severity: 'warning', title: 'incompatible or ineffective combination' },
-  QR115: { severity: 'error', title: 'invalid regular expression' },
+  QR115: { severity: 'error', title: 'invalid or refused regular expression' },
   QR116: { severity: 'error', title: 'file not found' },
   QR117: { severity: 'error', title: 'import problem' },
   QR118: { severity: 'warning', title: 'suspicious stage order' },
@@ -34,6 +36,9 @@ export const CODES = {
   QR120: { severity: 'error', title: 'tokenizer cannot be used' },
   QR121: { severity: 'error', title: 'tokenizer does not fit the model' },
   QR122: { severity: 'error', title: 'export format cannot store the compressed form' },
+  QR130: { severity: 'error', title: 'export path outside the workspace' },
+  QR131: { severity: 'error', title: 'export path overwrites an input or the run store' },
+  QR132: { severity: 'warning', title: 'file too large to check while typing' },
   QR199: { severity: 'error', title: 'internal error of the analysis (a bug: please report it)' },
   // model-aware
   QR201: { severity: 'warning', title: 'pattern matches no layer' },
@@ -113,15 +118,22 @@ export function editDistance(a: string, b: string): number {
   return d[m][n];
 }
 
-/** The closest candidate within a distance that grows with the word length, or undefined. */
+/**
+ * The closest candidate within a distance that grows with the word length, or undefined. Bounded
+ * work on any input: candidates whose length differs by more than the limit cannot be near and are
+ * skipped before the edit distance, and at most MAX_SUGGESTION_CANDIDATES are looked at.
+ */
 export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   const w = word.toLowerCase();
+  const limit = word.length <= 3 ? 1 : word.length <= 6 ? 2 : 3;
+  let seen = 0;
   for (const c of candidates) {
+    if (++seen > MAX_SUGGESTION_CANDIDATES) break;
+    if (Math.abs(c.length - w.length) > limit) continue;
     const dd = editDistance(w, c.toLowerCase());
     if (dd < bestD) { bestD = dd; best = c; }
   }
-  const limit = word.length <= 3 ? 1 : word.length <= 6 ? 2 : 3;
   return bestD <= limit ? best : undefined;
 }

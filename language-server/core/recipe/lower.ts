@@ -3,6 +3,8 @@
  * schema's type, range and unit checks (QR1xx; each value type's checker is in values.ts). Imports,
  * name references and the model are handled later by `analyze.ts`. Never throws.
  */
+import { pushAll } from '../util/arrays';
+import { drain } from '../util/cancel';
 import path from 'node:path';
 import { stringValue, type Token } from './lexer';
 import {
@@ -89,11 +91,19 @@ function moveStage(s: DocStage, d: number): DocStage {
 }
 
 export function lower(file: string, text: string, tree: FileNode): Doc {
+  return drain(lowerSteps(file, text, tree));
+}
+
+/** `lower` as steps (yields every few hundred items), for `drainSliced` (core/util/cancel.ts). */
+export function* lowerSteps(file: string, text: string, tree: FileNode): Generator<void, Doc, void> {
   const doc: Doc = {
     file, text, lines: new LineIndex(text), tree, uses: [], models: [], data: [], presets: [], stages: [], diagnostics: [],
   };
   const dir = path.dirname(file);
   const out = doc.diagnostics;
+  // duplicate names found by map, not by scanning the list (100k data sets stay linear)
+  const dataByName = new Map<string, DocNamed>();
+  const presetByName = new Map<string, DocNamed>();
   const loc = (start: number, end: number): Loc => ({ file, start, end });
   const tl = (t: Token): Loc => loc(t.start, t.end);
   const absPath = (s: string): string => path.resolve(dir, s);
@@ -156,7 +166,7 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
       if (!v) continue;
       if (spec.type.kind === 'patterns') {
         const list = spec.name === 'targets' ? sink.targets : sink.ignore;
-        list?.push(...(v.value as Val<string>[]));
+        if (list) pushAll(list, v.value as Val<string>[]);
         continue;
       }
       if (spec.type.kind === 'pattern-block') {
@@ -185,7 +195,9 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
   function walkNoBlock(_block: BlockNode): void { /* reported at the owner */ }
 
   const topNames = KEYWORDS.map((k) => k.name);
+  let steps = 0;
   for (const item of tree.items) {
+    if ((++steps & 255) === 0) yield;
     if (item.kind !== 'Item') continue;
     const kw = item.keyword.text;
     const spec = KEYWORD_BY_NAME.get(kw);
@@ -251,11 +263,12 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
         out.push(diag('QR111', start, end, `\`${named.name}\` is a built-in preset: choose another name.`));
       }
       const list = kw === 'data' ? doc.data : doc.presets;
-      const dup = list.find((d) => d.name === named.name);
+      const byName = kw === 'data' ? dataByName : presetByName;
+      const dup = byName.get(named.name);
       if (dup) {
         const at = doc.lines.position(dup.loc.start).line + 1;
         out.push(diag('QR111', start, end, `A ${kw} named \`${named.name}\` already exists on line ${at}: rename one of them.`));
-      } else list.push(named);
+      } else { list.push(named); byName.set(named.name, named); }
       return;
     }
     const kind = kw as StageKind;
@@ -275,7 +288,7 @@ export function lower(file: string, text: string, tree: FileNode): Doc {
       }
     }
     if (hit && hit.file === file && (hit.line === line || !hit.diagnostics.some((d) => d.code === 'QR109'))) {
-      out.push(...hit.diagnostics);
+      pushAll(out, hit.diagnostics);
       doc.stages.push(hit.stage);
       return;
     }

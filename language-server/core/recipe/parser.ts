@@ -4,6 +4,8 @@
  * a block, a top-level keyword closes an unclosed block; a value without a key becomes an error node.
  * The parser reads the schema only for arity: how many identifier values a key takes.
  */
+import { pushAll } from '../util/arrays';
+import { drain } from '../util/cancel';
 import { lex, isTrivia, type Token } from './lexer';
 import { type BlockKind, KEYWORD_BY_NAME, keySpec, overrideBlockOf } from './schema';
 import { isNode, type BlockNode, type EntryNode, type ErrorNode, type FileNode, type ItemNode } from './syntax';
@@ -30,8 +32,30 @@ const isTopKeyword = (t: Token): boolean => t.kind === 'ident' && KEYWORD_BY_NAM
  * the result is the same as without it.
  */
 export function parse(text: string, previous?: ParseResult): ParseResult {
+  return drain(parseSteps(text, previous));
+}
+
+/** Text lexed per step (cut after a newline: no token spans one, so the tokens are the same). */
+const LEX_CHUNK = 1 << 16;
+
+/**
+ * `parse` as steps (a generator that yields every few hundred items), for callers that must stay
+ * responsive on large input: `drainSliced(parseSteps(text), ms)` (core/util/cancel.ts).
+ */
+export function* parseSteps(text: string, previous?: ParseResult): Generator<void, ParseResult, void> {
   const plan = previous ? planReuse(previous, text) : undefined;
-  const tokens = plan ? plan.tokens : lex(text);
+  let tokens: Token[];
+  if (plan) tokens = plan.tokens;
+  else {
+    tokens = [];
+    for (let a = 0; a < text.length;) {
+      const nl = text.indexOf('\n', a + LEX_CHUNK);
+      const b = nl < 0 ? text.length : nl + 1;
+      pushAll(tokens, lex(text, a, b));
+      a = b;
+      if (a < text.length) yield;
+    }
+  }
   const errors: Diagnostic[] = plan ? [...plan.headErrors] : [];
   let pos = plan ? plan.startPos : 0;
   const peek = (k = 0): Token | undefined => tokens[pos + k];
@@ -188,11 +212,13 @@ export function parse(text: string, previous?: ParseResult): ParseResult {
 
   const file: FileNode = { kind: 'File', items: [], start: 0, end: text.length, children: [] };
   if (plan) for (const c of plan.headChildren) { file.children.push(c); if (isNode(c)) file.items.push(c as ItemNode | ErrorNode); }
+  let steps = 0;
   while (pos < tokens.length) {
+    if ((++steps & 255) === 0) yield;
     const tail = plan?.tailAt(pos);
     if (tail) {
       for (const c of tail.children) { file.children.push(c); if (isNode(c)) file.items.push(c as ItemNode | ErrorNode); }
-      errors.push(...tail.errors);
+      pushAll(errors, tail.errors);
       break;
     }
     const t = tokens[pos];

@@ -2,9 +2,12 @@
  * Layer patterns, as in llm-compressor: `re:REGEX` (matched from the start of the layer name, like
  * Python's re.match), globs with `*` and `?` (whole name), op names (`Linear` = MatMul + Gemm,
  * `MatMul`, `Gemm`, `Conv`/`Conv2d`, `Gather`/`Embedding`) and exact layer names. A layer's
- * aliases (`LayerInfo.aliases`, see model/naming.ts) match as its name does.
+ * aliases (`LayerInfo.aliases`, see model/naming.ts) match as its name does. Every form matches in
+ * time linear in the name's length: regular expressions through the NFA/DFA engine of regex.ts
+ * (never JavaScript's backtracking RegExp), globs by leftmost segment search (below).
  */
 import type { LayerInfo, LayerOp } from '../model/types';
+import { LinearRegex } from './regex';
 
 export type PatternKind = 'regex' | 'glob' | 'op' | 'name';
 
@@ -26,10 +29,13 @@ const OP_NAMES: Record<string, LayerOp[]> = {
 /** The op names a pattern may use, for completion and docs. */
 export const PATTERN_OP_NAMES = Object.keys(OP_NAMES);
 
-const cache = new Map<string, CompiledPattern | { error: string }>();
+/** Why a pattern cannot be used; `refused`: a valid regular expression refused to keep matching linear. */
+export interface PatternError { error: string; refused?: boolean }
+
+const cache = new Map<string, CompiledPattern | PatternError>();
 
 /** Compiles a pattern (memoised); returns an error message for an invalid regular expression. */
-export function compilePattern(text: string): CompiledPattern | { error: string } {
+export function compilePattern(text: string): CompiledPattern | PatternError {
   let c = cache.get(text);
   if (!c) {
     if (cache.size > 5000) cache.clear();
@@ -39,15 +45,11 @@ export function compilePattern(text: string): CompiledPattern | { error: string 
   return c;
 }
 
-function compile(text: string): CompiledPattern | { error: string } {
+function compile(text: string): CompiledPattern | PatternError {
   if (text.startsWith('re:')) {
-    const body = text.slice(3);
-    try {
-      const re = new RegExp(`^(?:${body})`);
-      return { text, kind: 'regex', test: (l) => anyName(l, (n) => re.test(n)) };
-    } catch (e) {
-      return { error: e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e) };
-    }
+    const re = LinearRegex.compile(text.slice(3));
+    if (!(re instanceof LinearRegex)) return re;
+    return { text, kind: 'regex', test: (l) => anyName(l, (n) => re.matchesPrefix(n)) };
   }
   const ops = OP_NAMES[text];
   if (ops) return { text, kind: 'op', test: (l) => l.name === text || ops.includes(l.op) };
@@ -57,8 +59,8 @@ function compile(text: string): CompiledPattern | { error: string } {
     return { text, kind: 'glob', prefix, test: (l) => anyName(l, (n) => n.startsWith(prefix)) };
   }
   if (/[*?]/.test(text)) {
-    const re = new RegExp(`^${text.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-    return { text, kind: 'glob', test: (l) => anyName(l, (n) => re.test(n)) };
+    const m = globMatcher(text);
+    return { text, kind: 'glob', test: (l) => anyName(l, m) };
   }
   return { text, kind: 'name', exact: text, test: (l) => anyName(l, (n) => n === text) };
 }
@@ -67,7 +69,46 @@ function anyName(l: LayerInfo, f: (name: string) => boolean): boolean {
   return f(l.name) || (l.aliases?.some(f) ?? false);
 }
 
-export function isCompiled(p: CompiledPattern | { error: string }): p is CompiledPattern {
+/**
+ * A whole-name glob (`*` any run of characters, `?` one character) as a function of the name. The
+ * pattern is cut at its stars; the first piece must start the name, the last must end it, and each
+ * piece between is found leftmost after the previous one (leftmost is always safe for globs, so
+ * nothing is ever retried): O(name length · piece length), never exponential. `anyChar: false`
+ * makes `?` a literal.
+ */
+export function globMatcher(glob: string, opts: { anyChar?: boolean } = {}): (name: string) => boolean {
+  const pieces = glob.split('*');
+  const q = opts.anyChar === false ? '' : '?';
+  const at = (piece: string, name: string, i: number): boolean => {
+    for (let k = 0; k < piece.length; k++) if (piece[k] !== q && piece[k] !== name[i + k]) return false;
+    return true;
+  };
+  if (pieces.length === 1) return (name) => name.length === glob.length && at(glob, name, 0);
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  const middle = pieces.slice(1, -1).filter((p) => p.length > 0); // `**` is `*`
+  return (name) => {
+    if (name.length < first.length + last.length) return false;
+    const end = name.length - last.length;
+    if (!at(first, name, 0) || !at(last, name, end)) return false;
+    let pos = first.length;
+    for (const p of middle) {
+      let i = pos;
+      while (i + p.length <= end && !at(p, name, i)) i++;
+      if (i + p.length > end) return false;
+      pos = i + p.length;
+    }
+    return true;
+  };
+}
+
+/** The QR115 message of a pattern that cannot be used. */
+export function patternMessage(e: PatternError): string {
+  return e.refused ? `Regular expression refused: ${e.error}. Layer patterns run in linear time (docs/recipe-language.md, Layer selection); rewrite it without this construct.`
+    : `Invalid regular expression: ${e.error}.`;
+}
+
+export function isCompiled(p: CompiledPattern | PatternError): p is CompiledPattern {
   return (p as CompiledPattern).test !== undefined;
 }
 

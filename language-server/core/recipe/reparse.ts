@@ -134,7 +134,8 @@ function countNewlines(t: string, from: number, to: number): number {
 }
 
 function moveToken(t: Token, d: number): Token {
-  return t.unterminated ? { kind: t.kind, start: t.start + d, end: t.end + d, text: t.text, unterminated: true } : { kind: t.kind, start: t.start + d, end: t.end + d, text: t.text };
+  const moved = { kind: t.kind, start: t.start + d, end: t.end + d, text: t.text };
+  return t.unterminated ? { ...moved, unterminated: true } : moved;
 }
 
 /** A copy of `x` whose tokens are taken, in document order, from `next` (the moved tokens). */

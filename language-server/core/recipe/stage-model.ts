@@ -13,6 +13,7 @@
  * Everything handed out here (arrays, per-layer records, parameter objects) is shared by every
  * analysis that hits the memo: read it, never mutate it.
  */
+import { maxOf, minOf } from '../util/arrays';
 import type { LayerInfo, ModelInventory } from '../model/types';
 import type { AllocateParams, PruneParams, QuantParams } from './resolved';
 import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledPattern, type LayerIndex } from './patterns';
@@ -244,7 +245,13 @@ export class ModelMemo {
    * An allocate stage; as `quantize`. Each layer is offered the candidates its export encoding
    * stores without a wider slot (offeredWidths); the others are reported (`dropped`).
    */
-  allocate(sel: StageSelection, params: AllocateParams, overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[], format: ExportFormat, overridesKey = keyOf(overrides)): AllocateModel {
+  allocate(
+    sel: StageSelection,
+    params: AllocateParams,
+    overrides: OverrideSpec<{ bits?: number; candidates?: number[] }>[],
+    format: ExportFormat,
+    overridesKey = keyOf(overrides),
+  ): AllocateModel {
     return this.memo(`a${format}${sel.key}${keyOf(params)}${overridesKey}`, () => {
       const { hits, overrideHits, overrideNames } = this.matchOverrides(sel, overrides);
       const sel2 = sel.selected;
@@ -262,7 +269,7 @@ export class ModelMemo {
           if (o.params.candidates) { c = o.params.candidates; source = i; pinned = false; }
           if (o.params.bits) { c = [o.params.bits]; source = i; pinned = true; }
         }
-        const encoding = this.layerBytes(l, layout(Math.max(...c)), format).encoding;
+        const encoding = this.layerBytes(l, layout(maxOf(c)), format).encoding;
         // a pin is what was asked for (reported when stored wider); candidates become their slots' widths
         const ok = pinned ? c : offeredWidths(c, encoding, int4);
         perLayer[l.name] = { candidates: ok };
@@ -404,7 +411,7 @@ function divisibility(sel: LayerInfo[], width: (k: number) => number | 'channel'
 
 function budgetProblem(p: AllocateParams, sel: LayerInfo[], lo: (k: number) => number, hi: (k: number) => number, minB: number, maxB: number): AllocateModel['budget'] {
   if (p.budget.kind === 'bits') {
-    const minBits = Math.min(...sel.map((_, k) => lo(k)));
+    const minBits = minOf(sel.map((_, k) => lo(k)));
     const P = sel.reduce((a, l) => a + l.params, 0);
     const minAvg = sel.reduce((a, l, k) => a + lo(k) * l.params, 0) / P;
     const maxAvg = sel.reduce((a, l, k) => a + hi(k) * l.params, 0) / P;

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { diag, didYouMean, type Diagnostic } from './diagnostics';
 import { isTrivia, lex, splitNumber, stringValue, type Token } from './lexer';
-import { compilePattern, isCompiled } from './patterns';
+import { compilePattern, isCompiled, patternMessage } from './patterns';
 import { BUILTIN_PRESETS, SIZE_UNITS, type KeySpec, type ValueType } from './schema';
 import type { EntryNode } from './syntax';
 
@@ -172,7 +172,7 @@ const patterns: Checker<'patterns'> = (c) => {
     }
     const s = stringValue(v);
     const compiled = compilePattern(s);
-    if (!isCompiled(compiled)) { c.report(diag('QR115', v.start, v.end, `Invalid regular expression: ${compiled.error}.`)); continue; }
+    if (!isCompiled(compiled)) { c.report(diag('QR115', v.start, v.end, patternMessage(compiled))); continue; }
     if (!s) { c.report(diag('QR107', v.start, v.end, 'The pattern is empty.')); continue; }
     pats.push({ value: s, loc: c.tl(v), entry: c.entry });
   }
@@ -185,7 +185,7 @@ const patternBlock: Checker<'pattern-block'> = (c) => {
   c.extra(1);
   const s = stringValue(vs[0]);
   const compiled = compilePattern(s);
-  if (!isCompiled(compiled)) return c.report(diag('QR115', vs[0].start, vs[0].end, `Invalid regular expression: ${compiled.error}.`));
+  if (!isCompiled(compiled)) return c.report(diag('QR115', vs[0].start, vs[0].end, patternMessage(compiled)));
   if (!e.block) return c.report(diag('QR107', e.start, e.end, 'An override needs a block: `override "pattern" { bits 8 }`.'));
   return c.first(s);
 };

@@ -4,6 +4,7 @@
  * Compare webview.
  */
 import type { LayerResult, Metrics, RunRecord } from '../protocol/runner';
+import { MAX_DIFF_EDITS } from '../util/limits';
 
 export interface MetricRow {
   name: string;
@@ -54,8 +55,9 @@ export function compareRuns(records: RunRecord[]): Comparison {
   const layerNames: string[] = [];
   const seen = new Set<string>();
   for (const r of records) for (const l of r.layers) if (!seen.has(l.name)) { seen.add(l.name); layerNames.push(l.name); }
+  const merged = records.map((r) => mergedLayers(r.layers));
   const layers = layerNames.map((name) => {
-    const runs = records.map((r) => mergedLayer(r.layers, name));
+    const runs = merged.map((m) => m.get(name));
     return { name, runs, differs: new Set(runs.map(layerSetting)).size > 1 };
   });
 
@@ -64,35 +66,98 @@ export function compareRuns(records: RunRecord[]): Comparison {
 }
 
 /**
- * A layer may get results from several stages (prune then quantize): later fields win, and the
- * methods are joined (`sparsegpt+gptq`).
+ * Each layer's results merged: a layer may get results from several stages (prune then quantize):
+ * later fields win, and the methods are joined (`sparsegpt+gptq`). One pass by map (a run of 100k
+ * layers must not be searched once per layer).
  */
-function mergedLayer(results: LayerResult[], name: string): LayerResult | undefined {
-  const hits = results.filter((l) => l.name === name);
-  if (!hits.length) return undefined;
-  const merged: LayerResult = Object.assign({}, ...hits);
-  const methods = [...new Set(hits.flatMap((h) => (h.method ? [h.method] : [])))];
-  if (methods.length > 1) merged.method = methods.join('+');
-  return merged;
+function mergedLayers(results: LayerResult[]): Map<string, LayerResult> {
+  const out = new Map<string, LayerResult>();
+  const methods = new Map<string, string[]>();
+  for (const l of results) {
+    out.set(l.name, Object.assign(out.get(l.name) ?? {}, l));
+    if (!l.method) continue;
+    const m = methods.get(l.name);
+    if (!m) methods.set(l.name, [l.method]);
+    else if (!m.includes(l.method)) m.push(l.method);
+  }
+  for (const [name, m] of methods) if (m.length > 1) out.get(name)!.method = m.join('+');
+  return out;
 }
 
-/** Longest-common-subsequence line diff; recipes are short, so O(n·m) is fine. */
-export function lineDiff(a: string, b: string): { op: ' ' | '-' | '+'; text: string }[] {
+type DiffLine = { op: ' ' | '-' | '+'; text: string };
+
+/**
+ * Line diff of two recipes (Myers' O(ND) algorithm, after trimming the common head and tail): time
+ * O((N+M)·D) and memory O(D²) for D differing lines, so two long recipes that differ in a few lines
+ * cost little. Recipes from strangers can be huge and entirely different: past MAX_DIFF_EDITS
+ * differences the middle is shown as removed then added (still a correct diff, not a minimal one).
+ * The extension host renders it too, so it must stay bounded (issue 20 #8: the n×m table took 950 MB
+ * for 15k lines).
+ */
+export function lineDiff(a: string, b: string): DiffLine[] {
   const x = a.split(/\r?\n/);
   const y = b.split(/\r?\n/);
-  const n = x.length;
-  const m = y.length;
-  const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const out: { op: ' ' | '-' | '+'; text: string }[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && x[i] === y[j]) { out.push({ op: ' ', text: x[i] }); i++; j++; }
-    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) out.push({ op: '-', text: x[i++] });
-    else out.push({ op: '+', text: y[j++] });
+  // lines as small integers: comparisons in the inner loop are integer compares
+  const ids = new Map<string, number>();
+  const id = (l: string): number => { let v = ids.get(l); if (v === undefined) { v = ids.size; ids.set(l, v); } return v; };
+  const A = Int32Array.from(x, id);
+  const B = Int32Array.from(y, id);
+  let head = 0;
+  while (head < A.length && head < B.length && A[head] === B[head]) head++;
+  let tail = 0;
+  while (tail < A.length - head && tail < B.length - head && A[A.length - 1 - tail] === B[B.length - 1 - tail]) tail++;
+  const out: DiffLine[] = [];
+  for (let i = 0; i < head; i++) out.push({ op: ' ', text: x[i]! });
+  const midA = A.subarray(head, A.length - tail);
+  const midB = B.subarray(head, B.length - tail);
+  const ops = myers(midA, midB, MAX_DIFF_EDITS);
+  if (ops) {
+    let i = head, j = head;
+    for (const op of ops) {
+      if (op === ' ') { out.push({ op, text: x[i++]! }); j++; }
+      else if (op === '-') out.push({ op, text: x[i++]! });
+      else out.push({ op, text: y[j++]! });
+    }
+  } else {
+    for (let i = head; i < x.length - tail; i++) out.push({ op: '-', text: x[i]! });
+    for (let j = head; j < y.length - tail; j++) out.push({ op: '+', text: y[j]! });
   }
+  for (let i = x.length - tail; i < x.length; i++) out.push({ op: ' ', text: x[i]! });
   return out;
+}
+
+/** Myers' greedy diff of two id sequences: the edit script, or undefined past `maxD` edits. */
+function myers(A: Int32Array, B: Int32Array, maxD: number): (' ' | '-' | '+')[] | undefined {
+  const N = A.length, M = B.length;
+  const limit = Math.min(N + M, maxD);
+  const off = limit + 1;
+  const V = new Int32Array(2 * limit + 3);
+  const trace: Int32Array[] = []; // trace[d]: V after step d, index k + d for k in [-d, d]
+  let D = -1;
+  for (let d = 0; d <= limit && D < 0; d++) {
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && V[off + k - 1]! < V[off + k + 1]!) ? V[off + k + 1]! : V[off + k - 1]! + 1;
+      let y = x - k;
+      while (x < N && y < M && A[x] === B[y]) { x++; y++; }
+      V[off + k] = x;
+      if (x >= N && y >= M) { D = d; break; }
+    }
+    trace.push(V.slice(off - d, off + d + 1));
+  }
+  if (D < 0) return undefined;
+  const ops: (' ' | '-' | '+')[] = [];
+  let x = N, y = M;
+  for (let d = D; d > 0; d--) {
+    const prev = trace[d - 1]!;
+    const at = (k: number): number => prev[k + d - 1]!;
+    const k = x - y;
+    const pk = k === -d || (k !== d && at(k - 1) < at(k + 1)) ? k + 1 : k - 1;
+    const px = at(pk), py = px - pk;
+    while (x > px && y > py) { ops.push(' '); x--; y--; }
+    if (x === px) { ops.push('+'); y--; } else { ops.push('-'); x--; }
+  }
+  while (x > 0 && y > 0) { ops.push(' '); x--; y--; }
+  return ops.reverse();
 }
 
 /** Plain-text table for the CLI. */

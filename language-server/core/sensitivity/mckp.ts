@@ -7,6 +7,7 @@
  * instances bounded; an answer they cut short says so (`optimal: false`) and carries a certified
  * lower bound.
  */
+import { maxOf } from '../util/arrays';
 import { LpRelaxation } from './mckp-hull';
 import { searchOptimum } from './mckp-search';
 import type { MckpItem, MckpOptions, MckpSolution } from './mckp-types';
@@ -27,7 +28,7 @@ export class MckpSolver {
       for (const c of it.costs) if (!Number.isSafeInteger(c) || c < 0) throw new Error(`item ${i}: cost ${c} is not a non-negative integer`);
       for (const v of it.values) if (!Number.isFinite(v)) throw new Error(`item ${i}: value ${v} is not finite`);
     }
-    this.maxCost = items.reduce((a, it) => a + Math.max(...it.costs), 0);
+    this.maxCost = items.reduce((a, it) => a + maxOf(it.costs), 0);
     if (!Number.isSafeInteger(this.maxCost)) throw new Error(`total cost ${this.maxCost} exceeds 2^53: use a coarser integer unit`);
     this.limits = { maxStates: Math.max(1, opts.maxStates ?? 50_000), maxWork: Math.max(1, opts.maxWork ?? 1e6) };
     this.lp = new LpRelaxation(items);

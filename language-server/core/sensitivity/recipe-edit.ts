@@ -7,6 +7,9 @@
 import { parse } from '../recipe/parser';
 import { lower, type DocStage } from '../recipe/lower';
 import { LineIndex } from '../recipe/diagnostics';
+import { quoteString } from '../recipe/lexer';
+import { PATTERN_OP_NAMES } from '../recipe/patterns';
+import { maxOf, minOf } from '../util/arrays';
 
 /** Replace text[start, end) with `text` (offsets into the original text; edits never overlap). */
 export interface TextEdit {
@@ -25,9 +28,28 @@ export function allocateStages(file: string, text: string): { stage: DocStage; l
   return doc.stages.filter((s) => s.kind === 'allocate').map((stage) => ({ stage, line: lines.position(stage.loc.start).line }));
 }
 
-/** Whether a pattern string names one layer exactly (no glob, regex or op name). */
-function isExactName(pattern: string, layers: Set<string>): boolean {
-  return layers.has(pattern) && !/[*?]/.test(pattern) && !pattern.startsWith('re:');
+/**
+ * The pattern that names exactly one layer. A plain name unless the name would mean something else
+ * as a pattern (a glob's `*` or `?`, a `re:` prefix, an op name such as `Linear`) or cannot be
+ * written in a one-line string (a line break or another control character, which a model from a
+ * stranger may put in a name): then an anchored `re:` pattern with those characters escaped, which
+ * matches that name and no other (issue 20 #9: names with newlines used to break the recipe).
+ */
+export function exactPattern(name: string): string {
+  const plain = !/[*?\u0000-\u001f\u007f\u2028\u2029]/.test(name) && !name.startsWith('re:') && !PATTERN_OP_NAMES.includes(name) && name.length > 0;
+  if (plain) return name;
+  const body = [...name].map((ch) => {
+    const c = ch.charCodeAt(0);
+    if (ch.length === 1 && (c < 0x20 || c === 0x7f || c === 0x2028 || c === 0x2029)) return c > 0xff ? `\\u${c.toString(16).padStart(4, '0')}` : `\\x${c.toString(16).padStart(2, '0')}`;
+    return /[\\^$.|?*+()[\]{}]/.test(ch) ? `\\${ch}` : ch;
+  }).join('');
+  return `re:${body}$`;
+}
+
+/** Whether a pattern string names one of `layers` exactly, as `exactPattern` writes it. */
+function isExactName(pattern: string, layers: Set<string>, byPattern: Map<string, string>): boolean {
+  if (layers.has(pattern)) return exactPattern(pattern) === pattern;
+  return byPattern.has(pattern);
 }
 
 /**
@@ -43,8 +65,8 @@ export function allocationBudget(layers: { name: string; params: number }[], can
     const c = bits[l.name] !== undefined ? [bits[l.name]!] : candidates[l.name] ?? [];
     if (!c.length) continue;
     P += l.params;
-    lo += Math.min(...c) * l.params;
-    hi += Math.max(...c) * l.params;
+    lo += minOf(c) * l.params;
+    hi += maxOf(c) * l.params;
   }
   if (!P) throw new Error('no layer of the allocate stage has a width to budget');
   const min = lo / P, max = hi / P, slack = 5e-10;
@@ -67,13 +89,14 @@ export function allocationEdits(file: string, text: string, bits: Record<string,
   if (!found) throw new Error(`${file}: no allocate stage${which ? ` #${which + 1}` : ''} to write the allocation into`);
   const { stage } = found;
   const names = new Set(Object.keys(bits));
+  const byPattern = new Map([...names].map((n) => [exactPattern(n), n]));
   const edits: TextEdit[] = [];
   const lineStart = (off: number): number => text.lastIndexOf('\n', off - 1) + 1;
   const lineEnd = (off: number): number => { const e = text.indexOf('\n', off); return e < 0 ? text.length : e + 1; };
   // Old single-layer bits overrides: remove the whole line when the override is alone on it.
   for (const o of stage.overrides) {
     const keys = [...o.keys.keys()];
-    if (!isExactName(o.pattern.value, names) || keys.length !== 1 || keys[0] !== 'bits') continue;
+    if (!isExactName(o.pattern.value, names, byPattern) || keys.length !== 1 || keys[0] !== 'bits') continue;
     const ls = lineStart(o.loc.start);
     const le = lineEnd(o.loc.end);
     const before = text.slice(ls, o.loc.start);
@@ -93,7 +116,7 @@ export function allocationEdits(file: string, text: string, bits: Record<string,
   if (text[close] !== '}') throw new Error(`${file}: the allocate stage has no closing brace; fix the recipe first`);
   const indentMatch = /\n([ \t]+)\S/.exec(body);
   const indent = indentMatch ? indentMatch[1]! : '  ';
-  const block = [ALLOCATION_MARK, ...(budget && !budgetVal ? [`budget ${budget}`] : []), ...Object.entries(bits).map(([name, b]) => `override "${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}" { bits ${b} }`)]
+  const block = [ALLOCATION_MARK, ...(budget && !budgetVal ? [`budget ${budget}`] : []), ...Object.entries(bits).map(([name, b]) => `override ${quoteString(exactPattern(name))} { bits ${Number.isInteger(b) ? b : Number(b)} }`)]
     .map((l) => indent + l).join('\n');
   // Insert on its own lines just before the closing brace.
   const braceLineStart = lineStart(close);

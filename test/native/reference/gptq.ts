@@ -21,7 +21,13 @@ function kept(x: ArrayLike<number>, hold: ArrayLike<number> | undefined, from: n
   return out;
 }
 
-export function gptqRef(W0: ArrayLike<number>, H: ArrayLike<number>, rows: number, cols: number, o: RefGptqOptions): { Q: Float64Array; codes: Uint8Array; loss: number; perm: number[] } {
+export function gptqRef(
+  W0: ArrayLike<number>,
+  H: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  o: RefGptqOptions,
+): { Q: Float64Array; codes: Uint8Array; loss: number; perm: number[] } {
   const g = o.groupSize || 0;
   const maxq = 2 ** o.bits - 1;
   let perm = Array.from({ length: cols }, (_, i) => i);

@@ -81,7 +81,13 @@ function writtenBytes(m: ModelProto, tensorName: string): number {
   return n;
 }
 
-async function checkCost(src: string, format: ExportFormat, spec: (l: LayerInfo) => Spec | undefined, feeds: Record<string, { data: Float32Array; dims: number[] }>, tag: string): Promise<void> {
+async function checkCost(
+  src: string,
+  format: ExportFormat,
+  spec: (l: LayerInfo) => Spec | undefined,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  tag: string,
+): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cost-'));
   const fq = path.join(dir, 'fq.onnx');
   const { quant, layers } = await fakeQuant(src, fq, spec);

@@ -39,7 +39,11 @@ async function wholeLogits(file: string, batches: ChainBatch[]): Promise<Float32
   }
 }
 
-async function chainLogits(file: string, batches: ChainBatch[], o: { budget?: number; scratch: string; weights?: Map<string, Float32Array> }): Promise<{ logits: Float32Array[]; cache: ActivationCache }> {
+async function chainLogits(
+  file: string,
+  batches: ChainBatch[],
+  o: { budget?: number; scratch: string; weights?: Map<string, Float32Array> },
+): Promise<{ logits: Float32Array[]; cache: ActivationCache }> {
   const model = await loadModel(file);
   const r = planBlocks(model, inventoryOf(model).layers);
   assert.ok(r.ok, r.ok ? '' : r.reason);

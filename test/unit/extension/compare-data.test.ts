@@ -36,7 +36,9 @@ test('compare data: a run with a finetune stage brings its loss curve, validated
   const { isToWebview } = await import('../../../webviews/protocol');
   const tuned: RunRecord = {
     ...base('t', { compressed: { perplexity: 2.7 } }),
-    finetune: [{ stage: 1, steps: 3, seconds: 1, before: 0.2, after: 0.1, curve: [[1, 0.2, 5], [2, 0.15, 3], [3, 0.1, 0]], codesChanged: 8, codeUnits: 100, layers: 2, tensors: 1 }],
+    finetune: [{
+      stage: 1, steps: 3, seconds: 1, before: 0.2, after: 0.1, curve: [[1, 0.2, 5], [2, 0.15, 3], [3, 0.1, 0]], codesChanged: 8, codeUnits: 100, layers: 2, tensors: 1,
+    }],
   };
   const d = compareData([base('p', { compressed: { perplexity: 2.8 } }), tuned]);
   assert.deepEqual(d.curves, [{ runId: 't', label: d.labels[1], points: [[1, 0.2], [2, 0.15], [3, 0.1]] }]);

@@ -44,8 +44,14 @@ function build(opset: number): Uint8Array {
 
 function compress(name: string, rows: number, cols: number, kind: 'vector' | 'scalar', rotated: boolean, rng: Rng): CompressedLayer {
   const body: CompressedLayer['body'] = kind === 'vector'
-    ? { kind, rows, cols, dim: 4, codebooks: 2, bits: 4, codes: Uint8Array.from({ length: rows * (cols / 4) * 2 }, () => rng.int(16)), books: rng.fillNormal(new Float32Array(2 * 16 * 4)), scales: Float32Array.from({ length: rows }, () => 0.05 + 0.1 * rng.next()) }
-    : { kind, bits: 2, groupSize: 8, symmetric: false, codes: Uint8Array.from({ length: rows * cols }, () => rng.int(4)), scales: Float32Array.from({ length: rows * (cols / 8) }, () => 0.05 + 0.1 * rng.next()), zeros: Float32Array.from({ length: rows * (cols / 8) }, () => rng.int(4)) };
+    ? {
+      kind, rows, cols, dim: 4, codebooks: 2, bits: 4, codes: Uint8Array.from({ length: rows * (cols / 4) * 2 }, () => rng.int(16)),
+      books: rng.fillNormal(new Float32Array(2 * 16 * 4)), scales: Float32Array.from({ length: rows }, () => 0.05 + 0.1 * rng.next()),
+    }
+    : {
+      kind, bits: 2, groupSize: 8, symmetric: false, codes: Uint8Array.from({ length: rows * cols }, () => rng.int(4)),
+      scales: Float32Array.from({ length: rows * (cols / 8) }, () => 0.05 + 0.1 * rng.next()), zeros: Float32Array.from({ length: rows * (cols / 8) }, () => rng.int(4)),
+    };
   return { name, rows, cols, body, ...(rotated ? { incoherence: incoherenceFor(rows, cols, { in: 5, out: 6 }) } : {}) };
 }
 

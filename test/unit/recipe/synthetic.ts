@@ -18,7 +18,7 @@ export function tinyLm(blocks = 2, extra: LayerInfo[] = [], path = '/work/model.
     layers.push(layer(`layers.${i}.mlp.down_proj`, 192, 512));
   }
   layers.push(layer('lm_head', 256, 192));
-  layers.push(...extra);
+  for (const l of extra) layers.push(l);
   const totalParams = layers.reduce((a, l) => a + l.params, 0);
   // a file of the weights plus 20 KB of graph
   return {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createRunDir, writeRecord, readRun, listRuns, findRun, deleteRun } from '../../../language-server/core/runs/store';
 import { compareRuns, formatComparison, lineDiff } from '../../../language-server/core/runs/compare';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
+import { processStartToken } from '../../../language-server/core/util/process';
 
 function record(id: string, over: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -37,7 +38,8 @@ test('a live running run stays running; list is newest first; find by prefix and
   const b = await createRunDir(root, 'a.qrecipe', new Date('2026-01-01T00:00:00Z'));
   assert.notEqual(a.id, b.id, 'same second gives distinct folders');
   await writeRecord(a.dir, record(a.id, { startedAt: '2026-01-01T00:00:00Z' }));
-  await writeRecord(b.dir, record(b.id, { startedAt: '2026-01-02T00:00:00Z', status: 'running' }));
+  // this process is the "runner": its start token says so (the record's date is older than the process)
+  await writeRecord(b.dir, record(b.id, { startedAt: '2026-01-02T00:00:00Z', status: 'running', pidStart: processStartToken(process.pid) }));
   const runs = await listRuns(root);
   assert.deepEqual(runs.map((r) => r.record.id), [b.id, a.id]);
   assert.equal(runs[0].record.status, 'running');

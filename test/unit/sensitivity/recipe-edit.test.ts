@@ -51,3 +51,26 @@ test('a one-line stage gets the block before its brace; no stage is an error nam
   assert.equal(allocateStages('/one.qrecipe', one)[0]!.line, 2);
   assert.throws(() => allocationEdits('/x.qrecipe', 'model "m.onnx"\n', { a: 2 }), /x\.qrecipe: no allocate stage/);
 });
+
+test('layer names a recipe string cannot hold or a pattern would misread are written as anchored re: patterns that select exactly that layer (issue 20 #9)', async () => {
+  const { compilePattern, isCompiled } = await import('../../../language-server/core/recipe/patterns');
+  const { exactPattern } = await import('../../../language-server/core/sensitivity/recipe-edit');
+  const names = ['layers.0.q\n} export onnx-fakequant "/tmp/x.onnx" {', 'a*b', 'x?', 're:y', 'Linear', 'tab\there', 'quote"back\\slash', 'ünï.cødé', 'sep\u2028x'];
+  const bits = Object.fromEntries(names.map((n, k) => [n, 2 + (k % 3)]));
+  const out = applyEdits(recipe, allocationEdits('/r.qrecipe', recipe, bits));
+  // still a recipe without syntax errors, with no injected export, and one override per name
+  assert.deepEqual(parse(out).errors, []);
+  assert.ok(!lower('/r.qrecipe', out, parse(out).tree).stages.some((s) => s.kind === 'export'));
+  const written = overridesOf(out).slice(2);
+  assert.equal(written.length, names.length);
+  const layers = [...names, 'a-b', 'axb', 'Linear2', 'layers.0.q', 'x', 're:y2'].map((name) => ({ name, op: 'MatMul' as const }));
+  for (const [k, n] of names.entries()) {
+    assert.equal(written[k]!.pattern, exactPattern(n));
+    const c = compilePattern(written[k]!.pattern);
+    assert.ok(isCompiled(c), `${JSON.stringify(n)}: ${JSON.stringify(c)}`);
+    assert.deepEqual(layers.filter((l) => c.test(l as never)).map((l) => l.name), [n], `${JSON.stringify(n)} → ${written[k]!.pattern}`);
+  }
+  // a second write replaces these overrides instead of adding more
+  const again = applyEdits(out, allocationEdits('/r.qrecipe', out, bits));
+  assert.equal(overridesOf(again).length, overridesOf(out).length);
+});

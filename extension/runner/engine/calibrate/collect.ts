@@ -31,7 +31,13 @@ export class StatsCollector {
   private readonly stats = new Map<string, InputStats>();
   private readonly convOf = new Map<string, ConvGeometry>();
 
-  constructor(readonly group: readonly LayerInfo[], nodes: NodeProto[], private readonly withHessian: boolean, private readonly useNative: boolean, private readonly keepOnDevice = false) {
+  constructor(
+    readonly group: readonly LayerInfo[],
+    nodes: NodeProto[],
+    private readonly withHessian: boolean,
+    private readonly useNative: boolean,
+    private readonly keepOnDevice = false,
+  ) {
     this.names = [...new Set(group.map((l) => l.inputName))];
     for (const l of group) if (l.op === 'Conv') this.convOf.set(l.inputName, convGeometry(nodes, l));
   }

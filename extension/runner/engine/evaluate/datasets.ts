@@ -84,14 +84,24 @@ export function lmSeqlen(io: ModelIo, seqlen?: number): number {
  * Token windows of a text file: byte-level, or through a tokenizer.json; `bytesPerToken` turns
  * per-token cross-entropy into bits per byte.
  */
-export async function textWindows(data: string, seqlen: number, opts: WindowOptions & LongRunOptions, tokenizer?: string): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
+export async function textWindows(
+  data: string,
+  seqlen: number,
+  opts: WindowOptions & LongRunOptions,
+  tokenizer?: string,
+): Promise<{ windows: Int32Array[]; bytesPerToken: number }> {
   if (!tokenizer) return { windows: await byteWindows(data, seqlen, opts), bytesPerToken: 1 };
   const { ids, bytes } = await encodeFile(tokenizer, data, { signal: opts.signal, onProgress: opts.onProgress });
   return { windows: tokenWindows(ids, seqlen, path.resolve(data), opts), bytesPerToken: bytes / ids.length };
 }
 
 /** Feed batches for agreement runs, for any task. */
-export async function feedBatches(data: string, io: ModelIo, model: string, opts: ImageOptions & WindowOptions & { seqlen?: number; batch?: number; tokenizer?: string }): Promise<{ total: number; batches: () => AsyncIterable<FeedBatch> }> {
+export async function feedBatches(
+  data: string,
+  io: ModelIo,
+  model: string,
+  opts: ImageOptions & WindowOptions & { seqlen?: number; batch?: number; tokenizer?: string },
+): Promise<{ total: number; batches: () => AsyncIterable<FeedBatch> }> {
   const batch = opts.batch ?? (io.task === 'lm' ? 4 : 32);
   if (io.task === 'lm') {
     const { windows } = await textWindows(data, lmSeqlen(io, opts.seqlen), opts, opts.tokenizer);

@@ -59,7 +59,10 @@ export async function evaluateModel(spec: EvalSpec): Promise<EvalResult> {
     const probe = await openSession(spec.model, { provider: 'cpu' });
     const io = describeIo(probe.session, spec.model);
     await probe.session.release();
-    const { total, batches } = await feedBatches(spec.data!, io, spec.model, { labels: spec.labels, seqlen: spec.seqlen, maxWindows: spec.limit, limit: spec.limit, batch: spec.batch, mean: spec.mean, std: spec.std, tokenizer: spec.tokenizer });
+    const { total, batches } = await feedBatches(spec.data!, io, spec.model, {
+      labels: spec.labels, seqlen: spec.seqlen, maxWindows: spec.limit, limit: spec.limit,
+      batch: spec.batch, mean: spec.mean, std: spec.std, tokenizer: spec.tokenizer,
+    });
     return evaluateAgreement(spec.model, spec.reference!, batches, total, base);
   }
   const opened = await openSession(spec.model, { provider: spec.provider });

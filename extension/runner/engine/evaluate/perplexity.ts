@@ -47,7 +47,8 @@ export class NllSum {
   /** Perplexity and its details (`bytesPerToken` turns bits per token into bits per byte). */
   result(bytesPerToken: number): { value: number; details: Record<string, number> } {
     const mean = this.nll / this.targets;
-    return { value: Math.exp(mean), details: { meanNll: mean, bitsPerToken: mean / Math.LN2, bitsPerByte: mean / Math.LN2 / bytesPerToken, targets: this.targets, seqlen: this.seqlen } };
+    const bitsPerToken = mean / Math.LN2;
+    return { value: Math.exp(mean), details: { meanNll: mean, bitsPerToken, bitsPerByte: bitsPerToken / bytesPerToken, targets: this.targets, seqlen: this.seqlen } };
   }
 }
 

@@ -85,7 +85,9 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
   for (const provider of order) {
     const known = broken.get(provider);
     if (known) { fallbacks.push(`${provider}: ${known}`); continue; }
-    const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...(env.threads ? { intraOpNumThreads: env.threads } : {}), ...opts.ort, executionProviders: [provider] };
+    const options: ort.InferenceSession.SessionOptions = {
+      logSeverityLevel: 3, ...(env.threads ? { intraOpNumThreads: env.threads } : {}), ...opts.ort, executionProviders: [provider],
+    };
     try {
       const session = typeof model === 'string'
         ? await ort.InferenceSession.create(model, options)

@@ -7,6 +7,7 @@ import type { ModelProto, TensorProto, ValueInfoProto } from '../../../../langua
 import { graphTensors, isExternal, tensorBytes, tensorElements, tensorFloat32, type OnnxModel } from '../../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../../language-server/core/model/inventory';
 import { isFloatType } from '../../../../language-server/core/model/dtype';
+import { globMatcher } from '../../../../language-server/core/recipe/patterns';
 
 /**
  * `layers`: the compressible layers of the inventory (MatMul/Gemm/Conv/Gather weights);
@@ -23,8 +24,10 @@ export interface SelectedWeight {
   dims: number[];
 }
 
-function pattern(p: string): RegExp {
-  return new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+/** `*` globs on whole names (`?` is a literal here), in linear time. */
+function pattern(p: string): { test(name: string): boolean } {
+  const m = globMatcher(p, { anyChar: false });
+  return { test: m };
 }
 
 /** Resolves a selection to stored float tensors; throws naming any entry that matches nothing. */

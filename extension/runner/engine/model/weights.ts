@@ -12,6 +12,22 @@ function checkSupported(layer: LayerInfo): void {
   }
 }
 
+/**
+ * NaN or infinite weights cannot be quantised or pruned meaningfully (a NaN poisons its group's
+ * scale: an all-NaN group dequantised to −2.86e8): the layer is refused, naming where (issue 20 #6).
+ * `stored` is in the stored layout; the position is reported in QRecipe's rows × cols orientation.
+ */
+function checkFinite(layer: LayerInfo, stored: Float32Array): void {
+  let nan = 0, inf = 0, first = -1;
+  for (let i = 0; i < stored.length; i++) {
+    const v = stored[i]!;
+    if (v - v !== 0) { if (Number.isNaN(v)) nan++; else inf++; if (first < 0) first = i; }
+  }
+  if (first < 0) return;
+  const [r, c] = layer.transposed ? [first % layer.rows, Math.floor(first / layer.rows)] : [Math.floor(first / layer.cols), first % layer.cols];
+  throw new Error(`layer '${layer.name}': its weight holds ${nan ? `${nan} NaN` : ''}${nan && inf ? ' and ' : ''}${inf ? `${inf} infinite` : ''} value${nan + inf === 1 ? '' : 's'} (first at row ${r}, column ${c}); QRecipe does not compress non-finite weights: fix the model, or leave the layer out with \`ignore\``);
+}
+
 /** Transposes a row-major r×c matrix into a new c×r one. */
 export function transpose(src: Float32Array, r: number, c: number): Float32Array {
   const out = new Float32Array(r * c);
@@ -32,6 +48,7 @@ export async function getLayerWeight(editor: ModelEditor, layer: LayerInfo): Pro
   const t = editor.tensor(layer.tensorName);
   if (!t) throw new Error(`layer '${layer.name}': tensor '${layer.tensorName}' not found`);
   const stored = bytesToFloat32(t.dataType, await editor.bytes(t), layer.params);
+  checkFinite(layer, stored);
   return layer.transposed ? transpose(stored, layer.cols, layer.rows) : stored;
 }
 

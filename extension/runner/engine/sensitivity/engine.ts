@@ -15,6 +15,10 @@ import { feedBatches, textWindows } from '../evaluate/datasets';
 import type { FeedBatch } from '../evaluate/agreement';
 import type { AllocateStage, ExportStage, ResolvedDataset, ResolvedRecipe } from '../../../../language-server/core/recipe/resolved';
 import { writeFileAtomic } from '../../../../language-server/core/util/atomic';
+import { sha256Path } from '../../../../language-server/core/util/hash';
+import { readRegularFile, readRegularFileHead } from '../../../../language-server/core/util/regular-file';
+import { MAX_SENSITIVITY_CACHE_BYTES } from '../../../../language-server/core/util/limits';
+import { isInside, resolveForWrite, storeOutsideWorkspace } from '../../../../language-server/core/util/confine';
 import { throwIfAborted, type LongRunOptions } from '../../../../language-server/core/util/cancel';
 import { Allocator } from '../../../../language-server/core/sensitivity/allocate';
 import { allocationBytes } from '../../../../language-server/core/cost/cost';
@@ -47,10 +51,45 @@ export interface SensitivityOptions extends LongRunOptions {
   which?: number;
 }
 
-async function fileHash(file: string): Promise<string> {
-  const h = createHash('sha256');
-  h.update(new Uint8Array(await fs.readFile(file)));
-  return h.digest('hex');
+/** A file's sha256, streamed: regular files only, any size (a model over 2 GB too), cancellable. */
+async function fileHash(file: string, what: string, signal?: AbortSignal): Promise<string> {
+  return sha256Path(file, signal, what);
+}
+
+/** Bytes of a text data set read to offer SPADE samples (its first lines; never the whole file). */
+const SAMPLE_PREVIEW_BYTES = 1 << 20;
+
+/** The lines of a text data set that SPADE can be run on: the first 12 of at least 16 characters. */
+export async function spadeTextSamples(file: string): Promise<string[]> {
+  const head = new TextDecoder().decode(await readRegularFileHead(file, SAMPLE_PREVIEW_BYTES, 'data file'));
+  return head.split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160));
+}
+
+/**
+ * Why the cache folder cannot be used, if it cannot: a link leads it, or the run store holding it,
+ * out of the workspace (a downloaded workspace's planted link; issue 20 #1).
+ */
+function cacheProblem(cacheDir: string): string | undefined {
+  const store = path.dirname(path.resolve(cacheDir));
+  const p = storeOutsideWorkspace(store);
+  if (p) return p.message;
+  const real = resolveForWrite(cacheDir);
+  return isInside(real, resolveForWrite(store)) ? undefined : `the sensitivity cache ${cacheDir} resolves to ${real}, outside the run store ${store}`;
+}
+
+/**
+ * A cache entry is a file in the workspace, so untrusted: used only when it is a result of this
+ * version for the same model and data hashes, over the same layers, with the lists the views read.
+ */
+function validCached(v: unknown, modelHash: string, dataHash: string, names: readonly string[]): v is SensitivityResult {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Partial<Record<keyof SensitivityResult, unknown>>;
+  if (r.version !== 1 || r.modelHash !== modelHash || r.dataHash !== dataHash) return false;
+  if (!Array.isArray(r.layers) || !Array.isArray(r.measured) || !Array.isArray(r.notes) || typeof r.seconds !== 'object' || r.seconds === null) return false;
+  const want = new Set(names);
+  const isLayer = (l: unknown): boolean => typeof l === 'object' && l !== null && typeof (l as { name?: unknown }).name === 'string' && want.has((l as { name: string }).name)
+    && Array.isArray((l as { candidates?: unknown }).candidates) && typeof (l as { params?: unknown }).params === 'number';
+  return r.layers.length <= names.length && r.layers.every(isLayer) && r.notes.every((n) => typeof n === 'string') && r.measured.every((m) => typeof m === 'object' && m !== null);
 }
 
 /** Hash of a data set's files (the file itself, or its labels file for folders). */
@@ -59,7 +98,7 @@ async function dataFilesHash(d: ResolvedDataset): Promise<string> {
   const tokenizer = s.kind === 'text' && s.tokenizer !== 'byte' ? s.tokenizer.path : undefined;
   const files = [s.path, 'labels' in s ? s.labels : undefined, tokenizer].filter((f): f is string => !!f && existsSync(f));
   const h = createHash('sha256').update(JSON.stringify(s));
-  for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f));
+  for (const f of files) if ((await fs.stat(f)).isFile()) h.update(await fileHash(f, 'data file'));
   return h.digest('hex');
 }
 
@@ -105,24 +144,27 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
   // Costs are counted as the recipe's export writes them (its first export; else the default format).
   const format: ExportFormat = (recipe.stages.find((s): s is ExportStage => s.kind === 'export')?.format) ?? DEFAULT_EXPORT_FORMAT;
 
-  const modelHash = await fileHash(recipe.model.path);
+  const modelHash = await fileHash(recipe.model.path, 'model file', opts.signal);
   const dataHash = createHash('sha256').update(await dataFilesHash(calib)).update(evalSet ? await dataFilesHash(evalSet) : '').digest('hex');
   const key = createHash('sha256').update(JSON.stringify({
     v: ENGINE_VERSION, modelHash, dataHash, calib: [calib.samples, calib.seqlen, calib.seed], evalSet: evalSet && [evalSet.seqlen, evalSet.samples],
     params: stage.params, perLayer: stage.perLayer, names, metrics, metricAsked, m: opts.measureWindows, ev: opts.evalWindows, cmp: opts.comparePoints, format,
   })).digest('hex').slice(0, 32);
-  const cacheFile = opts.cacheDir ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
+  const refusedCache = opts.cacheDir ? cacheProblem(opts.cacheDir) : undefined;
+  const cacheFile = opts.cacheDir && !refusedCache ? path.join(opts.cacheDir, `sensitivity-${key}.json`) : undefined;
   if (cacheFile && !opts.noCache && existsSync(cacheFile)) {
     try {
-      const cached = JSON.parse(await fs.readFile(cacheFile, 'utf8')) as SensitivityResult;
-      if (cached.version === 1) return { ...cached, recipe: recipe.file };
-    } catch {
-      // A damaged cache entry is recomputed.
+      const cached: unknown = JSON.parse(new TextDecoder().decode(await readRegularFile(cacheFile, MAX_SENSITIVITY_CACHE_BYTES, 'sensitivity cache entry', opts.signal)));
+      if (validCached(cached, modelHash, dataHash, names)) return { ...cached, recipe: recipe.file };
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // A damaged, oversized or special cache entry is recomputed (and replaced: the write renames over it).
     }
   }
 
   const seconds: Record<string, number> = {};
   const notes: string[] = [];
+  if (refusedCache) notes.push(`results not cached: ${refusedCache}`);
   let t = performance.now();
   const lap = (name: string): void => { seconds[name] = (performance.now() - t) / 1000; t = performance.now(); };
   const progress = (done: number, total: number, label: string): void => opts.onProgress?.({ done, total, label });
@@ -243,7 +285,9 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     // Model-level measurements: uniform widths, the recipe's budget, and any requested points.
     const measured: MeasuredPoint[] = [];
     const ew = evalSet && isText ? textSource(evalSet, 'perplexity') : cw;
-    const evalWindows = ew && evalSet && isText ? (await textWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples, signal: opts.signal }, ew.tokenizer)).windows : windows.slice(0, opts.evalWindows);
+    const evalWindows = ew && evalSet && isText
+      ? (await textWindows(ew.file, ew.seqlen, { maxWindows: opts.evalWindows ?? evalSet.samples, signal: opts.signal }, ew.tokenizer)).windows
+      : windows.slice(0, opts.evalWindows);
     const evalBatches = isText ? [] : evalSet ? await batchesOf(evalSet, opts.evalWindows) : calibBatches.slice(0, opts.evalWindows ? Math.ceil(opts.evalWindows / 8) : undefined);
     const evalLoss = (ov?: Map<string, Float32Array>) => (isText ? probe.loss(evalWindows, ov, { signal: opts.signal }) : probe.klOn(evalBatches, ov, { signal: opts.signal }));
     const computedMetrics = SENSITIVITY_METRICS.filter((m) => layers.every((l) => l.scores[m]));
@@ -285,10 +329,11 @@ export async function computeSensitivity(recipe: ResolvedRecipe, opts: Sensitivi
     }
     lap('measure');
     const spadeSamples = cw
-      ? (await fs.readFile(cw.file, 'utf8')).split('\n').map((x) => x.trim()).filter((x) => x.length >= 16).slice(0, 12).map((x) => x.slice(0, 160))
+      ? await spadeTextSamples(cw.file)
       : calib.source.kind === 'ocr' ? (await listOcrLines(calib.source.path, calib.source.labels)).files.slice(0, 12).map((f) => path.basename(f)) : [];
     const result: SensitivityResult = {
-      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name, samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
+      version: 1, recipe: recipe.file, model: recipe.model.path, modelHash, dataHash, dataset: calib.name,
+      samples: isText ? windows.length : calibBatches.reduce((a, b) => a + b.samples, 0),
       metricAsked, group: stage.params.group, symmetric: stage.params.symmetric, outliers: stage.params.outliers, budget: stage.params.budget,
       stage: { index: opts.which ?? 0, line: stage.range.start.line }, layers, baseLoss, measured, seconds, notes, spadeSamples,
     };

@@ -248,7 +248,13 @@ export async function runSpade(modelFile: string, layerNames: string[], sample: 
  * so that integrated gradients can scale it (baseline: zero embeddings, `steps` midpoint steps):
  * IG_t = Σ_d e_{t,d} · mean_k ∂logit/∂e_{t,d}(α_k·E); gradient × input is the α = 1 case.
  */
-async function embeddingSaliency(probe: ModelProbe, tokens: Uint8Array, target: number, trace: Map<string, Float32Array>, steps = 16): Promise<{ gxi: { dense: number[]; trace: number[] }; ig: { dense: number[]; trace: number[] } }> {
+async function embeddingSaliency(
+  probe: ModelProbe,
+  tokens: Uint8Array,
+  target: number,
+  trace: Map<string, Float32Array>,
+  steps = 16,
+): Promise<{ gxi: { dense: number[]; trace: number[] }; ig: { dense: number[]; trace: number[] } }> {
   const variant = await loadModel(probe.variantPath);
   const g = variant.proto.graph!;
   const gather = (g.node ?? []).find((n) => n.opType === 'Gather' && n.input?.[1] === probe.io.input);

@@ -4,6 +4,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { DataFileError } from './errors';
+import { MAX_IMAGE_PIXELS } from '../../util/limits';
 
 export interface RgbaImage { width: number; height: number; rgba: Uint8Array }
 
@@ -40,6 +41,7 @@ export function decodePng(buf: Uint8Array, file: string): RgbaImage {
     pos += 12 + len;
   }
   if (!width || !height) throw new DataFileError(file, 'PNG without an IHDR header');
+  if (width * height > MAX_IMAGE_PIXELS) throw new DataFileError(file, `the PNG is ${width}×${height} pixels, more than the ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} QRecipe decodes`);
   if (interlace) throw new DataFileError(file, 'interlaced PNG images are not supported');
   const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[color];
   if (!channels || ![1, 2, 4, 8, 16].includes(depth)) throw new DataFileError(file, `unsupported PNG colour type ${color} / bit depth ${depth}`);
@@ -47,7 +49,8 @@ export function decodePng(buf: Uint8Array, file: string): RgbaImage {
   try {
     const all = new Uint8Array(idat.reduce((a, b) => a + b.length, 0));
     idat.reduce((o, b) => { all.set(b, o); return o + b.length; }, 0);
-    raw = new Uint8Array(inflateSync(all));
+    // no more than the rows need (plus slack), so a deflate bomb cannot allocate gigabytes
+    raw = new Uint8Array(inflateSync(all, { maxOutputLength: height * (Math.ceil((width * channels * depth) / 8) + 1) + 1024 }));
   } catch (err) {
     throw new DataFileError(file, `corrupt PNG image data (${(err as Error).message})`);
   }

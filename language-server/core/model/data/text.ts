@@ -3,9 +3,11 @@
  * are non-overlapping and in file order for evaluation, or `count` random windows (seeded) for
  * calibration, as GPTQ samples its calibration slices.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../../util/rng';
+import { CancelledError } from '../../util/cancel';
+import { readRegularFile, RefusedFileError } from '../../util/regular-file';
+import { MAX_DATA_FILE_BYTES } from '../../util/limits';
 import { DataFileError } from './errors';
 
 export interface WindowOptions {
@@ -16,11 +18,17 @@ export interface WindowOptions {
   maxWindows?: number;
 }
 
-export async function readBytes(file: string): Promise<Uint8Array> {
+/**
+ * The bytes of a data file: a regular file only (never `/dev/zero` or a FIFO), at most
+ * MAX_DATA_FILE_BYTES, read in chunks that honour `signal`.
+ */
+export async function readBytes(file: string, signal?: AbortSignal): Promise<Uint8Array> {
   const abs = path.resolve(file);
   try {
-    return new Uint8Array(await fs.readFile(abs));
+    return await readRegularFile(abs, MAX_DATA_FILE_BYTES, 'data file', signal);
   } catch (err) {
+    if (err instanceof CancelledError) throw err;
+    if (err instanceof RefusedFileError) throw new DataFileError(abs, err.reason);
     throw new DataFileError(abs, `cannot read data file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }
@@ -48,7 +56,7 @@ export function tokenWindows(tokens: ArrayLike<number>, seqlen: number, file: st
 }
 
 /** Byte-level windows of a text file. */
-export async function byteWindows(file: string, seqlen: number, opts: WindowOptions = {}): Promise<Int32Array[]> {
-  const bytes = await readBytes(file);
+export async function byteWindows(file: string, seqlen: number, opts: WindowOptions & { signal?: AbortSignal } = {}): Promise<Int32Array[]> {
+  const bytes = await readBytes(file, opts.signal);
   return tokenWindows(bytes, seqlen, path.resolve(file), opts);
 }

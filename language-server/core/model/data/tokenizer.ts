@@ -6,14 +6,16 @@
  * calibration windows of the text itself).
  *
  * Long texts are encoded in chunks, yielding between them (progress, cancellation), cut only where
- * the pipeline provably cannot join tokens across the cut (`chunkMode`); anything else is encoded
- * whole. Loaded tokenizers and the ids of a text are cached per file, size and mtime.
+ * the pipeline provably cannot join tokens across the cut (`chunkMode`), except in text with no such
+ * place for a long stretch (`FORCED_CUT_CHARS`). Patterns a backtracking engine could take
+ * exponential time on are refused (`util/backtracking.ts`). Loaded tokenizers and the ids of a text are cached per file, size and mtime.
  */
 import path from 'node:path';
 import { statSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readBytes } from './text';
 import { DataFileError } from './errors';
+import { backtrackingRisk } from '../../util/backtracking';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../../util/cancel';
 
 type Json = Record<string, unknown>;
@@ -61,6 +63,12 @@ export function tokenizerFacts(json: unknown, file: string): TokenizerFacts {
   for (const p of list(j.pre_tokenizer, 'pretokenizers')) {
     if (p.type === 'Split' && UNSUPPORTED_SPLITS.has(String(p.behavior))) throw new DataFileError(file, `pre-tokenizer Split with behavior '${String(p.behavior)}' is not supported by the JavaScript tokenizers`);
   }
+  // the library runs these on JavaScript's backtracking RegExp, which no limit or cancel can stop
+  for (const x of [...list(j.pre_tokenizer, 'pretokenizers'), ...list(j.normalizer, 'normalizers')]) {
+    const re = (x.pattern as { Regex?: unknown } | undefined)?.Regex;
+    const risk = typeof re === 'string' ? backtrackingRisk(re) : undefined;
+    if (risk) throw new DataFileError(file, `the ${String(x.type)} pattern ${JSON.stringify(String(re).slice(0, 60))} is refused: ${risk}`);
+  }
   let maxId = 0;
   for (const i of ids) if (i > maxId) maxId = i;
   const norms = list(j.normalizer, 'normalizers').map((n) => String(n.type));
@@ -99,21 +107,45 @@ export function chunkMode(json: Json): ChunkMode {
   return inner ? 'whole' : 'space';
 }
 
+/**
+ * Text with no place `mode` allows a cut for `FORCED_CUT_CHARS` characters is cut there anyway (after
+ * its last line break when it has one): a 1 MB line of spaces (or any text without a boundary) would
+ * otherwise go to the library whole, with no cancellation point for as long as it takes (about
+ * 20 µs a character with GPT-2's pattern here: 20 s for a megabyte; a piece of 49,152 about 1 s). Only such
+ * text is affected (ordinary text has a boundary every few lines): its tokens next to a forced cut
+ * may differ from an encoding of the whole. A `whole` pipeline is never cut.
+ */
+const FORCED_CUT_CHARS = 3 * 16384;
+
+/** A place where a long text is cut into chunks; `forced` when `mode` did not allow one nearby. */
+export interface ChunkCut { at: number; forced: boolean }
+
 /** Start offsets (after the first) of chunks of about `size` characters, cut as `mode` allows. */
-export function chunkBoundaries(text: string, mode: ChunkMode, size: number): number[] {
-  const out: number[] = [];
+export function chunkBoundaries(text: string, mode: ChunkMode, size: number): ChunkCut[] {
+  const out: ChunkCut[] = [];
+  // no cut is known to keep the tokens of such a pipeline: encoded whole (exact), forced cuts too would change them
   if (mode === 'whole') return out;
   const ws = (c: string | undefined): boolean => c === undefined || /\s/u.test(c);
+  let start = 0;
   let at = size;
   while (at < text.length) {
+    const limit = Math.min(text.length, start + Math.max(FORCED_CUT_CHARS, 2 * size));
     let i = at;
     if (mode === 'newline') {
-      while (i < text.length && !(text[i - 1] === '\n' && !ws(text[i]))) i++;
+      while (i < limit && !(text[i - 1] === '\n' && !ws(text[i]))) i++;
     } else {
-      while (i < text.length && !(text[i] === ' ' && !ws(text[i - 1]) && !ws(text[i + 1]))) i++;
+      while (i < limit && !(text[i] === ' ' && !ws(text[i - 1]) && !ws(text[i + 1]))) i++;
     }
     if (i >= text.length) break;
-    out.push(i);
+    const forced = i >= limit;
+    if (forced) {
+      const nl = text.lastIndexOf('\n', limit - 1);
+      if (nl > start) i = nl + 1;
+      // a forced cut never splits a UTF-16 surrogate pair
+      else if (/[\uDC00-\uDFFF]/.test(text[i]!)) i++;
+    }
+    out.push({ at: i, forced });
+    start = i;
     at = i + size;
   }
   return out;
@@ -153,13 +185,13 @@ export class TextTokenizer {
   /** `encode` in chunks of about `chunk` characters with progress and cancellation between them. */
   async encodeLong(text: string, opts: LongRunOptions & { chunk?: number } = {}): Promise<number[]> {
     const cuts = chunkBoundaries(text, this.mode, opts.chunk ?? 16384);
-    const starts = [0, ...cuts];
+    const starts: ChunkCut[] = [{ at: 0, forced: true }, ...cuts];
     const out: number[] = [];
-    for (const [k, s] of starts.entries()) {
+    for (const [k, { at: s, forced }] of starts.entries()) {
       throwIfAborted(opts.signal, 'tokenisation');
-      const e = k + 1 < starts.length ? starts[k + 1]! : text.length;
+      const e = k + 1 < starts.length ? starts[k + 1]!.at : text.length;
       // `space` cuts sit on a space that the next chunk's prepended ▁ stands for.
-      const piece = this.mode === 'space' && k > 0 ? text.slice(s + 1, e) : text.slice(s, e);
+      const piece = this.mode === 'space' && !forced ? text.slice(s + 1, e) : text.slice(s, e);
       for (const id of this.encode(piece)) out.push(id);
       opts.onProgress?.({ done: e, total: text.length, label: 'characters tokenised' });
       if (k + 1 < starts.length) await yieldToLoop();

@@ -15,6 +15,7 @@ import type { ModelMemo, SizeState, StateChange } from '../stage-model';
 import type { ExportFormat } from '../../cost/formats';
 import type { TokenizerFacts } from '../../model/data/tokenizer';
 import type { Analysis } from './types';
+import type { Merged } from './imports';
 
 export class Checker {
   readonly file: string;
@@ -29,6 +30,10 @@ export class Checker {
   /** Model-aware results of unchanged stages (stage-model.ts); set once the model's layers are read. */
   memo?: ModelMemo;
   layers: LayerInfo[] = [];
+  /** "Did you mean" suggestions computed so far (bounded by MAX_SUGGESTIONS). */
+  suggestions = 0;
+  /** Imported files already loaded in this analysis, with their merged items and QR117 message. */
+  readonly imported = new Map<string, { merged: Merged; error?: string }>();
   /** Tokenizers of text data sets that were read (their ids are checked against the model). */
   readonly tokenizers: { dataset: string; facts: TokenizerFacts; at: Val<string> }[] = [];
 
@@ -85,7 +90,13 @@ export class Checker {
 export class SizeChain {
   private readonly state: SizeState;
   private readonly pending: StateChange[] = [];
-  private chain = '';
+  /**
+   * The memo key of the stages applied so far: a hash of their ids (two independent 32-bit mixes)
+   * and their count, fixed-size, so that 100k stages do not build 100k ever longer keys.
+   */
+  private h1 = 0x811c9dc5;
+  private h2 = 0x01000193;
+  private count = 0;
 
   constructor(private readonly c: Checker, private readonly format: ExportFormat) {
     const memo = c.memo;
@@ -95,13 +106,15 @@ export class SizeChain {
   /** A stage changed the model (its effect is applied when the next estimate needs it). */
   apply(change: StateChange): void {
     this.pending.push(change);
-    this.chain += `${change.id},`;
+    this.h1 = Math.imul(this.h1 ^ change.id, 0x01000193) >>> 0;
+    this.h2 = Math.imul((this.h2 + change.id) ^ (this.h2 >>> 15), 0x2c1b3c6d) >>> 0;
+    this.count++;
   }
 
   /** The estimate after the stages so far, shown at `offset`. */
   snapshot(offset: number, note?: string): void {
     const memo = this.c.memo;
     if (!memo) return;
-    this.c.result.estimates.push({ offset, ...memo.size(this.chain, this.pending, this.state), format: this.format, ...(note ? { note } : {}) });
+    this.c.result.estimates.push({ offset, ...memo.size(`${this.count}:${this.h1}:${this.h2}`, this.pending, this.state), format: this.format, ...(note ? { note } : {}) });
   }
 }

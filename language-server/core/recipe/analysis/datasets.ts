@@ -5,7 +5,9 @@
 import path from 'node:path';
 
 import { didYouMean } from '../diagnostics';
-import type { Val } from '../lower';
+import { MAX_NAMES_LISTED } from '../../util/limits';
+import { maxOf } from '../../util/arrays';
+import type { DocNamed, Val } from '../lower';
 import type { DatasetSource, ResolvedDataset } from '../resolved';
 import type { ModelInventory } from '../../model/types';
 import type { Checker } from './context';
@@ -80,26 +82,35 @@ export function checkDatasets(c: Checker, m: Merged): void {
 
 /** References to data sets by name, from stages (`on NAME`) and metrics. */
 export class DataRefs {
-  constructor(private readonly c: Checker, private readonly m: Merged) {}
+  private readonly byName = new Map<string, DocNamed>();
+  private kinds?: Map<string, string>;
+  constructor(private readonly c: Checker, private readonly m: Merged) {
+    for (const d of m.data) if (!this.byName.has(d.name)) this.byName.set(d.name, d);
+  }
 
   /** The source kind of data set `name` ('text', 'images', ...), if it resolved. */
   kind(name: string): string | undefined {
-    return this.c.result.recipe.datasets.find((d) => d.name === name)?.source.kind;
+    if (!this.kinds) {
+      this.kinds = new Map();
+      for (const d of this.c.result.recipe.datasets) if (!this.kinds.has(d.name)) this.kinds.set(d.name, d.source.kind);
+    }
+    return this.kinds.get(name);
   }
 
   /** Whether `v` names a data set (recorded for go to definition); QR112 with a near name when not. */
   ref(v: Val<string>): boolean {
     const { c, m } = this;
-    const d = m.data.find((x) => x.name === v.value);
+    const d = this.byName.get(v.value);
     if (d) {
       c.refer(v, c.range(d.nameLoc));
       return true;
     }
     const names = m.data.map((x) => x.name);
     const dm = didYouMean(v.value, names);
+    const listed = names.slice(0, MAX_NAMES_LISTED).join(', ') + (names.length > MAX_NAMES_LISTED ? `, ... (${names.length})` : '');
     const message = !m.data.length
       ? `No data set named \`${v.value}\`: declare it with \`data ${v.value} { text "file.txt" }\`.`
-      : `No data set named \`${v.value}\`${dm ? `: did you mean \`${dm}\`?` : `. Data sets: ${names.join(', ')}.`}`;
+      : `No data set named \`${v.value}\`${dm ? `: did you mean \`${dm}\`?` : `. Data sets: ${listed}.`}`;
     c.rep(v.loc, 'QR112', message, dm ? [{ title: `Change to ${dm}`, start: v.loc.start, end: v.loc.end, text: dm }] : undefined);
     return false;
   }
@@ -112,7 +123,7 @@ export class DataRefs {
 export function checkTokenizerVocab(c: Checker, inv: ModelInventory): void {
   const embeddings = inv.layers.filter((l) => l.op === 'Gather');
   if (!embeddings.length) return;
-  const vocab = Math.max(...embeddings.map((l) => l.rows));
+  const vocab = maxOf(embeddings.map((l) => l.rows));
   const table = embeddings.find((l) => l.rows === vocab)!;
   for (const t of c.tokenizers) {
     if (t.facts.maxId < vocab) continue;

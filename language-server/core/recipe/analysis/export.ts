@@ -1,7 +1,10 @@
 /**
- * `export FORMAT "path"`: the resolved export, and what the format asks of the quantize/allocate
- * stages: MatMulNBits group sizes (QR114), widths it stores in wider slots (QR210).
+/**
+ * `export FORMAT "path"`: the resolved export, what the format asks of the quantize/allocate
+ * stages: MatMulNBits group sizes (QR114), widths it stores in wider slots (QR210), and where the
+ * path may write (the write confinement of core/util/confine.ts, as the run will apply it).
  */
+import { checkWrite, type WritePolicy } from '../../util/confine';
 import type { DocStage, Loc, Val } from '../lower';
 import type { ResolvedStage, SourceRange } from '../resolved';
 import { isMatMulNBitsBlock, MATMUL_NBITS_MIN_BLOCK } from '../../../../native/limits';
@@ -90,5 +93,30 @@ export function checkExportForms(c: Checker, m: Merged): void {
     const what = own.method?.value === 'vq' ? 'vector codes (quantize vq)' : 'incoherence rotations';
     c.rep(f.loc, 'QR122', `${f.value as string} cannot store ${what}: export onnx-decode (standard ops that rebuild the weights) or onnx-fakequant.`,
       [{ title: 'Change to onnx-decode', start: f.loc.start, end: f.loc.end, text: 'onnx-decode' }]);
+  }
+}
+
+/**
+ * Export paths against the write rules (issue 20 #1), while typing: outside the workspace is QR130
+ * (a run needs `--allow-outside` or the user's confirmation), over the model, its side files, this
+ * recipe or an import, or inside the run store, QR131 (never written). Replacing an existing file is
+ * decided by the run, which knows the earlier exports of the workspace.
+ */
+export function checkExportPaths(c: Checker, m: Merged): void {
+  const rules = c.host.writeRules?.(c.file);
+  if (!rules) return;
+  const policy: WritePolicy = {
+    root: rules.root,
+    protectedFiles: [...c.docs.keys(), ...(m.model ? [m.model.value] : []), ...(c.result.inventory?.externalFiles ?? [])],
+    protectedDirs: [rules.runsRoot],
+  };
+  for (const s of m.stages) {
+    if (s.kind !== 'export' || !s.path) continue;
+    for (const p of checkWrite(s.path.value, policy, 'The export')) {
+      if (p.kind === 'protected') c.rep(s.path.loc, 'QR131', `${p.message}.`);
+      else if (p.kind === 'outside' && !rules.allowOutside) {
+        c.rep(s.path.loc, 'QR130', `${p.message}: a run writes there only when you confirm it (VS Code) or pass --allow-outside (CLI). Write it inside the workspace, e.g. "out/${s.path.value.split(/[\\/]/).pop()}".`);
+      }
+    }
   }
 }

@@ -4,7 +4,8 @@
  * parameters, group sizes that do not divide a layer (QR204), the size after the stage.
  */
 import { didYouMean } from '../diagnostics';
-import type { Val } from '../lower';
+import type { DocNamed, Val } from '../lower';
+import type { Merged } from './imports';
 import type { QuantParams, ResolvedOverride, ResolvedStage } from '../resolved';
 import { BUILTIN_PRESETS } from '../schema';
 import { applyQ, quantDefaults, vqParams } from './params';
@@ -24,7 +25,7 @@ export function checkQuantize({ c, m, s, base, here, method, data, sel, sizes, f
   if (pv) {
     const name = pv.value as string;
     const builtin = BUILTIN_PRESETS[name];
-    const user = m.presets.find((p) => p.name === name);
+    const user = presetsByName(m).get(name);
     if (builtin) params = { ...params, bits: builtin.bits, group: builtin.group, symmetric: builtin.symmetric };
     else if (user) {
       params = applyQ(params, user.keys);
@@ -84,4 +85,16 @@ function vqDivisibility(c: Checker, s: DocStage, dim: number, layers: readonly L
   const at = s.keys.get('dim')?.loc ?? s.keywordLoc;
   c.rep(at, 'QR204', `\`dim ${dim}\` does not divide the input dimension of ${bad.length} selected layer${bad.length === 1 ? '' : 's'} ` +
     `(${bad.slice(0, 3).map((l) => `${l.name}: ${l.cols}`).join(', ')}${bad.length > 3 ? ', ...' : ''}): choose a divisor, or ignore those layers.`);
+}
+
+const presetMaps = new WeakMap<DocNamed[], Map<string, DocNamed>>();
+/** The recipe's presets by name (first wins), built once per analysis. */
+function presetsByName(m: Merged): Map<string, DocNamed> {
+  let map = presetMaps.get(m.presets);
+  if (!map) {
+    map = new Map();
+    for (const p of m.presets) if (!map.has(p.name)) map.set(p.name, p);
+    presetMaps.set(m.presets, map);
+  }
+  return map;
 }

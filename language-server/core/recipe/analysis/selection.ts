@@ -11,6 +11,7 @@ import { compilePattern, isCompiled } from '../patterns';
 import type { LayerSelection, ResolvedPattern } from '../resolved';
 import { keyOf, type Divisibility, type OverrideSpec, type StageSelection } from '../stage-model';
 import type { Checker } from './context';
+import { MAX_SUGGESTIONS } from '../../util/limits';
 
 /** A stage's selection as the resolved recipe states it, and the memo's (absent without a model). */
 export interface Selected { resolved: LayerSelection; sel?: StageSelection }
@@ -26,14 +27,26 @@ function valid(vs: Val<string>[]): Val<string>[] {
   return vs.filter((v) => isCompiled(compilePattern(v.value)));
 }
 
-/** A fix removing one pattern from its entry (or the whole entry when it is the only value). */
-function dropFix(v: Val<string>, all: Val<string>[]): Diagnostic['fixes'] {
-  const same = all.filter((x) => x.entry.start === v.entry.start && x.entry.file === v.entry.file);
-  if (same.length <= 1) return [{ title: `Remove ${JSON.stringify(v.value)}`, start: v.entry.start, end: v.entry.end, text: '' }];
-  const i = same.indexOf(v);
-  const start = i === 0 ? v.loc.start : same[i - 1].loc.end;
-  const end = i === 0 ? same[1].loc.start : v.loc.end;
-  return [{ title: `Remove ${JSON.stringify(v.value)}`, start, end, text: '' }];
+/**
+ * Fixes removing one pattern from its entry (or the whole entry when it is the only value), for
+ * every pattern of `all`: the patterns of each entry are grouped once (linear in the patterns).
+ */
+function dropFixes(all: Val<string>[]): (v: Val<string>) => Diagnostic['fixes'] {
+  const groups = new Map<string, Val<string>[]>();
+  const at = new Map<Val<string>, number>();
+  for (const x of all) {
+    const key = `${x.entry.file}\0${x.entry.start}`;
+    const g = groups.get(key);
+    if (g) { at.set(x, g.length); g.push(x); } else { at.set(x, 0); groups.set(key, [x]); }
+  }
+  return (v) => {
+    const same = groups.get(`${v.entry.file}\0${v.entry.start}`) ?? [v];
+    if (same.length <= 1) return [{ title: `Remove ${JSON.stringify(v.value)}`, start: v.entry.start, end: v.entry.end, text: '' }];
+    const i = at.get(v) ?? 0;
+    const start = i === 0 ? v.loc.start : same[i - 1].loc.end;
+    const end = i === 0 ? same[1].loc.start : v.loc.end;
+    return [{ title: `Remove ${JSON.stringify(v.value)}`, start, end, text: '' }];
+  };
 }
 
 /** A fix replacing pattern `v` by the layer name `near`. */
@@ -54,27 +67,31 @@ export function selection(c: Checker, s: DocStage): Selected {
   if (!memo || s.incomplete) return { resolved };
   const sel = memo.select(s.targets.map((v) => v.value), s.ignore.map((v) => v.value));
   const { targeted, selected } = sel;
+  const dropTarget = dropFixes(s.targets);
+  const dropIgnore = dropFixes(s.ignore);
+  // "did you mean" for the first problems only: a recipe may list 100k patterns that match nothing
+  const near = (p: string): string | undefined => (c.suggestions++ < MAX_SUGGESTIONS ? memo.nearName(p) : undefined);
   valid(s.targets).forEach((v, k) => {
     const hit = sel.targetHits[k];
     if (v.loc.file === c.file) c.result.patterns.push({ start: v.loc.start, end: v.loc.end, role: 'targets', layers: hit });
     if (hit.length) return;
-    const near = memo.nearName(v.value);
+    const nearName = near(v.value);
     const examples = layers.slice(0, 3).map((l) => l.name).join(', ');
     c.rep(v.loc, 'QR201',
       `Target ${JSON.stringify(v.value)} matches no layer of the model (${layers.length} layers, e.g. ${examples})` +
-        `${near ? `: did you mean "${near}"?` : '.'}`,
-      [...(near ? nearFix(v, near) : []), ...(dropFix(v, s.targets) ?? [])]);
+        `${nearName ? `: did you mean "${nearName}"?` : '.'}`,
+      [...(nearName ? nearFix(v, nearName) : []), ...(dropTarget(v) ?? [])]);
   });
   for (const [k, v] of valid(s.ignore).entries()) {
     const { hit, all: hitAll } = sel.ignoreHits[k];
     if (v.loc.file === c.file) c.result.patterns.push({ start: v.loc.start, end: v.loc.end, role: 'ignore', layers: hit });
     if (hit.length) continue;
-    const near = memo.nearName(v.value);
+    const nearName = hitAll.length ? undefined : near(v.value);
     const why = hitAll.length
       ? `matches only layers the targets do not select (${hitAll.slice(0, 3).map((l) => l.name).join(', ')})`
-      : `matches no layer of the model${near ? `: did you mean "${near}"?` : ''}`;
+      : `matches no layer of the model${nearName ? `: did you mean "${nearName}"?` : ''}`;
     c.rep(v.loc, 'QR203', `Exclusion ${JSON.stringify(v.value)} ${why}; it has no effect. Fix or remove it.`,
-      [...(near && !hitAll.length ? nearFix(v, near) : []), ...(dropFix(v, s.ignore) ?? [])]);
+      [...(nearName ? nearFix(v, nearName) : []), ...(dropIgnore(v) ?? [])]);
   }
   if (!selected.length) {
     if (targeted.length && s.ignore.length) {

@@ -16,6 +16,8 @@ import type { Merged } from './imports';
 import { checkPrune } from './prune';
 import { checkQuantize } from './quantize';
 import { selection, type Selected } from './selection';
+import { yieldToLoop } from '../../util/cancel';
+import { ANALYSIS_SLICE_MS } from '../../util/limits';
 import { DEFAULT_EXPORT_FORMAT, type ExportFormat } from '../../cost/formats';
 
 /** What the check of one prune, quantize or allocate stage works from. */
@@ -36,13 +38,19 @@ export interface StageCheck {
   format: ExportFormat;
 }
 
-/** Checks every stage of `m` in order and adds the resolved stages to the recipe. */
-export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
+/**
+ * Checks every stage of `m` in order and adds the resolved stages to the recipe. Yields to the event
+ * loop every few milliseconds, so a recipe with thousands of stages never keeps the language server
+ * from answering other requests (a newer edit then aborts this analysis at the next check).
+ */
+export async function checkStages(c: Checker, m: Merged, refs: DataRefs): Promise<void> {
   const format = (m.stages.find((s) => s.kind === 'export' && s.format)?.format?.value as ExportFormat | undefined) ?? DEFAULT_EXPORT_FORMAT;
   const sizes = new SizeChain(c, format);
   let seenQuant = false;
   let exportAt: DocStage | undefined;
-  m.stages.forEach((s, index) => {
+  let slice = performance.now();
+  for (const [index, s] of m.stages.entries()) {
+    if (performance.now() - slice > ANALYSIS_SLICE_MS) { await yieldToLoop(); slice = performance.now(); }
     c.checkAbort();
     if (exportAt && s.kind !== 'evaluate' && s.kind !== 'export') {
       c.rep(s.keywordLoc, 'QR118',
@@ -67,7 +75,7 @@ export function checkStages(c: Checker, m: Merged, refs: DataRefs): void {
       stage = s.kind === 'quantize' ? checkQuantize(check) : s.kind === 'prune' ? checkPrune(check) : checkAllocate(check);
     }
     if (stage) c.result.recipe.stages.push(stage);
-  });
+  }
 }
 
 /** The calibration data set of a stage whose method needs one (QR113 when there is none; QR114 for one it ignores). */

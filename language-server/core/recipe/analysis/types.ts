@@ -34,4 +34,6 @@ export interface Analysis {
   /** Data set and preset names visible in the file (imports included), for completion. */
   datasets: string[];
   presets: string[];
+  /** Absolute paths of the recipes this one imports, directly or not (inputs a run never writes over). */
+  imports: string[];
 }
