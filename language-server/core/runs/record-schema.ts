@@ -95,6 +95,9 @@ const recordCheck = obj({
   layers: list(layer),
   artifacts: obj({ compressedModel: opt(inRun), quant: opt(inRun), exports: list(exportRecord), log: inRun }),
   error: opt(str), warnings: opt(list(str)), settings: opt(dict(str)),
+  finetune: opt(list(obj({
+    stage: num, steps: num, seconds: num, before: num, after: num, curve: list(list(num)), codesChanged: num, codeUnits: num, layers: num, tensors: num,
+  }))),
 });
 
 /** The record, typed, or the first thing wrong with it (`metrics.compressed.perplexity is "x", not a number`). */

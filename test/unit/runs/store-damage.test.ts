@@ -109,3 +109,11 @@ test('fuzz (short): damaged records never hide or break the intact ones', async 
   assert.ok(r.cases >= 50, `only ${r.cases} cases`);
   assert.deepEqual(r.failures, []);
 });
+
+test('a fine-tuning record validates; a malformed loss curve is named', () => {
+  const ft = { stage: 1, steps: 2, seconds: 1, before: 0.2, after: 0.1, curve: [[1, 0.2, 3], [2, 0.1, 0]], codesChanged: 3, codeUnits: 10, layers: 1, tensors: 0 };
+  const rec = sampleRecord('r1', '2026-12-07T20:00:00.000Z');
+  assert.ok('record' in validateRecord({ ...rec, finetune: [ft] }));
+  const bad = validateRecord({ ...rec, finetune: [{ ...ft, curve: [[1, 'x']] }] });
+  assert.ok('problem' in bad && /finetune/.test(bad.problem), JSON.stringify(bad));
+});
