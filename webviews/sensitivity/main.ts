@@ -209,7 +209,10 @@ function renderReadout(): void {
   const a = allocation;
   const metric = metricOf();
   readoutEl.append(
-    h('span', {}, ` → weights ${formatBytes(a.bytes)}`), h('span', {}, ` · ${a.averageBits.toFixed(2)} bits per weight on average`),
+    h('span', {}, ` → weights ${formatBytes(a.bytes)}`),
+    // bits per weight as the checker's inlay hint and the export count it (codes, scales, zeros, padding), beside the codes' mean width the budget is in
+    h('span', { title: 'file bits per weight of these layers (as the recipe\'s size hint and the exported file count them), and the mean code width the bit budget is in' },
+      ` · ${((8 * a.bytes) / Math.max(1, layers().reduce((n, l) => n + l.params, 0))).toFixed(2)} bits per weight (codes ${a.averageBits.toFixed(2)} bits on average)`),
     h('span', { title: METRIC_HELP[metric] }, ` · predicted Δloss ${fmt(a.predicted)}`),
     a.feasible ? '' : h('span', { class: 'bad' }, ' · below the smallest allocation'),
     a.exact ? '' : h('span', { class: 'muted', title: `LP lower bound ${fmt(a.lowerBound)}` }, ` · within ${fmt(((a.predicted - a.lowerBound) / Math.max(1e-30, a.predicted)) * 100)}% of optimal`),
