@@ -88,6 +88,11 @@ test('newcomer: quickstart from an empty folder, check, run, run page, models, i
     await s.open('qrecipe-quickstart/quickstart.qrecipe');
     await s.page.locator('.monaco-editor .view-lines').first().filter({ hasText: 'bits 3' }).waitFor({ timeout: 20_000 });
     await clickLens(s, 'Run');
+    // the export path holds the first run's file: the run asks before replacing it (nothing runs until then)
+    const replace = s.page.locator('.monaco-dialog-box', { hasText: 'exports to a file that exists. Replace it?' });
+    await replace.waitFor({ timeout: 60_000 });
+    await s.shot('newcomer-8a-replace-asks');
+    await replace.locator('.monaco-button', { hasText: 'Replace' }).first().click();
     const two = await s.waitForRunRows((r) => r.some((x) => /gptq 3b.*ppl/.test(x)) && r.some((x) => /gptq 4b.*ppl/.test(x)), 600_000);
     assert.ok(two.length >= 3, JSON.stringify(two));
     await s.shot('newcomer-8-two-runs');

@@ -12,7 +12,7 @@ import { openSession, type Session } from './session';
 async function breakAndFix(s: Session): Promise<void> {
   await s.page.locator('.monaco-editor .view-lines').first().click();
   await s.page.keyboard.press('Control+End');
-  await s.page.keyboard.insertText('\nquantize rtn { bits 4  group 100 }'); // no auto-closing brackets
+  await s.page.keyboard.insertText('\nquantize rtn { bits 99 }'); // no auto-closing brackets
   await s.page.locator('.monaco-editor .squiggly-error').first().waitFor({ timeout: 20_000 });
   await s.shot('journey-1-diagnostic');
   // Fix it: delete the inserted line again, then save.
