@@ -286,16 +286,26 @@ export class ModelMemo {
       const lo = (k: number): number => offered[k]![0]!;
       const hi = (k: number): number => offered[k]![offered[k]!.length - 1]!;
       const bytesAt = (l: LayerInfo, bits: number): number => this.layerBytes(l, layout(bits), format).bytes;
-      // estimate: the budget filled, split evenly in bits (then rounded to the offered widths)
+      // estimate: the budget filled. The allocator spends it whole (an exact knapsack), and a layer's
+      // bytes are its fixed scales plus codes linear in its width, so the filled budget's size does
+      // not depend on which layers get which width: each layer is priced at the same fraction of the
+      // way from its smallest to its largest offered width (in code bits for a bits budget, in bytes
+      // for a bytes budget). Rounding each layer to the nearest offered width instead priced a
+      // 3-bit budget over 2/4-bit slots as all 2-bit.
       const P = sel2.reduce((a, l) => a + l.params, 0);
       const minB = sel2.reduce((a, l, k) => a + bytesAt(l, lo(k)), 0);
       const maxB = sel2.reduce((a, l, k) => a + bytesAt(l, hi(k)), 0);
-      const frac = maxB > minB && params.budget.kind === 'bytes' ? Math.max(0, Math.min(1, (params.budget.bytes - minB) / (maxB - minB))) : 1;
-      const bitsOf = (k: number): number => {
-        const want = params.budget.kind === 'bits' ? params.budget.bits : lo(k) + frac * (hi(k) - lo(k));
-        return offered[k]!.reduce((best, b) => (Math.abs(b - want) < Math.abs(best - want) ? b : best));
-      };
-      const state = this.change(sel2, (l, k) => this.layerBytes(l, layout(bitsOf(k)), format));
+      const loBits = sel2.reduce((a, l, k) => a + lo(k) * l.params, 0);
+      const hiBits = sel2.reduce((a, l, k) => a + hi(k) * l.params, 0);
+      const filled = params.budget.kind === 'bytes'
+        ? (maxB > minB ? (params.budget.bytes - minB) / (maxB - minB) : 1)
+        : (hiBits > loBits ? (params.budget.bits * P - loBits) / (hiBits - loBits) : 1);
+      const frac = Math.max(0, Math.min(1, filled));
+      const state = this.change(sel2, (l, k) => {
+        const a = this.layerBytes(l, layout(lo(k)), format);
+        const b = this.layerBytes(l, layout(hi(k)), format);
+        return frac >= 1 ? b : frac <= 0 ? a : { ...a, bytes: a.bytes + frac * (b.bytes - a.bytes), graph: a.graph + frac * (b.graph - a.graph) };
+      });
       return {
         overrideHits, overrideNames, perLayer, problems, state, dropped: [...dropped.values()], params: P,
         budget: sel2.length ? budgetProblem(params, sel2, lo, hi, minB, maxB) : undefined,

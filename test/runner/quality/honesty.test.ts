@@ -148,6 +148,12 @@ test('defect 3: examples/mixed-precision.qrecipe is worth copying: smaller than 
   assert.ok(ppl(mq) < ppl(u3), `perplexity ${ppl(mq)} vs uniform 3-bit GPTQ ${ppl(u3)}`);
   assert.ok(mq.layers.some((l) => l.bits === 2) && mq.layers.some((l) => l.bits === 4));
   assert.ok(mq.layers.filter((l) => l.bits !== undefined).every((l) => l.method === 'llm-mq/gptq'));
+  // the size the checker shows after the allocate stage is the budget filled, as the file is (it
+  // priced 3.5 bits over 2/4-bit slots as all 4-bit: 1,631,130 B for a file of 1,545,736 B)
+  const { checkFile } = await import('../../../language-server/core/recipe/check');
+  const { readInventory } = await import('../../../language-server/core/model/inventory');
+  const est = (await checkFile(path.join(ws, 'mixed-precision-example.qrecipe'), (p) => readInventory(p))).analysis.estimates.at(-1)!;
+  assert.ok(Math.abs(est.bytes - x.bytes) <= 0.005 * x.bytes, `checker ${est.bytes} B vs file ${x.bytes} B`);
 });
 
 test('defect 8: one size for the quickstart (was: inlay ≈1.35 MiB 5.47 bits/weight, Runs view 1.41 MiB 4.56, file 1.56 MiB): the checker\'s estimate = the size metric = the Runs view\'s = the file within 1 %', async () => {

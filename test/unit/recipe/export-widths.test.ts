@@ -95,6 +95,25 @@ test('the size after a stage is the cost model\'s, in the recipe\'s export forma
   assert.equal(asym.format, 'onnx-matmulnbits');
 });
 
+test('an allocate stage\'s size is its budget filled (a 3-bit budget over 2/4-bit slots was priced as all 2-bit)', async () => {
+  const inv = tinyLm();
+  const uniform = async (bits: number) => (await run(`quantize rtn { targets "Linear"  bits ${bits}  group 64 }\nexport onnx-matmulnbits "o.onnx"`, inv)).estimates[0]!;
+  const [two, four] = [await uniform(2), await uniform(4)];
+  const alloc = async (budget: string) => (await run(`allocate llm-mq on calib { targets "Linear"  budget ${budget}  candidates 2 4  group 64 }\nexport onnx-matmulnbits "o.onnx"`, inv)).estimates[0]!;
+  // codes are linear in the width and the scales fixed: the filled budget's size is the interpolation
+  for (const [budget, f] of [['2bits', 0], ['2.5bits', 0.25], ['3bits', 0.5], ['3.5bits', 0.75], ['4bits', 1], ['6bits', 1]] as const) {
+    const e = await alloc(budget);
+    const want = two.bytes + f * (four.bytes - two.bytes);
+    assert.ok(Math.abs(e.bytes - want) <= 1e-6 * want, `${budget}: ${e.bytes} vs ${want}`);
+    assert.ok(Math.abs(e.bitsPerWeight! - (two.bitsPerWeight! + f * (four.bitsPerWeight! - two.bitsPerWeight!))) < 1e-9, budget);
+  }
+  // a bytes budget is the bytes it allows (between the all-2 and all-4 sizes)
+  const quantBytes = (e: { bytes: number }) => e.bytes - (two.bytes - (two.bitsPerWeight! / 8) * inv.layers.filter((l) => l.op === 'MatMul').reduce((a, l) => a + l.params, 0));
+  const mid = (quantBytes(two) + quantBytes(four)) / 2;
+  const e = await alloc(`${Math.round(mid)}B`);
+  assert.ok(Math.abs(quantBytes(e) - mid) <= 1, `${quantBytes(e)} vs ${mid}`);
+});
+
 test('issue #19 item 10: an invalid regex is QR115 alone (no QR204/QR202 on a selection nobody wrote)', async () => {
   const src = 'quantize rtn { targets "re:layers\\\\.("  bits 4  group 128 }';
   const a = await run(src, tinyLm(2, [layer('adapter', 64, 200)]));
