@@ -4,7 +4,7 @@
 // and examples/quickstart.qrecipe with its paths made local). `--watch` keeps rebuilding;
 // `--production` minifies.
 import * as esbuild from 'esbuild';
-import { existsSync, readFileSync, writeFileSync, mkdirSync, copyFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, copyFileSync, statSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,5 +62,7 @@ if (watch) {
 } else {
   const t0 = Date.now();
   await Promise.all(active.map((t) => esbuild.build({ ...common, ...t })));
+  // the bin of package.json runs as a program (npx qrecipe): executable, whatever the rebuild left
+  if (existsSync(path.join(root, 'dist/cli.js'))) chmodSync(path.join(root, 'dist/cli.js'), 0o755);
   console.log(`esbuild: ${active.length} bundles in ${Date.now() - t0} ms -> dist/`);
 }

@@ -12,6 +12,7 @@ import { constants, existsSync, linkSync, mkdirSync, promises as fsp, renameSync
 import { tempPathFor } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { readRecipeText } from '../../../language-server/core/recipe/host';
+import { EXPORTS_DIR } from '../../../language-server/core/runs/store';
 import type { WritePolicy } from '../../../language-server/core/util/confine';
 import { explain, refusedWrites, type WriteOptions } from '../write-policy';
 import type { ExportStage } from '../../../language-server/core/recipe/resolved';
@@ -73,7 +74,7 @@ export interface ExportWrite { policy: WritePolicy; options: WriteOptions }
 
 /** Where the k-th export of a run is written in its folder: `exports/<k>/<the requested name>`. */
 export function runCopyOf(k: number, out: string): string {
-  return path.join('exports', String(k), path.basename(out));
+  return path.join(EXPORTS_DIR, String(k), path.basename(out));
 }
 
 /**

@@ -8,7 +8,7 @@
  * belongs to another process (same pid, other start time) — is reported as failed.
  */
 import { pushAll } from '../util/arrays';
-import { promises as fs, existsSync, readdirSync, rmSync } from 'node:fs';
+import { promises as fs, existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sweepStaleTemps, writeFileAtomic } from '../util/atomic';
 import type { RunRecord } from '../protocol/runner';
@@ -35,6 +35,8 @@ export const RUN_FILE = 'run.json';
 export const LOG_FILE = 'run.log';
 /** Folder of a run's scratch files, removed when the run ends (and by `sweepStore` after a crash). */
 export const SCRATCH_DIR = '.scratch';
+/** Folder of a run's own copies of its exports: `exports/<k>/<name>` (written there, then copied out). */
+export const EXPORTS_DIR = 'exports';
 
 /** `<workspace>/.qrecipe/runs` unless a runs folder is configured (relative to the workspace). */
 export function runsRoot(workspace: string, configured = '.qrecipe/runs'): string {
@@ -149,6 +151,8 @@ export async function sweepStore(root: string): Promise<string[]> {
   for (const name of names) {
     const dir = path.join(root, name);
     pushAll(removed, sweepStaleTemps(dir));
+    // and in the run's export folders (a kill during an export leaves its temp file there)
+    for (const k of realSubfolders(path.join(dir, EXPORTS_DIR))) pushAll(removed, sweepStaleTemps(path.join(dir, EXPORTS_DIR, k)));
     const scratch = path.join(dir, SCRATCH_DIR);
     // only a run's own scratch folder (a folder without run.json is not a run of this store)
     if (!existsSync(scratch) || !existsSync(path.join(dir, RUN_FILE))) continue;
@@ -157,6 +161,16 @@ export async function sweepStore(root: string): Promise<string[]> {
     if (!running) { rmSync(scratch, { recursive: true, force: true }); removed.push(scratch); }
   }
   return removed;
+}
+
+/** The names of the real folders (no links) in `dir`; none when `dir` is not a real folder. */
+function realSubfolders(dir: string): string[] {
+  try {
+    if (!lstatSync(dir).isDirectory()) return [];
+    return readdirSync(dir).filter((n) => lstatSync(path.join(dir, n)).isDirectory());
+  } catch {
+    return [];
+  }
 }
 
 /** Every valid run under `root`, newest first (scanRuns also returns the broken ones). */

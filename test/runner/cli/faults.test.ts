@@ -152,7 +152,7 @@ test('cancel at random moments: run-end is the last event, the record agrees, no
   }
 });
 
-test('what a process killed mid-write leaves (temp files of a dead pid, a scratch folder) is swept at the next start; a live writer\'s temp file is kept', async () => {
+test('what a process killed mid-write leaves (temp files of a dead pid, in the run\'s export folder too, a scratch folder) is swept at the next start; a live writer\'s temp file is kept', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-sweep-'));
   const recipe = await workspace(dir);
   assert.equal(spawnSync(process.execPath, [CLI, 'run', recipe], { cwd: dir, encoding: 'utf8' }).status, 0);
@@ -165,6 +165,8 @@ fs.writeFileSync(${JSON.stringify(path.join(dir, 'out'))}+'/.x.onnx.'+p+'.k1.tmp
 fs.writeFileSync(${JSON.stringify(runDir)}+'/.run.json.'+p+'.k2.tmp','{"id":');
 fs.mkdirSync(${JSON.stringify(path.join(runDir, '.scratch'))},{recursive:true});
 fs.writeFileSync(${JSON.stringify(dir)}+'/.m.calib.onnx.'+p+'.k3.tmp','x');
+fs.mkdirSync(${JSON.stringify(path.join(runDir, 'exports', '0'))},{recursive:true});
+fs.writeFileSync(${JSON.stringify(path.join(runDir, 'exports', '0'))}+'/.x.onnx.'+p+'.k4.tmp','half');
 console.log('ready');setInterval(()=>{},1000);`;
   await new Promise<void>((resolve) => {
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -174,7 +176,7 @@ console.log('ready');setInterval(()=>{},1000);`;
   // and one of a live process (this test): never touched
   const live = path.join(dir, 'out', `.y.onnx.${process.pid}.live.tmp`);
   writeFileSync(live, 'writing');
-  assert.equal(leftovers(dir).length, 5);
+  assert.equal(leftovers(dir).length, 6);
   const next = spawnSync(process.execPath, [CLI, 'run', recipe, '--force'], { cwd: dir, encoding: 'utf8' });
   assert.equal(next.status, 0, next.stderr);
   assert.deepEqual(leftovers(dir), [live]);
