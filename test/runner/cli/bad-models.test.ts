@@ -11,13 +11,9 @@ import type { RunnerEvent, RunRecord } from '../../../language-server/core/proto
 import { decodeMessage, encodeMessage, type ModelProto } from '../../../language-server/core/model/onnx-proto';
 import { writeMlpModel } from '../helpers';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, buildCli } from '../quality/common';
 
-before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-});
+before(buildCli); // the tests drive the bundled CLI: make sure it is current
 
 function run(dir: string, recipe: string): { code: number | null; events: RunnerEvent[]; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'run', recipe, '--json-events'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });

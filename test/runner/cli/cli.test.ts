@@ -10,14 +10,12 @@ import path from 'node:path';
 import type { RunnerEvent, RunRecord } from '../../../language-server/core/protocol/runner';
 import { lineSplitter } from '../../../language-server/core/protocol/lines';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, ROOT, buildCli } from '../quality/common';
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 
 before(() => {
   // The tests drive the bundled CLI, as the extension does: make sure it is current.
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  buildCli();
 });
 
 function workspace(recipe: string, name = 'r.qrecipe'): { dir: string; file: string } {

@@ -12,13 +12,9 @@ import path from 'node:path';
 import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
 import { writeMlpModel } from '../helpers';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, buildCli } from '../quality/common';
 
-before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-});
+before(buildCli); // the tests drive the bundled CLI: make sure it is current
 
 function cli(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string; events: RunnerEvent[] } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });

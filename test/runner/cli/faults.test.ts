@@ -18,13 +18,9 @@ import { loadModel } from '../../../language-server/core/model/reader';
 import { Rng } from '../../../language-server/core/util/rng';
 import { writeMlpModel } from '../helpers';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, buildCli } from '../quality/common';
 
-before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-});
+before(buildCli); // the tests drive the bundled CLI: make sure it is current
 
 async function workspace(dir: string): Promise<string> {
   mkdirSync(path.join(dir, '.qrecipe'), { recursive: true });

@@ -13,15 +13,11 @@ import { isRunnerEvent, type RunnerEvent, type RunRecord } from '../../../langua
 import { loadModel } from '../../../language-server/core/model/reader';
 import { provenanceOf, summarizeModel } from '../../../language-server/core/model/summary';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, ROOT, buildCli } from '../quality/common';
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; contributes: { problemMatchers: { name: string; pattern: { regexp: string; file: number; line: number; column: number; severity: number; code: number; message: number } }[] } };
 
-before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-});
+before(buildCli); // the tests drive the bundled CLI: make sure it is current
 
 function workspace(recipe: string): { dir: string; file: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-proto-'));

@@ -10,14 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SensitivityResult } from '../../../language-server/core/sensitivity/types';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+import { CLI, ROOT, buildCli } from '../quality/common';
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
 
-before(() => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'extension/scripts/esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-});
+before(buildCli); // the tests drive the bundled CLI: make sure it is current
 
 const RECIPE = `model "${LM}/model.onnx"
 data calib { text "${LM}/data/calib.txt"  samples 2  seqlen 32 }
