@@ -58,6 +58,7 @@ function ocrRows(ft: string): Row[] {
   return [
     { name: 'mixed vq + gptq 4-bit', stages: `${vq}\n${g4}` },
     { name: 'mixed vq + gptq 4-bit + finetune', stages: `${vq}\n${g4}\n${ft}` },
+    { name: 'mixed vq + gptq 4-bit + finetune P only', stages: `${vq}\n${g4}\n${ft.replace('}', ' codes 0% }')}` },
   ];
 }
 
@@ -159,18 +160,17 @@ async function main(): Promise<void> {
       const exp = r.artifacts.exports[0]!;
       const layers = [...new Set(r.layers.filter((l) => l.bits !== undefined).map((l) => l.name))];
       const c = await countFile(exp.path, model.key === 'lm' ? `${LM}/model.onnx` : OCR_MODEL, model, layers);
+      // the run record keeps the last data set's value of a metric: read each data set's from the events
+      const on = (which: string, d: string): number => {
+        const e = r.events.find((x) => x.type === 'metrics' && x.model === which && (x.dataset ?? model.data) === d && model.metric in x.metrics);
+        return e && e.type === 'metrics' ? e.metrics[model.metric] ?? NaN : NaN;
+      };
       const also: Record<string, { original: number; compressed: number }> = {};
-      for (const d of model.also ?? []) {
-        const on = (which: string): number => {
-          const e = r.events.find((x) => x.type === 'metrics' && x.model === which && x.dataset === d);
-          return e && e.type === 'metrics' ? e.metrics[model.metric] ?? NaN : NaN;
-        };
-        also[d] = { original: on('original'), compressed: on('compressed') };
-      }
+      for (const d of model.also ?? []) also[d] = { original: on('original', d), compressed: on('compressed', d) };
       const ft = r.finetune?.[0];
       const res: Result = {
-        model: model.key, row: row.name, metric: r.metrics.compressed?.[model.metric] ?? NaN, exported: exp.check?.exported,
-        original: r.metrics.original?.[model.metric] ?? NaN, also, bits: (8 * c.bytes) / c.params, seconds: r.wall,
+        model: model.key, row: row.name, metric: on('compressed', model.data), exported: exp.check?.exported,
+        original: on('original', model.data), also, bits: (8 * c.bytes) / c.params, seconds: r.wall,
         ...(ft ? { kl: `${ft.before.toFixed(3)}→${ft.after.toFixed(3)}, ${ft.codesChanged} codes changed` } : {}),
       };
       results.push(res);

@@ -35,6 +35,8 @@ export interface VqSpec {
   scales?: boolean;
   /** k-means iterations of the initialisation (default 12). */
   kmeans?: number;
+  /** Points the k-means iterations run on, at most (default all; with fewer, all points are assigned at the end). */
+  kmeansSample?: number;
   /** Hessian dampening as a fraction of its mean diagonal (default 0.01, GPTQ's). */
   percdamp?: number;
   seed?: number;
@@ -129,7 +131,7 @@ class VqState {
     this.codes = new Int32Array(rows * this.G * M);
     this.scales = new Float64Array(rows).fill(1);
     this.HW = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) matVec(H, W, r * cols, this.HW, r * cols, cols);
+    rowsTimesH(H, W, rows, cols, this.HW);
   }
 
   /** Unscaled decode of row r into out[0..cols). */
@@ -145,17 +147,26 @@ class VqState {
     }
   }
 
-  /** Loss of every row against this state's (dampened) H. */
-  loss(): number {
-    const { rows, cols, W, H, scales } = this;
+  /** The residuals w_r − s_r·v_r of every row (rows × cols). */
+  residuals(): Float64Array {
+    const { rows, cols, W, scales } = this;
     const v = new Float64Array(cols);
-    const e = new Float64Array(cols);
-    let total = 0;
+    const E = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) {
       this.decodeRow(r, v);
-      for (let c = 0; c < cols; c++) e[c] = W[r * cols + c]! - scales[r]! * v[c]!;
-      total += quadForm(H, e, cols);
+      for (let c = 0; c < cols; c++) E[r * cols + c] = W[r * cols + c]! - scales[r]! * v[c]!;
     }
+    return E;
+  }
+
+  /** Loss of every row against this state's (dampened) H. */
+  loss(): number {
+    const { rows, cols, H } = this;
+    const E = this.residuals();
+    const P = new Float64Array(rows * cols);
+    rowsTimesH(H, E, rows, cols, P);
+    let total = 0;
+    for (let i = 0; i < rows * cols; i++) total += E[i]! * P[i]!;
     return total;
   }
 
@@ -177,20 +188,60 @@ function matVec(H: Float64Array, x: ArrayLike<number>, xOff: number, out: Float6
   }
 }
 
-function quadForm(H: Float64Array, e: Float64Array, n: number): number {
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    if (e[i] === 0) continue;
-    let a = 0;
-    const hi = i * n;
-    for (let j = 0; j < n; j++) a += H[hi + j]! * e[j]!;
-    total += e[i]! * a;
+/**
+ * out[r] = H·x[r] for `rows` vectors x[r] of length n (row-major), H symmetric: blocks of rows that
+ * fit in ~256 KB share one pass over H, so a large H (2880² doubles = 66 MB on PP-OCRv4's neck) is
+ * read rows/block times instead of once per row.
+ */
+function rowsTimesH(H: Float64Array, X: Float64Array, rows: number, n: number, out: Float64Array): void {
+  const block = Math.max(1, Math.min(rows, Math.floor(32768 / n)));
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const r1 = Math.min(rows, r0 + block);
+    for (let i = 0; i < n; i++) {
+      const hi = i * n;
+      for (let r = r0; r < r1; r++) {
+        const xo = r * n;
+        let s = 0;
+        for (let j = 0; j < n; j++) s += H[hi + j]! * X[xo + j]!;
+        out[xo + i] = s;
+      }
+    }
   }
-  return total;
 }
 
-/** k-means (Lloyd, k-means++ seeding) of n points of dimension g into K centroids; returns the assignment. */
-function kmeans(points: Float64Array, n: number, g: number, K: number, iters: number, rng: Rng, centroids: Float64Array): Int32Array {
+/**
+ * k-means (Lloyd, k-means++ seeding) of n points of dimension g into K centroids; returns the
+ * assignment of every point. With more than `sample` points the iterations run on a random sample of
+ * that many and the last assignment covers all points (the rounds after it refine the codebook on
+ * the layer loss anyway).
+ */
+function kmeans(all: Float64Array, nAll: number, g: number, K: number, iters: number, rng: Rng, centroids: Float64Array, sample: number): Int32Array {
+  let points = all;
+  let n = nAll;
+  if (nAll > sample) {
+    const pick = Int32Array.from({ length: nAll }, (_, i) => i);
+    for (let i = 0; i < sample; i++) { const j = i + rng.int(nAll - i); const t = pick[i]!; pick[i] = pick[j]!; pick[j] = t; }
+    n = sample;
+    points = new Float64Array(n * g);
+    for (let i = 0; i < n; i++) for (let p = 0; p < g; p++) points[i * g + p] = all[pick[i]! * g + p]!;
+  }
+  const assign0 = lloyd(points, n, g, K, iters, rng, centroids);
+  if (points === all) return assign0;
+  const assign = new Int32Array(nAll);
+  for (let i = 0; i < nAll; i++) {
+    let best = 0;
+    let bd = Infinity;
+    for (let c = 0; c < K; c++) {
+      let d = 0;
+      for (let p = 0; p < g; p++) { const t = all[i * g + p]! - centroids[c * g + p]!; d += t * t; }
+      if (d < bd) { bd = d; best = c; }
+    }
+    assign[i] = best;
+  }
+  return assign;
+}
+
+function lloyd(points: Float64Array, n: number, g: number, K: number, iters: number, rng: Rng, centroids: Float64Array): Int32Array {
   const assign = new Int32Array(n);
   const d2 = new Float64Array(n).fill(Infinity);
   const dist = (i: number, c: number): number => {
@@ -256,7 +307,7 @@ function initialise(st: VqState, spec: VqSpec, rng: Rng): void {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) residual[r * cols + c] = W[r * cols + c]! / st.scales[r]!;
   const cent = new Float64Array(K * g);
   for (let m = 0; m < M; m++) {
-    const assign = kmeans(residual, n, g, K, spec.kmeans ?? 12, rng, cent);
+    const assign = kmeans(residual, n, g, K, spec.kmeans ?? 12, rng, cent, spec.kmeansSample ?? Infinity);
     st.books.set(cent, m * K * g);
     for (let i = 0; i < n; i++) {
       st.codes[i * M + m] = assign[i]!;
@@ -267,7 +318,7 @@ function initialise(st: VqState, spec: VqSpec, rng: Rng): void {
 
 /** One greedy pass over groups and codebooks of every row: each code moves to the best one for the row's loss. */
 function updateCodes(st: VqState): number {
-  const { rows, cols, g, M, K, G, W, H, books, codes, scales } = st;
+  const { rows, cols, g, M, K, G, H, books, codes, scales } = st;
   // Q[j][m][k] = c_kᵀ·H_jj·c_k, the quadratic term of each candidate in each group
   const Q = new Float64Array(G * M * K);
   const hc = new Float64Array(g);
@@ -285,17 +336,17 @@ function updateCodes(st: VqState): number {
       }
     }
   }
-  const v = new Float64Array(cols);
-  const e = new Float64Array(cols);
-  const P = new Float64Array(cols);
+  // rows are independent: every row's residual and H·residual at the start of the pass, in one sweep of H
+  const E = st.residuals();
+  const PH = new Float64Array(rows * cols);
+  rowsTimesH(H, E, rows, cols, PH);
   const z = new Float64Array(g);
   const delta = new Float64Array(g);
   let changed = 0;
   for (let r = 0; r < rows; r++) {
     const s = scales[r]!;
-    st.decodeRow(r, v);
-    for (let c = 0; c < cols; c++) e[c] = W[r * cols + c]! - s * v[c]!;
-    matVec(H, e, 0, P, 0, cols);
+    const e = E.subarray(r * cols, (r + 1) * cols);
+    const P = PH.subarray(r * cols, (r + 1) * cols);
     for (let j = 0; j < G; j++) {
       const j0 = j * g;
       for (let m = 0; m < M; m++) {
@@ -326,12 +377,12 @@ function updateCodes(st: VqState): number {
         changed++;
         const nb = (m * K + best) * g;
         for (let p = 0; p < g; p++) { delta[p] = s * (books[ob + p]! - books[nb + p]!); e[j0 + p]! += delta[p]!; }
-        // P += H[:, slice]·δ
-        for (let i = 0; i < cols; i++) {
-          let t = 0;
-          const hi = i * cols + j0;
-          for (let p = 0; p < g; p++) t += H[hi + p]! * delta[p]!;
-          P[i]! += t;
+        // P += H[:, slice]·δ, read as rows of the symmetric H (contiguous)
+        for (let p = 0; p < g; p++) {
+          const d = delta[p]!;
+          if (d === 0) continue;
+          const hr = (j0 + p) * cols;
+          for (let i = 0; i < cols; i++) P[i]! += H[hr + i]! * d;
         }
       }
     }
@@ -464,14 +515,14 @@ function conjugateGradient(apply: (u: Float64Array, out: Float64Array) => void, 
 /** Per-row least-squares scales: s_r = v_rᵀ·H·w_r / v_rᵀ·H·v_r. */
 function updateScales(st: VqState): void {
   const { rows, cols, H, HW } = st;
-  const v = new Float64Array(cols);
-  const hv = new Float64Array(cols);
+  const V = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) st.decodeRow(r, V.subarray(r * cols, (r + 1) * cols));
+  const HV = new Float64Array(rows * cols);
+  rowsTimesH(H, V, rows, cols, HV);
   for (let r = 0; r < rows; r++) {
-    st.decodeRow(r, v);
-    matVec(H, v, 0, hv, 0, cols);
     let num = 0;
     let den = 0;
-    for (let c = 0; c < cols; c++) { num += v[c]! * HW[r * cols + c]!; den += v[c]! * hv[c]!; }
+    for (let c = r * cols; c < (r + 1) * cols; c++) { num += V[c]! * HW[c]!; den += V[c]! * HV[c]!; }
     if (den > 0 && num > 0) st.scales[r] = num / den;
   }
 }
@@ -497,6 +548,8 @@ export async function vqQuantize(W: Float32Array, Hin: Float32Array, rows: numbe
   dmean /= cols;
   const lam = (spec.percdamp ?? 0.01) * (dmean || 1);
   for (let i = 0; i < cols; i++) H[i * cols + i] = (H[i * cols + i]! === 0 ? dmean || 1 : H[i * cols + i]!) + lam;
+  // the objective only sees H's symmetric part: make it exactly symmetric, so its rows are its columns
+  for (let i = 0; i < cols; i++) for (let j = i + 1; j < cols; j++) { const a = 0.5 * (H[i * cols + j]! + H[j * cols + i]!); H[i * cols + j] = a; H[j * cols + i] = a; }
   const st = new VqState(Float64Array.from(W), H, rows, cols, spec.dim, spec.codebooks, spec.bits);
   const rng = new Rng(spec.seed ?? 0);
   const rounds = spec.iterations ?? 8;
