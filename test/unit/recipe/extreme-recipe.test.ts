@@ -66,3 +66,20 @@ test('the inlay estimate of a vq stage exported as onnx-decode counts its codes,
   const mm = await run('quantize vq on calib { targets "Linear"  ignore "lm_head" }\nexport onnx-matmulnbits "o.onnx"', inv);
   assert.ok(mm.estimates[0]!.bitsPerWeight === undefined || mm.estimates[0]!.bitsPerWeight! >= 32, JSON.stringify(mm.estimates[0]));
 });
+
+test('per-layer widths by stages: vq on most layers and GPTQ 4-bit on the others, the estimate after both counts each layer in its own form', async () => {
+  const inv = tinyLm();
+  const sel = inv.layers.filter((l) => l.op === 'MatMul' && l.name !== 'lm_head');
+  const first = sel.filter((l) => l.name.startsWith('layers.0.'));
+  const rest = sel.filter((l) => !l.name.startsWith('layers.0.'));
+  assert.ok(first.length > 0 && rest.length > 0);
+  const params = sel.reduce((a, l) => a + l.params, 0);
+  const vq = rest.reduce((a, l) => a + l.rows * (l.cols / 4) + 256 * 4 * 2 + 2 * l.rows, 0);
+  const w4 = first.reduce((a, l) => a + Math.ceil((l.rows * l.cols) / 2) + 3 * l.rows, 0);
+  const a = await run(`quantize vq on calib { targets "Linear"  ignore "lm_head"  ignore "re:^layers\\\\.0\\\\." }
+quantize gptq on calib { targets "re:^layers\\\\.0\\\\."  bits 4  group channel }
+export onnx-decode "o.onnx"`, inv);
+  assert.deepEqual(a.diagnostics.filter((d) => d.severity === 'error'), []);
+  const last = a.estimates[a.estimates.length - 1]!;
+  assert.ok(Math.abs(last.bitsPerWeight! - (8 * (vq + w4)) / params) < 1e-9, `${last.bitsPerWeight} vs ${(8 * (vq + w4)) / params}`);
+});
