@@ -6,13 +6,19 @@ import { inventoryOf } from '../../language-server/core/model/inventory';
 import type { LayerInfo } from '../../language-server/core/model/types';
 import { planBlocks, type PartPlan } from '../../extension/runner/engine/blocks/plan';
 import { layerInputs, openPart } from '../../extension/runner/engine/blocks/submodel';
-import type { GraphSpec, GraphTensor } from '../../native/index';
+import { createGraphExecutor, graphSupport, type GraphSpec, type GraphTensor } from '../../native/index';
+import { maxRel } from './graph-helpers-math';
 import { partSpec } from './graph-spec';
 import { tempDir } from '../unit/model/helpers';
 
 export { hessianRel, maxRel } from './graph-helpers-math';
 
+/** Parts of the chain before block `index` whose native run was compared with onnxruntime's (label → max rel). */
+export type PrefixCheck = Map<string, number | string>;
+
 export interface CutBlock {
+  /** Each part before the block, run natively on the CPU too: its max rel difference, or why it cannot run. */
+  before: PrefixCheck;
   spec: GraphSpec;
   part: PartPlan;
   layers: LayerInfo[];
@@ -46,6 +52,7 @@ export async function cutBlock(file: string, index: number, feeds: Record<string
   const values = new Map<string, ort.Tensor>(Object.entries(feeds));
   // run the chain with onnxruntime up to the block: its boundary and side tensors are real
   let block: PartPlan | undefined;
+  const before: PrefixCheck = new Map();
   let seen = -1;
   for (const part of parts) {
     if (part.kind === 'block' && ++seen === index) {
@@ -56,6 +63,24 @@ export async function cutBlock(file: string, index: number, feeds: Record<string
     const ins: Record<string, ort.Tensor> = {};
     for (const n of s.session.inputNames) ins[n] = values.get(n)!;
     const out = await s.session.run(ins);
+    const spec = partSpec(model, part);
+    const why = graphSupport(spec);
+    if (why) before.set(part.label, `${why.node ?? ''} (${why.op ?? ''}): ${why.reason}`);
+    else {
+      const ex = createGraphExecutor(spec, { device: 'cpu' });
+      const nIns: Record<string, GraphTensor> = {};
+      for (const n of spec.inputs) nIns[n] = toGraph(values.get(n)!);
+      const got = await ex.run(nIns);
+      ex.dispose();
+      let worst = 0;
+      for (const n of spec.outputs) {
+        const a = got[n]!, b = out[n]!;
+        if (a.dims.join() !== b.dims.join()) worst = Infinity;
+        else if (b.type === 'float32') worst = Math.max(worst, maxRel(a.data as Float32Array, b.data as Float32Array));
+        else if (String([...(a.data as Iterable<unknown>)]) !== String([...(b.data as Iterable<unknown>)])) worst = Infinity;
+      }
+      before.set(part.label, worst);
+    }
     for (const [k, v] of Object.entries(out)) {
       values.set(k, v);
       types.set(k, v.type);
@@ -81,5 +106,5 @@ export async function cutBlock(file: string, index: number, feeds: Record<string
   };
   const got = await runOrt(new Map());
   const cols = new Map(taps.map((t) => [t, got[t]!.dims[got[t]!.dims.length - 1]!]));
-  return { spec, part, layers: part.layers, feeds: inFeeds, ort: got, taps, cols, runOrt };
+  return { before, spec, part, layers: part.layers, feeds: inFeeds, ort: got, taps, cols, runOrt };
 }

@@ -2,7 +2,7 @@
  * Test helper: one part of a model cut by the runner's planner (extension/runner/engine/blocks/plan.ts)
  * as a GraphSpec for the addon's graph executor: its constant and computing nodes in graph order with
  * decoded attributes, its boundary and side tensors as inputs, its outputs, and its initializers
- * (float32 or int64; other types are left out, so a part reading one is reported unsupported).
+ * (float32, int64 or bool; other types are left out, so a part reading one is reported unsupported).
  */
 import type { AttributeProto, NodeProto, TensorProto } from '../../language-server/core/model/onnx-proto';
 import { tensorBytes, tensorElements, type OnnxModel } from '../../language-server/core/model/reader';
@@ -11,14 +11,16 @@ import type { GraphAttr, GraphSpec, GraphTensor } from '../../native/index';
 
 const FLOAT = 1;
 const INT64 = 7;
+const BOOL = 9;
 
 export function specTensor(model: OnnxModel, t: TensorProto): GraphTensor | undefined {
   const dims = (t.dims ?? []).map(Number);
   const n = tensorElements(t);
-  if (t.dataType !== FLOAT && t.dataType !== INT64) return undefined;
+  if (t.dataType !== FLOAT && t.dataType !== INT64 && t.dataType !== BOOL) return undefined;
   const bytes = tensorBytes(model, t);
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
+  if (t.dataType === BOOL) return { dims, data: copy };
   return { dims, data: t.dataType === FLOAT ? new Float32Array(copy.buffer, 0, n) : new BigInt64Array(copy.buffer, 0, n) };
 }
 

@@ -30,12 +30,21 @@ const cuts: Record<string, () => Promise<CutBlock>> = {
     return cutBlock(path.join(ROOT, 'test/fixtures/hf/llama-gqa-fp32/model.onnx'), 1, { input_ids: ids(2, 12, 512), attention_mask: mask });
   },
   'tiny-lm': async () => cutBlock(path.join(ROOT, 'test/fixtures/tiny-lm/model.onnx'), 2, { input_ids: ids(2, 20, 256) }),
+  'hf/qwen2-tied-fp32': async () => {
+    const mask = new ort.Tensor('int64', new BigInt64Array(2 * 10).fill(1n), [2, 10]);
+    return cutBlock(path.join(ROOT, 'test/fixtures/hf/qwen2-tied-fp32/model.onnx'), 0, { input_ids: ids(2, 10, 500), attention_mask: mask });
+  },
+  'hf/gpt2-fp32 (Gemm, LayerNormalization, Tanh)': async () =>
+    cutBlock(path.join(ROOT, 'test/fixtures/hf/gpt2-fp32/model.onnx'), 1, { input_ids: ids(2, 10, 500) }),
 };
 
 for (const [label, make] of Object.entries(cuts)) {
   test(`${label}: a block part on the CPU gives onnxruntime's outputs, and taps its layers' Hessians`, async () => {
     const c = await make();
     assert.equal(graphSupport(c.spec), null);
+    // the parts before the block (embeddings, masks, rotary tables) run natively too
+    assert.ok(c.before.size >= 1);
+    for (const [part, rel] of c.before) assert.ok(typeof rel === 'number' && rel < 1e-4, `${part}: ${rel}`);
     const ex = createGraphExecutor(c.spec, { device: 'cpu' });
     try {
       assert.equal(ex.device, 'cpu');
@@ -88,13 +97,13 @@ test('an unsupported op is named by node before anything is uploaded', () => {
   const spec: GraphSpec = {
     nodes: [
       { op: 'MatMul', name: 'mm', inputs: ['x', 'w'], outputs: ['y'], attrs: {} },
-      { op: 'Trilu', name: '/layers.0/attn/Trilu', inputs: ['y'], outputs: ['z'], attrs: {} },
+      { op: 'Conv', name: '/layers.0/attn/Conv', inputs: ['y', 'w'], outputs: ['z'], attrs: {} },
     ],
     inputs: ['x'], outputs: ['z'],
     initializers: { w: { dims: [4, 4], data: new Float32Array(16) } },
   };
-  assert.deepEqual(graphSupport(spec), { node: '/layers.0/attn/Trilu', op: 'Trilu', reason: 'the native graph executor has no Trilu operator' });
-  assert.throws(() => createGraphExecutor(spec, { device: 'cpu' }), (e: Error) => e instanceof GraphUnsupportedError && /\/layers\.0\/attn\/Trilu/.test(e.message));
+  assert.deepEqual(graphSupport(spec), { node: '/layers.0/attn/Conv', op: 'Conv', reason: 'the native graph executor has no Conv operator' });
+  assert.throws(() => createGraphExecutor(spec, { device: 'cpu' }), (e: Error) => e instanceof GraphUnsupportedError && /\/layers\.0\/attn\/Conv/.test(e.message));
   const cast: GraphSpec = { ...spec, nodes: [{ op: 'Cast', name: 'c16', inputs: ['x'], outputs: ['z'], attrs: { to: 10 } }] };
   assert.equal(graphSupport(cast)?.node, 'c16');
 });

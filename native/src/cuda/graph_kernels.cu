@@ -331,6 +331,7 @@ class CudaKernels final : public graph::Kernels {
     auto* dIdx = static_cast<int64_t*>(alloc(size_t(nIdx) * sizeof(int64_t)));
     upload(dIdx, idx, size_t(nIdx) * sizeof(int64_t));
     const int64_t n = outer * nIdx * inner;
+    if (elem == 8) throw std::logic_error("int64 gathers run on the host");
     if (elem == 4) gatherKernel<float><<<blocksFor(n), THREADS, 0, s_>>>(static_cast<float*>(dst), static_cast<const float*>(src), dIdx, axisLen, nIdx, inner, n);
     else gatherKernel<uint8_t><<<blocksFor(n), THREADS, 0, s_>>>(static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), dIdx, axisLen, nIdx, inner, n);
     QR_LAUNCHED("graph gather");

@@ -1,8 +1,9 @@
 // Ops that move data without arithmetic, and the shape arithmetic of exported graphs: Constant,
 // ConstantOfShape, Shape, Reshape, Flatten, Unsqueeze, Squeeze, Transpose, Slice, Concat, Gather,
-// Split, Expand, Range, CumSum. Reshape-like ops alias their input (no copy).
+// GatherND, Split, Expand, Range, CumSum, Trilu. Reshape-like ops alias their input (no copy).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "ops.h"
@@ -332,6 +333,62 @@ void runCumSum(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>
   out[0] = placed(o, e);
 }
 
+void runGatherND(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>& out, OpEnv& e) {
+  const Tensor& x = in.at(0);
+  const Tensor idxT = e.onHost(in.at(1));
+  need(idxT.dt == DType::I64 && idxT.rank() >= 1, n, "indices must be int64 of rank ≥ 1");
+  const int b = int(n.i("batch_dims", 0));
+  const int64_t q = idxT.dims.back();
+  need(b >= 0 && b < idxT.rank() && b + q <= x.rank(), n, "batch_dims and the index depth do not fit the data " + dimsText(x.dims));
+  for (int i = 0; i < b; i++) need(idxT.dims[i] == x.dims[i], n, "the batch dims of data and indices differ");
+  int64_t batches = 1, inner = 1, len = 1;
+  for (int i = 0; i < b; i++) batches *= x.dims[i];
+  for (int64_t i = b; i < b + q; i++) len *= x.dims[i];
+  for (int64_t i = b + q; i < x.rank(); i++) inner *= x.dims[i];
+  const int64_t perBatch = idxT.size() / q / batches;
+  Dims d(idxT.dims.begin(), idxT.dims.end() - 1);
+  d.insert(d.end(), x.dims.begin() + b + q, x.dims.end());
+  Tensor o = e.alloc(x.dt, d, x.dev);
+  const int64_t* iv = idxT.data<int64_t>();
+  const size_t elem = dtypeSize(x.dt);
+  std::vector<int64_t> flat(perBatch);
+  for (int64_t bi = 0; bi < batches; bi++) {
+    for (int64_t j = 0; j < perBatch; j++) {
+      int64_t at = 0;
+      for (int64_t k = 0; k < q; k++) {
+        const int64_t dim = x.dims[b + k];
+        int64_t v = iv[(bi * perBatch + j) * q + k];
+        if (v < -dim || v >= dim) throw std::invalid_argument("index " + std::to_string(v) + " is out of range for dim " + std::to_string(dim));
+        at = at * dim + (v < 0 ? v + dim : v);
+      }
+      flat[j] = at;
+    }
+    if (perBatch && inner)
+      e.k(x.dev).gather(elem, static_cast<uint8_t*>(o.mem->p) + size_t(bi * perBatch * inner) * elem,
+                        static_cast<const uint8_t*>(x.mem->p) + size_t(bi * len * inner) * elem, flat.data(), 1, len, perBatch, inner);
+  }
+  out[0] = o;
+}
+
+void runTrilu(const Node& n, const std::vector<Tensor>& in, std::vector<Tensor>& out, OpEnv& e) {
+  // Where(mask, X, 0) with the triangle's mask made on the host
+  const Tensor& x = in.at(0);
+  need(x.rank() >= 2 && x.dt != DType::Bool, n, "Trilu needs a float32 or int64 tensor of rank ≥ 2");
+  const int64_t k = in.size() > 1 && in[1].defined() ? shapeArg(in[1], n, "k").at(0) : 0;
+  const bool upper = n.i("upper", 1) != 0;
+  const int64_t R = x.dims[x.rank() - 2], C = x.dims.back();
+  Tensor mask = e.alloc(DType::Bool, {R, C}, false);
+  for (int64_t i = 0; i < R; i++)
+    for (int64_t j = 0; j < C; j++) mask.data<uint8_t>()[i * C + j] = upper ? j - i >= k : j - i <= k;
+  Tensor zero = e.alloc(x.dt, {}, false);
+  std::memset(zero.mem->p, 0, dtypeSize(x.dt));
+  const Strided s = broadcastSpace(x.dims, {&mask.dims, &x.dims, &zero.dims});
+  Tensor c = x.dev ? e.onDevice(mask) : mask, z = x.dev ? e.onDevice(zero) : zero;
+  Tensor o = e.alloc(x.dt, x.dims, x.dev);
+  if (o.size()) e.k(x.dev).where(dtypeSize(x.dt), o.mem->p, c.data<uint8_t>(), x.mem->p, z.mem->p, s);
+  out[0] = o;
+}
+
 }  // namespace
 
 void addShapeOps(std::vector<std::pair<std::string, OpDef>>& t) {
@@ -350,6 +407,8 @@ void addShapeOps(std::vector<std::pair<std::string, OpDef>>& t) {
   t.push_back({"Expand", {runExpand, nullptr}});
   t.push_back({"Range", {runRange, nullptr}});
   t.push_back({"CumSum", {runCumSum, nullptr}});
+  t.push_back({"GatherND", {runGatherND, nullptr}});
+  t.push_back({"Trilu", {runTrilu, nullptr}});
 }
 
 }  // namespace graph
