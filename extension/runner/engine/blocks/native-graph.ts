@@ -44,11 +44,12 @@ function describe(u: GraphUnsupported): string {
   return `${u.node ? `node '${u.node}'${u.op ? ` (${u.op})` : ''}: ` : u.op ? `${u.op}: ` : ''}${u.reason}`;
 }
 
-const ORT_TYPE: Record<string, ort.Tensor.Type> = { Float32Array: 'float32', BigInt64Array: 'int64' };
+/** The executor's arrays and onnxruntime's types: bool travels as bytes of 0/1. */
+const ORT_TYPE: Record<string, ort.Tensor.Type> = { Float32Array: 'float32', BigInt64Array: 'int64', Uint8Array: 'bool' };
 
 function toGraph(t: ort.Tensor, name: string): GraphTensor {
-  if (t.type !== 'float32' && t.type !== 'int64') throw new Error(`input '${name}' is ${t.type}; the native executor takes float32 and int64`);
-  return { dims: [...t.dims], data: t.data as Float32Array | BigInt64Array };
+  if (t.type !== 'float32' && t.type !== 'int64' && t.type !== 'bool') throw new Error(`input '${name}' is ${t.type}; the native executor takes float32, int64 and bool`);
+  return { dims: [...t.dims], data: t.data as GraphTensor['data'] };
 }
 
 function toOrt(t: GraphTensor, name: string): ort.Tensor {

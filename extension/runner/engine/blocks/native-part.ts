@@ -4,7 +4,7 @@
  * the initializers and Constant nodes' values as tensors (read from the model's side file only when
  * the spec is built, one part at a time), and the part's current weights in place of the file's.
  * Or, when the part cannot be handed to the executor, why: the executor computes float32 (with
- * int64 shape arithmetic), so a part holding float16, bfloat16 or other element types, string or
+ * int64 shape arithmetic and bool masks), so a part holding float16, bfloat16 or other element types, string or
  * graph attributes, or reading an input of another type stays on onnxruntime.
  */
 import type { AttributeProto, NodeProto, TensorProto } from '../../../../language-server/core/model/onnx-proto';
@@ -22,11 +22,11 @@ import type { PartPlan } from './plan';
 export type PartSpecResult = { ok: true; spec: GraphSpec } | { ok: false; reason: string };
 
 /** Element types the executor takes in and gives back (ONNX names, as the activation cache keeps them). */
-export const NATIVE_IO_TYPES: ReadonlySet<string> = new Set(['float32', 'int64']);
+export const NATIVE_IO_TYPES: ReadonlySet<string> = new Set(['float32', 'int64', 'bool']);
 
 class NotNative extends Error {}
 
-/** A stored tensor's values as the executor takes them (float32 or int64), else why not. */
+/** A stored tensor's values as the executor takes them (float32, int64, bool as bytes of 0/1), else why not. */
 function graphTensor(model: OnnxModel, t: TensorProto, what: string): GraphTensor {
   const dims = (t.dims ?? []).map(Number);
   const n = tensorElements(t);
@@ -36,7 +36,8 @@ function graphTensor(model: OnnxModel, t: TensorProto, what: string): GraphTenso
     const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
     return { dims, data: new BigInt64Array(aligned.buffer, aligned.byteOffset, n) };
   }
-  throw new NotNative(`${what} is ${dtypeName(t.dataType)} (the native executor computes float32 and int64)`);
+  if (t.dataType === DataType.BOOL) return { dims, data: tensorBytes(model, t).slice() as unknown as GraphTensor['data'] };
+  throw new NotNative(`${what} is ${dtypeName(t.dataType)} (the native executor computes float32, int64 and bool)`);
 }
 
 /** A Constant node's value (any of its forms) as a tensor. */
