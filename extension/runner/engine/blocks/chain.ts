@@ -70,6 +70,7 @@ export class ChainRunner {
   private readonly said = new Set<string>();
   /** Labels of the parts the native executor ran, and the onnxruntime providers of the others. */
   readonly nativeParts = new Set<string>();
+  readonly ortParts = new Set<string>();
   readonly ortProviders = new Set<string>();
   /** Device of the native executor ('cpu' or 'cuda') when it ran a part. */
   nativeDevice?: 'cpu' | 'cuda';
@@ -179,6 +180,7 @@ export class ChainRunner {
       provider: this.o.provider, scratchDir: this.o.scratchDir, signal: this.o.signal, ort: { enableCpuMemArena: false, ...this.o.ort },
     });
     this.ortProviders.add(session.provider);
+    this.ortParts.add(part.label);
     if (session.fallbacks.length) {
       const why = `onnxruntime runs the blocks on ${session.provider}: ${session.fallbacks.join('; ')}`;
       this.tell(why, why);

@@ -59,9 +59,12 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
   const groups: Int32Array[][] = [];
   for (let i = 0; i < o.windows.length; i += o.batch) groups.push(o.windows.slice(i, i + o.batch));
   const batches = groups.map((g) => ({ feeds: lmFeeds(o.io, g), samples: g.length }));
+  // Both chains meet the same fallbacks: each is told once.
+  const told = new Set<string>();
+  const onFallback = (m: string): void => { if (!told.has(m)) { told.add(m); o.onFallback?.(m); } };
   const make = (name: string): { chain: ChainRunner; cache: ActivationCache } => {
     const cache = new ActivationCache(path.join(o.scratchDir, name), o.activationBudget / (o.reference ? 2 : 1));
-    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal, onFallback: o.onFallback }) };
+    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal, onFallback }) };
   };
   const a = make('eval-compressed');
   const b = o.reference ? make('eval-original') : undefined;

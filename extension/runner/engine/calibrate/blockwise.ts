@@ -62,6 +62,8 @@ export interface BlockwiseReport extends CalibrationReport {
   phases: { forwardSeconds: number; hessianSeconds: number; compressSeconds: number };
   /** Parts the addon's graph executor ran (the others ran on onnxruntime), and on which device. */
   nativeParts: number;
+  /** Parts that ran at all (those after the last part with layers to compress do not). */
+  partsRun: number;
   nativeDevice?: 'cpu' | 'cuda';
 }
 
@@ -200,6 +202,7 @@ export async function calibrateBlockwise(
   }
   return {
     skipped, groups, passes, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(), provider: providerOf(used), hessianBackend: backend,
-    activations: cache.stats, blocks: plan.blocks, phases, nativeParts: chain.nativeParts.size, ...(chain.nativeDevice ? { nativeDevice: chain.nativeDevice } : {}),
+    activations: cache.stats, blocks: plan.blocks, phases,
+    nativeParts: chain.nativeParts.size, partsRun: new Set([...chain.nativeParts, ...chain.ortParts]).size, ...(chain.nativeDevice ? { nativeDevice: chain.nativeDevice } : {}),
   };
 }
