@@ -59,7 +59,8 @@ async function buildCuda(srcDir, outName, libName) {
   const sources = readdirSync(srcDir).filter((f) => f.endsWith('.cu')).sort();
   const headerIn = (dir, ext) => readdirSync(dir).filter((f) => ext.some((e) => f.endsWith(e))).map((f) => path.join(dir, f));
   const headers = [...new Set([...headerIn(path.join(here, 'src', 'cuda'), ['.cuh']), ...headerIn(srcDir, ['.cuh', '.h'])])]
-    .concat(['cuda_api.h', 'common.h', 'gptq.h', 'sparsegpt.h', 'quant_grid.h', 'linalg.h', 'fp16.h', 'pack.h'].map((f) => path.join(here, 'src', f)));
+    .concat(['cuda_api.h', 'common.h', 'gptq.h', 'sparsegpt.h', 'quant_grid.h', 'linalg.h', 'fp16.h', 'pack.h',
+      'graph/kernels.h', 'graph/tensor.h'].map((f) => path.join(here, 'src', f)));
   const newestHeader = Math.max(...headers.filter(existsSync).map((h) => statSync(h).mtimeMs));
   const objs = [];
   const queue = [];

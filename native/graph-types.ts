@@ -8,7 +8,7 @@
  *
  * Tensors are dense, row-major. Float tensors are float32 (a part holding another float type is
  * not supported: the caller keeps onnxruntime for it); int64 tensors (shapes, indices) are computed
- * on the host.
+ * on the host; bool tensors live where their inputs do.
  */
 import type { HessianAccumulator } from './hessian';
 import type { CallOptions } from './types';
@@ -17,8 +17,11 @@ export type GraphAttr = number | string | number[] | GraphTensor;
 
 export interface GraphTensor {
   dims: number[];
-  /** float32 or int64 data, row-major. */
-  data: Float32Array | BigInt64Array;
+  /**
+   * float32, int64 or bool (Uint8Array of 0/1) data, row-major. Bool is needed for the side tensors
+   * of exported graphs (attention masks made by the prefix and fed to every block).
+   */
+  data: Float32Array | BigInt64Array | Uint8Array;
 }
 
 /** One ONNX node, its attributes decoded (ints as numbers, floats as numbers, tensors as GraphTensor). */

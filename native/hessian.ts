@@ -57,6 +57,17 @@ export class HessianAccumulator {
     return { device: r.device, gpu: r.gpu };
   }
 
+  /** @internal The graph executor's view of a tap's target (graph.ts): the host H, the resident id and the count. */
+  tapTarget(): { H: Float32Array; resident: number; count: number } {
+    return { H: this.host, resident: this.residentId, count: this.count };
+  }
+
+  /** @internal A graph run folded `samples` more samples in on `device` (graph.ts). */
+  tapped(samples: number, device: 'cpu' | 'cuda'): void {
+    this.count += samples;
+    this.onDevice = this.residentId > 0 && device === 'cuda';
+  }
+
   /** Brings H back to `H` and frees its GPU copy (keepOnDevice); the accumulator stays usable. */
   dispose(): void {
     if (!this.residentId) return;

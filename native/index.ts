@@ -11,7 +11,8 @@
  *
  * The files behind it: types.ts (public types and errors), limits.ts (what the calls accept, pure),
  * checks.ts (argument checks), load.ts (loading, running a job), and the calls by family:
- * quantize.ts, hessian.ts, prune.ts, llm-mq.ts, pack.ts, memory.ts (allocator policy). Benchmarks are not product API: bench.ts.
+ * quantize.ts, hessian.ts, prune.ts, llm-mq.ts, pack.ts, memory.ts (allocator policy), graph.ts (the graph
+ * executor: a model part on the CPU or a GPU, contract in graph-types.ts). Benchmarks are not product API: bench.ts.
  */
 export * from './types';
 export * from './limits';
@@ -22,3 +23,5 @@ export { magnitude, sparsegpt, wanda } from './prune';
 export { outliers, quantError } from './llm-mq';
 export { packInt8PerChannel, packMatMulNBits, unpackInt8PerChannel, unpackMatMulNBits } from './pack';
 export { tuneAllocator } from './memory';
+export type * from './graph-types';
+export { createGraphExecutor, graphSupport, GraphUnsupportedError, type GraphExecutorOptions } from './graph';

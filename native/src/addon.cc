@@ -14,6 +14,9 @@ namespace qr {
 Napi::Value TuneAllocator(const Napi::CallbackInfo& info);  // memory.cc
 
 void registerBindings(Napi::Env env, Napi::Object exports);
+namespace graph {
+void registerGraphBindings(Napi::Env env, Napi::Object exports);  // graph/binding.cc
+}
 
 namespace {
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
@@ -52,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   registerBindings(env, exports);
+  graph::registerGraphBindings(env, exports);
   return exports;
 }
 }  // namespace

@@ -3,6 +3,7 @@
 // std::runtime_error carrying the CUDA error text instead of aborting.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@
 #include "sparsegpt.h"
 
 namespace qr {
+namespace graph {
+class Kernels;
+}
 namespace cuda {
 
 struct DeviceInfo {
@@ -64,6 +68,12 @@ void rtn(const float* W, int rows, int cols, const QuantSpec& s, float* scales, 
 void gptq(const float* W, const float* H, int rows, int cols, const GptqOptions& o, GptqOutputs& out, const Ctx& ctx);
 void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseGptOptions& o, SparseGptOutputs& out,
                const Ctx& ctx);
+
+/**
+ * The graph executor's kernels (native/src/graph/kernels.h) on GPU `gpu`, which must be current on
+ * the calling thread: their own stream, stream-ordered allocations, cuBLAS GEMMs when loadable.
+ */
+std::unique_ptr<graph::Kernels> graphKernels(int gpu);
 
 /** "" when GPTQ/SparseGPT factor H on the device (cuSOLVER + cuBLAS loadable), else why not. */
 std::string factorStatus();

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "cuda_api.h"
+#include "graph/kernels.h"
 
 namespace qr {
 namespace cuda {
@@ -31,6 +32,7 @@ void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, Sp
   notCompiled();
 }
 std::string factorStatus() { return "built without CUDA"; }
+std::unique_ptr<graph::Kernels> graphKernels(int) { notCompiled(); }
 
 }  // namespace cuda
 }  // namespace qr

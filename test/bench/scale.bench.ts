@@ -7,7 +7,7 @@
 // left, and time(2N blocks) / time(N blocks). Numbers are from this run only.
 //
 // Options: --blocks=4,8  --hidden=1024 --mlp=2816 --heads=16 --vocab=256  --samples=8 --seqlen=256
-//          --eval=8 (windows)  --provider=auto|cpu|webgpu  --models=DIR  --json=FILE  --no-export
+//          --eval=8 (windows)  --provider=auto|cpu|webgpu|native  --models=DIR  --json=FILE  --no-export
 //          --gpu: the GPU target (Llama-7B shape, 32 blocks, 128 x 2048 calibration tokens, KL on 8 windows)
 import path from 'node:path';
 import os from 'node:os';

@@ -3,7 +3,7 @@
 // but no node_modules, can run them. Output: out/gpu/*.test.js and out/bench/native-bench.js.
 // On the GPU machine (from the repository root, with native/build/Release carried, holding both
 // addons: build them first with `node native/build.mjs --bench`):
-//   node --test --test-reporter=spec out/gpu/   and   node out/bench/native-bench.js
+//   node --test --test-reporter=spec out/gpu/   and   node out/bench/native-bench.js   and   node out/gpu/graph-bench.js
 import * as esbuild from 'esbuild';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -16,4 +16,5 @@ const common = { bundle: true, platform: 'node', format: 'cjs', target: 'es2022'
 const tests = readdirSync(path.join(root, 'test/gpu')).filter((f) => f.endsWith('.test.ts')).map((f) => path.join(root, 'test/gpu', f));
 await esbuild.build({ ...common, entryPoints: tests, outdir });
 await esbuild.build({ ...common, entryPoints: [path.join(root, 'test/bench/native-bench.ts')], outfile: path.join(root, 'out/bench/native-bench.js') });
-console.log(`gpu: ${tests.length} test files -> out/gpu/, benchmark -> out/bench/native-bench.js`);
+await esbuild.build({ ...common, entryPoints: [path.join(root, 'test/gpu/graph-bench.ts')], outfile: path.join(outdir, 'graph-bench.js') });
+console.log(`gpu: ${tests.length} test files -> out/gpu/, benchmarks -> out/bench/native-bench.js, out/gpu/graph-bench.js`);

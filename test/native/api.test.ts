@@ -123,7 +123,7 @@ if (process.argv.includes('--loader-child')) {
     const mod = { exports: {} as Record<string, unknown> };
     (process as unknown as { dlopen: (m: typeof mod, f: string) => void }).dlopen(mod, backendInfo().addonPath);
     assert.deepEqual(Object.keys(mod.exports).sort(), [
-      'backendInfo', 'gptq', 'hessian', 'hessianFetch', 'magnitude', 'outliers', 'packNBits', 'quantError', 'quantGrid',
+      'GraphExecutor', 'backendInfo', 'gptq', 'graphSupport', 'hessian', 'hessianFetch', 'magnitude', 'outliers', 'packNBits', 'quantError', 'quantGrid',
       'sparsegpt', 'tuneAllocator', 'unpackNBits', 'wanda',
     ]);
     const benchFile = path.join(path.dirname(backendInfo().addonPath), 'qrecipe_bench.node');

@@ -3,6 +3,7 @@
 // same command with --json-events).
 import type { Device } from '../../../native/index';
 import { parseArgs, UsageError, withUsage } from '../args';
+import { isProviderChoice, PROVIDER_CHOICES } from '../engine/evaluate/session';
 import { createSink } from '../events';
 import { listenForCancel } from '../cancel';
 import { resolveRunsRoot } from '../workspace';
@@ -11,7 +12,7 @@ import { findRun } from '../../../language-server/core/runs/store';
 import path from 'node:path';
 import { WRITE_FLAGS, WRITE_FLAGS_HELP, writeOptions } from '../write-policy';
 
-const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda] [--json-events] [--runs DIR]
+const HELP = `usage: qrecipe run FILE.qrecipe [--device auto|cpu|cuda] [--provider auto|cpu|webgpu|cuda|native] [--json-events] [--runs DIR]
                    [--workspace DIR] [--allow-outside] [--force]
        qrecipe run --rerun RUN [--device ...] [--provider ...] [--json-events] [--runs DIR] [--workspace DIR] [--allow-outside] [--force]
 
@@ -24,9 +25,11 @@ inside the workspace (the recipe's folder unless --workspace says), must not be 
 the run store, and replaces an existing file only if it is an earlier export of these runs:
 otherwise nothing is run.
   --device D      where the compression math runs: auto (default), cpu or cuda
-  --provider P    where onnxruntime runs the forward passes (calibration, evaluation): auto
-                  (default: WebGPU or CUDA when they open, else the CPU, said in the log), cpu,
-                  webgpu or cuda; also QRECIPE_EXECUTION_PROVIDER
+  --provider P    where the forward passes run (calibration, evaluation): auto (default: on a
+                  CUDA GPU the addon's graph executor runs the blocks it supports; onnxruntime
+                  on WebGPU or CUDA when they open, else the CPU; said in the log), cpu, webgpu
+                  or cuda (onnxruntime), native (the graph executor for every block it supports,
+                  on the CPU when there is no GPU); also QRECIPE_EXECUTION_PROVIDER
   --force         replace files already at the recipe's export paths (without it, such a file
                   stops the run before any compute: QR401; earlier runs keep their own copies)
   --json-events   one JSON event per line on stdout (the runner protocol)
@@ -48,7 +51,7 @@ export async function main(args: string[]): Promise<number> {
     if (!['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, not '${device}'`);
     const provider = a.options.get('provider');
     if (provider !== undefined) {
-      if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(provider)) throw new UsageError(`--provider must be auto, cpu, webgpu or cuda, not '${provider}'`);
+      if (!isProviderChoice(provider)) throw new UsageError(`--provider must be ${PROVIDER_CHOICES.join(', ')}, not '${provider}'`);
       // onnxruntime sessions of this process take their provider from here (engine/evaluate/session.ts)
       process.env.QRECIPE_EXECUTION_PROVIDER = provider;
     }

@@ -117,6 +117,7 @@ export async function calibrate(ctx: RunContext, stage: StageKind, dataset: Reso
       stage, driver: 'blockwise', blocks: r.blocks, passes: r.passes, seconds: r.seconds, ...p, provider: r.provider, hessianBackend: r.hessianBackend,
       activationMemoryMB: Math.round(r.activations.peakMemoryBytes / 1048576), activationSpilledMB: Math.round(r.activations.fileBytes / 1048576), peakRssMB: r.peakRssMB,
     });
+    if (r.nativeParts) ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: the native executor ran ${r.nativeParts} part${r.nativeParts === 1 ? '' : 's'} of ${r.partsRun} (on ${r.nativeDevice === 'cuda' ? 'the GPU' : 'the CPU'})` });
     ctx.sink.emit({ type: 'log', level: 'info', message: `${stage}: ${r.passes} part runs in ${r.seconds.toFixed(1)} s (forward ${p.forwardSeconds.toFixed(1)} s on ${r.provider}, Hessians ${p.hessianSeconds.toFixed(1)} s by ${r.hessianBackend}, ${stage} ${p.compressSeconds.toFixed(1)} s); activations ${fmtMB(r.activations.peakMemoryBytes)} in memory, ${fmtMB(r.activations.fileBytes)} spilled; peak RSS ${r.peakRssMB} MB` });
   } else if (sequential) {
     const editor = await ctx.state.editorWithChanges();

@@ -91,7 +91,7 @@ export class Evaluator {
         this.ctx.sink.emit({ type: 'progress', stage: 'evaluate', done: p.done, total: p.total, layer: `perplexity and KL on ${d.name} through the blocks: ${p.label ?? ''}`, ...(eta !== undefined ? { etaSeconds: eta } : {}) });
       },
     });
-    this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${windows.length} windows of '${d.name}' through ${plan.blocks} blocks, original and compressed in one pass, in ${r.seconds.toFixed(1)} s on ${r.provider} (peak RSS ${r.peakRssMB} MB)` });
+    this.ctx.sink.emit({ type: 'log', level: 'info', message: `evaluate: ${windows.length} windows of '${d.name}' through ${plan.blocks} blocks, original and compressed in one pass, in ${r.seconds.toFixed(1)} s on ${r.provider}${r.nativeParts ? ` (the native executor ran ${r.nativeParts} of ${r.parts} part runs)` : ''} (peak RSS ${r.peakRssMB} MB)` });
     const scores = { version: st.version, original: r.original!.value, compressed: r.compressed.value, kl: r.kl!.value, top1: r.kl!.details.top1Agreement! };
     this.chainCache.set(d.name, scores);
     return scores;

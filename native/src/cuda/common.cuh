@@ -126,6 +126,8 @@ struct CublasFns {  // the entry points, looked up once
                 const void*, void*, int, int, int, int) = nullptr;
   int (*ssyrk)(void*, int, int, int, int, const float*, const float*, int, const float*, float*, int) = nullptr;
   int (*dtrsm)(void*, int, int, int, int, int, int, const double*, const double*, int, double*, int) = nullptr;
+  int (*sgemmStridedBatched)(void*, int, int, int, int, int, const float*, const float*, int, long long, const float*,
+                             int, long long, const float*, float*, int, long long, int) = nullptr;
 };
 struct Cublas : CublasFns {  // one GPU's handle
   void* handle = nullptr;

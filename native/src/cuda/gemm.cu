@@ -119,6 +119,7 @@ Cublas* cublas(std::string* why) {
     lib.gemmEx = reinterpret_cast<decltype(lib.gemmEx)>(dlsym(so, "cublasGemmEx"));
     lib.ssyrk = reinterpret_cast<decltype(lib.ssyrk)>(dlsym(so, "cublasSsyrk_v2"));
     lib.dtrsm = reinterpret_cast<decltype(lib.dtrsm)>(dlsym(so, "cublasDtrsm_v2"));
+    lib.sgemmStridedBatched = reinterpret_cast<decltype(lib.sgemmStridedBatched)>(dlsym(so, "cublasSgemmStridedBatched"));
     if (!lib.create || !lib.setStream || !lib.sgemm || !lib.gemmEx) {
       err = "libcublas loaded but its symbols are missing";
       lib.create = nullptr;

@@ -152,5 +152,37 @@ void hessianUpdate(float* H, int cols, const float* X, int tokens, double n, dou
   st.sync();
 }
 
+void hessianUpdateFromDevice(float* H, int cols, const float* dX, int64_t tokens, double n, double samples,
+                             int64_t residentId, cudaStream_t st) {
+  if (residentId > 0) {
+    // a Hessian kept on another GPU comes back to the host first, then lives on this one
+    std::unique_lock<std::mutex> lock(residentMu);
+    auto it = residents.find(residentId);
+    const bool elsewhere = it != residents.end() && it->second->gpu != currentGpu();
+    lock.unlock();
+    if (elsewhere) hessianFetch(residentId, H, cols, true);
+  }
+  const double total = n + samples;
+  const float keep = float(n / total), add = float(2.0 / total);
+  const int64_t slab = 16384;
+  const HessianKernel k = pickHessianKernel();
+  Resident* res = residentId > 0 ? residentFor(residentId, H, cols, keep == 0.f, st) : nullptr;
+  DevBuf<float> own(res ? 0 : size_t(cols) * cols);
+  float* dH = res ? res->H.p : own.p;
+  if (!res) {
+    if (keep != 0.f) own.upload(H, own.n, st);
+    else own.zero(st);
+  }
+  for (int64_t t0 = 0; t0 < tokens; t0 += slab) {
+    const int t = int(std::min(slab, tokens - t0));
+    hessianStep(k, dH, cols, dX + size_t(t0) * cols, t, add, t0 == 0 ? keep : 1.f, st);
+  }
+  finishHessian(k, dH, cols, st);
+  if (!res) {
+    own.download(H, own.n, st);
+    QR_CUDA(cudaStreamSynchronize(st));  // own is freed on return, and the host H must be current
+  }
+}
+
 }  // namespace cuda
 }  // namespace qr

@@ -3,6 +3,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 namespace qr {
 namespace cuda {
 
@@ -17,6 +19,14 @@ void hessianStep(HessianKernel k, float* dH, int cols, const float* dX, int t, f
 
 /** Mirrors the lower triangle into the upper one (nothing to do after a full GEMM). */
 void finishHessian(HessianKernel k, float* dH, int cols, cudaStream_t st);
+
+/**
+ * The graph executor's taps: folds X (tokens × cols, already in this GPU's memory) into H as
+ * hessianUpdate does, on stream st. residentId > 0: H stays on the device (made from the host H on
+ * first use); else H is copied up, updated and copied back before return.
+ */
+void hessianUpdateFromDevice(float* H, int cols, const float* dX, int64_t tokens, double n, double samples,
+                             int64_t residentId, cudaStream_t st);
 
 }  // namespace cuda
 }  // namespace qr

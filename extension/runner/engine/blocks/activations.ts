@@ -125,6 +125,13 @@ export class ActivationCache {
     return tensorFromBytes(s.type, s.dims, await this.read(s));
   }
 
+  /** The shape of the tensor stored for (batch, name), without reading it. */
+  dims(batch: number, name: string): readonly number[] {
+    const s = this.entries.get(this.key(batch, name));
+    if (!s) throw new Error(`activation '${name}' of batch ${batch} is not cached`);
+    return s.dims;
+  }
+
   /** Forgets (batch, name). */
   async delete(batch: number, name: string): Promise<void> {
     await this.drop(this.key(batch, name));

@@ -44,7 +44,11 @@ export interface ChainEvalResult {
   original?: { value: number; details: Record<string, number> };
   kl?: { value: number; details: Record<string, number> };
   seconds: number;
+  /** 'native', an onnxruntime provider, or both ('native+cpu') when some parts fell back. */
   provider: string;
+  /** Part runs of the native executor, of `parts` in all (both models). */
+  nativeParts: number;
+  parts: number;
   peakRssMB: number;
 }
 
@@ -55,9 +59,12 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
   const groups: Int32Array[][] = [];
   for (let i = 0; i < o.windows.length; i += o.batch) groups.push(o.windows.slice(i, i + o.batch));
   const batches = groups.map((g) => ({ feeds: lmFeeds(o.io, g), samples: g.length }));
+  // Both chains meet the same fallbacks: each is told once.
+  const told = new Set<string>();
+  const onFallback = (m: string): void => { if (!told.has(m)) { told.add(m); o.onFallback?.(m); } };
   const make = (name: string): { chain: ChainRunner; cache: ActivationCache } => {
     const cache = new ActivationCache(path.join(o.scratchDir, name), o.activationBudget / (o.reference ? 2 : 1));
-    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal, onFallback: o.onFallback }) };
+    return { cache, chain: new ChainRunner(o.model, o.plan, { cache, scratchDir: o.scratchDir, provider: o.provider, signal: o.signal, onFallback }) };
   };
   const a = make('eval-compressed');
   const b = o.reference ? make('eval-original') : undefined;
@@ -65,7 +72,6 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
   const steps = (last + 1) * (b ? 2 : 1);
   let step = 0;
   const progress = (label: string): void => o.onProgress?.({ done: step, total: steps, label });
-  let provider = 'cpu';
   try {
     await a.chain.start(batches);
     await b?.chain.start(batches);
@@ -73,7 +79,7 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
       throwIfAborted(o.signal, 'evaluation');
       const part = o.plan.parts[j]!;
       progress(`${part.label} (compressed)`);
-      provider = await a.chain.runPart(j, { weights: o.compressed(part.layers), advance: true, onBatch: async () => mem.sample() });
+      await a.chain.runPart(j, { weights: o.compressed(part.layers), advance: true, onBatch: async () => mem.sample() });
       step++;
       if (b) {
         progress(`${part.label} (original)`);
@@ -112,7 +118,8 @@ export async function evaluateOnChain(o: ChainEvalOptions): Promise<ChainEvalRes
     return {
       compressed: nllA.result(bpt),
       ...(b ? { original: nllB.result(bpt), kl: kl.result() } : {}),
-      seconds: (performance.now() - t0) / 1000, provider, peakRssMB: mem.toJSON().peakRssMB,
+      seconds: (performance.now() - t0) / 1000, provider: a.chain.provider, peakRssMB: mem.toJSON().peakRssMB,
+      nativeParts: a.chain.nativeParts.size + (b?.chain.nativeParts.size ?? 0), parts: steps,
     };
   } finally {
     await a.cache.dispose();

@@ -63,7 +63,7 @@ export async function partModel(model: OnnxModel, part: PartPlan, o: PartModelOp
     ...model.proto,
     graph: {
       name: `${g.name ?? 'main'}_${part.label}`,
-      node: [...part.constNodes, ...part.nodes].sort((a, b) => order(model, a) - order(model, b)),
+      node: [...part.constNodes, ...part.nodes].sort((a, b) => graphOrder(model, a) - graphOrder(model, b)),
       // Copies of the records, so replacing a weight here leaves the original model untouched.
       initializer: part.initializers.map((t): TensorProto => ({ ...t })),
       input: inputs,
@@ -78,9 +78,9 @@ export async function partModel(model: OnnxModel, part: PartPlan, o: PartModelOp
   return editor;
 }
 
-// Node order of the original graph (the sub-model keeps it, so it stays topologically sorted).
+/** A node's index in the original graph (a part keeps this order, so it stays topologically sorted). */
 const orders = new WeakMap<OnnxModel, Map<object, number>>();
-function order(model: OnnxModel, n: object): number {
+export function graphOrder(model: OnnxModel, n: object): number {
   let m = orders.get(model);
   if (!m) {
     m = new Map((model.proto.graph?.node ?? []).map((x, k) => [x, k]));

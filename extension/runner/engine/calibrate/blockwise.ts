@@ -18,7 +18,7 @@ import { throwIfAborted, type LongRunOptions } from '../../../../language-server
 import * as native from '../../../../native/index';
 import { MemoryPeak, type ProviderChoice } from '../evaluate/session';
 import type { BlockPlan, PartPlan } from '../blocks/plan';
-import { ChainRunner, type ChainBatch } from '../blocks/chain';
+import { ChainRunner, type ChainBatch, type OpenPart } from '../blocks/chain';
 import type { PartWeights } from '../blocks/submodel';
 import { ActivationCache, type ActivationStats } from '../blocks/activations';
 import { StatsCollector, type LayerStats } from './collect';
@@ -60,6 +60,23 @@ export interface BlockwiseReport extends CalibrationReport {
   blocks: number;
   /** Where the time went: onnxruntime passes (building and opening parts included), Hessian accumulation, the caller's compression. */
   phases: { forwardSeconds: number; hessianSeconds: number; compressSeconds: number };
+  /** Parts the addon's graph executor ran (the others ran on onnxruntime), and on which device. */
+  nativeParts: number;
+  /** Parts that ran at all (those after the last part with layers to compress do not). */
+  partsRun: number;
+  nativeDevice?: 'cpu' | 'cuda';
+}
+
+/** 'native', an onnxruntime provider, or both ('native+cpu') when some parts fell back. */
+function providerOf(used: Set<string>): string {
+  return [...used].sort((a, b) => (a === 'native' ? -1 : b === 'native' ? 1 : a.localeCompare(b))).join('+') || 'cpu';
+}
+
+/** Activation rows of batch `i` in a part's layer inputs: the boundary's tokens (all its dims but the last). */
+function activationRows(cache: ActivationCache, i: number, part: PartPlan, samples: number): number {
+  if (!part.carryIn) return samples;
+  const d = cache.dims(i, part.carryIn);
+  return d.slice(0, -1).reduce((a, b) => a * b, 1);
 }
 
 /** Default memory for cached activations: a quarter of the machine's memory, between 256 MiB and 8 GiB (QRECIPE_ACTIVATION_MEMORY_MB overrides). */
@@ -92,13 +109,23 @@ export async function calibrateBlockwise(
   const useNative = opts.useNative !== false;
   // With a CUDA accumulator, each Hessian stays on the GPU until its part is done.
   const onDevice = useNative && native.gpuCount() > 0;
-  let provider = 'cpu';
+  const used = new Set<string>();
   let backend = withHessian ? 'typescript' : 'none';
   let passes = 0;
   const phases = { forwardSeconds: 0, hessianSeconds: 0, compressSeconds: 0 };
   const timed = async <T>(key: keyof typeof phases, fn: () => Promise<T>): Promise<T> => {
     const s0 = performance.now();
     try { return await fn(); } finally { phases[key] += (performance.now() - s0) / 1000; }
+  };
+  /** Runs an opened part over every batch with its current weights; its outputs become the next part's inputs. */
+  const forward = async (p: OpenPart, event: (phase: PartEvent['phase'], done: number, total: number) => void): Promise<void> => {
+    for (let i = 0; i < chain.batches; i++) {
+      await p.advance(i, await p.run(i, p.part.outputs));
+      mem.sample();
+      event('forward', i + 1, chain.batches);
+    }
+    passes++;
+    used.add(p.provider);
   };
   try {
     await chain.start(batches);
@@ -116,35 +143,57 @@ export async function calibrateBlockwise(
         opts.onProgress?.({ done: g, total: groups, label: mine[0]!.name });
         const collector = new StatsCollector(mine, model.proto.graph?.node ?? [], withHessian, useNative, onDevice);
         event('capture', 0, chain.batches);
-        let accumulating = 0;
-        provider = await timed('forwardSeconds', async () => chain.runPart(j, {
-          weights: await opts.current(part.layers), expose: collector.names, advance: false,
-          onBatch: async (i, out) => {
-            const h0 = performance.now();
-            await collector.add(out, {}, chain.samples[i]!, opts.signal);
-            accumulating += (performance.now() - h0) / 1000;
-            for (const v of Object.values(out)) v.dispose();
-            mem.sample();
-          },
-          onProgress: (done, total) => event('capture', done, total),
-        }));
-        phases.forwardSeconds -= accumulating;
-        phases.hessianSeconds += accumulating;
-        passes++;
-        backend = collector.backend;
-        event('compress', 0, mine.length);
-        const stats = await timed('hessianSeconds', async () => collector.finish());
-        await timed('compressSeconds', () => compressGroup(mine, stats));
-        mem.sample();
-      }
-      if (j < end) {
+        const tap = collector.canTap;
+        let p = await timed('forwardSeconds', async () => chain.open(j, { weights: await opts.current(part.layers), expose: collector.names, tapExposed: tap }));
+        try {
+          // On the native executor the layers' inputs go straight into their accumulators (taps);
+          // on onnxruntime they are fetched and added here.
+          const taps = tap && !!p.native;
+          let accumulating = 0;
+          await timed('forwardSeconds', async () => {
+            for (let i = 0; i < chain.batches; i++) {
+              const n = chain.samples[i]!;
+              if (taps) {
+                const out = await p.run(i, [], { taps: collector.taps(n) });
+                collector.tapped(activationRows(cache, i, part, n), n);
+                for (const v of Object.values(out)) v.dispose();
+              } else {
+                const out = await p.run(i, collector.names);
+                const h0 = performance.now();
+                await collector.add(out, {}, n, opts.signal);
+                accumulating += (performance.now() - h0) / 1000;
+                for (const v of Object.values(out)) v.dispose();
+              }
+              mem.sample();
+              event('capture', i + 1, chain.batches);
+            }
+          });
+          phases.forwardSeconds -= accumulating;
+          phases.hessianSeconds += accumulating;
+          passes++;
+          used.add(p.provider);
+          backend = taps ? `${collector.backend} (taps)` : collector.backend;
+          event('compress', 0, mine.length);
+          const stats = await timed('hessianSeconds', async () => collector.finish());
+          await timed('compressSeconds', () => compressGroup(mine, stats));
+          mem.sample();
+          if (j < end) {
+            // The same executor with the compressed weights (no second upload of the part); onnxruntime reopens it.
+            event('forward', 0, chain.batches);
+            p = await timed('forwardSeconds', async () => chain.reopen(p, await opts.current(part.layers)));
+            await timed('forwardSeconds', () => forward(p, event));
+          }
+        } finally {
+          await p.release();
+        }
+      } else if (j < end) {
         event('forward', 0, chain.batches);
-        provider = await timed('forwardSeconds', async () => chain.runPart(j, {
-          weights: await opts.current(part.layers), advance: true,
-          onBatch: async () => { mem.sample(); },
-          onProgress: (done, total) => event('forward', done, total),
-        }));
-        passes++;
+        const p = await timed('forwardSeconds', async () => chain.open(j, { weights: await opts.current(part.layers) }));
+        try {
+          await timed('forwardSeconds', () => forward(p, event));
+        } finally {
+          await p.release();
+        }
       }
     }
     opts.onProgress?.({ done: groups, total: groups });
@@ -152,7 +201,8 @@ export async function calibrateBlockwise(
     await cache.dispose();
   }
   return {
-    skipped, groups, passes, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(), provider, hessianBackend: backend,
+    skipped, groups, passes, seconds: (performance.now() - t0) / 1000, ...mem.toJSON(), provider: providerOf(used), hessianBackend: backend,
     activations: cache.stats, blocks: plan.blocks, phases,
+    nativeParts: chain.nativeParts.size, partsRun: new Set([...chain.nativeParts, ...chain.ortParts]).size, ...(chain.nativeDevice ? { nativeDevice: chain.nativeDevice } : {}),
   };
 }

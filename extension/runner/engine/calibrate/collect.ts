@@ -7,6 +7,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { LayerInfo } from '../../../../language-server/core/model/types';
 import type { NodeProto } from '../../../../language-server/core/model/onnx-proto';
+import type { GraphTap } from '../../../../native/graph-types';
 import { floatData } from '../evaluate/tensor-data';
 import { convGeometry } from './conv-geometry';
 import { InputStats } from './hessian';
@@ -47,6 +48,39 @@ export class StatsCollector {
     return [...this.stats.values()][0]?.backend ?? (this.withHessian ? 'typescript' : 'none');
   }
 
+  /**
+   * True when a graph executor can fold the activations into the Hessians itself (taps): native
+   * Hessians, and no convolution input (those are unfolded into patches here first).
+   */
+  get canTap(): boolean {
+    return this.withHessian && this.useNative && this.convOf.size === 0 && this.names.every((n) => this.statsFor(n, this.colsOf(n)).accumulator);
+  }
+
+  private colsOf(name: string): number {
+    return this.group.find((l) => l.inputName === name)!.cols;
+  }
+
+  private statsFor(name: string, cols: number): InputStats {
+    let s = this.stats.get(name);
+    if (!s) { s = new InputStats(cols, this.withHessian, this.useNative, this.keepOnDevice); this.stats.set(name, s); }
+    if (s.cols !== cols) throw new Error(`activation '${name}' has ${cols} features, expected ${s.cols}`);
+    return s;
+  }
+
+  /** The taps of one batch holding `samples` calibration samples: each captured activation into its accumulator. */
+  taps(samples: number): GraphTap[] {
+    return this.names.map((tensor) => {
+      const acc = this.statsFor(tensor, this.colsOf(tensor)).accumulator;
+      if (!acc) throw new Error(`activation '${tensor}': no native Hessian accumulator to tap into`);
+      return { tensor, acc, samples };
+    });
+  }
+
+  /** Counts a batch the executor folded in through `taps(samples)` (`rows`: activation rows of each tensor). */
+  tapped(rows: number, samples: number): void {
+    for (const name of this.names) this.stats.get(name)?.tapped(rows, samples);
+  }
+
   /** Adds one batch: each captured activation (from `out`, or from the feeds for graph inputs). */
   async add(out: Record<string, ort.Tensor>, feeds: Record<string, ort.Tensor>, samples: number, signal?: AbortSignal): Promise<void> {
     for (const name of this.names) {
@@ -64,10 +98,7 @@ export class StatsCollector {
         rows = x.length / cols;
         data = x;
       }
-      let s = this.stats.get(name);
-      if (!s) { s = new InputStats(cols, this.withHessian, this.useNative, this.keepOnDevice); this.stats.set(name, s); }
-      if (s.cols !== cols) throw new Error(`activation '${name}' has ${cols} features, expected ${s.cols}`);
-      await s.add(data, rows, samples, signal);
+      await this.statsFor(name, cols).add(data, rows, samples, signal);
     }
   }
 

@@ -76,6 +76,17 @@ export class InputStats {
     return this.H;
   }
 
+  /** The native accumulator, which a graph executor's tap can add to directly (undefined: H is summed here). */
+  get accumulator(): native.HessianAccumulator | undefined {
+    return this.nativeAcc;
+  }
+
+  /** Counts a chunk the graph executor folded into `accumulator` through a tap. */
+  tapped(rows: number, samples: number): void {
+    this.samples += samples;
+    this.rows += rows;
+  }
+
   /** Which implementation accumulates H. */
   get backend(): 'native' | 'typescript' | 'none' {
     return !this.withHessian ? 'none' : this.nativeAcc ? 'native' : 'typescript';

@@ -10,7 +10,18 @@ import { loadModel } from '../../../../language-server/core/model/reader';
 import { hasBfloat16, writeFloat32Twin } from './bf16-twin';
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
-export type ProviderChoice = Provider | 'auto';
+/**
+ * Where forward passes run, as `--provider`, QRECIPE_EXECUTION_PROVIDER and the
+ * `qrecipe.executionProvider` setting say: an onnxruntime provider, `auto`, or `native` (the
+ * addon's graph executor for the parts of a chain it supports: blocks/native-graph.ts; whole-model
+ * sessions then run as with `auto`).
+ */
+export const PROVIDER_CHOICES = ['auto', 'cpu', 'webgpu', 'cuda', 'native'] as const;
+export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
+
+export function isProviderChoice(p: unknown): p is ProviderChoice {
+  return typeof p === 'string' && (PROVIDER_CHOICES as readonly string[]).includes(p);
+}
 
 export interface OpenedSession {
   session: ort.InferenceSession;
@@ -65,15 +76,21 @@ function environmentDefaults(): { provider?: ProviderChoice; threads?: number } 
   const p = process.env.QRECIPE_EXECUTION_PROVIDER;
   const t = Number(process.env.QRECIPE_THREADS);
   return {
-    provider: p === 'cpu' || p === 'cuda' || p === 'webgpu' || p === 'auto' ? p : undefined,
+    provider: isProviderChoice(p) ? p : undefined,
     threads: Number.isInteger(t) && t > 0 ? t : undefined,
   };
 }
 
-/** Opens `model` (a path or the bytes of a model) on the best available provider. */
+/** The provider asked for: the caller's, else the environment's, else 'auto'. */
+export function providerChoice(asked?: ProviderChoice): ProviderChoice {
+  return asked ?? environmentDefaults().provider ?? 'auto';
+}
+
+/** Opens `model` (a path or the bytes of a model) on the best available provider ('native' opens it as 'auto' does). */
 export async function openSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OpenedSession> {
   const env = environmentDefaults();
-  const choice = opts.provider ?? env.provider ?? 'auto';
+  const asked = providerChoice(opts.provider);
+  const choice = asked === 'native' ? 'auto' : asked;
   const have = listed();
   const order: Provider[] = choice === 'auto' ? (['cuda', 'webgpu', 'cpu'] as Provider[]).filter((p) => p === 'cpu' || have.has(p)) : [choice];
   for (const p of order) {
