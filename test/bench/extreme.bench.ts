@@ -55,7 +55,9 @@ const OCR_4BIT_RE = `re:(${OCR_4BIT.join('|')})$`;
 function ocrRows(ft: string): Row[] {
   const vq = `quantize vq on calib { ${OCR_SELECT}  ignore "${OCR_4BIT_RE}"  dim 4  codebooks 1  codebits 8 }`;
   const g4 = `quantize gptq on calib { targets "${OCR_4BIT_RE}"  bits 4  group channel }`;
+  const allVq = `quantize vq on calib { ${OCR_SELECT}  dim 4  codebooks 1  codebits 8 }`;
   return [
+    { name: 'vq + finetune P only', stages: `${allVq}\n${ft.replace('}', ' codes 0% }')}` },
     { name: 'mixed vq + gptq 4-bit', stages: `${vq}\n${g4}` },
     { name: 'mixed vq + gptq 4-bit + finetune', stages: `${vq}\n${g4}\n${ft}` },
     { name: 'mixed vq + gptq 4-bit + finetune P only', stages: `${vq}\n${g4}\n${ft.replace('}', ' codes 0% }')}` },
@@ -131,7 +133,7 @@ function run(model: Model, row: Row, index: number): (RunRecord & { wall: number
   const out = path.join(WS, `${model.key}-${index}.onnx`);
   writeFileSync(file, `# bench:extreme — ${row.name}\n${model.header}\n${row.stages}\nevaluate { ${[model.data, ...(model.also ?? [])].map((d) => `${model.metric} on ${d}`).join('  ')} }\nexport onnx-decode "${out}"\n`);
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'run', file, '--json-events'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'run', file, '--json-events', '--force'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const seconds = (Date.now() - t0) / 1000;
   const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RunnerEvent);
   const start = events.find((e): e is Extract<RunnerEvent, { type: 'run-start' }> => e.type === 'run-start');
