@@ -1,6 +1,7 @@
 // `qrecipe eval MODEL --data PATH --metric ...`: one evaluation metric of an ONNX model.
 import { evaluateModel, METRICS, type Metric } from '../engine/evaluate/index';
 import type { EvalResult } from '../engine/evaluate/result';
+import { isProviderChoice, PROVIDER_CHOICES } from '../engine/evaluate/session';
 
 const HELP = `usage: qrecipe eval MODEL --metric METRIC [--data PATH] [options]
 
@@ -13,7 +14,7 @@ metrics:
   size        file size and bits per weight (--reference: divide by its parameter count)
 options:
   --labels PATH  --seqlen N  --limit N  --batch N  --reference MODEL  --keys FILE
-  --mean a,b,c  --std a,b,c  --runs N  --warmup N  --provider auto|cpu|cuda|webgpu
+  --mean a,b,c  --std a,b,c  --runs N  --warmup N  --provider ${PROVIDER_CHOICES.join('|')} (native: a whole-model session runs as with auto)
   --tokenizer tokenizer.json (a Hugging Face tokenizer: BPE, WordPiece, Unigram; default byte-level)  --json`;
 
 type Parsed = Record<string, string | boolean>;
@@ -69,13 +70,15 @@ export async function main(args: string[]): Promise<number> {
   const metric = flags.metric as Metric;
   if (!METRICS.includes(metric)) { console.error(`qrecipe eval: unknown metric '${metric}' (one of ${METRICS.join(', ')})`); return 2; }
   const str = (k: string): string | undefined => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const provider = str('provider');
+  if (provider !== undefined && !isProviderChoice(provider)) { console.error(`qrecipe eval: --provider must be ${PROVIDER_CHOICES.join(', ')}, not '${provider}'`); return 2; }
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   const result = await evaluateModel({
     model: positional[0]!, metric, data: str('data'), labels: str('labels'), seqlen: int(flags, 'seqlen'), limit: int(flags, 'limit'),
     batch: int(flags, 'batch'), reference: str('reference'), keys: str('keys'), mean: list(flags, 'mean'), std: list(flags, 'std'),
     runs: int(flags, 'runs'), warmup: flags.warmup === '0' ? 0 : int(flags, 'warmup'),
-    tokenizer: str('tokenizer'), provider: str('provider') as 'auto' | 'cpu' | 'cuda' | 'webgpu' | undefined, signal: ac.signal,
+    tokenizer: str('tokenizer'), provider: provider === 'native' ? 'auto' : provider, signal: ac.signal,
     onProgress: flags.json || !process.stderr.isTTY ? undefined : (p) => process.stderr.write(`\r${p.label ?? ''} ${p.done}/${p.total}   `),
   });
   if (!flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
