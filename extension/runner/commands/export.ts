@@ -1,7 +1,8 @@
 // `qrecipe export RUN --format F -o FILE [--runs DIR]`: packs a finished run's compressed model
-// (its run folder's model.onnx and quant.bin; for a big model's run, which keeps only quant.bin,
-// the original model with the codes) into an export format, verifies the file and adds it to the
-// run's record.
+// (its run folder's model.onnx and quant.bin — scalar codes, and the vector codes, codebooks and
+// rotations of vq / incoherence layers; for a big model's run, which keeps only quant.bin, the
+// original model with the codes decoded) into an export format, verifies the file and adds it to
+// the run's record.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { findRun, sweepStore, writeRecord } from '../../../language-server/core/runs/store';
@@ -15,13 +16,16 @@ import { createSink, type EventSink } from '../events';
 import { listenForCancel } from '../cancel';
 import { progressEvents } from '../analysis-command';
 import { EXPORT_FORMATS, predictedSize, type ExportFormat } from '../export/onnx-export';
-import { dequantize, readQuantStore, type QuantizedLayer } from '../export/quant-store';
+import { dequantize, readQuantStoreAll, type QuantizedLayer } from '../export/quant-store';
+import { compressedSourceOf } from '../export/compressed-entry';
+import { decodeLayer, type CompressedLayer } from '../engine/extreme/compressed';
+import { layoutOfCompressed } from '../pipeline/extreme';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
 import { setLayerWeightLazy } from '../engine/model/weights';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
-import { exportAndVerify, ExportVerifyError, FORCE_HINT, occupiedByExport, type ExportCheck } from '../pipeline/export-stage';
+import { exportAndVerify, ExportVerifyError, FORCE_HINT, occupiedByExport, refuseOwnForms, type ExportCheck } from '../pipeline/export-stage';
 import { dataSpec } from '../pipeline/evaluate';
 import { sha256Path, sha256Text } from '../pipeline/provenance';
 import { describeStage } from '../pipeline/compress';
@@ -37,9 +41,10 @@ Writes the compressed model of a finished run in FORMAT:
   onnx-qdq          DequantizeLinear for every quantised layer: int4/uint4 codes up to 4 bits
                     (blocked by the group size; the model raised to opset 21 where that is
                     safe), int8/uint8 above
-  onnx-decode       standard ops that rebuild each quantised layer from its packed codes
-                    (vq and incoherence layers only from the run's own export stage)
+  onnx-decode       standard ops that rebuild each quantised layer from its packed codes,
+                    vector codes and codebooks, and incoherence rotations
   onnx-fakequant    float weights holding the dequantised values
+A run with vq or incoherence layers exports only as onnx-decode or onnx-fakequant.
 Then checks that onnxruntime loads it and, when the recipe is still there, that its first quality
 metric matches the run's fake-quant value within 1%. The file is written into the run's folder
 (exports/<k>/) and copied to FILE; a file already at FILE is replaced only with --force.
@@ -85,10 +90,10 @@ export async function main(args: string[]): Promise<number> {
  * A big model's run keeps no fake-quant copy, only its codes: the export is rebuilt from the
  * original model (unchanged since the run: same sha256) with the codes' dequantised weights.
  */
-async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise<ModelEditor> {
+async function fromOriginal(record: RunRecord, quant: QuantizedLayer[], own: CompressedLayer[]): Promise<ModelEditor> {
   if (!existsSync(record.modelPath)) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} is gone`);
   if ((await sha256Path(record.modelPath)) !== record.modelHash) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} has changed since the run`);
-  const coded = new Set(quant.map((q) => q.name));
+  const coded = new Set([...quant, ...own].map((q) => q.name));
   const lost = [...new Set(record.layers.map((l) => l.name))].filter((n) => !coded.has(n));
   if (lost.length) throw new Error(`run ${record.id} kept no compressed model and ${lost.length} of its changed layers (${lost.slice(0, 3).join(', ')}) have no codes to rebuild them from`);
   const editor = new ModelEditor(await loadModel(record.modelPath));
@@ -96,6 +101,10 @@ async function fromOriginal(record: RunRecord, quant: QuantizedLayer[]): Promise
   for (const q of quant) {
     const l = layers.get(q.name);
     if (l) await setLayerWeightLazy(editor, l, async () => dequantize(q));
+  }
+  for (const c of own) {
+    const l = layers.get(c.name);
+    if (l) await setLayerWeightLazy(editor, l, async () => decodeLayer(c));
   }
   return editor;
 }
@@ -130,15 +139,18 @@ async function exportRun(
   sweepStaleTemps(path.dirname(path.resolve(out)));
   await sweepStore(runsRoot);
   if (record.status !== 'succeeded' || (!record.artifacts.compressedModel && !record.artifacts.quant)) throw new Error(`run ${record.id} is ${record.status}${record.artifacts.compressedModel || record.artifacts.quant ? '' : ' and has no compressed model'}: nothing to export`);
-  const quant = record.artifacts.quant ? await readQuantStore(path.join(dir, record.artifacts.quant)) : [];
-  // vector codes and rotated layers are not kept in quant.bin: only the run's own export stage wrote them
-  const coded = new Set(quant.map((q) => q.name));
-  const ownForm = [...new Set(record.layers.filter((l) => !coded.has(l.name) && (l.method === 'vq' || l.method?.includes('+'))).map((l) => l.name))];
-  if (ownForm.length && format !== 'onnx-fakequant') {
-    throw new Error(`run ${record.id} compressed ${ownForm.length} layer${ownForm.length === 1 ? '' : 's'} (${ownForm.slice(0, 3).join(', ')}${ownForm.length > 3 ? ', ...' : ''}) with vector codes or incoherence rotations, which a run does not keep after it ends: add \`export onnx-decode "..."\` to the recipe and run it again, or export onnx-fakequant`);
+  const stored = record.artifacts.quant ? await readQuantStoreAll(path.join(dir, record.artifacts.quant)) : { layers: [], compressed: [] };
+  const quant = stored.layers;
+  const own = compressedSourceOf(stored.compressed);
+  refuseOwnForms(format, own.metas);
+  // a run made before quant.bin kept vector codes and rotated layers (version 3) has only their decode
+  const coded = new Set([...quant, ...stored.compressed].map((q) => q.name));
+  const lostForms = [...new Set(record.layers.filter((l) => !coded.has(l.name) && (l.method === 'vq' || l.method?.includes('+'))).map((l) => l.name))];
+  if (lostForms.length && format !== 'onnx-fakequant') {
+    throw new Error(`run ${record.id} compressed ${lostForms.length} layer${lostForms.length === 1 ? '' : 's'} (${lostForms.slice(0, 3).join(', ')}${lostForms.length > 3 ? ', ...' : ''}) with vector codes or incoherence rotations that its quant.bin does not hold (made by a QRecipe before they were kept): run the recipe again, or export onnx-fakequant`);
   }
-  const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant);
-  if (!quant.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
+  const model = record.artifacts.compressedModel ? path.join(dir, record.artifacts.compressedModel) : await fromOriginal(record, quant, stored.compressed);
+  if (!quant.length && !stored.compressed.length && format !== 'onnx-fakequant') warn(`run ${record.id} quantised no layer; the ${format} file holds float weights`);
 
   // The run's first quality metric, re-measured on the export, with the recipe the run stored.
   let check: ExportCheck | undefined;
@@ -165,9 +177,9 @@ async function exportRun(
   let failure: string | undefined;
   try {
     r = await exportAndVerify({
-      compressedModel: model, quant, format, out, sink, signal,
+      compressedModel: model, quant, compressed: own, format, out, sink, signal,
       warn: (w) => { warnings.push(w); warn(w); }, check, write: { policy, options: write },
-      run: { dir, index: record.artifacts.exports.length }, replace, predictedBytes: predictedSize(typeof model === 'string' ? inventoryOf(await loadModel(model)) : inventoryOf(model.model), quant, format).bytes,
+      run: { dir, index: record.artifacts.exports.length }, replace, predictedBytes: predictedSize(typeof model === 'string' ? inventoryOf(await loadModel(model)) : inventoryOf(model.model), quant, format, own.metas.map((m) => ({ name: m.name, layout: layoutOfCompressed(m) }))).bytes,
       provenance: { source: record.modelPath, recipe: record.recipePath, run: record.id },
       deploy: {
         sourceModel: record.modelPath,

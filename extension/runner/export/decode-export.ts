@@ -15,6 +15,7 @@ import { graphInterface, writeProvenance, type ExportOptions, type ExportSummary
 import { emptyParts, type ExportedLayer } from './rewrite';
 import { decodeBits } from '../../../language-server/core/cost/formats';
 import type { QuantizedLayer } from './quant-store';
+import type { CompressedSource } from './compressed-entry';
 
 /** A scalar quantised layer as a compressed layer; a reason when the decode graph cannot take it. */
 function scalarForm(q: QuantizedLayer): CompressedLayer | string {
@@ -31,7 +32,7 @@ function scalarForm(q: QuantizedLayer): CompressedLayer | string {
 export async function exportDecode(
   compressed: string | ModelEditor,
   quant: QuantizedLayer[] | QuantSource,
-  own: ReadonlyMap<string, CompressedLayer>,
+  own: CompressedSource,
   out: string,
   opts: ExportOptions = {},
 ): Promise<ExportSummary> {
@@ -59,14 +60,16 @@ export async function exportDecode(
     const parts = { ...emptyParts(), codes: p.codes, scales: p.scales, zeros: p.zeros, books: p.books, rotations: p.rotations };
     layers.push({ ...float, encoding: 'decode', storedBits: c.body.kind === 'vector' ? (c.body.bits <= 8 ? 8 : 16) : decodeBits(c.body.bits), parts, bytes: p.codes + p.books + p.scales + p.zeros + p.rotations });
   };
-  for (const [name, c] of own) {
+  const ownNames = new Set(own.metas.map((m) => m.name));
+  for (const { name } of own.metas) {
     throwIfAborted(opts.signal, 'export');
+    const c = await own.load(name); // one layer at a time (read back from the run's scratch when spilled)
     const b = c.body;
     write(name, c, b.kind === 'vector' ? (b.codebooks * b.bits) / b.dim : b.bits);
   }
   for (const name of source.names) {
     throwIfAborted(opts.signal, 'export');
-    if (own.has(name)) continue;
+    if (ownNames.has(name)) continue;
     const q = await source.load(name);
     write(name, scalarForm(q), q.bits);
   }

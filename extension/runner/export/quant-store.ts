@@ -3,13 +3,20 @@
 // Layout: "QRQB", u32 version, u32 header length, JSON header, then 64-byte-aligned blobs
 // (codes uint8 rows×cols, scales float32 rows×groups, zeros float32 rows×groups, gIdx int32 cols,
 // outliers as CSR: row pointers int32 rows+1, columns int32 nnz, fp16 values uint16 nnz).
-// Version 1 files (no outliers) are read as well.
+// Version 3 adds `compressed`: layers in a form of their own (vector codes, rotated layers; their
+// entry and checks in export/compressed-entry.ts); a store without such layers is written as
+// version 2. Version 1 files (no outliers) and version 2 files are read as well.
 import { promises as fs } from 'node:fs';
-import { writeAtomically, writeFileAtomic } from '../../../language-server/core/util/atomic';
+import { writeAtomically } from '../../../language-server/core/util/atomic';
 import { CancelledError } from '../../../language-server/core/util/cancel';
 import { readRegularFile, RefusedFileError } from '../../../language-server/core/util/regular-file';
 import { MAX_QUANT_STORE_BYTES } from '../../../language-server/core/util/limits';
 import { halfToFloat } from '../../../language-server/core/model/dtype';
+import type { CompressedLayer } from '../engine/extreme/compressed';
+import {
+  checkHeaderEntry, compressedFromEntry, compressedSourceOf, entryArrays, entrySpans, headerEntry,
+  type CompressedSource, type HeaderCompressed,
+} from './compressed-entry';
 
 /**
  * The quantised form of one layer: W ≈ scale[r][g(c)] · (codes[r][c] − zero[r][g(c)]), plus the fp16
@@ -42,7 +49,9 @@ export interface OutlierCsr {
 }
 
 const MAGIC = 0x42515251; // "QRQB" little-endian
-const VERSION = 2;
+const VERSION = 3;
+/** The version written when no layer has a form of its own (readable by QRecipe before version 3). */
+const SCALAR_VERSION = 2;
 const ALIGN = 64;
 
 interface Span { offset: number; length: number }
@@ -55,41 +64,10 @@ export function groupsOf(q: Pick<QuantizedLayer, 'cols' | 'groupSize'>): number 
   return Math.ceil(q.cols / q.groupSize);
 }
 
-/** Writes all layers atomically. */
-export async function writeQuantStore(file: string, layers: QuantizedLayer[]): Promise<number> {
-  const blobs: Uint8Array[] = [];
-  const header: HeaderLayer[] = [];
-  let offset = 0;
-  const add = (a: ArrayBufferView): Span => {
-    offset = Math.ceil(offset / ALIGN) * ALIGN;
-    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const span = { offset, length: bytes.byteLength };
-    blobs.push(bytes);
-    offset += bytes.byteLength;
-    return span;
-  };
-  for (const q of layers) {
-    header.push({
-      name: q.name, rows: q.rows, cols: q.cols, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric,
-      ...(q.sparsity !== undefined ? { sparsity: q.sparsity } : {}),
-      codes: add(q.codes), scales: add(q.scales), zeros: add(q.zeros), ...(q.gIdx ? { gIdx: add(q.gIdx) } : {}),
-      ...(q.outliers ? { outliers: { rowPtr: add(q.outliers.rowPtr), colIdx: add(q.outliers.colIdx), values: add(q.outliers.values) } } : {}),
-    });
-  }
-  const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
-  const start = Math.ceil((12 + json.length) / ALIGN) * ALIGN;
-  const out = new Uint8Array(start + offset);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, MAGIC, true);
-  dv.setUint32(4, VERSION, true);
-  dv.setUint32(8, json.length, true);
-  out.set(json, 12);
-  let k = 0;
-  for (const h of header) {
-    for (const s of [h.codes, h.scales, h.zeros, h.gIdx, h.outliers?.rowPtr, h.outliers?.colIdx, h.outliers?.values]) if (s) out.set(blobs[k++]!, start + s.offset);
-  }
-  await writeFileAtomic(file, out);
-  return out.byteLength;
+/** Writes all layers atomically (and the layers compressed in a form of their own). */
+export async function writeQuantStore(file: string, layers: QuantizedLayer[], compressed: CompressedLayer[] = []): Promise<number> {
+  const byName = new Map(layers.map((q) => [q.name, q]));
+  return writeQuantStoreStreaming(file, layers.map(quantMeta), async (n) => byName.get(n)!, undefined, compressedSourceOf(compressed));
 }
 
 /** A quantised layer without its arrays (what sizes, checks and the streaming writer need). */
@@ -121,7 +99,7 @@ function blobSizes(q: QuantMeta): { codes: number; scales: number; zeros: number
  */
 export async function writeQuantStoreStreaming(
   file: string, layers: QuantMeta[],
-  load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal,
+  load: (name: string) => Promise<QuantizedLayer>, signal?: AbortSignal, own?: CompressedSource,
 ): Promise<number> {
   const header: HeaderLayer[] = [];
   let offset = 0;
@@ -140,12 +118,13 @@ export async function writeQuantStoreStreaming(
       ...(b.outliers ? { outliers: { rowPtr: span(b.outliers[0]), colIdx: span(b.outliers[1]), values: span(b.outliers[2]) } } : {}),
     });
   }
-  const json = new TextEncoder().encode(JSON.stringify({ layers: header }));
+  const compressed = (own?.metas ?? []).map((m) => headerEntry(m, span));
+  const json = new TextEncoder().encode(JSON.stringify({ layers: header, ...(compressed.length ? { compressed } : {}) }));
   const start = Math.ceil((12 + json.length) / ALIGN) * ALIGN;
   const head = new Uint8Array(start);
   const dv = new DataView(head.buffer);
   dv.setUint32(0, MAGIC, true);
-  dv.setUint32(4, VERSION, true);
+  dv.setUint32(4, compressed.length ? VERSION : SCALAR_VERSION, true);
   dv.setUint32(8, json.length, true);
   head.set(json, 12);
   await writeAtomically(file, async (tmp) => {
@@ -165,6 +144,19 @@ export async function writeQuantStoreStreaming(
           await fh.write(b, 0, b.byteLength, start + s.offset);
         }
       }
+      for (const h of compressed) {
+        if (signal?.aborted) throw new CancelledError('writing quant.bin');
+        const c = await own!.load(h.name);
+        const spans = entrySpans(h);
+        const arrays = entryArrays(c);
+        if (c.rows !== h.rows || c.cols !== h.cols || arrays.length !== spans.length) throw new Error(`layer '${h.name}': its compressed form changed shape while quant.bin was written`);
+        for (let k = 0; k < spans.length; k++) {
+          const a = arrays[k]!;
+          const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+          if (b.byteLength !== spans[k]!.length) throw new Error(`layer '${h.name}': ${b.byteLength} bytes for a blob of ${spans[k]!.length}`);
+          await fh.write(b, 0, b.byteLength, start + spans[k]!.offset);
+        }
+      }
       // the file ends with the last blob (no padding after it), as writeQuantStore writes it
       await fh.truncate(start + offset);
     } finally {
@@ -180,7 +172,7 @@ export async function writeQuantStoreStreaming(
  * of the wrong size for the shape, a group index out of range are a located error, never a
  * RangeError, a huge allocation or weights read as NaN.
  */
-function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
+function headerLayers(file: string, json: string, end: number, version: number): { layers: HeaderLayer[]; compressed: HeaderCompressed[] } {
   const bad = (why: string): never => { throw new Error(`${file}: damaged quantisation store: ${why}`); };
   let v: unknown;
   try { v = JSON.parse(json); } catch { bad('its header is not JSON'); }
@@ -218,11 +210,20 @@ function headerLayers(file: string, json: string, end: number): HeaderLayer[] {
       spanOf('outlier columns', o.colIdx, 4 * count);
     }
   });
-  return layers as HeaderLayer[];
+  // version 3: the layers in a form of their own (an older file has none)
+  const own = version >= 3 ? (v as { compressed?: unknown }).compressed ?? [] : [];
+  if (!Array.isArray(own)) bad('its compressed layers are not a list');
+  const compressed = (own as unknown[]).map((h, i) => checkHeaderEntry(h, i, end, bad));
+  return { layers: layers as HeaderLayer[], compressed };
 }
 
-/** Reads every layer back (copies, so the arrays are aligned and independent of the file buffer). */
+/** Reads every scalar quantised layer back (copies, so the arrays are aligned and independent of the file buffer). */
 export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
+  return (await readQuantStoreAll(file)).layers;
+}
+
+/** Every layer of the store: the scalar quantised ones and those compressed in a form of their own (version 3). */
+export async function readQuantStoreAll(file: string): Promise<{ layers: QuantizedLayer[]; compressed: CompressedLayer[] }> {
   let buf: Uint8Array;
   try {
     buf = await readRegularFile(file, MAX_QUANT_STORE_BYTES, 'quantisation store');
@@ -237,10 +238,10 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
   const len = dv.getUint32(8, true);
   if (12 + len > buf.byteLength) throw new Error(`${file}: damaged quantisation store: its header runs past the end of the file`);
   const start = Math.ceil((12 + len) / ALIGN) * ALIGN;
-  const layers = headerLayers(file, new TextDecoder().decode(buf.subarray(12, 12 + len)), buf.byteLength - start);
+  const header = headerLayers(file, new TextDecoder().decode(buf.subarray(12, 12 + len)), buf.byteLength - start, version);
   const slice = (s: Span): Uint8Array => buf.slice(start + s.offset, start + s.offset + s.length);
   const damaged = (h: HeaderLayer, why: string): never => { throw new Error(`${file}: damaged quantisation store: layer '${h.name}': ${why}`); };
-  return layers.map((h) => {
+  const layers = header.layers.map((h) => {
     const q: QuantizedLayer = {
       name: h.name, rows: h.rows, cols: h.cols, bits: h.bits, groupSize: h.groupSize, symmetric: h.symmetric,
       ...(h.sparsity !== undefined ? { sparsity: h.sparsity } : {}),
@@ -270,6 +271,8 @@ export async function readQuantStore(file: string): Promise<QuantizedLayer[]> {
     }
     return q;
   });
+  const compressed = header.compressed.map((h) => compressedFromEntry(h, entrySpans(h).map(slice), (why) => { throw new Error(`${file}: damaged quantisation store: ${why}`); }));
+  return { layers, compressed };
 }
 
 /** The group of column c. */

@@ -105,7 +105,7 @@ export class Evaluator {
   /** The compressed model's file size and bits per weight as the export format writes the quantised layers. */
   packedSize(format: ExportFormat = this.sizeFormat): Metrics {
     const st = this.ctx.state;
-    const s = predictedSize(st.inventory, st.quantized, format, [...st.compressed].map(([name, c]) => ({ name, layout: layoutOfCompressed(c) })));
+    const s = predictedSize(st.inventory, st.quantized, format, st.compressed.map((m) => ({ name: m.name, layout: layoutOfCompressed(m) })));
     return { sizeBytes: s.bytes, ...(s.bitsPerWeight !== undefined ? { bitsPerWeight: s.bitsPerWeight } : {}) };
   }
 

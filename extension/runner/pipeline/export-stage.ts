@@ -23,12 +23,24 @@ import { exportModel, type ExportFormat, type ExportOptions, type GraphInterface
 import type { ModelEditor } from '../engine/model/writer';
 import type { QuantizedLayer } from '../export/quant-store';
 import { exportDecode } from '../export/decode-export';
-import type { CompressedLayer } from '../engine/extreme/compressed';
+import type { CompressedMeta, CompressedSource } from '../export/compressed-entry';
+import { OWN_FORM_FORMATS, ownFormRefusal } from '../../../language-server/core/cost/formats';
 import type { RunContext } from './context';
 import type { Evaluator, MetricSpec } from './evaluate';
 import { writeDeployFolder, type Provenance } from '../export/deploy-folder';
 import { describeStage } from './compress';
 import { sha256Path, sha256Text, toolVersions } from './provenance';
+
+/**
+ * Refuses a format that cannot hold layers in a form of their own, with the checker's reason
+ * (QR122) and the layers named.
+ */
+export function refuseOwnForms(format: ExportFormat, metas: readonly CompressedMeta[]): void {
+  if (!metas.length || OWN_FORM_FORMATS.includes(format)) return;
+  const n = metas.length;
+  const names = `${metas.slice(0, 3).map((m) => m.name).join(', ')}${n > 3 ? ', ...' : ''}`;
+  throw new Error(`${ownFormRefusal(format, metas.some((m) => m.body.kind === 'vector'))} (${n} layer${n === 1 ? '' : 's'}: ${names})`);
+}
 
 /** An export that was written but is not usable: the run (or `qrecipe export`) fails with it. */
 export class ExportVerifyError extends Error {
@@ -118,8 +130,8 @@ async function copyAtomically(from: string, to: string, replace: boolean, signal
 
 export async function exportAndVerify(o: {
   compressedModel: string | ModelEditor; quant: QuantizedLayer[] | QuantSource; format: ExportFormat; out: string; sink: EventSink; signal?: AbortSignal;
-  /** Layers compressed in a form of their own (vector codes, rotations): onnx-decode writes them; other formats cannot. */
-  compressed?: ReadonlyMap<string, CompressedLayer>;
+  /** Layers compressed in a form of their own (vector codes, rotations): onnx-decode writes them, onnx-fakequant their decode; other formats cannot. */
+  compressed?: CompressedSource;
   warn(message: string): void; check?: ExportCheck;
   /** The write confinement the requested path (and its side file) is checked against, before and right before the copy. */
   write?: ExportWrite;
@@ -146,10 +158,8 @@ export async function exportAndVerify(o: {
   const inRun = path.join(o.run.dir, runCopy);
   mkdirSync(path.dirname(inRun), { recursive: true });
   mkdirSync(path.dirname(out), { recursive: true });
-  const own = o.compressed ?? new Map<string, CompressedLayer>();
-  if (own.size && o.format !== 'onnx-decode' && o.format !== 'onnx-fakequant') {
-    throw new Error(`${own.size} layer${own.size === 1 ? ' is' : 's are'} compressed with vector codes or incoherence rotations (${[...own.keys()].slice(0, 3).join(', ')}${own.size > 3 ? ', ...' : ''}), which ${o.format} cannot store: export onnx-decode`);
-  }
+  const own: CompressedSource = o.compressed ?? { metas: [], load: () => Promise.reject(new Error('no compressed layers')) };
+  refuseOwnForms(o.format, own.metas);
   const s = o.format === 'onnx-decode'
     ? await exportDecode(o.compressedModel, o.quant, own, inRun, { signal: o.signal, provenance: o.provenance })
     : await exportModel(o.compressedModel, o.quant, o.format, inRun, { signal: o.signal, provenance: o.provenance });
@@ -232,7 +242,7 @@ export async function runExportStage(ctx: RunContext, stage: ExportStage, evalua
   const predictedBytes = evaluator.packedSize(stage.format).sizeBytes;
   const earlier = ctx.recipe.stages.slice(0, ctx.recipe.stages.indexOf(stage));
   return exportAndVerify({
-    compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check, compressed: st.compressed,
+    compressedModel, quant, format: stage.format, out: stage.path, sink: ctx.sink, signal: ctx.signal, warn: ctx.warn, check, compressed: st.compressedSource(),
     // a path an earlier export stage of this run wrote is this run's to replace
     run: { dir: ctx.runDir, index }, replace: !!ctx.replaceExports || earlier.some((x) => x.kind === 'export' && path.resolve(x.path) === path.resolve(stage.path)), predictedBytes,
     provenance: { source: ctx.recipe.model?.path, recipe: ctx.recipe.file, run: path.basename(ctx.runDir) },

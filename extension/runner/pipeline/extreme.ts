@@ -1,7 +1,7 @@
 // The quantize stage for layers in a form of their own (issue #23): vector codes (`quantize vq`,
 // AQLM-style) and incoherence processing (`incoherence hadamard` with rtn, gptq or vq: the layer is
-// quantised as U·W·Vᵀ against V·H·Vᵀ). The compressed form is kept in the model state (exported by
-// onnx-decode, trained by `finetune`); the weight the later stages and the fake-quant model see is
+// quantised as U·W·Vᵀ against V·H·Vᵀ). The compressed form is kept in the model state's WeightStore
+// (spilled like scalar codes; written to quant.bin; exported by onnx-decode, trained by `finetune`); the weight the later stages and the fake-quant model see is
 // its decode, with codebooks and scales rounded to float16 exactly as the export stores them.
 import * as native from '../../../native/index';
 import type { QuantizeStage, QuantParams } from '../../../language-server/core/recipe/resolved';
@@ -12,6 +12,7 @@ import { decodeLayer, type CompressedLayer, type ScalarBody } from '../engine/ex
 import { incoherenceForLayer, rotateLayer } from '../engine/extreme/incoherence';
 import { vqQuantize } from '../engine/extreme/vq';
 import type { QuantizedLayer } from '../export/quant-store';
+import { compressedMeta, type CompressedMeta } from '../export/compressed-entry';
 import type { QuantLayout } from '../../../language-server/core/cost/formats';
 import { deviceLabel, StageError, type RunContext } from './context';
 import type { LayerStats } from './quantize';
@@ -21,12 +22,13 @@ export function isExtreme(p: QuantParams): boolean {
   return !!p.vq || !!p.incoherence;
 }
 
-/** The cost model's layout of a layer in a form of its own. */
-export function layoutOfCompressed(c: CompressedLayer): QuantLayout {
+/** The cost model's layout of a layer in a form of its own (from the form, or its meta). */
+export function layoutOfCompressed(layer: CompressedLayer | CompressedMeta): QuantLayout {
+  const c = 'codes' in layer.body ? compressedMeta(layer as CompressedLayer) : layer as CompressedMeta;
   const b = c.body;
   const inc = c.incoherence ? { incoherence: 'hadamard' as const } : {};
   if (b.kind === 'vector') {
-    return { bits: (b.codebooks * b.bits) / b.dim, group: 'channel', symmetric: false, vq: { dim: b.dim, codebooks: b.codebooks, codebits: b.bits, rowScales: !b.scales.every((s) => s === 1) }, ...inc };
+    return { bits: (b.codebooks * b.bits) / b.dim, group: 'channel', symmetric: false, vq: { dim: b.dim, codebooks: b.codebooks, codebits: b.bits, rowScales: b.rowScales }, ...inc };
   }
   return { bits: b.bits, group: b.groupSize >= c.cols ? 'channel' : b.groupSize, symmetric: b.symmetric, ...inc };
 }
@@ -80,7 +82,7 @@ export async function quantizeExtreme(ctx: RunContext, stage: QuantizeStage, nam
   if (inc) c.incoherence = inc;
   roundCompressed(c);
   const decoded = decodeLayer(c);
-  await ctx.state.setCompressed(c, decoded);
+  await ctx.state.setCompressed(c);
   const relError = H ? await relativeOutputError(W, decoded, H, rows, cols) : undefined;
   return {
     name, method: p.incoherence ? `${stage.method}+${p.incoherence}` : stage.method, bits: p.bits,

@@ -13,7 +13,7 @@ import { describeIoFromModel } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
 import type { FeedBatch } from '../engine/evaluate/agreement';
 import { finetune, type TrainedLayer } from '../engine/extreme/finetune';
-import { decodeLayer, type CompressedLayer } from '../engine/extreme/compressed';
+import type { CompressedLayer } from '../engine/extreme/compressed';
 import { calibrationBatch, SCRATCH_DIR } from './calibrate';
 import { roundCompressed, scalarForm } from './extreme';
 import { StageError, type RunContext } from './context';
@@ -31,7 +31,8 @@ export async function runFinetuneStage(ctx: RunContext, stage: FinetuneStage): P
   if (!dataset) throw new StageError(stage, 'finetune needs a calibration data set (write `on NAME`)');
   // the layers with a compressed form: their own, and scalar codes as a compressed form
   const layers: (TrainedLayer & { scalar: boolean })[] = [];
-  for (const [name, c] of st.compressed) layers.push({ info: st.layer(name), compressed: c, scalar: false });
+  // (training changes every layer at every step, so all of them are in memory for the stage)
+  for (const m of st.compressed) layers.push({ info: st.layer(m.name), compressed: await st.compressedLayer(m.name), scalar: false });
   let skipped = 0;
   for (const meta of st.quantized) {
     const q = await st.quantizedLayer(meta.name);
@@ -81,7 +82,7 @@ export async function runFinetuneStage(ctx: RunContext, stage: FinetuneStage): P
       await st.setQuantized({ ...q, codes: c.body.codes, scales: c.body.scales, zeros: c.body.zeros });
     } else {
       roundCompressed(c);
-      await st.setCompressed(c, decodeLayer(c));
+      await st.setCompressed(c);
     }
   }
   for (const [name, v] of r.floats) st.tensors.set(name, Float32Array.from(v));

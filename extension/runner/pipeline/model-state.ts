@@ -1,6 +1,6 @@
 // The model being compressed: the loaded ONNX file (weights read from it on demand), its layer
 // inventory and block plan, and the weights the stages changed, in a WeightStore (codes of
-// quantised layers, float32 of pruned ones; spilled to the run's scratch folder beyond a memory
+// quantised layers, the forms of vq / incoherence layers, float32 of pruned ones; spilled to the run's scratch folder beyond a memory
 // budget). Stages read and replace weights here; the compressed (fake-quant) model, quant.bin and
 // the chain's parts are made from it on demand, one layer at a time.
 import { loadModel, type OnnxModel } from '../../../language-server/core/model/reader';
@@ -13,17 +13,13 @@ import { dequantize, writeQuantStoreStreaming, type QuantizedLayer } from '../ex
 import { planBlocks, type PlanResult } from '../engine/blocks/plan';
 import { hasBfloat16 } from '../engine/evaluate/bf16-twin';
 import { WeightStore, type QuantMeta } from './weight-store';
-import type { CompressedLayer } from '../engine/extreme/compressed';
+import { decodeLayer, type CompressedLayer } from '../engine/extreme/compressed';
+import type { CompressedMeta, CompressedSource } from '../export/compressed-entry';
 
 export class ModelState {
   readonly layers: Map<string, LayerInfo>;
   /** Layers an earlier stage pruned: a later quantisation holds their zeros (their mask is their exact zeros). */
   private readonly pruned = new Set<string>();
-  /**
-   * Layers whose compressed form has no `QuantizedLayer` (vector codes, incoherence rotations):
-   * their form, kept in memory (exported by onnx-decode); their weight in the store is its decode.
-   */
-  readonly compressed = new Map<string, CompressedLayer>();
   /** Float tensors other than layer weights that a stage changed (norm scales after fine-tuning), stored layout. */
   readonly tensors = new Map<string, Float32Array>();
   /** Every per-layer result of every stage, in order. */
@@ -72,9 +68,32 @@ export class ModelState {
   }
 
   /** Marks a layer compressed in a form of its own (vector codes, rotations): its weight becomes the decode. */
-  async setCompressed(c: CompressedLayer, decoded: Float32Array): Promise<void> {
-    await this.setWeight(c.name, decoded);
-    this.compressed.set(c.name, c);
+  async setCompressed(c: CompressedLayer): Promise<void> {
+    const l = this.layer(c.name);
+    if (c.rows !== l.rows || c.cols !== l.cols) throw new Error(`layer '${c.name}': compressed form ${c.rows}x${c.cols} for ${l.rows}x${l.cols}`);
+    await this.store.setCompressed(c);
+    if (l.sharedWith?.length) await this.tieTo(l, decodeLayer(c));
+    this.version++;
+  }
+
+  /**
+   * The layers whose compressed form has no `QuantizedLayer` (vector codes, incoherence rotations),
+   * without their arrays, in the order they were compressed.
+   */
+  get compressed(): CompressedMeta[] {
+    return this.store.compressed;
+  }
+
+  /** A layer's form of its own with its arrays (read back from the spill file when it went there). */
+  async compressedLayer(name: string): Promise<CompressedLayer> {
+    const c = await this.store.compressedLayer(name);
+    if (!c) throw new Error(`layer '${name}' has no compressed form of its own`);
+    return c;
+  }
+
+  /** The layers in a form of their own, loaded one at a time (what onnx-decode and quant.bin take). */
+  compressedSource(): CompressedSource {
+    return { metas: this.compressed, load: (n) => this.compressedLayer(n) };
   }
 
   /** Replaces a layer's weight by float values (its codes, if any, are dropped). */
@@ -82,7 +101,6 @@ export class ModelState {
     const l = this.layer(name);
     if (w.length !== l.rows * l.cols) throw new Error(`layer '${name}': ${w.length} values for ${l.rows}x${l.cols}`);
     await this.store.setFloat(name, w);
-    this.compressed.delete(name);
     await this.tieTo(l, w);
     this.version++;
   }
@@ -92,7 +110,6 @@ export class ModelState {
     const l = this.layer(q.name);
     if (q.rows !== l.rows || q.cols !== l.cols) throw new Error(`layer '${q.name}': codes ${q.rows}x${q.cols} for ${l.rows}x${l.cols}`);
     await this.store.setQuantized(q);
-    this.compressed.delete(q.name);
     if (l.sharedWith?.length) await this.tieTo(l, dequantize(q));
     this.version++;
   }
@@ -166,9 +183,9 @@ export class ModelState {
     return r.bytes + (r.externalBytes ?? 0);
   }
 
-  /** Writes quant.bin (codes, scales, zeros of every quantised layer) atomically, one layer at a time. */
+  /** Writes quant.bin (every quantised layer's codes, scales, zeros; every form of its own) atomically, one layer at a time. */
   async writeQuantStore(file: string, signal?: AbortSignal): Promise<number> {
-    return writeQuantStoreStreaming(file, this.quantized, (name) => this.quantizedLayer(name), signal);
+    return writeQuantStoreStreaming(file, this.quantized, (name) => this.quantizedLayer(name), signal, this.compressedSource());
   }
 
   /** Removes the spill file of changed weights. */

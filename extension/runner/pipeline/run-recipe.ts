@@ -274,7 +274,7 @@ export async function runRecipe(o: RunOptions): Promise<number> {
     }
     current = undefined;
     await saveCompressed();
-    if (state.quantized.length) {
+    if (state.quantized.length || state.compressed.length) {
       const bytes = await state.writeQuantStore(path.join(dir, QUANT_FILE), signal);
       record.artifacts.quant = QUANT_FILE;
       sink.emit({ type: 'artifact', kind: 'report', path: path.join(dir, QUANT_FILE), bytes });

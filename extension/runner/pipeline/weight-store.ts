@@ -1,11 +1,16 @@
 // The weights a run's stages changed, in bounded memory. A quantised layer is kept as its codes,
 // scales and zeros (one byte per weight plus a little; the dequantised floats are made again when
 // asked, which gives exactly the values the quantiser returned; fp16 outliers kept with them); a
-// pruned layer as float32. Beyond the memory budget, entries go to one spill file in the run's
-// scratch folder (engine/blocks/spill.ts) and are read back on demand.
+// layer compressed in a form of its own (vector codes and codebooks, a rotated layer's codes:
+// issue #23) as that form, decoded again when its weight is asked (the decode is a pure function
+// of the form: the same values every time); a pruned layer as float32. Beyond the memory budget,
+// entries go to one spill file in the run's scratch folder (engine/blocks/spill.ts) and are read
+// back on demand, one layer at a time.
 import os from 'node:os';
 import { SpillFile, type Span } from '../engine/blocks/spill';
 import { dequantize, quantMeta, type QuantMeta, type QuantizedLayer } from '../export/quant-store';
+import { decodeLayer, type CompressedLayer } from '../engine/extreme/compressed';
+import { compressedArrays, compressedFromArrays, compressedMeta, type CompressedMeta } from '../export/compressed-entry';
 
 export type { QuantMeta };
 
@@ -14,6 +19,8 @@ interface Entry {
   float?: Float32Array;
   quant?: QuantizedLayer;
   meta?: QuantMeta;
+  form?: CompressedLayer;
+  formMeta?: CompressedMeta;
   /** Spilled: the float weights, or codes / scales / zeros / gIdx / outliers' row pointers, columns, values. */
   spans?: Span[];
 }
@@ -63,6 +70,7 @@ export class WeightStore {
       this.stats.spilledBytes += e.bytes;
       delete e.float;
       delete e.quant;
+      delete e.form;
     }
     this.entries.set(name, e);
   }
@@ -97,11 +105,31 @@ export class WeightStore {
     };
   }
 
-  /** The current weights (rows × cols float32; dequantised for a quantised layer), or undefined. */
+  /** The layers compressed in a form of their own, without their arrays, in the order they were stored. */
+  get compressed(): CompressedMeta[] {
+    return [...this.entries.values()].filter((e) => e.formMeta).map((e) => e.formMeta!);
+  }
+
+  /** Stores a layer in a form of its own (its arrays are kept, not copied; its rotations stay in memory). */
+  async setCompressed(c: CompressedLayer): Promise<void> {
+    const arrays = compressedArrays(c);
+    await this.keep(c.name, { bytes: arrays.reduce((a, x) => a + x.byteLength, 0), form: c, formMeta: compressedMeta(c) }, arrays);
+  }
+
+  /** The layer's compressed form with its arrays (read back when spilled), or undefined when it has none. */
+  async compressedLayer(name: string): Promise<CompressedLayer | undefined> {
+    const e = this.entries.get(name);
+    if (!e?.formMeta) return undefined;
+    if (e.form) return e.form;
+    return compressedFromArrays(e.formMeta, await Promise.all(e.spans!.map((s) => this.file.read(s))));
+  }
+
+  /** The current weights (rows × cols float32; dequantised or decoded for a layer with codes), or undefined. */
   async weight(name: string): Promise<Float32Array | undefined> {
     const e = this.entries.get(name);
     if (!e) return undefined;
     if (e.meta) return dequantize((await this.quantizedLayer(name))!);
+    if (e.formMeta) return decodeLayer((await this.compressedLayer(name))!);
     if (e.float) return e.float;
     return f32(await this.file.read(e.spans![0]!));
   }

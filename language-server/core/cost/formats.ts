@@ -119,6 +119,17 @@ export interface LayerPlan {
 /** Outliers beside MatMulNBits are added to its output by ScatterElements(reduction add): opset 16. */
 export const OUTLIER_ADD_OPSET = 16;
 
+/** Formats that store vector codes and incoherence rotations (onnx-fakequant stores their decode); the others cannot. */
+export const OWN_FORM_FORMATS: readonly ExportFormat[] = ['onnx-decode', 'onnx-fakequant'];
+
+/**
+ * Why `format` cannot take layers in a form of their own (vector codes when `vq`, else incoherence
+ * rotations): one message for the checker (QR122), a run's export stage and `qrecipe export RUN`.
+ */
+export function ownFormRefusal(format: string, vq: boolean): string {
+  return `${format} cannot store ${vq ? 'vector codes (quantize vq)' : 'incoherence rotations'}: export onnx-decode (standard ops that rebuild the weights) or onnx-fakequant.`;
+}
+
 /** How a quantised layer is written in `format`. */
 export function planLayer(layer: Pick<LayerInfo, 'op' | 'sharedWith' | 'via' | 'cols' | 'dtype'>, format: ExportFormat, g: GraphFacts, q: QuantLayout): LayerPlan {
   const int4 = blockedQdq(g).ok;

@@ -4,14 +4,18 @@
 // tensors are exactly the codes and codebooks the method implies (2 bits a weight of uint8 codes for
 // 4-vectors + one fp16 codebook of 256×4 a layer), and run.json holds the loss curve; GPTQ 2-bit with
 // incoherence processing beats plain GPTQ 2-bit on the same layers, both exported as onnx-decode.
+// Both runs keep their forms in quant.bin: `qrecipe export RUN` later writes onnx-decode (and
+// onnx-fakequant) files whose initializers are byte for byte the run's own export's, with the same
+// perplexity; the formats that cannot hold the forms are refused with the checker's reason.
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { loadModel, tensorBytes } from '../../../language-server/core/model/reader';
+import { ownFormRefusal } from '../../../language-server/core/cost/formats';
 import { buildCli, CLI, ROOT, runRecipe } from './common';
 
 const LM = path.join(ROOT, 'test/fixtures/tiny-lm');
@@ -25,6 +29,45 @@ const SEL = 'targets "re:layers\\\\.0\\\\..*_proj"';
 before(buildCli);
 
 const ppl = (r: RunRecord): number => r.metrics.compressed!.perplexity!;
+
+/** Initializers of two files that differ (by name, or in their bytes), and how many were compared. */
+async function initializerDiff(a: string, b: string): Promise<{ differ: string[]; compared: number }> {
+  const [ma, mb] = [await loadModel(a), await loadModel(b)];
+  const tb = new Map((mb.proto.graph?.initializer ?? []).map((t) => [t.name!, t]));
+  const differ: string[] = [];
+  const ta = ma.proto.graph?.initializer ?? [];
+  for (const t of ta) {
+    const u = tb.get(t.name!);
+    if (!u || Buffer.compare(tensorBytes(ma, t), tensorBytes(mb, u)) !== 0 || String(t.dims) !== String(u.dims) || t.dataType !== u.dataType) differ.push(t.name!);
+    tb.delete(t.name!);
+  }
+  return { differ: [...differ, ...tb.keys()], compared: ta.length };
+}
+
+/** `qrecipe export RUN` from the workspace; the run record after it. */
+function exportLater(r: RunRecord, format: string, out: string): { status: number | null; stderr: string; record: RunRecord } {
+  const p = spawnSync(process.execPath, [CLI, 'export', r.id, '--format', format, '-o', out], { cwd: ws, encoding: 'utf8', timeout: 600_000 });
+  const record = JSON.parse(readFileSync(path.join(ws, '.qrecipe', 'runs', r.id, 'run.json'), 'utf8')) as RunRecord;
+  return { status: p.status, stderr: p.stderr, record };
+}
+
+/** Re-exports a finished run's `format` export later and checks it against the run's own file. */
+async function reexportMatches(r: RunRecord, k: number, name: string): Promise<void> {
+  const own = r.artifacts.exports[k]!;
+  const later = path.join(ws, `${name}-later.onnx`);
+  const x = exportLater(r, own.format, later);
+  assert.equal(x.status, 0, x.stderr);
+  const e = x.record.artifacts.exports.at(-1)!;
+  assert.ok(e.verified && e.check, JSON.stringify(e));
+  const d = await initializerDiff(own.path, later);
+  assert.deepEqual(d.differ, [], `${name}: initializers that differ from the run's ${own.format} export`);
+  assert.ok(d.compared > 0);
+  assert.equal(e.quantizedBytes, own.quantizedBytes);
+  assert.equal(e.bitsPerWeight, own.bitsPerWeight);
+  const rel = Math.abs(e.check.exported - own.check!.exported) / own.check!.exported;
+  assert.ok(rel <= 1e-6, `${name}: perplexity of the later export ${e.check.exported} vs the run's ${own.check!.exported}`);
+  console.log(`# ${name}: later ${own.format} export = the run's (${d.compared} initializers identical), perplexity ${e.check.exported.toFixed(6)} vs ${own.check!.exported.toFixed(6)}`);
+}
 
 /** Bytes of the decode graph's compressed tensors in an exported file. */
 async function compressedBytes(file: string): Promise<number> {
@@ -41,6 +84,7 @@ quantize vq on calib { ${SEL}  dim 4  codebooks 1  codebits 8  iterations 2  row
 finetune on calib { steps 6  codes 2% }
 evaluate { perplexity on heldout }
 export onnx-decode "${out}"
+export onnx-fakequant "${path.join(ws, 'vq-fq.onnx')}"
 `);
   const layers = r.layers.filter((l) => l.method === 'vq');
   assert.equal(layers.length, 7);
@@ -60,11 +104,15 @@ export onnx-decode "${out}"
   assert.equal(ft.layers, 7);
   assert.ok(ft.tensors > 0, 'norm scales trained');
   assert.equal(r.settings?.['quantize.codebook'], '1x8b/4');
-  // `qrecipe export RUN` later cannot rebuild vector codes (not in quant.bin): refused, not written as float
-  const later = spawnSync(process.execPath, [CLI, 'export', r.id, '--format', 'onnx-decode', '-o', path.join(ws, 'later.onnx')], { cwd: ws, encoding: 'utf8' });
-  assert.notEqual(later.status, 0);
-  assert.match(later.stderr, /vector codes or incoherence rotations, which a run does not keep/);
-  assert.ok(!existsSync(path.join(ws, 'later.onnx')));
+  // quant.bin keeps the vector codes and codebooks: `qrecipe export RUN` later writes the same files
+  assert.equal(r.artifacts.quant, 'quant.bin');
+  await reexportMatches(r, 0, 'vq');
+  await reexportMatches(r, 1, 'vq-fq');
+  // a format that cannot hold vector codes is refused with the checker's (QR122) reason, nothing written
+  const refused = exportLater(r, 'onnx-matmulnbits', path.join(ws, 'vq-nbits.onnx'));
+  assert.notEqual(refused.status, 0);
+  assert.ok(refused.stderr.includes(ownFormRefusal('onnx-matmulnbits', true)), refused.stderr);
+  assert.ok(!existsSync(path.join(ws, 'vq-nbits.onnx')));
   console.log(`# vq + finetune (block 0): perplexity ${ppl(r).toFixed(4)}, ${e.bitsPerWeight!.toFixed(3)} bits a weight, KL ${ft.before.toFixed(4)} -> ${ft.after.toFixed(4)}, ${ft.codesChanged} codes changed`);
 });
 
@@ -86,4 +134,9 @@ export onnx-decode "${path.join(ws, 'gptq2-inc.onnx')}"
   console.log(`# GPTQ 2-bit (block 0): ${ppl(plain).toFixed(4)}, with incoherence ${ppl(inc).toFixed(4)}; bits ${plain.artifacts.exports[0]!.bitsPerWeight!.toFixed(3)} / ${inc.artifacts.exports[0]!.bitsPerWeight!.toFixed(3)}`);
   assert.ok(ppl(inc) < ppl(plain), `incoherence ${ppl(inc)} vs plain ${ppl(plain)}`);
   assert.ok(inc.layers.every((l) => l.method === 'gptq+hadamard'));
+  // the rotated layers (codes, scales, sign vectors) are in quant.bin: the later export is the run's
+  await reexportMatches(inc, 0, 'gptq2-inc');
+  const refused = exportLater(inc, 'onnx-qdq', path.join(ws, 'inc-qdq.onnx'));
+  assert.notEqual(refused.status, 0);
+  assert.ok(refused.stderr.includes(ownFormRefusal('onnx-qdq', false)), refused.stderr);
 });

@@ -8,7 +8,7 @@ import { checkWrite, type WritePolicy } from '../../util/confine';
 import type { DocStage, Loc, Val } from '../lower';
 import type { ResolvedStage, SourceRange } from '../resolved';
 import { isMatMulNBitsBlock, MATMUL_NBITS_MIN_BLOCK } from '../../../../native/limits';
-import type { Encoding, ExportFormat } from '../../cost/formats';
+import { OWN_FORM_FORMATS, ownFormRefusal, type Encoding, type ExportFormat } from '../../cost/formats';
 import type { DroppedWidths, WidthProblem } from '../stage-model';
 import type { Diagnostic } from '../diagnostics';
 import type { Checker } from './context';
@@ -80,18 +80,14 @@ export function checkExportGroups(c: Checker, m: Merged): void {
   }
 }
 
-/** Formats that store vector codes and incoherence rotations (onnx-fakequant stores their decode). */
-const OWN_FORM_FORMATS = new Set(['onnx-decode', 'onnx-fakequant']);
-
 /** QR122: `quantize vq` or `incoherence hadamard` exported in a format that cannot hold them (the run would fail at the export). */
 export function checkExportForms(c: Checker, m: Merged): void {
   const own = m.stages.find((s) => s.kind === 'quantize' && (s.method?.value === 'vq' || s.keys.get('incoherence')?.value === 'hadamard'));
   if (!own) return;
   for (const s of m.stages) {
     const f = s.kind === 'export' ? s.format : undefined;
-    if (!f || OWN_FORM_FORMATS.has(f.value as string)) continue;
-    const what = own.method?.value === 'vq' ? 'vector codes (quantize vq)' : 'incoherence rotations';
-    c.rep(f.loc, 'QR122', `${f.value as string} cannot store ${what}: export onnx-decode (standard ops that rebuild the weights) or onnx-fakequant.`,
+    if (!f || (OWN_FORM_FORMATS as readonly string[]).includes(f.value as string)) continue;
+    c.rep(f.loc, 'QR122', ownFormRefusal(f.value as string, own.method?.value === 'vq'),
       [{ title: 'Change to onnx-decode', start: f.loc.start, end: f.loc.end, text: 'onnx-decode' }]);
   }
 }
