@@ -20,6 +20,7 @@ import { dequantize, readQuantStoreAll, type QuantizedLayer } from '../export/qu
 import { compressedSourceOf } from '../export/compressed-entry';
 import { decodeLayer, type CompressedLayer } from '../engine/extreme/compressed';
 import { layoutOfCompressed } from '../pipeline/extreme';
+import { isOwnFormMethod } from '../../../language-server/core/cost/formats';
 import { loadModel } from '../../../language-server/core/model/reader';
 import { inventoryOf } from '../../../language-server/core/model/inventory';
 import { ModelEditor } from '../engine/model/writer';
@@ -145,7 +146,7 @@ async function exportRun(
   refuseOwnForms(format, own.metas);
   // a run made before quant.bin kept vector codes and rotated layers (version 3) has only their decode
   const coded = new Set([...quant, ...stored.compressed].map((q) => q.name));
-  const lostForms = [...new Set(record.layers.filter((l) => !coded.has(l.name) && (l.method === 'vq' || l.method?.includes('+'))).map((l) => l.name))];
+  const lostForms = [...new Set(record.layers.filter((l) => !coded.has(l.name) && isOwnFormMethod(l.method)).map((l) => l.name))];
   if (lostForms.length && format !== 'onnx-fakequant') {
     throw new Error(`run ${record.id} compressed ${lostForms.length} layer${lostForms.length === 1 ? '' : 's'} (${lostForms.slice(0, 3).join(', ')}${lostForms.length > 3 ? ', ...' : ''}) with vector codes or incoherence rotations that its quant.bin does not hold (made by a QRecipe before they were kept): run the recipe again, or export onnx-fakequant`);
   }

@@ -11,6 +11,7 @@ import type { RunEntry } from './run-index';
 import { deleteRun } from '../../../language-server/core/runs/store';
 import type { RunnerEvent } from '../../../language-server/core/protocol/runner';
 import { formatSeconds } from '../../../language-server/core/format/numbers';
+import { isOwnFormMethod, OWN_FORM_FORMATS } from '../../../language-server/core/cost/formats';
 import { RunnerProcess } from './runner-process';
 import { runLabels } from '../../../language-server/core/runs/labels';
 import { ComparePanel } from '../panels/compare';
@@ -126,6 +127,7 @@ export async function reveal(uri: vscode.Uri): Promise<void> {
 const formats = [
   { label: 'onnx-matmulnbits', description: 'smallest file: MatMulNBits for quantised MatMul/Gemm, int8 QDQ for Conv' },
   { label: 'onnx-qdq', description: 'DequantizeLinear for every quantised layer: int4 codes up to 4 bits, int8 above' },
+  { label: 'onnx-decode', description: 'standard ops that rebuild each layer from packed codes, vector codebooks and rotations' },
   { label: 'onnx-fakequant', description: 'float weights holding the quantised values (for checking)' },
 ];
 
@@ -135,7 +137,10 @@ async function exportRun(ctx: Ctx, s: RunServices, dir?: string): Promise<void> 
   if (!run) return;
   const record = run.record;
   if (record.status !== 'succeeded') return void vscode.window.showWarningMessage(`QRecipe: run ${record.id} is ${record.status}; only a finished run can be exported.`);
-  const format = await vscode.window.showQuickPick(formats, { title: 'Export format' });
+  // vq and incoherence layers fit only the formats that store their form (the runner refuses the others too)
+  const ownForm = record.layers.some((l) => isOwnFormMethod(l.method));
+  const offered = ownForm ? formats.filter((f) => (OWN_FORM_FORMATS as readonly string[]).includes(f.label)) : formats;
+  const format = await vscode.window.showQuickPick(offered, { title: ownForm ? 'Export format (vq / incoherence layers: onnx-decode or onnx-fakequant)' : 'Export format' });
   if (!format) return;
   const ws = workspaceFolderOf(vscode.Uri.file(run.dir)) ?? path.dirname(run.dir);
   const dest = await vscode.window.showSaveDialog({

@@ -123,6 +123,14 @@ export const OUTLIER_ADD_OPSET = 16;
 export const OWN_FORM_FORMATS: readonly ExportFormat[] = ['onnx-decode', 'onnx-fakequant'];
 
 /**
+ * Whether a run record's layer method (LayerResult.method) is a form of its own: `vq`, or a method
+ * with incoherence processing (`gptq+hadamard`, `vq+hadamard`, ...).
+ */
+export function isOwnFormMethod(method: string | undefined): boolean {
+  return method === 'vq' || !!method?.includes('+');
+}
+
+/**
  * Why `format` cannot take layers in a form of their own (vector codes when `vq`, else incoherence
  * rotations): one message for the checker (QR122), a run's export stage and `qrecipe export RUN`.
  */
