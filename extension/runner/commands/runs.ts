@@ -1,7 +1,9 @@
 // `qrecipe runs [--json] [--runs DIR]`: the runs of the current workspace, newest first. Runs whose
-// process died (crash, kill -9) are reported, and written back, as failed; folders whose run.json
-// cannot be used are listed as broken with the reason, after the others.
+// process died (crash, kill -9) are reported, and written back, as failed (only reported when the
+// store is reached through a link out of the workspace: nothing is written through it); folders
+// whose run.json cannot be used are listed as broken with the reason, after the others.
 import { scanRuns, sweepStore } from '../../../language-server/core/runs/store';
+import { storeOutsideWorkspace } from '../../../language-server/core/util/confine';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { parseArgs, withUsage } from '../args';
 import { resolveRunsRoot } from '../workspace';
@@ -33,6 +35,8 @@ export async function main(args: string[]): Promise<number> {
     if (a.positionals.length) { console.error(HELP); return 2; }
     const root = resolveRunsRoot({ runs: a.options.get('runs') });
     await sweepStore(root); // what runners killed mid-write left behind
+    const link = storeOutsideWorkspace(root);
+    if (link) console.error(`qrecipe runs: ${link.message}; nothing is written there (runs whose process is gone are shown as failed, not marked)`);
     const { runs, broken } = await scanRuns(root, { repair: true });
     if (a.flags.has('json')) { console.log(JSON.stringify([...runs, ...broken.map((b) => ({ dir: b.dir, id: b.id, broken: b.reason }))], null, 2)); return 0; }
     if (!runs.length && !broken.length) { console.log(`no runs in ${root}`); return 0; }
