@@ -13,7 +13,7 @@
     'algorithm_sources': [
       'src/job.cc', 'src/cuda_stub.cc', 'src/gemm.cc', 'src/linalg.cc', 'src/quant_grid.cc', 'src/hessian.cc',
       'src/gptq.cc', 'src/sparsegpt.cc', 'src/prune_mask.cc', 'src/wanda.cc', 'src/magnitude.cc',
-      'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc', 'src/memory.cc',
+      'src/outliers.cc', 'src/quant_error.cc', 'src/pack.cc', 'src/memory.cc', 'src/vq.cc',
       'src/graph/host_kernels.cc', 'src/graph/ops.cc', 'src/graph/ops_elementwise.cc', 'src/graph/ops_shape.cc',
       'src/graph/ops_nn.cc', 'src/graph/executor.cc',
     ],
@@ -49,7 +49,7 @@
     {
       'target_name': 'qrecipe',
       'dependencies': ['qrecipe_gemm_v2', 'qrecipe_gemm_v3', 'qrecipe_gemm_v4'],
-      'sources': ['src/addon.cc', 'src/bindings.cc', 'src/graph/binding.cc', '<@(algorithm_sources)'],
+      'sources': ['src/addon.cc', 'src/bindings.cc', 'src/vq_bindings.cc', 'src/graph/binding.cc', '<@(algorithm_sources)'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'QRECIPE_VERSION="<(qr_version)"'],
       'cflags': ['-march=x86-64-v2'],

@@ -11,7 +11,7 @@
  *
  * The files behind it: types.ts (public types and errors), limits.ts (what the calls accept, pure),
  * checks.ts (argument checks), load.ts (loading, running a job), and the calls by family:
- * quantize.ts, hessian.ts, prune.ts, llm-mq.ts, pack.ts, memory.ts (allocator policy), graph.ts (the graph
+ * quantize.ts, hessian.ts, prune.ts, llm-mq.ts, pack.ts, vq.ts (AQLM's inner loops), memory.ts (allocator policy), graph.ts (the graph
  * executor: a model part on the CPU or a GPU, contract in graph-types.ts). Benchmarks are not product API: bench.ts.
  */
 export * from './types';
@@ -23,5 +23,6 @@ export { magnitude, sparsegpt, wanda } from './prune';
 export { outliers, quantError } from './llm-mq';
 export { packInt8PerChannel, packMatMulNBits, unpackInt8PerChannel, unpackMatMulNBits } from './pack';
 export { tuneAllocator } from './memory';
+export { vqCodes, vqNearest, vqNormal, vqRowsTimesH, type VqShape } from './vq';
 export type * from './graph-types';
 export { createGraphExecutor, graphSupport, GraphUnsupportedError, type GraphExecutorOptions } from './graph';

@@ -33,6 +33,10 @@ interface Addon {
   quantError: RawJob;
   packNBits: RawJob;
   unpackNBits: RawJob;
+  vqRowsTimesH: RawJob;
+  vqNearest: RawJob;
+  vqCodes: RawJob<{ changed: number }>;
+  vqNormal: RawJob;
   hessianFetch(o: { id: number; cols?: number; H?: Float32Array; release?: boolean }): boolean;
 }
 

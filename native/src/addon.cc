@@ -14,6 +14,7 @@ namespace qr {
 Napi::Value TuneAllocator(const Napi::CallbackInfo& info);  // memory.cc
 
 void registerBindings(Napi::Env env, Napi::Object exports);
+void registerVqBindings(Napi::Env env, Napi::Object exports);  // vq_bindings.cc
 namespace graph {
 void registerGraphBindings(Napi::Env env, Napi::Object exports);  // graph/binding.cc
 }
@@ -55,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo));
   exports.Set("tuneAllocator", Napi::Function::New(env, TuneAllocator));
   registerBindings(env, exports);
+  registerVqBindings(env, exports);
   graph::registerGraphBindings(env, exports);
   return exports;
 }

@@ -10,6 +10,7 @@
 #include "gptq.h"
 #include "quant_grid.h"
 #include "sparsegpt.h"
+#include "vq.h"
 
 namespace qr {
 namespace graph {
@@ -74,6 +75,13 @@ void sparsegpt(const float* W, const float* H, int rows, int cols, const SparseG
  * the calling thread: their own stream, stream-ordered allocations, cuBLAS GEMMs when loadable.
  */
 std::unique_ptr<graph::Kernels> graphKernels(int gpu);
+
+/** The VQ loops on the device (src/cuda/vq.cu), in float64: the CPU's vq.h calls' twins. */
+void vqRowsTimesH(const double* H, const double* X, int rows, int n, double* out, const Ctx& ctx);
+void vqNearest(const double* points, int64_t n, int g, const double* C, int K, int32_t* assign, double* dist,
+               const Ctx& ctx);
+int64_t vqCodes(const VqShape& s, const double* H, const double* books, const double* scales, int32_t* codes,
+                double* E, double* P, const Ctx& ctx);
 
 /** "" when GPTQ/SparseGPT factor H on the device (cuSOLVER + cuBLAS loadable), else why not. */
 std::string factorStatus();

@@ -31,6 +31,11 @@ void gptq(const float*, const float*, int, int, const GptqOptions&, GptqOutputs&
 void sparsegpt(const float*, const float*, int, int, const SparseGptOptions&, SparseGptOutputs&, const Ctx&) {
   notCompiled();
 }
+void vqRowsTimesH(const double*, const double*, int, int, double*, const Ctx&) { notCompiled(); }
+void vqNearest(const double*, int64_t, int, const double*, int, int32_t*, double*, const Ctx&) { notCompiled(); }
+int64_t vqCodes(const VqShape&, const double*, const double*, const double*, int32_t*, double*, double*, const Ctx&) {
+  notCompiled();
+}
 std::string factorStatus() { return "built without CUDA"; }
 std::unique_ptr<graph::Kernels> graphKernels(int) { notCompiled(); }
 

@@ -1,27 +1,39 @@
 #!/bin/bash
-# Stages `bench:scale --gpu` for the GPU machine, which has Node.js only as staged here and no npm:
-# .device/node.xz (this machine's Node.js, ../shared/device/stage-node.sh), .device/scale.tar.xz
-# (the bundled CLI and bench, the addon as built here (CUDA), onnxruntime-node's Linux binary and
-# JavaScript, the calibration/evaluation text) and .gl/ (the Vulkan and GL loaders onnxruntime's
-# WebGPU provider needs there, from Debian). About 45 MB; carry ".device" and ".gl".
-# Run from the repository root after `npm run build:native` (with nvcc present, for CUDA).
+# Stages the GPU session of issue #17 (bench:scale --gpu on the addon's graph executor, the GPU
+# tests, the graph benchmark) for the GPU machine, which has no Node.js, no npm and no network.
+# A device call carries the working tree (~43 MB counted in 4 KiB blocks) plus the carried folders,
+# 64 MiB in all, so the ~24 MB of Node.js travels in two halves over three calls:
+#   .device/  node.xz.a (first half of this machine's Node.js, xz) and gpu.tar.xz (both addons,
+#             out/gpu tests and benchmarks, out/bench/gen-llama.js)
+#   .dev1/    node.xz.b (second half)
+#   .dev2/    scale.tar.xz (the bundled CLI and bench:scale, the addon, onnxruntime-node's Linux
+#             binary and JavaScript, the calibration and evaluation text)
+#   .gl/      Debian's Vulkan and GL loaders (only for parts that fall back to onnxruntime's WebGPU)
+# Then, with `run` (carry the folder named; each call within the 30 s idle window of the last):
+#   1. carry [".device"]:        bash test/bench/gpu/call1.sh
+#   2. carry [".dev1"]:          bash test/bench/gpu/call2.sh [BLOCKS]     (tests, graph bench, model generation)
+#   3. carry [".dev2", ".gl"]:   bash test/bench/gpu/call3.sh [BLOCKS] [PROVIDER]   (starts bench:scale --gpu)
+#   4. no carry, repeated:       bash test/bench/gpu/wait.sh [SECONDS]     (keeps the machine, brings the log back)
+# Run from the repository root after `node native/build.mjs --bench --cuda-archs=sm_90` (nvcc here).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
-[[ -f native/build/Release/qrecipe.node ]] || { echo "build the addon first: npm run build:native" >&2; exit 1; }
+[[ -f native/build/Release/qrecipe.node && -f native/build/Release/qrecipe_bench.node ]] || { echo "build the addons first: node native/build.mjs --bench --cuda-archs=sm_90" >&2; exit 1; }
+npm run build:ts > /dev/null
 node test/bench/scale.mjs --bundle-only
+node test/gpu/build.mjs
+npx esbuild test/bench/gen-llama.ts --bundle --platform=node --outfile=out/bench/gen-llama.js --log-level=warning
 exclude=$(git rev-parse --git-path info/exclude)
-mkdir -p "$(dirname "$exclude")" .device
-for d in /.device/ /.gl/; do grep -qx "$d" "$exclude" 2>/dev/null || echo "$d" >> "$exclude"; done
-# This machine's Node.js, as ../shared/device/stage-node.sh stages it (that script assumes a plain checkout, not a worktree).
+mkdir -p "$(dirname "$exclude")" .device .dev1 .dev2
+for d in /.device/ /.dev1/ /.dev2/ /.gl/; do grep -qx "$d" "$exclude" 2>/dev/null || echo "$d" >> "$exclude"; done
 node_bin=$(readlink -f "$(command -v node)")
-[[ -f .device/node.xz && .device/node.xz -nt $node_bin ]] || xz -T2 -6 -c "$node_bin" > .device/node.xz
-cat > .device/node-env.sh <<'ENV'
-mkdir -p /tmp/bin
-[[ -x /tmp/bin/node ]] || { xz -dc .device/node.xz > /tmp/bin/node && chmod +x /tmp/bin/node; }
-export PATH=/tmp/bin:$PATH
-node --version
-ENV
+if [[ ! -f .device/node.xz.a || $node_bin -nt .device/node.xz.a ]]; then
+  xz -T2 -9e -c "$node_bin" > /tmp/qr-node.xz
+  split -b 12000000 /tmp/qr-node.xz /tmp/qr-node.xz.
+  mv /tmp/qr-node.xz.aa .device/node.xz.a && mv /tmp/qr-node.xz.ab .dev1/node.xz.b && rm -f /tmp/qr-node.xz
+fi
+tar -cJf .device/gpu.tar.xz native/build/Release/qrecipe.node native/build/Release/qrecipe_bench.node \
+  native/build/Release/libgomp.so.1 out/gpu out/bench/native-bench.js out/bench/gen-llama.js
 if ! ls .gl/*.deb >/dev/null 2>&1; then
   mkdir -p .gl /tmp/amd64/partial
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
@@ -29,16 +41,14 @@ if ! ls .gl/*.deb >/dev/null 2>&1; then
   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 ort=node_modules/onnxruntime-node
-tar -cJf .device/scale.tar.xz --dereference \
+tar -cJf .dev2/scale.tar.xz --dereference \
   dist/cli.js out/bench/scale.js \
   native/build/Release/qrecipe.node native/build/Release/libgomp.so.1 \
   $ort/package.json $ort/dist $ort/bin/napi-v6/linux/x64 \
   node_modules/onnxruntime-common/package.json node_modules/onnxruntime-common/dist \
   test/fixtures/tiny-lm/data/calib.txt test/fixtures/tiny-lm/data/heldout.txt
-du -ch .device/node.xz .device/scale.tar.xz .gl | tail -1
-cat <<'HOW'
-On the GPU machine (carry ".device" and ".gl"):
-  source .device/node-env.sh && for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig;
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json;
-  mkdir -p /tmp/q && tar -xJf .device/scale.tar.xz -C /tmp/q && cd /tmp/q && node out/bench/scale.js --gpu --json=$OUT/scale.json
-HOW
+tree=$(git ls-files -z | xargs -0 stat -c %s | awk '{b+=int(($1+4095)/4096)*4096} END {print b}')
+for d in .device .dev1 ".dev2 .gl"; do
+  # shellcheck disable=SC2086
+  echo "call carrying $d: $(( (tree + $(du -cb $d | tail -1 | cut -f1)) / 1048576 )) MiB of 64"
+done

@@ -124,7 +124,7 @@ if (process.argv.includes('--loader-child')) {
     (process as unknown as { dlopen: (m: typeof mod, f: string) => void }).dlopen(mod, backendInfo().addonPath);
     assert.deepEqual(Object.keys(mod.exports).sort(), [
       'GraphExecutor', 'backendInfo', 'gptq', 'graphSupport', 'hessian', 'hessianFetch', 'magnitude', 'outliers', 'packNBits', 'quantError', 'quantGrid',
-      'sparsegpt', 'tuneAllocator', 'unpackNBits', 'wanda',
+      'sparsegpt', 'tuneAllocator', 'unpackNBits', 'vqCodes', 'vqNearest', 'vqNormal', 'vqRowsTimesH', 'wanda',
     ]);
     const benchFile = path.join(path.dirname(backendInfo().addonPath), 'qrecipe_bench.node');
     if (!existsSync(benchFile)) return; // built by `node native/build.mjs --bench` only

@@ -62,8 +62,9 @@ export async function quantizeExtreme(ctx: RunContext, stage: QuantizeStage, nam
   let c: CompressedLayer;
   let device = 'cpu';
   if (p.vq) {
-    const spec = { dim: p.vq.dim, codebooks: p.vq.codebooks, bits: p.vq.codebits, iterations: p.vq.iterations, scales: p.vq.rowScales, percdamp: p.dampening };
+    const spec = { dim: p.vq.dim, codebooks: p.vq.codebooks, bits: p.vq.codebits, iterations: p.vq.iterations, scales: p.vq.rowScales, percdamp: p.dampening, device: ctx.device };
     const v = await vqQuantize(r.W, r.H!, rows, cols, spec, { signal: ctx.signal });
+    device = v.ranOn.includes('cuda') ? 'cuda' : 'cpu';
     c = { name, rows, cols, body: { kind: 'vector', ...v.layer } };
   } else {
     const groupSize = p.group === 'channel' ? 0 : p.group;

@@ -7,12 +7,13 @@
 
 #include "../cuda_api.h"
 #include "common.cuh"
+#include "gemm_tile.cuh"
 
 namespace qr {
 namespace cuda {
 
 namespace {
-constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+constexpr int BM = kTileM, BN = kTileN, BK = kTileK, TM = kThreadM, TN = kThreadN;
 
 __global__ void __launch_bounds__(256) gemmTNKernel(int M, int N, int K, float alpha, const float* __restrict__ A,
                                                     int lda, const float* __restrict__ B, int ldb, float* C, int ldc,
@@ -34,18 +35,7 @@ __global__ void __launch_bounds__(256) gemmTNKernel(int M, int N, int K, float a
       Bs[kk][mm] = (gk < K && n0 + mm < N) ? B[size_t(gk) * ldb + n0 + mm] : 0.f;
     }
     __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < BK; kk++) {
-      float a[TM], b[TN];
-#pragma unroll
-      for (int i = 0; i < TM; i++) a[i] = As[kk][tr * TM + i];
-#pragma unroll
-      for (int j = 0; j < TN; j++) b[j] = Bs[kk][tc * TN + j];
-#pragma unroll
-      for (int i = 0; i < TM; i++)
-#pragma unroll
-        for (int j = 0; j < TN; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    }
+    tileStep(As, Bs, tr, tc, acc);
     __syncthreads();
   }
 #pragma unroll

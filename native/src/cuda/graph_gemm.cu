@@ -6,13 +6,14 @@
 #include <string>
 
 #include "common.cuh"
+#include "gemm_tile.cuh"
 #include "graph.cuh"
 
 namespace qr {
 namespace cuda {
 
 namespace {
-constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8;
+constexpr int BM = kTileM, BN = kTileN, BK = kTileK, TM = kThreadM, TN = kThreadN;
 
 template <bool TRANSB>
 __global__ void __launch_bounds__(256) gemmNNKernel(int M, int N, int K, float alpha, const float* __restrict__ A,
@@ -45,18 +46,7 @@ __global__ void __launch_bounds__(256) gemmNNKernel(int M, int N, int K, float a
       }
     }
     __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < BK; kk++) {
-      float a[TM], b[TN];
-#pragma unroll
-      for (int i = 0; i < TM; i++) a[i] = As[kk][tr * TM + i];
-#pragma unroll
-      for (int j = 0; j < TN; j++) b[j] = Bs[kk][tc * TN + j];
-#pragma unroll
-      for (int i = 0; i < TM; i++)
-#pragma unroll
-        for (int j = 0; j < TN; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    }
+    tileStep(As, Bs, tr, tc, acc);
     __syncthreads();
   }
 #pragma unroll

@@ -19,6 +19,10 @@
  */
 import { Rng } from '../../../../language-server/core/util/rng';
 import { throwIfAborted, yieldToLoop, type LongRunOptions } from '../../../../language-server/core/util/cancel';
+import * as native from '../../../../native/index';
+import type { Device } from '../../../../native/index';
+import { kmeans } from './kmeans';
+import { rowsTimesH, vqBackend, type VqBackend, type VqEngine } from './vq-loops';
 
 export interface VqSpec {
   /** g: weights per vector (divides cols). */
@@ -40,6 +44,10 @@ export interface VqSpec {
   /** Hessian dampening as a fraction of its mean diagonal (default 0.01, GPTQ's). */
   percdamp?: number;
   seed?: number;
+  /** Where the inner loops run: the addon when it loads ('native', default) or TypeScript ('ts'). */
+  engine?: VqEngine;
+  /** The addon's device for them (default 'auto': CUDA for large enough work when a GPU is usable). */
+  device?: Device;
 }
 
 /** A vector-quantised layer. */
@@ -67,6 +75,8 @@ export interface VqResult {
   loss: number;
   /** loss / tr(W·H·Wᵀ). */
   relError: number;
+  /** Where the inner loops ran: 'ts', or the addon's devices ('cpu', 'cuda', 'cpu+cuda'). */
+  ranOn: string;
 }
 
 export const VQ_LIMITS = { maxBits: 16, maxDim: 64, maxBooks: 8 } as const;
@@ -118,12 +128,12 @@ class VqState {
   readonly books: Float64Array;
   readonly codes: Int32Array;
   readonly scales: Float64Array;
-  /** H·w_r for every row (rows × cols), fixed. */
+  /** H·w_r for every row (rows × cols), fixed (`init`). */
   readonly HW: Float64Array;
 
   constructor(
     readonly W: Float64Array, readonly H: Float64Array, readonly rows: number, readonly cols: number,
-    readonly g: number, readonly M: number, bits: number,
+    readonly g: number, readonly M: number, bits: number, readonly backend: VqBackend,
   ) {
     this.K = 1 << bits;
     this.G = cols / g;
@@ -131,7 +141,10 @@ class VqState {
     this.codes = new Int32Array(rows * this.G * M);
     this.scales = new Float64Array(rows).fill(1);
     this.HW = new Float64Array(rows * cols);
-    rowsTimesH(H, W, rows, cols, this.HW);
+  }
+
+  async init(): Promise<void> {
+    await rowsTimesH(this.backend, this.H, this.W, this.rows, this.cols, this.HW);
   }
 
   /** Unscaled decode of row r into out[0..cols). */
@@ -160,11 +173,11 @@ class VqState {
   }
 
   /** Loss of every row against this state's (dampened) H. */
-  loss(): number {
+  async loss(): Promise<number> {
     const { rows, cols, H } = this;
     const E = this.residuals();
     const P = new Float64Array(rows * cols);
-    rowsTimesH(H, E, rows, cols, P);
+    await rowsTimesH(this.backend, H, E, rows, cols, P);
     let total = 0;
     for (let i = 0; i < rows * cols; i++) total += E[i]! * P[i]!;
     return total;
@@ -188,112 +201,8 @@ function matVec(H: Float64Array, x: ArrayLike<number>, xOff: number, out: Float6
   }
 }
 
-/**
- * out[r] = H·x[r] for `rows` vectors x[r] of length n (row-major), H symmetric: blocks of rows that
- * fit in ~256 KB share one pass over H, so a large H (2880² doubles = 66 MB on PP-OCRv4's neck) is
- * read rows/block times instead of once per row.
- */
-function rowsTimesH(H: Float64Array, X: Float64Array, rows: number, n: number, out: Float64Array): void {
-  const block = Math.max(1, Math.min(rows, Math.floor(32768 / n)));
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const r1 = Math.min(rows, r0 + block);
-    for (let i = 0; i < n; i++) {
-      const hi = i * n;
-      for (let r = r0; r < r1; r++) {
-        const xo = r * n;
-        let s = 0;
-        for (let j = 0; j < n; j++) s += H[hi + j]! * X[xo + j]!;
-        out[xo + i] = s;
-      }
-    }
-  }
-}
-
-/**
- * k-means (Lloyd, k-means++ seeding) of n points of dimension g into K centroids; returns the
- * assignment of every point. With more than `sample` points the iterations run on a random sample of
- * that many and the last assignment covers all points (the rounds after it refine the codebook on
- * the layer loss anyway).
- */
-function kmeans(all: Float64Array, nAll: number, g: number, K: number, iters: number, rng: Rng, centroids: Float64Array, sample: number): Int32Array {
-  let points = all;
-  let n = nAll;
-  if (nAll > sample) {
-    const pick = Int32Array.from({ length: nAll }, (_, i) => i);
-    for (let i = 0; i < sample; i++) { const j = i + rng.int(nAll - i); const t = pick[i]!; pick[i] = pick[j]!; pick[j] = t; }
-    n = sample;
-    points = new Float64Array(n * g);
-    for (let i = 0; i < n; i++) for (let p = 0; p < g; p++) points[i * g + p] = all[pick[i]! * g + p]!;
-  }
-  const assign0 = lloyd(points, n, g, K, iters, rng, centroids);
-  if (points === all) return assign0;
-  const assign = new Int32Array(nAll);
-  for (let i = 0; i < nAll; i++) {
-    let best = 0;
-    let bd = Infinity;
-    for (let c = 0; c < K; c++) {
-      let d = 0;
-      for (let p = 0; p < g; p++) { const t = all[i * g + p]! - centroids[c * g + p]!; d += t * t; }
-      if (d < bd) { bd = d; best = c; }
-    }
-    assign[i] = best;
-  }
-  return assign;
-}
-
-function lloyd(points: Float64Array, n: number, g: number, K: number, iters: number, rng: Rng, centroids: Float64Array): Int32Array {
-  const assign = new Int32Array(n);
-  const d2 = new Float64Array(n).fill(Infinity);
-  const dist = (i: number, c: number): number => {
-    let s = 0;
-    for (let p = 0; p < g; p++) { const d = points[i * g + p]! - centroids[c * g + p]!; s += d * d; }
-    return s;
-  };
-  // k-means++ seeding on a sample of at most 64·K points keeps it O(K²·g·64)
-  const sample = Math.min(n, 64 * K);
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < sample; i++) { const j = i + rng.int(n - i); const t = idx[i]!; idx[i] = idx[j]!; idx[j] = t; }
-  const first = idx[rng.int(sample)]!;
-  for (let p = 0; p < g; p++) centroids[p] = points[first * g + p]!;
-  for (let c = 1; c < K; c++) {
-    let total = 0;
-    for (let s = 0; s < sample; s++) { const i = idx[s]!; d2[i] = Math.min(d2[i]!, dist(i, c - 1)); total += d2[i]!; }
-    let pick = idx[rng.int(sample)]!;
-    if (total > 0) {
-      let u = rng.next() * total;
-      for (let s = 0; s < sample; s++) { const i = idx[s]!; u -= d2[i]!; if (u <= 0) { pick = i; break; } }
-    }
-    // more centroids than distinct points: jitter a copy
-    for (let p = 0; p < g; p++) centroids[c * g + p] = points[pick * g + p]! + (total > 0 ? 0 : 1e-3 * rng.normal());
-  }
-  const sums = new Float64Array(K * g);
-  const counts = new Int32Array(K);
-  for (let it = 0; it <= iters; it++) {
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      let bd = Infinity;
-      for (let c = 0; c < K; c++) { const d = dist(i, c); if (d < bd) { bd = d; best = c; } }
-      assign[i] = best;
-      d2[i] = bd;
-    }
-    if (it === iters) break;
-    sums.fill(0);
-    counts.fill(0);
-    for (let i = 0; i < n; i++) { const c = assign[i]!; counts[c]!++; for (let p = 0; p < g; p++) sums[c * g + p]! += points[i * g + p]!; }
-    for (let c = 0; c < K; c++) {
-      if (counts[c]) { for (let p = 0; p < g; p++) centroids[c * g + p] = sums[c * g + p]! / counts[c]!; continue; }
-      // an empty cluster takes the point worst served so far
-      let far = 0;
-      for (let i = 1; i < n; i++) if (d2[i]! > d2[far]!) far = i;
-      for (let p = 0; p < g; p++) centroids[c * g + p] = points[far * g + p]!;
-      d2[far] = 0;
-    }
-  }
-  return assign;
-}
-
 /** Scales from the rows' RMS and codebooks by residual k-means on the scaled groups. */
-function initialise(st: VqState, spec: VqSpec, rng: Rng): void {
+async function initialise(st: VqState, spec: VqSpec, rng: Rng): Promise<void> {
   const { rows, cols, g, M, K, G, W } = st;
   if (spec.scales !== false) {
     for (let r = 0; r < rows; r++) {
@@ -307,7 +216,7 @@ function initialise(st: VqState, spec: VqSpec, rng: Rng): void {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) residual[r * cols + c] = W[r * cols + c]! / st.scales[r]!;
   const cent = new Float64Array(K * g);
   for (let m = 0; m < M; m++) {
-    const assign = kmeans(residual, n, g, K, spec.kmeans ?? 12, rng, cent, spec.kmeansSample ?? Infinity);
+    const assign = await kmeans(st.backend, residual, n, g, K, spec.kmeans ?? 12, rng, cent, spec.kmeansSample ?? Infinity);
     st.books.set(cent, m * K * g);
     for (let i = 0; i < n; i++) {
       st.codes[i * M + m] = assign[i]!;
@@ -317,8 +226,17 @@ function initialise(st: VqState, spec: VqSpec, rng: Rng): void {
 }
 
 /** One greedy pass over groups and codebooks of every row: each code moves to the best one for the row's loss. */
-function updateCodes(st: VqState): number {
+async function updateCodes(st: VqState): Promise<number> {
   const { rows, cols, g, M, K, G, H, books, codes, scales } = st;
+  // rows are independent: every row's residual and H·residual at the start of the pass, in one sweep of H
+  const E = st.residuals();
+  const PH = new Float64Array(rows * cols);
+  await rowsTimesH(st.backend, H, E, rows, cols, PH);
+  if (st.backend.native) {
+    const r = await native.vqCodes({ rows, cols, dim: g, codebooks: M, K }, H, books, scales, codes, E, PH, { device: st.backend.device });
+    st.backend.used.add(r.device === 'cuda' ? 'cuda' : 'cpu');
+    return r.changed;
+  }
   // Q[j][m][k] = c_kᵀ·H_jj·c_k, the quadratic term of each candidate in each group
   const Q = new Float64Array(G * M * K);
   const hc = new Float64Array(g);
@@ -336,10 +254,6 @@ function updateCodes(st: VqState): number {
       }
     }
   }
-  // rows are independent: every row's residual and H·residual at the start of the pass, in one sweep of H
-  const E = st.residuals();
-  const PH = new Float64Array(rows * cols);
-  rowsTimesH(H, E, rows, cols, PH);
   const z = new Float64Array(g);
   const delta = new Float64Array(g);
   let changed = 0;
@@ -395,7 +309,7 @@ function updateCodes(st: VqState): number {
  * K·g entries u, where t_r = w_r − s_r·(the other codebooks' part). Normal equations N·u = y by
  * conjugate gradients from the current codebook; unused entries keep their values.
  */
-function updateCodebook(st: VqState, m: number): void {
+async function updateCodebook(st: VqState, m: number): Promise<void> {
   const { rows, cols, g, M, K, G, H, HW, books, codes, scales } = st;
   const n = K * g;
   const y = new Float64Array(n);
@@ -416,7 +330,10 @@ function updateCodebook(st: VqState, m: number): void {
   // N = Σ_r s_r²·A_rᵀ·H·A_r, formed when it fits (n ≤ 2048), else applied row by row
   const formed = n <= 2048;
   let N: Float64Array | undefined;
-  if (formed) {
+  if (formed && st.backend.native) {
+    N = new Float64Array(n * n);
+    await native.vqNormal({ rows, cols, dim: g, codebooks: M, K }, m, H, codes, scales, N);
+  } else if (formed) {
     N = new Float64Array(n * n);
     // occurrences (r, j) bucketed by code, so that N's g rows of one code stay in cache while every
     // occurrence of that code adds its H rows, scattered to the columns of its row's codes
@@ -447,8 +364,9 @@ function updateCodebook(st: VqState, m: number): void {
   const diag = new Float64Array(n);
   const x = new Float64Array(cols);
   const hx = new Float64Array(cols);
-  const apply = (u: Float64Array, out: Float64Array): void => {
-    if (N) { matVec(N, u, 0, out, 0, n); }
+  const apply = async (u: Float64Array, out: Float64Array): Promise<void> => {
+    if (N && st.backend.native) await rowsTimesH(st.backend, N, u, 1, n, out); // N·u, the same sums as matVec
+    else if (N) { matVec(N, u, 0, out, 0, n); }
     else {
       out.fill(0);
       for (let r = 0; r < rows; r++) {
@@ -477,18 +395,20 @@ function updateCodebook(st: VqState, m: number): void {
   const u0 = books.subarray(m * n, (m + 1) * n);
   for (let i = 0; i < n; i++) y[i]! += damp[i]! * u0[i]!;
   const u = Float64Array.from(u0);
-  conjugateGradient(apply, y, u, Float64Array.from(diag, (d, i) => d + damp[i]!), 4 * Math.ceil(Math.sqrt(n)) + 20, 1e-10);
+  await conjugateGradient(apply, y, u, Float64Array.from(diag, (d, i) => d + damp[i]!), 4 * Math.ceil(Math.sqrt(n)) + 20, 1e-10);
   books.set(u, m * n);
 }
 
 /** Jacobi-preconditioned conjugate gradients for A·x = b, from the given x. */
-function conjugateGradient(apply: (u: Float64Array, out: Float64Array) => void, b: Float64Array, x: Float64Array, diag: Float64Array, maxIter: number, tol: number): void {
+async function conjugateGradient(
+  apply: (u: Float64Array, out: Float64Array) => Promise<void>, b: Float64Array, x: Float64Array, diag: Float64Array, maxIter: number, tol: number,
+): Promise<void> {
   const n = b.length;
   const r = new Float64Array(n);
   const z = new Float64Array(n);
   const p = new Float64Array(n);
   const Ap = new Float64Array(n);
-  apply(x, Ap);
+  await apply(x, Ap);
   let bn = 0;
   for (let i = 0; i < n; i++) { r[i] = b[i]! - Ap[i]!; bn += b[i]! * b[i]!; }
   if (bn === 0) return;
@@ -496,7 +416,7 @@ function conjugateGradient(apply: (u: Float64Array, out: Float64Array) => void, 
   let rz = 0;
   for (let i = 0; i < n; i++) rz += r[i]! * z[i]!;
   for (let it = 0; it < maxIter; it++) {
-    apply(p, Ap);
+    await apply(p, Ap);
     let pAp = 0;
     for (let i = 0; i < n; i++) pAp += p[i]! * Ap[i]!;
     if (!(pAp > 0)) return;
@@ -513,12 +433,12 @@ function conjugateGradient(apply: (u: Float64Array, out: Float64Array) => void, 
 }
 
 /** Per-row least-squares scales: s_r = v_rᵀ·H·w_r / v_rᵀ·H·v_r. */
-function updateScales(st: VqState): void {
+async function updateScales(st: VqState): Promise<void> {
   const { rows, cols, H, HW } = st;
   const V = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r++) st.decodeRow(r, V.subarray(r * cols, (r + 1) * cols));
   const HV = new Float64Array(rows * cols);
-  rowsTimesH(H, V, rows, cols, HV);
+  await rowsTimesH(st.backend, H, V, rows, cols, HV);
   for (let r = 0; r < rows; r++) {
     let num = 0;
     let den = 0;
@@ -550,24 +470,26 @@ export async function vqQuantize(W: Float32Array, Hin: Float32Array, rows: numbe
   for (let i = 0; i < cols; i++) H[i * cols + i] = (H[i * cols + i]! === 0 ? dmean || 1 : H[i * cols + i]!) + lam;
   // the objective only sees H's symmetric part: make it exactly symmetric, so its rows are its columns
   for (let i = 0; i < cols; i++) for (let j = i + 1; j < cols; j++) { const a = 0.5 * (H[i * cols + j]! + H[j * cols + i]!); H[i * cols + j] = a; H[j * cols + i] = a; }
-  const st = new VqState(Float64Array.from(W), H, rows, cols, spec.dim, spec.codebooks, spec.bits);
+  const backend = vqBackend(spec.engine, spec.device);
+  const st = new VqState(Float64Array.from(W), H, rows, cols, spec.dim, spec.codebooks, spec.bits, backend);
+  await st.init();
   const rng = new Rng(spec.seed ?? 0);
   const rounds = spec.iterations ?? 8;
   const tol = spec.tolerance ?? 0.01;
   const total = rounds + 1;
   const what = 'vector quantization';
   throwIfAborted(opts.signal, what);
-  initialise(st, spec, rng);
-  let prev = st.loss();
+  await initialise(st, spec, rng);
+  let prev = await st.loss();
   const history = [prev];
   opts.onProgress?.({ done: 1, total, label: 'k-means' });
   for (let it = 0; it < rounds; it++) {
     await yieldToLoop();
     throwIfAborted(opts.signal, what);
-    updateCodes(st);
-    for (let m = 0; m < spec.codebooks; m++) updateCodebook(st, m);
-    if (spec.scales !== false) updateScales(st);
-    const cur = st.loss();
+    await updateCodes(st);
+    for (let m = 0; m < spec.codebooks; m++) await updateCodebook(st, m);
+    if (spec.scales !== false) await updateScales(st);
+    const cur = await st.loss();
     history.push(cur);
     opts.onProgress?.({ done: it + 2, total, label: `round ${it + 1}` });
     if (prev - cur < tol * prev) break;
@@ -577,5 +499,6 @@ export async function vqQuantize(W: Float32Array, Hin: Float32Array, rows: numbe
   const weights = vqDecode(layer);
   const loss = layerLoss(W, weights, Hin, rows, cols);
   const base = layerLoss(W, new Float32Array(W.length), Hin, rows, cols);
-  return { layer, weights, history, loss, relError: base > 0 ? loss / base : 0 };
+  const ranOn = backend.native ? [...backend.used].sort().join('+') || 'cpu' : 'ts';
+  return { layer, weights, history, loss, relError: base > 0 ? loss / base : 0, ranOn };
 }
