@@ -6,6 +6,7 @@ import { scanRuns, sweepStore } from '../../../language-server/core/runs/store';
 import { storeOutsideWorkspace } from '../../../language-server/core/util/confine';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { parseArgs, withUsage } from '../args';
+import { listedKeys, splitMeasuredKey } from '../../../language-server/core/format/metrics';
 import { resolveRunsRoot } from '../workspace';
 
 const HELP = `usage: qrecipe runs [--json] [--runs DIR]
@@ -24,8 +25,10 @@ function oneLine(s: string): string {
 function headline(r: RunRecord): string {
   const c = r.metrics.compressed ?? {};
   const o = r.metrics.original ?? {};
-  const keys = ['perplexity', 'accuracy', 'cer'].filter((k) => c[k] !== undefined);
-  return keys.map((k) => `${k} ${o[k] !== undefined ? `${o[k]!.toPrecision(5)} -> ` : ''}${c[k]!.toPrecision(5)}`).join(', ');
+  // every data set of the main metrics (`cer on tune`, `cer on heldout`), as recorded
+  const keys = listedKeys(c).filter((k) => ['perplexity', 'accuracy', 'cer'].includes(splitMeasuredKey(k).metric));
+  const name = (k: string): string => { const { metric, dataset } = splitMeasuredKey(k); return dataset === undefined ? metric : `${metric} on ${oneLine(dataset)}`; };
+  return keys.map((k) => `${name(k)} ${o[k] !== undefined ? `${o[k]!.toPrecision(5)} -> ` : ''}${c[k]!.toPrecision(5)}`).join(', ');
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -2,7 +2,8 @@
 // (kept small for 2 CPU cores): vector quantization without row scales, then PV-Tuning, exported as
 // onnx-decode — the file loads in onnxruntime and gives the fake-quant perplexity, its compressed
 // tensors are exactly the codes and codebooks the method implies (2 bits a weight of uint8 codes for
-// 4-vectors + one fp16 codebook of 256×4 a layer), and run.json holds the loss curve; GPTQ 2-bit with
+// 4-vectors + one fp16 codebook of 256×4 a layer), and run.json holds the loss curve and the KL before
+// and after measured on the same fixed batches; GPTQ 2-bit with
 // incoherence processing beats plain GPTQ 2-bit on the same layers, both exported as onnx-decode.
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -59,6 +60,9 @@ export onnx-decode "${out}"
   assert.ok(ft.curve.every(([step, loss]) => Number.isFinite(loss) && loss >= 0 && step >= 1));
   assert.equal(ft.layers, 7);
   assert.ok(ft.tensors > 0, 'norm scales trained');
+  // KL before and after on the same fixed batches (the first 4 of the tuning data), not the curve's shuffled ones
+  assert.equal(ft.measuredOn, 4);
+  assert.ok(Number.isFinite(ft.before) && Number.isFinite(ft.after) && ft.after < ft.before, `KL ${ft.before} -> ${ft.after} on the same batches`);
   assert.equal(r.settings?.['quantize.codebook'], '1x8b/4');
   // `qrecipe export RUN` later cannot rebuild vector codes (not in quant.bin): refused, not written as float
   const later = spawnSync(process.execPath, [CLI, 'export', r.id, '--format', 'onnx-decode', '-o', path.join(ws, 'later.onnx')], { cwd: ws, encoding: 'utf8' });
