@@ -96,6 +96,31 @@ test('an export path outside the workspace or over the model is an error while t
   assert.ok(d2.diagnostics.some((x) => x.code === 'QR131' || x.code === 'QR130'), JSON.stringify(d2.diagnostics));
 });
 
+test('an export path that holds a file already is a QR401 warning while typing, at the path; gone when the file is (issue 19)', async () => {
+  const { rmSync, writeFileSync } = await import('node:fs');
+  const name = `exists-${process.pid}.onnx`;
+  const file = path.join(dir, name);
+  writeFileSync(file, 'an earlier export');
+  try {
+    const text = MODEL + `quantize rtn { bits 4 }\nexport onnx-fakequant "${name}"\n`;
+    const wait = diagsFor(uriOf('export-exists.qrecipe'));
+    const uri = open('export-exists.qrecipe', text);
+    const d = await wait;
+    const w = d.diagnostics.find((x) => x.code === 'QR401');
+    assert.ok(w && w.severity === 2, JSON.stringify(d.diagnostics));
+    assert.deepEqual(w.range.start, { line: 2, character: 22 });
+    assert.match(w.message, /exists already: a run will ask before replacing it \(VS Code\) or stop before any compute unless given --force \(CLI\)/);
+    assert.ok(!d.diagnostics.some((x) => x.severity === 1), 'a warning, not an error');
+    rmSync(file);
+    const v = ++version;
+    const next = c.waitFor<PublishedDiagnostics>('textDocument/publishDiagnostics', (p) => p.uri === uri && p.version === v);
+    c.notify('textDocument/didChange', { textDocument: { uri, version: v }, contentChanges: [{ text: text + '\n' }] });
+    assert.ok(!(await next).diagnostics.some((x) => x.code === 'QR401'));
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 test('large recipes: 100k data sets or 10 MB of junk get QR132 at once; a 15,000-stage recipe is checked while other requests are answered (issue 20 #8)', async () => {
   for (const [name, text] of [
     ['data100k.qrecipe', MODEL + Array.from({ length: 100_000 }, (_, k) => `data d${k} { text "c.txt" }`).join('\n')],

@@ -31,6 +31,7 @@ import { dataSpec } from '../pipeline/evaluate';
 import { sha256Path, sha256Text } from '../pipeline/provenance';
 import { describeStage } from '../pipeline/compress';
 import { explain, refusedWrites, writeOptions, writePolicy, WRITE_FLAGS, WRITE_FLAGS_HELP, type WriteOptions } from '../write-policy';
+import { measuredValue } from '../../../language-server/core/format/metrics';
 
 const HELP = `usage: qrecipe export RUN --format FORMAT -o FILE [--force] [--runs DIR] [--json-events]
                       [--workspace DIR] [--allow-outside]
@@ -162,12 +163,12 @@ async function exportRun(
       for (const x of analysis.recipe.stages) if (x.kind === 'prune' || x.kind === 'quantize' || x.kind === 'allocate') stages.push(describeStage(x));
       for (const stage of analysis.recipe.stages) {
         if (stage.kind !== 'evaluate' || check) continue;
-        const m = stage.metrics.find((x) => x.metric !== 'size' && x.metric !== 'latency' && x.metric !== 'kl' && record.metrics.compressed?.[x.metric] !== undefined);
+        const m = stage.metrics.find((x) => x.metric !== 'size' && x.metric !== 'latency' && x.metric !== 'kl' && measuredValue(record.metrics.compressed, x.metric, x.data) !== undefined);
         const d = m && analysis.recipe.datasets.find((x) => x.name === m.data);
         if (!m || !d) continue;
         const onProgress = progressEvents((e) => sink.emit(e), 'export');
         check = {
-          spec: m, fakeQuant: record.metrics.compressed![m.metric]!,
+          spec: m, fakeQuant: measuredValue(record.metrics.compressed, m.metric, m.data)!,
           measure: async (file) => (await evaluateModel({ model: file, metric: m.metric, ...dataSpec(d), signal, onProgress: (p) => onProgress({ ...p, label: `checking the ${m.metric} of the export` }) })).value,
         };
       }

@@ -1,9 +1,12 @@
 // `qrecipe runs [--json] [--runs DIR]`: the runs of the current workspace, newest first. Runs whose
-// process died (crash, kill -9) are reported, and written back, as failed; folders whose run.json
-// cannot be used are listed as broken with the reason, after the others.
+// process died (crash, kill -9) are reported, and written back, as failed (only reported when the
+// store is reached through a link out of the workspace: nothing is written through it); folders
+// whose run.json cannot be used are listed as broken with the reason, after the others.
 import { scanRuns, sweepStore } from '../../../language-server/core/runs/store';
+import { storeOutsideWorkspace } from '../../../language-server/core/util/confine';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import { parseArgs, withUsage } from '../args';
+import { listedKeys, splitMeasuredKey } from '../../../language-server/core/format/metrics';
 import { resolveRunsRoot } from '../workspace';
 
 const HELP = `usage: qrecipe runs [--json] [--runs DIR]
@@ -22,8 +25,10 @@ function oneLine(s: string): string {
 function headline(r: RunRecord): string {
   const c = r.metrics.compressed ?? {};
   const o = r.metrics.original ?? {};
-  const keys = ['perplexity', 'accuracy', 'cer'].filter((k) => c[k] !== undefined);
-  return keys.map((k) => `${k} ${o[k] !== undefined ? `${o[k]!.toPrecision(5)} -> ` : ''}${c[k]!.toPrecision(5)}`).join(', ');
+  // every data set of the main metrics (`cer on tune`, `cer on heldout`), as recorded
+  const keys = listedKeys(c).filter((k) => ['perplexity', 'accuracy', 'cer'].includes(splitMeasuredKey(k).metric));
+  const name = (k: string): string => { const { metric, dataset } = splitMeasuredKey(k); return dataset === undefined ? metric : `${metric} on ${oneLine(dataset)}`; };
+  return keys.map((k) => `${name(k)} ${o[k] !== undefined ? `${o[k]!.toPrecision(5)} -> ` : ''}${c[k]!.toPrecision(5)}`).join(', ');
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -33,6 +38,8 @@ export async function main(args: string[]): Promise<number> {
     if (a.positionals.length) { console.error(HELP); return 2; }
     const root = resolveRunsRoot({ runs: a.options.get('runs') });
     await sweepStore(root); // what runners killed mid-write left behind
+    const link = storeOutsideWorkspace(root);
+    if (link) console.error(`qrecipe runs: ${link.message}; nothing is written there (runs whose process is gone are shown as failed, not marked)`);
     const { runs, broken } = await scanRuns(root, { repair: true });
     if (a.flags.has('json')) { console.log(JSON.stringify([...runs, ...broken.map((b) => ({ dir: b.dir, id: b.id, broken: b.reason }))], null, 2)); return 0; }
     if (!runs.length && !broken.length) { console.log(`no runs in ${root}`); return 0; }

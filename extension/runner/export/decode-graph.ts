@@ -18,6 +18,7 @@ import type { CompressedLayer } from '../engine/extreme/compressed';
 import { groupCount } from '../engine/extreme/compressed';
 import { paleyMatrix, type Rotation } from '../engine/extreme/hadamard';
 import { decodeBits } from '../../../language-server/core/cost/formats';
+import { storedFactors } from '../../../language-server/core/cost/rotations';
 
 /** Bytes a decoded layer stores, by part. */
 export interface DecodeBytes {
@@ -26,13 +27,9 @@ export interface DecodeBytes {
   books: number;
   scales: number;
   zeros: number;
-  /** Sign vectors, Hadamard factors and normalisation constants written for this layer (0 when shared ones already existed). */
+  /** Sign vectors and Hadamard factors written for this layer (0 when shared ones already existed; core/cost/rotations counts them once a file). */
   rotations: number;
 }
-
-/** Largest Sylvester factor written as one matrix (a power of two above it is split into factors). */
-export const MAX_SYLVESTER_FACTOR = 32;
-
 
 /** The state one export shares between layers: names in use, tensors already written by content. */
 export class DecodeWriter {
@@ -89,13 +86,8 @@ export class DecodeWriter {
   /** Applies a rotation's transposed Hadamard factors along one axis of a [P·n·Q] tensor; returns the value and bytes added. */
   private hadamardAlong(x: string, rot: Rotation, before: number, after: number): { value: string; bytes: number } {
     const { n, plan } = rot;
-    const factors: number[] = [];
-    for (const f of plan.factors) {
-      if (f > MAX_SYLVESTER_FACTOR && (f & (f - 1)) === 0) {
-        let rest = f;
-        while (rest > 1) { const s = Math.min(MAX_SYLVESTER_FACTOR, rest); factors.push(s); rest /= s; }
-      } else factors.push(f);
-    }
+    // the factor matrices the cost model counts (core/cost/rotations)
+    const factors = storedFactors(plan);
     let value = x;
     let bytes = 0;
     let outer = before * (n / plan.block);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../../../language-server/core/util/atomic';
 import type { ExportRecord, Metrics } from '../../../language-server/core/protocol/runner';
+import { listedKeys, measuredKey, metricInfo } from '../../../language-server/core/format/metrics';
 
 /** Files of a Hugging Face / genai model folder that a deployable export carries along. */
 export const COMPANION_FILES = [
@@ -78,14 +79,14 @@ export function readmeText(exportPath: string, rec: ExportRecord, exportHash: st
     lines.push(`Compressed with QRecipe${p.qrecipeVersion ? ` ${p.qrecipeVersion}` : ''}${p.runId ? ` (run \`${p.runId}\`)` : ''} from \`${p.modelPath}\``,
       `(sha256 \`${p.modelHash}\`) by the recipe \`${p.recipePath}\` (sha256 \`${p.recipeHash}\`).`, '');
     if (p.stages.length) lines.push('What was done:', '', ...p.stages.map((s) => `- ${s}`), '');
-    const keys = [...new Set([...Object.keys(p.metrics.original ?? {}), ...Object.keys(p.metrics.compressed ?? {})])];
+    const keys = listedKeys(p.metrics.original, p.metrics.compressed);
     if (keys.length) {
-      const exported = rec.check ? { [rec.check.metric]: rec.check.exported } : {};
+      const exported = rec.check ? { [rec.check.metric]: rec.check.exported, [measuredKey(rec.check.metric, rec.check.dataset)]: rec.check.exported } : {};
       lines.push('| metric | original | compressed (fake quant) | this export |', '|---|---:|---:|---:|');
       for (const k of keys) {
         const o = (p.metrics.original as Record<string, number> | undefined)?.[k];
         const c = (p.metrics.compressed as Record<string, number> | undefined)?.[k];
-        lines.push(`| ${k} | ${fmt(o)} | ${fmt(c)} | ${fmt((exported as Record<string, number>)[k])} |`);
+        lines.push(`| ${metricInfo(k).label} | ${fmt(o)} | ${fmt(c)} | ${fmt((exported as Record<string, number>)[k])} |`);
       }
       lines.push('');
     }

@@ -12,7 +12,7 @@ import { ModelEditor } from '../engine/model/writer';
 import { GraphIndex } from '../../../language-server/core/model/graph';
 import { throwIfAborted } from '../../../language-server/core/util/cancel';
 import { EXPORT_FORMATS, planLayer, type ExportFormat, type LayerPlan, type QuantLayout } from '../../../language-server/core/cost/formats';
-import { layerCost, modelSize, type ModelSize } from '../../../language-server/core/cost/cost';
+import { layerCost, modelSize, storesRotations, type ModelSize } from '../../../language-server/core/cost/cost';
 import { graphBytes } from '../../../language-server/core/cost/graph';
 import type { ModelInventory } from '../../../language-server/core/model/types';
 import { integerZeros } from './pack';
@@ -98,7 +98,7 @@ export function predictedSize(
     if (!layer) return [];
     const plan = planLayer(layer, format, inv, layout);
     const cost = layerCost(layer, layout, plan);
-    return [{ layer, bytes: cost.total, graph: graphBytes(layer, plan, layout, cost.nnz), quantized: true }];
+    return [{ layer, bytes: cost.total, graph: graphBytes(layer, plan, layout, cost.nnz), quantized: true, rotated: storesRotations(layout, plan) }];
   }));
 }
 

@@ -10,10 +10,10 @@ import type { CalibrationRecord, StageKind } from '../../../language-server/core
 import type { LayerInfo } from '../../../language-server/core/model/types';
 import { calibrateSequential, captureStats, groupLayers, type CalibrationReport, type LayerStats as CapturedStats } from '../engine/calibrate/calibrate';
 import { activationBudget, calibrateBlockwise } from '../engine/calibrate/blockwise';
-import { availableMemory, largestPart } from '../engine/blocks/memory';
+import { availableGpuMemory, availableMemory, memoryShortfall, partPlacement } from '../engine/blocks/memory';
+import { providerChoice } from '../engine/evaluate/session';
 import type { BlockPlan } from '../engine/blocks/plan';
 import { weightBudget } from './weight-store';
-import { formatBytes } from '../../../language-server/core/util/format';
 import { spansBlocks } from '../engine/blocks/labels';
 import { describeIoFromModel } from '../engine/evaluate/io';
 import { feedBatches } from '../engine/evaluate/datasets';
@@ -35,19 +35,21 @@ export function calibrationBatch(seqlen: number | undefined): number {
   return !seqlen || seqlen <= 512 ? 4 : Math.max(1, Math.floor(2048 / seqlen));
 }
 
-/** Refuses, before any work, a model whose largest block does not fit the memory this machine has. */
+/**
+ * Refuses, before any work, a model whose largest block does not fit the memory this machine has
+ * (and its GPU's, when the native executor runs the blocks on CUDA), for the provider asked.
+ */
 function checkMemory(plan: BlockPlan, layers: readonly LayerInfo[], d: ResolvedDataset): void {
   const seqlen = d.seqlen ?? 1;
   const width = plan.parts.find((p) => p.kind === 'block')?.layers[0]?.cols ?? 0;
   const codes = layers.reduce((a, l) => a + l.params, 0);
-  const need = largestPart(plan, {
+  const placement = partPlacement(providerChoice());
+  const why = memoryShortfall(plan, {
     batchTokens: calibrationBatch(seqlen) * seqlen,
     cacheBytes: Math.min(activationBudget(), 4 * d.samples * seqlen * width),
     storeBytes: Math.min(weightBudget(), codes),
-  });
-  const have = availableMemory();
-  if (need.total <= 0.9 * have) return;
-  throw new Error(`${need.part.label} needs about ${formatBytes(need.total)} of memory for block-by-block calibration (its weights ${formatBytes(need.weights)} as loaded, Hessians ${formatBytes(need.hessians)}, activations ${formatBytes(need.activations)}, plus cached activations and codes); this machine has ${formatBytes(have)}. Use a machine with more memory, or fewer calibration tokens per batch`);
+  }, placement, { host: availableMemory(), ...(placement.engine === 'native' && placement.device === 'cuda' ? { gpu: availableGpuMemory() } : {}) });
+  if (why) throw new Error(why);
 }
 
 function recordOf(stage: StageKind, driver: CalibrationRecord['driver'], r: CalibrationReport): CalibrationRecord {

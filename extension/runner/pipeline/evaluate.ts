@@ -22,6 +22,7 @@ import { describeIoFromModel } from '../engine/evaluate/io';
 import { lmSeqlen, textWindows } from '../engine/evaluate/datasets';
 import { calibrationBatch, SCRATCH_DIR } from './calibrate';
 import { evaluationChain } from './scale-policy';
+import { putMeasured } from '../../../language-server/core/format/metrics';
 
 export type MetricSpec = EvaluateStage['metrics'][number];
 
@@ -134,13 +135,13 @@ export class Evaluator {
       if (onChain(m)) {
         const r = await this.onChain(chain!, m);
         if (m.metric === 'kl') {
-          compressed.kl = r.kl;
-          compressed.top1Agreement = r.top1;
+          putMeasured(compressed, 'kl', r.kl, m.data);
+          putMeasured(compressed, 'top1Agreement', r.top1, m.data);
           emit('compressed', m, { kl: r.kl });
         } else {
           this.originalCache.set(metricKey(m), r.original);
-          original.perplexity = r.original;
-          compressed.perplexity = r.compressed;
+          putMeasured(original, 'perplexity', r.original, m.data);
+          putMeasured(compressed, 'perplexity', r.compressed, m.data);
           this.lastQuality ??= { spec: m, value: r.compressed };
           emit('original', m, { perplexity: r.original });
           emit('compressed', m, { perplexity: r.compressed });
@@ -150,8 +151,8 @@ export class Evaluator {
       if (m.metric === 'kl') {
         // KL(original ‖ compressed): zero by definition for the original.
         const r = await this.measure(m, file(m), 'compressed');
-        compressed.kl = r.value;
-        if (typeof r.details.top1Agreement === 'number') compressed.top1Agreement = r.details.top1Agreement;
+        putMeasured(compressed, 'kl', r.value, m.data);
+        if (typeof r.details.top1Agreement === 'number') putMeasured(compressed, 'top1Agreement', r.details.top1Agreement, m.data);
         emit('compressed', m, { kl: r.value });
         continue;
       }
@@ -163,8 +164,8 @@ export class Evaluator {
       }
       const c = (await this.measure(m, file(m), 'compressed')).value;
       if (m.metric !== 'latency') this.lastQuality ??= { spec: m, value: c };
-      original[m.metric] = o;
-      compressed[m.metric] = c;
+      putMeasured(original, m.metric, o, m.data);
+      putMeasured(compressed, m.metric, c, m.data);
       emit('original', m, { [m.metric]: o });
       emit('compressed', m, { [m.metric]: c });
     }

@@ -89,18 +89,10 @@ export function runCopyOf(k: number, out: string): string {
   return path.join(EXPORTS_DIR, String(k), path.basename(out));
 }
 
-/**
- * The files at an export's requested path that writing it would replace: the model file and the
- * side file of its external data (`<name>.data`). A run or `qrecipe export` replaces them only
- * when told to (`--force`; VS Code asks first).
- */
-export function occupiedByExport(out: string): string[] {
-  const file = path.resolve(out);
-  return [file, `${file}.data`].filter((f) => existsSync(f));
-}
-
-/** The hint given wherever an existing file stops an export. */
-export const FORCE_HINT = 'give --force to replace it (runs that wrote it keep their own copies in their run folders)';
+// The files an export would replace, and the hint when one stops it: one definition, shared with
+// the checker's QR401 warning (core/util/confine.ts).
+export { FORCE_HINT, occupiedByExport } from '../../../language-server/core/util/confine';
+import { FORCE_HINT } from '../../../language-server/core/util/confine';
 
 /**
  * Copies `from` to `to` through a temp file (a reflink where the file system has them), then a

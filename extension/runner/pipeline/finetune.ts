@@ -24,6 +24,13 @@ export function describeFinetune(stage: FinetuneStage): string {
   return `PV-Tuning ${p.steps} steps (lr ${+(100 * p.lr).toPrecision(3)}%, codes ${+(100 * p.codeFraction).toPrecision(3)}% a step${p.norms ? ', norms' : ''})`;
 }
 
+/**
+ * Batches (the first of the tuning data) the KL before and after fine-tuning is measured on: the same
+ * ones both times, so the two numbers compare like with like (the training curve's batches are
+ * shuffled). Each is one forward/backward pass of the gradient model.
+ */
+export const KL_BATCHES = 4;
+
 export async function runFinetuneStage(ctx: RunContext, stage: FinetuneStage): Promise<FinetuneRecord> {
   const st = ctx.state;
   const data = stage.data ?? ctx.recipe.datasets[0]?.name;
@@ -64,7 +71,7 @@ export async function runFinetuneStage(ctx: RunContext, stage: FinetuneStage): P
   const info = `${layers.length} layers, ${all.length} batches of '${dataset.name}'`;
   ctx.sink.emit({ type: 'log', level: 'info', message: `finetune: ${describeFinetune(stage)} on ${info}` });
   const r = await finetune(student, original, layers, all, {
-    steps: p.steps, lr: p.lr, codeLr: p.codeLr, codeFraction: p.codeFraction, norms: p.norms, signal: ctx.signal,
+    steps: p.steps, lr: p.lr, codeLr: p.codeLr, codeFraction: p.codeFraction, norms: p.norms, signal: ctx.signal, measure: KL_BATCHES,
     onStep: (x) => {
       const elapsed = (Date.now() - t0) / 1000;
       ctx.sink.emit({
@@ -87,10 +94,11 @@ export async function runFinetuneStage(ctx: RunContext, stage: FinetuneStage): P
   }
   for (const [name, v] of r.floats) st.tensors.set(name, Float32Array.from(v));
   const record: FinetuneRecord = {
-    stage: stage.index, steps: r.curve.length, seconds: r.seconds, before: r.before, after: r.after,
+    stage: stage.index, steps: r.curve.length, seconds: r.seconds, before: r.before, after: r.after, ...(r.measuredOn ? { measuredOn: r.measuredOn } : {}),
     curve: r.curve.map((x) => [x.step, +x.loss.toPrecision(5), x.changed]),
     codesChanged: r.codesChanged, codeUnits: r.codeUnits, layers: layers.length, tensors: r.floats.size,
   };
-  ctx.sink.emit({ type: 'log', level: 'info', message: `finetune: KL ${r.before.toFixed(4)} → ${r.after.toFixed(4)} (first and last tenth of the steps), ${r.codesChanged.toLocaleString('en-US')} code changes over ${r.codeUnits.toLocaleString('en-US')} code units, ${r.floats.size} norm/bias tensors, ${r.seconds.toFixed(1)} s` });
+  const on = r.measuredOn ? `on the same ${r.measuredOn} batch${r.measuredOn === 1 ? '' : 'es'} before and after` : 'first and last tenth of the steps';
+  ctx.sink.emit({ type: 'log', level: 'info', message: `finetune: KL ${r.before.toFixed(4)} → ${r.after.toFixed(4)} (${on}), ${r.codesChanged.toLocaleString('en-US')} code changes over ${r.codeUnits.toLocaleString('en-US')} code units, ${r.floats.size} norm/bias tensors, ${r.seconds.toFixed(1)} s` });
   return record;
 }

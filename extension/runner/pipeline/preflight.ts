@@ -7,6 +7,7 @@ import type { Analysis } from '../../../language-server/core/recipe/analyze';
 import { readInventory } from '../../../language-server/core/model/inventory';
 import type { ResolvedRecipe } from '../../../language-server/core/recipe/resolved';
 import * as native from '../../../native/index';
+import { EXPORT_EXISTS_CODE } from '../../../language-server/core/protocol/runner';
 
 export interface Problem {
   severity: 'error' | 'warning';
@@ -44,8 +45,10 @@ export async function preflight(file: string, write?: WriteRules, stored?: Store
     return { text: '', imports: {}, problems: [{ severity: 'error', file, message: `cannot read the recipe (${(err as Error).message})` }] };
   }
   const { analysis, records, imports } = result;
+  // QR401 (a file at an export path) is the run's own decision, made right after with its --force:
+  // an error that stops the run, or nothing; the checker's warning of it is not repeated here
   const problems: Problem[] = records
-    .filter((r) => r.severity === 'error' || r.severity === 'warning')
+    .filter((r) => (r.severity === 'error' || r.severity === 'warning') && r.code !== EXPORT_EXISTS_CODE)
     .map((r) => ({ severity: r.severity as 'error' | 'warning', code: r.code, message: r.message, file: r.file, line: r.range.start.line + 1, column: r.range.start.character + 1 }));
   const recipe = analysis.recipe;
   const at = (range: { file: string; start: { line: number; character: number } } | undefined): Pick<Problem, 'file' | 'line' | 'column'> =>

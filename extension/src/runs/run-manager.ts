@@ -93,7 +93,7 @@ export class RunManager implements vscode.Disposable {
     proc.onEvent((e) => {
       if (e.type === 'run-end') end = e;
       if (e.type === 'write-refused') refused = e;
-      if (e.type === 'log' && e.code === EXPORT_EXISTS_CODE) occupied.push(e.message.split(';')[0]!);
+      if (e.type === 'log' && e.level === 'error' && e.code === EXPORT_EXISTS_CODE) occupied.push(e.message.split(';')[0]!);
       this.onEvent(live, e);
       report?.(e);
     });

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import path from 'node:path';
 import type { RunRecord } from '../../../language-server/core/protocol/runner';
 import type { BrokenRun } from '../../../language-server/core/runs/store';
-import { glanceMetrics, formatMetric, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
+import { glanceMetrics, formatMetric, listedKeys, metricInfo } from '../../../language-server/core/format/metrics';
 import { formatBytes } from '../../../language-server/core/format/numbers';
 import { runLabels } from '../../../language-server/core/runs/labels';
 import { runsFolder } from '../config';
@@ -188,7 +188,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
 function details(r: RunRecord): RunsNode[] {
   const out: RunsNode[] = [];
   const c = r.metrics.compressed ?? {}, o = r.metrics.original ?? {};
-  for (const k of orderedKeys([...Object.keys(o), ...Object.keys(c)])) {
+  for (const k of listedKeys(o, c)) {
     const info = metricInfo(k);
     out.push({ kind: 'detail', label: info.label, description: `${o[k] !== undefined ? `${formatMetric(k, o[k])} → ` : ''}${formatMetric(k, c[k])}`, tooltip: `${info.label}: ${info.help}`, icon: 'graph' });
   }

@@ -3,7 +3,7 @@
 // here, so it is unit-tested.
 import path from 'node:path';
 import type { ExportRecord, RunRecord, StageKind } from '../../../language-server/core/protocol/runner';
-import { formatMetric, formatMetricDelta, glanceMetrics, isBetter, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
+import { formatMetric, formatMetricDelta, glanceMetrics, isBetter, listedKeys, metricInfo, orderedKeys } from '../../../language-server/core/format/metrics';
 import { formatBytes, formatSeconds } from '../../../language-server/core/format/numbers';
 import { shortTime } from '../../../language-server/core/runs/labels';
 
@@ -58,7 +58,7 @@ export function runTooltip(r: RunRecord, label: string): string {
   const t = mdText;
   const lines = [`**${t(label)}** — ${t(r.status)}`, '', `${t(path.basename(r.recipePath))} · started ${t(shortTime(r.startedAt))} · ${t(r.device)} · ${t(r.id)}`];
   if (r.settings) lines.push('', Object.values(r.settings).map((v) => t(String(v))).join(' · '));
-  const keys = orderedKeys(Object.keys(r.metrics.compressed ?? {}));
+  const keys = listedKeys(r.metrics.compressed);
   if (keys.length) {
     lines.push('', '| | original | compressed | change |', '|---|--:|--:|--:|');
     for (const k of keys) {

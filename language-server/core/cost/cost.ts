@@ -12,13 +12,16 @@
  *   outliers (fp16 value + int32 indices: row and column beside MatMulNBits, which adds them to its
  *   output; one flat index where the weight is rebuilt);
  * - a model's size: the source file's bytes with each compressed layer's weight replaced by its
- *   bytes and the graph records written around them (graph.ts; a tensor shared by tied layers once);
+ *   bytes and the graph records written around them (graph.ts; a tensor shared by tied layers once),
+ *   plus the incoherence rotations' shared sign vectors and Hadamard factors (rotations.ts), which
+ *   count as bytes of the quantised layers;
  * - bits per weight: 8 × bytes of the quantised layers / their parameters (everything they store
- *   counted: codes, scales, zero points, outliers, padding).
+ *   counted: codes, scales, zero points, outliers, padding, shared rotations).
  */
 import type { LayerInfo } from '../model/types';
 import { outlierCount } from '../../../native/limits';
 import { planLayer, type ExportFormat, type GraphFacts, type LayerPlan, type QuantLayout } from './formats';
+import { rotationTensors } from './rotations';
 
 export { outlierCount };
 
@@ -47,7 +50,7 @@ export interface LayerCost {
   nnz: number;
   /** Codebooks (and their offsets) of vector codes (onnx-decode). */
   books?: number;
-  /** Hadamard factors and sign vectors the export wrote at this layer (onnx-decode; shared by size, so not in a layer's planned cost). */
+  /** Hadamard factors and sign vectors the export wrote at this layer (onnx-decode; shared by size, so not in a layer's planned cost: modelSize counts them once). */
   rotations?: number;
   total: number;
 }
@@ -108,6 +111,11 @@ function decodeCost(layer: Shape, q: QuantLayout, plan: LayerPlan): LayerCost {
   return { codes, padding: 0, scales: 2 * groups, zeros: groups, outliers: 0, nnz: 0, total: codes + 3 * groups };
 }
 
+/** Whether a layer planned as `plan` stores incoherence rotations (only onnx-decode writes them). */
+export function storesRotations(q: QuantLayout, plan: LayerPlan): boolean {
+  return plan.encoding === 'decode' && !!q.incoherence;
+}
+
 /** A compressed model's size: the file bytes and bits per weight of its quantised layers. */
 export interface ModelSize {
   /** The model file's bytes (external data included) after compression. */
@@ -115,6 +123,8 @@ export interface ModelSize {
   /** Bytes and parameters of the quantised layers (a shared tensor once). */
   quantizedBytes: number;
   quantizedParams: number;
+  /** Of quantizedBytes, the shared rotation sign vectors and factors (present when any). */
+  rotationBytes?: number;
   /** 8 · quantizedBytes / quantizedParams; undefined when no layer is quantised. */
   bitsPerWeight?: number;
 }
@@ -122,20 +132,29 @@ export interface ModelSize {
 /**
  * The size of a model (`fileBytes`: its file with external data) whose listed layers are written
  * with the given bytes (and `graph` bytes of records around them, graph.ts); the other layers stay
- * as they are. Layers sharing one tensor count once.
+ * as they are. Layers sharing one tensor count once. `rotated` layers (storesRotations) add the
+ * shared rotation tensors of all of them once (rotations.ts).
  */
-export function modelSize(fileBytes: number, layers: Iterable<{ layer: Pick<LayerInfo, 'tensorName' | 'bytes' | 'params'>; bytes: number; graph?: number; quantized: boolean }>): ModelSize {
+export function modelSize(fileBytes: number, layers: Iterable<{ layer: Pick<LayerInfo, 'tensorName' | 'bytes' | 'params' | 'rows' | 'cols'>; bytes: number; graph?: number; quantized: boolean; rotated?: boolean }>): ModelSize {
   const seen = new Set<string>();
   let bytes = fileBytes;
   let quantizedBytes = 0;
   let quantizedParams = 0;
-  for (const { layer, bytes: b, graph, quantized } of layers) {
+  const rotated: { rows: number; cols: number }[] = [];
+  for (const { layer, bytes: b, graph, quantized, rotated: r } of layers) {
     if (seen.has(layer.tensorName)) continue;
     seen.add(layer.tensorName);
     bytes += b - layer.bytes + (graph ?? 0);
     if (quantized) { quantizedBytes += b; quantizedParams += layer.params; }
+    if (r) rotated.push(layer);
   }
-  return { bytes, quantizedBytes, quantizedParams, ...(quantizedParams ? { bitsPerWeight: (8 * quantizedBytes) / quantizedParams } : {}) };
+  const rotationBytes = rotationTensors(rotated).bytes;
+  bytes += rotationBytes;
+  quantizedBytes += rotationBytes;
+  return {
+    bytes, quantizedBytes, quantizedParams, ...(rotationBytes ? { rotationBytes } : {}),
+    ...(quantizedParams ? { bitsPerWeight: (8 * quantizedBytes) / quantizedParams } : {}),
+  };
 }
 
 /** What an allocator counts for one candidate: a LayerCost with scales and zero points together. */

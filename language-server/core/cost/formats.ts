@@ -23,7 +23,7 @@ export const DEFAULT_EXPORT_FORMAT: ExportFormat = 'onnx-matmulnbits';
  * - `decode`: onnx-decode (issue #23): scalar codes packed 1/2/4/8 bits a byte with fp16 scales and
  *   uint8 zero points, or vector codes (uint8/uint16) with fp16 codebooks and optional fp16 row
  *   scales, rebuilt by standard ops; incoherence rotations are shared per size and not counted per
- *   layer (the export counts them where it writes them);
+ *   layer (rotations.ts counts them once a model; the export where it writes them);
  * - `float`: the layer's own float type (the fake-quant format, or a layer no packed form takes).
  */
 export type Encoding = 'matmulnbits' | 'dequantizelinear' | 'cast-sub-mul' | 'decode' | 'float';

@@ -153,9 +153,14 @@ export interface FinetuneRecord {
   stage: number;
   steps: number;
   seconds: number;
-  /** Mean loss of the first and of the last tenth of the steps. */
+  /**
+   * Mean KL before and after training on the same `measuredOn` batches (the first of the data);
+   * records without `measuredOn` (older runs): the mean of the first and of the last tenth of the
+   * steps, whose batches differ.
+   */
   before: number;
   after: number;
+  measuredOn?: number;
   /** Per step: [step, KL on the step's batch before its update, code units re-assigned]. */
   curve: [number, number, number][];
   codesChanged: number;

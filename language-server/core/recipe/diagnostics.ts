@@ -54,6 +54,8 @@ export const CODES = {
   // llm-compressor conversion
   QR301: { severity: 'warning', title: 'no equivalent in the other format' },
   QR302: { severity: 'error', title: 'cannot read the llm-compressor recipe' },
+  // what a run will find
+  QR401: { severity: 'warning', title: 'export path holds a file already' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type Code = keyof typeof CODES;

@@ -20,7 +20,8 @@ import { compilePattern, isCompiled, isDefaultTarget, layerIndex, type CompiledP
 import { didYouMean } from './diagnostics';
 import { formatBytes } from '../util/format';
 import { blockedQdq, offeredWidths, planLayer, type Encoding, type ExportFormat, type QuantLayout } from '../cost/formats';
-import { layerCost, outlierFractionAt } from '../cost/cost';
+import { layerCost, outlierFractionAt, storesRotations } from '../cost/cost';
+import { rotationTensors } from '../cost/rotations';
 import { graphBytes } from '../cost/graph';
 
 /** The layers a stage's `targets` and `ignore` select. */
@@ -69,9 +70,10 @@ export interface DroppedWidths { source: number; dropped: number[]; offered: num
 /**
  * New bytes of layers (by inventory position) after a stage, as the cost model counts them in the
  * export format: the tensors (`bytes`), the graph records around them (`graph`) and whether the
- * layer is quantised; `id` is unique in the process.
+ * layer is quantised, and whether it stores incoherence rotations (`rotated`: the shared rotation
+ * tensors are counted once over all such layers); `id` is unique in the process.
  */
-export interface StateChange { id: number; at: Int32Array; bytes: Float64Array; graph: Float64Array; quantized: Uint8Array }
+export interface StateChange { id: number; at: Int32Array; bytes: Float64Array; graph: Float64Array; quantized: Uint8Array; rotated: Uint8Array }
 let nextChangeId = 1;
 
 /** The model size estimate after a sequence of stages (inlay hints): core/cost's ModelSize. */
@@ -141,10 +143,10 @@ export class ModelMemo {
   }
 
   /** Bytes of layer `l` quantised with `q` in `format`: its tensors and the graph records around them. */
-  layerBytes(l: LayerInfo, q: QuantLayout, format: ExportFormat): { bytes: number; graph: number; stored: number; encoding: Encoding } {
+  layerBytes(l: LayerInfo, q: QuantLayout, format: ExportFormat): { bytes: number; graph: number; stored: number; encoding: Encoding; rotated: boolean } {
     const plan = planLayer(l, format, this.inventory, q);
     const cost = layerCost(l, q, plan);
-    return { bytes: cost.total, graph: graphBytes(l, plan, q, cost.nnz), stored: plan.storedBits, encoding: plan.encoding };
+    return { bytes: cost.total, graph: graphBytes(l, plan, q, cost.nnz), stored: plan.storedBits, encoding: plan.encoding, rotated: storesRotations(q, plan) };
   }
 
   /** The selection of a stage with these `targets` and `ignore` texts (no targets: every MatMul, Gemm, Conv). */
@@ -324,15 +326,18 @@ export class ModelMemo {
     return { hits, overrideHits, overrideNames: overrideHits.map((ls) => ls.map((l) => l.name)) };
   }
 
-  private change(layers: LayerInfo[], cost: (l: LayerInfo, k: number) => { bytes: number; graph: number; encoding: Encoding }): StateChange {
+  private change(layers: LayerInfo[], cost: (l: LayerInfo, k: number) => { bytes: number; graph: number; encoding: Encoding; rotated: boolean }): StateChange {
     const n = layers.length;
-    const c: StateChange = { id: nextChangeId++, at: new Int32Array(n), bytes: new Float64Array(n), graph: new Float64Array(n), quantized: new Uint8Array(n) };
+    const c: StateChange = {
+      id: nextChangeId++, at: new Int32Array(n), bytes: new Float64Array(n), graph: new Float64Array(n), quantized: new Uint8Array(n), rotated: new Uint8Array(n),
+    };
     layers.forEach((l, k) => {
       const x = cost(l, k);
       c.at[k] = this.position.get(l)!;
       c.bytes[k] = x.bytes;
       c.graph[k] = x.graph;
       c.quantized[k] = 1;
+      c.rotated[k] = x.rotated ? 1 : 0;
     });
     return c;
   }
@@ -346,11 +351,15 @@ export class ModelMemo {
     const hit = this.sizes.get(chain);
     if (hit) return hit;
     for (const c of pending.splice(0)) {
-      for (let k = 0; k < c.at.length; k++) { const i = c.at[k]; state.bytes[i] = c.bytes[k]; state.graph[i] = c.graph[k]; state.quantized[i] = c.quantized[k]; }
+      for (let k = 0; k < c.at.length; k++) {
+        const i = c.at[k];
+        state.bytes[i] = c.bytes[k]; state.graph[i] = c.graph[k]; state.quantized[i] = c.quantized[k]; state.rotated[i] = c.rotated[k];
+      }
     }
     // core/cost's modelSize, over typed arrays (this runs on keystrokes)
     const layers = this.inventory.layers;
     let bytes = this.inventory.fileBytes, qBytes = 0, qParams = 0;
+    const rotated: LayerInfo[] = [];
     for (let i = 0; i < layers.length; i++) {
       if (this.follower.has(i)) continue;
       // One tensor, one form: compressed when any of its tied layers was compressed.
@@ -358,19 +367,24 @@ export class ModelMemo {
       for (const j of this.tied.get(i) ?? []) if (state.bytes[j] < state.bytes[k]) k = j;
       bytes += state.bytes[k] - layers[i].bytes + state.graph[k];
       if (state.quantized[k]) { qBytes += state.bytes[k]; qParams += layers[i].params; }
+      if (state.rotated[k]) rotated.push(layers[i]);
     }
+    // the shared rotation sign vectors and factors, once for all rotated layers (core/cost/rotations)
+    const rot = rotated.length ? rotationTensors(rotated).bytes : 0;
+    bytes += rot;
+    qBytes += rot;
     return this.sizes.set(chain, { bytes, ...(qParams ? { bitsPerWeight: (8 * qBytes) / qParams } : {}) });
   }
 
   /** The state of every layer before any stage (the size chain's start). */
   initialState(): SizeState {
     const n = this.inventory.layers.length;
-    return { bytes: this.initialBytes.slice(), graph: new Float64Array(n), quantized: new Uint8Array(n) };
+    return { bytes: this.initialBytes.slice(), graph: new Float64Array(n), quantized: new Uint8Array(n), rotated: new Uint8Array(n) };
   }
 }
 
-/** Every layer's bytes, graph bytes and whether it is quantised, by inventory position. */
-export interface SizeState { bytes: Float64Array; graph: Float64Array; quantized: Uint8Array }
+/** Every layer's bytes, graph bytes, whether it is quantised and whether it stores rotations, by inventory position. */
+export interface SizeState { bytes: Float64Array; graph: Float64Array; quantized: Uint8Array; rotated: Uint8Array }
 
 /** Widths the export stores in a wider slot, grouped by the value that set them (QR210). */
 function widthProblems(sel: LayerInfo[], bitsOf: (k: number) => number, costOf: (k: number) => { stored: number; encoding: Encoding }, source: Int32Array): WidthProblem[] {

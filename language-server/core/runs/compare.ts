@@ -5,6 +5,7 @@
  */
 import type { LayerResult, Metrics, RunRecord } from '../protocol/runner';
 import { MAX_DIFF_EDITS } from '../util/limits';
+import { listedKeys } from '../format/metrics';
 
 export interface MetricRow {
   name: string;
@@ -42,11 +43,10 @@ export interface Comparison {
 }
 
 export function compareRuns(records: RunRecord[]): Comparison {
-  const names = new Set<string>();
-  for (const r of records) for (const k of Object.keys(r.metrics.compressed ?? {})) names.add(k);
+  // one row per (metric, data set) a run recorded (`cer@tune`, `cer@heldout`), the headline copy
+  // (`cer`) only for records that do not name their data sets (core/format/metrics.ts)
   const original: Metrics = records.find((r) => r.metrics.original)?.metrics.original ?? {};
-  for (const k of Object.keys(original)) names.add(k);
-  const metrics = [...names].sort().map((name) => {
+  const metrics = listedKeys(...records.map((r) => r.metrics.compressed), original).map((name) => {
     const values = records.map((r) => r.metrics.compressed?.[name]);
     const o = original[name];
     return { name, original: o, values, deltas: values.map((v) => (v === undefined || o === undefined ? undefined : v - o)) };

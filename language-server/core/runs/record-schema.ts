@@ -96,7 +96,7 @@ const recordCheck = obj({
   artifacts: obj({ compressedModel: opt(inRun), quant: opt(inRun), exports: list(exportRecord), log: inRun }),
   error: opt(str), warnings: opt(list(str)), settings: opt(dict(str)),
   finetune: opt(list(obj({
-    stage: num, steps: num, seconds: num, before: num, after: num, curve: list(list(num)), codesChanged: num, codeUnits: num, layers: num, tensors: num,
+    stage: num, steps: num, seconds: num, before: num, after: num, measuredOn: opt(num), curve: list(list(num)), codesChanged: num, codeUnits: num, layers: num, tensors: num,
   }))),
 });
 

@@ -96,7 +96,8 @@ function settle(record: RunRecord): RunRecord {
 
 /**
  * Reads one run. A `running` record whose process no longer exists becomes `failed` (and, with
- * `repair`, is written back so that every reader agrees). Throws BrokenRunError for a record that
+ * `repair`, is written back so that every reader agrees, unless the folder is reached through a
+ * link out of the workspace: then it only reads as failed, see `linkedOut`). Throws BrokenRunError for a record that
  * cannot be read or does not validate.
  */
 export async function readRun(dir: string, opts: { repair?: boolean } = {}): Promise<RunRecord> {
@@ -110,8 +111,23 @@ export async function readRun(dir: string, opts: { repair?: boolean } = {}): Pro
   }
   const record = ownId(dir, parseRecord(dir, text));
   const settled = settle(record);
-  if (settled !== record && opts.repair) await writeRecord(dir, settled);
+  if (settled !== record && opts.repair && !linkedOut(dir)) await writeRecord(dir, settled);
   return settled;
+}
+
+/**
+ * Why nothing may be written in run folder `dir` (issue 20 #1, as the sweep and the runner rule):
+ * the folder is a link, or a link in its path (`.qrecipe`, `.qrecipe/runs`) leads out of the
+ * workspace. Undefined when it may be written. A store named by the user (`--runs DIR`, not under
+ * a `.qrecipe`) is the user's choice.
+ */
+export function linkedOut(dir: string): string | undefined {
+  try {
+    if (lstatSync(dir).isSymbolicLink()) return `the run folder ${dir} is a link`;
+  } catch {
+    return `the run folder ${dir} cannot be read`;
+  }
+  return storeOutsideWorkspace(dir)?.message;
 }
 
 /**

@@ -9,9 +9,10 @@
  *   confirms (VS Code) or passes `--allow-outside` (CLI);
  * - `exists`: an existing file is replaced only with confirmation or `--force`, unless it is an
  *   earlier export recorded in the run store (re-running a recipe replaces its own export).
- * The language server reports the same problems while typing (QR130, QR131, QR132).
+ * The language server reports the same problems while typing (QR130, QR131, QR132), and warns of a
+ * file already at an export path (QR401: the run stops there unless told to replace it).
  */
-import { lstatSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 
 export interface WritePolicy {
@@ -120,3 +121,16 @@ export function storeOutsideWorkspace(runsRoot: string, workspace?: string): Wri
     message: `the run store ${abs} resolves to ${resolved}, outside the workspace ${realWs}: a link inside the workspace leads out of it`,
   };
 }
+
+/**
+ * The files at an export's requested path that writing it would replace: the model file and the
+ * side file of its external data (`<name>.data`). A run or `qrecipe export` replaces them only
+ * when told to (`--force`; VS Code asks first), QR401; the checker warns of them while typing.
+ */
+export function occupiedByExport(out: string): string[] {
+  const file = path.resolve(out);
+  return [file, `${file}.data`].filter((f) => existsSync(f));
+}
+
+/** The hint given wherever an existing file stops an export. */
+export const FORCE_HINT = 'give --force to replace it (runs that wrote it keep their own copies in their run folders)';

@@ -147,7 +147,7 @@ test('two runs: runs lists them newest first, compare shows deltas and the recip
   const c = runSync(['compare', runs[1]!.record.id, runs[0]!.record.id, '--json'], dir);
   assert.equal(c.code, 0, c.stderr);
   const cmp = JSON.parse(c.stdout) as { metrics: { name: string; values: number[]; deltas: number[] }[]; recipeDiff: { op: string; text: string }[] };
-  const ppl = cmp.metrics.find((m) => m.name === 'perplexity')!;
+  const ppl = cmp.metrics.find((m) => m.name === 'perplexity@heldout')!; // one row per (metric, data set): core/format/metrics.ts
   assert.ok(ppl.values[1]! > ppl.values[0]!, `3-bit RTN ${ppl.values[1]} is worse than 4-bit ${ppl.values[0]}`);
   assert.ok(cmp.recipeDiff.some((d) => d.op === '+' && /bits 3/.test(d.text)));
   const text = runSync(['compare', runs[1]!.record.id, 'latest'], dir);

@@ -88,9 +88,17 @@ test('an existing file is replaced only with --force (QR401, before any compute;
   assert.equal(r.code, 1);
   assert.ok(!r.events.some((e) => e.type === 'write-refused'), 'inside the workspace: only the --force rule applies');
   assert.ok(r.events.some((e) => e.type === 'log' && e.code === 'QR401'), JSON.stringify(r.events.slice(-3)));
+  // the run's QR401 is its error; the checker's warning of the same file is not repeated
+  assert.deepEqual(r.events.filter((e) => e.type === 'log' && e.code === 'QR401').map((e) => e.type === 'log' && e.level), ['error']);
   assert.equal(readFileSync(path.join(dir, 'out', 'x.onnx'), 'utf8'), 'precious');
   assert.deepEqual(runsOf(dir), [], 'nothing was run');
-  assert.equal(cli(['run', recipe, '--force'], dir).code, 0);
+  // qrecipe check warns of it (exit 0: a warning)
+  const c = cli(['check', recipe], dir);
+  assert.equal(c.code, 0, c.stdout);
+  assert.match(c.stdout, /warning QR401: .*out\/x\.onnx exists already: a run will ask/);
+  const forced = cli(['run', recipe, '--force', '--json-events'], dir);
+  assert.equal(forced.code, 0);
+  assert.ok(!forced.events.some((e) => e.type === 'log' && e.code === 'QR401'), 'given --force, no QR401 at all');
   assert.notEqual(readFileSync(path.join(dir, 'out', 'x.onnx'), 'utf8'), 'precious');
   // --force never lifts the confinement: the recipe itself stays refused
   writeFileSync(recipe, readFileSync(recipe, 'utf8').replace('"out/x.onnx"', '"r.qrecipe"'));

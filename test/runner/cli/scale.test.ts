@@ -2,7 +2,8 @@
 // several points (calibration forward passes, a layer's GPTQ, evaluation through the blocks,
 // export): the runner ends within 2 s with exit code 130, the record says cancelled, and nothing is
 // left that looks complete (no scratch folder, no temp file, no export). A model too big for the
-// machine's memory fails before any work, naming the block and what it needs.
+// machine's memory fails before any work, naming the block and what it needs, with the figure of
+// the engine that runs the blocks (onnxruntime or the native executor).
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -99,6 +100,25 @@ test('a model too big for the memory fails before any work, naming the block and
   assert.ok(!ev.some((e) => e.type === 'progress' && /forward|capture/.test(e.layer ?? '')), 'no forward pass ran');
   const end = ev[ev.length - 1]!;
   assert.equal(end.type === 'run-end' && end.status, 'failed');
+});
+
+test('with --provider native the preflight uses the native executor\'s figure (the weights twice, not three times)', () => {
+  const need = (provider: string): number => {
+    const ws = mkdtempSync(path.join(dir, `ws-memory-${provider}-`));
+    mkdirSync(path.join(ws, '.qrecipe'));
+    const r = spawnSync(process.execPath, [CLI, 'run', recipe(ws), '--json-events', '--provider', provider], {
+      cwd: ws, encoding: 'utf8', env: { ...process.env, QRECIPE_MEMORY_MB: '200' }, timeout: 120_000,
+    });
+    assert.equal(r.status, 1, r.stdout.slice(-2000));
+    const err = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as RunnerEvent).find((e) => e.type === 'log' && e.level === 'error');
+    assert.ok(err && err.type === 'log', r.stdout.slice(-2000));
+    const m = /needs about ([\d.]+) MiB of memory for block-by-block calibration on (onnxruntime|the native executor \(CPU\)) \(its weights ([\d.]+) MiB/.exec(err.message);
+    assert.ok(m, err.message);
+    assert.equal(m[2], provider === 'cpu' ? 'onnxruntime' : 'the native executor (CPU)');
+    return Number(m[1]) - Number(m[3]);
+  };
+  // no GPU here: native runs the parts on the CPU; all but the weights is the same figure
+  assert.ok(Math.abs(need('cpu') - need('native')) < 0.03, 'the same need besides the weights');
 });
 
 test('a model kept as codes (no fake-quant copy): evaluated through its blocks, exported in the run and later from the original and quant.bin', () => {

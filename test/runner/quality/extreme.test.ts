@@ -2,7 +2,8 @@
 // (kept small for 2 CPU cores): vector quantization without row scales, then PV-Tuning, exported as
 // onnx-decode — the file loads in onnxruntime and gives the fake-quant perplexity, its compressed
 // tensors are exactly the codes and codebooks the method implies (2 bits a weight of uint8 codes for
-// 4-vectors + one fp16 codebook of 256×4 a layer), and run.json holds the loss curve; GPTQ 2-bit with
+// 4-vectors + one fp16 codebook of 256×4 a layer), and run.json holds the loss curve and the KL before
+// and after measured on the same fixed batches; GPTQ 2-bit with
 // incoherence processing beats plain GPTQ 2-bit on the same layers, both exported as onnx-decode.
 // Both runs keep their forms in quant.bin: `qrecipe export RUN` later writes onnx-decode (and
 // onnx-fakequant) files whose initializers are byte for byte the run's own export's, with the same
@@ -103,6 +104,9 @@ export onnx-fakequant "${path.join(ws, 'vq-fq.onnx')}"
   assert.ok(ft.curve.every(([step, loss]) => Number.isFinite(loss) && loss >= 0 && step >= 1));
   assert.equal(ft.layers, 7);
   assert.ok(ft.tensors > 0, 'norm scales trained');
+  // KL before and after on the same fixed batches (the first 4 of the tuning data), not the curve's shuffled ones
+  assert.equal(ft.measuredOn, 4);
+  assert.ok(Number.isFinite(ft.before) && Number.isFinite(ft.after) && ft.after < ft.before, `KL ${ft.before} -> ${ft.after} on the same batches`);
   assert.equal(r.settings?.['quantize.codebook'], '1x8b/4');
   // quant.bin keeps the vector codes and codebooks: `qrecipe export RUN` later writes the same files
   assert.equal(r.artifacts.quant, 'quant.bin');

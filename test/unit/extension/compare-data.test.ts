@@ -46,3 +46,20 @@ test('compare data: a run with a finetune stage brings its loss curve, validated
   assert.ok(!isToWebview({ type: 'compare/data', data: { ...d, curves: [{ runId: 't', label: 'x', points: [[1]] }] } }), 'a malformed curve is refused');
   assert.equal(compareData([base('p', {})]).curves, undefined);
 });
+
+test('compare data: a metric on two data sets is two rows (`cer on tune`, `cer on heldout`); a record without data sets keeps its plain row', async () => {
+  const { metricInfo } = await import('../../../language-server/core/format/metrics');
+  const both = base('n', {
+    original: { cer: 0.05, 'cer@tune': 0.05, 'cer@heldout': 0.036, sizeBytes: 100 },
+    compressed: { cer: 0.07, 'cer@tune': 0.07, 'cer@heldout': 0.062, sizeBytes: 20 },
+  });
+  const d = compareData([both, base('old', { original: { cer: 0.036 }, compressed: { cer: 0.1 } })]);
+  const rows = d.comparison.metrics.map((m) => [m.name, m.values[0], m.values[1]]);
+  assert.deepEqual(rows, [['cer', 0.07, 0.1], ['cer@tune', 0.07, undefined], ['cer@heldout', 0.062, undefined], ['sizeBytes', 20, undefined]]);
+  assert.deepEqual(d.comparison.metrics.map((m) => metricInfo(m.name).label).slice(1, 3), ['character error rate on tune', 'character error rate on heldout']);
+  assert.equal(d.comparison.metrics[2]!.original, 0.036);
+  // new records alone: no headline duplicate
+  assert.deepEqual(compareData([both]).comparison.metrics.map((m) => m.name), ['cer@tune', 'cer@heldout', 'sizeBytes']);
+  // the scatter uses the headline (first data set)
+  assert.equal(d.points.find((p) => p.runId === 'n')?.quality, 0.07);
+});

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { analyze } from '../../../language-server/core/recipe/analyze';
 import { fileSystemHost, type WriteRules } from '../../../language-server/core/recipe/host';
-import { blocking, checkWrite, resolveForWrite } from '../../../language-server/core/util/confine';
+import { blocking, checkWrite, occupiedByExport, resolveForWrite } from '../../../language-server/core/util/confine';
 import { tinyLm } from './synthetic';
 
 function workspace(): string {
@@ -71,4 +71,33 @@ test('confine: links are followed (a folder link out of the workspace, a link to
   assert.deepEqual(blocking(again, { allowOutside: true, force: true }), []);
   assert.deepEqual(blocking(checkWrite(path.join(dir, 'alias.onnx'), policy), { allowOutside: true, force: true }).map((p) => p.kind), ['protected']);
   assert.equal(both.length, 1);
+});
+
+test('checker: a file already at the export path (or its .data side file) is QR401, a warning at the path, the files the run finds', async () => {
+  const dir = workspace();
+  const file = path.join(dir, 'r.qrecipe');
+  const host = fileSystemHost(async () => ({ ...tinyLm(), path: path.join(dir, 'm.onnx') }), () => ({ root: dir, runsRoot: path.join(dir, '.qrecipe', 'runs') }));
+  const at = async (p: string) => {
+    const text = `model "m.onnx"\nquantize rtn { bits 4 }\nexport onnx-qdq ${JSON.stringify(p)}\n`;
+    const start = text.indexOf(JSON.stringify(p));
+    return (await analyze(file, text, host)).diagnostics.filter((d) => d.code === 'QR401').map((d) => ({ severity: d.severity, message: d.message, at: d.start === start && d.end === start + JSON.stringify(p).length }));
+  };
+  assert.deepEqual(await at('out/m.onnx'), []);
+  mkdirSync(path.join(dir, 'out'));
+  writeFileSync(path.join(dir, 'out', 'm.onnx.data'), 'side');
+  const side = await at('out/m.onnx');
+  assert.equal(side.length, 1);
+  assert.match(side[0]!.message, /out\/m\.onnx\.data exists already/);
+  writeFileSync(path.join(dir, 'out', 'm.onnx'), 'an earlier export');
+  const both = await at('out/m.onnx');
+  assert.equal(both.length, 1);
+  assert.equal(both[0]!.severity, 'warning');
+  assert.ok(both[0]!.at, 'at the path string');
+  assert.match(both[0]!.message, /m\.onnx and .*m\.onnx\.data exist already: a run will ask before replacing them \(VS Code\) or stop before any compute unless given --force \(CLI\)/);
+  assert.deepEqual(occupiedByExport(path.join(dir, 'out', 'm.onnx')), [path.join(dir, 'out', 'm.onnx'), path.join(dir, 'out', 'm.onnx.data')]);
+  // over the model: QR131 says it all, no QR401 besides
+  assert.deepEqual(await at('m.onnx'), []);
+  // without write rules (no workspace known) nothing is checked
+  const bare = fileSystemHost(async () => ({ ...tinyLm(), path: path.join(dir, 'm.onnx') }));
+  assert.equal((await analyze(file, `model "m.onnx"\nexport onnx-qdq "out/m.onnx"\n`, bare)).diagnostics.filter((d) => d.code === 'QR401').length, 0);
 });

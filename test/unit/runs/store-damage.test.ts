@@ -3,11 +3,11 @@
 // decided by pid and process start time, so a reused pid does not keep a dead run "running".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { scanRuns, listRuns, readRun, findRun, BrokenRunError, writeRecord } from '../../../language-server/core/runs/store';
+import { scanRuns, listRuns, readRun, findRun, BrokenRunError, writeRecord, linkedOut } from '../../../language-server/core/runs/store';
 import { validateRecord } from '../../../language-server/core/runs/record-schema';
 import { processStartToken } from '../../../language-server/core/util/process';
 import { fuzzRunRecords, sampleRecord } from '../../fuzz/run-records';
@@ -116,4 +116,41 @@ test('a fine-tuning record validates; a malformed loss curve is named', () => {
   assert.ok('record' in validateRecord({ ...rec, finetune: [ft] }));
   const bad = validateRecord({ ...rec, finetune: [{ ...ft, curve: [[1, 'x']] }] });
   assert.ok('problem' in bad && /finetune/.test(bad.problem), JSON.stringify(bad));
+});
+
+test('a stale running record reached through a link out of the workspace reads as failed and is not written through the link', async () => {
+  const base = store();
+  const outside = path.join(base, 'outside');
+  const ws = path.join(base, 'ws');
+  mkdirSync(path.join(ws, '.qrecipe'), { recursive: true });
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const started = new Date(Date.now() - 60_000).toISOString();
+  const text = JSON.stringify(sampleRecord('r-dead', started, { status: 'running', pid: dead }));
+  const victim = path.join(put(outside, 'r-dead', text), 'run.json');
+  const still = (): void => assert.equal(readFileSync(victim, 'utf8'), text, 'the file behind the link is untouched');
+  // 1. the store itself is a link out of the workspace
+  symlinkSync(outside, path.join(ws, '.qrecipe', 'runs'));
+  const root = path.join(ws, '.qrecipe', 'runs');
+  assert.match(linkedOut(path.join(root, 'r-dead')) ?? '', /outside the workspace/);
+  const runs = await listRuns(root, { repair: true });
+  assert.deepEqual(runs.map((r) => [r.record.id, r.record.status]), [['r-dead', 'failed']]);
+  still();
+  const r = spawnSync(process.execPath, [path.resolve('dist/cli.js'), 'runs'], { cwd: ws, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^r-dead\s+failed/m);
+  assert.match(r.stderr, /resolves to .* outside the workspace.*nothing is written there/);
+  still();
+  // 2. the store is real, a run's folder is a link (the listing skips it; a direct read never writes)
+  rmSync(root);
+  mkdirSync(root);
+  symlinkSync(path.join(outside, 'r-dead'), path.join(root, 'r-dead'));
+  assert.match(linkedOut(path.join(root, 'r-dead')) ?? '', /is a link/);
+  assert.equal((await readRun(path.join(root, 'r-dead'), { repair: true })).status, 'failed');
+  await listRuns(root, { repair: true });
+  still();
+  // a real run folder inside the workspace is still repaired
+  const own = put(root, 'r-own', text);
+  assert.equal(linkedOut(own), undefined);
+  await listRuns(root, { repair: true });
+  assert.equal(JSON.parse(readFileSync(path.join(own, 'run.json'), 'utf8')).status, 'failed');
 });

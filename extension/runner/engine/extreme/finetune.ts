@@ -43,8 +43,11 @@ export interface FinetuneOptions extends LongRunOptions {
   /** Also train 1-D float tensors read by Mul/Add/normalisations (norm scales, biases); default true. */
   norms?: boolean;
   seed?: number;
-  /** Also measure the mean KL over all calibration batches before and after (two extra passes). */
-  measure?: boolean;
+  /**
+   * Also measure the mean KL before and after training on the same fixed batches (two extra passes):
+   * `true` all calibration batches, a number the first that many (a few are enough, and cheap).
+   */
+  measure?: boolean | number;
   /** After each step. */
   onStep?: (s: FinetuneStep) => void;
   /** Test hook: each layer's gradients of its continuous parameters at each step, before the update. */
@@ -64,9 +67,11 @@ export interface FinetuneResult {
   curve: FinetuneStep[];
   /** Trained float tensors (norms, biases) by stored name, in stored layout. */
   floats: Map<string, Float32Array>;
-  /** Mean KL over all calibration batches before and after (with `measure`; else the mean of the first and last tenth of the curve). */
+  /** Mean KL over the measured batches before and after (with `measure`; else the mean of the first and last tenth of the curve). */
   before: number;
   after: number;
+  /** Batches `before` and `after` were measured on (the same ones); absent without `measure`. */
+  measuredOn?: number;
   codesChanged: number;
   codeUnits: number;
   seconds: number;
@@ -189,18 +194,19 @@ export async function finetune(student: OnnxModel, teacher: string, layers: Trai
     for (const [n, v] of floats) feeds[n] = new ort.Tensor('float32', v, values.get(n)!.dims);
     return feeds;
   };
+  const measured = opts.measure === true ? batches.length : opts.measure ? Math.max(1, Math.min(batches.length, Math.floor(opts.measure))) : 0;
   const meanLoss = async (): Promise<number> => {
     let s = 0;
-    for (let b = 0; b < batches.length; b++) {
+    for (let b = 0; b < measured; b++) {
       throwIfAborted(opts.signal, what);
       s += (await session.run(feedsFor(b))).loss;
       await yieldToLoop();
     }
-    return s / batches.length;
+    return s / measured;
   };
 
   try {
-    const before = opts.measure ? await meanLoss() : NaN;
+    const before = measured ? await meanLoss() : NaN;
     const rng = new Rng(opts.seed ?? 0);
     let order: number[] = [];
     const curve: FinetuneStep[] = [];
@@ -253,8 +259,11 @@ export async function finetune(student: OnnxModel, teacher: string, layers: Trai
     }
     const tenth = Math.max(1, Math.round(curve.length / 10));
     const mean = (a: FinetuneStep[]): number => a.reduce((x, s) => x + s.loss, 0) / Math.max(1, a.length);
-    const after = opts.measure ? await meanLoss() : mean(curve.slice(-tenth));
-    return { curve, floats, before: opts.measure ? before : mean(curve.slice(0, tenth)), after, codesChanged, codeUnits, seconds: (performance.now() - t0) / 1000 };
+    const after = measured ? await meanLoss() : mean(curve.slice(-tenth));
+    return {
+      curve, floats, before: measured ? before : mean(curve.slice(0, tenth)), after, ...(measured ? { measuredOn: measured } : {}),
+      codesChanged, codeUnits, seconds: (performance.now() - t0) / 1000,
+    };
   } finally {
     await session.release();
   }

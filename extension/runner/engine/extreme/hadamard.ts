@@ -12,62 +12,14 @@
  * - otherwise: blocks of the largest Hadamard order that divides n (e.g. 6625 = 53·125 has none:
  *   no rotation on that side, `block` 1, which the caller treats as "not rotated").
  */
+import { hadamardPlan, paleyKind, type HadamardPlan } from '../../../../language-server/core/cost/rotations';
 import { Rng } from '../../../../language-server/core/util/rng';
 
-/** Largest Paley factor we build (its d×d ±1 matrix is stored in exports). */
-export const MAX_PALEY = 1024;
-
-/** How a size-n Hadamard transform is made. */
-export interface HadamardPlan {
-  n: number;
-  /** Size of each diagonal block (n when the transform is one full Hadamard). */
-  block: number;
-  /** Kronecker factors of one block, outermost first: an optional Paley order, then a power of two. */
-  factors: number[];
-}
-
-function isPrime(q: number): boolean {
-  if (q < 2) return false;
-  for (let i = 2; i * i <= q; i++) if (q % i === 0) return false;
-  return true;
-}
-
-/** Whether a Paley construction gives a Hadamard matrix of order d. */
-export function paleyKind(d: number): 'I' | 'II' | undefined {
-  if (d % 4 !== 0) return undefined;
-  if (isPrime(d - 1) && (d - 1) % 4 === 3) return 'I';
-  if (d % 2 === 0 && isPrime(d / 2 - 1) && (d / 2 - 1) % 4 === 1) return 'II';
-  return undefined;
-}
+// The plan (which Hadamard matrix for each size) is the cost model's, so the sizes it counts are
+// the rotations made here.
+export { MAX_PALEY, hadamardPlan, paleyKind, type HadamardPlan } from '../../../../language-server/core/cost/rotations';
 
 const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
-
-/** The Kronecker factors of a Hadamard matrix of order n, or undefined when we cannot build one. */
-function fullFactors(n: number): number[] | undefined {
-  if (isPow2(n)) return [n];
-  let two = 1;
-  while ((n / two) % 2 === 0) two *= 2;
-  const odd = n / two;
-  // the smallest Paley order odd·2^j (j ≥ 2) whose cofactor is a power of two
-  for (let p = 4; p <= two && odd * p <= MAX_PALEY; p *= 2) {
-    const d = odd * p;
-    if (paleyKind(d)) return n / d > 1 ? [d, n / d] : [d];
-  }
-  return undefined;
-}
-
-/** The transform used for size n: one Hadamard if possible, else blocks of the largest that divides n. */
-export function hadamardPlan(n: number): HadamardPlan {
-  const f = fullFactors(n);
-  if (f) return { n, block: n, factors: f };
-  let best: { block: number; factors: number[] } = { block: 1, factors: [1] };
-  for (let b = 2; b <= n / 2; b++) {
-    if (n % b !== 0) continue;
-    const fb = fullFactors(b);
-    if (fb && b > best.block) best = { block: b, factors: fb };
-  }
-  return { n, ...best };
-}
 
 /** ±1 Hadamard matrix of a Paley order d, row-major (H·Hᵀ = d·I). */
 export function paleyMatrix(d: number): Int8Array {

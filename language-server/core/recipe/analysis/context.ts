@@ -100,7 +100,7 @@ export class SizeChain {
 
   constructor(private readonly c: Checker, private readonly format: ExportFormat) {
     const memo = c.memo;
-    this.state = memo ? memo.initialState() : { bytes: new Float64Array(0), graph: new Float64Array(0), quantized: new Uint8Array(0) };
+    this.state = memo ? memo.initialState() : { bytes: new Float64Array(0), graph: new Float64Array(0), quantized: new Uint8Array(0), rotated: new Uint8Array(0) };
   }
 
   /** A stage changed the model (its effect is applied when the next estimate needs it). */

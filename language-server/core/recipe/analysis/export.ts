@@ -4,7 +4,7 @@
  * stages: MatMulNBits group sizes (QR114), widths it stores in wider slots (QR210), and where the
  * path may write (the write confinement of core/util/confine.ts, as the run will apply it).
  */
-import { checkWrite, type WritePolicy } from '../../util/confine';
+import { checkWrite, occupiedByExport, type WritePolicy } from '../../util/confine';
 import type { DocStage, Loc, Val } from '../lower';
 import type { ResolvedStage, SourceRange } from '../resolved';
 import { isMatMulNBitsBlock, MATMUL_NBITS_MIN_BLOCK } from '../../../../native/limits';
@@ -95,8 +95,9 @@ export function checkExportForms(c: Checker, m: Merged): void {
 /**
  * Export paths against the write rules (issue 20 #1), while typing: outside the workspace is QR130
  * (a run needs `--allow-outside` or the user's confirmation), over the model, its side files, this
- * recipe or an import, or inside the run store, QR131 (never written). Replacing an existing file is
- * decided by the run, which knows the earlier exports of the workspace.
+ * recipe or an import, or inside the run store, QR131 (never written). A file already at the path
+ * (or its `.data` side file) is warned of with the run's own QR401 (the files the run would find:
+ * `occupiedByExport`): the run stops there unless given --force, VS Code asks first.
  */
 export function checkExportPaths(c: Checker, m: Merged): void {
   const rules = c.host.writeRules?.(c.file);
@@ -108,11 +109,18 @@ export function checkExportPaths(c: Checker, m: Merged): void {
   };
   for (const s of m.stages) {
     if (s.kind !== 'export' || !s.path) continue;
-    for (const p of checkWrite(s.path.value, policy, 'The export')) {
+    const problems = checkWrite(s.path.value, policy, 'The export');
+    for (const p of problems) {
       if (p.kind === 'protected') c.rep(s.path.loc, 'QR131', `${p.message}.`);
       else if (p.kind === 'outside' && !rules.allowOutside) {
         c.rep(s.path.loc, 'QR130', `${p.message}: a run writes there only when you confirm it (VS Code) or pass --allow-outside (CLI). Write it inside the workspace, e.g. "out/${s.path.value.split(/[\\/]/).pop()}".`);
       }
+    }
+    if (problems.some((p) => p.kind === 'protected')) continue;
+    const taken = occupiedByExport(s.path.value);
+    if (taken.length) {
+      const it = taken.length === 1 ? 'it' : 'them';
+      c.rep(s.path.loc, 'QR401', `${taken.join(' and ')} exist${taken.length === 1 ? 's' : ''} already: a run will ask before replacing ${it} (VS Code) or stop before any compute unless given --force (CLI); runs that wrote ${it} keep their own copies in their run folders.`);
     }
   }
 }
