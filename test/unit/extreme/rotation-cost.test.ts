@@ -17,6 +17,7 @@ import { incoherenceForLayer } from '../../../extension/runner/engine/extreme/in
 import type { CompressedLayer } from '../../../extension/runner/engine/extreme/compressed';
 import { layoutOfCompressed } from '../../../extension/runner/pipeline/extreme';
 import { exportDecode } from '../../../extension/runner/export/decode-export';
+import { compressedSourceOf } from '../../../extension/runner/export/compressed-entry';
 import { predictedSize } from '../../../extension/runner/export/onnx-export';
 import { Rng } from '../../../language-server/core/util/rng';
 import { memoryHost } from '../recipe/synthetic';
@@ -44,7 +45,7 @@ test('tiny LM, GPTQ-style 2-bit + incoherence on 28 projections as onnx-decode: 
     });
   }
   const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'qr-rotcost-')), 'inc.onnx');
-  const summary = await exportDecode(LM, [], own, out);
+  const summary = await exportDecode(LM, [], compressedSourceOf([...own.values()]), out);
   // the file, by part
   const file = { codes: 0, scales: 0, zeros: 0, rotations: 0 };
   const written = await loadModel(out);
