@@ -1,15 +1,19 @@
 // Fuzz family "quant-store": a run's quant.bin is a file of the workspace (a copied or crafted run
 // folder), read back by `qrecipe export RUN`. A valid store of three layers (one with act-order group
-// indices, one with fp16 outliers) is changed where its header can lie — rows, cols, bits, group size, spans (offsets and
+// indices, one with fp16 outliers) and two layers in a form of their own (vq codes with a rotation,
+// a rotated layer's scalar codes; version 3) is changed where its header can lie — rows, cols, bits, group size, spans (offsets and
 // lengths), the header length, group indices — or as bytes (flips, cuts). Whatever it holds,
-// reading it either gives layers whose arrays have the sizes their shapes need (so dequantising
-// reads nothing out of range), or fails with an Error naming the file: never a RangeError or
+// reading it either gives layers whose arrays have the sizes their shapes need (so dequantising or
+// decoding reads nothing out of range), or fails with an Error naming the file: never a RangeError or
 // TypeError, a huge allocation, or a hang.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../language-server/core/util/rng';
-import { dequantize, groupsOf, readQuantStore, writeQuantStore, type QuantizedLayer } from '../../extension/runner/export/quant-store';
+import { dequantize, groupsOf, readQuantStoreAll, writeQuantStore, type QuantizedLayer } from '../../extension/runner/export/quant-store';
+import { compressedSizes, compressedMeta } from '../../extension/runner/export/compressed-entry';
+import { decodeLayer, type CompressedLayer } from '../../extension/runner/engine/extreme/compressed';
+import { incoherenceForLayer } from '../../extension/runner/engine/extreme/incoherence';
 import type { FuzzResult } from './family';
 
 function layer(rng: Rng, name: string, rows: number, cols: number, groupSize: number, actOrder: boolean): QuantizedLayer {
@@ -23,17 +27,45 @@ function layer(rng: Rng, name: string, rows: number, cols: number, groupSize: nu
   };
 }
 
+function forms(rng: Rng): CompressedLayer[] {
+  const vq: CompressedLayer = {
+    name: 'v', rows: 8, cols: 16, incoherence: incoherenceForLayer(8, 16),
+    body: { kind: 'vector', rows: 8, cols: 16, dim: 4, codebooks: 2, bits: 3, codes: Uint8Array.from({ length: 8 * 4 * 2 }, () => rng.int(8)), books: Float32Array.from({ length: 2 * 8 * 4 }, () => rng.next() - 0.5), scales: Float32Array.from({ length: 8 }, () => 0.5 + rng.next()) },
+  };
+  const sc: CompressedLayer = {
+    name: 's', rows: 4, cols: 16, incoherence: incoherenceForLayer(4, 16),
+    body: { kind: 'scalar', bits: 2, groupSize: 8, symmetric: false, codes: Uint8Array.from({ length: 64 }, () => rng.int(4)), scales: Float32Array.from({ length: 8 }, () => 0.01 + rng.next()), zeros: Float32Array.from({ length: 8 }, () => rng.int(4)) },
+  };
+  return [vq, sc];
+}
+
 const JUNK: unknown[] = [-1, 0, 1, 3, 2.5, 1e300, 2 ** 40, 2 ** 53 + 2, '8', null, [], {}, true, -2048];
 
 /** One lie in the header (as JSON) or the bytes. */
 function mutate(rng: Rng, bytes: Uint8Array): { bytes: Uint8Array; what: string } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = dv.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + len))) as { layers: Record<string, unknown>[] };
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + len))) as { layers: Record<string, unknown>[]; compressed: Record<string, unknown>[] };
   const l = header.layers[rng.int(header.layers.length)]!;
   const junk = JUNK[rng.int(JUNK.length)];
   let what: string;
-  switch (rng.int(7)) {
+  switch (rng.int(9)) {
+    case 7: { // a field of a vq / rotated entry
+      const c = header.compressed[rng.int(header.compressed.length)]!;
+      const k = ['rows', 'cols', 'dim', 'codebooks', 'bits', 'groupSize', 'symmetric', 'form', 'version', 'name', 'rotations', 'codes', 'books', 'zeros'][rng.int(14)]!;
+      c[k] = junk; what = `compressed ${String(c.name)}.${k} = ${JSON.stringify(junk)}`; break;
+    }
+    case 8: { // a span or rotation size of a vq / rotated entry
+      const c = header.compressed[rng.int(header.compressed.length)]!;
+      const r = c.rotations as Record<string, Record<string, unknown>> | undefined;
+      const side = r?.[rng.next() < 0.5 ? 'in' : 'out'];
+      const k = ['codes', 'scales', 'books', 'zeros', 'n', 'signs'][rng.int(6)]!;
+      const f = rng.next() < 0.5 ? 'offset' : 'length';
+      if (k === 'n' && side) side.n = junk;
+      else if (k === 'signs' && side) (side.signs as Record<string, unknown>)[f] = junk;
+      else if (c[k] && typeof c[k] === 'object') (c[k] as Record<string, unknown>)[f] = junk;
+      what = `compressed ${String(c.name)}.${k}.${f} = ${JSON.stringify(junk)}`; break;
+    }
     case 0: { const k = ['rows', 'cols', 'bits', 'groupSize', 'symmetric', 'sparsity', 'name'][rng.int(7)]!; l[k] = junk; what = `${k} = ${JSON.stringify(junk)}`; break; }
     case 1: { const k = ['codes', 'scales', 'zeros', 'gIdx'][rng.int(4)]!; const s = (l[k] ?? (l[k] = {})) as Record<string, unknown>; const f = rng.next() < 0.5 ? 'offset' : 'length'; s[f] = junk; what = `${k}.${f} = ${JSON.stringify(junk)}`; break; }
     case 2: { const k = ['codes', 'scales', 'zeros', 'gIdx', 'outliers'][rng.int(5)]!; l[k] = junk; what = `${k} = ${JSON.stringify(junk)}`; break; }
@@ -66,13 +98,13 @@ export async function fuzzQuantStore(seed: number, deadline: number, maxCases = 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'qr-fuzz-quant-'));
   const file = path.join(dir, 'quant.bin');
   const withOutliers: QuantizedLayer = { ...layer(rng, 'c', 4, 16, 16, false), outliers: { rowPtr: Int32Array.from([0, 1, 1, 3, 3]), colIdx: Int32Array.from([5, 0, 15]), values: Uint16Array.from([0x3c00, 0xbc00, 0x4000]) } };
-  await writeQuantStore(file, [layer(rng, 'a', 8, 32, 16, false), layer(rng, 'b', 4, 24, 8, true), withOutliers]);
+  await writeQuantStore(file, [layer(rng, 'a', 8, 32, 16, false), layer(rng, 'b', 4, 24, 8, true), withOutliers], forms(rng));
   const valid = new Uint8Array(readFileSync(file));
   const failures: string[] = [];
   let cases = 0;
   // the intact store reads back whole (else every case below would pass by failing)
-  const intact = await readQuantStore(file).catch((e: Error) => e);
-  if (intact instanceof Error || intact.length !== 3 || !intact[2]!.outliers) failures.push(`the intact store does not read back: ${intact instanceof Error ? intact.message : `${intact.length} layers`}`);
+  const intact = await readQuantStoreAll(file).catch((e: Error) => e);
+  if (intact instanceof Error || intact.layers.length !== 3 || !intact.layers[2]!.outliers || intact.compressed.length !== 2) failures.push(`the intact store does not read back: ${intact instanceof Error ? intact.message : `${intact.layers.length} layers, ${intact.compressed.length} forms`}`);
   try {
     while (cases < maxCases && performance.now() < deadline && failures.length < 20) {
       cases++;
@@ -85,7 +117,15 @@ export async function fuzzQuantStore(seed: number, deadline: number, maxCases = 
       const ctx = `case ${cases} (seed ${seed}): ${what.join('; ')}`;
       const t0 = performance.now();
       try {
-        for (const q of await readQuantStore(file)) {
+        const back = await readQuantStoreAll(file);
+        for (const c of back.compressed) {
+          const b = c.body;
+          const sizes = compressedSizes(compressedMeta(c));
+          const third = b.kind === 'vector' ? b.books : b.zeros;
+          if (b.codes.byteLength !== sizes[0] || b.scales.byteLength !== sizes[1] || third.byteLength !== sizes[2]) failures.push(`${ctx}: form ${c.name} read with arrays of the wrong size`);
+          else if (decodeLayer(c).some((x) => Number.isNaN(x))) failures.push(`${ctx}: form ${c.name} decodes to NaN (a code out of its codebook)`);
+        }
+        for (const q of back.layers) {
           const g = groupsOf(q);
           if (q.codes.length !== q.rows * q.cols || q.scales.length !== q.rows * g || q.zeros.length !== q.rows * g || (q.gIdx && q.gIdx.length !== q.cols)) failures.push(`${ctx}: layer ${q.name} read with arrays of the wrong size`);
           else if (dequantize(q).some((x) => Number.isNaN(x))) failures.push(`${ctx}: layer ${q.name} dequantises to NaN (an index out of range)`);

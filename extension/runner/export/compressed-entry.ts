@@ -100,6 +100,9 @@ export function entrySpans(h: HeaderCompressed): StoreSpan[] {
   return [h.codes, h.scales, h.form === 'vector' ? h.books : h.zeros, ...(h.rotations?.out ? [h.rotations.out.signs] : []), ...(h.rotations?.in ? [h.rotations.in.signs] : [])];
 }
 
+/** The largest finite float16 value. */
+const HALF_MAX = 65504;
+
 const whole = (x: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean => Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max;
 
 /**
@@ -151,8 +154,8 @@ export function checkHeaderEntry(h: unknown, i: number, end: number, bad: (why: 
 
 /**
  * The layer from a checked header entry and its arrays (aligned copies, in `entrySpans` order):
- * codes inside their codebook or grid, scales, codebooks and zero points finite, signs ±1 on a size
- * that has a Hadamard block (a rotation that would not mix was never written).
+ * codes inside their codebook or grid, scales and codebooks float16 values, zero points whole
+ * numbers 0–255, signs ±1 on a size that has a Hadamard block (a rotation that would not mix was never written).
  */
 export function compressedFromEntry(h: HeaderCompressed, blobs: Uint8Array[], bad: (why: string) => never): CompressedLayer {
   const what = `layer '${h.name}'`;
@@ -176,12 +179,14 @@ export function compressedFromEntry(h: HeaderCompressed, blobs: Uint8Array[], ba
   const b = c.body;
   const limit = 2 ** b.bits;
   for (let i = 0; i < b.codes.length; i++) if (b.codes[i]! >= limit) bad(`${what}: code ${i} is ${b.codes[i]}, past ${limit - 1}`);
-  const finite = (name: string, a: Float32Array): void => {
-    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) bad(`${what}: its ${name} hold ${a[i]} (at ${i})`);
+  // scales and codebooks are float16 values (the runner rounds them as the export stores them), zero
+  // points whole numbers 0–255 (onnx-decode stores them as uint8): nothing a decode can overflow
+  const half = (name: string, a: Float32Array): void => {
+    for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i]!) <= HALF_MAX)) bad(`${what}: its ${name} hold ${a[i]} (at ${i}), not a float16 value`);
   };
-  finite('scales', b.scales);
-  if (b.kind === 'vector') finite('codebooks', b.books);
-  else finite('zeros', b.zeros);
+  half('scales', b.scales);
+  if (b.kind === 'vector') half('codebooks', b.books);
+  else for (let i = 0; i < b.zeros.length; i++) if (!Number.isInteger(b.zeros[i]) || b.zeros[i]! < 0 || b.zeros[i]! > 255) bad(`${what}: its zero point ${i} is ${b.zeros[i]}, not a whole number 0–255`);
   return c;
 }
 

@@ -119,7 +119,8 @@ test('a damaged vq / rotated entry of quant.bin is a located error', async () =>
   const e = header.compressed[0]!;
   const cases: [string, Uint8Array, RegExp][] = [
     ['a sign that is not ±1', (() => { const x = good.slice(); x[start + e.rotations.in.signs.offset] = 0; return x; })(), /layer 'v': sign 0 of its column rotation is 0/],
-    ['a NaN in a codebook', (() => { const x = good.slice(); new DataView(x.buffer).setFloat32(start + e.books.offset, NaN, true); return x; })(), /layer 'v': its codebooks hold NaN/],
+    ['a NaN in a codebook', (() => { const x = good.slice(); new DataView(x.buffer).setFloat32(start + e.books.offset, NaN, true); return x; })(), /layer 'v': its codebooks hold NaN \(at 0\), not a float16 value/],
+    ['a codebook value past float16', (() => { const x = good.slice(); new DataView(x.buffer).setFloat32(start + e.books.offset + 8, 1e30, true); return x; })(), /layer 'v': its codebooks hold 1\.0\d*e\+30 \(at 2\), not a float16 value/],
     ['cut short', good.slice(0, good.length - 10), /layer 'v': its .* lie past the end of the file \(truncated\)/],
     ['a newer entry version', withHeader(good, (h) => { h.compressed[0]!.version = 2; }), /layer 'v': its entry is version 2, written by a newer QRecipe/],
     ['a vector size that does not tile', withHeader(good, (h) => { h.compressed[0]!.dim = 5; }), /layer 'v': vector size 5 does not tile its 32 columns/],
