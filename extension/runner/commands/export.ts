@@ -96,6 +96,9 @@ async function fromOriginal(record: RunRecord, quant: QuantizedLayer[], own: Com
   if (!existsSync(record.modelPath)) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} is gone`);
   if ((await sha256Path(record.modelPath)) !== record.modelHash) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its model ${record.modelPath} has changed since the run`);
   const coded = new Set([...quant, ...own].map((q) => q.name));
+  // norm scales and biases a finetune stage trained live only in the compressed model
+  const trained = (record.finetune ?? []).reduce((a, f) => a + f.tensors, 0);
+  if (trained) throw new Error(`run ${record.id} kept no compressed model, only its codes, and its finetune stage trained ${trained} norm/bias tensor${trained === 1 ? '' : 's'} that quant.bin does not hold: run the recipe again with the export stage in it`);
   const lost = [...new Set(record.layers.map((l) => l.name))].filter((n) => !coded.has(n));
   if (lost.length) throw new Error(`run ${record.id} kept no compressed model and ${lost.length} of its changed layers (${lost.slice(0, 3).join(', ')}) have no codes to rebuild them from`);
   const editor = new ModelEditor(await loadModel(record.modelPath));
