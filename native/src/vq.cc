@@ -2,10 +2,10 @@
 // nothing is fused (the addon's baseline target has no FMA), so the results equal the TypeScript
 // path's bit for bit; the threads split independent outputs (rows, points, codewords), never a sum.
 #include "vq.h"
+#include "vq_nearest.h"
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 namespace qr {
@@ -37,22 +37,8 @@ void vqNearest(const double* points, int64_t n, int g, const double* C, int K, i
     const int64_t i1 = std::min(n, i0 + chunk);
 #pragma omp parallel for schedule(static)
     for (int64_t i = i0; i < i1; i++) {
-      const double* x = points + i * g;
-      int best = 0;
-      double bd = std::numeric_limits<double>::infinity();
-      for (int c = 0; c < K; c++) {
-        const double* y = C + size_t(c) * g;
-        double d = 0;
-        for (int p = 0; p < g; p++) {
-          const double t = x[p] - y[p];
-          d += t * t;
-        }
-        if (d < bd) {
-          bd = d;
-          best = c;
-        }
-      }
-      assign[i] = best;
+      double bd;
+      assign[i] = nearestCodeword(points + i * g, C, K, g, &bd);
       if (dist) dist[i] = bd;
     }
   }

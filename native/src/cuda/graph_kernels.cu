@@ -92,16 +92,6 @@ __device__ inline float arith(Binary op, float a, float b) {
     default: return 0.f;
   }
 }
-__device__ inline bool compare(Binary op, float a, float b) {
-  switch (op) {
-    case Binary::Equal: return a == b;
-    case Binary::Less: return a < b;
-    case Binary::LessOrEqual: return a <= b;
-    case Binary::Greater: return a > b;
-    case Binary::GreaterOrEqual: return a >= b;
-    default: return false;
-  }
-}
 __global__ void binaryF32(Binary op, void* dst, const float* a, const float* b, Strided s, int64_t n) {
   const bool cmp = op >= Binary::Equal && op <= Binary::GreaterOrEqual;
   GRID_LOOP(i, n) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "../cuda_api.h"
+#include "../vq_nearest.h"
 #include "common.cuh"
 
 namespace qr {
@@ -38,22 +39,8 @@ __global__ void nearestKernel(const double* P, int64_t n, int g, const double* C
                               double* dist) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const double* x = P + i * g;
-  int best = 0;
-  double bd = INFINITY;
-  for (int c = 0; c < K; c++) {
-    const double* y = C + size_t(c) * g;
-    double d = 0;
-    for (int p = 0; p < g; p++) {
-      const double t = x[p] - y[p];
-      d += t * t;
-    }
-    if (d < bd) {
-      bd = d;
-      best = c;
-    }
-  }
-  assign[i] = best;
+  double bd;
+  assign[i] = nearestCodeword(P + i * g, C, K, g, &bd);
   if (dist) dist[i] = bd;
 }
 

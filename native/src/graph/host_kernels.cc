@@ -121,17 +121,6 @@ inline float arithF(Binary op, float a, float b) {
   if (op == Binary::Min) return (std::isnan(a) || a < b) ? a : b;
   return arith<float>(op, a, b);
 }
-template <class T>
-bool compare(Binary op, T a, T b) {
-  switch (op) {
-    case Binary::Equal: return a == b;
-    case Binary::Less: return a < b;
-    case Binary::LessOrEqual: return a <= b;
-    case Binary::Greater: return a > b;
-    case Binary::GreaterOrEqual: return a >= b;
-    default: return false;
-  }
-}
 
 template <class T>
 void binaryT(Binary op, void* dst, const T* a, const T* b, const Strided& s) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../common.h"
+#include "../host_device.h"
 #include "tensor.h"
 
 namespace qr {
@@ -41,6 +42,19 @@ enum class Reduce : uint8_t { Mean, Sum, Max };
 
 /** True for the comparisons (bool output). */
 inline bool isCompare(Binary b) { return b >= Binary::Equal && b <= Binary::GreaterOrEqual; }
+
+/** A comparison of two values (false for the other ops): the one definition of the CPU and CUDA kernels. */
+template <class T>
+QR_HOST_DEVICE inline bool compare(Binary op, T a, T b) {
+  switch (op) {
+    case Binary::Equal: return a == b;
+    case Binary::Less: return a < b;
+    case Binary::LessOrEqual: return a <= b;
+    case Binary::Greater: return a > b;
+    case Binary::GreaterOrEqual: return a >= b;
+    default: return false;
+  }
+}
 
 /** One GEMM batch: C[b] (M×N) = A[b] (M×K) · op(B[b]) (K×N, or N×K with transB), row-major, strides in elements. */
 struct Gemm {
